@@ -1,0 +1,1 @@
+//! Runtime support of the attribute macros (placeholder).

@@ -1,0 +1,216 @@
+//! Errors, one enum per family of operations, and an umbrella [`Error`].
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+/// Opening, writing or maintaining the database failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the database (sled allows one process at a time).
+    Locked {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// The database could not be opened: missing permissions, a file where a directory
+    /// should be, a corrupt file.
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// What sled or the file system said.
+        source: sled::Error,
+    },
+    /// A read or write of an open database failed (full disk, I/O error).
+    Io(sled::Error),
+    /// A stored value could not be decoded: written by a newer version, or damaged.
+    Corrupt {
+        /// Which tree and key.
+        what: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The spool file beside a locked database could not be written or read.
+    Spool {
+        /// The spool path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Writing an export failed.
+    Export(std::io::Error),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Locked { path } => write!(
+                f,
+                "database {} is held by another process (sled allows one at a time); \
+                 read it through that program's stacktrace::store() or its dashboard",
+                path.display()
+            ),
+            StoreError::Open { path, source } => {
+                write!(f, "cannot open database {}: {source}", path.display())
+            }
+            StoreError::Io(e) => write!(f, "database I/O failed: {e}"),
+            StoreError::Corrupt { what, reason } => {
+                write!(f, "stored value {what} cannot be decoded: {reason}")
+            }
+            StoreError::Spool { path, source } => {
+                write!(f, "spool file {} failed: {source}", path.display())
+            }
+            StoreError::Export(e) => write!(f, "export failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Open { source, .. } | StoreError::Io(source) => Some(source),
+            StoreError::Spool { source, .. } | StoreError::Export(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// A query could not be answered.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The cursor given is not one this store produced.
+    BadCursor(String),
+    /// The time range is empty or inverted.
+    BadRange {
+        /// Start, microseconds since the epoch.
+        since_us: u64,
+        /// End, microseconds since the epoch.
+        until_us: u64,
+    },
+    /// Reading the database failed.
+    Store(StoreError),
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryError::BadCursor(c) => write!(f, "invalid cursor {c:?}: pass a page's `next`"),
+            QueryError::BadRange { since_us, until_us } => write!(
+                f,
+                "invalid time range: since ({since_us} µs) is after until ({until_us} µs)"
+            ),
+            QueryError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            QueryError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for QueryError {
+    fn from(e: StoreError) -> Self {
+        QueryError::Store(e)
+    }
+}
+
+impl From<sled::Error> for QueryError {
+    fn from(e: sled::Error) -> Self {
+        QueryError::Store(StoreError::Io(e))
+    }
+}
+
+/// [`install`](crate::install) could not do all it was asked. The program keeps running
+/// either way; the [`Guard`](crate::Guard) reports these.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// Already installed in this process; the second call changed nothing.
+    AlreadyInstalled,
+    /// A `STACKTRACE_*` variable had a bad value; the defaults were kept for it.
+    Config(ConfigError),
+    /// The database could not be opened; panics and errors are not stored.
+    Store(StoreError),
+}
+
+impl fmt::Display for InstallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstallError::AlreadyInstalled => {
+                f.write_str("stacktrace is already installed in this process; nothing changed")
+            }
+            InstallError::Config(e) => write!(f, "{e}; the default is kept"),
+            InstallError::Store(e) => write!(f, "{e}; events will not be stored"),
+        }
+    }
+}
+
+impl std::error::Error for InstallError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InstallError::Config(e) => Some(e),
+            InstallError::Store(e) => Some(e),
+            InstallError::AlreadyInstalled => None,
+        }
+    }
+}
+
+/// Any error of this crate.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`InstallError`].
+    Install(InstallError),
+    /// See [`ConfigError`].
+    Config(ConfigError),
+    /// See [`StoreError`].
+    Store(StoreError),
+    /// See [`QueryError`].
+    Query(QueryError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Install(e) => e.fmt(f),
+            Error::Config(e) => e.fmt(f),
+            Error::Store(e) => e.fmt(f),
+            Error::Query(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Install(e) => e.source(),
+            Error::Config(e) => e.source(),
+            Error::Store(e) => e.source(),
+            Error::Query(e) => e.source(),
+        }
+    }
+}
+
+macro_rules! umbrella_from {
+    ($($t:ident => $v:ident),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::$v(e)
+            }
+        }
+    )*};
+}
+umbrella_from!(InstallError => Install, StoreError => Store, QueryError => Query, ConfigError => Config);

@@ -1,0 +1,237 @@
+//! Volume control on the calling thread: enable switch, sampling and the per-minute rate
+//! limit, lock-free so that the panic hook can use them; and the counters of what was
+//! dropped, by reason.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// Why an event was not stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Capture is turned off (`enabled = false`).
+    Disabled,
+    /// Left out by `sample_rate`.
+    Sampled,
+    /// Over `rate_limit` for the current minute.
+    RateLimited,
+    /// Removed by a filter.
+    Filtered,
+    /// The background writer's queue was full.
+    QueueFull,
+    /// Storing failed (full disk, I/O error).
+    StorageError,
+}
+
+/// Every drop reason, in counter order.
+pub const DROP_REASONS: [DropReason; 6] = [
+    DropReason::Disabled,
+    DropReason::Sampled,
+    DropReason::RateLimited,
+    DropReason::Filtered,
+    DropReason::QueueFull,
+    DropReason::StorageError,
+];
+
+impl DropReason {
+    /// The snake-case name used in storage and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Disabled => "disabled",
+            DropReason::Sampled => "sampled",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::Filtered => "filtered",
+            DropReason::QueueFull => "queue_full",
+            DropReason::StorageError => "storage_error",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Drops counted in memory since they were last persisted.
+#[derive(Debug, Default)]
+pub(crate) struct DropCounters([AtomicU64; 6]);
+
+impl DropCounters {
+    pub(crate) fn add(&self, reason: DropReason) {
+        self.0[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes the counts, leaving zeros.
+    pub(crate) fn take(&self) -> [u64; 6] {
+        let mut out = [0; 6];
+        for (o, c) in out.iter_mut().zip(&self.0) {
+            *o = c.swap(0, Ordering::Relaxed);
+        }
+        out
+    }
+
+    pub(crate) fn peek(&self) -> [u64; 6] {
+        let mut out = [0; 6];
+        for (o, c) in out.iter_mut().zip(&self.0) {
+            *o = c.load(Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+static RANDOM_STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+
+/// A 64-bit random number without thread-locals (the panic hook may run while a thread's
+/// locals are being destroyed): SplitMix64 over a global counter, so values never repeat
+/// within a process, seeded by `rand` at install so that processes differ.
+pub(crate) fn random_u64() -> u64 {
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut z = RANDOM_STATE
+        .fetch_add(GAMMA, Ordering::Relaxed)
+        .wrapping_add(GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Seeds [`random_u64`]; called at install, where thread-locals are safe to use.
+pub(crate) fn seed_random() {
+    RANDOM_STATE.store(rand::random::<u64>(), Ordering::Relaxed);
+}
+
+#[derive(Debug)]
+pub(crate) struct Gate {
+    enabled: bool,
+    /// Keep an event when a uniform u64 is below this; `u64::MAX` keeps all.
+    sample_threshold: u64,
+    rate_limit: u32,
+    /// Minute number in the high 32 bits, events admitted in it in the low 32.
+    window: AtomicU64,
+}
+
+impl Gate {
+    pub(crate) fn new(enabled: bool, sample_rate: f64, rate_limit: u32) -> Self {
+        let sample_threshold = if sample_rate >= 1.0 {
+            u64::MAX
+        } else if sample_rate <= 0.0 || sample_rate.is_nan() {
+            0
+        } else {
+            (sample_rate * u64::MAX as f64) as u64
+        };
+        Gate {
+            enabled,
+            sample_threshold,
+            rate_limit,
+            window: AtomicU64::new(0),
+        }
+    }
+
+    /// Decides whether an event captured at `now_us` is kept.
+    pub(crate) fn admit(&self, now_us: u64) -> Result<(), DropReason> {
+        if !self.enabled {
+            return Err(DropReason::Disabled);
+        }
+        if self.sample_threshold != u64::MAX && random_u64() >= self.sample_threshold {
+            return Err(DropReason::Sampled);
+        }
+        if self.rate_limit == 0 {
+            return Ok(());
+        }
+        let minute = (now_us / 60_000_000) & 0xFFFF_FFFF;
+        let mut current = self.window.load(Ordering::Relaxed);
+        loop {
+            let (win, count) = (current >> 32, current & 0xFFFF_FFFF);
+            let next = if win == minute {
+                if count >= u64::from(self.rate_limit) {
+                    return Err(DropReason::RateLimited);
+                }
+                current + 1
+            } else {
+                (minute << 32) | 1
+            };
+            match self.window.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_drops_everything() {
+        let g = Gate::new(false, 1.0, 0);
+        assert_eq!(g.admit(0), Err(DropReason::Disabled));
+    }
+
+    #[test]
+    fn sample_rate_zero_and_one() {
+        let none = Gate::new(true, 0.0, 0);
+        let all = Gate::new(true, 1.0, 0);
+        for _ in 0..1000 {
+            assert_eq!(none.admit(0), Err(DropReason::Sampled));
+            assert_eq!(all.admit(0), Ok(()));
+        }
+    }
+
+    #[test]
+    fn sample_rate_half_keeps_about_half() {
+        let g = Gate::new(true, 0.5, 0);
+        let kept = (0..10_000).filter(|_| g.admit(0).is_ok()).count();
+        assert!((4_000..6_000).contains(&kept), "{kept}");
+    }
+
+    #[test]
+    fn rate_limit_counts_per_minute() {
+        let g = Gate::new(true, 1.0, 5);
+        let t = 120_000_000;
+        let kept = (0..20).filter(|_| g.admit(t).is_ok()).count();
+        assert_eq!(kept, 5);
+        assert_eq!(g.admit(t + 1), Err(DropReason::RateLimited));
+        assert_eq!(g.admit(t + 60_000_000), Ok(()));
+    }
+
+    #[test]
+    fn rate_limit_holds_under_threads() {
+        let g = std::sync::Arc::new(Gate::new(true, 1.0, 100));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || (0..100).filter(|_| g.admit(60_000_000).is_ok()).count())
+            })
+            .collect();
+        let kept: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(kept, 100);
+    }
+
+    #[test]
+    fn counters_take_resets() {
+        let c = DropCounters::default();
+        c.add(DropReason::QueueFull);
+        c.add(DropReason::QueueFull);
+        assert_eq!(c.take()[4], 2);
+        assert_eq!(c.take()[4], 0);
+    }
+
+    #[test]
+    fn random_values_differ() {
+        let a: std::collections::HashSet<u64> = (0..1000).map(|_| random_u64()).collect();
+        assert_eq!(a.len(), 1000);
+    }
+}

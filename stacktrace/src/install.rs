@@ -1,0 +1,267 @@
+//! `install()`: the process-wide runtime, its sink, the writer and the hook; and the guard.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use once_cell::sync::OnceCell;
+
+use crate::config::{Config, ConfigError};
+use crate::context::ProcessInfo;
+use crate::error::{InstallError, StoreError};
+use crate::event::CrashEvent;
+use crate::gate::{DropCounters, Gate};
+use crate::redact::FieldRedactor;
+use crate::store::{InsertOutcome, Spool, Store};
+use crate::writer::{self, Writer};
+
+/// Where events go.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// The database, opened by this process.
+    Store(Store),
+    /// Another process holds the database: a spool file beside it.
+    Spool(Spool),
+    /// Nothing could be opened; events are counted as storage errors.
+    Nowhere,
+}
+
+impl Sink {
+    /// Stores an event; `durable` flushes it to disk before returning.
+    pub(crate) fn persist(
+        &self,
+        event: &CrashEvent,
+        durable: bool,
+    ) -> Result<Option<InsertOutcome>, StoreError> {
+        match self {
+            Sink::Store(s) => {
+                let outcome = s.insert(event)?;
+                if durable {
+                    s.flush()?;
+                }
+                Ok(Some(outcome))
+            }
+            Sink::Spool(s) => s.append(event, durable).map(|()| None),
+            Sink::Nowhere => Err(StoreError::Io(sled::Error::Unsupported(
+                "no database is open".into(),
+            ))),
+        }
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Sink::Store(s) => s.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the in-memory drop counts into the database.
+    pub(crate) fn persist_drops(&self, drops: &DropCounters) {
+        if let Sink::Store(s) = self {
+            let counts = drops.take();
+            if s.add_drops(counts).is_err() {
+                // Put them back rather than lose them; the next try may succeed.
+                for (reason, n) in crate::gate::DROP_REASONS.iter().zip(counts) {
+                    for _ in 0..n.min(1_000_000) {
+                        drops.add(*reason);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Everything the capture path needs, set once per process.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    pub(crate) config: Config,
+    pub(crate) gate: Gate,
+    pub(crate) drops: Arc<DropCounters>,
+    pub(crate) process: ProcessInfo,
+    pub(crate) redactor: FieldRedactor,
+    pub(crate) sink: Sink,
+    pub(crate) writer: Writer,
+}
+
+static RUNTIME: OnceCell<Runtime> = OnceCell::new();
+static INSTALL: Mutex<()> = Mutex::new(());
+
+pub(crate) fn runtime() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
+
+/// Installs the tracker with the configuration of the `STACKTRACE_*` environment variables
+/// (see [`Config`]): opens the database, starts the background writer and puts the panic
+/// hook in front of the current one. Keep the returned [`Guard`] alive for the life of the
+/// program: dropping it flushes what is queued.
+///
+/// It never fails the host program: a bad variable or a database that cannot be opened is
+/// said once on stderr and reported by [`Guard::errors`], and the program runs on. A second
+/// call changes nothing and says so.
+///
+/// ```no_run
+/// fn main() {
+///     let _guard = stacktrace::install();
+///     // ... the program ...
+/// }
+/// ```
+pub fn install() -> Guard {
+    let vars = std::env::vars_os().filter_map(|(k, v)| {
+        let k = k.into_string().ok()?;
+        k.starts_with("STACKTRACE_")
+            .then(|| (k, v.to_string_lossy().into_owned()))
+    });
+    let (config, errors) = Config::from_vars_lenient(vars);
+    install_inner(config, errors)
+}
+
+/// Installs the tracker with a configuration built in code; see [`install`].
+///
+/// ```no_run
+/// let _guard = stacktrace::install_with(
+///     stacktrace::Config::default().db_path("var/errors.db").rate_limit(60),
+/// );
+/// ```
+pub fn install_with(config: Config) -> Guard {
+    let (config, errors) = config.validated();
+    install_inner(config, errors)
+}
+
+fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
+    let _serial = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    if RUNTIME.get().is_some() {
+        crate::hook::say("stacktrace: already installed in this process; nothing changed");
+        return Guard {
+            errors: vec![InstallError::AlreadyInstalled],
+            owner: false,
+        };
+    }
+    crate::gate::seed_random();
+    let mut errors: Vec<InstallError> = config_errors
+        .into_iter()
+        .map(InstallError::Config)
+        .collect();
+    let drops = Arc::new(DropCounters::default());
+    let sink = match Store::open(&config.db_path) {
+        Ok(store) => Sink::Store(store.with_pending_drops(drops.clone())),
+        Err(e @ StoreError::Locked { .. }) => {
+            let sink = match Spool::create(&config.db_path) {
+                Ok(spool) => Sink::Spool(spool),
+                Err(spool_error) => {
+                    errors.push(InstallError::Store(spool_error));
+                    Sink::Nowhere
+                }
+            };
+            errors.push(InstallError::Store(e));
+            sink
+        }
+        Err(e) => {
+            errors.push(InstallError::Store(e));
+            Sink::Nowhere
+        }
+    };
+    let (writer, rx) = Writer::channel(config.queue_capacity);
+    let runtime = Runtime {
+        gate: Gate::new(config.enabled, config.sample_rate, config.rate_limit),
+        drops,
+        process: ProcessInfo::read(&config.release, config.capture_env),
+        redactor: FieldRedactor::new(&config.redact_fields),
+        sink,
+        writer,
+        config,
+    };
+    if RUNTIME.set(runtime).is_err() {
+        // Unreachable under the install lock; report rather than panic.
+        return Guard {
+            errors: vec![InstallError::AlreadyInstalled],
+            owner: false,
+        };
+    }
+    if let Err(e) = writer::spawn(rx) {
+        errors.push(InstallError::Store(StoreError::Spool {
+            path: "stacktrace-writer thread".into(),
+            source: e,
+        }));
+    }
+    if !std::thread::panicking() {
+        crate::hook::install();
+    }
+    for e in &errors {
+        crate::hook::say(&format!("stacktrace: {e}"));
+    }
+    if let Some(Runtime {
+        sink: Sink::Spool(s),
+        ..
+    }) = RUNTIME.get()
+    {
+        crate::hook::say(&format!(
+            "stacktrace: events are written to {} and merged into the database when it is next opened",
+            s.path().display()
+        ));
+    }
+    Guard {
+        errors,
+        owner: true,
+    }
+}
+
+/// The running program's database handle, when [`install`] opened one. Read events through
+/// it while the program runs (sled lets only one process open a database).
+pub fn store() -> Option<&'static Store> {
+    match &runtime()?.sink {
+        Sink::Store(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Returned by [`install`]: reports what went wrong at install, and flushes queued events
+/// when dropped. Keep it alive for the life of the program (`let _guard = ...`).
+#[derive(Debug)]
+#[must_use = "dropping the guard at once flushes at once; bind it: `let _guard = stacktrace::install();`"]
+pub struct Guard {
+    errors: Vec<InstallError>,
+    owner: bool,
+}
+
+/// How long dropping the guard waits for queued events.
+const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Guard {
+    /// What went wrong at install; empty when all went well.
+    pub fn errors(&self) -> &[InstallError] {
+        &self.errors
+    }
+
+    /// Whether events are kept: in the database, or in a spool file beside a database held
+    /// by another process.
+    pub fn is_storing(&self) -> bool {
+        runtime().is_some_and(|rt| !matches!(rt.sink, Sink::Nowhere))
+    }
+
+    /// The spool file events go to while another process holds the database.
+    pub fn spool_path(&self) -> Option<&'static Path> {
+        match &runtime()?.sink {
+            Sink::Spool(s) => Some(s.path()),
+            _ => None,
+        }
+    }
+
+    /// Waits until every event captured before the call is stored and flushed to disk (at
+    /// most 30 seconds); says whether it finished.
+    pub fn flush(&self) -> bool {
+        self.flush_timeout(Duration::from_secs(30))
+    }
+
+    /// Like [`Guard::flush`], waiting at most `timeout`.
+    pub fn flush_timeout(&self, timeout: Duration) -> bool {
+        runtime().is_some_and(|rt| rt.writer.flush(timeout))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
+            crate::hook::say("stacktrace: some queued events were not stored before exit");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! An embedded error tracker: every panic and interesting error of a program, captured with
+//! its context, redacted, grouped and kept in an embedded [sled] database beside it. No
+//! server, no account, no network.
+//!
+//! ```no_run
+//! fn main() {
+//!     // Configuration from `STACKTRACE_*` variables; the database is `stacktrace.db`.
+//!     let guard = stacktrace::install();
+//!
+//!     // Errors you handle but want to know about:
+//!     if let Err(e) = std::fs::read_to_string("/etc/app.toml") {
+//!         stacktrace::capture_error(&e);
+//!     }
+//!     stacktrace::capture_message("cache cold at start-up", stacktrace::Level::Warning);
+//!
+//!     // Panics are stored by the hook before the program goes on (or ends).
+//!     let _ = std::thread::spawn(|| panic!("worker failed")).join();
+//!
+//!     // Read back what was stored.
+//!     guard.flush();
+//!     let store = stacktrace::store().expect("installed");
+//!     for event in store.query().limit(10).run().unwrap().events {
+//!         println!("{} {} {}", event.id, event.level, event.title());
+//!     }
+//! }
+//! ```
+//!
+//! # How it works
+//!
+//! Sources (the panic hook, [`capture_error`], [`capture_message`], the `#[capture]`
+//! attribute) build an event; it is redacted, gated (enabled, sampling, rate limit),
+//! fingerprinted from its in-app frames and stored with its indexes and group in the
+//! database. Errors and messages cost the calling thread little: the backtrace is taken
+//! unresolved and a background writer resolves and stores it. A panic is stored and flushed
+//! before the hook returns, because the process may end right after.
+//!
+//! sled lets only one process open a database. While the program runs, read its events
+//! through [`store()`]; a program that finds its database held by another process writes its
+//! events to a spool file beside it, merged on the next open (see [`Store::open`]).
+#![deny(missing_docs)]
+#![warn(rustdoc::broken_intra_doc_links)]
+
+mod capture;
+mod chain;
+mod config;
+mod context;
+mod error;
+mod event;
+mod fingerprint;
+mod frames;
+mod gate;
+mod hook;
+mod install;
+mod pipeline;
+mod redact;
+mod store;
+mod writer;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use capture::{capture_error, capture_message};
+pub use config::{Config, ConfigError};
+pub use error::{Error, InstallError, QueryError, StoreError};
+pub use event::{
+    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
+    ParseEventIdError, ParseLevelError, RuntimeContext,
+};
+pub use install::{install, install_with, store, Guard};
+pub use redact::PLACEHOLDER;
+// MACROS pub use stacktrace_macros::{capture, sensitive_variables};
+pub use gate::{DropReason, DROP_REASONS};
+pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};

@@ -1,0 +1,195 @@
+//! From what a source captured to the stored event: frames resolved, fields redacted,
+//! secrets scrubbed, fingerprint computed.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::event::{CapturedCall, CrashEvent, EventId, Level, Location, RuntimeContext};
+use crate::fingerprint::fingerprint_of;
+use crate::frames::frames_from_backtrace;
+use crate::install::Runtime;
+use crate::redact::{Secrets, PLACEHOLDER};
+
+/// An event as taken on the calling thread: cheap to build, not yet redacted or resolved.
+#[derive(Debug)]
+pub(crate) struct PendingEvent {
+    pub(crate) id: EventId,
+    pub(crate) timestamp_us: u64,
+    pub(crate) level: Level,
+    pub(crate) logger: String,
+    pub(crate) error_type: String,
+    pub(crate) message: String,
+    pub(crate) sources: Vec<String>,
+    pub(crate) location: Option<Location>,
+    pub(crate) calls: Vec<CapturedCall>,
+    pub(crate) secrets: Vec<String>,
+    pub(crate) backtrace: Option<backtrace::Backtrace>,
+    pub(crate) thread_name: Option<String>,
+    pub(crate) thread_id: String,
+    pub(crate) request_path: String,
+    pub(crate) user: String,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: BTreeMap<String, Value>,
+    pub(crate) payload: Value,
+}
+
+impl PendingEvent {
+    /// A new event of the current thread at `timestamp_us`.
+    pub(crate) fn new(timestamp_us: u64, level: Level, logger: &str) -> Self {
+        let thread = std::thread::current();
+        PendingEvent {
+            id: EventId::new(timestamp_us),
+            timestamp_us,
+            level,
+            logger: logger.to_owned(),
+            error_type: String::new(),
+            message: String::new(),
+            sources: Vec::new(),
+            location: None,
+            calls: Vec::new(),
+            secrets: Vec::new(),
+            backtrace: None,
+            thread_name: thread.name().map(str::to_owned),
+            thread_id: format!("{:?}", thread.id()),
+            request_path: String::new(),
+            user: String::new(),
+            tags: BTreeMap::new(),
+            extra: BTreeMap::new(),
+            payload: Value::Null,
+        }
+    }
+
+    /// Adds the chain of captured functions active on this thread or task, and the values
+    /// they hold as sensitive.
+    pub(crate) fn with_active_calls(mut self) -> Self {
+        let snap = crate::chain::snapshot();
+        self.calls = snap.calls;
+        self.secrets.extend(snap.secrets);
+        self
+    }
+}
+
+/// Cuts a text to at most `max` bytes on a character boundary; says whether it did.
+pub(crate) fn truncate_utf8(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+/// Turns a pending event into the event that is stored. Nothing of the pending event
+/// reaches the disk except through here.
+pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEvent {
+    let frames = p
+        .backtrace
+        .take()
+        .map(|mut bt| frames_from_backtrace(&mut bt))
+        .unwrap_or_default();
+
+    let secrets = Secrets::new(std::mem::take(&mut p.secrets));
+    let redactor = &rt.redactor;
+    let max = rt.config.max_payload_bytes.max(1024);
+
+    let mut message = p.message;
+    let mut sources = p.sources;
+    let mut calls = p.calls;
+    let mut extra = p.extra;
+    let mut tags = p.tags;
+    let mut payload = p.payload;
+
+    for (k, v) in extra.iter_mut() {
+        if redactor.matches(k) {
+            *v = Value::String(PLACEHOLDER.to_owned());
+        } else {
+            redactor.redact_json(v);
+        }
+    }
+    for (k, v) in tags.iter_mut() {
+        if redactor.matches(k) {
+            *v = PLACEHOLDER.to_owned();
+        }
+    }
+    for call in &mut calls {
+        for arg in &mut call.args {
+            if redactor.matches(&arg.name) {
+                arg.value = PLACEHOLDER.to_owned();
+            }
+        }
+    }
+    redactor.redact_json(&mut payload);
+
+    if !secrets.is_empty() {
+        secrets.scrub(&mut message);
+        sources.iter_mut().for_each(|s| secrets.scrub(s));
+        for call in &mut calls {
+            call.args
+                .iter_mut()
+                .for_each(|a| secrets.scrub(&mut a.value));
+        }
+        extra.values_mut().for_each(|v| secrets.scrub_json(v));
+        tags.values_mut().for_each(|v| secrets.scrub(v));
+        secrets.scrub_json(&mut payload);
+        secrets.scrub(&mut p.request_path);
+        secrets.scrub(&mut p.user);
+    }
+    if truncate_utf8(&mut message, max) {
+        message.push_str(" [truncated]");
+    }
+    for s in &mut sources {
+        if truncate_utf8(s, max) {
+            s.push_str(" [truncated]");
+        }
+    }
+
+    let fingerprint = fingerprint_of(&p.error_type, &frames, &message);
+    let info = &rt.process;
+    CrashEvent {
+        id: p.id,
+        timestamp_us: p.timestamp_us,
+        level: p.level,
+        logger: p.logger,
+        error_type: p.error_type,
+        message,
+        sources,
+        location: p.location,
+        request_path: p.request_path,
+        user: p.user,
+        fingerprint,
+        frames,
+        calls,
+        tags,
+        extra,
+        context: RuntimeContext {
+            os: info.os.clone(),
+            arch: info.arch.clone(),
+            hostname: info.hostname.clone(),
+            program: info.program.clone(),
+            program_version: info.program_version.clone(),
+            thread_name: p.thread_name,
+            thread_id: p.thread_id,
+            pid: info.pid,
+            environment: info.environment.clone(),
+        },
+        payload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_char_boundary() {
+        let mut s = "héllo".to_owned();
+        assert!(truncate_utf8(&mut s, 2));
+        assert_eq!(s, "h");
+        let mut s = "abc".to_owned();
+        assert!(!truncate_utf8(&mut s, 3));
+    }
+}

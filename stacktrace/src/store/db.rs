@@ -1,0 +1,241 @@
+//! Opening the database, storing an event with its indexes and group, reading it back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::groups::{self, Group};
+use super::keys::{self, Field};
+use super::spool;
+use crate::error::StoreError;
+use crate::event::{CrashEvent, EventId};
+use crate::gate::{DropCounters, DropReason, DROP_REASONS};
+
+/// An open event database.
+///
+/// Open one with [`Store::open`] when no running program holds it, or use
+/// [`stacktrace::store()`](crate::store) for the running program's own handle.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("errors.db");
+/// let store = stacktrace::Store::open(&path)?;
+/// let page = store.query().level(stacktrace::Level::Error).limit(20).run()?;
+/// for event in &page.events {
+///     println!("{} {}", event.id, event.title());
+/// }
+/// # Ok::<(), stacktrace::Error>(())
+/// ```
+pub struct Store {
+    pub(super) db: sled::Db,
+    pub(super) events: sled::Tree,
+    pub(super) index: sled::Tree,
+    pub(super) groups: sled::Tree,
+    pub(super) counters: sled::Tree,
+    path: PathBuf,
+    /// Drops counted in memory by the running program, not yet persisted.
+    pending_drops: Option<Arc<DropCounters>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What storing an event did to its group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InsertOutcome {
+    /// The event started a new group.
+    pub(crate) new_group: bool,
+    /// The event reopened a resolved group.
+    pub(crate) regressed: bool,
+    /// The group after the event.
+    pub(crate) group: Group,
+}
+
+/// Counts and sizes of a database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Events stored.
+    pub events: u64,
+    /// Groups.
+    pub groups: u64,
+    /// Events not stored, by reason (`sampled`, `rate_limited`, ...), every reason listed.
+    pub dropped: BTreeMap<String, u64>,
+    /// Bytes the database takes on disk.
+    pub size_on_disk: u64,
+}
+
+fn is_lock_error(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, and merges into it the events that
+    /// programs spooled beside it while another process held it.
+    ///
+    /// Fails with [`StoreError::Locked`] when another process has it open: sled allows one
+    /// process at a time. Read a running program's events through its own
+    /// [`store()`](crate::store) handle or the dashboard it serves.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|source| {
+                if is_lock_error(&source) {
+                    StoreError::Locked { path: path.clone() }
+                } else {
+                    StoreError::Open {
+                        path: path.clone(),
+                        source,
+                    }
+                }
+            })?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })
+        };
+        let store = Store {
+            events: tree(keys::EVENTS)?,
+            index: tree(keys::INDEX)?,
+            groups: tree(keys::GROUPS)?,
+            counters: tree(keys::COUNTERS)?,
+            db,
+            path,
+            pending_drops: None,
+        };
+        spool::merge_into(&store)?;
+        Ok(store)
+    }
+
+    pub(crate) fn with_pending_drops(mut self, counters: Arc<DropCounters>) -> Self {
+        self.pending_drops = Some(counters);
+        self
+    }
+
+    /// Where the database lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stores an event with its index entries and updates its group.
+    pub(crate) fn insert(&self, event: &CrashEvent) -> Result<InsertOutcome, StoreError> {
+        let id = event.id;
+        self.events.insert(id.to_bytes(), keys::encode(event))?;
+        for (field, value) in index_entries(event) {
+            if !value.is_empty() {
+                self.index
+                    .insert(keys::index_key(field, value, id), &[] as &[u8])?;
+            }
+        }
+        let (old, group) = groups::record(&self.groups, event)?;
+        Ok(InsertOutcome {
+            new_group: old.is_none(),
+            regressed: old.is_some_and(|g| g.status == super::GroupStatus::Resolved),
+            group,
+        })
+    }
+
+    /// Removes an event and its index entries; its group keeps its counts.
+    pub(crate) fn remove(&self, event: &CrashEvent) -> Result<(), StoreError> {
+        for (field, value) in index_entries(event) {
+            if !value.is_empty() {
+                self.index.remove(keys::index_key(field, value, event.id))?;
+            }
+        }
+        self.events.remove(event.id.to_bytes())?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The event with this id.
+    pub fn get(&self, id: EventId) -> Result<Option<CrashEvent>, StoreError> {
+        match self.events.get(id.to_bytes())? {
+            Some(bytes) => Ok(Some(keys::decode(&bytes, || format!("events/{id}"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds dropped-event counts to the persisted counters.
+    pub(crate) fn add_drops(&self, counts: [u64; 6]) -> Result<(), StoreError> {
+        for (reason, n) in DROP_REASONS.iter().zip(counts) {
+            if n > 0 {
+                self.counters
+                    .update_and_fetch(keys::counter_key(reason.as_str()), |old| {
+                        let v = old.map(keys::u64_of).unwrap_or(0).saturating_add(n);
+                        Some(v.to_be_bytes().to_vec())
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Events not stored, by reason, including those counted in memory by the running
+    /// program and not yet persisted.
+    pub fn dropped(&self) -> Result<BTreeMap<DropReason, u64>, StoreError> {
+        let pending = self
+            .pending_drops
+            .as_ref()
+            .map(|c| c.peek())
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        for (i, reason) in DROP_REASONS.iter().enumerate() {
+            let stored = self
+                .counters
+                .get(keys::counter_key(reason.as_str()))?
+                .map(|v| keys::u64_of(&v))
+                .unwrap_or(0);
+            out.insert(*reason, stored + pending[i]);
+        }
+        Ok(out)
+    }
+
+    /// Events, groups, drops by reason and size on disk.
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        Ok(Stats {
+            events: self.events.len() as u64,
+            groups: self.groups.len() as u64,
+            dropped: self
+                .dropped()?
+                .into_iter()
+                .map(|(r, n)| (r.as_str().to_owned(), n))
+                .collect(),
+            size_on_disk: self.db.size_on_disk()?,
+        })
+    }
+}
+
+fn index_entries(e: &CrashEvent) -> [(Field, &[u8]); 5] {
+    [
+        (Field::Level, std::slice::from_ref(level_byte(e))),
+        (Field::ErrorType, e.error_type.as_bytes()),
+        (Field::RequestPath, e.request_path.as_bytes()),
+        (Field::User, e.user.as_bytes()),
+        (Field::Fingerprint, e.fingerprint.as_bytes()),
+    ]
+}
+
+fn level_byte(e: &CrashEvent) -> &'static u8 {
+    const BYTES: [u8; 5] = [0, 1, 2, 3, 4];
+    &BYTES[usize::from(e.level.as_byte()).min(4)]
+}

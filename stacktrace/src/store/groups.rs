@@ -1,0 +1,226 @@
+//! Groups: events of one fingerprint, with counts, first and last seen, and a status.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::db::Store;
+use super::keys;
+use crate::error::StoreError;
+use crate::event::{CrashEvent, EventId, Level};
+
+/// Where a group stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupStatus {
+    /// Open: new occurrences are news.
+    Unresolved,
+    /// Fixed: a new occurrence reopens the group as a regression.
+    Resolved,
+    /// Known and accepted: occurrences are counted quietly.
+    Ignored,
+}
+
+impl GroupStatus {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Unresolved => "unresolved",
+            GroupStatus::Resolved => "resolved",
+            GroupStatus::Ignored => "ignored",
+        }
+    }
+}
+
+impl fmt::Display for GroupStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GroupStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "unresolved" | "open" => Ok(GroupStatus::Unresolved),
+            "resolved" => Ok(GroupStatus::Resolved),
+            "ignored" => Ok(GroupStatus::Ignored),
+            _ => Err(format!(
+                "unknown group status {s:?}: expected unresolved, resolved or ignored"
+            )),
+        }
+    }
+}
+
+/// How [`Store::groups`] orders groups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GroupOrder {
+    /// Most occurrences first.
+    Count,
+    /// Most recently seen first.
+    #[default]
+    LastSeen,
+}
+
+/// The events that share a fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// The shared fingerprint.
+    pub fingerprint: String,
+    /// Title of the first event (error type and message).
+    pub title: String,
+    /// Error type of the events.
+    pub error_type: String,
+    /// Level of the latest event.
+    pub level: Level,
+    /// Occurrences, including events since purged.
+    pub count: u64,
+    /// Time of the first occurrence, microseconds since the epoch.
+    pub first_seen_us: u64,
+    /// Time of the latest occurrence, microseconds since the epoch.
+    pub last_seen_us: u64,
+    /// The latest event.
+    pub last_event: EventId,
+    /// Status.
+    pub status: GroupStatus,
+    /// Whether the group came back after it was resolved (cleared by resolving it again).
+    #[serde(default)]
+    pub regressed: bool,
+}
+
+fn group_from_first(event: &CrashEvent) -> Group {
+    Group {
+        fingerprint: event.fingerprint.clone(),
+        title: event.title(),
+        error_type: event.error_type.clone(),
+        level: event.level,
+        count: 1,
+        first_seen_us: event.timestamp_us,
+        last_seen_us: event.timestamp_us,
+        last_event: event.id,
+        status: GroupStatus::Unresolved,
+        regressed: false,
+    }
+}
+
+fn group_with_occurrence(mut g: Group, event: &CrashEvent) -> Group {
+    g.count = g.count.saturating_add(1);
+    g.level = event.level;
+    // Events can arrive out of order (the writer and the panic hook store concurrently).
+    g.first_seen_us = g.first_seen_us.min(event.timestamp_us);
+    if event.timestamp_us >= g.last_seen_us {
+        g.last_seen_us = event.timestamp_us;
+        g.last_event = event.id;
+    }
+    if g.status == GroupStatus::Resolved {
+        g.status = GroupStatus::Unresolved;
+        g.regressed = true;
+    }
+    g
+}
+
+/// Counts an event in its group atomically (panics and the writer store concurrently).
+/// Returns the group before and after.
+pub(super) fn record(
+    groups: &sled::Tree,
+    event: &CrashEvent,
+) -> Result<(Option<Group>, Group), StoreError> {
+    let key = event.fingerprint.as_bytes();
+    // A damaged group record is rebuilt from this event rather than blocking every later
+    // event of the group.
+    let old = groups.fetch_and_update(key, |old| {
+        let next = match old.and_then(|b| keys::decode::<Group>(b, String::new).ok()) {
+            Some(g) => group_with_occurrence(g, event),
+            None => group_from_first(event),
+        };
+        Some(keys::encode(&next))
+    })?;
+    let old = old.and_then(|b| keys::decode::<Group>(&b, String::new).ok());
+    let new = match &old {
+        Some(g) => group_with_occurrence(g.clone(), event),
+        None => group_from_first(event),
+    };
+    Ok((old, new))
+}
+
+impl Store {
+    /// Every group, ordered as asked.
+    pub fn groups(&self, order: GroupOrder) -> Result<Vec<Group>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.groups.iter() {
+            let (k, v) = item?;
+            out.push(keys::decode::<Group>(&v, || {
+                format!("groups/{}", String::from_utf8_lossy(&k))
+            })?);
+        }
+        match order {
+            GroupOrder::Count => out.sort_by(|a, b| {
+                b.count
+                    .cmp(&a.count)
+                    .then(b.last_seen_us.cmp(&a.last_seen_us))
+            }),
+            GroupOrder::LastSeen => out.sort_by(|a, b| b.last_seen_us.cmp(&a.last_seen_us)),
+        }
+        Ok(out)
+    }
+
+    /// The group of a fingerprint.
+    pub fn group(&self, fingerprint: &str) -> Result<Option<Group>, StoreError> {
+        match self.groups.get(fingerprint.as_bytes())? {
+            Some(v) => Ok(Some(keys::decode(&v, || format!("groups/{fingerprint}"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets a group's status; `None` when there is no such group. Resolving clears the
+    /// regression mark, so that the next occurrence is a new regression.
+    pub fn set_group_status(
+        &self,
+        fingerprint: &str,
+        status: GroupStatus,
+    ) -> Result<Option<Group>, StoreError> {
+        let mut decode_error = None;
+        let updated = self
+            .groups
+            .update_and_fetch(fingerprint.as_bytes(), |old| {
+                let old = old?;
+                match keys::decode::<Group>(old, || format!("groups/{fingerprint}")) {
+                    Ok(mut g) => {
+                        g.status = status;
+                        if status != GroupStatus::Unresolved {
+                            g.regressed = false;
+                        }
+                        Some(keys::encode(&g))
+                    }
+                    Err(e) => {
+                        decode_error = Some(e);
+                        Some(old.to_vec())
+                    }
+                }
+            })?;
+        if let Some(e) = decode_error {
+            return Err(e);
+        }
+        match updated {
+            Some(v) => Ok(Some(keys::decode(&v, || format!("groups/{fingerprint}"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks a group fixed; see [`Store::set_group_status`].
+    pub fn resolve(&self, fingerprint: &str) -> Result<Option<Group>, StoreError> {
+        self.set_group_status(fingerprint, GroupStatus::Resolved)
+    }
+
+    /// Marks a group ignored; see [`Store::set_group_status`].
+    pub fn ignore(&self, fingerprint: &str) -> Result<Option<Group>, StoreError> {
+        self.set_group_status(fingerprint, GroupStatus::Ignored)
+    }
+
+    /// Reopens a group; see [`Store::set_group_status`].
+    pub fn reopen(&self, fingerprint: &str) -> Result<Option<Group>, StoreError> {
+        self.set_group_status(fingerprint, GroupStatus::Unresolved)
+    }
+}

@@ -1,0 +1,139 @@
+//! The spool: where a program writes its events while another process holds the database.
+//!
+//! sled lets one process open a database. A program that finds its database locked writes
+//! each event as a JSON line to its own file in `<db>.spool/`, holding an exclusive lock on
+//! that file while it lives. The next [`Store::open`] merges every spool file whose owner is
+//! gone (its lock is free) into the database and removes it; files of live owners are left
+//! for later. Events already present (a merge cut short) are not stored twice, and a torn
+//! last line (a crash mid-write) is skipped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::db::Store;
+use crate::error::StoreError;
+use crate::event::CrashEvent;
+
+/// The spool directory of a database.
+pub(crate) fn spool_dir(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".spool");
+    db.with_file_name(name)
+}
+
+/// This process's spool file.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Spool {
+    pub(crate) fn create(db: &Path) -> Result<Spool, StoreError> {
+        let dir = spool_dir(db);
+        let err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Spool { path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(err(&dir))?;
+        let path = dir.join(format!(
+            "{}-{:016x}.jsonl",
+            std::process::id(),
+            crate::gate::random_u64()
+        ));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err(&path))?;
+        // Held for the life of the process: a merger leaves a locked file alone.
+        file.try_lock()
+            .map_err(|e| match e {
+                std::fs::TryLockError::Error(io) => io,
+                std::fs::TryLockError::WouldBlock => std::io::ErrorKind::WouldBlock.into(),
+            })
+            .map_err(err(&path))?;
+        Ok(Spool {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends an event; `durable` syncs it to disk before returning. Waits a bounded time
+    /// for the file (many threads may panic at once) and never blocks for good.
+    pub(crate) fn append(&self, event: &CrashEvent, durable: bool) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        line.push(b'\n');
+        let io = |source| StoreError::Spool {
+            path: self.path.clone(),
+            source,
+        };
+        for _ in 0..2_000 {
+            let mut file = match self.file.try_lock() {
+                Ok(f) => f,
+                // Writes cannot panic, so a poisoned lock holds a consistent file.
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
+                }
+            };
+            file.write_all(&line).map_err(io)?;
+            if durable {
+                file.sync_data().map_err(io)?;
+            }
+            return Ok(());
+        }
+        Err(io(std::io::ErrorKind::TimedOut.into()))
+    }
+}
+
+/// Merges the spool files of finished programs into `store`.
+pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
+    let dir = spool_dir(store.path());
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(StoreError::Spool { path: dir, source }),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    for path in files {
+        let io = |source| StoreError::Spool {
+            path: path.clone(),
+            source,
+        };
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(e)),
+        };
+        if file.try_lock().is_err() {
+            continue; // its program is still running
+        }
+        for line in BufReader::new(&file).split(b'\n') {
+            let line = line.map_err(io)?;
+            let Ok(event) = serde_json::from_slice::<CrashEvent>(&line) else {
+                continue;
+            };
+            if store.get(event.id)?.is_none() {
+                store.insert(&event)?;
+            }
+        }
+        store.flush()?;
+        std::fs::remove_file(&path).map_err(io)?;
+    }
+    // Leave no empty directory behind; another program may have just created a file.
+    let _ = std::fs::remove_dir(&dir);
+    Ok(())
+}
