@@ -29,15 +29,7 @@ use crate::pipeline::PendingEvent;
 /// start of the error's `Debug` text where that names a type.
 #[track_caller]
 pub fn capture_error<E: StdError + ?Sized>(error: &E) -> Option<EventId> {
-    let location = std::panic::Location::caller();
-    let (rt, now) = admitted()?;
-    let mut p = PendingEvent::new(now, Level::Error, "error").with_active_calls();
-    p.error_type = error_type_name(error);
-    p.message = error.to_string();
-    p.sources = sources_of(error);
-    p.location = Some(location_of(location));
-    p.backtrace = Some(backtrace::Backtrace::new_unresolved());
-    enqueue(rt, p)
+    crate::Report::error(error).capture()
 }
 
 /// Stores a message at a level: django-stacktrace's `store_crash_event` for something that
@@ -50,12 +42,7 @@ pub fn capture_error<E: StdError + ?Sized>(error: &E) -> Option<EventId> {
 /// ```
 #[track_caller]
 pub fn capture_message(message: &str, level: Level) -> Option<EventId> {
-    let location = std::panic::Location::caller();
-    let (rt, now) = admitted()?;
-    let mut p = PendingEvent::new(now, level, "message").with_active_calls();
-    p.message = message.to_owned();
-    p.location = Some(location_of(location));
-    enqueue(rt, p)
+    crate::Report::message(message, level).capture()
 }
 
 /// What a `#[capture]` function reports when it returns `Err`.
@@ -95,6 +82,11 @@ pub(crate) fn capture_function_error(e: FunctionError) -> Option<EventId> {
 /// otherwise.
 pub(crate) fn admitted() -> Option<(&'static Runtime, u64)> {
     let rt = runtime()?;
+    if rt.sink.is_nowhere() {
+        // Install already said why; count quietly rather than write a line per event.
+        rt.drops.add(crate::gate::DropReason::StorageError);
+        return None;
+    }
     let now = now_us();
     match rt.gate.admit(now) {
         Ok(()) => Some((rt, now)),

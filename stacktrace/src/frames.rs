@@ -8,6 +8,8 @@ use crate::event::Frame;
 const MACHINERY: &[&str] = &[
     "backtrace::",
     "stacktrace::capture::",
+    "stacktrace::report::",
+    "<stacktrace::report::",
     "stacktrace::hook::",
     "stacktrace::frames::",
     "stacktrace::pipeline::",
@@ -19,9 +21,13 @@ const MACHINERY: &[&str] = &[
     "std::sys_common::backtrace::__rust_end_short_backtrace",
     "rust_begin_unwind",
     "__rustc::rust_begin_unwind",
-    "<alloc::boxed::Box<F,A> as core::ops::function::Fn<Args>>::call",
-    "<alloc::boxed::Box<F, A> as core::ops::function::Fn<Args>>::call",
 ];
+
+/// Call glue that only appears above the failing frame when it calls the panic hook.
+fn is_hook_glue(function: &str) -> bool {
+    function.starts_with("<alloc::boxed::Box<")
+        && (function.contains("PanicHookInfo") || function.contains("Fn<Args>>::call"))
+}
 
 /// Frames at and below these are the runtime's start-up, not the program.
 const BOTTOM: &[&str] = &[
@@ -109,8 +115,11 @@ pub(crate) fn frames_from_backtrace(bt: &mut backtrace::Backtrace) -> Vec<Frame>
 
 /// Drops the machinery above the failing frame and the start-up below the program.
 pub(crate) fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
-    let is_machinery =
-        |f: &Frame| f.function.is_empty() || MACHINERY.iter().any(|m| f.function.starts_with(m));
+    let is_machinery = |f: &Frame| {
+        f.function.is_empty()
+            || is_hook_glue(&f.function)
+            || MACHINERY.iter().any(|m| f.function.starts_with(m))
+    };
     // Only a leading run is machinery: the same names further down (an async task polled by
     // this crate's scope) are part of the program's path.
     let top = frames.iter().take_while(|f| is_machinery(f)).count();

@@ -48,6 +48,10 @@ impl Sink {
         }
     }
 
+    pub(crate) fn is_nowhere(&self) -> bool {
+        matches!(self, Sink::Nowhere)
+    }
+
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         match self {
             Sink::Store(s) => s.flush(),
@@ -142,7 +146,14 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         .map(InstallError::Config)
         .collect();
     let drops = Arc::new(DropCounters::default());
-    let sink = match Store::open(&config.db_path) {
+    // A damaged database must not take the program down, even if sled panics reading it.
+    let opened = std::panic::catch_unwind(|| Store::open(&config.db_path)).unwrap_or_else(|_| {
+        Err(StoreError::Corrupt {
+            what: config.db_path.display().to_string(),
+            reason: "the database could not be read".into(),
+        })
+    });
+    let sink = match opened {
         Ok(store) => Sink::Store(store.with_pending_drops(drops.clone())),
         Err(e @ StoreError::Locked { .. }) => {
             let sink = match Spool::create(&config.db_path) {
@@ -235,7 +246,7 @@ impl Guard {
     /// Whether events are kept: in the database, or in a spool file beside a database held
     /// by another process.
     pub fn is_storing(&self) -> bool {
-        runtime().is_some_and(|rt| !matches!(rt.sink, Sink::Nowhere))
+        runtime().is_some_and(|rt| !rt.sink.is_nowhere())
     }
 
     /// The spool file events go to while another process holds the database.

@@ -53,6 +53,7 @@ mod hook;
 mod install;
 mod pipeline;
 mod redact;
+mod report;
 mod store;
 mod writer;
 
@@ -68,6 +69,7 @@ pub use event::{
 };
 pub use install::{install, install_with, store, Guard};
 pub use redact::PLACEHOLDER;
+pub use report::Report;
 // MACROS pub use stacktrace_macros::{capture, sensitive_variables};
 pub use gate::{DropReason, DROP_REASONS};
 pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};

@@ -1,0 +1,209 @@
+//! A program that installs the tracker and fails in a chosen way, for the integration tests
+//! (the panic hook is process-wide and a panic may end the process, so each scenario runs in
+//! a process of its own).
+//!
+//! Usage: `scenario <name> <db-path> [arg]`.
+
+use std::sync::{Arc, Barrier};
+
+use stacktrace::{Config, Level, Report};
+
+#[derive(Debug)]
+struct ConfigFileError {
+    path: String,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot load config {}", self.path)
+    }
+}
+
+impl std::error::Error for ConfigFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+#[inline(never)]
+fn site_a() {
+    panic!("failure at site a");
+}
+
+#[inline(never)]
+fn site_b() {
+    panic!("failure at site b");
+}
+
+#[inline(never)]
+fn load_config() -> Result<String, ConfigFileError> {
+    let path = "/nonexistent/app.toml".to_owned();
+    std::fs::read_to_string(&path).map_err(|source| ConfigFileError { path, source })
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_default();
+    let db = args.next().unwrap_or_else(|| "stacktrace.db".into());
+    let arg = args.next().unwrap_or_default();
+    let base = Config::default().db_path(&db);
+
+    match name.as_str() {
+        // Configuration from the environment (STACKTRACE_DB and friends).
+        "env" => {
+            let guard = stacktrace::install();
+            for e in guard.errors() {
+                println!("install error: {e}");
+            }
+            for i in 0..10 {
+                stacktrace::capture_message(&format!("message {i}"), Level::Info);
+            }
+            guard.flush();
+        }
+        "panic-main" => {
+            let _guard = stacktrace::install_with(base);
+            site_a();
+        }
+        "panic-thread" => {
+            let _guard = stacktrace::install_with(base);
+            let h = std::thread::Builder::new()
+                .name("worker-1".into())
+                .spawn(site_b)
+                .unwrap();
+            assert!(h.join().is_err());
+            println!("main goes on");
+        }
+        "site" => {
+            let _guard = stacktrace::install_with(base);
+            let site = if arg == "b" { site_b } else { site_a };
+            let _ = std::thread::spawn(site).join();
+        }
+        "storm" => {
+            let _guard = stacktrace::install_with(base);
+            let n: usize = arg.parse().unwrap_or(16);
+            let barrier = Arc::new(Barrier::new(n));
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        panic!("storm {i}");
+                    })
+                })
+                .collect();
+            let failed = handles
+                .into_iter()
+                .map(|h| h.join())
+                .filter(Result::is_err)
+                .count();
+            println!("{failed} threads panicked");
+        }
+        "error" => {
+            let guard = stacktrace::install_with(base);
+            let e = load_config().unwrap_err();
+            let id = stacktrace::capture_error(&e).expect("kept");
+            guard.flush();
+            println!("{id}");
+        }
+        "rate" => {
+            let guard = stacktrace::install_with(base.rate_limit(arg.parse().unwrap_or(5)));
+            let kept = (0..20)
+                .filter(|i| {
+                    stacktrace::capture_message(&format!("rate {i}"), Level::Error).is_some()
+                })
+                .count();
+            guard.flush();
+            println!("kept {kept}");
+        }
+        "sample-zero" => {
+            let guard = stacktrace::install_with(base.sample_rate(0.0));
+            let kept = (0..20)
+                .filter(|_| stacktrace::capture_message("sampled", Level::Error).is_some())
+                .count();
+            let _ = std::thread::spawn(site_a).join();
+            guard.flush();
+            println!("kept {kept}");
+        }
+        "disabled" => {
+            let guard = stacktrace::install_with(base.enabled(false));
+            let kept = (0..20)
+                .filter(|_| stacktrace::capture_message("off", Level::Error).is_some())
+                .count();
+            let _ = std::thread::spawn(site_a).join();
+            guard.flush();
+            println!("kept {kept}");
+        }
+        "queue" => {
+            let guard = stacktrace::install_with(base.queue_capacity(2));
+            let kept = (0..500)
+                .filter(|i| stacktrace::capture_message(&format!("q{i}"), Level::Info).is_some())
+                .count();
+            guard.flush();
+            println!("kept {kept}");
+        }
+        "secrets" => {
+            let guard = stacktrace::install_with(base);
+            // `arg` is the canary; `MY_API_KEY` in the environment holds another.
+            Report::message("checkout failed", Level::Error)
+                .extra("password", &arg)
+                .extra(
+                    "form",
+                    serde_json::json!({"card": {"Token": arg.clone()}, "note": "visible-marker"}),
+                )
+                .tag("access_token", &arg)
+                .capture()
+                .expect("kept");
+            guard.flush();
+        }
+        "twice" => {
+            let first = stacktrace::install_with(base.clone());
+            let second = stacktrace::install_with(base);
+            println!("first errors: {}", first.errors().len());
+            for e in second.errors() {
+                println!("second: {e}");
+            }
+        }
+        "keep-running" => {
+            let guard = stacktrace::install_with(base);
+            for e in guard.errors() {
+                println!("install error: {e}");
+            }
+            println!("storing: {}", guard.is_storing());
+            stacktrace::capture_message("while locked", Level::Error);
+            let _ = std::thread::spawn(site_b).join();
+            guard.flush();
+            println!("still running");
+        }
+        "fill" => {
+            let guard = stacktrace::install_with(base);
+            let n: usize = arg.parse().unwrap_or(100);
+            for i in 0..n {
+                let (level, user, path) = match i % 4 {
+                    0 => (Level::Error, "ann", "/checkout"),
+                    1 => (Level::Warning, "bob", "/cart"),
+                    2 => (Level::Info, "ann", "/cart"),
+                    _ => (Level::Fatal, "cy", "/pay"),
+                };
+                let kept = Report::message(format!("event {i} of fill"), level)
+                    .user(user)
+                    .request_path(path)
+                    .capture();
+                if kept.is_none() {
+                    // The queue was full: wait for the writer and retry once.
+                    guard.flush();
+                    Report::message(format!("event {i} of fill"), level)
+                        .user(user)
+                        .request_path(path)
+                        .capture()
+                        .expect("kept after flush");
+                }
+            }
+            guard.flush();
+        }
+        other => {
+            eprintln!("unknown scenario {other:?}");
+            std::process::exit(2);
+        }
+    }
+}

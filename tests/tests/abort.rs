@@ -1,0 +1,56 @@
+//! A `panic = "abort"` build: the process ends as soon as the hook returns, so the event
+//! must already be durable.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{db_dir, run_with_limit};
+use stacktrace::Store;
+
+/// Builds the scenario program with `panic = "abort"` in a target directory of its own (the
+/// panic strategy is chosen per build, not per crate).
+fn abort_build() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target").join("abort-scenario");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "--offline",
+            "-p",
+            "stacktrace-tests",
+            "--bin",
+            "scenario",
+        ])
+        .args(["--config", "profile.dev.panic=\"abort\""])
+        .env("CARGO_TARGET_DIR", &target);
+    let run = run_with_limit(cmd, Duration::from_secs(900));
+    assert_eq!(run.code, Some(0), "abort build failed: {}", run.stderr);
+    target
+        .join("debug")
+        .join(format!("scenario{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[test]
+fn panic_in_an_abort_build_is_stored_before_the_process_aborts() {
+    let exe = abort_build();
+    let (_dir, db) = db_dir();
+    let mut cmd = Command::new(exe);
+    cmd.arg("panic-main").arg(&db);
+    let run = run_with_limit(cmd, Duration::from_secs(60));
+    // Aborted: no exit code on Unix (killed by SIGABRT), 101 never.
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert_ne!(run.code, Some(101), "{run:?}");
+    assert!(run.stderr.contains("failure at site a"), "{}", run.stderr);
+
+    let store = Store::open(&db).unwrap();
+    let events = store.query().run().unwrap().events;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].message, "failure at site a");
+    assert_eq!(events[0].frames[0].function, "scenario::site_a");
+}

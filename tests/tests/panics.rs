@@ -1,0 +1,108 @@
+//! Panic scenarios, each in a process of its own: the event is stored durably by the hook,
+//! the previous hook still prints, the exit code is unchanged.
+
+mod common;
+
+use common::{db_dir, scenario};
+use stacktrace::{GroupOrder, GroupStatus, Level, Store};
+
+fn only_event(db: &std::path::Path) -> stacktrace::CrashEvent {
+    let store = Store::open(db).expect("open after the program ended");
+    let mut events = store.query().run().expect("query").events;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    events.remove(0)
+}
+
+#[test]
+fn panic_in_main_is_stored_and_the_process_ends_as_usual() {
+    let (_dir, db) = db_dir();
+    let run = scenario("panic-main", &db, "");
+    assert_eq!(run.code, Some(101), "{run:?}");
+    // The previous (default) hook still prints its message.
+    assert!(run.stderr.contains("panicked at"), "{}", run.stderr);
+    assert!(run.stderr.contains("failure at site a"), "{}", run.stderr);
+
+    let e = only_event(&db);
+    assert_eq!(e.level, Level::Fatal);
+    assert_eq!(e.logger, "panic");
+    assert_eq!(e.error_type, "panic");
+    assert_eq!(e.message, "failure at site a");
+    let loc = e.location.expect("location");
+    assert!(loc.file.ends_with("scenario.rs"), "{loc:?}");
+    assert!(loc.line > 0 && loc.column > 0);
+    assert_eq!(e.context.thread_name.as_deref(), Some("main"));
+    assert!(e.context.thread_id.starts_with("ThreadId("));
+    // Machinery trimmed: the first frame is the function that panicked, demangled, no hash.
+    let first = e.frames.first().expect("frames");
+    assert_eq!(first.function, "scenario::site_a", "{:#?}", e.frames);
+    assert!(first.in_app);
+    assert!(e.frames.iter().any(|f| f.function == "scenario::main"));
+    assert!(e
+        .frames
+        .iter()
+        .all(|f| !f.function.starts_with("std::panicking")));
+    assert_eq!(e.fingerprint.len(), 64);
+}
+
+#[test]
+fn panic_in_a_thread_is_stored_and_main_goes_on() {
+    let (_dir, db) = db_dir();
+    let run = scenario("panic-thread", &db, "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("main goes on"));
+    assert!(run.stderr.contains("failure at site b"));
+    let e = only_event(&db);
+    assert_eq!(e.message, "failure at site b");
+    assert_eq!(e.context.thread_name.as_deref(), Some("worker-1"));
+    assert_eq!(e.frames[0].function, "scenario::site_b");
+}
+
+#[test]
+fn same_site_groups_other_site_splits_and_resolved_group_regresses() {
+    let (_dir, db) = db_dir();
+    for _ in 0..2 {
+        assert_eq!(scenario("site", &db, "a").code, Some(0));
+    }
+    assert_eq!(scenario("site", &db, "b").code, Some(0));
+    let fp_a = {
+        let store = Store::open(&db).unwrap();
+        let groups = store.groups(GroupOrder::Count).unwrap();
+        assert_eq!(groups.len(), 2, "{groups:#?}");
+        assert_eq!(groups[0].count, 2);
+        assert!(groups[0].title.contains("site a"));
+        assert_eq!(groups[1].count, 1);
+        assert!(groups[1].title.contains("site b"));
+        assert!(groups[0].first_seen_us < groups[0].last_seen_us);
+        let resolved = store.resolve(&groups[0].fingerprint).unwrap().unwrap();
+        assert_eq!(resolved.status, GroupStatus::Resolved);
+        groups[0].fingerprint.clone()
+    };
+    assert_eq!(scenario("site", &db, "a").code, Some(0));
+    let store = Store::open(&db).unwrap();
+    let g = store.group(&fp_a).unwrap().unwrap();
+    assert_eq!(g.count, 3);
+    assert_eq!(g.status, GroupStatus::Unresolved);
+    assert!(g.regressed);
+    let by_fp = store.query().fingerprint(&fp_a).run().unwrap().events;
+    assert_eq!(by_fp.len(), 3);
+    assert_eq!(by_fp[0].id, g.last_event);
+}
+
+#[test]
+fn sixteen_threads_panicking_at_once_are_each_stored_once() {
+    let (_dir, db) = db_dir();
+    let run = scenario("storm", &db, "16");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("16 threads panicked"));
+    let store = Store::open(&db).unwrap();
+    let events = store.query().limit(100).run().unwrap().events;
+    assert_eq!(events.len(), 16);
+    let mut messages: Vec<_> = events.iter().map(|e| e.message.clone()).collect();
+    messages.sort();
+    messages.dedup();
+    assert_eq!(messages.len(), 16, "each panic once: {messages:?}");
+    // One call site: one group of 16.
+    let groups = store.groups(GroupOrder::Count).unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].count, 16);
+}
