@@ -73,3 +73,8 @@ pub use report::Report;
 // MACROS pub use stacktrace_macros::{capture, sensitive_variables};
 pub use gate::{DropReason, DROP_REASONS};
 pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};
+
+/// The README's code, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
