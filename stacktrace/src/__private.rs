@@ -1,1 +1,257 @@
-//! Runtime support of the attribute macros (placeholder).
+//! What the attribute macros expand to. Not a public API: names and signatures change
+//! without notice.
+//!
+//! Which formatting an argument or an error gets is chosen at the expansion site by autoref
+//! specialisation: the generated code calls a method on `&&&Wrapper(value)`, and method
+//! resolution picks the impl with the most references whose bounds hold (`Debug + Sync`
+//! before `Debug` before none). In a generic function the bounds are those the function
+//! declares, so a `T` without a `Debug` bound is shown as its type name.
+
+use std::error::Error as StdError;
+use std::fmt::{Debug, Display};
+
+pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Site};
+pub use crate::event::Level;
+
+/// The path of the function enclosing `__stacktrace_path`, from that item's type name
+/// (an item inside an `async fn` is named as inside its `{{closure}}`).
+pub fn path_of<F>(_: F) -> &'static str {
+    let name = std::any::type_name::<F>();
+    let mut path = name.strip_suffix("::__stacktrace_path").unwrap_or(name);
+    while let Some(outer) = path.strip_suffix("::{{closure}}") {
+        path = outer;
+    }
+    path
+}
+
+/// `std::any::type_name` of a value's type.
+pub fn type_name_of<E: ?Sized>(_: &E) -> &'static str {
+    std::any::type_name::<E>()
+}
+
+/// Whether an `Err` is worth describing: the runtime is installed.
+#[inline]
+pub fn wants_errors() -> bool {
+    crate::install::runtime().is_some()
+}
+
+/// Stores (or records for the outer calls) an `Err` that `frame`'s body returned.
+#[cold]
+pub fn report(frame: &Frame<'_>, error: ErrorParts) {
+    crate::chain::report_error(frame, error);
+}
+
+/// A shared-reference argument, kept as it is when its target is `Debug + Sync`.
+#[derive(Debug)]
+pub struct View<T>(pub T);
+
+/// An argument formatted at entry.
+#[derive(Debug)]
+pub struct Eager<'b, T: ?Sized>(pub &'b T);
+
+/// A sensitive shared-reference argument.
+#[derive(Debug)]
+pub struct SecretView<T>(pub T);
+
+/// A sensitive argument formatted at entry.
+#[derive(Debug)]
+pub struct SecretEager<'b, T: ?Sized>(pub &'b T);
+
+/// The value a captured function returned, to find an `Err` in.
+#[derive(Debug)]
+pub struct ResultProbe<'r, R>(pub &'r R);
+
+/// An error returned by a captured function.
+#[derive(Debug)]
+pub struct ErrorView<'e, E: ?Sized>(pub &'e E);
+
+/// The "error" of a return type that is not a `Result`; never produced.
+#[derive(Debug)]
+pub struct NotAnError;
+
+impl Display for NotAnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not an error")
+    }
+}
+
+impl StdError for NotAnError {}
+
+/// The specialisation traits, glob-imported by the generated code.
+pub mod spec {
+    use super::*;
+
+    pub trait ViewDebugSync<'a> {
+        fn __stacktrace_arg(&self) -> ArgValue<'a>;
+    }
+    impl<'a, T: Debug + Sync> ViewDebugSync<'a> for &&View<&'a T> {
+        #[inline]
+        fn __stacktrace_arg(&self) -> ArgValue<'a> {
+            ArgValue::Debug(self.0)
+        }
+    }
+    pub trait ViewDebugOther {
+        fn __stacktrace_arg(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized + Debug> ViewDebugOther for &View<&T> {
+        fn __stacktrace_arg(&self) -> ArgValue<'static> {
+            ArgValue::Text(format!("{:?}", self.0))
+        }
+    }
+    pub trait ViewTypeName {
+        fn __stacktrace_arg(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized> ViewTypeName for View<&T> {
+        #[inline]
+        fn __stacktrace_arg(&self) -> ArgValue<'static> {
+            ArgValue::TypeName(std::any::type_name::<T>())
+        }
+    }
+
+    pub trait EagerDebug {
+        fn __stacktrace_arg(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized + Debug> EagerDebug for &Eager<'_, T> {
+        fn __stacktrace_arg(&self) -> ArgValue<'static> {
+            ArgValue::Text(format!("{:?}", self.0))
+        }
+    }
+    pub trait EagerTypeName {
+        fn __stacktrace_arg(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized> EagerTypeName for Eager<'_, T> {
+        #[inline]
+        fn __stacktrace_arg(&self) -> ArgValue<'static> {
+            ArgValue::TypeName(std::any::type_name::<T>())
+        }
+    }
+
+    pub trait SecretDisplaySync<'a> {
+        fn __stacktrace_secret(&self) -> ArgValue<'a>;
+    }
+    impl<'a, T: Display + Sync> SecretDisplaySync<'a> for &&&&SecretView<&'a T> {
+        #[inline]
+        fn __stacktrace_secret(&self) -> ArgValue<'a> {
+            ArgValue::Display(self.0)
+        }
+    }
+    pub trait SecretDebugSync<'a> {
+        fn __stacktrace_secret(&self) -> ArgValue<'a>;
+    }
+    impl<'a, T: Debug + Sync> SecretDebugSync<'a> for &&&SecretView<&'a T> {
+        #[inline]
+        fn __stacktrace_secret(&self) -> ArgValue<'a> {
+            ArgValue::Debug(self.0)
+        }
+    }
+    pub trait SecretDisplayOther {
+        fn __stacktrace_secret(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized + Display> SecretDisplayOther for &&SecretView<&T> {
+        fn __stacktrace_secret(&self) -> ArgValue<'static> {
+            ArgValue::Text(self.0.to_string())
+        }
+    }
+    pub trait SecretDebugOther {
+        fn __stacktrace_secret(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized + Debug> SecretDebugOther for &SecretView<&T> {
+        fn __stacktrace_secret(&self) -> ArgValue<'static> {
+            ArgValue::Text(format!("{:?}", self.0))
+        }
+    }
+    pub trait SecretTypeName {
+        fn __stacktrace_secret(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized> SecretTypeName for SecretView<&T> {
+        fn __stacktrace_secret(&self) -> ArgValue<'static> {
+            ArgValue::TypeName(std::any::type_name::<T>())
+        }
+    }
+
+    pub trait SecretEagerDisplay {
+        fn __stacktrace_secret(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized + Display> SecretEagerDisplay for &&SecretEager<'_, T> {
+        fn __stacktrace_secret(&self) -> ArgValue<'static> {
+            ArgValue::Text(self.0.to_string())
+        }
+    }
+    pub trait SecretEagerDebug {
+        fn __stacktrace_secret(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized + Debug> SecretEagerDebug for &SecretEager<'_, T> {
+        fn __stacktrace_secret(&self) -> ArgValue<'static> {
+            ArgValue::Text(format!("{:?}", self.0))
+        }
+    }
+    pub trait SecretEagerTypeName {
+        fn __stacktrace_secret(&self) -> ArgValue<'static>;
+    }
+    impl<T: ?Sized> SecretEagerTypeName for SecretEager<'_, T> {
+        fn __stacktrace_secret(&self) -> ArgValue<'static> {
+            ArgValue::TypeName(std::any::type_name::<T>())
+        }
+    }
+
+    pub trait ProbeResult<'r, E> {
+        fn __stacktrace_err(&self) -> Option<&'r E>;
+    }
+    impl<'r, T, E> ProbeResult<'r, E> for &ResultProbe<'r, Result<T, E>> {
+        #[inline]
+        fn __stacktrace_err(&self) -> Option<&'r E> {
+            self.0.as_ref().err()
+        }
+    }
+    pub trait ProbeOther {
+        fn __stacktrace_err(&self) -> Option<&'static NotAnError>;
+    }
+    impl<R> ProbeOther for ResultProbe<'_, R> {
+        #[inline]
+        fn __stacktrace_err(&self) -> Option<&'static NotAnError> {
+            None
+        }
+    }
+
+    pub trait MessageDisplay {
+        fn __stacktrace_message(&self) -> String;
+    }
+    impl<E: ?Sized + Display> MessageDisplay for &&ErrorView<'_, E> {
+        fn __stacktrace_message(&self) -> String {
+            self.0.to_string()
+        }
+    }
+    pub trait MessageDebug {
+        fn __stacktrace_message(&self) -> String;
+    }
+    impl<E: ?Sized + Debug> MessageDebug for &ErrorView<'_, E> {
+        fn __stacktrace_message(&self) -> String {
+            format!("{:?}", self.0)
+        }
+    }
+    pub trait MessageTypeName {
+        fn __stacktrace_message(&self) -> String;
+    }
+    impl<E: ?Sized> MessageTypeName for ErrorView<'_, E> {
+        fn __stacktrace_message(&self) -> String {
+            std::any::type_name::<E>().to_owned()
+        }
+    }
+
+    pub trait SourcesError {
+        fn __stacktrace_sources(&self) -> Vec<String>;
+    }
+    impl<E: ?Sized + StdError> SourcesError for &ErrorView<'_, E> {
+        fn __stacktrace_sources(&self) -> Vec<String> {
+            crate::capture::sources_of(self.0)
+        }
+    }
+    pub trait SourcesNone {
+        fn __stacktrace_sources(&self) -> Vec<String>;
+    }
+    impl<E: ?Sized> SourcesNone for ErrorView<'_, E> {
+        fn __stacktrace_sources(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+}
