@@ -46,9 +46,13 @@ impl Parse for CaptureOption {
         let key: Ident = input.parse()?;
         match key.to_string().as_str() {
             "level" | "name" => {
-                input.parse::<Token![=]>().map_err(|e| {
-                    syn::Error::new(e.span(), format!("expected `{key} = \"...\"`"))
-                })?;
+                if !input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("expected a value: `{key} = \"...\"`"),
+                    ));
+                }
+                input.parse::<Token![=]>()?;
                 let value: LitStr = input.parse().map_err(|e| {
                     syn::Error::new(e.span(), format!("expected a string: `{key} = \"...\"`"))
                 })?;
@@ -154,14 +158,38 @@ pub(crate) fn kind_of(attr: &Attribute) -> Option<Kind> {
     }
 }
 
+/// The argument put in place of an absorbed attribute's arguments.
+const ABSORBED: &str = "__stacktrace_absorbed";
+
+/// The absorbed attribute, same path (and span, so its import counts as used), marker
+/// arguments.
+pub(crate) fn absorbed_marker(attr: &Attribute) -> Attribute {
+    let path = attr.path();
+    let marker = Ident::new(ABSORBED, Span::call_site());
+    syn::parse_quote!(#[#path(#marker)])
+}
+
+/// Whether the arguments are the marker: the function was already expanded by the other
+/// attribute.
+pub(crate) fn is_absorbed_marker(tokens: &TokenStream) -> bool {
+    let mut iter = tokens.clone().into_iter();
+    matches!(
+        (iter.next(), iter.next()),
+        (Some(proc_macro2::TokenTree::Ident(i)), None) if i == ABSORBED
+    )
+}
+
 /// The argument tokens of an attribute found on the function (empty for a bare path).
-pub(crate) fn tokens_of(attr: &Attribute) -> syn::Result<TokenStream> {
+pub(crate) fn tokens_of(attr: &Attribute, kind: Kind) -> syn::Result<TokenStream> {
     match &attr.meta {
         Meta::Path(_) => Ok(TokenStream::new()),
         Meta::List(list) => Ok(list.tokens.clone()),
         Meta::NameValue(nv) => Err(syn::Error::new_spanned(
             &nv.eq_token,
-            "expected parentheses, as `#[capture(...)]`, not `=`",
+            format!(
+                "expected parentheses, as `#[{}(...)]`, not `=`",
+                kind.attr_name()
+            ),
         )),
     }
 }

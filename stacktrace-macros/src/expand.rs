@@ -24,6 +24,9 @@ use crate::valid::{self, How, Param, Plan};
 
 /// Entry point of both attributes.
 pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenStream {
+    if args::is_absorbed_marker(&attr) {
+        return item;
+    }
     let Ok(mut func) = syn::parse2::<ItemFn>(item.clone()) else {
         return fallback::not_a_function(kind, item);
     };
@@ -49,12 +52,15 @@ pub(crate) fn expand(kind: Kind, attr: TokenStream, item: TokenStream) -> TokenS
             }
             Some(k) => {
                 absorbed = true;
-                let parsed = args::tokens_of(&attr).and_then(|tokens| {
+                let parsed = args::tokens_of(&attr, k).and_then(|tokens| {
                     args::parse_into(k, tokens, proc_macro2::Span::call_site(), &mut args)
                 });
                 if let Err(e) = parsed {
                     errors.push(e);
                 }
+                // Left in place with its arguments replaced by a marker that makes it expand
+                // to nothing new: the user's `use` of it stays used.
+                kept.push(args::absorbed_marker(&attr));
             }
             None => kept.push(attr),
         }

@@ -1,0 +1,11 @@
+use stacktrace::capture;
+
+#[capture(level)]
+fn pay(amount: u64) -> Result<(), String> {
+    let _ = amount;
+    Ok(())
+}
+
+fn main() {
+    let _ = pay(1);
+}

@@ -1,0 +1,11 @@
+use stacktrace::capture;
+
+#[capture(level = "warning", level = "error")]
+fn pay(amount: u64) -> Result<(), String> {
+    let _ = amount;
+    Ok(())
+}
+
+fn main() {
+    let _ = pay(1);
+}
