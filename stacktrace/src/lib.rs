@@ -42,8 +42,14 @@
 
 mod capture;
 mod chain;
+/// The command-line tool (feature `cli`).
+#[cfg(feature = "cli")]
+mod cli;
 mod config;
 mod context;
+/// The web dashboard (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod error;
 mod event;
 mod fingerprint;
@@ -62,6 +68,12 @@ pub mod __private;
 
 pub use capture::{capture_error, capture_message};
 pub use config::{Config, ConfigError};
+/// The web dashboard (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+pub use dashboard::{Dashboard, ServeError};
+/// The command-line tool (feature `cli`).
+#[cfg(feature = "cli")]
+pub use cli::run as run_cli;
 pub use error::{Error, InstallError, QueryError, StoreError};
 pub use event::{
     from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
@@ -73,6 +85,8 @@ pub use report::Report;
 // MACROS pub use stacktrace_macros::{capture, sensitive_variables};
 pub use gate::{DropReason, DROP_REASONS};
 pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};
+/// Trends: events per hour or day.
+pub use store::{Interval, Trend, Window};
 
 /// The README's code, compiled and run as doctests.
 #[cfg(doctest)]

@@ -7,9 +7,13 @@ mod keys;
 mod query;
 mod retention;
 mod spool;
+mod trends;
 
 pub(crate) use db::InsertOutcome;
 pub use db::{Stats, Store};
 pub use groups::{Group, GroupOrder, GroupStatus};
 pub use query::{Page, Query};
 pub(crate) use spool::Spool;
+#[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
+pub(crate) use trends::{days_from_civil, utc_text};
+pub use trends::{Interval, Trend, Window};

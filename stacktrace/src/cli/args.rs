@@ -1,0 +1,214 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (an empty result is a success)
+  1  the database or a file could not be read or written
+  2  bad arguments or values
+  3  no such event or group
+  4  the database is held by a running program
+  5  no database at the path given";
+
+/// Read, search, export and maintain a stacktrace error database, and serve its dashboard.
+#[derive(Debug, Parser)]
+#[command(name = "stacktrace", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// The database directory.
+    #[arg(
+        long,
+        env = "STACKTRACE_DB",
+        default_value = "stacktrace.db",
+        global = true
+    )]
+    pub(crate) db: PathBuf,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// When to colour the output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub(crate) color: ColorChoice,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// When to colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// When standard output is a terminal and `NO_COLOR` is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Events, newest first, with filters.
+    List(ListArgs),
+    /// One event's full report: message, sources, frames, arguments, request, environment.
+    Show {
+        /// The event id (32 hex digits, as `list` shows it).
+        id: String,
+    },
+    /// Groups of events with the same fingerprint.
+    Groups(GroupsArgs),
+    /// Mark a group fixed (a new occurrence reopens it as a regression).
+    Resolve(GroupArg),
+    /// Mark a group ignored.
+    Ignore(GroupArg),
+    /// Reopen a group.
+    Reopen(GroupArg),
+    /// Events whose message or error type contains TEXT (`list --text`).
+    Search(SearchArgs),
+    /// Events per hour or day, drawn in the terminal.
+    Trends(TrendsArgs),
+    /// Write events as CSV or JSON lines.
+    Export(ExportArgs),
+    /// Remove old events (groups keep their counts).
+    Purge(PurgeArgs),
+    /// Events, groups, dropped events by reason and size on disk.
+    Stats,
+    /// Serve the web dashboard over this database.
+    Serve(ServeArgs),
+}
+
+/// The read API's filters.
+#[derive(Debug, Default, Args)]
+pub(crate) struct Filters {
+    /// Only this level (debug, info, warning, error, fatal).
+    #[arg(long)]
+    pub(crate) level: Option<String>,
+    /// Only this error type (`panic`, `std::io::error::Error`, ...).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) error_type: Option<String>,
+    /// Only events of requests to this path.
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// Only events of this user.
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Only events of this group (fingerprint or a unique prefix of it).
+    #[arg(long)]
+    pub(crate) group: Option<String>,
+    /// Only events at or after: `2h` (ago), `7d`, `2026-01-31`, `2026-01-31T14:00Z`, `@UNIX`.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only events at or before (same forms as --since).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) until: Option<String>,
+    /// Only events whose message or error type contains this, in any case.
+    #[arg(long)]
+    pub(crate) text: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+    /// Events on the page.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
+    /// Continue after a previous page (the cursor it printed).
+    #[arg(long, value_name = "CURSOR")]
+    pub(crate) after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// The text to look for.
+    pub(crate) text: String,
+    #[command(flatten)]
+    pub(crate) list: ListArgs,
+}
+
+/// How to order groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OrderArg {
+    /// Most events first.
+    Count,
+    /// Most recently seen first.
+    LastSeen,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupsArgs {
+    /// Order.
+    #[arg(long, value_enum, default_value_t = OrderArg::LastSeen)]
+    pub(crate) order: OrderArg,
+    /// Only groups of this status (unresolved, resolved, ignored).
+    #[arg(long)]
+    pub(crate) status: Option<String>,
+    /// At most this many groups (0: all).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupArg {
+    /// The group's fingerprint, or a unique prefix of it (at least 4 characters).
+    pub(crate) group: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrendsArgs {
+    /// Bucket width: hour or day.
+    #[arg(long, default_value = "hour")]
+    pub(crate) interval: String,
+    /// How many buckets (default: 24 hours or 14 days).
+    #[arg(long)]
+    pub(crate) buckets: Option<usize>,
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON event a line.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Format (default: from the output's extension, else CSV).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
+    /// At most this many events, newest first.
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
+    #[command(flatten)]
+    pub(crate) filters: Filters,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PurgeArgs {
+    /// Remove the events captured before this time (`30d` ago, `2026-01-01`, ...).
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) before: Option<String>,
+    /// Keep only the newest N events.
+    #[arg(long, value_name = "N")]
+    pub(crate) keep: Option<usize>,
+    /// Count what would be removed, and remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; a non-loopback address requires --token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) bind: String,
+    /// Token every request must present (`?token=` once, or `Authorization: Bearer`).
+    #[arg(long, env = "STACKTRACE_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}

@@ -1,0 +1,13 @@
+//! The `stacktrace` command-line tool: reading, searching, exporting and purging a
+//! database, and serving its dashboard.
+
+mod args;
+mod commands;
+mod maintain;
+mod output;
+mod progress;
+mod report;
+mod run;
+mod when;
+
+pub use run::run;

@@ -1,0 +1,10 @@
+//! The local web dashboard: an axum router to mount in the program's own app, and the
+//! server behind `stacktrace serve`.
+
+mod access;
+mod event_page;
+mod html;
+mod pages;
+mod router;
+
+pub use router::{Dashboard, ServeError};

@@ -1,0 +1,471 @@
+//! The dashboard as an axum router: the routes, the access check in front of them, and the
+//! server behind `stacktrace serve`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Form, OriginalUri, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::access::{self, Presented, Verdict, TOKEN_COOKIE};
+use super::event_page;
+use super::html::{esc, Frame};
+use super::pages::{self, EventsParams, GroupParams, GroupsParams, PageError};
+use crate::{GroupStatus, Store};
+
+/// The web dashboard over a store: groups with trend lines, search and filters, a group's
+/// chart and events with resolve/ignore/reopen, and each event's full report. Pages are
+/// rendered on the server, with no script and nothing loaded from elsewhere.
+///
+/// Mount its [`router`](Dashboard::router) in your axum app to see the events while the
+/// app runs (sled lets one process open the database, so the app's own handle is the way
+/// in), or let `stacktrace serve` run it over a database no program holds.
+///
+/// Access: without a [`token`](Dashboard::token), only requests from a loopback address
+/// are served, so serve the app with
+/// [`into_make_service_with_connect_info::<SocketAddr>()`](axum::Router::into_make_service_with_connect_info)
+/// for the dashboard to see where requests come from. With a token, a request must present
+/// it: `Authorization: Bearer TOKEN`, or `?token=TOKEN` once (remembered in a cookie).
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+///
+/// # async fn app() -> std::io::Result<()> {
+/// let _guard = stacktrace::install();
+/// let store = stacktrace::store().expect("the database is open");
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "hello" }))
+///     .nest("/errors", stacktrace::Dashboard::new(store).router());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(
+///     listener,
+///     app.into_make_service_with_connect_info::<SocketAddr>(),
+/// )
+/// .await
+/// # }
+/// ```
+pub struct Dashboard {
+    store: StoreRef,
+    token: Option<String>,
+}
+
+enum StoreRef {
+    Static(&'static Store),
+    Owned(Store),
+}
+
+impl fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("store", self.inner_store())
+            .field("token", &self.token.as_ref().map(|_| "**********"))
+            .finish()
+    }
+}
+
+/// The dashboard could not be served.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The address is reachable from other machines and no token is set.
+    TokenRequired {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// Binding or serving failed.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::TokenRequired { addr } => write!(
+                f,
+                "refusing to serve the dashboard on {addr} without a token: that address is \
+                 reachable from other machines; bind a loopback address (127.0.0.1) or set a token"
+            ),
+            ServeError::Io(e) => write!(f, "serving the dashboard failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Io(e) => Some(e),
+            ServeError::TokenRequired { .. } => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for ServeError {
+    fn from(e: std::io::Error) -> Self {
+        ServeError::Io(e)
+    }
+}
+
+struct Inner {
+    store: StoreRef,
+    token: Option<String>,
+    /// Put in every form and checked on every change, so that another site cannot make a
+    /// visitor's browser resolve or ignore groups.
+    form_token: String,
+}
+
+impl Inner {
+    fn store(&self) -> &Store {
+        match &self.store {
+            StoreRef::Static(s) => s,
+            StoreRef::Owned(s) => s,
+        }
+    }
+}
+
+type Shared = Arc<Inner>;
+
+impl Dashboard {
+    /// A dashboard over a store that lives for the whole program, such as
+    /// [`stacktrace::store()`](crate::store).
+    pub fn new(store: &'static Store) -> Dashboard {
+        Dashboard {
+            store: StoreRef::Static(store),
+            token: None,
+        }
+    }
+
+    /// A dashboard that owns its store (what `stacktrace serve` does).
+    pub fn owning(store: Store) -> Dashboard {
+        Dashboard {
+            store: StoreRef::Owned(store),
+            token: None,
+        }
+    }
+
+    /// Requires this token on every request, and allows requests from anywhere that
+    /// present it. An empty token is no token.
+    pub fn token(mut self, token: impl Into<String>) -> Dashboard {
+        let token = token.into();
+        self.token = (!token.is_empty()).then_some(token);
+        self
+    }
+
+    fn inner_store(&self) -> &Store {
+        match &self.store {
+            StoreRef::Static(s) => s,
+            StoreRef::Owned(s) => s,
+        }
+    }
+
+    /// Whether the dashboard may be served on `addr`: a non-loopback address needs a token.
+    pub fn check_bind(&self, addr: SocketAddr) -> Result<(), ServeError> {
+        if access::is_exposed(&addr) && self.token.is_none() {
+            return Err(ServeError::TokenRequired { addr });
+        }
+        Ok(())
+    }
+
+    /// The router, to [`nest`](axum::Router::nest) in an app of any state or to serve as it
+    /// is. Links and redirects follow the path it is mounted at.
+    pub fn router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let shared: Shared = Arc::new(Inner {
+            store: self.store,
+            token: self.token,
+            form_token: access::random_hex(),
+        });
+        Router::new()
+            .route("/", get(groups_page))
+            .route("/events", get(events_page))
+            .route("/events/{id}", get(event_page))
+            .route("/groups/{fingerprint}", get(group_page))
+            .route("/groups/{fingerprint}/status", post(set_status))
+            .layer(middleware::from_fn_with_state(shared.clone(), guard))
+            .with_state(shared)
+    }
+
+    /// Serves the dashboard on a bound listener until the process ends. Refuses a
+    /// non-loopback address without a token ([`ServeError::TokenRequired`]).
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServeError> {
+        self.check_bind(listener.local_addr()?)?;
+        let app = self
+            .router::<()>()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).await?;
+        Ok(())
+    }
+}
+
+/// Where the router is mounted: the original path less the part the router saw.
+fn base_of(original: &Uri, seen: &Uri) -> String {
+    let (o, s) = (original.path(), seen.path());
+    let base = if s == "/" {
+        o.trim_end_matches('/')
+    } else {
+        o.strip_suffix(s).unwrap_or("")
+    };
+    base.to_owned()
+}
+
+fn with_safety_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn html_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn message_page(status: StatusCode, frame: &Frame, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1><p class=\"notice\">{}</p>",
+        esc(title),
+        esc(text)
+    );
+    html_response(status, frame.page(title, &body))
+}
+
+async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let verdict = {
+        let h = req.headers();
+        let text = |name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let presented = Presented {
+            peer: req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            host: text(header::HOST),
+            bearer: text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")),
+            cookie: text(header::COOKIE).and_then(|c| access::cookie_value(c, TOKEN_COOKIE)),
+            query: req
+                .uri()
+                .query()
+                .and_then(|q| access::query_value(q, "token")),
+        };
+        access::verdict(s.token.as_deref(), &presented)
+    };
+    let frame = Frame::default();
+    let response = match verdict {
+        Verdict::Allow => next.run(req).await,
+        Verdict::AllowAndRemember => {
+            let mut r = next.run(req).await;
+            let cookie = format!(
+                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+                s.token.as_deref().unwrap_or_default()
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Verdict::TokenMissing => message_page(
+            StatusCode::UNAUTHORIZED,
+            &frame,
+            "Token required",
+            "This dashboard requires its token: open it with ?token=… in the address, or send Authorization: Bearer ….",
+        ),
+        Verdict::NotLoopback => message_page(
+            StatusCode::FORBIDDEN,
+            &frame,
+            "Loopback only",
+            "Without a token this dashboard answers only requests from this machine (and needs the server to record peer addresses). Set a token to expose it.",
+        ),
+    };
+    with_safety_headers(response)
+}
+
+/// Renders a page off the async threads: sled reads block.
+async fn render<F>(s: Shared, base: String, build: F) -> Response
+where
+    F: FnOnce(&Store, &Frame) -> Result<String, PageError> + Send + 'static,
+{
+    let done = tokio::task::spawn_blocking(move || {
+        let store = s.store();
+        let frame = Frame {
+            base,
+            summary: pages::summary(store),
+        };
+        let result = build(store, &frame);
+        (frame, result)
+    })
+    .await;
+    match done {
+        Ok((_, Ok(html))) => html_response(StatusCode::OK, html),
+        Ok((frame, Err(PageError::NotFound(m)))) => {
+            message_page(StatusCode::NOT_FOUND, &frame, "Not found", &m)
+        }
+        Ok((frame, Err(PageError::BadInput(m)))) => {
+            message_page(StatusCode::BAD_REQUEST, &frame, "Bad request", &m)
+        }
+        Ok((frame, Err(PageError::Store(m)))) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &frame,
+            "Database error",
+            &m,
+        ),
+        Err(_) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &Frame::default(),
+            "Internal error",
+            "rendering the page failed",
+        ),
+    }
+}
+
+async fn groups_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Query(p): Query<GroupsParams>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        pages::groups(store, frame, &p)
+    })
+    .await
+}
+
+async fn events_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Query(p): Query<EventsParams>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        pages::events(store, frame, &p)
+    })
+    .await
+}
+
+async fn group_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Path(fingerprint): Path<String>,
+    Query(p): Query<GroupParams>,
+) -> Response {
+    let form_token = s.form_token.clone();
+    render(s, base_of(&original, &uri), move |store, frame| {
+        pages::group(store, frame, &fingerprint, &p, &form_token)
+    })
+    .await
+}
+
+async fn event_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        event_page::event(store, frame, &id)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusForm {
+    status: String,
+    csrf: String,
+}
+
+async fn set_status(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Path(fingerprint): Path<String>,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    let base = base_of(&original, &uri);
+    let frame = Frame {
+        base: base.clone(),
+        summary: String::new(),
+    };
+    if !access::same_secret(&form.csrf, &s.form_token) {
+        return message_page(
+            StatusCode::FORBIDDEN,
+            &frame,
+            "Form expired",
+            "This form was not issued by this dashboard (or the dashboard restarted): reload the page and try again.",
+        );
+    }
+    let status: GroupStatus = match form.status.parse() {
+        Ok(st) => st,
+        Err(m) => return message_page(StatusCode::BAD_REQUEST, &frame, "Bad request", &m),
+    };
+    let fp = fingerprint.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let store = s.store();
+        let r = store.set_group_status(&fp, status);
+        // Made durable at once: a server stopped right after must not lose the change.
+        let flushed = store.flush();
+        r.and_then(|g| flushed.map(|()| g))
+    })
+    .await;
+    match done {
+        Ok(Ok(Some(_))) => {
+            let to = format!("{base}/groups/{fingerprint}");
+            match HeaderValue::from_str(&to) {
+                Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+                Err(_) => StatusCode::NO_CONTENT.into_response(),
+            }
+        }
+        Ok(Ok(None)) => message_page(
+            StatusCode::NOT_FOUND,
+            &frame,
+            "Not found",
+            &format!("no group {fingerprint}"),
+        ),
+        Ok(Err(e)) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &frame,
+            "Database error",
+            &e.to_string(),
+        ),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_is_the_mount_path() {
+        let u = |s: &str| s.parse::<Uri>().unwrap();
+        assert_eq!(base_of(&u("/"), &u("/")), "");
+        assert_eq!(base_of(&u("/errors"), &u("/")), "/errors");
+        assert_eq!(base_of(&u("/errors/"), &u("/")), "/errors");
+        assert_eq!(
+            base_of(&u("/errors/groups/ab"), &u("/groups/ab")),
+            "/errors"
+        );
+        assert_eq!(base_of(&u("/groups/ab"), &u("/groups/ab")), "");
+    }
+}

@@ -1,0 +1,332 @@
+//! Trends: how many events fell in each hour or day of a window, for all events, a group or
+//! a query. A group's or the whole store's trend is counted from keys alone (an event id
+//! starts with its capture time), without decoding an event.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::db::Store;
+use super::keys::{self, Field};
+use super::query::Query;
+use crate::error::{QueryError, StoreError};
+use crate::event::{now_us, to_us, EventId};
+
+const HOUR_US: u64 = 3_600_000_000;
+const DAY_US: u64 = 24 * HOUR_US;
+
+/// The width of one bar of a [`Trend`]. Buckets start on whole UTC hours or days.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    /// One hour.
+    #[default]
+    Hour,
+    /// One UTC day.
+    Day,
+}
+
+impl Interval {
+    /// The interval's length in microseconds.
+    pub fn as_us(self) -> u64 {
+        match self {
+            Interval::Hour => HOUR_US,
+            Interval::Day => DAY_US,
+        }
+    }
+
+    /// The lower-case name (`hour`, `day`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+        }
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hour" | "hours" | "hourly" | "h" => Ok(Interval::Hour),
+            "day" | "days" | "daily" | "d" => Ok(Interval::Day),
+            _ => Err(format!("unknown interval {s:?}: expected hour or day")),
+        }
+    }
+}
+
+/// Which buckets a trend counts: `buckets` intervals, the last one holding `end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    interval: Interval,
+    buckets: usize,
+    end_us: u64,
+}
+
+impl Window {
+    /// The last `buckets` intervals up to and including the current one.
+    ///
+    /// ```
+    /// use stacktrace::{Interval, Window};
+    /// let day = Window::last(Interval::Hour, 24);
+    /// assert_eq!(day.buckets(), 24);
+    /// ```
+    pub fn last(interval: Interval, buckets: usize) -> Window {
+        Window::ending_at_us(interval, buckets, now_us())
+    }
+
+    /// `buckets` intervals, the last one holding `end`.
+    pub fn ending_at(interval: Interval, buckets: usize, end: SystemTime) -> Window {
+        Window::ending_at_us(interval, buckets, to_us(end))
+    }
+
+    /// `buckets` intervals, the last one holding `end_us` (microseconds since the epoch).
+    pub fn ending_at_us(interval: Interval, buckets: usize, end_us: u64) -> Window {
+        Window {
+            interval,
+            buckets: buckets.clamp(1, 10_000),
+            end_us,
+        }
+    }
+
+    /// The width of a bucket.
+    pub fn interval(&self) -> Interval {
+        self.interval
+    }
+
+    /// How many buckets.
+    pub fn buckets(&self) -> usize {
+        self.buckets
+    }
+
+    /// Start of the first bucket, microseconds since the epoch.
+    pub fn start_us(&self) -> u64 {
+        let width = self.interval.as_us();
+        let last = self.end_us - self.end_us % width;
+        last.saturating_sub(width * (self.buckets as u64 - 1))
+    }
+
+    /// End of the last bucket (exclusive), microseconds since the epoch.
+    pub fn end_us(&self) -> u64 {
+        let width = self.interval.as_us();
+        (self.end_us - self.end_us % width).saturating_add(width)
+    }
+
+    fn empty(&self) -> Trend {
+        Trend {
+            interval: self.interval,
+            start_us: self.start_us(),
+            counts: vec![0; self.buckets],
+        }
+    }
+}
+
+/// Events per interval, oldest bucket first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trend {
+    /// The width of a bucket.
+    pub interval: Interval,
+    /// Start of the first bucket, microseconds since the epoch.
+    pub start_us: u64,
+    /// Events in each bucket, oldest first.
+    pub counts: Vec<u64>,
+}
+
+impl Trend {
+    /// Events in the whole window.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The largest bucket's count.
+    pub fn max(&self) -> u64 {
+        self.counts.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Each bucket's start (microseconds since the epoch) with its count, oldest first.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let width = self.interval.as_us();
+        self.counts
+            .iter()
+            .enumerate()
+            .map(move |(i, n)| (self.start_us + width * i as u64, *n))
+    }
+
+    fn add(&mut self, timestamp_us: u64) {
+        if timestamp_us < self.start_us {
+            return;
+        }
+        let i = (timestamp_us - self.start_us) / self.interval.as_us();
+        if let Some(n) = usize::try_from(i).ok().and_then(|i| self.counts.get_mut(i)) {
+            *n += 1;
+        }
+    }
+}
+
+impl Store {
+    /// Events of every kind per interval over a window, counted from the time-ordered keys.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let store = stacktrace::Store::open(dir.path().join("db")).unwrap();
+    /// use stacktrace::{Interval, Window};
+    /// let trend = store.trend(Window::last(Interval::Day, 7))?;
+    /// assert_eq!(trend.counts.len(), 7);
+    /// # Ok::<(), stacktrace::StoreError>(())
+    /// ```
+    pub fn trend(&self, window: Window) -> Result<Trend, StoreError> {
+        let mut trend = window.empty();
+        let range = EventId::floor(window.start_us()).to_bytes()
+            ..EventId::floor(window.end_us()).to_bytes();
+        for item in self.events.range(range) {
+            let (k, _) = item?;
+            if let Some(id) = keys::id_of_event_key(&k) {
+                trend.add(id.timestamp_us());
+            }
+        }
+        Ok(trend)
+    }
+
+    /// The capture times (microseconds since the epoch) of the oldest and the newest stored
+    /// event; `None` when there is none. Where a trend or a purge can start.
+    pub fn time_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let first = self.events.first()?;
+        let last = self.events.last()?;
+        let ts = |k: &[u8]| keys::id_of_event_key(k).map(EventId::timestamp_us);
+        Ok(match (first, last) {
+            (Some((a, _)), Some((b, _))) => ts(&a).zip(ts(&b)),
+            _ => None,
+        })
+    }
+
+    /// One group's events per interval over a window, counted from its index entries.
+    pub fn group_trend(&self, fingerprint: &str, window: Window) -> Result<Trend, StoreError> {
+        let mut trend = window.empty();
+        let value = fingerprint.as_bytes();
+        let prefix = keys::index_prefix(Field::Fingerprint, value);
+        let start = keys::index_key(Field::Fingerprint, value, EventId::floor(window.start_us()));
+        let end = keys::index_key(Field::Fingerprint, value, EventId::floor(window.end_us()));
+        for item in self.index.range(start..end) {
+            let (k, _) = item?;
+            if let Some(id) = keys::id_of_index_key(&prefix, &k) {
+                trend.add(id.timestamp_us());
+            }
+        }
+        Ok(trend)
+    }
+}
+
+impl Query<'_> {
+    /// The matching events per interval over a window (the limit is ignored).
+    pub fn trend(&self, window: Window) -> Result<Trend, QueryError> {
+        let mut trend = window.empty();
+        let (start, end) = (window.start_us(), window.end_us());
+        // Newest first: events after the window are skipped, the first one before it ends
+        // the scan.
+        self.for_each(|e| {
+            if e.timestamp_us >= end {
+                return true;
+            }
+            if e.timestamp_us < start {
+                return false;
+            }
+            trend.add(e.timestamp_us);
+            true
+        })?;
+        Ok(trend)
+    }
+}
+
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+/// Days since 1970-01-01 of a civil (proleptic Gregorian) date.
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+/// The civil date of a count of days since 1970-01-01.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+/// `2026-01-31 14:05:09` (UTC) of microseconds since the epoch, for people.
+pub(crate) fn utc_text(us: u64) -> String {
+    let secs = us / 1_000_000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in [-1_000_000, -1, 0, 1, 11_016, 19_000, 20_513, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+        assert_eq!(utc_text(951_782_400_000_001), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn window_aligns_to_whole_buckets() {
+        let end = 10 * DAY_US + 5 * HOUR_US + 17;
+        let w = Window::ending_at_us(Interval::Hour, 3, end);
+        assert_eq!(w.end_us(), 10 * DAY_US + 6 * HOUR_US);
+        assert_eq!(w.start_us(), 10 * DAY_US + 3 * HOUR_US);
+        let d = Window::ending_at_us(Interval::Day, 2, end);
+        assert_eq!((d.start_us(), d.end_us()), (9 * DAY_US, 11 * DAY_US));
+    }
+
+    #[test]
+    fn trend_counts_into_buckets_and_ignores_outside() {
+        let w = Window::ending_at_us(Interval::Hour, 3, 3 * HOUR_US - 1);
+        let mut t = w.empty();
+        for ts in [0, 1, HOUR_US, 3 * HOUR_US - 1, 3 * HOUR_US] {
+            t.add(ts);
+        }
+        assert_eq!(t.counts, [2, 1, 1]);
+        assert_eq!((t.total(), t.max()), (4, 2));
+        assert_eq!(t.buckets().nth(1), Some((HOUR_US, 1)));
+    }
+
+    #[test]
+    fn interval_names_parse() {
+        assert_eq!("Daily".parse::<Interval>().unwrap(), Interval::Day);
+        assert!("week".parse::<Interval>().unwrap_err().contains("week"));
+    }
+}
