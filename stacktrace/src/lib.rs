@@ -56,6 +56,9 @@ mod fingerprint;
 mod frames;
 mod gate;
 mod hook;
+/// The HTTP integration (feature `http`).
+#[cfg(feature = "http")]
+pub mod http;
 mod install;
 mod pipeline;
 mod redact;
@@ -79,6 +82,8 @@ pub use event::{
     from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
     ParseEventIdError, ParseLevelError, RuntimeContext,
 };
+#[cfg(feature = "http")]
+pub use http::set_user;
 pub use install::{install, install_with, store, Guard};
 pub use redact::PLACEHOLDER;
 pub use report::Report;
@@ -87,6 +92,8 @@ pub use gate::{DropReason, DROP_REASONS};
 pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};
+/// Request tracking (written by the `http` feature).
+pub use store::{TrackedRequest, TrackingQuery};
 
 /// The README's code, compiled and run as doctests.
 #[cfg(doctest)]

@@ -38,7 +38,8 @@ impl PendingEvent {
     /// A new event of the current thread at `timestamp_us`.
     pub(crate) fn new(timestamp_us: u64, level: Level, logger: &str) -> Self {
         let thread = std::thread::current();
-        PendingEvent {
+        #[cfg_attr(not(feature = "http"), allow(unused_mut))]
+        let mut p = PendingEvent {
             id: EventId::new(timestamp_us),
             timestamp_us,
             level,
@@ -57,7 +58,10 @@ impl PendingEvent {
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),
             payload: Value::Null,
-        }
+        };
+        #[cfg(feature = "http")]
+        crate::http::fill_pending(&mut p);
+        p
     }
 
     /// Adds the chain of captured functions active on this thread or task, and the values

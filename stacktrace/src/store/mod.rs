@@ -7,6 +7,7 @@ mod keys;
 mod query;
 mod retention;
 mod spool;
+mod tracking;
 mod trends;
 
 pub(crate) use db::InsertOutcome;
@@ -14,6 +15,9 @@ pub use db::{Stats, Store};
 pub use groups::{Group, GroupOrder, GroupStatus};
 pub use query::{Page, Query};
 pub(crate) use spool::Spool;
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+pub(crate) use tracking::TrackingLog;
+pub use tracking::{TrackedRequest, TrackingQuery};
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
 pub(crate) use trends::{days_from_civil, utc_text};
 pub use trends::{Interval, Trend, Window};

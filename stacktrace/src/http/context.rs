@@ -1,0 +1,497 @@
+//! The request being handled, made known to every capture made while it is: installed in a
+//! thread-local for the duration of each poll of the request's future (and of the inner
+//! service's `call`), so interleaved requests on one thread never see each other's.
+//!
+//! Everything here may run inside the panic hook: thread-locals are read with `try_with`
+//! and `try_borrow`, locks taken with `try_lock`, and nothing panics or blocks.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::body::Captured;
+use super::redact::{is_textual, Redaction, SensitiveBody};
+use crate::config::Config;
+use crate::install::runtime;
+use crate::pipeline::PendingEvent;
+use crate::redact::FieldRedactor;
+
+/// What is known of one request while it is handled.
+#[derive(Debug)]
+pub(crate) struct RequestState {
+    pub(crate) method: http::Method,
+    pub(crate) uri: http::Uri,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) client_addr: Option<String>,
+    pub(crate) started: Instant,
+    pub(crate) started_us: u64,
+    /// The first bytes of the request body, as the handler reads it.
+    pub(crate) body: Mutex<Captured>,
+    pub(crate) user: Mutex<Option<Value>>,
+    pub(crate) sensitive: Mutex<SensitiveBody>,
+    /// Custom data for request tracking.
+    pub(crate) data: Mutex<Map<String, Value>>,
+    /// Events captured while the request was current.
+    pub(crate) events: AtomicU32,
+}
+
+impl RequestState {
+    pub(crate) fn new(
+        parts: &http::request::Parts,
+        client_addr: Option<String>,
+        user: Option<Value>,
+        body_limit: usize,
+    ) -> Self {
+        RequestState {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            client_addr: client_addr.or_else(|| {
+                parts
+                    .extensions
+                    .get::<SocketAddr>()
+                    .map(|a| a.ip().to_string())
+            }),
+            started: Instant::now(),
+            started_us: crate::event::now_us(),
+            body: Mutex::new(Captured::new(body_limit)),
+            user: Mutex::new(user),
+            sensitive: Mutex::new(SensitiveBody::Nothing),
+            data: Mutex::new(Map::new()),
+            events: AtomicU32::new(0),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    pub(crate) fn content_type(&self) -> String {
+        header_text(&self.headers, http::header::CONTENT_TYPE)
+    }
+}
+
+pub(crate) fn header_text(headers: &http::HeaderMap, name: http::header::HeaderName) -> String {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+/// Takes a lock without waiting; a poisoned lock is still read (the data is plain).
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// Takes a lock, waiting; for code outside the panic hook only.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<RequestState>>> = const { RefCell::new(None) };
+}
+
+/// The request current on this thread.
+pub(crate) fn current() -> Option<Arc<RequestState>> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Makes a request current until dropped, then restores the one before.
+pub(crate) struct Entered {
+    previous: Option<Option<Arc<RequestState>>>,
+}
+
+impl Entered {
+    pub(crate) fn new(state: Option<&Arc<RequestState>>) -> Self {
+        let Some(state) = state else {
+            return Entered { previous: None };
+        };
+        let previous = CURRENT
+            .try_with(|c| {
+                c.try_borrow_mut()
+                    .ok()
+                    .map(|mut c| c.replace(state.clone()))
+            })
+            .ok()
+            .flatten();
+        Entered { previous }
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = CURRENT.try_with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    *c = previous;
+                }
+            });
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that carries the request that was current when it was made: spawn a task
+    /// from a handler with it, and what the task captures belongs to the request.
+    ///
+    /// ```no_run
+    /// # async fn handler() {
+    /// tokio::spawn(stacktrace::http::in_current_request(async {
+    ///     // a panic or capture here carries the request's method, path and user
+    /// }));
+    /// # }
+    /// ```
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InRequest<F> {
+        #[pin]
+        inner: F,
+        state: Option<Arc<RequestState>>,
+    }
+}
+
+/// Binds a future to the request current now (see [`InRequest`]).
+pub fn in_current_request<F: Future>(future: F) -> InRequest<F> {
+    InRequest {
+        inner: future,
+        state: current(),
+    }
+}
+
+impl<F: Future> Future for InRequest<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = Entered::new(this.state.as_ref());
+        this.inner.poll(cx)
+    }
+}
+
+/// Says who the user of the current request is: a value whose `user_field` attribute
+/// (`username` unless configured) is shown and indexed, as django-stacktrace reads
+/// `request.user`; a plain string is the user itself. The whole value is stored with the
+/// request, its fields redacted by name. Returns `false` outside a request.
+///
+/// ```no_run
+/// # async fn handler() {
+/// stacktrace::set_user(serde_json::json!({"id": 7, "username": "ann", "plan": "pro"}));
+/// // or simply
+/// stacktrace::set_user("ann");
+/// # }
+/// ```
+pub fn set_user(user: impl Serialize) -> bool {
+    let Some(state) = current() else {
+        return false;
+    };
+    let value = serde_json::to_value(user).unwrap_or(Value::Null);
+    *lock(&state.user) = Some(value);
+    true
+}
+
+/// Attaches data to the current request's tracking entry (stored as JSON, fields redacted
+/// by name). Returns `false` outside a request.
+///
+/// ```no_run
+/// # async fn handler() {
+/// stacktrace::http::track("cart_items", 3);
+/// # }
+/// ```
+pub fn track(key: &str, value: impl Serialize) -> bool {
+    let Some(state) = current() else {
+        return false;
+    };
+    let value = serde_json::to_value(value).unwrap_or(Value::Null);
+    lock(&state.data).insert(key.to_owned(), value);
+    true
+}
+
+/// Django's `@sensitive_post_parameters` from inside a handler: the named body parameters
+/// (form fields, JSON keys at any depth; whole names, any case) of the current request are
+/// stored as `**********`; with no names, the whole body is. Returns `false` outside a
+/// request. [`SensitivePostParameters`](super::SensitivePostParameters) does the same as a
+/// route layer.
+///
+/// ```no_run
+/// # async fn login() {
+/// stacktrace::http::sensitive_post_parameters(&["pass_word", "card"]);
+/// # }
+/// ```
+pub fn sensitive_post_parameters(names: &[&str]) -> bool {
+    let Some(state) = current() else {
+        return false;
+    };
+    lock(&state.sensitive).add(names);
+    true
+}
+
+/// The user as shown and indexed: the `user_field` attribute of an object (else its `id`),
+/// a string as itself, a number as its digits.
+pub(crate) fn user_index(user: &Value, field: &str) -> String {
+    match user {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(map) => match map.get(field).or_else(|| map.get("id")) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    }
+}
+
+/// A captured body as stored: text cut to `max` bytes on a character boundary, whether it
+/// was cut, and whether bytes that are not UTF-8 were replaced.
+pub(crate) struct BodyText {
+    pub(crate) text: String,
+    pub(crate) truncated: bool,
+    pub(crate) lossy: bool,
+}
+
+pub(crate) fn body_text(bytes: &[u8], seen: u64, max: usize) -> BodyText {
+    let mut kept = &bytes[..bytes.len().min(max)];
+    let mut truncated = seen > kept.len() as u64;
+    let mut lossy = false;
+    let text = match std::str::from_utf8(kept) {
+        Ok(t) => t.to_owned(),
+        // A character cut at the limit: keep what is before it.
+        Err(e) if e.error_len().is_none() => {
+            kept = &kept[..e.valid_up_to()];
+            truncated = true;
+            String::from_utf8_lossy(kept).into_owned()
+        }
+        Err(_) => {
+            lossy = true;
+            String::from_utf8_lossy(kept).into_owned()
+        }
+    };
+    BodyText {
+        text,
+        truncated,
+        lossy,
+    }
+}
+
+/// The request as stored with an event or a tracking entry, redacted.
+pub(crate) struct RequestView {
+    pub(crate) json: Value,
+    pub(crate) user: String,
+    pub(crate) query: String,
+    pub(crate) headers: Map<String, Value>,
+    pub(crate) secrets: Vec<String>,
+}
+
+pub(crate) struct ViewOptions<'a> {
+    pub(crate) fields: &'a FieldRedactor,
+    pub(crate) redact_headers: &'a [String],
+    pub(crate) user_field: &'a str,
+    pub(crate) headers: bool,
+    /// The most body bytes shown; `None` for no body.
+    pub(crate) body: Option<usize>,
+    /// Inside the panic hook: take no lock that could wait.
+    pub(crate) in_hook: bool,
+}
+
+impl<'a> ViewOptions<'a> {
+    pub(crate) fn of_config(c: &'a Config, fields: &'a FieldRedactor) -> Self {
+        ViewOptions {
+            fields,
+            redact_headers: &c.redact_headers,
+            user_field: &c.user_field,
+            headers: c.capture_headers,
+            body: c.capture_body.then_some(c.max_payload_bytes),
+            in_hook: true,
+        }
+    }
+}
+
+impl RequestState {
+    fn read<T: Clone + Default>(&self, m: &Mutex<T>, in_hook: bool) -> T {
+        if in_hook {
+            try_lock(m).map(|g| g.clone()).unwrap_or_default()
+        } else {
+            lock(m).clone()
+        }
+    }
+
+    /// The request, redacted, as a JSON object.
+    pub(crate) fn view(&self, o: &ViewOptions<'_>) -> RequestView {
+        let sensitive = self.read(&self.sensitive, o.in_hook);
+        let mut r = Redaction::new(o.fields, o.redact_headers, &sensitive);
+        let query = self.uri.query().map(|q| r.pairs(q)).unwrap_or_default();
+        let mut headers = Map::new();
+        if o.headers {
+            for name in self.headers.keys() {
+                let values: Vec<String> = self
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| r.header(name.as_str(), v.as_bytes()))
+                    .collect();
+                headers.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+            }
+        } else {
+            // Redacted values are still scrubbed from the rest of the event.
+            for (name, v) in self.headers.iter() {
+                r.header(name.as_str(), v.as_bytes());
+            }
+        }
+        let mut json = Map::new();
+        json.insert("method".into(), Value::String(self.method.to_string()));
+        json.insert("path".into(), Value::String(self.path().to_owned()));
+        json.insert("query".into(), Value::String(query.clone()));
+        if o.headers {
+            json.insert("headers".into(), Value::Object(headers.clone()));
+        }
+        if let Some(max) = o.body {
+            let body = if o.in_hook {
+                try_lock(&self.body).map(|b| (b.bytes.clone(), b.seen))
+            } else {
+                let b = lock(&self.body);
+                Some((b.bytes.clone(), b.seen))
+            };
+            if let Some((bytes, seen)) = body {
+                let ct = self.content_type();
+                self.body_into(&mut json, &mut r, &bytes, seen, &ct, max, "body");
+            }
+        }
+        if let Some(addr) = &self.client_addr {
+            json.insert("client_addr".into(), Value::String(addr.clone()));
+        }
+        let mut user = String::new();
+        if let Some(mut u) = self.read(&self.user, o.in_hook) {
+            user = user_index(&u, o.user_field);
+            o.fields.redact_json(&mut u);
+            json.insert("user".into(), u);
+        }
+        RequestView {
+            json: Value::Object(json),
+            user,
+            query,
+            headers,
+            secrets: r.secrets,
+        }
+    }
+
+    /// Adds `<key>` (the redacted text, or a description of a binary body) and its marks.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn body_into(
+        &self,
+        json: &mut Map<String, Value>,
+        r: &mut Redaction<'_>,
+        bytes: &[u8],
+        seen: u64,
+        ct: &str,
+        max: usize,
+        key: &str,
+    ) {
+        json.insert(format!("{key}_size"), Value::from(seen));
+        if !is_textual(ct) {
+            json.insert(
+                key.to_owned(),
+                Value::String(format!("[{seen} bytes of {ct}]")),
+            );
+            return;
+        }
+        let b = body_text(bytes, seen, max);
+        json.insert(key.to_owned(), Value::String(r.body(ct, &b.text)));
+        if b.truncated {
+            json.insert(format!("{key}_truncated"), Value::Bool(true));
+        }
+        if b.lossy {
+            json.insert(format!("{key}_lossy"), Value::Bool(true));
+        }
+    }
+}
+
+/// Adds the current request to an event: called for every event built on this thread.
+pub(crate) fn fill_pending(p: &mut PendingEvent) {
+    let Some(state) = current() else { return };
+    state.events.fetch_add(1, Ordering::Relaxed);
+    fill_from(p, &state);
+}
+
+/// Adds a request to an event.
+pub(crate) fn fill_from(p: &mut PendingEvent, state: &RequestState) {
+    let Some(rt) = runtime() else { return };
+    let view = state.view(&ViewOptions::of_config(&rt.config, &rt.redactor));
+    p.request_path = state.path().to_owned();
+    p.user = view.user;
+    p.secrets.extend(view.secrets);
+    match &mut p.payload {
+        Value::Object(map) => {
+            map.insert("request".into(), view.json);
+        }
+        other => {
+            let mut map = Map::new();
+            if !other.is_null() {
+                map.insert("value".into(), other.take());
+            }
+            map.insert("request".into(), view.json);
+            *other = Value::Object(map);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_index_follows_user_field() {
+        let u = json!({"id": 7, "username": "ann", "email": "a@x"});
+        assert_eq!(user_index(&u, "username"), "ann");
+        assert_eq!(user_index(&u, "email"), "a@x");
+        assert_eq!(user_index(&u, "nickname"), "7");
+        assert_eq!(user_index(&json!("bob"), "username"), "bob");
+        assert_eq!(user_index(&json!(42), "username"), "42");
+        assert_eq!(user_index(&Value::Null, "username"), "");
+    }
+
+    #[test]
+    fn body_text_cuts_on_character_boundary_and_marks() {
+        let b = body_text("aé".as_bytes(), 3, 2);
+        assert_eq!((b.text.as_str(), b.truncated, b.lossy), ("a", true, false));
+        let b = body_text(&[0xff, b'a'], 2, 10);
+        assert_eq!(
+            (b.text.as_str(), b.truncated, b.lossy),
+            ("\u{fffd}a", false, true)
+        );
+        let b = body_text(b"", 0, 10);
+        assert_eq!((b.text.as_str(), b.truncated), ("", false));
+    }
+
+    #[test]
+    fn entered_restores_the_previous_request() {
+        let parts = http::Request::get("/a").body(()).unwrap().into_parts().0;
+        let a = Arc::new(RequestState::new(&parts, None, None, 0));
+        let parts = http::Request::get("/b").body(()).unwrap().into_parts().0;
+        let b = Arc::new(RequestState::new(&parts, None, None, 0));
+        assert!(current().is_none());
+        {
+            let _a = Entered::new(Some(&a));
+            {
+                let _b = Entered::new(Some(&b));
+                assert_eq!(current().unwrap().path(), "/b");
+            }
+            assert_eq!(current().unwrap().path(), "/a");
+        }
+        assert!(current().is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! The HTTP integration (feature `http`): a [`tower::Layer`] that makes each request known
+//! to the captures made while it is handled, turns panics into `500`s, stores server
+//! errors and broken links, and tracks requests. See [`StacktraceLayer`].
+
+mod body;
+mod broken_links;
+mod context;
+mod events;
+mod layer;
+mod redact;
+mod sensitive;
+mod tracking;
+
+pub(crate) use context::fill_pending;
+
+pub use body::{RequestBody, ResponseBody};
+pub use context::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
+pub use events::ResponseError;
+pub use layer::{ResponseFuture, StacktraceLayer, StacktraceService};
+pub use sensitive::{SensitivePostParameters, SensitiveService};
+pub use tracking::{flush_tracking, tracking_dropped, Tracking};

@@ -1,0 +1,157 @@
+//! Helpers of the HTTP integration tests: one installed tracker per test program, an axum
+//! app served on 127.0.0.1, a real HTTP client with time limits.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body::Frame;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use stacktrace::{Config, CrashEvent, Guard};
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+struct Installed {
+    guard: Guard,
+    dir: PathBuf,
+    _keep: tempfile::TempDir,
+}
+
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
+
+/// Installs the tracker once for this test program, with `config` (its database in a
+/// fresh directory); returns that directory.
+pub fn install(config: impl FnOnce() -> Config) -> PathBuf {
+    INSTALLED
+        .get_or_init(|| {
+            let keep = tempfile::tempdir().expect("temp dir");
+            let dir = keep.path().to_path_buf();
+            let guard = stacktrace::install_with(config().db_path(dir.join("events.db")));
+            assert!(guard.errors().is_empty(), "{:?}", guard.errors());
+            Installed {
+                guard,
+                dir,
+                _keep: keep,
+            }
+        })
+        .dir
+        .clone()
+}
+
+/// Waits until captured events and tracked requests are stored.
+pub fn flush() {
+    let installed = INSTALLED.get().expect("installed");
+    assert!(installed.guard.flush_timeout(Duration::from_secs(20)));
+    assert!(stacktrace::http::flush_tracking(Duration::from_secs(20)));
+}
+
+/// Serves the app on a free port of 127.0.0.1, with the client's address known.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    addr
+}
+
+pub fn client() -> Client<HttpConnector, Body> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed()
+}
+
+pub fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// A body sent in chunks, without a length (`transfer-encoding: chunked`).
+pub fn chunked(chunks: Vec<Bytes>) -> Body {
+    Chunks(chunks.into_iter().rev().collect()).boxed()
+}
+
+struct Chunks(Vec<Bytes>);
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop().map(|c| Ok(Frame::data(c))))
+    }
+}
+
+/// Sends a request and reads the whole response, within 20 seconds.
+pub async fn send(
+    client: &Client<HttpConnector, Body>,
+    req: Request<Body>,
+) -> (StatusCode, HeaderMap, Bytes) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let res = client.request(req).await.expect("response");
+        let (parts, body) = res.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        (parts.status, parts.headers, bytes)
+    })
+    .await
+    .expect("answered within 20 s")
+}
+
+pub async fn get(client: &Client<HttpConnector, Body>, url: String) -> (StatusCode, Bytes) {
+    let req = Request::get(url).body(empty()).expect("request");
+    let (status, _, body) = send(client, req).await;
+    (status, body)
+}
+
+/// The events stored for a request path, newest first.
+pub fn events_at(path: &str) -> Vec<CrashEvent> {
+    stacktrace::store()
+        .expect("store")
+        .query()
+        .request_path(path)
+        .limit(10_000)
+        .all()
+        .expect("query")
+}
+
+/// Every byte of every file under `dir`.
+pub fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read dir") {
+                stack.push(e.expect("dir entry").path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.extend(bytes);
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
