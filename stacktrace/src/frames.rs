@@ -1,6 +1,9 @@
 //! Turning a raw backtrace into the frames worth reading: demangled, hash suffix gone, panic
 //! and capture machinery trimmed, in-app frames marked.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use crate::event::Frame;
 
 /// Functions of the panic runtime and of this crate's capture path, above the frame that
@@ -91,25 +94,66 @@ pub(crate) fn is_in_app(function: &str, file: Option<&str>) -> bool {
     !file.is_some_and(|f| NOT_APP_PATHS.iter().any(|p| f.contains(p)))
 }
 
-/// Resolves (when not yet) and converts a backtrace, innermost first.
-pub(crate) fn frames_from_backtrace(bt: &mut backtrace::Backtrace) -> Vec<Frame> {
-    bt.resolve();
-    let mut raw = Vec::new();
-    for frame in bt.frames() {
-        for symbol in frame.symbols() {
-            let function = symbol
-                .name()
-                .map(|n| strip_hash(&format!("{n:#}")).to_owned())
-                .unwrap_or_default();
-            let file = symbol.filename().map(|p| p.display().to_string());
-            raw.push(Frame {
-                in_app: is_in_app(&function, file.as_deref()),
-                function,
-                file,
-                line: symbol.lineno(),
-            });
-        }
+/// Resolved frames by instruction address. Symbols of an address never change while the
+/// process runs, so repeated failures at the same places skip symbolisation, which is most
+/// of a capture's cost. Bounded: cleared when full.
+static SYMBOL_CACHE: Mutex<Option<HashMap<usize, Arc<[Frame]>>>> = Mutex::new(None);
+const SYMBOL_CACHE_MAX: usize = 16_384;
+
+/// The frames (more than one where calls were inlined) of one address, by symbolisation.
+fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
+    let mut out = Vec::new();
+    backtrace::resolve(ip, |symbol| {
+        let function = symbol
+            .name()
+            .map(|n| strip_hash(&format!("{n:#}")).to_owned())
+            .unwrap_or_default();
+        let file = symbol.filename().map(|p| p.display().to_string());
+        out.push(Frame {
+            in_app: is_in_app(&function, file.as_deref()),
+            function,
+            file,
+            line: symbol.lineno(),
+        });
+    });
+    if out.is_empty() {
+        out.push(Frame::default());
     }
+    out.into()
+}
+
+/// Converts an unresolved backtrace, innermost first, resolving each address once per
+/// process. Safe in the panic hook: the cache is only tried, never waited for.
+pub(crate) fn frames_from_backtrace(bt: &backtrace::Backtrace) -> Vec<Frame> {
+    let mut raw = Vec::new();
+    let mut cache = match SYMBOL_CACHE.try_lock() {
+        Ok(guard) => Some(guard),
+        // Resolution cannot panic half-way through an update: the map is consistent.
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    for frame in bt.frames() {
+        let ip = frame.ip();
+        let key = ip as usize;
+        let cached = cache
+            .as_mut()
+            .and_then(|c| c.get_or_insert_with(HashMap::new).get(&key).cloned());
+        let frames = match cached {
+            Some(f) => f,
+            None => {
+                let f = frames_at(ip);
+                if let Some(map) = cache.as_mut().and_then(|c| c.as_mut()) {
+                    if map.len() >= SYMBOL_CACHE_MAX {
+                        map.clear();
+                    }
+                    map.insert(key, f.clone());
+                }
+                f
+            }
+        };
+        raw.extend(frames.iter().cloned());
+    }
+    drop(cache);
     trim(raw)
 }
 
@@ -197,7 +241,7 @@ mod tests {
     fn real_backtrace_starts_at_the_caller() {
         #[inline(never)]
         fn here() -> Vec<Frame> {
-            frames_from_backtrace(&mut backtrace::Backtrace::new_unresolved())
+            frames_from_backtrace(&backtrace::Backtrace::new_unresolved())
         }
         let frames = here();
         assert!(!frames.is_empty());

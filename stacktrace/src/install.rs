@@ -13,7 +13,7 @@ use crate::event::CrashEvent;
 use crate::gate::{DropCounters, Gate};
 use crate::redact::FieldRedactor;
 use crate::store::{InsertOutcome, Spool, Store};
-use crate::writer::{self, Writer};
+use crate::writer::Writer;
 
 /// Where events go.
 #[derive(Debug)]
@@ -45,6 +45,26 @@ impl Sink {
             Sink::Nowhere => Err(StoreError::Io(sled::Error::Unsupported(
                 "no database is open".into(),
             ))),
+        }
+    }
+
+    /// Stores events in one batch (not flushed). On failure, says how many were lost.
+    pub(crate) fn persist_batch(
+        &self,
+        events: &[CrashEvent],
+    ) -> Result<Vec<InsertOutcome>, (usize, StoreError)> {
+        match self {
+            Sink::Store(s) => s.insert_batch(events).map_err(|e| (events.len(), e)),
+            Sink::Spool(s) => {
+                for (i, e) in events.iter().enumerate() {
+                    s.append(e, false).map_err(|err| (events.len() - i, err))?;
+                }
+                Ok(Vec::new())
+            }
+            Sink::Nowhere => Err((
+                events.len(),
+                StoreError::Io(sled::Error::Unsupported("no database is open".into())),
+            )),
         }
     }
 
@@ -171,7 +191,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             Sink::Nowhere
         }
     };
-    let (writer, rx) = Writer::channel(config.queue_capacity);
+    let writer = Writer::new(config.queue_capacity);
     let runtime = Runtime {
         gate: Gate::new(config.enabled, config.sample_rate, config.rate_limit),
         drops,
@@ -188,7 +208,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             owner: false,
         };
     }
-    if let Err(e) = writer::spawn(rx) {
+    if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
         errors.push(InstallError::Store(StoreError::Spool {
             path: "stacktrace-writer thread".into(),
             source: e,

@@ -93,7 +93,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
     let frames = p
         .backtrace
         .take()
-        .map(|mut bt| frames_from_backtrace(&mut bt))
+        .map(|bt| frames_from_backtrace(&bt))
         .unwrap_or_default();
 
     let secrets = Secrets::new(std::mem::take(&mut p.secrets));

@@ -1,12 +1,22 @@
 //! The background writer: resolves, redacts and stores queued events off the calling
 //! thread, through a bounded queue that never blocks a capture.
+//!
+//! Waking a sleeping thread is a system call that costs more than a capture itself, so a
+//! capture does not wake the writer while it is polling: after work the writer checks the
+//! queue every millisecond, and only once it has been idle for a while does it sleep long
+//! and ask to be woken. A burst of captures pays one wake-up; an idle program costs the
+//! writer four wake-ups a second.
 
 use std::cell::Cell;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 
 use crate::gate::DropReason;
-use crate::install::runtime;
+use crate::install::{runtime, Runtime};
 use crate::pipeline::{event_from_pending, PendingEvent};
 
 thread_local! {
@@ -15,15 +25,33 @@ thread_local! {
     pub(crate) static IS_WRITER: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Polls this often while work is recent.
+const POLL: Duration = Duration::from_millis(1);
+/// Polls before the writer counts as idle and sleeps long.
+const IDLE_POLLS: u32 = 50;
+/// How long an idle writer sleeps unless woken.
+const LONG_SLEEP: Duration = Duration::from_millis(250);
+/// Events stored in one batch at most.
+const BATCH: usize = 512;
+
 pub(crate) enum Job {
     Event(Box<PendingEvent>),
     Flush(SyncSender<()>),
 }
 
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    events: usize,
+}
+
 /// The sending side of the writer's queue.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    tx: SyncSender<Job>,
+    queue: Arc<Mutex<Queue>>,
+    capacity: usize,
+    sleeping: Arc<AtomicBool>,
+    thread: OnceLock<Thread>,
 }
 
 impl std::fmt::Debug for Job {
@@ -36,94 +64,153 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    pub(crate) fn channel(capacity: usize) -> (Writer, Receiver<Job>) {
-        let (tx, rx) = mpsc::sync_channel(capacity);
-        (Writer { tx }, rx)
+    pub(crate) fn new(capacity: usize) -> Writer {
+        Writer {
+            queue: Arc::new(Mutex::new(Queue::default())),
+            capacity,
+            sleeping: Arc::new(AtomicBool::new(false)),
+            thread: OnceLock::new(),
+        }
+    }
+
+    fn push(&self, job: Job, bounded: bool) -> Result<(), DropReason> {
+        {
+            // Nothing in the critical section can panic, so a poisoned lock is consistent.
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if let Job::Event(_) = job {
+                if bounded && q.events >= self.capacity {
+                    return Err(DropReason::QueueFull);
+                }
+                q.events += 1;
+            }
+            q.jobs.push_back(job);
+        }
+        match self.thread.get() {
+            None => Err(DropReason::StorageError),
+            Some(t) => {
+                if self.sleeping.load(Ordering::SeqCst) {
+                    t.unpark();
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Queues an event, or says why it could not be.
     pub(crate) fn try_send(&self, p: PendingEvent) -> Result<(), DropReason> {
-        self.tx
-            .try_send(Job::Event(Box::new(p)))
-            .map_err(|e| match e {
-                TrySendError::Full(_) => DropReason::QueueFull,
-                TrySendError::Disconnected(_) => DropReason::StorageError,
-            })
+        self.push(Job::Event(Box::new(p)), true)
     }
 
     /// Waits until every event queued before the call is stored and flushed, or the
     /// timeout passes; says whether it finished.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
-        let deadline = std::time::Instant::now() + timeout;
-        let mut job = Job::Flush(ack_tx);
-        // The queue may be full: retry until the deadline rather than block past it.
-        loop {
-            match self.tx.try_send(job) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(j)) => {
-                    if std::time::Instant::now() >= deadline {
-                        return false;
-                    }
-                    job = j;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
+        if self.push(Job::Flush(ack_tx), false).is_err() {
+            return false;
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        ack_rx.recv_timeout(left).is_ok()
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        ack_rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Starts the writer thread. It runs for the life of the process.
+    pub(crate) fn spawn(&self) -> std::io::Result<()> {
+        let queue = self.queue.clone();
+        let sleeping = self.sleeping.clone();
+        let handle = std::thread::Builder::new()
+            .name("stacktrace-writer".into())
+            .spawn(move || {
+                IS_WRITER.with(|w| w.set(true));
+                if let Some(rt) = runtime() {
+                    run(rt, &queue, &sleeping);
+                }
+            })?;
+        let _ = self.thread.set(handle.thread().clone());
+        Ok(())
     }
 }
 
-/// Starts the writer thread on the queue's receiving side. Runs for the life of the process.
-pub(crate) fn spawn(rx: Receiver<Job>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("stacktrace-writer".into())
-        .spawn(move || {
-            IS_WRITER.with(|w| w.set(true));
-            run(rx);
-        })
-        .map(|_| ())
+fn take_jobs(queue: &Mutex<Queue>) -> Vec<Job> {
+    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+    let n = q.jobs.len().min(BATCH);
+    let jobs: Vec<Job> = q.jobs.drain(..n).collect();
+    q.events -= jobs.iter().filter(|j| matches!(j, Job::Event(_))).count();
+    jobs
 }
 
-fn run(rx: Receiver<Job>) {
-    let Some(rt) = runtime() else { return };
+fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
+    let mut idle = 0;
     let mut reported = false;
-    for job in rx {
-        match job {
-            Job::Event(p) => {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let event = event_from_pending(*p, rt);
-                    rt.sink.persist(&event, false)
-                }));
-                let failure = match outcome {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("the event could not be built".to_owned()),
-                };
-                if let Some(why) = failure {
-                    rt.drops.add(DropReason::StorageError);
-                    // One line for the first failure; the counter tells the rest.
-                    if !reported {
-                        reported = true;
-                        crate::hook::say(&format!("stacktrace: could not store an event: {why}"));
-                    }
+    loop {
+        let jobs = take_jobs(queue);
+        if jobs.is_empty() {
+            idle += 1;
+            if idle < IDLE_POLLS {
+                std::thread::park_timeout(POLL);
+            } else {
+                sleeping.store(true, Ordering::SeqCst);
+                // A capture that looked before the flag was set is seen here.
+                let empty = queue.lock().map(|q| q.jobs.is_empty()).unwrap_or(false);
+                if empty {
+                    std::thread::park_timeout(LONG_SLEEP);
+                }
+                sleeping.store(false, Ordering::SeqCst);
+            }
+            continue;
+        }
+        idle = 0;
+        let mut events = Vec::new();
+        let mut acks = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Event(p) => events.push(p),
+                Job::Flush(ack) => {
+                    // Everything queued before the flush request is in this batch or an
+                    // earlier one: store the batch first.
+                    store_batch(rt, std::mem::take(&mut events), &mut reported);
+                    acks.push(ack);
                 }
             }
-            Job::Flush(ack) => {
-                rt.sink.persist_drops(&rt.drops);
-                let _ = rt.sink.flush();
+        }
+        store_batch(rt, events, &mut reported);
+        if !acks.is_empty() {
+            rt.sink.persist_drops(&rt.drops);
+            let _ = rt.sink.flush();
+            for ack in acks {
                 let _ = ack.try_send(());
             }
-        }
-        if has_pending_drops(&rt.drops) {
+        } else if rt.drops.peek().iter().any(|n| *n > 0) {
             rt.sink.persist_drops(&rt.drops);
         }
     }
 }
 
-/// Persisting drop counts costs a write: only when some are pending.
-fn has_pending_drops(drops: &crate::gate::DropCounters) -> bool {
-    drops.peek().iter().any(|n| *n > 0)
+fn store_batch(rt: &Runtime, pending: Vec<Box<PendingEvent>>, reported: &mut bool) {
+    if pending.is_empty() {
+        return;
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let events: Vec<_> = pending
+            .into_iter()
+            .map(|p| event_from_pending(*p, rt))
+            .collect();
+        let n = events.len();
+        rt.sink.persist_batch(&events).map(|_| n)
+    }));
+    let failure = match outcome {
+        Ok(Ok(_)) => None,
+        Ok(Err((lost, e))) => Some((lost, e.to_string())),
+        Err(_) => Some((1, "an event could not be built".to_owned())),
+    };
+    if let Some((lost, why)) = failure {
+        for _ in 0..lost {
+            rt.drops.add(DropReason::StorageError);
+        }
+        // One line for the first failure; the counter tells the rest.
+        if !*reported {
+            *reported = true;
+            crate::hook::say(&format!("stacktrace: could not store an event: {why}"));
+        }
+    }
 }

@@ -151,6 +151,41 @@ impl Store {
         })
     }
 
+    /// Stores events with their index entries in two sled batches and updates each group
+    /// once; returns what happened to each group touched, in order of first occurrence.
+    pub(crate) fn insert_batch(
+        &self,
+        events: &[CrashEvent],
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut event_batch = sled::Batch::default();
+        let mut index_batch = sled::Batch::default();
+        let mut by_group: Vec<(&str, Vec<&CrashEvent>)> = Vec::new();
+        for e in events {
+            event_batch.insert(&e.id.to_bytes()[..], keys::encode(e));
+            for (field, value) in index_entries(e) {
+                if !value.is_empty() {
+                    index_batch.insert(keys::index_key(field, value, e.id), &[] as &[u8]);
+                }
+            }
+            match by_group.iter_mut().find(|(fp, _)| *fp == e.fingerprint) {
+                Some((_, members)) => members.push(e),
+                None => by_group.push((&e.fingerprint, vec![e])),
+            }
+        }
+        self.events.apply_batch(event_batch)?;
+        self.index.apply_batch(index_batch)?;
+        let mut outcomes = Vec::with_capacity(by_group.len());
+        for (_, members) in by_group {
+            let (old, group) = groups::record_many(&self.groups, &members)?;
+            outcomes.push(InsertOutcome {
+                new_group: old.is_none(),
+                regressed: old.is_some_and(|g| g.status == super::GroupStatus::Resolved),
+                group,
+            });
+        }
+        Ok(outcomes)
+    }
+
     /// Removes an event and its index entries; its group keeps its counts.
     pub(crate) fn remove(&self, event: &CrashEvent) -> Result<(), StoreError> {
         for (field, value) in index_entries(event) {

@@ -127,21 +127,42 @@ pub(super) fn record(
     groups: &sled::Tree,
     event: &CrashEvent,
 ) -> Result<(Option<Group>, Group), StoreError> {
-    let key = event.fingerprint.as_bytes();
-    // A damaged group record is rebuilt from this event rather than blocking every later
+    record_many(groups, &[event])
+}
+
+/// Counts events of one fingerprint in their group in one atomic update.
+pub(super) fn record_many(
+    groups: &sled::Tree,
+    events: &[&CrashEvent],
+) -> Result<(Option<Group>, Group), StoreError> {
+    let Some(first) = events.first() else {
+        return Err(StoreError::Corrupt {
+            what: "groups".into(),
+            reason: "no event to record".into(),
+        });
+    };
+    // A damaged group record is rebuilt from the events rather than blocking every later
     // event of the group.
-    let old = groups.fetch_and_update(key, |old| {
-        let next = match old.and_then(|b| keys::decode::<Group>(b, String::new).ok()) {
-            Some(g) => group_with_occurrence(g, event),
-            None => group_from_first(event),
+    let fold = |old: Option<Group>| {
+        let mut rest = events.iter();
+        let mut g = match old {
+            Some(g) => g,
+            None => {
+                rest.next();
+                group_from_first(first)
+            }
         };
-        Some(keys::encode(&next))
+        for e in rest {
+            g = group_with_occurrence(g, e);
+        }
+        g
+    };
+    let old = groups.fetch_and_update(first.fingerprint.as_bytes(), |old| {
+        let old = old.and_then(|b| keys::decode::<Group>(b, String::new).ok());
+        Some(keys::encode(&fold(old)))
     })?;
     let old = old.and_then(|b| keys::decode::<Group>(&b, String::new).ok());
-    let new = match &old {
-        Some(g) => group_with_occurrence(g.clone(), event),
-        None => group_from_first(event),
-    };
+    let new = fold(old.clone());
     Ok((old, new))
 }
 
