@@ -270,7 +270,7 @@ pub(crate) fn body_text(bytes: &[u8], seen: u64, max: usize) -> BodyText {
     let text = match std::str::from_utf8(kept) {
         Ok(t) => t.to_owned(),
         // A character cut at the limit: keep what is before it.
-        Err(e) if e.error_len().is_none() => {
+        Err(e) if e.error_len().is_none() && truncated => {
             kept = &kept[..e.valid_up_to()];
             truncated = true;
             String::from_utf8_lossy(kept).into_owned()
@@ -472,6 +472,12 @@ mod tests {
         assert_eq!(
             (b.text.as_str(), b.truncated, b.lossy),
             ("\u{fffd}a", false, true)
+        );
+        // Regression: a body ending in half a character was taken for a cut one.
+        let b = body_text(b"caf\xe9", 4, 10);
+        assert_eq!(
+            (b.text.as_str(), b.truncated, b.lossy),
+            ("caf\u{fffd}", false, true)
         );
         let b = body_text(b"", 0, 10);
         assert_eq!((b.text.as_str(), b.truncated), ("", false));
