@@ -1,0 +1,233 @@
+//! Request tracking (execution times, excludes, body limits, the cap, queries) and broken
+//! links (referer rules, ignorable URLs), against a real server.
+
+mod http_common;
+
+use std::time::{Duration, SystemTime};
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use http::Request;
+use http_common::{client, empty, flush, full, get as fetch, install, send, serve};
+use stacktrace::http::{StacktraceLayer, Tracking};
+use stacktrace::{Config, Level};
+use tokio::sync::Mutex;
+
+/// The tests share one tracking tree; the cap test must not see the others' entries.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+fn setup() {
+    install(|| Config::default().capture_env(false));
+}
+
+fn tracked_app(tracking: Tracking) -> Router {
+    Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(120)).await;
+                "slow"
+            }),
+        )
+        .route("/fast", get(|| async { "fast" }))
+        .route("/health", get(|| async { "up" }))
+        .route(
+            "/upload",
+            post(|body: Bytes| async move { format!("{} bytes", body.len()) }),
+        )
+        .route(
+            "/login",
+            post(|body: Bytes| async move {
+                stacktrace::set_user("carol");
+                stacktrace::http::track("attempt", 2);
+                stacktrace::http::track("password", "sec-track-data");
+                format!("{} bytes received by the login route", body.len())
+            }),
+        )
+        .route("/boom", get(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+        .layer(StacktraceLayer::new().tracking(tracking))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_tracked_with_times_bodies_and_data() {
+    setup();
+    let _serial = SERIAL.lock().await;
+    let tracking = Tracking::new()
+        .exclude("^/health$")
+        .unwrap()
+        .exclude_body("^/upload")
+        .unwrap()
+        .max_body_length(32);
+    let addr = serve(tracked_app(tracking)).await;
+    let c = client();
+    let start = SystemTime::now();
+    assert_eq!(
+        fetch(&c, format!("http://{addr}/slow")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fetch(&c, format!("http://{addr}/fast?x=1&token=sec-q"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fetch(&c, format!("http://{addr}/health")).await.0,
+        StatusCode::OK
+    );
+    let req = Request::post(format!("http://{addr}/upload"))
+        .header("content-type", "text/plain")
+        .body(full("u".repeat(100)))
+        .unwrap();
+    assert_eq!(send(&c, req).await.0, StatusCode::OK);
+    let req = Request::post(format!("http://{addr}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", "Bearer sec-track-auth")
+        .body(full("user=carol&password=sec-track-pw&remember=yes-please"))
+        .unwrap();
+    assert_eq!(send(&c, req).await.0, StatusCode::OK);
+    assert_eq!(
+        fetch(&c, format!("http://{addr}/boom")).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    flush();
+    let end = SystemTime::now();
+
+    let store = stacktrace::store().unwrap();
+    let rows = store.tracked().since(start).until(end).run().unwrap();
+    let paths: Vec<&str> = rows.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/boom", "/login", "/upload", "/fast", "/slow"]);
+
+    let slow = store
+        .tracked()
+        .since(start)
+        .slower_than(Duration::from_millis(100))
+        .run()
+        .unwrap();
+    assert_eq!(slow.len(), 1);
+    assert_eq!(slow[0].path, "/slow");
+    assert!(slow[0].duration() >= Duration::from_millis(120));
+    assert_eq!(slow[0].response_body.as_deref(), Some("slow"));
+
+    let fast = &store.tracked().since(start).path("/fast").run().unwrap()[0];
+    assert!(fast.duration() < Duration::from_millis(100));
+    assert_eq!(fast.query, "x=1&token=**********");
+    assert_eq!(fast.method, "GET");
+    assert_eq!(fast.status, 200);
+
+    let upload = &store.tracked().since(start).path("/upload").run().unwrap()[0];
+    assert_eq!(upload.request_body, None);
+    assert_eq!(upload.response_body, None);
+
+    let login = &store.tracked().since(start).path("/login").run().unwrap()[0];
+    assert_eq!(login.user, "carol");
+    assert_eq!(login.headers["authorization"], "**********");
+    assert_eq!(
+        login.request_body.as_deref(),
+        Some("user=carol&password=**********")
+    );
+    assert!(login.request_body_truncated);
+    assert!(login.response_body_truncated);
+    assert_eq!(login.data["attempt"], 2);
+    assert_eq!(login.data["password"], "**********");
+
+    let errors = store.tracked().since(start).status(503).run().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "/boom");
+    // A 5xx is also an event.
+    let e = store.query().request_path("/boom").all().unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].error_type, "HTTP 503");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_holds_after_ten_times_the_cap() {
+    setup();
+    let _serial = SERIAL.lock().await;
+    let addr = serve(tracked_app(Tracking::new().max_entries(20))).await;
+    let c = client();
+    let start = SystemTime::now();
+    for i in 0..200 {
+        let (status, _) = fetch(&c, format!("http://{addr}/fast?i={i}")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    flush();
+    let store = stacktrace::store().unwrap();
+    let rows = store.tracked().limit(1000).run().unwrap();
+    assert_eq!(rows.len(), 20);
+    // The newest were kept, newest first.
+    let queries: Vec<String> = rows.iter().map(|r| r.query.clone()).collect();
+    let expected: Vec<String> = (180..200).rev().map(|i| format!("i={i}")).collect();
+    assert_eq!(queries, expected);
+    assert!(rows.iter().all(|r| r.time_after(start)));
+    assert_eq!(stacktrace::http::tracking_dropped(), 0);
+}
+
+trait After {
+    fn time_after(&self, t: SystemTime) -> bool;
+}
+
+impl After for stacktrace::TrackedRequest {
+    fn time_after(&self, t: SystemTime) -> bool {
+        stacktrace::from_us(self.timestamp_us) >= t
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_links_follow_django_rules() {
+    setup();
+    let app = Router::new().route("/", get(|| async { "home" })).layer(
+        StacktraceLayer::new()
+            .ignorable_404_url("^/ignored/")
+            .unwrap(),
+    );
+    let addr = serve(app).await;
+    let c = client();
+    let host = format!("{addr}");
+    let cases: [(&str, Option<String>); 7] = [
+        ("/no-referer", None),
+        ("/internal", Some(format!("http://{host}/"))),
+        ("/external", Some("https://blog.test/post".to_owned())),
+        ("/search", Some("https://search.test/?q=x".to_owned())),
+        ("/self", Some(format!("http://{host}/self"))),
+        ("/favicon.ico", Some(format!("http://{host}/"))),
+        ("/ignored/page", Some(format!("http://{host}/"))),
+    ];
+    for (path, referer) in &cases {
+        let mut req = Request::get(format!("http://{addr}{path}"));
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
+        let (status, _, _) = send(&c, req.body(empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    flush();
+    let store = stacktrace::store().unwrap();
+    let reported = |path: &str| store.query().request_path(path).all().unwrap();
+    let internal = reported("/internal");
+    assert_eq!(internal.len(), 1);
+    assert_eq!(internal[0].level, Level::Warning);
+    assert_eq!(internal[0].logger, "http.404");
+    assert_eq!(
+        internal[0].message,
+        format!("Broken INTERNAL link on {host}: /internal")
+    );
+    assert_eq!(internal[0].extra["referer"], format!("http://{host}/"));
+    let external = reported("/external");
+    assert_eq!(external.len(), 1);
+    assert_eq!(
+        external[0].message,
+        format!("Broken link on {host}: /external")
+    );
+    for path in [
+        "/no-referer",
+        "/search",
+        "/self",
+        "/favicon.ico",
+        "/ignored/page",
+    ] {
+        assert!(reported(path).is_empty(), "{path} was reported");
+    }
+}
