@@ -121,7 +121,8 @@ pub(crate) struct ListArgs {
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {
     /// The text to look for.
-    pub(crate) text: String,
+    #[arg(value_name = "TEXT")]
+    pub(crate) query: String,
     #[command(flatten)]
     pub(crate) list: ListArgs,
 }
@@ -211,4 +212,14 @@ pub(crate) struct ServeArgs {
     /// Token every request must present (`?token=` once, or `Authorization: Bearer`).
     #[arg(long, env = "STACKTRACE_DASHBOARD_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

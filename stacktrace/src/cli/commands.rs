@@ -263,7 +263,11 @@ pub(crate) fn trends(
         Interval::Day => 10,
     };
     let count_width = trend.max().to_string().len();
-    let room = out.width.unwrap_or(80).saturating_sub(label_len + count_width + 4).max(10);
+    let room = out
+        .width
+        .unwrap_or(80)
+        .saturating_sub(label_len + count_width + 4)
+        .max(10);
     let max = trend.max().max(1);
     for (start, count) in trend.buckets() {
         let eighths = (count * room as u64 * 8).div_ceil(max) as usize;

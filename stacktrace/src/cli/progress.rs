@@ -43,7 +43,11 @@ impl Progress {
             return;
         }
         self.drawn_at = Some(Instant::now());
-        let _ = write!(std::io::stderr(), "\r{}", bar(self.label, self.done, self.total));
+        let _ = write!(
+            std::io::stderr(),
+            "\r{}",
+            bar(self.label, self.done, self.total)
+        );
     }
 
     pub(crate) fn finish(self) {

@@ -43,7 +43,10 @@ pub(crate) fn print(out: &mut Out, e: &CrashEvent, group: Option<&Group>) -> io:
     field(out, "event", &e.id.to_string())?;
     field(out, "time", &format!("{} UTC", utc_text(e.timestamp_us)))?;
     let level = out.level(e.level);
-    out.line(&format!("{}{level}", out.paint("2", &format!("{:<13}", "level"))))?;
+    out.line(&format!(
+        "{}{level}",
+        out.paint("2", &format!("{:<13}", "level"))
+    ))?;
     field(out, "logger", &e.logger)?;
     field(out, "error type", &e.error_type)?;
     if let Some(l) = &e.location {

@@ -138,7 +138,6 @@ where
     }
 }
 
-
 fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
     let json = cli.json;
     match &cli.command {
@@ -147,10 +146,12 @@ fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
             let store = open(&cli.db)?;
             match command {
                 Command::List(a) => commands::list(&store, a, None, json, out),
-                Command::Search(a) => commands::list(&store, &a.list, Some(&a.text), json, out),
+                Command::Search(a) => commands::list(&store, &a.list, Some(&a.query), json, out),
                 Command::Show { id } => commands::show(&store, id, json, out),
                 Command::Groups(a) => commands::groups(&store, a, json, out),
-                Command::Resolve(g) => commands::set_status(&store, &g.group, "resolved", json, out),
+                Command::Resolve(g) => {
+                    commands::set_status(&store, &g.group, "resolved", json, out)
+                }
                 Command::Ignore(g) => commands::set_status(&store, &g.group, "ignored", json, out),
                 Command::Reopen(g) => {
                     commands::set_status(&store, &g.group, "unresolved", json, out)

@@ -107,14 +107,20 @@ mod tests {
     #[test]
     fn durations_count_back_from_now() {
         assert_eq!(us_of_when("2h", NOW).unwrap(), NOW - 7_200 * SECOND_US);
-        assert_eq!(us_of_when("7d ago", NOW).unwrap(), NOW - 7 * 86_400 * SECOND_US);
+        assert_eq!(
+            us_of_when("7d ago", NOW).unwrap(),
+            NOW - 7 * 86_400 * SECOND_US
+        );
         assert_eq!(us_of_when("now", NOW).unwrap(), NOW);
         assert_eq!(us_of_duration("1w"), Some(604_800 * SECOND_US));
     }
 
     #[test]
     fn dates_and_times_are_utc() {
-        assert_eq!(us_of_when("2000-02-29", NOW).unwrap(), 951_782_400 * SECOND_US);
+        assert_eq!(
+            us_of_when("2000-02-29", NOW).unwrap(),
+            951_782_400 * SECOND_US
+        );
         assert_eq!(
             us_of_when("2000-02-29T01:02:03.5Z", NOW).unwrap(),
             (951_782_400 + 3_723) * SECOND_US + 500_000
@@ -128,7 +134,14 @@ mod tests {
 
     #[test]
     fn nonsense_is_an_error_naming_it() {
-        for bad in ["yesterday", "2000-13-01", "2000-1-1", "5x", "", "2000-01-01T25:00"] {
+        for bad in [
+            "yesterday",
+            "2000-13-01",
+            "2000-1-1",
+            "5x",
+            "",
+            "2000-01-01T25:00",
+        ] {
             let e = us_of_when(bad, NOW).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }

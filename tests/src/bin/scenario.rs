@@ -201,6 +201,51 @@ fn main() {
             }
             guard.flush();
         }
+        // Holds the database open until standard input closes (a running program).
+        "hold" => {
+            let guard = stacktrace::install_with(base);
+            stacktrace::capture_message("held", Level::Info);
+            guard.flush();
+            println!("holding");
+            let mut sink = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut sink);
+        }
+        // A few groups with everything the viewers show: an error with its source chain and
+        // frames, panics in two places, tagged messages with a user and a path, and a
+        // message holding markup that must show as text.
+        "showcase" => {
+            let guard = stacktrace::install_with(base.capture_env(false));
+            let e = load_config().unwrap_err();
+            for _ in 0..3 {
+                stacktrace::capture_error(&e).expect("kept");
+            }
+            let _ = std::thread::Builder::new()
+                .name("worker-1".into())
+                .spawn(site_a)
+                .unwrap()
+                .join();
+            let _ = std::thread::spawn(site_b).join();
+            let _ = std::thread::spawn(site_b).join();
+            Report::message(
+                "<script>document.title='pwned';window.__pwned=1</script><b>bold?</b>",
+                Level::Error,
+            )
+            .user("mallory")
+            .request_path("/comments")
+            .tag("source", "form")
+            .capture()
+            .expect("kept");
+            for i in 0..5 {
+                Report::message("checkout declined by the provider", Level::Warning)
+                    .user(if i % 2 == 0 { "ann" } else { "bob" })
+                    .request_path("/checkout")
+                    .tag("provider", "acme-pay")
+                    .extra("attempt", i)
+                    .capture()
+                    .expect("kept");
+            }
+            guard.flush();
+        }
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
