@@ -185,7 +185,7 @@ pub(crate) fn tokens_of(attr: &Attribute, kind: Kind) -> syn::Result<TokenStream
         Meta::Path(_) => Ok(TokenStream::new()),
         Meta::List(list) => Ok(list.tokens.clone()),
         Meta::NameValue(nv) => Err(syn::Error::new_spanned(
-            &nv.eq_token,
+            nv.eq_token,
             format!(
                 "expected parentheses, as `#[{}(...)]`, not `=`",
                 kind.attr_name()

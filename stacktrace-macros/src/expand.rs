@@ -121,7 +121,7 @@ fn value_of(p: &Param) -> TokenStream {
         (How::Str, _) => quote!(#private::ArgValue::Str(#ident)),
         (How::Ref, false) => quote!((&&&#private::View(#ident)).__stacktrace_arg()),
         (How::Ref, true) => quote!((&&&&&#private::SecretView(#ident)).__stacktrace_secret()),
-        (How::Eager, false) => quote!((&&#private::Eager(&#ident)).__stacktrace_arg()),
+        (How::Eager, false) => quote!((&&&#private::Eager(&#ident)).__stacktrace_arg()),
         (How::Eager, true) => quote!((&&&#private::SecretEager(&#ident)).__stacktrace_secret()),
     }
 }

@@ -3,12 +3,14 @@
 //!
 //! Which formatting an argument or an error gets is chosen at the expansion site by autoref
 //! specialisation: the generated code calls a method on `&&&Wrapper(value)`, and method
-//! resolution picks the impl with the most references whose bounds hold (`Debug + Sync`
-//! before `Debug` before none). In a generic function the bounds are those the function
+//! resolution picks the impl with the most references whose bounds hold (`Debug + Sync +
+//! RefUnwindSafe`, kept by reference, before `Debug`, formatted at entry, before none, shown
+//! as the type name). In a generic function the bounds are those the function
 //! declares, so a `T` without a `Debug` bound is shown as its type name.
 
 use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
+use std::panic::RefUnwindSafe;
 
 pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Site};
 pub use crate::event::Level;
@@ -84,7 +86,7 @@ pub mod spec {
     pub trait ViewDebugSync<'a> {
         fn __stacktrace_arg(&self) -> ArgValue<'a>;
     }
-    impl<'a, T: Debug + Sync> ViewDebugSync<'a> for &&View<&'a T> {
+    impl<'a, T: Debug + Sync + RefUnwindSafe> ViewDebugSync<'a> for &&View<&'a T> {
         #[inline]
         fn __stacktrace_arg(&self) -> ArgValue<'a> {
             ArgValue::Debug(self.0)
@@ -108,6 +110,15 @@ pub mod spec {
         }
     }
 
+    pub trait EagerString {
+        fn __stacktrace_arg(&self) -> ArgValue<'static>;
+    }
+    impl EagerString for &&Eager<'_, String> {
+        #[inline]
+        fn __stacktrace_arg(&self) -> ArgValue<'static> {
+            ArgValue::OwnedStr(self.0.clone())
+        }
+    }
     pub trait EagerDebug {
         fn __stacktrace_arg(&self) -> ArgValue<'static>;
     }
@@ -129,7 +140,7 @@ pub mod spec {
     pub trait SecretDisplaySync<'a> {
         fn __stacktrace_secret(&self) -> ArgValue<'a>;
     }
-    impl<'a, T: Display + Sync> SecretDisplaySync<'a> for &&&&SecretView<&'a T> {
+    impl<'a, T: Display + Sync + RefUnwindSafe> SecretDisplaySync<'a> for &&&&SecretView<&'a T> {
         #[inline]
         fn __stacktrace_secret(&self) -> ArgValue<'a> {
             ArgValue::Display(self.0)
@@ -138,7 +149,7 @@ pub mod spec {
     pub trait SecretDebugSync<'a> {
         fn __stacktrace_secret(&self) -> ArgValue<'a>;
     }
-    impl<'a, T: Debug + Sync> SecretDebugSync<'a> for &&&SecretView<&'a T> {
+    impl<'a, T: Debug + Sync + RefUnwindSafe> SecretDebugSync<'a> for &&&SecretView<&'a T> {
         #[inline]
         fn __stacktrace_secret(&self) -> ArgValue<'a> {
             ArgValue::Debug(self.0)

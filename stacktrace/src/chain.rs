@@ -5,7 +5,9 @@
 //!
 //! # Cost
 //!
-//! Registering is a push and a pop on a thread-local vector; nothing is formatted. A frame
+//! Registering links a node that lives on the stack of the call into a thread-local list,
+//! and unlinks it after: two thread-local cell writes each way, no allocation, nothing
+//! formatted. A frame
 //! holds the arguments as [`ArgValue`]s: shared references and `Copy` primitives as they
 //! are (formatted only when an event needs them), other values as their text formatted at
 //! entry, because the body may move or mutate them.
@@ -28,8 +30,9 @@
 //! are kept with the record, so an outer event (or a panic on `unwrap()`) scrubs them too,
 //! even when they came from a function with `#[sensitive_variables]` only.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Debug, Display};
+use std::panic::RefUnwindSafe;
 
 use crate::event::{Argument, CapturedCall, Level};
 use crate::redact::PLACEHOLDER;
@@ -66,16 +69,18 @@ pub struct ArgMeta {
 
 /// An argument's value as kept while the call runs.
 pub enum ArgValue<'a> {
-    /// A shared reference, formatted with `Debug` when needed.
-    Debug(&'a (dyn Debug + Sync)),
+    /// A shared reference, formatted with `Debug` when needed. `Sync` and
+    /// `RefUnwindSafe` so that the frame does not make a future `!Send` or `!UnwindSafe`
+    /// that was not.
+    Debug(&'a (dyn Debug + Sync + RefUnwindSafe)),
     /// A shared reference to a sensitive value whose secret text is its `Display`.
-    Display(&'a (dyn Display + Sync)),
+    Display(&'a (dyn Display + Sync + RefUnwindSafe)),
     /// A `&str`.
     Str(&'a str),
     /// A signed integer.
-    Int(i128),
+    Int(i64),
     /// An unsigned integer.
-    Uint(u128),
+    Uint(u64),
     /// An `f32`.
     F32(f32),
     /// An `f64`.
@@ -86,6 +91,8 @@ pub enum ArgValue<'a> {
     Char(char),
     /// Text formatted at entry.
     Text(String),
+    /// An owned `String` argument, copied at entry (cheaper than formatting it).
+    OwnedStr(String),
     /// The type name of a value that has neither `Debug` nor (when sensitive) `Display`.
     TypeName(&'static str),
 }
@@ -105,8 +112,8 @@ macro_rules! arg_from {
         }
     )*};
 }
-arg_from!(Int as i128: i8, i16, i32, i64, i128);
-arg_from!(Uint as u128: u8, u16, u32, u64, u128);
+arg_from!(Int as i64: i8, i16, i32, i64);
+arg_from!(Uint as u64: u8, u16, u32, u64);
 arg_from!(F32 as f32: f32);
 arg_from!(F64 as f64: f64);
 arg_from!(Bool as bool: bool);
@@ -115,13 +122,26 @@ arg_from!(Char as char: char);
 impl From<isize> for ArgValue<'_> {
     fn from(v: isize) -> Self {
         // isize is at most 64 bits on every supported target.
-        ArgValue::Int(v as i128)
+        ArgValue::Int(v as i64)
     }
 }
 
 impl From<usize> for ArgValue<'_> {
     fn from(v: usize) -> Self {
-        ArgValue::Uint(v as u128)
+        ArgValue::Uint(v as u64)
+    }
+}
+
+// Rare enough to be formatted at entry, and it keeps `ArgValue` at 8-byte alignment.
+impl From<i128> for ArgValue<'_> {
+    fn from(v: i128) -> Self {
+        ArgValue::Text(v.to_string())
+    }
+}
+
+impl From<u128> for ArgValue<'_> {
+    fn from(v: u128) -> Self {
+        ArgValue::Text(v.to_string())
     }
 }
 
@@ -139,6 +159,7 @@ impl ArgValue<'_> {
             ArgValue::Bool(v) => v.to_string(),
             ArgValue::Char(v) => format!("{v:?}"),
             ArgValue::Text(t) => t.clone(),
+            ArgValue::OwnedStr(s) => format!("{s:?}"),
             ArgValue::TypeName(t) => (*t).to_owned(),
         }
     }
@@ -157,7 +178,7 @@ impl ArgValue<'_> {
             ArgValue::F64(v) => v.to_string(),
             ArgValue::Bool(v) => v.to_string(),
             ArgValue::Char(v) => v.to_string(),
-            ArgValue::Text(t) => t.clone(),
+            ArgValue::Text(t) | ArgValue::OwnedStr(t) => t.clone(),
             ArgValue::TypeName(_) => return,
         };
         // Exactly what `{:?}` of a string writes, without its quotes.
@@ -221,8 +242,26 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// A registered frame, its lifetime erased (see [`describe_registered`]).
-type FramePtr = *const Frame<'static>;
+/// A registered call: a node of an intrusive list that lives on the stack of [`call`],
+/// linked from this thread's `TOP`. The frame's lifetime is erased (see
+/// [`describe_registered`]).
+struct Node {
+    frame: *const Frame<'static>,
+    below: Cell<*const Node>,
+}
+
+/// The top of this thread's list, and how many calls were registered so far. Plain cells
+/// without a destructor: the cheapest thread-local there is.
+struct Top {
+    node: Cell<*const Node>,
+    pushes: Cell<u64>,
+}
+
+thread_local! {
+    static TOP: Top = const {
+        Top { node: Cell::new(std::ptr::null()), pushes: Cell::new(0) }
+    };
+}
 
 /// An `Err` that a captured call returned, possibly on its way out through outer calls.
 struct Propagating {
@@ -231,72 +270,56 @@ struct Propagating {
     depth: usize,
     stored: bool,
     secrets: Vec<String>,
-}
-
-struct State {
-    frames: Vec<FramePtr>,
-    propagating: Option<Propagating>,
+    /// The value of `Top::pushes` when it was recorded: a call registered since means the
+    /// error was handled.
+    pushes: u64,
 }
 
 thread_local! {
-    static STATE: RefCell<State> = const {
-        RefCell::new(State { frames: Vec::new(), propagating: None })
-    };
-}
-
-/// Keeps a frame registered while alive. Private: only [`call`] makes one, and drops it
-/// before the frame it points to can go away.
-struct Entered {
-    ptr: FramePtr,
-    registered: bool,
-}
-
-impl Entered {
-    #[inline]
-    fn new(frame: &Frame<'_>) -> Self {
-        let ptr: FramePtr = (frame as *const Frame<'_>).cast();
-        // Fails only while this thread's state is borrowed (a `Debug` impl run by
-        // `snapshot` calling a captured function) or destroyed: the call is then not listed.
-        let registered = STATE
-            .try_with(|s| match s.try_borrow_mut() {
-                Ok(mut s) => {
-                    s.propagating = None;
-                    s.frames.push(ptr);
-                    true
-                }
-                Err(_) => false,
-            })
-            .unwrap_or(false);
-        Entered { ptr, registered }
-    }
-}
-
-impl Drop for Entered {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.registered {
-            return;
-        }
-        let ptr = self.ptr;
-        // The state is never borrowed while user code runs (snapshot copies the list out),
-        // so this borrow succeeds whenever the thread-local is alive.
-        let _ = STATE.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                if s.frames.last() == Some(&ptr) {
-                    s.frames.pop();
-                } else if let Some(i) = s.frames.iter().rposition(|p| *p == ptr) {
-                    s.frames.remove(i);
-                }
-            }
-        });
-    }
+    static PROPAGATING: RefCell<Option<Propagating>> = const { RefCell::new(None) };
 }
 
 /// Runs `body` with `frame` registered in this thread's chain.
 #[inline]
 pub fn call<R>(frame: &Frame<'_>, body: impl FnOnce() -> R) -> R {
-    let _entered = Entered::new(frame);
+    let node = Node {
+        frame: (frame as *const Frame<'_>).cast(),
+        below: Cell::new(std::ptr::null()),
+    };
+    let _linked = Linked::new(&node);
     body()
+}
+
+/// Keeps a node linked while alive. Private: only [`call`] makes one, for a node (and a
+/// frame) that outlive it; being locals of nested calls, they are dropped in reverse order
+/// of creation, so each unlinks the node on top.
+struct Linked<'n> {
+    node: &'n Node,
+    registered: bool,
+}
+
+impl<'n> Linked<'n> {
+    #[inline]
+    fn new(node: &'n Node) -> Self {
+        let registered = TOP
+            .try_with(|top| {
+                node.below.set(top.node.get());
+                top.node.set(node);
+                top.pushes.set(top.pushes.get().wrapping_add(1));
+            })
+            .is_ok();
+        Linked { node, registered }
+    }
+}
+
+impl Drop for Linked<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.registered {
+            let below = self.node.below.get();
+            let _ = TOP.try_with(|top| top.node.set(below));
+        }
+    }
 }
 
 /// The active calls of the current thread (for an `async fn`, of the task being polled),
@@ -312,32 +335,48 @@ pub(crate) struct ChainSnapshot {
 /// process, as any panic in a panic hook does).
 pub(crate) fn snapshot() -> ChainSnapshot {
     let mut out = ChainSnapshot::default();
-    let frames = STATE
-        .try_with(|s| match s.try_borrow() {
-            Ok(s) => {
-                if let Some(p) = &s.propagating {
-                    out.secrets.extend(p.secrets.iter().cloned());
-                }
-                s.frames.clone()
+    let pushes = TOP.try_with(|t| t.pushes.get()).unwrap_or(0);
+    let _ = PROPAGATING.try_with(|p| {
+        if let Ok(p) = p.try_borrow() {
+            if let Some(p) = p.as_ref().filter(|p| p.pushes == pushes) {
+                out.secrets.extend(p.secrets.iter().cloned());
             }
-            Err(_) => Vec::new(),
-        })
-        .unwrap_or_default();
-    describe_registered(&frames, &mut out);
+        }
+    });
+    let top = TOP.try_with(|t| t.node.get()).unwrap_or(std::ptr::null());
+    describe_registered(top, &mut out);
     out
 }
 
-/// Describes frames read from this thread's list.
+/// The frames listed from `top` down, innermost first.
 #[allow(unsafe_code)]
-fn describe_registered(frames: &[FramePtr], out: &mut ChainSnapshot) {
-    for &ptr in frames {
-        // SAFETY: `ptr` was read from this thread's list, which holds only pointers pushed
-        // by `Entered::new` from a `&Frame` borrowed by `call` for the whole time its
-        // `Entered` lives; `Entered::drop` removes the pointer before `call` returns or
-        // unwinds. `snapshot` runs on the same thread, nested inside those `call`s (the
-        // frames are on the stack below it, or in a future pinned and being polled below
-        // it), so each frame and everything it borrows is alive, and only shared
-        // references to it exist. The erased lifetime is shortened back to this loop.
+fn registered_frames(top: *const Node) -> Vec<*const Frame<'static>> {
+    let mut frames = Vec::new();
+    let mut next = top;
+    while !next.is_null() {
+        // SAFETY: `top` was read from this thread's `TOP`, which only ever points to a
+        // `Node` linked by `Linked::new` in a `call` still running on this thread: the
+        // matching `Linked::drop`, which runs before `call` returns or unwinds, resets
+        // `TOP` to the node below. Callers run on this thread nested inside those calls,
+        // so every node reachable from `top` is alive, and only shared references to it
+        // exist.
+        let node = unsafe { &*next };
+        frames.push(node.frame);
+        next = node.below.get();
+    }
+    frames
+}
+
+/// Describes the calls listed from `top` down, outermost first.
+#[allow(unsafe_code)]
+fn describe_registered(top: *const Node, out: &mut ChainSnapshot) {
+    for ptr in registered_frames(top).into_iter().rev() {
+        // SAFETY: as in `registered_frames`: the node pointing to this frame is linked, so
+        // the `call` that borrows the frame (a local of the captured function, or of its
+        // pinned future being polled) is running below us, and the frame and everything
+        // it borrows are alive. The erased lifetime is shortened back to this loop. Calls
+        // made by the `Debug` impls run here link above `top` and unlink before they
+        // return.
         let frame: &Frame<'_> = unsafe { &*ptr };
         let call = frame.describe(&mut out.secrets);
         out.calls.push(call);
@@ -346,9 +385,8 @@ fn describe_registered(frames: &[FramePtr], out: &mut ChainSnapshot) {
 
 /// How many calls are registered on this thread now.
 fn depth() -> usize {
-    STATE
-        .try_with(|s| s.try_borrow().map(|s| s.frames.len()).unwrap_or(0))
-        .unwrap_or(0)
+    let top = TOP.try_with(|t| t.node.get()).unwrap_or(std::ptr::null());
+    registered_frames(top).len()
 }
 
 /// What an `Err` returned by a captured function is made of.
@@ -368,14 +406,12 @@ pub struct ErrorParts {
 pub(crate) fn report_error(frame: &Frame<'_>, error: ErrorParts) {
     let site = frame.site();
     let depth = depth() + 1;
-    let previous = STATE
-        .try_with(|s| {
-            s.try_borrow_mut()
-                .ok()
-                .and_then(|mut s| s.propagating.take())
-        })
+    let pushes = TOP.try_with(|t| t.pushes.get()).unwrap_or(0);
+    let previous = PROPAGATING
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take()))
         .ok()
-        .flatten();
+        .flatten()
+        .filter(|p| p.pushes == pushes);
     let mut secrets = Vec::new();
     let mut already_stored = false;
     if let Some(p) = previous.filter(|p| p.depth > depth) {
@@ -402,10 +438,11 @@ pub(crate) fn report_error(frame: &Frame<'_>, error: ErrorParts) {
         depth,
         stored: already_stored || site.reports_errors,
         secrets,
+        pushes: TOP.try_with(|t| t.pushes.get()).unwrap_or(0),
     };
-    let _ = STATE.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            s.propagating = Some(record);
+    let _ = PROPAGATING.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = Some(record);
         }
     });
 }

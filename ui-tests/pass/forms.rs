@@ -188,9 +188,11 @@ impl Repo {
 }
 
 fn assert_send<T: Send>(_: T) {}
+fn assert_unwind_safe<T: std::panic::UnwindSafe>(_: T) {}
 
 fn main() {
     let repo = Repo::new().unwrap();
     assert_send(repo.save(Order { id: 1 }));
     assert_send(fetch(1, "a", &Order { id: 2 }));
+    assert_unwind_safe(fetch(1, "a", &Order { id: 2 }));
 }
