@@ -1,1 +1,198 @@
-fn main() {}
+//! The HTTP layer's cost on a hello-world axum app over loopback, three ways in one run: no
+//! layer (the baseline), the capture layer, and capture with request tracking.
+//!
+//! Criterion measures one request at a time over a kept-alive connection; then a load phase
+//! drives each app with concurrent connections for a few seconds and prints requests per
+//! second, the ratio to the bare app, and latency at p50 and p99. The load generator runs
+//! in this process, on the same cores as the server.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use criterion::{criterion_group, Criterion};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use stacktrace::http::{StacktraceLayer, Tracking};
+
+type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+struct Apps {
+    rt: tokio::runtime::Runtime,
+    variants: Vec<(&'static str, SocketAddr)>,
+    client: HttpClient,
+}
+
+fn hello() -> Router {
+    Router::new().route("/", get(|| async { "Hello, World!" }))
+}
+
+fn apps() -> &'static Apps {
+    static APPS: once_cell::sync::OnceCell<Apps> = once_cell::sync::OnceCell::new();
+    APPS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("bench.db");
+        std::mem::forget(dir);
+        let guard =
+            stacktrace::install_with(stacktrace::Config::default().db_path(db).capture_env(false));
+        std::mem::forget(guard);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let variants = rt.block_on(async {
+            let mut out = Vec::new();
+            for (name, app) in [
+                ("bare", hello()),
+                ("capture", hello().layer(StacktraceLayer::new())),
+                (
+                    "capture+tracking",
+                    hello().layer(StacktraceLayer::new().tracking(Tracking::new())),
+                ),
+            ] {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                out.push((name, listener.local_addr().expect("addr")));
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+            }
+            out
+        });
+        let client = {
+            let _enter = rt.enter();
+            Client::builder(TokioExecutor::new()).build_http()
+        };
+        Apps {
+            rt,
+            variants,
+            client,
+        }
+    })
+}
+
+async fn one(client: &HttpClient, uri: &hyper::Uri) -> Duration {
+    let start = Instant::now();
+    let res = client.get(uri.clone()).await.expect("response");
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    assert_eq!(&body[..], b"Hello, World!");
+    start.elapsed()
+}
+
+fn sequential(c: &mut Criterion) {
+    let apps = apps();
+    let mut group = c.benchmark_group("http_hello_request");
+    for (name, addr) in &apps.variants {
+        let uri: hyper::Uri = format!("http://{addr}/").parse().expect("uri");
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                apps.rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        one(&apps.client, &uri).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sequential);
+
+/// Connections kept busy at once in the load phase.
+const CONNECTIONS: usize = 32;
+/// How long each app is driven in each round.
+const ROUND: Duration = Duration::from_secs(2);
+const ROUNDS: usize = 2;
+
+/// Drives one app for `ROUND`; the latencies of every request.
+fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
+    let uri: hyper::Uri = format!("http://{addr}/").parse().expect("uri");
+    apps.rt.block_on(async {
+        let deadline = Instant::now() + ROUND;
+        let mut tasks = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let client = apps.client.clone();
+            let uri = uri.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(50_000);
+                while Instant::now() < deadline {
+                    lat.push(one(&client, &uri).await);
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("load task"));
+        }
+        all
+    })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+fn load_phase() {
+    let apps = apps();
+    let mut results: Vec<(&str, Vec<Duration>, Duration)> = apps
+        .variants
+        .iter()
+        .map(|(n, _)| (*n, Vec::new(), Duration::ZERO))
+        .collect();
+    // Rounds alternate between the apps, so drift of the machine hits all three alike.
+    for _ in 0..ROUNDS {
+        for (i, (_, addr)) in apps.variants.iter().enumerate() {
+            let start = Instant::now();
+            let lat = load(apps, *addr);
+            results[i].2 += start.elapsed();
+            results[i].1.extend(lat);
+        }
+    }
+    let tracking_dropped = stacktrace::http::tracking_dropped();
+    stacktrace::http::flush_tracking(Duration::from_secs(30));
+    let tracked = stacktrace::store()
+        .and_then(|s| s.tracked().limit(usize::MAX).run().ok())
+        .map_or(0, |r| r.len());
+    println!(
+        "\nload: {CONNECTIONS} connections, {ROUNDS} rounds of {ROUND:?} per app, client in-process"
+    );
+    println!(
+        "{:18} {:>10} {:>8} {:>10} {:>10}",
+        "app", "req/s", "ratio", "p50", "p99"
+    );
+    let mut base: Option<(f64, Duration, Duration)> = None;
+    for (name, mut lat, elapsed) in results {
+        lat.sort_unstable();
+        let rps = lat.len() as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
+        let (b_rps, b50, b99) = *base.get_or_insert((rps, p50, p99));
+        println!(
+            "{name:18} {rps:>10.0} {:>7.1}% {:>10.1?} {:>10.1?}   added p50 {:>+8.1}µs p99 {:>+8.1}µs",
+            100.0 * rps / b_rps,
+            p50,
+            p99,
+            p50.as_secs_f64() * 1e6 - b50.as_secs_f64() * 1e6,
+            p99.as_secs_f64() * 1e6 - b99.as_secs_f64() * 1e6,
+        );
+    }
+    println!("tracking: {tracked} entries stored (capped), {tracking_dropped} dropped by the bounded queue");
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if std::env::args().any(|a| a == "--bench") {
+        load_phase();
+    }
+}

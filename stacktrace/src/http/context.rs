@@ -432,6 +432,7 @@ pub(crate) fn fill_from(p: &mut PendingEvent, state: &RequestState) {
     let view = state.view(&ViewOptions::of_config(&rt.config, &rt.redactor));
     p.request_path = state.path().to_owned();
     p.user = view.user;
+    p.client_addr = state.client_addr.clone().unwrap_or_default();
     p.secrets.extend(view.secrets);
     match &mut p.payload {
         Value::Object(map) => {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::broken_links::{verdict, Verdict};
 use super::context::{header_text, RequestState};
 use super::redact::{Redaction, SensitiveBody};
-use crate::capture::{admitted, enqueue, error_type_name, sources_of};
+use crate::capture::{admitted, error_type_name, sources_of, submit};
 use crate::event::Level;
 use crate::pipeline::PendingEvent;
 
@@ -85,7 +85,7 @@ pub(crate) fn server_error(
         }
     }
     p.tags.insert("status".into(), status.as_u16().to_string());
-    enqueue(rt, p);
+    submit(rt, p, false);
 }
 
 /// Stores a panic of the handler that the panic hook did not (another hook was set after
@@ -98,7 +98,7 @@ pub(crate) fn unstored_panic(state: &RequestState, message: &str) {
     let mut p = PendingEvent::new(now, Level::Fatal, "panic");
     p.error_type = "panic".into();
     p.message = message.to_owned();
-    enqueue(rt, p);
+    submit(rt, p, false);
 }
 
 /// Stores a 404 as a broken link when Django would mail it to the managers.
@@ -154,5 +154,5 @@ pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
         p.extra
             .insert("ip_address".into(), Value::String(addr.clone()));
     }
-    enqueue(rt, p);
+    submit(rt, p, false);
 }
