@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 
 use crate::event::{now_us, CapturedCall, EventId, Level, Location};
+use crate::gate::DropReason;
 use crate::install::{runtime, Runtime};
 use crate::pipeline::PendingEvent;
 
@@ -61,6 +62,8 @@ pub(crate) struct FunctionError {
 }
 
 pub(crate) fn capture_function_error(e: FunctionError) -> Option<EventId> {
+    // The chain of the task's spawner comes first, as for every other event.
+    let inherited = crate::inherit::current();
     let (rt, now) = admitted()?;
     let mut p = PendingEvent::new(now, e.level, "capture");
     p.error_type = e.error_type;
@@ -71,15 +74,19 @@ pub(crate) fn capture_function_error(e: FunctionError) -> Option<EventId> {
         line: e.function.line,
         column: 0,
     });
-    p.calls = e.chain;
+    if let Some(i) = inherited {
+        p.calls.extend(i.calls.iter().cloned());
+        p.secrets.extend(i.secrets.iter().cloned());
+    }
+    p.calls.extend(e.chain);
     p.calls.push(e.function);
-    p.secrets = e.secrets;
-    p.backtrace = Some(backtrace::Backtrace::new_unresolved());
-    enqueue(rt, p)
+    p.secrets.extend(e.secrets);
+    submit(rt, p, true)
 }
 
-/// The runtime and the time, when an event captured now is to be kept; counts the drop
-/// otherwise.
+/// The runtime and the time, when an event captured now passes the enable switch and
+/// sampling; counts the drop otherwise. The rest of the checks need the built event
+/// ([`accept`]).
 pub(crate) fn admitted() -> Option<(&'static Runtime, u64)> {
     let rt = runtime()?;
     if rt.sink.is_nowhere() {
@@ -87,9 +94,8 @@ pub(crate) fn admitted() -> Option<(&'static Runtime, u64)> {
         rt.drops.add(crate::gate::DropReason::StorageError);
         return None;
     }
-    let now = now_us();
-    match rt.gate.admit(now) {
-        Ok(()) => Some((rt, now)),
+    match rt.gate.admit() {
+        Ok(()) => Some((rt, now_us())),
         Err(reason) => {
             rt.drops.add(reason);
             None
@@ -97,7 +103,38 @@ pub(crate) fn admitted() -> Option<(&'static Runtime, u64)> {
     }
 }
 
-pub(crate) fn enqueue(rt: &Runtime, p: PendingEvent) -> Option<EventId> {
+/// The checks that need the event: ignore rules, then the per-user and per-client limits,
+/// then the global limit last, so that events dropped earlier do not use its budget. In the
+/// panic hook (`in_hook`) no lock is waited for.
+pub(crate) fn accept(rt: &Runtime, p: &PendingEvent, in_hook: bool) -> Result<(), DropReason> {
+    if rt.filters.ignores(p) {
+        return Err(DropReason::Filtered);
+    }
+    if !rt.user_limit.admit(&p.user, p.timestamp_us, !in_hook)
+        || !rt
+            .client_limit
+            .admit(&p.client_addr, p.timestamp_us, !in_hook)
+    {
+        return Err(DropReason::RateLimited);
+    }
+    rt.gate.admit_rate(p.timestamp_us)
+}
+
+/// Accepts, completes (breadcrumbs, backtrace) and queues an event; the id, or `None` when
+/// it was dropped (counted).
+pub(crate) fn submit(rt: &Runtime, mut p: PendingEvent, backtrace: bool) -> Option<EventId> {
+    if let Err(reason) = accept(rt, &p, false) {
+        rt.drops.add(reason);
+        return None;
+    }
+    p.breadcrumbs = crate::breadcrumbs::take();
+    if backtrace {
+        p.backtrace = Some(backtrace::Backtrace::new_unresolved());
+    }
+    enqueue(rt, p)
+}
+
+fn enqueue(rt: &Runtime, p: PendingEvent) -> Option<EventId> {
     let id = p.id;
     match rt.writer.try_send(p) {
         Ok(()) => Some(id),

@@ -30,6 +30,13 @@ use std::path::{Path, PathBuf};
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
 /// | `release` | empty | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
+/// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |
+/// | `rate_limit_per_user` (a minute, 0 = off) | `0` | `STACKTRACE_RATE_LIMIT_PER_USER` |
+/// | `rate_limit_per_client` (a minute, 0 = off) | `0` | `STACKTRACE_RATE_LIMIT_PER_CLIENT` |
+/// | `ignore_error_types` | none | `STACKTRACE_IGNORE_ERROR_TYPES` (comma-separated) |
+/// | `ignore_paths` (regexes) | none | `STACKTRACE_IGNORE_PATHS` (one a line) |
+/// | `ignore_messages` (regexes) | none | `STACKTRACE_IGNORE_MESSAGES` (one a line) |
+/// | `before_store` | none | (code only) |
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub(crate) enabled: bool,
@@ -45,6 +52,13 @@ pub struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
+    pub(crate) max_breadcrumbs: usize,
+    pub(crate) rate_limit_per_user: u32,
+    pub(crate) rate_limit_per_client: u32,
+    pub(crate) ignore_error_types: Vec<String>,
+    pub(crate) ignore_paths: Vec<String>,
+    pub(crate) ignore_messages: Vec<String>,
+    pub(crate) before_store: Option<crate::filter::BeforeStore>,
 }
 
 impl Default for Config {
@@ -63,6 +77,13 @@ impl Default for Config {
             queue_capacity: 1024,
             release: String::new(),
             capture_env: true,
+            max_breadcrumbs: 100,
+            rate_limit_per_user: 0,
+            rate_limit_per_client: 0,
+            ignore_error_types: Vec::new(),
+            ignore_paths: Vec::new(),
+            ignore_messages: Vec::new(),
+            before_store: None,
         }
     }
 }
@@ -131,6 +152,14 @@ fn parse_rate(s: &str) -> Option<f64> {
         .parse::<f64>()
         .ok()
         .filter(|r| (0.0..=1.0).contains(r))
+}
+
+fn parse_lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_list(s: &str) -> Vec<String> {
@@ -240,6 +269,39 @@ impl Config {
                     Ok(())
                 }
                 "STACKTRACE_DB" => Err(bad("a path")),
+                "STACKTRACE_MAX_BREADCRUMBS" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.max_breadcrumbs = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_RATE_LIMIT_PER_USER" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.rate_limit_per_user = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_RATE_LIMIT_PER_CLIENT" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.rate_limit_per_client = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_IGNORE_ERROR_TYPES" => {
+                    c.ignore_error_types = parse_list(value);
+                    Ok(())
+                }
+                "STACKTRACE_IGNORE_PATHS" | "STACKTRACE_IGNORE_MESSAGES" => {
+                    let patterns = parse_lines(value);
+                    match patterns.iter().find(|p| regex::Regex::new(p).is_err()) {
+                        Some(_) => Err(bad("regular expressions, one a line")),
+                        None => {
+                            if var == "STACKTRACE_IGNORE_PATHS" {
+                                c.ignore_paths = patterns;
+                            } else {
+                                c.ignore_messages = patterns;
+                            }
+                            Ok(())
+                        }
+                    }
+                }
                 "STACKTRACE_RELEASE" => {
                     c.release = value.to_owned();
                     Ok(())
@@ -354,6 +416,59 @@ impl Config {
     /// Whether environment variables are stored (secret-looking ones as `**********`).
     pub fn capture_env(mut self, on: bool) -> Self {
         self.capture_env = on;
+        self
+    }
+
+    /// How many breadcrumbs each thread or task keeps for its next event (0 = none).
+    pub fn max_breadcrumbs(mut self, n: usize) -> Self {
+        self.max_breadcrumbs = n;
+        self
+    }
+    /// Keeps at most this many events a minute of one user (0 = no limit), so that one
+    /// noisy user cannot use up the budget of the others. Checked before the global limit.
+    pub fn rate_limit_per_user(mut self, per_minute: u32) -> Self {
+        self.rate_limit_per_user = per_minute;
+        self
+    }
+    /// Keeps at most this many events a minute of one client address (0 = no limit).
+    pub fn rate_limit_per_client(mut self, per_minute: u32) -> Self {
+        self.rate_limit_per_client = per_minute;
+        self
+    }
+    /// Drops errors of this type, named by full path or by its last segments
+    /// (`ParseIntError`, `num::ParseIntError`).
+    pub fn ignore_error_type(mut self, name: impl Into<String>) -> Self {
+        self.ignore_error_types.push(name.into());
+        self
+    }
+    /// Drops events of requests whose path matches this regular expression.
+    pub fn ignore_path(mut self, pattern: impl Into<String>) -> Self {
+        self.ignore_paths.push(pattern.into());
+        self
+    }
+    /// Drops events whose message matches this regular expression.
+    pub fn ignore_message(mut self, pattern: impl Into<String>) -> Self {
+        self.ignore_messages.push(pattern.into());
+        self
+    }
+    /// A hook that sees every event, already redacted, just before it is stored: it may
+    /// change it and returns `false` to drop it (counted as `filtered`).
+    ///
+    /// It runs on the background writer, and in the panic hook for panics: it must not
+    /// panic there (a panic inside a panic hook aborts the process) and should be quick.
+    ///
+    /// ```
+    /// let config = stacktrace::Config::default().before_store(|event| {
+    ///     event.extra.remove("session");
+    ///     !event.message.contains("health check")
+    /// });
+    /// # let _ = config;
+    /// ```
+    pub fn before_store<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&mut crate::CrashEvent) -> bool + Send + Sync + 'static,
+    {
+        self.before_store = Some(crate::filter::BeforeStore(std::sync::Arc::new(hook)));
         self
     }
 

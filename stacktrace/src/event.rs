@@ -310,6 +310,9 @@ pub struct CrashEvent {
     /// Structured extra data; fields named in `redact_fields` are `**********`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// What happened before, on the same thread or task, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breadcrumbs: Vec<crate::Breadcrumb>,
     /// Program, machine and thread.
     pub context: RuntimeContext,
     /// Everything else (request details and integration data), as JSON.

@@ -12,8 +12,9 @@ use std::cell::Cell;
 use std::io::Write;
 use std::panic::PanicHookInfo;
 
-use crate::capture::{admitted, location_of};
+use crate::capture::{accept, admitted, location_of};
 use crate::event::Level;
+use crate::gate::DropReason;
 use crate::pipeline::{event_from_pending, PendingEvent};
 use crate::writer::IS_WRITER;
 
@@ -71,10 +72,19 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     p.error_type = "panic".to_owned();
     p.message = panic_message(info.payload());
     p.location = info.location().map(location_of);
+    if let Err(reason) = accept(rt, &p, true) {
+        rt.drops.add(reason);
+        return Ok(());
+    }
+    p.breadcrumbs = crate::breadcrumbs::take();
     p.backtrace = Some(backtrace::Backtrace::new_unresolved());
-    let event = event_from_pending(p, rt);
+    let mut event = event_from_pending(p, rt);
+    if !rt.filters.keep(&mut event) {
+        rt.drops.add(DropReason::Filtered);
+        return Ok(());
+    }
     rt.sink.persist(&event, true).map(|_| ()).map_err(|e| {
-        rt.drops.add(crate::gate::DropReason::StorageError);
+        rt.drops.add(DropReason::StorageError);
         e.to_string()
     })
 }

@@ -10,7 +10,8 @@ use crate::config::{Config, ConfigError};
 use crate::context::ProcessInfo;
 use crate::error::{InstallError, StoreError};
 use crate::event::CrashEvent;
-use crate::gate::{DropCounters, Gate};
+use crate::filter::{self, Filters};
+use crate::gate::{DropCounters, Gate, KeyedLimit};
 use crate::redact::FieldRedactor;
 use crate::store::{InsertOutcome, Spool, Store};
 use crate::writer::Writer;
@@ -103,6 +104,9 @@ pub(crate) struct Runtime {
     pub(crate) drops: Arc<DropCounters>,
     pub(crate) process: ProcessInfo,
     pub(crate) redactor: FieldRedactor,
+    pub(crate) filters: Filters,
+    pub(crate) user_limit: KeyedLimit,
+    pub(crate) client_limit: KeyedLimit,
     pub(crate) sink: Sink,
     pub(crate) writer: Writer,
 }
@@ -192,7 +196,22 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         }
     };
     let writer = Writer::new(config.queue_capacity);
+    let mut regex_errors = Vec::new();
+    let filters = Filters::new(
+        config.ignore_error_types.clone(),
+        filter::compile("ignore_paths", &config.ignore_paths, &mut regex_errors),
+        filter::compile(
+            "ignore_messages",
+            &config.ignore_messages,
+            &mut regex_errors,
+        ),
+        config.before_store.clone(),
+    );
+    errors.extend(regex_errors.into_iter().map(InstallError::Config));
     let runtime = Runtime {
+        filters,
+        user_limit: KeyedLimit::new(config.rate_limit_per_user),
+        client_limit: KeyedLimit::new(config.rate_limit_per_client),
         gate: Gate::new(config.enabled, config.sample_rate, config.rate_limit),
         drops,
         process: ProcessInfo::read(&config.release, config.capture_env),

@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
+mod breadcrumbs;
 mod capture;
 mod chain;
 /// The command-line tool (feature `cli`).
@@ -52,6 +53,7 @@ mod context;
 mod dashboard;
 mod error;
 mod event;
+mod filter;
 mod fingerprint;
 mod frames;
 mod gate;
@@ -59,36 +61,45 @@ mod hook;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
 pub mod http;
+mod inherit;
 mod install;
+#[cfg(feature = "log")]
+pub mod log;
 mod pipeline;
 mod redact;
 mod report;
 mod store;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod writer;
 
 #[doc(hidden)]
 pub mod __private;
 
+pub use breadcrumbs::{add_breadcrumb, Breadcrumb};
 pub use capture::{capture_error, capture_message};
+/// The command-line tool (feature `cli`).
+#[cfg(feature = "cli")]
+pub use cli::run as run_cli;
 pub use config::{Config, ConfigError};
 /// The web dashboard (feature `dashboard`).
 #[cfg(feature = "dashboard")]
 pub use dashboard::{Dashboard, ServeError};
-/// The command-line tool (feature `cli`).
-#[cfg(feature = "cli")]
-pub use cli::run as run_cli;
 pub use error::{Error, InstallError, QueryError, StoreError};
 pub use event::{
     from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
     ParseEventIdError, ParseLevelError, RuntimeContext,
 };
+pub use filter::BeforeStore;
+pub use gate::{DropReason, DROP_REASONS};
 #[cfg(feature = "http")]
 pub use http::set_user;
 pub use install::{install, install_with, store, Guard};
 pub use redact::PLACEHOLDER;
 pub use report::Report;
-// MACROS pub use stacktrace_macros::{capture, sensitive_variables};
-pub use gate::{DropReason, DROP_REASONS};
+pub use stacktrace_macros::{capture, sensitive_variables};
 pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};

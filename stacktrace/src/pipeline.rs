@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::breadcrumbs::Breadcrumb;
 use crate::event::{CapturedCall, CrashEvent, EventId, Level, Location, RuntimeContext};
 use crate::fingerprint::fingerprint_of;
 use crate::frames::frames_from_backtrace;
@@ -29,6 +30,8 @@ pub(crate) struct PendingEvent {
     pub(crate) thread_id: String,
     pub(crate) request_path: String,
     pub(crate) user: String,
+    pub(crate) client_addr: String,
+    pub(crate) breadcrumbs: Vec<Breadcrumb>,
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: BTreeMap<String, Value>,
     pub(crate) payload: Value,
@@ -55,6 +58,8 @@ impl PendingEvent {
             thread_id: format!("{:?}", thread.id()),
             request_path: String::new(),
             user: String::new(),
+            client_addr: String::new(),
+            breadcrumbs: Vec::new(),
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),
             payload: Value::Null,
@@ -64,11 +69,15 @@ impl PendingEvent {
         p
     }
 
-    /// Adds the chain of captured functions active on this thread or task, and the values
-    /// they hold as sensitive.
+    /// Adds the chain of captured functions active on this thread or task (after those its
+    /// task inherited from where it was spawned), and the values they hold as sensitive.
     pub(crate) fn with_active_calls(mut self) -> Self {
+        if let Some(inherited) = crate::inherit::current() {
+            self.calls.extend(inherited.calls.iter().cloned());
+            self.secrets.extend(inherited.secrets.iter().cloned());
+        }
         let snap = crate::chain::snapshot();
-        self.calls = snap.calls;
+        self.calls.extend(snap.calls);
         self.secrets.extend(snap.secrets);
         self
     }
@@ -106,6 +115,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
     let mut extra = p.extra;
     let mut tags = p.tags;
     let mut payload = p.payload;
+    let mut breadcrumbs = p.breadcrumbs;
 
     for (k, v) in extra.iter_mut() {
         if redactor.matches(k) {
@@ -127,6 +137,15 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
         }
     }
     redactor.redact_json(&mut payload);
+    for crumb in &mut breadcrumbs {
+        for (k, v) in crumb.data.iter_mut() {
+            if redactor.matches(k) {
+                *v = Value::String(PLACEHOLDER.to_owned());
+            } else {
+                redactor.redact_json(v);
+            }
+        }
+    }
 
     if !secrets.is_empty() {
         secrets.scrub(&mut message);
@@ -141,6 +160,10 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
         secrets.scrub_json(&mut payload);
         secrets.scrub(&mut p.request_path);
         secrets.scrub(&mut p.user);
+        for crumb in &mut breadcrumbs {
+            secrets.scrub(&mut crumb.message);
+            crumb.data.values_mut().for_each(|v| secrets.scrub_json(v));
+        }
     }
     if truncate_utf8(&mut message, max) {
         message.push_str(" [truncated]");
@@ -169,6 +192,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
         calls,
         tags,
         extra,
+        breadcrumbs,
         context: RuntimeContext {
             os: info.os.clone(),
             arch: info.arch.clone(),

@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::capture::{admitted, enqueue, error_type_name, location_of, sources_of};
+use crate::capture::{admitted, error_type_name, location_of, sources_of, submit};
 use crate::event::{EventId, Level, Location};
 use crate::pipeline::PendingEvent;
 
@@ -115,6 +115,19 @@ impl Report {
         self
     }
 
+    /// Sets where the event happened (by default, where the report was made).
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// Sets the error type and source chain, for integrations that see an error by parts.
+    pub(crate) fn error_parts(mut self, error_type: String, sources: Vec<String>) -> Self {
+        self.error_type = error_type;
+        self.sources = sources;
+        self
+    }
+
     /// Whether to take a backtrace (on for errors, off for messages).
     pub fn with_backtrace(mut self, on: bool) -> Self {
         self.backtrace = on;
@@ -133,9 +146,6 @@ impl Report {
         p.extra = self.extra;
         p.user = self.user;
         p.request_path = self.request_path;
-        if self.backtrace {
-            p.backtrace = Some(backtrace::Backtrace::new_unresolved());
-        }
-        enqueue(rt, p)
+        submit(rt, p, self.backtrace)
     }
 }

@@ -193,7 +193,15 @@ fn store_batch(rt: &Runtime, pending: Vec<Box<PendingEvent>>, reported: &mut boo
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let events: Vec<_> = pending
             .into_iter()
-            .map(|p| event_from_pending(*p, rt))
+            .filter_map(|p| {
+                let mut event = event_from_pending(*p, rt);
+                if rt.filters.keep(&mut event) {
+                    Some(event)
+                } else {
+                    rt.drops.add(DropReason::Filtered);
+                    None
+                }
+            })
             .collect();
         let n = events.len();
         rt.sink.persist_batch(&events).map(|_| n)

@@ -1,0 +1,103 @@
+//! Breadcrumbs: the last records below the capture level (log records, tracing events, your
+//! own), kept per thread, or per task for tasks spawned through [`crate::tokio`], and
+//! attached to the next event of that thread or task.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::{now_us, Level};
+use crate::install::runtime;
+
+/// Something that happened before an event: a log record, a tracing event, a step of your
+/// own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Breadcrumb {
+    /// When, microseconds since the epoch.
+    pub timestamp_us: u64,
+    /// Level of the record.
+    pub level: Level,
+    /// Where it came from: a log target, a tracing target, or your own category.
+    pub category: String,
+    /// The message.
+    pub message: String,
+    /// Fields of the record; names in `redact_fields` are stored as `**********`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, Value>,
+}
+
+impl Breadcrumb {
+    /// A breadcrumb stamped now.
+    pub fn new(level: Level, category: impl Into<String>, message: impl Into<String>) -> Self {
+        Breadcrumb {
+            timestamp_us: now_us(),
+            level,
+            category: category.into(),
+            message: message.into(),
+            data: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a field.
+    pub fn with_data(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// The breadcrumbs of the current thread or task.
+pub(crate) type Trail = VecDeque<Breadcrumb>;
+
+thread_local! {
+    static TRAIL: RefCell<Trail> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// Records a breadcrumb on the current thread (or task); the oldest goes when
+/// `max_breadcrumbs` (default 100) are kept. Does nothing before [`install`](crate::install)
+/// or with `max_breadcrumbs = 0`.
+///
+/// ```no_run
+/// # let _guard = stacktrace::install();
+/// use stacktrace::{add_breadcrumb, Breadcrumb, Level};
+/// add_breadcrumb(Breadcrumb::new(Level::Info, "cart", "item added").with_data("sku", "A-17"));
+/// ```
+pub fn add_breadcrumb(crumb: Breadcrumb) {
+    let Some(max) = runtime().map(|rt| rt.config.max_breadcrumbs) else {
+        return;
+    };
+    if max == 0 {
+        return;
+    }
+    let _ = TRAIL.try_with(|t| {
+        if let Ok(mut t) = t.try_borrow_mut() {
+            while t.len() >= max {
+                t.pop_front();
+            }
+            t.push_back(crumb);
+        }
+    });
+}
+
+/// Takes the current thread's (or task's) breadcrumbs, oldest first, leaving none: each is
+/// attached to one event. Safe in the panic hook.
+pub(crate) fn take() -> Vec<Breadcrumb> {
+    TRAIL
+        .try_with(|t| {
+            t.try_borrow_mut()
+                .map(|mut t| std::mem::take(&mut *t).into())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+/// Exchanges the thread's trail with a task's, around each poll of the task.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) fn swap(trail: &mut Trail) {
+    let _ = TRAIL.try_with(|t| {
+        if let Ok(mut t) = t.try_borrow_mut() {
+            std::mem::swap(&mut *t, trail);
+        }
+    });
+}
