@@ -131,10 +131,14 @@ fn list_pages_filters_and_searches_ten_thousand_events() {
     let fatal = cli_json(&db, &["list", "--level", "fatal", "--limit", "20000"]);
     let fatal = fatal["events"].as_array().unwrap();
     assert_eq!(fatal.len(), LARGE / 4);
-    assert!(fatal.iter().all(|e| e["level"] == "fatal" && e["user"] == "cy"));
+    assert!(fatal
+        .iter()
+        .all(|e| e["level"] == "fatal" && e["user"] == "cy"));
     let cart = cli_json(
         &db,
-        &["list", "--path", "/cart", "--user", "bob", "--limit", "20000"],
+        &[
+            "list", "--path", "/cart", "--user", "bob", "--limit", "20000",
+        ],
     );
     assert_eq!(cart["events"].as_array().unwrap().len(), LARGE / 4);
     let recent = cli_json(&db, &["list", "--since", "1h", "--limit", "1"]);
@@ -164,7 +168,11 @@ fn show_prints_the_full_report_and_its_json() {
         "Environment",
         "program      scenario",
     ] {
-        assert!(run.stdout.contains(part), "{part:?} missing:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(part),
+            "{part:?} missing:\n{}",
+            run.stdout
+        );
     }
     let json = cli_json(&db, &["show", &id]);
     assert_eq!(json["id"], id.as_str());
@@ -173,8 +181,18 @@ fn show_prints_the_full_report_and_its_json() {
     let tagged = cli_json(&db, &["list", "--user", "ann", "--limit", "1"]);
     let id = tagged["events"][0]["id"].as_str().unwrap().to_owned();
     let run = cli(&db, &["show", &id]);
-    for part in ["Tags", "provider = acme-pay", "Extra", "user         ann", "/checkout"] {
-        assert!(run.stdout.contains(part), "{part:?} missing:\n{}", run.stdout);
+    for part in [
+        "Tags",
+        "provider = acme-pay",
+        "Extra",
+        "user         ann",
+        "/checkout",
+    ] {
+        assert!(
+            run.stdout.contains(part),
+            "{part:?} missing:\n{}",
+            run.stdout
+        );
     }
 }
 
@@ -185,7 +203,10 @@ fn groups_are_listed_resolved_ignored_and_reopened() {
     let groups = groups.as_array().unwrap();
     assert_eq!(groups.len(), 5, "{groups:?}");
     assert_eq!(groups[0]["count"], 5, "most events first");
-    let counts: Vec<u64> = groups.iter().map(|g| g["count"].as_u64().unwrap()).collect();
+    let counts: Vec<u64> = groups
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
 
     let table = cli(&db, &["groups"]);
@@ -247,7 +268,13 @@ fn export_writes_csv_and_json_lines() {
     let jsonl = dir.path().join("few.jsonl");
     let summary = cli_json(
         &db,
-        &["export", "--limit", "7", "--output", jsonl.to_str().unwrap()],
+        &[
+            "export",
+            "--limit",
+            "7",
+            "--output",
+            jsonl.to_str().unwrap(),
+        ],
     );
     assert_eq!(summary["exported"], 7);
     assert_eq!(summary["format"], "jsonl");
@@ -276,7 +303,10 @@ fn purge_by_count_and_age_and_stats_follow() {
     assert_eq!(after["events"], 100);
     assert_eq!(after["groups"], LARGE as u64, "groups keep their counts");
 
-    assert_eq!(cli_json(&db, &["purge", "--before", "2000-01-01"])["removed"], 0);
+    assert_eq!(
+        cli_json(&db, &["purge", "--before", "2000-01-01"])["removed"],
+        0
+    );
     let run = cli(&db, &["purge", "--before", "now"]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("removed 100 events, 0 left"), "{run:?}");

@@ -90,7 +90,9 @@ async fn with_a_token_requests_from_anywhere_must_present_it() {
     let by_query = send(&app, get("/?token=s3cret-token", peer, "errors.example")).await;
     assert_eq!(by_query.status, StatusCode::OK);
     let cookie = by_query.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(cookie.starts_with("stacktrace_dashboard=s3cret-token;") && cookie.contains("HttpOnly"));
+    assert!(
+        cookie.starts_with("stacktrace_dashboard=s3cret-token;") && cookie.contains("HttpOnly")
+    );
 
     let mut by_cookie = get("/events", peer, "errors.example");
     by_cookie.headers_mut().insert(
@@ -143,9 +145,15 @@ async fn mounted_under_a_path_links_stay_inside_it_and_event_text_is_escaped() {
 
     let home = send(&app, get("/errors", peer, "localhost:3000")).await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(home.body.contains("href=\"/errors/groups/"), "{}", home.body);
+    assert!(
+        home.body.contains("href=\"/errors/groups/"),
+        "{}",
+        home.body
+    );
     assert!(home.body.contains("action=\"/errors\""));
-    let csp = home.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let csp = home.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("default-src 'none'"));
 
     let page = send(
@@ -159,7 +167,15 @@ async fn mounted_under_a_path_links_stay_inside_it_and_event_text_is_escaped() {
     assert!(page.body.contains("href=\"/errors/groups/"));
     assert!(page.body.contains("mallory") && page.body.contains("/comments"));
 
-    let missing = send(&app, get(&format!("/errors/events/{}", "0".repeat(32)), peer, "localhost")).await;
+    let missing = send(
+        &app,
+        get(
+            &format!("/errors/events/{}", "0".repeat(32)),
+            peer,
+            "localhost",
+        ),
+    )
+    .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
@@ -175,10 +191,15 @@ async fn a_status_change_from_a_foreign_form_is_refused() {
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from("status=resolved&csrf=forged"))
         .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo("127.0.0.1:40000".parse::<SocketAddr>().unwrap()));
+    req.extensions_mut().insert(ConnectInfo(
+        "127.0.0.1:40000".parse::<SocketAddr>().unwrap(),
+    ));
     let reply = send(&app, req).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    let page = send(&app, get(&format!("/groups/{fp}"), Some("127.0.0.1:1"), "127.0.0.1")).await;
+    let page = send(
+        &app,
+        get(&format!("/groups/{fp}"), Some("127.0.0.1:1"), "127.0.0.1"),
+    )
+    .await;
     assert!(page.body.contains("st-unresolved"), "unchanged");
 }

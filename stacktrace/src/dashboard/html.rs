@@ -166,7 +166,7 @@ form.filters input[type=search]{min-width:18em}
 form.inline{display:inline}button{cursor:pointer}
 .frames tr.app td{background:#fff6d6;font-weight:600}.frames tr.lib td{color:#67707c}
 .spark polyline{fill:none;stroke:#3165c9;stroke-width:1.5}
-.chart rect{fill:#3165c9}.chart line{stroke:#999}.chart text{font-size:11px;fill:#555}
+.chart{max-width:760px;display:block}.chart rect{fill:#3165c9}.chart line{stroke:#999}.chart text{font-size:11px;fill:#555}
 .meta th{width:12em}.muted{color:#67707c}.pager{margin:1em 0}
 .notice{background:#fff;border-left:4px solid #3165c9;padding:.6em 1em;margin:0 0 1em}
 ";

@@ -1,0 +1,405 @@
+//! The dashboard in a real headless browser: Debian's chromium driven through chromedriver's
+//! WebDriver API. The browser loads each page from `stacktrace serve`, searches, follows a
+//! group to its events, resolves the group, and opens an event whose message holds
+//! `<script>`; the test checks what the pages show and saves screenshots under
+//! `target/tmp/dashboard-screenshots/`.
+//!
+//! `scripts/install-browser.sh` installs chromium and chromium-driver when they are missing.
+
+mod cli_support;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn ensure_browser() {
+    let present = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if present("chromium") && present("chromedriver") {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-browser.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .status()
+        .expect("run the browser install script");
+    assert!(status.success(), "{} failed", script.display());
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("address").port()
+}
+
+/// One HTTP/1.1 exchange with chromedriver; the answer's JSON body.
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to chromedriver");
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    // chromedriver keeps the connection open: read the head, then Content-Length bytes.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut buf).expect("read the answer");
+        assert!(n > 0, "chromedriver closed the connection");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    let payload = if let Some(len) = head.lines().find_map(|l| {
+        l.strip_prefix("content-length:")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    }) {
+        while raw.len() < head_end + len {
+            let n = s.read(&mut buf).expect("read the body");
+            assert!(n > 0, "chromedriver closed the connection early");
+            raw.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&raw[head_end..head_end + len]).into_owned()
+    } else {
+        let mut rest = raw[head_end..].to_vec();
+        let _ = s.read_to_end(&mut rest);
+        dechunk(&String::from_utf8_lossy(&rest))
+    };
+    serde_json::from_str(&payload).unwrap_or_else(|e| panic!("{e}: {payload}"))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            break;
+        };
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = &after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut acc = 0u32;
+        for (i, d) in chunk.iter().enumerate() {
+            acc |= u32::from(*d) << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// A chromedriver with one headless chromium session.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET", "/status", None)["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "chromedriver not ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let answer = http(port, "POST", "/session", Some(&caps));
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {answer}"))
+            .to_owned();
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot dir");
+        Browser {
+            driver,
+            port,
+            session,
+            _profile: profile,
+            shots,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let answer = http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        );
+        if answer["value"].get("error").is_some() {
+            panic!("{method} {path}: {answer}");
+        }
+        answer["value"].clone()
+    }
+
+    fn open(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn title(&self) -> String {
+        self.cmd("GET", "/title", None)
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    fn find_all(&self, css: &str) -> Vec<String> {
+        self.cmd(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e[ELEMENT].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    fn find(&self, css: &str) -> String {
+        self.find_all(css)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {css:?} on {}", self.url()))
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn text_of(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), None)
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Waits until the page's text contains `needle`; returns the text.
+    fn wait_for_text(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.text_of("body");
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "{needle:?} never shown on {}:\n{text}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let png = decode_base64(b64.as_str().unwrap_or(""));
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("save screenshot");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn the_dashboard_works_in_a_headless_browser() {
+    ensure_browser();
+    let (_dir, db) = cli_support::showcase_db();
+    let server = cli_support::Server::start(&db, &[]);
+    let browser = Browser::start();
+    let base = &server.url;
+
+    // Groups: every group with its trend line, nothing from the markup message executed.
+    browser.open(&format!("{base}/"));
+    let text = browser.wait_for_text("Groups");
+    assert_eq!(browser.title(), "Groups · stacktrace");
+    for part in [
+        "checkout declined by the provider",
+        "panic: failure at site a",
+        "panic: failure at site b",
+        "scenario::ConfigFileError: cannot load config",
+        "<script>document.title='pwned'",
+    ] {
+        assert!(text.contains(part), "{part:?} missing:\n{text}");
+    }
+    assert_eq!(browser.find_all("table.groups tbody tr").len(), 5);
+    assert_eq!(browser.find_all("table.groups svg.spark").len(), 5);
+    assert_eq!(browser.script("return typeof window.__pwned"), "undefined");
+    browser.screenshot("01-groups");
+
+    // Search narrows the groups.
+    browser.type_into("input[name=q]", "site b");
+    browser.click("form.filters button[type=submit]");
+    let text = browser.wait_for_text("groups match");
+    assert!(browser.url().contains("q=site+b"), "{}", browser.url());
+    assert_eq!(browser.find_all("table.groups tbody tr").len(), 1);
+    assert!(text.contains("panic: failure at site b") && !text.contains("site a"));
+    browser.screenshot("02-search");
+
+    // The group: chart, events, status buttons.
+    browser.click("table.groups tbody a");
+    let text = browser.wait_for_text("Occurrences per hour");
+    assert!(
+        text.contains("Fingerprint") && text.contains("unresolved"),
+        "{text}"
+    );
+    assert_eq!(browser.find_all("svg.chart rect").len(), 48);
+    assert_eq!(browser.find_all("table.events tbody tr").len(), 2);
+    let group_url = browser.url();
+    browser.screenshot("03-group");
+
+    // Resolving it: the page shows the new status, and the groups filter agrees.
+    browser.click("#resolve");
+    browser.wait_for_text("Reopen");
+    assert_eq!(browser.text_of("#status"), "resolved");
+    assert_eq!(browser.url(), group_url);
+    browser.screenshot("04-resolved");
+    browser.open(&format!("{base}/?status=resolved"));
+    browser.wait_for_text("Groups");
+    assert_eq!(browser.find_all("table.groups tbody tr").len(), 1);
+    assert!(browser
+        .text_of("table.groups")
+        .contains("failure at site b"));
+
+    // An event of the group: message, frames with the in-app ones marked, environment.
+    browser.open(&group_url);
+    browser.wait_for_text("Occurrences");
+    browser.click("table.events tbody a");
+    let text = browser.wait_for_text("Frames");
+    for part in ["Message", "failure at site b", "Environment", "Program"] {
+        assert!(text.contains(part), "{part:?} missing:\n{text}");
+    }
+    assert!(!browser.find_all("table.frames tr.app").is_empty());
+    browser.screenshot("05-panic-event");
+
+    // The error event: its source chain.
+    browser.open(&format!("{base}/events?type=scenario::ConfigFileError"));
+    browser.wait_for_text("Events");
+    assert_eq!(browser.find_all("table.events tbody tr").len(), 3);
+    browser.click("table.events tbody a");
+    let text = browser.wait_for_text("Caused by");
+    assert!(text.contains("No such file or directory"), "{text}");
+    browser.screenshot("06-error-event");
+
+    // The markup message shows as text and runs nothing.
+    browser.open(&format!("{base}/events?q=%3Cscript%3E"));
+    browser.wait_for_text("Events");
+    browser.click("table.events tbody a");
+    let text = browser.wait_for_text("Message");
+    assert!(browser.title().contains("<script>"), "{}", browser.title());
+    assert_ne!(browser.title(), "pwned");
+    assert_eq!(browser.script("return typeof window.__pwned"), "undefined");
+    assert_eq!(
+        browser.text_of("#message"),
+        "<script>document.title='pwned';window.__pwned=1</script><b>bold?</b>"
+    );
+    assert_eq!(
+        browser.script("return document.querySelectorAll('main script, main b').length"),
+        0
+    );
+    assert!(text.contains("mallory") && text.contains("/comments") && text.contains("source"));
+    browser.screenshot("07-script-event");
+}
