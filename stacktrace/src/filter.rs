@@ -49,7 +49,11 @@ pub(crate) fn compile(
             Err(e) => {
                 errors.push(ConfigError::InvalidSetting {
                     setting,
-                    value: format!("{p:?} ({e})"),
+                    // The regex crate's message spans lines; its last line says what is wrong.
+                    value: format!(
+                        "{p:?} ({})",
+                        e.to_string().lines().last().unwrap_or("invalid").trim()
+                    ),
                     expected: "a regular expression",
                 });
                 None
