@@ -78,7 +78,10 @@ impl<'a> Redaction<'a> {
 
     fn secret(&mut self, raw: &str) {
         let raw = raw.trim().trim_matches('"');
-        if raw.len() >= MIN_SECRET_LEN && raw != PLACEHOLDER {
+        if raw.len() >= MIN_SECRET_LEN
+            && raw != PLACEHOLDER
+            && !self.secrets.iter().any(|s| s == raw)
+        {
             self.secrets.push(raw.to_owned());
         }
     }
