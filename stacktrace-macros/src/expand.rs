@@ -189,15 +189,7 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
             }
         });
         quote! {
-            {
-                let mut __stacktrace_body = ::core::pin::pin!(async move { #hint #block });
-                ::core::future::poll_fn(|__stacktrace_cx| {
-                    #private::call(&__stacktrace_frame, || {
-                        ::core::future::Future::poll(__stacktrace_body.as_mut(), __stacktrace_cx)
-                    })
-                })
-                .await
-            }
+            #private::Instrumented::new(&__stacktrace_frame, async move { #hint #block }).await
         }
     } else {
         quote!(#private::call(&__stacktrace_frame, || #block))

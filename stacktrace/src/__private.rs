@@ -12,7 +12,7 @@ use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
 use std::panic::RefUnwindSafe;
 
-pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Site};
+pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
 pub use crate::event::Level;
 
 /// The path of the function enclosing `__stacktrace_path`, from that item's type name

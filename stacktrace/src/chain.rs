@@ -32,7 +32,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Debug, Display};
+use std::future::Future;
 use std::panic::RefUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use crate::event::{Argument, CapturedCall, Level};
 use crate::redact::PLACEHOLDER;
@@ -288,6 +291,40 @@ pub fn call<R>(frame: &Frame<'_>, body: impl FnOnce() -> R) -> R {
     };
     let _linked = Linked::new(&node);
     body()
+}
+
+/// The body of a captured `async fn`, polled with the function's frame registered.
+///
+/// Owning the body (rather than polling it through a `&mut`) keeps the `async fn`'s future
+/// `Send`, `Sync` and `UnwindSafe` exactly when it was without the attribute.
+#[derive(Debug)]
+pub struct Instrumented<'a, F> {
+    frame: &'a Frame<'a>,
+    body: F,
+}
+
+impl<'a, F> Instrumented<'a, F> {
+    /// `body` to be polled with `frame` registered.
+    #[inline]
+    pub fn new(frame: &'a Frame<'a>, body: F) -> Self {
+        Instrumented { frame, body }
+    }
+}
+
+impl<F: Future> Future for Instrumented<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    #[allow(unsafe_code)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `body` is pinned structurally: it is never moved out of `self` nor
+        // through this `&mut` (only re-pinned below), `Instrumented` has no `Drop` impl, and
+        // it is `Unpin` only when `F` is (auto trait; `&Frame` is `Unpin`).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `this.body` stays where the pinned `self` put it.
+        let body = unsafe { Pin::new_unchecked(&mut this.body) };
+        call(this.frame, || body.poll(cx))
+    }
 }
 
 /// Keeps a node linked while alive. Private: only [`call`] makes one, for a node (and a

@@ -187,6 +187,12 @@ impl Repo {
     }
 }
 
+#[capture]
+pub async fn checked(id: u64, order: &Order) -> Result<u64, String> {
+    fetch_unit(id).await;
+    Ok(order.id)
+}
+
 fn assert_send<T: Send>(_: T) {}
 fn assert_unwind_safe<T: std::panic::UnwindSafe>(_: T) {}
 
@@ -194,5 +200,7 @@ fn main() {
     let repo = Repo::new().unwrap();
     assert_send(repo.save(Order { id: 1 }));
     assert_send(fetch(1, "a", &Order { id: 2 }));
-    assert_unwind_safe(fetch(1, "a", &Order { id: 2 }));
+    // The frame keeps what the future was (`fetch` awaits tokio's `!UnwindSafe` yield).
+    assert_unwind_safe(fetch_unit(1));
+    assert_unwind_safe(checked(1, &Order { id: 2 }));
 }
