@@ -86,16 +86,13 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
 
 fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
-    loop {
-        let Some((size, after)) = rest.split_once("\r\n") else {
-            break;
-        };
+    while let Some((size, after)) = rest.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
+        if n == 0 || n > after.len() {
             break;
         }
         out.push_str(&after[..n]);
-        rest = &after[n..].trim_start_matches("\r\n");
+        rest = after[n..].trim_start_matches("\r\n");
     }
     out
 }
