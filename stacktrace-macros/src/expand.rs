@@ -192,7 +192,11 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
             #private::Instrumented::new(&__stacktrace_frame, async move { #hint #block }).await
         }
     } else {
-        quote!(#private::call(&__stacktrace_frame, || #block))
+        // The closure's return type is spelled out so that the body's tail and `return`s
+        // coerce to it as they would to the function's (`Box<Concrete>` into
+        // `Box<dyn Error>`).
+        let arrow = result_ty.as_ref().map(|ty| quote!(-> #ty));
+        quote!(#private::call(&__stacktrace_frame, || #arrow #block))
     };
 
     let body = match result_ty {
@@ -213,7 +217,7 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
                                 type_name: #private::type_name_of(__stacktrace_err),
                                 message: (&&&#private::ErrorView(__stacktrace_err))
                                     .__stacktrace_message(),
-                                sources: (&&#private::ErrorView(__stacktrace_err))
+                                sources: (&&&#private::ErrorView(__stacktrace_err))
                                     .__stacktrace_sources(),
                             },
                         );

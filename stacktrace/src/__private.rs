@@ -252,9 +252,22 @@ pub mod spec {
     pub trait SourcesError {
         fn __stacktrace_sources(&self) -> Vec<String>;
     }
-    impl<E: ?Sized + StdError> SourcesError for &ErrorView<'_, E> {
+    impl<E: ?Sized + StdError> SourcesError for &&ErrorView<'_, E> {
         fn __stacktrace_sources(&self) -> Vec<String> {
             crate::capture::sources_of(self.0)
+        }
+    }
+    /// `Box<dyn Error>`, `anyhow::Error` and other handles that deref to an error.
+    pub trait SourcesDeref {
+        fn __stacktrace_sources(&self) -> Vec<String>;
+    }
+    impl<E> SourcesDeref for &ErrorView<'_, E>
+    where
+        E: ?Sized + std::ops::Deref,
+        E::Target: StdError,
+    {
+        fn __stacktrace_sources(&self) -> Vec<String> {
+            crate::capture::sources_of(&**self.0)
         }
     }
     pub trait SourcesNone {

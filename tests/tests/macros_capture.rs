@@ -299,6 +299,16 @@ fn impl_trait_return(code: &str) -> Result<impl fmt::Display, CheckoutError> {
 }
 
 #[capture]
+fn boxed(code: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err(Box::new(fail(code)))
+}
+
+#[capture]
+async fn boxed_async(code: &str) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err(Box::new(fail(code)))
+}
+
+#[capture]
 fn io_alias(path: &str) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
@@ -341,6 +351,16 @@ fn generic_impl_trait_alias_and_unsafe_functions() {
     assert_eq!(impl_trait_return("").unwrap().to_string(), "42");
     assert!(impl_trait_return("impl-ret-err").is_err());
     only_event("impl-ret-err");
+
+    assert!(boxed("boxed-err").is_err());
+    let e = only_event("boxed-err");
+    assert_eq!(e.message, "checkout failed (boxed-err)");
+    assert_eq!(e.sources, ["invalid digit found in string"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(rt.block_on(boxed_async("boxed-async-err")).is_err());
+    only_event("boxed-async-err");
 
     let missing = "/nonexistent/io-alias-err";
     assert!(io_alias(missing).is_err());

@@ -78,6 +78,21 @@ impl Repo {
     pub fn name<'a>(&'a self, fallback: &'a str) -> Result<&'a str, String> {
         Ok(fallback)
     }
+
+    #[capture]
+    pub fn ids(&self) -> Result<impl Iterator<Item = u64> + '_, String> {
+        Ok(self.orders.iter().map(|o| o.id))
+    }
+
+    #[capture]
+    pub fn split<'s>(&self, s: &'s str) -> Result<std::str::Split<'s, char>, String> {
+        Ok(s.split(','))
+    }
+
+    #[capture]
+    pub fn boxed(&self) -> Result<(), Box<dyn std::error::Error>> {
+        Err(Box::new(std::fmt::Error))
+    }
 }
 
 pub trait Store {
