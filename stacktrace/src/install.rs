@@ -128,10 +128,8 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 /// call changes nothing and says so.
 ///
 /// ```no_run
-/// fn main() {
-///     let _guard = stacktrace::install();
-///     // ... the program ...
-/// }
+/// let _guard = stacktrace::install();
+/// // ... the program ...
 /// ```
 pub fn install() -> Guard {
     let vars = std::env::vars_os().filter_map(|(k, v)| {

@@ -3,25 +3,23 @@
 //! server, no account, no network.
 //!
 //! ```no_run
-//! fn main() {
-//!     // Configuration from `STACKTRACE_*` variables; the database is `stacktrace.db`.
-//!     let guard = stacktrace::install();
+//! // Configuration from `STACKTRACE_*` variables; the database is `stacktrace.db`.
+//! let guard = stacktrace::install();
 //!
-//!     // Errors you handle but want to know about:
-//!     if let Err(e) = std::fs::read_to_string("/etc/app.toml") {
-//!         stacktrace::capture_error(&e);
-//!     }
-//!     stacktrace::capture_message("cache cold at start-up", stacktrace::Level::Warning);
+//! // Errors you handle but want to know about:
+//! if let Err(e) = std::fs::read_to_string("/etc/app.toml") {
+//!     stacktrace::capture_error(&e);
+//! }
+//! stacktrace::capture_message("cache cold at start-up", stacktrace::Level::Warning);
 //!
-//!     // Panics are stored by the hook before the program goes on (or ends).
-//!     let _ = std::thread::spawn(|| panic!("worker failed")).join();
+//! // Panics are stored by the hook before the program goes on (or ends).
+//! let _ = std::thread::spawn(|| panic!("worker failed")).join();
 //!
-//!     // Read back what was stored.
-//!     guard.flush();
-//!     let store = stacktrace::store().expect("installed");
-//!     for event in store.query().limit(10).run().unwrap().events {
-//!         println!("{} {} {}", event.id, event.level, event.title());
-//!     }
+//! // Read back what was stored.
+//! guard.flush();
+//! let store = stacktrace::store().expect("installed");
+//! for event in store.query().limit(10).run().unwrap().events {
+//!     println!("{} {} {}", event.id, event.level, event.title());
 //! }
 //! ```
 //!

@@ -122,6 +122,7 @@ impl Report {
     }
 
     /// Sets the error type and source chain, for integrations that see an error by parts.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn error_parts(mut self, error_type: String, sources: Vec<String>) -> Self {
         self.error_type = error_type;
         self.sources = sources;

@@ -164,7 +164,7 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
         let mut acks = Vec::new();
         for job in jobs {
             match job {
-                Job::Event(p) => events.push(p),
+                Job::Event(p) => events.push(*p),
                 Job::Flush(ack) => {
                     // Everything queued before the flush request is in this batch or an
                     // earlier one: store the batch first.
@@ -186,7 +186,7 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
     }
 }
 
-fn store_batch(rt: &Runtime, pending: Vec<Box<PendingEvent>>, reported: &mut bool) {
+fn store_batch(rt: &Runtime, pending: Vec<PendingEvent>, reported: &mut bool) {
     if pending.is_empty() {
         return;
     }
@@ -194,7 +194,7 @@ fn store_batch(rt: &Runtime, pending: Vec<Box<PendingEvent>>, reported: &mut boo
         let events: Vec<_> = pending
             .into_iter()
             .filter_map(|p| {
-                let mut event = event_from_pending(*p, rt);
+                let mut event = event_from_pending(p, rt);
                 if rt.filters.keep(&mut event) {
                     Some(event)
                 } else {

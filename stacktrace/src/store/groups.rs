@@ -182,7 +182,7 @@ impl Store {
                     .cmp(&a.count)
                     .then(b.last_seen_us.cmp(&a.last_seen_us))
             }),
-            GroupOrder::LastSeen => out.sort_by(|a, b| b.last_seen_us.cmp(&a.last_seen_us)),
+            GroupOrder::LastSeen => out.sort_by_key(|g| std::cmp::Reverse(g.last_seen_us)),
         }
         Ok(out)
     }
