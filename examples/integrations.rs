@@ -88,10 +88,22 @@ async fn main() {
 
     guard.flush();
     let store = stacktrace::store().expect("database open");
-    for e in store.query().limit(20).run().expect("query").events.iter().rev() {
+    for e in store
+        .query()
+        .limit(20)
+        .run()
+        .expect("query")
+        .events
+        .iter()
+        .rev()
+    {
         println!("{:<8} {:<22} {}", e.level, e.logger, e.title());
         for call in &e.calls {
-            let args: Vec<_> = call.args.iter().map(|a| format!("{}={}", a.name, a.value)).collect();
+            let args: Vec<_> = call
+                .args
+                .iter()
+                .map(|a| format!("{}={}", a.name, a.value))
+                .collect();
             println!("         in {}({})", call.function, args.join(", "));
         }
         for b in &e.breadcrumbs {

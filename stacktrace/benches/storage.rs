@@ -36,12 +36,15 @@ fn storage(c: &mut Criterion) {
 
     // One representative event, to give raw sled the same bytes.
     let report = || {
-        stacktrace::Report::message("order 1042 could not be charged: card declined", stacktrace::Level::Error)
-            .tag("provider", "acme-pay")
-            .extra("order", 1042)
-            .user("ann")
-            .request_path("/checkout")
-            .capture()
+        stacktrace::Report::message(
+            "order 1042 could not be charged: card declined",
+            stacktrace::Level::Error,
+        )
+        .tag("provider", "acme-pay")
+        .extra("order", 1042)
+        .user("ann")
+        .request_path("/checkout")
+        .capture()
     };
     report();
     guard.flush();
