@@ -148,6 +148,9 @@ impl<'a> Redaction<'a> {
 
     /// Credentials of URLs and authentication schemes hidden in free text.
     pub(crate) fn inline(&mut self, text: &str) -> String {
+        if !might_hold_credentials(text) {
+            return text.to_owned();
+        }
         let mut found = Vec::new();
         let step = URL_CREDENTIALS.replace_all(text, |c: &Captures<'_>| {
             found.push(c[3].to_owned());
@@ -284,6 +287,18 @@ impl<'a> Redaction<'a> {
             ContentKind::Text => self.inline(text),
         }
     }
+}
+
+/// A cheap test that lets most texts skip the credential regexes.
+fn might_hold_credentials(text: &str) -> bool {
+    if text.contains("://") {
+        return true;
+    }
+    text.as_bytes().windows(5).any(|w| {
+        w.eq_ignore_ascii_case(b"beare")
+            || w.eq_ignore_ascii_case(b"basic")
+            || w.eq_ignore_ascii_case(b"diges")
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -99,19 +99,28 @@ impl TrackingLog {
             batch.insert(&r.id.to_bytes(), value);
         }
         self.tree.apply_batch(batch)?;
-        while self.entries > max_entries.max(1) || self.bytes > max_bytes {
-            match self.tree.pop_min()? {
-                Some((k, v)) => {
-                    self.entries = self.entries.saturating_sub(1);
-                    self.bytes = self.bytes.saturating_sub((k.len() + v.len()) as u64);
-                }
-                None => {
-                    self.entries = 0;
-                    self.bytes = 0;
-                    break;
-                }
-            }
+        let max_entries = max_entries.max(1);
+        if self.entries <= max_entries && self.bytes <= max_bytes {
+            return Ok(());
         }
+        // Trim to 1% under the caps in one batch, so that a full tree is not trimmed one
+        // entry per insert.
+        let (keep_entries, keep_bytes) =
+            (max_entries - max_entries / 100, max_bytes - max_bytes / 100);
+        let mut trim = sled::Batch::default();
+        let (mut entries, mut bytes) = (self.entries, self.bytes);
+        for kv in self.tree.iter() {
+            if entries <= keep_entries && bytes <= keep_bytes {
+                break;
+            }
+            let (k, v) = kv?;
+            entries = entries.saturating_sub(1);
+            bytes = bytes.saturating_sub((k.len() + v.len()) as u64);
+            trim.remove(k);
+        }
+        self.tree.apply_batch(trim)?;
+        self.entries = entries;
+        self.bytes = bytes;
         Ok(())
     }
 }
