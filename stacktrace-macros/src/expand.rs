@@ -5,13 +5,22 @@
 //! ```text
 //! fn f(a: &A, n: u64) -> Result<T, E> {
 //!     static SITE = { path, name, file, line, level, args: [a, n] };
-//!     let args = [view of a (the reference, formatted later), n (copied)];
+//!     let args = [a (the reference, formatted only for an event), n (copied)];
 //!     let frame = Frame::new(&SITE, &args);
-//!     let result: Result<T, E> = call(&frame, || { body });
+//!     let result: Result<T, E> = call(&frame, || -> Result<T, E> { body });
 //!     if let Some(e) = result as Err { report(&frame, type, message, sources of e) }
 //!     result
 //! }
+//!
+//! async fn g(..) -> Result<T, E> {
+//!     ..same frame..
+//!     let result = Instrumented::new(&frame, async move { type hint; body }).await;
+//!     ..same report..
+//! }
 //! ```
+//!
+//! `impl Trait` in the return type becomes `_` where the type is spelled out; a function
+//! returning nothing, `!` or a bare `impl Trait` is registered but never reported.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
