@@ -73,6 +73,9 @@ pub(crate) enum Command {
     Purge(PurgeArgs),
     /// Events, groups, dropped events by reason and size on disk.
     Stats,
+    /// Tracked HTTP requests (the request-tracking log), newest or slowest first, or summed
+    /// up by path or status.
+    Requests(RequestsArgs),
     /// Serve the web dashboard over this database.
     Serve(ServeArgs),
 }
@@ -202,6 +205,44 @@ pub(crate) struct PurgeArgs {
     /// Count what would be removed, and remove nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+/// What `requests --by` sums up by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ByArg {
+    /// One row per path.
+    Path,
+    /// One row per status.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RequestsArgs {
+    /// Only requests that took longer than this: `1s`, `250ms`, `1.5s`, `2m`.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) slower_than: Option<String>,
+    /// Only requests that started between two times (forms as `list --since`: `2h`,
+    /// `2026-01-31T14:00Z`, `now`, ...).
+    #[arg(long, num_args = 2, value_names = ["START", "END"], conflicts_with = "since")]
+    pub(crate) between: Option<Vec<String>>,
+    /// Only requests that started at or after this time.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// Only requests to exactly this path (without the query).
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// Only requests answered with this status (`404`) or class of status (`5xx`).
+    #[arg(long)]
+    pub(crate) status: Option<String>,
+    /// The slowest first instead of the newest first.
+    #[arg(long, conflicts_with = "by")]
+    pub(crate) slowest: bool,
+    /// Sum the requests up by path or status instead of listing them.
+    #[arg(long, value_enum)]
+    pub(crate) by: Option<ByArg>,
+    /// Rows shown.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
 }
 
 #[derive(Debug, Args)]

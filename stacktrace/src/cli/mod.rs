@@ -1,5 +1,5 @@
 //! The `stacktrace` command-line tool: reading, searching, exporting and purging a
-//! database, and serving its dashboard.
+//! database, reading its request-tracking log, and serving its dashboard.
 
 mod args;
 mod commands;
@@ -7,6 +7,7 @@ mod maintain;
 mod output;
 mod progress;
 mod report;
+mod requests;
 mod run;
 mod when;
 

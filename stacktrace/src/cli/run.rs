@@ -11,7 +11,7 @@ use clap::Parser;
 
 use super::args::{Cli, Command};
 use super::output::Out;
-use super::{commands, maintain};
+use super::{commands, maintain, requests};
 use crate::{QueryError, Store, StoreError};
 
 /// Why a command failed, each with its exit code.
@@ -158,6 +158,7 @@ fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
                 }
                 Command::Trends(a) => commands::trends(&store, a, json, out),
                 Command::Stats => commands::stats(&store, json, out),
+                Command::Requests(a) => requests::requests(&store, a, json, out),
                 Command::Export(a) => maintain::export(&store, a, json, out),
                 Command::Purge(a) => maintain::purge(&store, a, json, out),
                 Command::Serve(_) => Ok(()),

@@ -17,11 +17,13 @@ use super::access::{self, Presented, Verdict, TOKEN_COOKIE};
 use super::event_page;
 use super::html::{esc, Frame};
 use super::pages::{self, EventsParams, GroupParams, GroupsParams, PageError};
+use super::requests_page::{self, RequestsParams};
 use crate::{GroupStatus, Store};
 
 /// The web dashboard over a store: groups with trend lines, search and filters, a group's
-/// chart and events with resolve/ignore/reopen, and each event's full report. Pages are
-/// rendered on the server, with no script and nothing loaded from elsewhere.
+/// chart and events with resolve/ignore/reopen, each event's full report, and the requests
+/// the HTTP layer tracks (slowest, by path, by status). Pages are rendered on the server,
+/// with no script and nothing loaded from elsewhere.
 ///
 /// Mount its [`router`](Dashboard::router) in your axum app to see the events while the
 /// app runs (sled lets one process open the database, so the app's own handle is the way
@@ -187,6 +189,7 @@ impl Dashboard {
             .route("/events/{id}", get(event_page))
             .route("/groups/{fingerprint}", get(group_page))
             .route("/groups/{fingerprint}/status", post(set_status))
+            .route("/requests", get(requests_page))
             .layer(middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared)
     }
@@ -385,6 +388,18 @@ async fn event_page(
 ) -> Response {
     render(s, base_of(&original, &uri), move |store, frame| {
         event_page::event(store, frame, &id)
+    })
+    .await
+}
+
+async fn requests_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Query(p): Query<RequestsParams>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        requests_page::requests(store, frame, &p)
     })
     .await
 }

@@ -5,6 +5,7 @@ mod export;
 mod groups;
 mod keys;
 mod query;
+mod request_summary;
 mod retention;
 mod spool;
 mod tracking;
@@ -14,6 +15,10 @@ pub(crate) use db::InsertOutcome;
 pub use db::{Stats, Store};
 pub use groups::{Group, GroupOrder, GroupStatus};
 pub use query::{Page, Query};
+#[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
+pub(crate) use request_summary::{
+    duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey,
+};
 pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::TrackingLog;
