@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::{run_with_limit, scenario_command, Run};
 
+pub mod tracked;
+
 /// Events in the large database.
 pub const LARGE: usize = 10_000;
 
