@@ -98,7 +98,7 @@ pub use install::{install, install_with, store, Guard};
 pub use redact::PLACEHOLDER;
 pub use report::Report;
 pub use stacktrace_macros::{capture, sensitive_variables};
-pub use store::{Group, GroupOrder, GroupStatus, Page, Query, Stats, Store};
+pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};
 /// Request tracking (written by the `http` feature).

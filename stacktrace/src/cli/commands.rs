@@ -137,13 +137,9 @@ pub(crate) fn groups(
         Some(s) => Some(s.parse().map_err(CliError::Usage)?),
         None => None,
     };
-    let all: Vec<Group> = store
-        .groups(order)?
-        .into_iter()
-        .filter(|g| status.is_none_or(|s| g.status == s))
-        .collect();
     let limit = if a.limit == 0 { usize::MAX } else { a.limit };
-    let shown = &all[..all.len().min(limit)];
+    let page = store.groups_page(order, None, limit, |g| status.is_none_or(|s| g.status == s))?;
+    let shown = &page.groups;
     if json {
         out.json(&shown)?;
         return Ok(());
@@ -173,11 +169,11 @@ pub(crate) fn groups(
     } else {
         t.print(out)?;
     }
-    if shown.len() < all.len() {
+    if shown.len() < page.matching {
         eprintln!(
             "showing {} of {} groups; --limit 0 shows all",
             shown.len(),
-            all.len()
+            page.matching
         );
     }
     Ok(())

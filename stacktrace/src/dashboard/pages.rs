@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 
 use super::html::{self, esc, query_string, Frame};
-use crate::{CrashEvent, EventId, Group, GroupOrder, GroupStatus, Interval, Level, Store, Window};
+use crate::{CrashEvent, EventId, GroupOrder, GroupStatus, Interval, Level, Store, Window};
 
 /// Rows on a page of groups or events.
 pub(crate) const PAGE_SIZE: usize = 50;
@@ -80,10 +80,16 @@ fn parse_level(s: &str) -> Result<Option<Level>, PageError> {
         .map_err(|e: crate::ParseLevelError| PageError::BadInput(e.to_string()))
 }
 
-/// `"42 events · 7 groups"` for the header.
+/// `"42 events · 7 groups"` for the header, counted from the groups (events since purged
+/// included): counting the events tree would read every event's key on every page.
 pub(crate) fn summary(store: &Store) -> String {
-    match store.stats() {
-        Ok(s) => format!("{} events · {} groups", s.events, s.groups),
+    let events = std::cell::Cell::new(0u64);
+    let counted = store.groups_page(GroupOrder::LastSeen, None, 0, |g| {
+        events.set(events.get().saturating_add(g.count));
+        true
+    });
+    match counted {
+        Ok(page) => format!("{} events · {} groups", events.get(), page.matching),
         Err(_) => String::new(),
     }
 }
@@ -110,27 +116,15 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
     };
     let level = parse_level(&p.level)?;
     let needle = p.q.trim().to_lowercase();
-    let matching: Vec<Group> = store
-        .groups(order)?
-        .into_iter()
-        .filter(|g| status.is_none_or(|s| g.status == s))
-        .filter(|g| level.is_none_or(|l| g.level == l))
-        .filter(|g| {
-            needle.is_empty()
+    let after = (!p.after.is_empty()).then_some(p.after.as_str());
+    let page = store.groups_page(order, after, PAGE_SIZE, |g| {
+        status.is_none_or(|s| g.status == s)
+            && level.is_none_or(|l| g.level == l)
+            && (needle.is_empty()
                 || g.title.to_lowercase().contains(&needle)
                 || g.error_type.to_lowercase().contains(&needle)
-                || g.fingerprint.starts_with(&needle)
-        })
-        .collect();
-    let start = if p.after.is_empty() {
-        0
-    } else {
-        matching
-            .iter()
-            .position(|g| g.fingerprint == p.after)
-            .map_or(matching.len(), |i| i + 1)
-    };
-    let shown = matching.iter().skip(start).take(PAGE_SIZE);
+                || g.fingerprint.starts_with(&needle))
+    })?;
     let base = &frame.base;
 
     let mut b = String::from("<h1>Groups</h1>");
@@ -160,7 +154,7 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
         let _ = write!(
             b,
             r#"<p class="notice">{} groups match “{}”. <a href="{}/events{}">Search the events’ messages too</a>.</p>"#,
-            matching.len(),
+            page.matching,
             esc(p.q.trim()),
             esc(base),
             query_string(&[("q", p.q.trim())])
@@ -170,9 +164,7 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
         r#"<table class="groups"><thead><tr><th>Title</th><th>Level</th><th>Status</th><th class="num">Events</th><th>First seen</th><th>Last seen</th><th>Last 24 hours</th></tr></thead><tbody>"#,
     );
     let window = Window::last(Interval::Hour, 24);
-    let mut last = None;
-    let mut rows = 0;
-    for g in shown {
+    for g in &page.groups {
         let trend = store.group_trend(&g.fingerprint, window)?;
         let _ = write!(
             b,
@@ -188,14 +180,12 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
             html::time(g.last_seen_us),
             html::sparkline(&trend),
         );
-        last = Some(g.fingerprint.as_str());
-        rows += 1;
     }
     b.push_str("</tbody></table>");
-    if rows == 0 {
+    if page.groups.is_empty() {
         b.push_str(r#"<p class="muted empty">No groups.</p>"#);
     }
-    if let Some(last) = last.filter(|_| start + rows < matching.len()) {
+    if let Some(last) = &page.next {
         let _ = write!(
             b,
             r#"<p class="pager"><a rel="next" href="{}{}">Next page</a></p>"#,

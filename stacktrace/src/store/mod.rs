@@ -2,6 +2,7 @@
 
 mod db;
 mod export;
+mod group_pages;
 mod groups;
 mod keys;
 mod query;
@@ -13,6 +14,7 @@ mod trends;
 
 pub(crate) use db::InsertOutcome;
 pub use db::{Stats, Store};
+pub use group_pages::GroupPage;
 pub use groups::{Group, GroupOrder, GroupStatus};
 pub use query::{Page, Query};
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
