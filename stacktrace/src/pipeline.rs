@@ -83,6 +83,9 @@ impl PendingEvent {
     }
 }
 
+/// The most bytes of one argument's text kept in an event.
+pub(crate) const MAX_ARGUMENT_BYTES: usize = 4096;
+
 /// Cuts a text to at most `max` bytes on a character boundary; says whether it did.
 pub(crate) fn truncate_utf8(s: &mut String, max: usize) -> bool {
     if s.len() <= max {
@@ -165,8 +168,16 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
             crumb.data.values_mut().for_each(|v| secrets.scrub_json(v));
         }
     }
+    // Cut only after scrubbing: a cut secret could no longer be found whole.
     if truncate_utf8(&mut message, max) {
         message.push_str(" [truncated]");
+    }
+    for call in &mut calls {
+        for arg in &mut call.args {
+            if truncate_utf8(&mut arg.value, MAX_ARGUMENT_BYTES) {
+                arg.value.push_str(" [truncated]");
+            }
+        }
     }
     for s in &mut sources {
         if truncate_utf8(s, max) {

@@ -145,8 +145,13 @@ impl Report {
         p.location = Some(self.location);
         p.tags = self.tags;
         p.extra = self.extra;
-        p.user = self.user;
-        p.request_path = self.request_path;
+        // The request being handled (HTTP layer) already set them; an explicit value wins.
+        if !self.user.is_empty() {
+            p.user = self.user;
+        }
+        if !self.request_path.is_empty() {
+            p.request_path = self.request_path;
+        }
         submit(rt, p, self.backtrace)
     }
 }

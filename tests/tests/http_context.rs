@@ -168,11 +168,12 @@ async fn concurrent_requests_each_carry_their_own_context() {
     flush();
     let store = stacktrace::store().unwrap();
     for i in 0..200u32 {
-        // Found by message: `Report` (behind `capture_error`) sets the indexed path and
-        // user from its own fields; the request is in the payload either way.
+        // Regression: `Report` (behind `capture_error`) overwrote the request's indexed path
+        // and user with its own empty fields. Found through the path index, with the user.
         let events = store
             .query()
-            .text(format!("failure of {i} ("))
+            .request_path(format!("/fail/{i}"))
+            .user(format!("user-{i}"))
             .all()
             .unwrap();
         assert_eq!(events.len(), 1, "request {i}: {events:#?}");

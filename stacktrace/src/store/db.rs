@@ -135,19 +135,10 @@ impl Store {
 
     /// Stores an event with its index entries and updates its group.
     pub(crate) fn insert(&self, event: &CrashEvent) -> Result<InsertOutcome, StoreError> {
-        let id = event.id;
-        self.events.insert(id.to_bytes(), keys::encode(event))?;
-        for (field, value) in index_entries(event) {
-            if !value.is_empty() {
-                self.index
-                    .insert(keys::index_key(field, value, id), &[] as &[u8])?;
-            }
-        }
-        let (old, group) = groups::record(&self.groups, event)?;
-        Ok(InsertOutcome {
-            new_group: old.is_none(),
-            regressed: old.is_some_and(|g| g.status == super::GroupStatus::Resolved),
-            group,
+        let mut outcomes = self.insert_batch(std::slice::from_ref(event))?;
+        outcomes.pop().ok_or_else(|| StoreError::Corrupt {
+            what: format!("events/{}", event.id),
+            reason: "stored without a group".into(),
         })
     }
 

@@ -121,15 +121,6 @@ fn group_with_occurrence(mut g: Group, event: &CrashEvent) -> Group {
     g
 }
 
-/// Counts an event in its group atomically (panics and the writer store concurrently).
-/// Returns the group before and after.
-pub(super) fn record(
-    groups: &sled::Tree,
-    event: &CrashEvent,
-) -> Result<(Option<Group>, Group), StoreError> {
-    record_many(groups, &[event])
-}
-
 /// Counts events of one fingerprint in their group in one atomic update.
 pub(super) fn record_many(
     groups: &sled::Tree,
