@@ -587,3 +587,32 @@ fn functions_that_do_not_return_result_store_nothing() {
     unit(2);
     assert_eq!(*ORDER.lock().unwrap(), [1, 2]);
 }
+
+#[capture]
+fn anyhow_alias(path: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("anyhow-alias: reading {path}"))?;
+    Ok(text)
+}
+
+#[test]
+fn anyhow_result_alias() {
+    installed();
+    let path = "/nonexistent/anyhow-alias.toml";
+    let err = anyhow_alias(path).unwrap_err();
+    // The error is returned unchanged.
+    assert_eq!(err.to_string(), format!("anyhow-alias: reading {path}"));
+    let e = only_event("anyhow-alias: reading");
+    assert_eq!(e.error_type, "anyhow::Error");
+    assert_eq!(e.message, format!("anyhow-alias: reading {path}"));
+    assert_eq!(e.sources.len(), 1, "{:?}", e.sources);
+    assert!(e.sources[0].contains("No such file"), "{:?}", e.sources);
+    assert!(e.calls.last().unwrap().function.ends_with("anyhow_alias"));
+    assert_eq!(args_of(&e), pairs(&[("path", &format!("{path:?}"))]));
+    assert!(anyhow_alias("Cargo.toml").is_ok());
+    assert!(
+        events_with("Cargo.toml").is_empty(),
+        "the success path stores nothing"
+    );
+}
