@@ -59,6 +59,8 @@ pub struct Config {
     pub(crate) ignore_paths: Vec<String>,
     pub(crate) ignore_messages: Vec<String>,
     pub(crate) before_store: Option<crate::filter::BeforeStore>,
+    #[cfg(feature = "mail")]
+    pub(crate) mail: Option<crate::mail::MailConfig>,
 }
 
 impl Default for Config {
@@ -84,6 +86,8 @@ impl Default for Config {
             ignore_paths: Vec::new(),
             ignore_messages: Vec::new(),
             before_store: None,
+            #[cfg(feature = "mail")]
+            mail: None,
         }
     }
 }
@@ -511,6 +515,27 @@ impl Config {
     /// The database path.
     pub fn get_db_path(&self) -> &Path {
         &self.db_path
+    }
+}
+
+/// Mail (feature `mail`).
+#[cfg(feature = "mail")]
+impl Config {
+    /// Mails admins and managers through SMTP; see [`MailConfig`](crate::mail::MailConfig).
+    /// Bad addresses or a bad SMTP URL are reported by [`Guard::errors`](crate::Guard::errors)
+    /// at install.
+    ///
+    /// ```
+    /// let config = stacktrace::Config::default().mail(
+    ///     stacktrace::mail::MailConfig::default()
+    ///         .admin("ops@example.com")
+    ///         .smtp_url("smtp://127.0.0.1:2525"),
+    /// );
+    /// # let _ = config;
+    /// ```
+    pub fn mail(mut self, mail: crate::mail::MailConfig) -> Self {
+        self.mail = Some(mail);
+        self
     }
 }
 

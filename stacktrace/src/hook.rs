@@ -83,8 +83,14 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         rt.drops.add(DropReason::Filtered);
         return Ok(());
     }
-    rt.sink.persist(&event, true).map(|_| ()).map_err(|e| {
+    let outcome = rt.sink.persist(&event, true).map_err(|e| {
         rt.drops.add(DropReason::StorageError);
         e.to_string()
-    })
+    })?;
+    #[cfg(feature = "mail")]
+    if let Some(mailer) = &rt.mail {
+        mailer.notify(std::slice::from_ref(&event), outcome.as_slice());
+    }
+    let _ = outcome;
+    Ok(())
 }

@@ -109,6 +109,8 @@ pub(crate) struct Runtime {
     pub(crate) client_limit: KeyedLimit,
     pub(crate) sink: Sink,
     pub(crate) writer: Writer,
+    #[cfg(feature = "mail")]
+    pub(crate) mail: Option<crate::mail::Mailer>,
 }
 
 static RUNTIME: OnceCell<Runtime> = OnceCell::new();
@@ -137,7 +139,20 @@ pub fn install() -> Guard {
         k.starts_with("STACKTRACE_")
             .then(|| (k, v.to_string_lossy().into_owned()))
     });
-    let (config, errors) = Config::from_vars_lenient(vars);
+    #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
+    let (mut config, mut errors) = Config::from_vars_lenient(vars);
+    #[cfg(feature = "mail")]
+    {
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+            .filter(|(k, _)| k.starts_with("STACKTRACE_"))
+            .collect();
+        if crate::mail::MailConfig::in_vars(vars.iter().map(|(k, v)| (k, v))) {
+            let (mail, mail_errors) = crate::mail::MailConfig::from_vars_lenient(vars);
+            config.mail = Some(mail);
+            errors.extend(mail_errors);
+        }
+    }
     install_inner(config, errors)
 }
 
@@ -206,7 +221,11 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         config.before_store.clone(),
     );
     errors.extend(regex_errors.into_iter().map(InstallError::Config));
+    #[cfg(feature = "mail")]
+    let mail = crate::mail::Mailer::from_config(config.mail.as_ref(), &mut errors);
     let runtime = Runtime {
+        #[cfg(feature = "mail")]
+        mail,
         filters,
         user_limit: KeyedLimit::new(config.rate_limit_per_user),
         client_limit: KeyedLimit::new(config.rate_limit_per_client),
@@ -310,6 +329,13 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
             crate::hook::say("stacktrace: some queued events were not stored before exit");
+        }
+        #[cfg(feature = "mail")]
+        if let Some(mailer) = runtime()
+            .and_then(|rt| rt.mail.as_ref())
+            .filter(|_| self.owner)
+        {
+            mailer.drain_on_exit();
         }
     }
 }

@@ -63,6 +63,9 @@ mod inherit;
 mod install;
 #[cfg(feature = "log")]
 pub mod log;
+/// Mail to admins and managers (feature `mail`).
+#[cfg(feature = "mail")]
+pub mod mail;
 mod pipeline;
 mod redact;
 mod report;

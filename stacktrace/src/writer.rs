@@ -204,7 +204,13 @@ fn store_batch(rt: &Runtime, pending: Vec<PendingEvent>, reported: &mut bool) {
             })
             .collect();
         let n = events.len();
-        rt.sink.persist_batch(&events).map(|_| n)
+        let outcomes = rt.sink.persist_batch(&events)?;
+        #[cfg(feature = "mail")]
+        if let Some(mailer) = &rt.mail {
+            mailer.notify(&events, &outcomes);
+        }
+        let _ = outcomes;
+        Ok(n)
     }));
     let failure = match outcome {
         Ok(Ok(_)) => None,

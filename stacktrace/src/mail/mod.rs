@@ -1,0 +1,20 @@
+//! Mail to admins and managers (feature `mail`): reports of new errors, regressions and
+//! server errors to `admins`, broken links to `managers`, throttled per group, long
+//! reports in parts, sent over SMTP by a background thread. See [`MailConfig`].
+
+mod chunk;
+mod compose;
+mod config;
+mod notify;
+mod report;
+mod sender;
+mod subject;
+mod throttle;
+mod url;
+
+pub(crate) use notify::Mailer;
+
+pub use config::{MailConfig, TlsMode};
+pub use notify::stats;
+pub use report::{MailReason, Notice, Reporter, StandardReporter};
+pub use sender::MailStats;

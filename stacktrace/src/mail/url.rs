@@ -1,0 +1,149 @@
+//! `smtp://user:password@host:port?tls=MODE` and `smtps://...`: the SMTP server in one
+//! setting.
+
+use super::config::TlsMode;
+
+/// The parts of an SMTP URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SmtpUrl {
+    pub(crate) host: String,
+    pub(crate) port: Option<u16>,
+    pub(crate) credentials: Option<(String, String)>,
+    pub(crate) tls: TlsMode,
+}
+
+const EXPECTED: &str =
+    "an SMTP URL such as smtp://user:password@host:587?tls=required or smtps://host";
+
+/// Splits an SMTP URL into its parts, or says what it should look like.
+pub(crate) fn smtp_url_parts(url: &str) -> Result<SmtpUrl, &'static str> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").ok_or(EXPECTED)?;
+    let mut tls = match scheme.to_ascii_lowercase().as_str() {
+        "smtp" => TlsMode::None,
+        "smtps" => TlsMode::Wrapper,
+        _ => return Err(EXPECTED),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+        // [::1]:25
+        let (h, after) = inner.split_once(']').ok_or(EXPECTED)?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(EXPECTED);
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or(EXPECTED)?),
+        None => None,
+    };
+    let credentials = match userinfo {
+        Some(u) => {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            Some((percent_decoded(user)?, percent_decoded(pass)?))
+        }
+        None => None,
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("tls", mode)) => tls = TlsMode::parse(mode).ok_or(EXPECTED)?,
+            _ => return Err(EXPECTED),
+        }
+    }
+    Ok(SmtpUrl {
+        host: host.to_owned(),
+        port,
+        credentials,
+        tls,
+    })
+}
+
+fn percent_decoded(s: &str) -> Result<String, &'static str> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or(EXPECTED)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| EXPECTED)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| EXPECTED)
+}
+
+/// The URL with its password replaced by the placeholder, for messages.
+pub(crate) fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:{}", crate::PLACEHOLDER)
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{hidden}@{host}{}", &rest[end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_of_urls() {
+        let u = smtp_url_parts("smtp://ann:s%3Acret@mail.test:2525?tls=required").unwrap();
+        assert_eq!(u.host, "mail.test");
+        assert_eq!(u.port, Some(2525));
+        assert_eq!(u.credentials, Some(("ann".into(), "s:cret".into())));
+        assert_eq!(u.tls, TlsMode::Required);
+        let u = smtp_url_parts("smtps://mail.test").unwrap();
+        assert_eq!((u.port, u.tls), (None, TlsMode::Wrapper));
+        let u = smtp_url_parts("smtp://[::1]:25/").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", Some(25)));
+        for bad in [
+            "mail.test",
+            "http://mail.test",
+            "smtp://",
+            "smtp://host:0",
+            "smtp://host:port",
+            "smtp://host?x=1",
+            "smtp://a b",
+            "smtp://u:%zz@host",
+        ] {
+            assert!(smtp_url_parts(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            hide_password("smtp://ann:hunter2@host:25?tls=none"),
+            "smtp://ann:**********@host:25?tls=none"
+        );
+        assert_eq!(hide_password("smtp://host"), "smtp://host");
+        assert_eq!(hide_password("smtp://ann@host"), "smtp://ann@host");
+    }
+}
