@@ -38,11 +38,12 @@ impl Sink {
             Sink::Store(s) => {
                 let outcome = s.insert(event)?;
                 if durable {
-                    s.flush()?;
+                    s.make_durable(event)?;
                 }
                 Ok(Some(outcome))
             }
-            Sink::Spool(s) => s.append(event, durable).map(|()| None),
+            // A spool line is written at once: it is as durable as it needs to be.
+            Sink::Spool(s) => s.append(event).map(|()| None),
             Sink::Nowhere => Err(StoreError::Io(sled::Error::Unsupported(
                 "no database is open".into(),
             ))),
@@ -58,7 +59,7 @@ impl Sink {
             Sink::Store(s) => s.insert_batch(events).map_err(|e| (events.len(), e)),
             Sink::Spool(s) => {
                 for (i, e) in events.iter().enumerate() {
-                    s.append(e, false).map_err(|err| (events.len() - i, err))?;
+                    s.append(e).map_err(|err| (events.len() - i, err))?;
                 }
                 Ok(Vec::new())
             }
@@ -66,6 +67,15 @@ impl Sink {
                 events.len(),
                 StoreError::Io(sled::Error::Unsupported("no database is open".into())),
             )),
+        }
+    }
+
+    /// Flushes when the panic journal holds events, so that it is emptied while idle.
+    pub(crate) fn settle(&self) {
+        if let Sink::Store(s) = self {
+            if s.journal_pending() {
+                let _ = s.flush();
+            }
         }
     }
 

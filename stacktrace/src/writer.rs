@@ -145,6 +145,9 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
     loop {
         let jobs = take_jobs(queue);
         if jobs.is_empty() {
+            if idle == 0 {
+                rt.sink.settle();
+            }
             idle += 1;
             if idle < IDLE_POLLS {
                 std::thread::park_timeout(POLL);

@@ -106,3 +106,38 @@ fn sixteen_threads_panicking_at_once_are_each_stored_once() {
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].count, 16);
 }
+
+#[test]
+fn a_panic_survives_kill_9_right_after_the_hook() {
+    use std::io::BufRead;
+    let (_dir, db) = db_dir();
+    let mut child = common::scenario_command("panic-then-hang", &db, "")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    child.kill().unwrap(); // SIGKILL: no flush, no exit handlers
+    child.wait().unwrap();
+    let e = only_event(&db);
+    assert_eq!(e.message, "failure at site b");
+    assert_eq!(e.frames[0].function, "scenario::site_b");
+}
+
+#[test]
+fn a_clean_exit_leaves_no_panic_journal_behind() {
+    let (_dir, db) = db_dir();
+    assert_eq!(scenario("panic-thread", &db, "").code, Some(0));
+    let journal_dir = db.with_file_name("events.db.spool");
+    // The guard's flush emptied the journal; opening removes what is left of it.
+    let sizes: Vec<u64> = std::fs::read_dir(&journal_dir)
+        .map(|d| d.flatten().map(|e| e.metadata().unwrap().len()).collect())
+        .unwrap_or_default();
+    assert!(sizes.iter().all(|n| *n == 0), "{sizes:?}");
+    only_event(&db);
+    assert!(!journal_dir.exists());
+}

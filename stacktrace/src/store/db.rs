@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use super::groups::{self, Group};
 use super::keys::{self, Field};
-use super::spool;
+use super::spool::{self, Spool};
 use crate::error::StoreError;
 use crate::event::{CrashEvent, EventId};
 use crate::gate::{DropCounters, DropReason, DROP_REASONS};
@@ -37,6 +37,9 @@ pub struct Store {
     path: PathBuf,
     /// Drops counted in memory by the running program, not yet persisted.
     pending_drops: Option<Arc<DropCounters>>,
+    /// The running program's journal of panics (see the spool module), made on first use;
+    /// `None` inside when it could not be made.
+    journal: OnceLock<Option<Spool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,6 +121,7 @@ impl Store {
             db,
             path,
             pending_drops: None,
+            journal: OnceLock::new(),
         };
         spool::merge_into(&store)?;
         Ok(store)
@@ -190,8 +194,34 @@ impl Store {
 
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
+        let journal = self.journal.get().and_then(Option::as_ref);
+        let journaled = journal.map_or(0, Spool::len);
         self.db.flush()?;
+        if let Some(j) = journal {
+            j.empty_if_len(journaled);
+        }
         Ok(())
+    }
+
+    /// Makes one stored event survive the process ending now: appended to the journal,
+    /// or, when there is none, by flushing the database.
+    pub(crate) fn make_durable(&self, event: &CrashEvent) -> Result<(), StoreError> {
+        let journal = self
+            .journal
+            .get_or_init(|| Spool::create(&self.path).ok())
+            .as_ref();
+        match journal {
+            Some(j) => j.append(event),
+            None => self.db.flush().map(|_| ()).map_err(StoreError::from),
+        }
+    }
+
+    /// Whether the journal holds events a flush would make it drop.
+    pub(crate) fn journal_pending(&self) -> bool {
+        self.journal
+            .get()
+            .and_then(Option::as_ref)
+            .is_some_and(|j| j.len() > 0)
     }
 
     /// The event with this id.

@@ -6,6 +6,12 @@
 //! gone (its lock is free) into the database and removes it; files of live owners are left
 //! for later. Events already present (a merge cut short) are not stored twice, and a torn
 //! last line (a crash mid-write) is skipped.
+//!
+//! The same file serves as the journal of panics of a program that holds its database: the
+//! panic hook stores the event in the database and appends it here. A `write` reaches the
+//! operating system at once, so the event survives the process ending right after the hook
+//! (a panic in `main`, `panic = "abort"`, `kill -9`) for a fraction of the cost of flushing
+//! the database. Every database flush empties the journal again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -66,9 +72,10 @@ impl Spool {
         &self.path
     }
 
-    /// Appends an event; `durable` syncs it to disk before returning. Waits a bounded time
-    /// for the file (many threads may panic at once) and never blocks for good.
-    pub(crate) fn append(&self, event: &CrashEvent, durable: bool) -> Result<(), StoreError> {
+    /// Appends an event in one `write`, which survives the process ending once it
+    /// returns. Waits a bounded time for the file (many threads may panic at once) and never
+    /// blocks for good.
+    pub(crate) fn append(&self, event: &CrashEvent) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
         let io = |source| StoreError::Spool {
@@ -86,12 +93,25 @@ impl Spool {
                 }
             };
             file.write_all(&line).map_err(io)?;
-            if durable {
-                file.sync_data().map_err(io)?;
-            }
             return Ok(());
         }
         Err(io(std::io::ErrorKind::TimedOut.into()))
+    }
+
+    /// The file's length now; 0 when it cannot be read.
+    pub(crate) fn len(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Empties the file if nothing was appended since it was `len` bytes long: everything
+    /// up to there is in the database, made durable by a flush that began after.
+    pub(crate) fn empty_if_len(&self, len: u64) {
+        let Ok(file) = self.file.try_lock() else {
+            return; // an append is under way: next time
+        };
+        if len > 0 && file.metadata().is_ok_and(|m| m.len() == len) {
+            let _ = file.set_len(0);
+        }
     }
 }
 

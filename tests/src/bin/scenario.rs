@@ -74,6 +74,14 @@ fn main() {
             assert!(h.join().is_err());
             println!("main goes on");
         }
+        "panic-then-hang" => {
+            let _guard = stacktrace::install_with(base);
+            let _ = std::thread::spawn(site_b).join();
+            println!("ready");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
         "site" => {
             let _guard = stacktrace::install_with(base);
             let site = if arg == "b" { site_b } else { site_a };
