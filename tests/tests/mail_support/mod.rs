@@ -1,0 +1,3 @@
+//! Helpers of the mail tests.
+
+pub mod smtp;
