@@ -203,13 +203,14 @@ fn send_with_retries(
             shared.failed.fetch_add(1, Ordering::Relaxed);
             if !*said_failure {
                 *said_failure = true;
-                let kind = if permanent {
-                    "refused"
+                let why = if permanent {
+                    "the server refused it".to_owned()
                 } else {
-                    "still failing"
+                    format!("still failing after {attempt} tries")
                 };
                 crate::hook::say(&format!(
-                    "stacktrace: a report mail was given up ({kind} after {attempt} tries): {e}"
+                    "stacktrace: a report mail was given up ({why}): {e}; \
+                     later ones are counted in stacktrace::mail::stats()"
                 ));
             }
             return;
