@@ -1,0 +1,56 @@
+//! Dropping the guard sends what the mail queue holds, within the drain timeout, and says
+//! what was left.
+
+mod mail_support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mail_support::smtp::SmtpServer;
+
+fn scenario(port: u16, drain_ms: u64) -> (std::process::Output, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
+        .args([
+            port.to_string(),
+            drain_ms.to_string(),
+            dir.path().join("events.db").display().to_string(),
+        ])
+        .output()
+        .expect("run mail_scenario");
+    (out, start.elapsed())
+}
+
+#[test]
+fn the_guard_sends_queued_mail_before_exit() {
+    let server = SmtpServer::start();
+    let (out, _) = scenario(server.port(), 10_000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exited\n");
+    // Sent before the program ended: no waiting here.
+    let mails = server.mails();
+    assert_eq!(mails.len(), 1, "{stderr}");
+    assert!(mails[0].subject().contains("drain-scenario"));
+    assert!(!stderr.contains("not sent"), "{stderr}");
+}
+
+#[test]
+fn the_guard_says_what_was_left_when_the_server_is_down() {
+    let port = SmtpServer::start().port();
+    std::thread::sleep(Duration::from_millis(50));
+    let (out, took) = scenario(port, 300);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("stacktrace: 1 report mail was not sent before exit"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("not sent before exit").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
+}
