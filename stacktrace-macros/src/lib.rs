@@ -3,9 +3,9 @@
 //! re-exports them with their documentation; the code they expand to names the runtime only
 //! through `::stacktrace::__private`.
 //!
-//! The expansion runs in phases, one file each: [`args`] parses the attribute arguments,
-//! [`valid`] checks them against the function, [`expand`] writes the instrumented function,
-//! and [`fallback`] writes what is emitted on error (the user's function unchanged, followed
+//! The expansion runs in phases, one file each: `args` parses the attribute arguments,
+//! `valid` checks them against the function, `expand` writes the instrumented function,
+//! and `fallback` writes what is emitted on error (the user's function unchanged, followed
 //! by the errors).
 
 use proc_macro::TokenStream;

@@ -1,6 +1,6 @@
 //! The HTTP integration (feature `http`): a [`tower::Layer`] that makes each request known
 //! to the captures made while it is handled, turns panics into `500`s, stores server
-//! errors and broken links, and tracks requests. See [`StacktraceLayer`].
+//! errors and broken links, and tracks requests. See [`StacktraceLayer`](crate::http::StacktraceLayer).
 
 mod body;
 mod broken_links;
