@@ -83,13 +83,8 @@ fn parse_level(s: &str) -> Result<Option<Level>, PageError> {
 /// `"42 events · 7 groups"` for the header, counted from the groups (events since purged
 /// included): counting the events tree would read every event's key on every page.
 pub(crate) fn summary(store: &Store) -> String {
-    let events = std::cell::Cell::new(0u64);
-    let counted = store.groups_page(GroupOrder::LastSeen, None, 0, |g| {
-        events.set(events.get().saturating_add(g.count));
-        true
-    });
-    match counted {
-        Ok(page) => format!("{} events · {} groups", events.get(), page.matching),
+    match store.group_totals() {
+        Ok((groups, events)) => format!("{events} events · {groups} groups"),
         Err(_) => String::new(),
     }
 }

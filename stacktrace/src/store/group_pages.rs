@@ -3,6 +3,8 @@
 
 use std::cmp::Ordering;
 
+use serde::Deserialize;
+
 use super::db::Store;
 use super::groups::{Group, GroupOrder};
 use super::keys;
@@ -33,7 +35,28 @@ fn compare(order: GroupOrder, a: &Group, b: &Group) -> Ordering {
     by_order.then_with(|| a.fingerprint.cmp(&b.fingerprint))
 }
 
+/// The part of a group the totals read: the rest of the record is skipped, not decoded.
+#[derive(Deserialize)]
+struct Counted {
+    count: u64,
+}
+
 impl Store {
+    /// How many groups there are and how many events they counted (events since purged
+    /// included), reading only each group's count.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn group_totals(&self) -> Result<(u64, u64), StoreError> {
+        let (mut groups, mut events) = (0u64, 0u64);
+        for item in self.groups.iter() {
+            let (k, v) = item?;
+            let c: Counted =
+                keys::decode(&v, || format!("groups/{}", String::from_utf8_lossy(&k)))?;
+            groups += 1;
+            events = events.saturating_add(c.count);
+        }
+        Ok((groups, events))
+    }
+
     /// The first `limit` groups that `keep` accepts, in `order`, after the group whose
     /// fingerprint is `after` (the previous page's [`next`](GroupPage::next)); an unknown
     /// cursor gives an empty page.
@@ -125,7 +148,7 @@ mod tests {
             first_seen_us: 1,
             last_seen_us: last,
             last_event: EventId::new(last),
-            status: if count % 2 == 0 {
+            status: if count.is_multiple_of(2) {
                 GroupStatus::Resolved
             } else {
                 GroupStatus::Unresolved
@@ -200,5 +223,6 @@ mod tests {
             .groups_page(GroupOrder::LastSeen, Some("nope"), 3, open)
             .unwrap();
         assert!(none.groups.is_empty() && none.next.is_none());
+        assert_eq!(store.group_totals().unwrap(), (10, 45));
     }
 }
