@@ -102,7 +102,7 @@ pub(crate) fn messages_of(s: &MailSettings, job: &Job) -> Vec<Message> {
                                 h.clone(),
                                 ContentTransferEncoding::QuotedPrintable,
                             )
-                            .unwrap_or_else(|b| Body::new(b)),
+                            .unwrap_or_else(Body::new),
                         ),
                     ),
             ),

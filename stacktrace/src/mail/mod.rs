@@ -1,6 +1,6 @@
 //! Mail to admins and managers (feature `mail`): reports of new errors, regressions and
 //! server errors to `admins`, broken links to `managers`, throttled per group, long
-//! reports in parts, sent over SMTP by a background thread. See [`MailConfig`].
+//! reports in parts, sent over SMTP by a background thread. See [`MailConfig`](crate::mail::MailConfig).
 
 mod chunk;
 mod compose;
