@@ -126,8 +126,7 @@ pub struct MailConfig {
     pub(crate) port: Option<u16>,
     pub(crate) user: Option<String>,
     pub(crate) password: Option<String>,
-    // Checked at install; read by a TLS transport once one is built in.
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "mail-tls"), allow(dead_code))]
     pub(crate) tls: TlsMode,
     pub(crate) throttle: Duration,
     pub(crate) chunk_size: usize,
@@ -206,8 +205,7 @@ pub(crate) struct MailSettings {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) credentials: Option<(String, String)>,
-    // Checked at install; read by a TLS transport once one is built in.
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "mail-tls"), allow(dead_code))]
     pub(crate) tls: TlsMode,
     pub(crate) throttle: Duration,
     pub(crate) chunk_size: usize,
@@ -575,6 +573,14 @@ impl MailConfig {
                 expected: "a port from 1 to 65535",
             });
         }
+        #[cfg(feature = "mail-tls")]
+        if let Err(e) = super::sender::tls_of(&host, tls) {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "smtp_tls",
+                value: format!("{} for {host:?} ({e})", tls.as_str()),
+                expected: "a TLS mode the host name allows",
+            });
+        }
         if tls != TlsMode::None && !super::sender::TLS_AVAILABLE {
             errors.push(ConfigError::InvalidSetting {
                 setting: "smtp_tls",
@@ -679,6 +685,22 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors[0].to_string().contains("admins"));
         assert_eq!(s.unwrap().admins.len(), 1);
+    }
+
+    #[test]
+    fn tls_modes_need_a_tls_build() {
+        let (s, errors) = MailConfig::default()
+            .admin("ops@example.com")
+            .smtp_url("smtps://mail.example.com")
+            .settings();
+        if super::super::sender::TLS_AVAILABLE {
+            assert!(errors.is_empty(), "{errors:?}");
+            let s = s.unwrap();
+            assert_eq!((s.tls, s.port), (TlsMode::Wrapper, 465));
+        } else {
+            assert!(s.is_none());
+            assert!(errors[0].to_string().contains("smtp_tls"));
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::compose::{messages_of, Job};
 use super::config::MailSettings;
 
 /// Whether this build can speak TLS to the SMTP server.
-pub(crate) const TLS_AVAILABLE: bool = false;
+pub(crate) const TLS_AVAILABLE: bool = cfg!(feature = "mail-tls");
 
 /// How long an idle sender waits before looking at the queue again.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
@@ -140,11 +140,34 @@ impl Sender {
     }
 }
 
-/// Plain SMTP: `builder_dangerous` starts without TLS.
+/// The TLS of the settings, checked at install so that sending never downgrades.
+#[cfg(feature = "mail-tls")]
+pub(crate) fn tls_of(
+    host: &str,
+    mode: super::config::TlsMode,
+) -> Result<lettre::transport::smtp::client::Tls, lettre::transport::smtp::Error> {
+    use super::config::TlsMode;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    let params = || TlsParameters::new(host.to_owned());
+    Ok(match mode {
+        TlsMode::None => Tls::None,
+        TlsMode::Opportunistic => Tls::Opportunistic(params()?),
+        TlsMode::Required => Tls::Required(params()?),
+        TlsMode::Wrapper => Tls::Wrapper(params()?),
+    })
+}
+
+/// The SMTP client of the settings (`builder_dangerous` starts without TLS; the TLS mode,
+/// when there is one, was checked at install).
 fn transport_of(s: &MailSettings) -> SmtpTransport {
+    #[allow(unused_mut)]
     let mut b = SmtpTransport::builder_dangerous(s.host.clone())
         .port(s.port)
         .timeout(Some(s.smtp_timeout));
+    #[cfg(feature = "mail-tls")]
+    if let Ok(tls) = tls_of(&s.host, s.tls) {
+        b = b.tls(tls);
+    }
     if let Some((user, password)) = &s.credentials {
         b = b.credentials(Credentials::new(user.clone(), password.clone()));
     }
