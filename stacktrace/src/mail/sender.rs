@@ -194,11 +194,14 @@ fn run(s: &MailSettings, shared: &Shared) {
             }
         };
         let Some(job) = job else { continue };
-        let messages =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| messages_of(s, &job)))
-                .unwrap_or_default();
-        for m in &messages {
-            send_with_retries(s, shared, &transport, m, &mut said_failure);
+        // A panic while rendering or sending loses this report, not the sender.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for m in &messages_of(s, &job) {
+                send_with_retries(s, shared, &transport, m, &mut said_failure);
+            }
+        }));
+        if done.is_err() {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
