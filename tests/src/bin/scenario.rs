@@ -107,6 +107,39 @@ fn main() {
                 .count();
             println!("{failed} threads panicked");
         }
+        "stress" => {
+            // `arg` is "THREADS:ROUNDS": every thread panics ROUNDS times and captures as
+            // many errors, all at once.
+            let (threads, rounds) = arg
+                .split_once(':')
+                .and_then(|(t, r)| Some((t.parse().ok()?, r.parse().ok()?)))
+                .unwrap_or((64usize, 50usize));
+            let guard = stacktrace::install_with(base.queue_capacity(1 << 20));
+            let barrier = Arc::new(Barrier::new(threads));
+            let start = std::time::Instant::now();
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        let mut panicked = 0;
+                        for r in 0..rounds {
+                            if std::panic::catch_unwind(|| panic!("stress {t}/{r}")).is_err() {
+                                panicked += 1;
+                            }
+                            let e = load_config().unwrap_err();
+                            stacktrace::capture_error(&e);
+                        }
+                        panicked
+                    })
+                })
+                .collect();
+            let panicked: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            let captured = start.elapsed();
+            guard.flush();
+            println!("panicked {panicked}");
+            println!("capture {:?}; stored after {:?}", captured, start.elapsed());
+        }
         "error" => {
             let guard = stacktrace::install_with(base);
             let e = load_config().unwrap_err();

@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a finished scenario left.
@@ -23,37 +24,54 @@ pub fn db_dir() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Runs a program to its end; a hang past `limit` is a test failure, not a stuck suite.
+/// Its output is read while it runs, so a talkative program never blocks on a full pipe.
 pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Run {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(Stdio::null());
     cmd.env_remove("RUST_BACKTRACE");
     let mut child = cmd.spawn().expect("start the scenario");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut out);
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait().expect("poll the scenario") {
-            Some(_) => break,
+            Some(status) => break status,
             None if start.elapsed() > limit => {
                 let _ = child.kill();
-                let out = child.wait_with_output().expect("collect output");
+                let _ = child.wait();
                 panic!(
                     "scenario hung for {limit:?}\nstdout: {}\nstderr: {}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    stdout.join().unwrap_or_default(),
+                    stderr.join().unwrap_or_default()
                 );
             }
             None => std::thread::sleep(Duration::from_millis(10)),
         }
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("collect output");
+    };
     Run {
         code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
 }
 
