@@ -54,3 +54,37 @@ fn the_guard_says_what_was_left_when_the_server_is_down() {
     );
     assert!(took < Duration::from_secs(8), "{took:?}");
 }
+
+#[test]
+fn install_reads_mail_settings_from_the_environment() {
+    let server = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |admins: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
+            .arg("env")
+            .env("STACKTRACE_DB", dir.path().join("events.db"))
+            .env("STACKTRACE_ADMINS", admins)
+            .env("STACKTRACE_SMTP_URL", server.url())
+            .env("STACKTRACE_MAIL_DRAIN_TIMEOUT", "10")
+            .output()
+            .expect("run mail_scenario")
+    };
+    let out = run("ops@example.com, dev@example.com");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "errors: 0\nexited\n",
+        "{stderr}"
+    );
+    let mails = server.mails();
+    assert_eq!(mails.len(), 1, "{stderr}");
+    assert_eq!(mails[0].rcpt, ["ops@example.com", "dev@example.com"]);
+
+    // A bad address: said once on stderr, naming the variable; the program runs on.
+    let out = run("ops at example");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "errors: 1\nexited\n");
+    assert_eq!(stderr.matches("STACKTRACE_ADMINS").count(), 1, "{stderr}");
+    assert!(stderr.contains("ops at example"), "{stderr}");
+}

@@ -1,5 +1,6 @@
 //! A program that mails one report and exits, for the guard's drain tests:
-//! `mail_scenario <smtp port> <drain timeout ms> <database path>`.
+//! `mail_scenario <smtp port> <drain timeout ms> <database path>`, or `mail_scenario env`
+//! configured by `STACKTRACE_*` variables.
 
 use std::time::Duration;
 
@@ -8,6 +9,15 @@ use stacktrace::{Config, Level};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("env") {
+        // Everything from `STACKTRACE_*` variables, as `install()` reads them.
+        let guard = stacktrace::install();
+        println!("errors: {}", guard.errors().len());
+        stacktrace::capture_message("env-scenario: configured by variables", Level::Error);
+        drop(guard);
+        println!("exited");
+        return;
+    }
     let (Some(port), Some(drain), Some(db)) = (args.get(1), args.get(2), args.get(3)) else {
         eprintln!("usage: mail_scenario <smtp port> <drain timeout ms> <database path>");
         std::process::exit(2);
