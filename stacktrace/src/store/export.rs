@@ -3,30 +3,22 @@
 use std::io::Write;
 
 use super::query::Query;
+use super::trends::civil_from_days;
 use crate::error::{QueryError, StoreError};
 use crate::event::CrashEvent;
 
 /// `2026-11-21T04:43:50.123456Z` from microseconds since the epoch.
 pub(crate) fn rfc3339(us: u64) -> String {
     let secs = us / 1_000_000;
-    let micros = us % 1_000_000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil_from_days(days);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
         rem / 3600,
         rem / 60 % 60,
-        rem % 60
+        rem % 60,
+        us % 1_000_000
     )
 }
 

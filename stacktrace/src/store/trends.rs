@@ -259,7 +259,6 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 /// The civil date of a count of days since 1970-01-01.
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
