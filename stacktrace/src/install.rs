@@ -144,25 +144,17 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 /// // ... the program ...
 /// ```
 pub fn install() -> Guard {
-    let vars = std::env::vars_os().filter_map(|(k, v)| {
-        let k = k.into_string().ok()?;
-        k.starts_with("STACKTRACE_")
-            .then(|| (k, v.to_string_lossy().into_owned()))
-    });
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            k.starts_with("STACKTRACE_")
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        })
+        .collect();
     #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
-    let (mut config, mut errors) = Config::from_vars_lenient(vars);
+    let (mut config, mut errors) = Config::from_vars_lenient(vars.iter().cloned());
     #[cfg(feature = "mail")]
-    {
-        let vars: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
-            .filter(|(k, _)| k.starts_with("STACKTRACE_"))
-            .collect();
-        if crate::mail::MailConfig::in_vars(vars.iter().map(|(k, v)| (k, v))) {
-            let (mail, mail_errors) = crate::mail::MailConfig::from_vars_lenient(vars);
-            config.mail = Some(mail);
-            errors.extend(mail_errors);
-        }
-    }
+    crate::mail::mail_from_vars(&mut config, &mut errors, &vars);
     install_inner(config, errors)
 }
 

@@ -238,6 +238,29 @@ fn mailboxes(
         .collect()
 }
 
+/// For [`install`](crate::install): turns mail on from the `STACKTRACE_*` variables when
+/// any of who to mail or where to send is set.
+pub(crate) fn mail_from_vars(
+    config: &mut crate::Config,
+    errors: &mut Vec<ConfigError>,
+    vars: &[(String, String)],
+) {
+    let wanted = vars.iter().any(|(k, _)| {
+        matches!(
+            k.as_str(),
+            "STACKTRACE_ADMINS"
+                | "STACKTRACE_MANAGERS"
+                | "STACKTRACE_SMTP_URL"
+                | "STACKTRACE_SMTP_HOST"
+        )
+    });
+    if wanted {
+        let (mail, bad) = MailConfig::from_vars_lenient(vars.iter().cloned());
+        config.mail = Some(mail);
+        errors.extend(bad);
+    }
+}
+
 fn list_of(s: &str) -> Vec<String> {
     s.split(',')
         .map(|x| x.trim().to_owned())
@@ -389,24 +412,6 @@ impl MailConfig {
         } else {
             Err(errors.swap_remove(0))
         }
-    }
-
-    /// Whether any mail variable is set: then [`install`](crate::install) turns mail on.
-    pub(crate) fn in_vars<I, K, V>(vars: I) -> bool
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        vars.into_iter().any(|(k, _)| {
-            matches!(
-                k.as_ref(),
-                "STACKTRACE_ADMINS"
-                    | "STACKTRACE_MANAGERS"
-                    | "STACKTRACE_SMTP_URL"
-                    | "STACKTRACE_SMTP_HOST"
-            )
-        })
     }
 
     /// Every variable that parses is applied; each bad one is reported and its default kept.

@@ -12,6 +12,7 @@ mod subject;
 mod throttle;
 mod url;
 
+pub(crate) use config::mail_from_vars;
 pub(crate) use notify::Mailer;
 
 pub use config::{MailConfig, TlsMode};
