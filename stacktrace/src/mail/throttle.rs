@@ -22,18 +22,26 @@ struct Window {
     unmailed: u64,
 }
 
-/// The throttle's memory: per group and audience, when it was last mailed.
+/// The throttle's memory: per audience and group, when it was last mailed.
 #[derive(Debug)]
 pub(crate) struct Throttle {
     every: Duration,
-    windows: HashMap<(String, Audience), Window>,
+    /// Admins, then managers; looked up by the borrowed fingerprint, without allocating.
+    windows: [HashMap<String, Window>; 2],
+}
+
+fn index(audience: Audience) -> usize {
+    match audience {
+        Audience::Admins => 0,
+        Audience::Managers => 1,
+    }
 }
 
 impl Throttle {
     pub(crate) fn new(every: Duration) -> Self {
         Throttle {
             every,
-            windows: HashMap::new(),
+            windows: [HashMap::new(), HashMap::new()],
         }
     }
 
@@ -48,9 +56,9 @@ impl Throttle {
         regressed: bool,
         now: Instant,
     ) -> Option<u64> {
-        let key = (fingerprint.to_owned(), audience);
         let every = self.every;
-        match self.windows.get_mut(&key) {
+        let windows = &mut self.windows[index(audience)];
+        match windows.get_mut(fingerprint) {
             Some(w) => {
                 let open = regressed || now.saturating_duration_since(w.last_mail) >= every;
                 if wants_mail && open {
@@ -62,15 +70,14 @@ impl Throttle {
                 }
             }
             None if wants_mail => {
-                if self.windows.len() >= MAX_GROUPS {
-                    self.windows
-                        .retain(|_, w| now.saturating_duration_since(w.last_mail) < every);
-                    if self.windows.len() >= MAX_GROUPS {
-                        self.windows.clear();
+                if windows.len() >= MAX_GROUPS {
+                    windows.retain(|_, w| now.saturating_duration_since(w.last_mail) < every);
+                    if windows.len() >= MAX_GROUPS {
+                        windows.clear();
                     }
                 }
-                self.windows.insert(
-                    key,
+                windows.insert(
+                    fingerprint.to_owned(),
                     Window {
                         last_mail: now,
                         unmailed: 0,
@@ -84,7 +91,7 @@ impl Throttle {
 
     /// Puts back an occurrence that was to be mailed but could not be queued.
     pub(crate) fn not_sent(&mut self, fingerprint: &str, audience: Audience) {
-        if let Some(w) = self.windows.get_mut(&(fingerprint.to_owned(), audience)) {
+        if let Some(w) = self.windows[index(audience)].get_mut(fingerprint) {
             w.unmailed = w.unmailed.saturating_add(1);
         }
     }
@@ -139,6 +146,6 @@ mod tests {
         assert_eq!(t.occurrence("g", Audience::Admins, true, true, t0), Some(2));
         // An occurrence of a group never mailed is not remembered.
         assert_eq!(t.occurrence("x", Audience::Admins, false, false, t0), None);
-        assert!(!t.windows.contains_key(&("x".to_owned(), Audience::Admins)));
+        assert!(!t.windows[index(Audience::Admins)].contains_key("x"));
     }
 }
