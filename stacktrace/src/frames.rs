@@ -76,6 +76,34 @@ const NOT_APP_PATHS: &[&str] = &[
     "\\.cargo\\registry\\",
 ];
 
+/// The most frames an event keeps (innermost first): deep recursion would otherwise make
+/// one event megabytes long.
+pub(crate) const MAX_FRAMES: usize = 128;
+
+/// The readable part of a dependency's or the toolchain's source path: from
+/// `/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.0/src/de.rs` to
+/// `serde-1.0.0/src/de.rs`, from `/rustc/<commit>/library/std/src/panicking.rs` to
+/// `library/std/src/panicking.rs`. Shorter events, and no home directory in them. The
+/// program's own paths are kept as the compiler gave them.
+pub(crate) fn short_file(path: &str) -> String {
+    let after = |marker: &str, skip_dirs: usize| -> Option<String> {
+        let (_, rest) = path.split_once(marker)?;
+        let mut parts = rest.splitn(skip_dirs + 1, ['/', '\\']);
+        for _ in 0..skip_dirs {
+            parts.next()?;
+        }
+        parts.next().map(str::to_owned)
+    };
+    after("/.cargo/registry/src/", 1)
+        .or_else(|| after("\\.cargo\\registry\\src\\", 1))
+        .or_else(|| after("/.cargo/git/checkouts/", 0))
+        .or_else(|| {
+            path.strip_prefix("/rustc/")
+                .and_then(|_| after("/rustc/", 1))
+        })
+        .unwrap_or_else(|| path.to_owned())
+}
+
 /// `app::f::h0123456789abcdef` to `app::f` (legacy mangling leaves the hash when printed
 /// without `{:#}`; some tools print it anyway).
 pub(crate) fn strip_hash(name: &str) -> &str {
@@ -112,7 +140,7 @@ fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
         out.push(Frame {
             in_app: is_in_app(&function, file.as_deref()),
             function,
-            file,
+            file: file.map(|f| short_file(&f)),
             line: symbol.lineno(),
         });
     });
@@ -154,7 +182,9 @@ pub(crate) fn frames_from_backtrace(bt: &backtrace::Backtrace) -> Vec<Frame> {
         raw.extend(frames.iter().cloned());
     }
     drop(cache);
-    trim(raw)
+    let mut frames = trim(raw);
+    frames.truncate(MAX_FRAMES);
+    frames
 }
 
 /// Drops the machinery above the failing frame and the start-up below the program.
@@ -211,6 +241,27 @@ mod tests {
             Some("/home/u/.cargo/registry/src/x/serde_json-1.0.0/src/de.rs")
         ));
         assert!(!is_in_app("", None));
+    }
+
+    #[test]
+    fn shortens_dependency_and_toolchain_paths_only() {
+        assert_eq!(
+            short_file("/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.0/src/de.rs"),
+            "serde-1.0.0/src/de.rs"
+        );
+        assert_eq!(
+            short_file(
+                "/rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/std/src/panicking.rs"
+            ),
+            "library/std/src/panicking.rs"
+        );
+        assert_eq!(
+            short_file("/home/u/.cargo/git/checkouts/dep-0123/abcdef1/src/lib.rs"),
+            "dep-0123/abcdef1/src/lib.rs"
+        );
+        assert_eq!(short_file("src/main.rs"), "src/main.rs");
+        assert_eq!(short_file("/srv/app/src/main.rs"), "/srv/app/src/main.rs");
+        assert_eq!(short_file("/rustc/"), "/rustc/");
     }
 
     #[test]
