@@ -1,0 +1,273 @@
+//! Settings from `STACKTRACE_*` variables, and the checks of settings given in code.
+
+use std::path::PathBuf;
+
+use super::{Config, ConfigError};
+
+const BOOL: &str = "true or false (also 1/0, yes/no, on/off)";
+const RATE: &str = "a number from 0.0 to 1.0";
+const COUNT: &str = "a whole number from 0";
+const POSITIVE: &str = "a whole number from 1";
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_rate(s: &str) -> Option<f64> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+}
+
+fn parse_lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_owned())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+impl Config {
+    /// The defaults, overridden by the `STACKTRACE_*` environment variables that are set.
+    ///
+    /// The first bad value is an error naming the variable and the value:
+    ///
+    /// ```
+    /// let err = stacktrace::Config::from_vars([("STACKTRACE_SAMPLE_RATE", "1.5")]).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"invalid STACKTRACE_SAMPLE_RATE="1.5": expected a number from 0.0 to 1.0"#
+    /// );
+    /// ```
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            k.starts_with("STACKTRACE_")
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        }))
+    }
+
+    /// Like [`Config::from_env`], over the given variables instead of the process
+    /// environment.
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let (config, mut errors) = Self::from_vars_lenient(vars);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors.swap_remove(0))
+        }
+    }
+
+    /// Every variable that parses is applied; each bad one is reported and its default kept.
+    pub(crate) fn from_vars_lenient<I, K, V>(vars: I) -> (Config, Vec<ConfigError>)
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut c = Config::default();
+        let mut errors = Vec::new();
+        for (k, v) in vars {
+            let (var, value) = (k.as_ref(), v.as_ref());
+            let bad = |expected| ConfigError::InvalidVar {
+                var: var.to_owned(),
+                value: value.to_owned(),
+                expected,
+            };
+            let result = match var {
+                "STACKTRACE_ENABLED" => parse_bool(value).map(|b| c.enabled = b).ok_or(bad(BOOL)),
+                "STACKTRACE_SAMPLE_RATE" => parse_rate(value)
+                    .map(|r| c.sample_rate = r)
+                    .ok_or(bad(RATE)),
+                "STACKTRACE_RATE_LIMIT" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.rate_limit = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_CAPTURE_HEADERS" => parse_bool(value)
+                    .map(|b| c.capture_headers = b)
+                    .ok_or(bad(BOOL)),
+                "STACKTRACE_CAPTURE_BODY" => parse_bool(value)
+                    .map(|b| c.capture_body = b)
+                    .ok_or(bad(BOOL)),
+                "STACKTRACE_CAPTURE_ENV" => parse_bool(value)
+                    .map(|b| c.capture_env = b)
+                    .ok_or(bad(BOOL)),
+                "STACKTRACE_MAX_PAYLOAD_BYTES" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.max_payload_bytes = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_QUEUE_CAPACITY" => value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(|n| c.queue_capacity = n)
+                    .ok_or(bad(POSITIVE)),
+                "STACKTRACE_REDACT_FIELDS" => {
+                    c.redact_fields = parse_list(value);
+                    Ok(())
+                }
+                "STACKTRACE_REDACT_HEADERS" => {
+                    c.redact_headers = parse_list(value);
+                    Ok(())
+                }
+                "STACKTRACE_USER_FIELD" => {
+                    c.user_field = value.trim().to_owned();
+                    Ok(())
+                }
+                "STACKTRACE_DB" if !value.trim().is_empty() => {
+                    c.db_path = PathBuf::from(value);
+                    Ok(())
+                }
+                "STACKTRACE_DB" => Err(bad("a path")),
+                "STACKTRACE_MAX_BREADCRUMBS" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.max_breadcrumbs = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_RATE_LIMIT_PER_USER" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.rate_limit_per_user = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_RATE_LIMIT_PER_CLIENT" => value
+                    .trim()
+                    .parse()
+                    .map(|n| c.rate_limit_per_client = n)
+                    .map_err(|_| bad(COUNT)),
+                "STACKTRACE_IGNORE_ERROR_TYPES" => {
+                    c.ignore_error_types = parse_list(value);
+                    Ok(())
+                }
+                "STACKTRACE_IGNORE_PATHS" | "STACKTRACE_IGNORE_MESSAGES" => {
+                    let patterns = parse_lines(value);
+                    match patterns.iter().find(|p| regex::Regex::new(p).is_err()) {
+                        Some(_) => Err(bad("regular expressions, one a line")),
+                        None => {
+                            if var == "STACKTRACE_IGNORE_PATHS" {
+                                c.ignore_paths = patterns;
+                            } else {
+                                c.ignore_messages = patterns;
+                            }
+                            Ok(())
+                        }
+                    }
+                }
+                "STACKTRACE_RELEASE" => {
+                    c.release = value.to_owned();
+                    Ok(())
+                }
+                // Variables of integrations are read by them.
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        (c, errors)
+    }
+
+    /// Checks settings given in code. Each bad one is reported and reset to its default.
+    pub(crate) fn validated(mut self) -> (Config, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let d = Config::default();
+        if !(0.0..=1.0).contains(&self.sample_rate) {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "sample_rate",
+                value: self.sample_rate.to_string(),
+                expected: RATE,
+            });
+            self.sample_rate = d.sample_rate;
+        }
+        if self.queue_capacity == 0 {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "queue_capacity",
+                value: "0".into(),
+                expected: POSITIVE,
+            });
+            self.queue_capacity = d.queue_capacity;
+        }
+        if self.db_path.as_os_str().is_empty() {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "db_path",
+                value: "\"\"".into(),
+                expected: "a path",
+            });
+            self.db_path = d.db_path;
+        }
+        (self, errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_apply() {
+        let c = Config::from_vars([
+            ("STACKTRACE_ENABLED", "off"),
+            ("STACKTRACE_SAMPLE_RATE", "0.25"),
+            ("STACKTRACE_RATE_LIMIT", "5"),
+            ("STACKTRACE_DB", "x/y.db"),
+            ("STACKTRACE_REDACT_FIELDS", "pin, ssn,,"),
+            ("PATH", "/bin"),
+        ])
+        .unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.sample_rate, 0.25);
+        assert_eq!(c.rate_limit, 5);
+        assert_eq!(c.db_path, PathBuf::from("x/y.db"));
+        assert_eq!(c.redact_fields, ["pin", "ssn"]);
+    }
+
+    #[test]
+    fn bad_env_values_name_variable_and_value_and_keep_defaults() {
+        for (var, value) in [
+            ("STACKTRACE_SAMPLE_RATE", "1.5"),
+            ("STACKTRACE_SAMPLE_RATE", "abc"),
+            ("STACKTRACE_SAMPLE_RATE", "NaN"),
+            ("STACKTRACE_RATE_LIMIT", "-1"),
+            ("STACKTRACE_ENABLED", "maybe"),
+            ("STACKTRACE_QUEUE_CAPACITY", "0"),
+            ("STACKTRACE_DB", " "),
+        ] {
+            let (c, errors) = Config::from_vars_lenient([(var, value)]);
+            assert_eq!(c, Config::default(), "{var}={value}");
+            assert_eq!(errors.len(), 1);
+            let text = errors[0].to_string();
+            assert!(text.contains(var) && text.contains(value), "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_code_settings_are_reset_and_reported() {
+        let (c, errors) = Config::default()
+            .sample_rate(2.0)
+            .queue_capacity(0)
+            .validated();
+        assert_eq!(c.sample_rate, 1.0);
+        assert_eq!(c.queue_capacity, 1024);
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].to_string().contains("sample_rate = 2"));
+    }
+}
