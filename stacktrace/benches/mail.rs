@@ -1,8 +1,8 @@
 //! The calling thread's cost of capture with mail on, against mail off, and the mails per
 //! second the sender keeps up against an SMTP server on 127.0.0.1.
 //!
-//! The tracker installs once per process, so the "mail off" half runs in a child process of
-//! this same benchmark (started first, its output shown in line) and the "mail on" half here.
+//! The tracker installs once per process, so each half runs in a child process of this same
+//! benchmark, set up alike, "mail off" first; their output is shown in line.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -84,19 +84,28 @@ fn main() {
     std::panic::set_hook(Box::new(|_| {}));
     let dir = tempfile::tempdir().expect("temp dir");
 
-    if std::env::var_os(MODE_VAR).is_some() {
-        let guard = install(dir.path(), None);
-        bench_captures(&mut c, &guard, "mail off");
-        c.final_summary();
-        return;
+    match std::env::var(MODE_VAR).as_deref() {
+        Ok("off") => {
+            let guard = install(dir.path(), None);
+            bench_captures(&mut c, &guard, "mail off");
+            c.final_summary();
+            return;
+        }
+        Ok("on") => {}
+        _ => {
+            // Both halves in fresh child processes set up alike, one after the other.
+            for mode in ["off", "on"] {
+                let status =
+                    std::process::Command::new(std::env::current_exe().expect("this benchmark"))
+                        .args(std::env::args_os().skip(1))
+                        .env(MODE_VAR, mode)
+                        .status()
+                        .expect("a half of the benchmark");
+                assert!(status.success(), "the mail-{mode} half failed");
+            }
+            return;
+        }
     }
-    let child = std::process::Command::new(std::env::current_exe().expect("this benchmark"))
-        .args(std::env::args_os().skip(1))
-        .env(MODE_VAR, "off")
-        .status()
-        .expect("the mail-off half");
-    assert!(child.success());
-
     let server = smtp::SmtpServer::start();
     let guard = install(
         dir.path(),

@@ -57,7 +57,6 @@ impl SmtpServer {
     /// Listens on `port` of 127.0.0.1 (0: a free one).
     pub fn start_on(port: u16) -> std::io::Result<SmtpServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             mode: Mutex::new(Mode::Accept),
@@ -67,15 +66,16 @@ impl SmtpServer {
         });
         let s = shared.clone();
         std::thread::spawn(move || {
-            while !s.stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let s = s.clone();
-                        std::thread::spawn(move || {
-                            let _ = session(stream, &s);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            // Blocking accepts; dropping the server wakes this loop with a connection.
+            for stream in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        let _ = session(stream, &s);
+                    });
                 }
             }
         });
@@ -122,7 +122,8 @@ impl SmtpServer {
 impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Let the accept loop see the flag and close the listener.
+        // Wake the accept loop so that it sees the flag and closes the listener.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         std::thread::sleep(Duration::from_millis(20));
     }
 }
