@@ -354,3 +354,43 @@ fn the_reporter_trait_renders_text_and_html() {
         .text(&n)
         .contains("3 more occurrences of this group since the last mail were not mailed."));
 }
+
+/// The headers every report mail has, and no other.
+const HEADERS: [&str; 8] = [
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "Date",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// Whatever a message holds, its mail has the same headers and recipients.
+    #[test]
+    fn generated_messages_add_no_header(tail in "[\\x00-\\x1f\\x7f\\u{85}\\u{2028}a-zA-Z :@.<>\r\n]{0,60}") {
+        static CASE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let s = server();
+        let marker = format!(
+            "generated-{:02}-a91",
+            CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        stacktrace::capture_message(&format!("{marker}{tail}"), Level::Error).unwrap();
+        let mails = s.wait_for(WAIT, |m| !about(m, &marker).is_empty());
+        let mine = about(&mails, &marker);
+        proptest::prop_assert_eq!(mine.len(), 1);
+        let m = mine[0];
+        proptest::prop_assert_eq!(&m.rcpt, &ADMINS);
+        for (name, _) in m.headers() {
+            proptest::prop_assert!(
+                HEADERS.iter().any(|h| h.eq_ignore_ascii_case(&name)),
+                "unexpected header {:?} for {:?}", name, tail
+            );
+        }
+        proptest::prop_assert!(!m.subject().chars().any(char::is_control));
+    }
+}
