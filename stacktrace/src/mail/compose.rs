@@ -5,8 +5,8 @@ use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
+use super::checks::MailSettings;
 use super::chunk::{chunks_of, part_marker};
-use super::config::MailSettings;
 use super::report::{MailReason, Notice, Reporter, StandardReporter};
 use super::subject::{escaped_subject, MAX_SUBJECT_CHARS};
 use super::throttle::Audience;

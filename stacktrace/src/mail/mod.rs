@@ -2,9 +2,11 @@
 //! server errors to `admins`, broken links to `managers`, throttled per group, long
 //! reports in parts, sent over SMTP by a background thread. See [`MailConfig`](crate::mail::MailConfig).
 
+mod checks;
 mod chunk;
 mod compose;
 mod config;
+mod env;
 mod notify;
 mod report;
 mod sender;
@@ -12,7 +14,7 @@ mod subject;
 mod throttle;
 mod url;
 
-pub(crate) use config::mail_from_vars;
+pub(crate) use env::mail_from_vars;
 pub(crate) use notify::Mailer;
 
 pub use config::{MailConfig, TlsMode};

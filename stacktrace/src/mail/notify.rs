@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::checks::MailSettings;
 use super::compose::Job;
-use super::config::{MailConfig, MailSettings};
+use super::config::MailConfig;
 use super::report::MailReason;
 use super::sender::{lock_briefly, MailStats, Sender};
 use super::throttle::{Audience, Throttle};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
 
+use super::checks::MailSettings;
 use super::compose::{messages_of, Job};
-use super::config::MailSettings;
 
 /// Whether this build can speak TLS to the SMTP server.
 pub(crate) const TLS_AVAILABLE: bool = cfg!(feature = "mail-tls");

@@ -1,0 +1,249 @@
+//! Mail settings checked at install: addresses parsed, the SMTP server resolved from the
+//! URL or its parts, each bad setting reported by name.
+
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+
+use super::config::{MailConfig, ReporterHandle, TlsMode, ADDRESS, POSITIVE};
+use super::url::{smtp_url_parts, SmtpUrl};
+use crate::config::ConfigError;
+
+/// Settings checked at install, ready for the sender.
+#[derive(Clone, Debug)]
+pub(crate) struct MailSettings {
+    pub(crate) admins: Vec<Mailbox>,
+    pub(crate) managers: Vec<Mailbox>,
+    pub(crate) from: Mailbox,
+    pub(crate) subject_prefix: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) credentials: Option<(String, String)>,
+    #[cfg_attr(not(feature = "mail-tls"), allow(dead_code))]
+    pub(crate) tls: TlsMode,
+    pub(crate) throttle: Duration,
+    pub(crate) chunk_size: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) backoff_initial: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) smtp_timeout: Duration,
+    pub(crate) reporter: Option<ReporterHandle>,
+}
+
+fn mailboxes(
+    setting: &'static str,
+    list: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Mailbox> {
+    list.iter()
+        .filter_map(|a| match a.trim().parse::<Mailbox>() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                errors.push(ConfigError::InvalidSetting {
+                    setting,
+                    value: format!("{a:?}"),
+                    expected: ADDRESS,
+                });
+                None
+            }
+        })
+        .collect()
+}
+
+impl MailConfig {
+    /// Checks the settings; each bad one is reported. Mail is off (`None`) when nobody is
+    /// left to mail.
+    pub(crate) fn settings(&self) -> (Option<MailSettings>, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let admins = mailboxes("admins", &self.admins, &mut errors);
+        let managers = mailboxes("managers", &self.managers, &mut errors);
+        let from = match self.server_email.trim().parse::<Mailbox>() {
+            Ok(m) => Some(m),
+            Err(_) => {
+                errors.push(ConfigError::InvalidSetting {
+                    setting: "server_email",
+                    value: format!("{:?}", self.server_email),
+                    expected: "an email address such as errors@example.com",
+                });
+                None
+            }
+        };
+        let (mut host, mut port, mut credentials, mut tls) = (
+            self.host.trim().to_owned(),
+            self.port,
+            self.user
+                .clone()
+                .map(|u| (u, self.password.clone().unwrap_or_default())),
+            self.tls,
+        );
+        if let Some(url) = &self.smtp_url {
+            match smtp_url_parts(url) {
+                Ok(SmtpUrl {
+                    host: h,
+                    port: p,
+                    credentials: c,
+                    tls: t,
+                }) => {
+                    host = h;
+                    port = p.or(port);
+                    credentials = c.or(credentials);
+                    tls = t;
+                }
+                Err(why) => errors.push(ConfigError::InvalidSetting {
+                    setting: "smtp_url",
+                    value: super::url::hide_password(url),
+                    expected: why,
+                }),
+            }
+        }
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "smtp_host",
+                value: format!("{host:?}"),
+                expected: "a host name or address",
+            });
+        }
+        if port == Some(0) {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "smtp_port",
+                value: "0".into(),
+                expected: "a port from 1 to 65535",
+            });
+        }
+        #[cfg(feature = "mail-tls")]
+        if let Err(e) = super::sender::tls_of(&host, tls) {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "smtp_tls",
+                value: format!("{} for {host:?} ({e})", tls.as_str()),
+                expected: "a TLS mode the host name allows",
+            });
+        }
+        if tls != TlsMode::None && !super::sender::TLS_AVAILABLE {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "smtp_tls",
+                value: tls.as_str().into(),
+                expected: "none: this build has no TLS; enable the `mail-tls` feature",
+            });
+        }
+        for (setting, n) in [
+            ("chunk_size", self.chunk_size),
+            ("mail_queue_capacity", self.queue_capacity),
+        ] {
+            if n == 0 {
+                errors.push(ConfigError::InvalidSetting {
+                    setting,
+                    value: "0".into(),
+                    expected: POSITIVE,
+                });
+            }
+        }
+        let usable = errors.iter().all(|e| {
+            !matches!(e, ConfigError::InvalidSetting { setting, .. }
+                if matches!(*setting, "server_email" | "smtp_url" | "smtp_host" | "smtp_port" | "smtp_tls"))
+        });
+        let d = MailConfig::default();
+        let settings = match from {
+            Some(from) if usable && !(admins.is_empty() && managers.is_empty()) => {
+                Some(MailSettings {
+                    admins,
+                    managers,
+                    from,
+                    subject_prefix: self.subject_prefix.clone(),
+                    port: port.unwrap_or(tls.default_port()),
+                    host,
+                    credentials,
+                    tls,
+                    throttle: self.throttle,
+                    chunk_size: if self.chunk_size == 0 {
+                        d.chunk_size
+                    } else {
+                        self.chunk_size
+                    },
+                    queue_capacity: if self.queue_capacity == 0 {
+                        d.queue_capacity
+                    } else {
+                        self.queue_capacity
+                    },
+                    drain_timeout: self.drain_timeout,
+                    backoff_initial: self.backoff_initial,
+                    backoff_max: self.backoff_max,
+                    max_attempts: self.max_attempts,
+                    smtp_timeout: self.smtp_timeout,
+                    reporter: self.reporter.clone(),
+                })
+            }
+            _ => None,
+        };
+        (settings, errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_apply() {
+        let (c, errors) = MailConfig::from_vars_lenient([
+            ("STACKTRACE_ADMINS", "a@example.com, Bob <b@example.com>"),
+            ("STACKTRACE_MANAGERS", "m@example.com"),
+            ("STACKTRACE_SMTP_URL", "smtp://u:p%40ss@127.0.0.1:2525"),
+            ("STACKTRACE_MAIL_THROTTLE", "60"),
+            ("STACKTRACE_MAIL_CHUNK_SIZE", "100"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(c.admins, ["a@example.com", "Bob <b@example.com>"]);
+        assert_eq!(c.throttle, Duration::from_secs(60));
+        let (s, errors) = c.settings();
+        assert!(errors.is_empty(), "{errors:?}");
+        let s = s.unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 2525));
+        assert_eq!(s.credentials, Some(("u".into(), "p@ss".into())));
+        assert_eq!(s.chunk_size, 100);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_and_hide_passwords() {
+        let (_, errors) = MailConfig::from_vars_lenient([
+            ("STACKTRACE_ADMINS", "not an address"),
+            ("STACKTRACE_SMTP_URL", "http://u:hunter2@host"),
+            ("STACKTRACE_SMTP_PORT", "99999"),
+        ]);
+        assert_eq!(errors.len(), 3);
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(text[0].contains("STACKTRACE_ADMINS") && text[0].contains("not an address"));
+        assert!(text[1].contains("STACKTRACE_SMTP_URL") && !text[1].contains("hunter2"));
+        assert!(text[2].contains("STACKTRACE_SMTP_PORT"));
+
+        let (s, errors) = MailConfig::default()
+            .admin("ops@example.com")
+            .admin("nobody")
+            .settings();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("admins"));
+        assert_eq!(s.unwrap().admins.len(), 1);
+    }
+
+    #[test]
+    fn tls_modes_need_a_tls_build() {
+        let (s, errors) = MailConfig::default()
+            .admin("ops@example.com")
+            .smtp_url("smtps://mail.example.com")
+            .settings();
+        if super::super::sender::TLS_AVAILABLE {
+            assert!(errors.is_empty(), "{errors:?}");
+            let s = s.unwrap();
+            assert_eq!((s.tls, s.port), (TlsMode::Wrapper, 465));
+        } else {
+            assert!(s.is_none());
+            assert!(errors[0].to_string().contains("smtp_tls"));
+        }
+    }
+
+    #[test]
+    fn nobody_to_mail_means_no_mail() {
+        assert!(MailConfig::default().settings().0.is_none());
+    }
+}
