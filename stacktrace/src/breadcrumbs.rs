@@ -64,6 +64,17 @@ thread_local! {
 /// add_breadcrumb(Breadcrumb::new(Level::Info, "cart", "item added").with_data("sku", "A-17"));
 /// ```
 pub fn add_breadcrumb(crumb: Breadcrumb) {
+    with_trail(|trail, max| {
+        while trail.len() >= max {
+            trail.pop_front();
+        }
+        trail.push_back(crumb);
+    });
+}
+
+/// Runs `f` on this thread's (or task's) trail with `max_breadcrumbs`, when breadcrumbs are
+/// kept at all and the trail is not in use.
+fn with_trail(f: impl FnOnce(&mut Trail, usize)) {
     let Some(max) = runtime().map(|rt| rt.config.max_breadcrumbs) else {
         return;
     };
@@ -72,11 +83,35 @@ pub fn add_breadcrumb(crumb: Breadcrumb) {
     }
     let _ = TRAIL.try_with(|t| {
         if let Ok(mut t) = t.try_borrow_mut() {
-            while t.len() >= max {
-                t.pop_front();
-            }
-            t.push_back(crumb);
+            f(&mut t, max);
         }
+    });
+}
+
+/// Records a breadcrumb whose text is written straight into the buffers of the oldest one
+/// when the trail is full, so that a steady stream of records allocates nothing (the
+/// `log` integration's path for every record below the capture level).
+#[cfg_attr(not(feature = "log"), allow(dead_code))]
+pub(crate) fn record_with(level: Level, category: &str, write_message: impl FnOnce(&mut String)) {
+    with_trail(|trail, max| {
+        let reused = if trail.len() >= max {
+            trail.pop_front()
+        } else {
+            None
+        };
+        while trail.len() >= max {
+            trail.pop_front();
+        }
+        let mut crumb =
+            reused.unwrap_or_else(|| Breadcrumb::new(level, String::new(), String::new()));
+        crumb.timestamp_us = now_us();
+        crumb.level = level;
+        crumb.category.clear();
+        crumb.category.push_str(category);
+        crumb.message.clear();
+        write_message(&mut crumb.message);
+        crumb.data.clear();
+        trail.push_back(crumb);
     });
 }
 

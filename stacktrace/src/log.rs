@@ -19,7 +19,7 @@
 
 use std::cell::Cell;
 
-use crate::breadcrumbs::{add_breadcrumb, Breadcrumb};
+use crate::breadcrumbs::record_with;
 use crate::event::{Level, Location};
 use crate::report::Report;
 
@@ -101,9 +101,8 @@ impl ::log::Log for Logger {
             return;
         }
         let level = level_of(record.level());
-        let message = record.args().to_string();
         if record.level() <= self.capture_level {
-            let mut report = Report::message(message, level)
+            let mut report = Report::message(record.args().to_string(), level)
                 .logger(record.target())
                 .with_backtrace(true);
             if let Some(module) = record.module_path() {
@@ -118,7 +117,9 @@ impl ::log::Log for Logger {
             }
             report.capture();
         } else {
-            add_breadcrumb(Breadcrumb::new(level, record.target(), message));
+            record_with(level, record.target(), |message| {
+                let _ = std::fmt::Write::write_fmt(message, *record.args());
+            });
         }
         let _ = IN_LOGGER.try_with(|f| f.set(false));
     }

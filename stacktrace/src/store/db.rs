@@ -95,7 +95,7 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let db = sled::Config::new()
             .path(&path)
-            .mode(sled::Mode::LowSpace)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|source| {
                 if is_lock_error(&source) {
