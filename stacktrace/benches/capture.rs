@@ -47,8 +47,22 @@ fn capture(c: &mut Criterion) {
             .capture_env(false),
     );
     assert!(guard.errors().is_empty(), "{:?}", guard.errors());
-    panic_group.bench_function("stored and flushed", |b| {
+    panic_group.bench_function("stored and made durable, back to back", |b| {
         b.iter(|| std::panic::catch_unwind(fail).is_err())
+    });
+    // Panics one at a time, as they come in a program: the database's background writes of
+    // the previous panic finish in an untimed pause before the next.
+    panic_group.bench_function("stored and made durable, one at a time", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                std::thread::sleep(Duration::from_millis(2));
+                let start = Instant::now();
+                black_box(std::panic::catch_unwind(fail).is_err());
+                total += start.elapsed();
+            }
+            total
+        })
     });
     panic_group.finish();
 
