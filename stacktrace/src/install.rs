@@ -144,13 +144,7 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 /// // ... the program ...
 /// ```
 pub fn install() -> Guard {
-    let vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            k.starts_with("STACKTRACE_")
-                .then(|| (k, v.to_string_lossy().into_owned()))
-        })
-        .collect();
+    let vars: Vec<(String, String)> = crate::config::stacktrace_vars().collect();
     #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
     let (mut config, mut errors) = Config::from_vars_lenient(vars.iter().cloned());
     #[cfg(feature = "mail")]

@@ -32,7 +32,17 @@ fn parse_lines(s: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_list(s: &str) -> Vec<String> {
+/// The `STACKTRACE_*` variables of the process environment (values read lossily).
+pub(crate) fn stacktrace_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| {
+        let k = k.into_string().ok()?;
+        k.starts_with("STACKTRACE_")
+            .then(|| (k, v.to_string_lossy().into_owned()))
+    })
+}
+
+/// A comma-separated list, items trimmed, empty items dropped.
+pub(crate) fn parse_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(|x| x.trim().to_owned())
         .filter(|x| !x.is_empty())
@@ -52,11 +62,7 @@ impl Config {
     /// );
     /// ```
     pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            k.starts_with("STACKTRACE_")
-                .then(|| (k, v.to_string_lossy().into_owned()))
-        }))
+        Self::from_vars(stacktrace_vars())
     }
 
     /// Like [`Config::from_env`], over the given variables instead of the process

@@ -4,5 +4,8 @@ mod env;
 mod error;
 mod settings;
 
+#[cfg(feature = "mail")]
+pub(crate) use env::parse_list;
+pub(crate) use env::stacktrace_vars;
 pub use error::ConfigError;
 pub use settings::Config;

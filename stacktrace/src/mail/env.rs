@@ -6,7 +6,7 @@ use lettre::message::Mailbox;
 
 use super::config::{MailConfig, TlsMode, ADDRESS, POSITIVE, SECONDS};
 use super::url::smtp_url_parts;
-use crate::config::ConfigError;
+use crate::config::{parse_list, stacktrace_vars, ConfigError};
 
 /// For [`install`](crate::install): turns mail on from the `STACKTRACE_*` variables when
 /// any of who to mail or where to send is set.
@@ -31,13 +31,6 @@ pub(crate) fn mail_from_vars(
     }
 }
 
-fn list_of(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|x| x.trim().to_owned())
-        .filter(|x| !x.is_empty())
-        .collect()
-}
-
 impl MailConfig {
     /// Reads the `STACKTRACE_*` mail variables (see the table above). The first bad value is
     /// the error, naming the variable and the value (a password is never shown).
@@ -48,11 +41,7 @@ impl MailConfig {
     /// assert_eq!(mail.get_admins(), ["ops@example.com", "dev@example.com"]);
     /// ```
     pub fn from_env() -> Result<MailConfig, ConfigError> {
-        let (c, mut errors) = Self::from_vars_lenient(std::env::vars_os().filter_map(|(k, v)| {
-            let k = k.into_string().ok()?;
-            k.starts_with("STACKTRACE_")
-                .then(|| (k, v.to_string_lossy().into_owned()))
-        }));
+        let (c, mut errors) = Self::from_vars_lenient(stacktrace_vars());
         if errors.is_empty() {
             Ok(c)
         } else {
@@ -79,7 +68,7 @@ impl MailConfig {
             let secs = |v: &str| v.trim().parse::<u64>().ok().map(Duration::from_secs);
             let result = match var {
                 "STACKTRACE_ADMINS" | "STACKTRACE_MANAGERS" => {
-                    let list = list_of(value);
+                    let list = parse_list(value);
                     if list.iter().any(|a| a.parse::<Mailbox>().is_err()) {
                         Err(bad(ADDRESS))
                     } else {

@@ -364,21 +364,7 @@ impl Reporter for StandardReporter {
     }
 }
 
-/// Text safe inside HTML elements and attributes.
-pub(crate) fn html_escaped(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::html_escape::escape_html as html_escaped;
 
 #[cfg(test)]
 mod tests {
