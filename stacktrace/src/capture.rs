@@ -62,10 +62,9 @@ pub(crate) struct FunctionError {
 }
 
 pub(crate) fn capture_function_error(e: FunctionError) -> Option<EventId> {
-    // The chain of the task's spawner comes first, as for every other event.
-    let inherited = crate::inherit::current();
     let (rt, now) = admitted()?;
-    let mut p = PendingEvent::new(now, e.level, "capture");
+    // The chain of the task's spawner comes first, as for every other event.
+    let mut p = PendingEvent::new(now, e.level, "capture").with_inherited_calls();
     p.error_type = e.error_type;
     p.message = e.message;
     p.sources = e.sources;
@@ -74,10 +73,6 @@ pub(crate) fn capture_function_error(e: FunctionError) -> Option<EventId> {
         line: e.function.line,
         column: 0,
     });
-    if let Some(i) = inherited {
-        p.calls.extend(i.calls.iter().cloned());
-        p.secrets.extend(i.secrets.iter().cloned());
-    }
     p.calls.extend(e.chain);
     p.calls.push(e.function);
     p.secrets.extend(e.secrets);

@@ -80,6 +80,13 @@ impl DropCounters {
         out
     }
 
+    /// Adds counts back, after persisting them failed.
+    pub(crate) fn put_back(&self, counts: [u64; 6]) {
+        for (c, n) in self.0.iter().zip(counts) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn peek(&self) -> [u64; 6] {
         let mut out = [0; 6];
         for (o, c) in out.iter_mut().zip(&self.0) {
@@ -315,6 +322,8 @@ mod tests {
         c.add(DropReason::QueueFull);
         assert_eq!(c.take()[4], 2);
         assert_eq!(c.take()[4], 0);
+        c.put_back([1, 0, 0, 0, 3, 0]);
+        assert_eq!(c.take(), [1, 0, 0, 0, 3, 0]);
     }
 
     #[test]

@@ -96,11 +96,7 @@ impl Sink {
             let counts = drops.take();
             if s.add_drops(counts).is_err() {
                 // Put them back rather than lose them; the next try may succeed.
-                for (reason, n) in crate::gate::DROP_REASONS.iter().zip(counts) {
-                    for _ in 0..n.min(1_000_000) {
-                        drops.add(*reason);
-                    }
-                }
+                drops.put_back(counts);
             }
         }
     }

@@ -71,14 +71,21 @@ impl PendingEvent {
 
     /// Adds the chain of captured functions active on this thread or task (after those its
     /// task inherited from where it was spawned), and the values they hold as sensitive.
-    pub(crate) fn with_active_calls(mut self) -> Self {
+    pub(crate) fn with_active_calls(self) -> Self {
+        let mut p = self.with_inherited_calls();
+        let snap = crate::chain::snapshot();
+        p.calls.extend(snap.calls);
+        p.secrets.extend(snap.secrets);
+        p
+    }
+
+    /// Adds the calls (and their secrets) that the task being polled inherited from where
+    /// it was spawned: the outermost part of every event's chain.
+    pub(crate) fn with_inherited_calls(mut self) -> Self {
         if let Some(inherited) = crate::inherit::current() {
             self.calls.extend(inherited.calls.iter().cloned());
             self.secrets.extend(inherited.secrets.iter().cloned());
         }
-        let snap = crate::chain::snapshot();
-        self.calls.extend(snap.calls);
-        self.secrets.extend(snap.secrets);
         self
     }
 }
