@@ -9,9 +9,10 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
 use http::Request;
-use http_common::{chunked, client, contains, flush, full, install, raw_bytes, send, serve};
+use http_common::{chunked, client, flush, full, install, send, serve};
 use stacktrace::http::{SensitivePostParameters, StacktraceLayer};
 use stacktrace::{Config, CrashEvent, Level, PLACEHOLDER};
+use stacktrace_tests::{contains, raw_bytes};
 
 const LIMIT: usize = 1024;
 

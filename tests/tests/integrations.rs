@@ -171,9 +171,9 @@ fn each_filter_drops_and_counts_and_before_store_can_redact() {
     assert!(events.iter().all(|e| e.tags["seen_by"] == "before_store"));
     // Three ignore rules and one before_store drop.
     assert_eq!(store.dropped().unwrap()[&DropReason::Filtered], 4);
-    let raw = common::raw_bytes(&db);
-    assert!(!common::contains(&raw, b"session-value-abc123"));
-    assert!(!common::contains(&raw, b"drop me please"));
+    let raw = stacktrace_tests::raw_bytes(&db);
+    assert!(!stacktrace_tests::contains(&raw, b"session-value-abc123"));
+    assert!(!stacktrace_tests::contains(&raw, b"drop me please"));
 }
 
 #[test]

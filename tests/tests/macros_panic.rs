@@ -7,8 +7,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{db_dir, raw_bytes, run_with_limit, Run};
+use common::{db_dir, run_with_limit, Run};
 use stacktrace::{CrashEvent, Level, Store, PLACEHOLDER};
+use stacktrace_tests::raw_bytes;
 
 fn run(name: &str, arg: &str) -> (tempfile::TempDir, Run, Vec<CrashEvent>) {
     let (dir, db) = db_dir();

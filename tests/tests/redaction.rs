@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{contains, db_dir, raw_bytes, scenario_command};
+use common::{db_dir, scenario_command};
 use stacktrace::{Store, PLACEHOLDER};
+use stacktrace_tests::{contains, raw_bytes};
 
 #[test]
 fn redacted_fields_and_secret_environment_are_absent_from_raw_bytes() {

@@ -98,37 +98,15 @@ pub(crate) fn duration_text(us: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::event::EventId;
-
-    fn request(ts: u64, path: &str, status: u16, duration_us: u64) -> TrackedRequest {
-        TrackedRequest {
-            id: EventId::new(ts),
-            timestamp_us: ts,
-            method: "GET".into(),
-            path: path.into(),
-            query: String::new(),
-            status,
-            duration_us,
-            user: String::new(),
-            client_addr: String::new(),
-            headers: BTreeMap::new(),
-            request_body: None,
-            request_body_truncated: false,
-            response_body: None,
-            response_body_truncated: false,
-            data: serde_json::Map::new(),
-        }
-    }
 
     #[test]
     fn summaries_count_errors_and_times_per_key() {
-        let mut rows: Vec<TrackedRequest> =
-            (1..=20).map(|i| request(i, "/a", 200, i * 100)).collect();
-        rows.push(request(30, "/b", 500, 7));
-        rows.push(request(31, "/b", 503, 9));
+        let mut rows: Vec<TrackedRequest> = (1..=20)
+            .map(|i| TrackedRequest::sample(i, "/a", 200, i * 100))
+            .collect();
+        rows.push(TrackedRequest::sample(30, "/b", 500, 7));
+        rows.push(TrackedRequest::sample(31, "/b", 503, 9));
         let by_path = summaries_of(&rows, SummaryKey::Path);
         assert_eq!(by_path.len(), 2);
         let a = &by_path[0];
@@ -151,9 +129,9 @@ mod tests {
     #[test]
     fn slowest_first_and_durations_read_well() {
         let rows = vec![
-            request(1, "/x", 200, 5),
-            request(2, "/y", 200, 50),
-            request(3, "/z", 200, 50),
+            TrackedRequest::sample(1, "/x", 200, 5),
+            TrackedRequest::sample(2, "/y", 200, 50),
+            TrackedRequest::sample(3, "/z", 200, 50),
         ];
         let s = slowest_of(rows, 2);
         assert_eq!(s.iter().map(|r| r.timestamp_us).collect::<Vec<_>>(), [3, 2]);

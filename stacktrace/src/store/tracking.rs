@@ -255,10 +255,9 @@ impl TrackingQuery<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(ts: u64, path: &str, status: u16, duration_us: u64) -> TrackedRequest {
+impl TrackedRequest {
+    /// A plain `GET` entry, for tests.
+    pub(crate) fn sample(ts: u64, path: &str, status: u16, duration_us: u64) -> TrackedRequest {
         TrackedRequest {
             id: EventId::new(ts),
             timestamp_us: ts,
@@ -277,6 +276,11 @@ mod tests {
             data: serde_json::Map::new(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn capped_oldest_first_and_queried_newest_first() {
@@ -285,7 +289,8 @@ mod tests {
         let mut log = TrackingLog::open(&store).unwrap();
         let base = 1_700_000_000_000_000;
         for i in 0..50u64 {
-            let r = record(base + i, if i % 2 == 0 { "/a" } else { "/b" }, 200, i * 10);
+            let r =
+                TrackedRequest::sample(base + i, if i % 2 == 0 { "/a" } else { "/b" }, 200, i * 10);
             log.append(&[r], 10, u64::MAX).unwrap();
         }
         let all = store.tracked().limit(1000).run().unwrap();
@@ -321,8 +326,12 @@ mod tests {
         // Reopening counts what is there, so the cap holds across restarts.
         let mut log = TrackingLog::open(&store).unwrap();
         assert_eq!(log.entries, 10);
-        log.append(&[record(base + 99, "/c", 404, 1)], 10, u64::MAX)
-            .unwrap();
+        log.append(
+            &[TrackedRequest::sample(base + 99, "/c", 404, 1)],
+            10,
+            u64::MAX,
+        )
+        .unwrap();
         assert_eq!(store.tracked().status(404).run().unwrap().len(), 1);
         assert_eq!(store.tracked().limit(100).run().unwrap().len(), 10);
     }
@@ -333,8 +342,12 @@ mod tests {
         let store = Store::open(dir.path().join("db")).unwrap();
         let mut log = TrackingLog::open(&store).unwrap();
         for i in 0..20u64 {
-            log.append(&[record(1_000 + i, "/x", 200, 1)], 1000, 1000)
-                .unwrap();
+            log.append(
+                &[TrackedRequest::sample(1_000 + i, "/x", 200, 1)],
+                1000,
+                1000,
+            )
+            .unwrap();
         }
         assert!(log.bytes <= 1000);
         let rows = store.tracked().run().unwrap();

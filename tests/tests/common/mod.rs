@@ -86,23 +86,3 @@ pub fn scenario_command(name: &str, db: &Path, arg: &str) -> Command {
 pub fn scenario(name: &str, db: &Path, arg: &str) -> Run {
     run_with_limit(scenario_command(name, db, arg), Duration::from_secs(60))
 }
-
-/// Every byte of every file under `dir`.
-pub fn raw_bytes(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for e in std::fs::read_dir(&p).expect("read dir") {
-                stack.push(e.expect("dir entry").path());
-            }
-        } else if let Ok(bytes) = std::fs::read(&p) {
-            out.extend(bytes);
-        }
-    }
-    out
-}
-
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}

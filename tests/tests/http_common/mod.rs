@@ -135,23 +135,3 @@ pub fn events_at(path: &str) -> Vec<CrashEvent> {
         .all()
         .expect("query")
 }
-
-/// Every byte of every file under `dir`.
-pub fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for e in std::fs::read_dir(&p).expect("read dir") {
-                stack.push(e.expect("dir entry").path());
-            }
-        } else if let Ok(bytes) = std::fs::read(&p) {
-            out.extend(bytes);
-        }
-    }
-    out
-}
-
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
