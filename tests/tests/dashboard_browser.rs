@@ -181,6 +181,12 @@ impl Browser {
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_cmd(method, path, body)
+            .unwrap_or_else(|answer| panic!("{method} {path}: {answer}"))
+    }
+
+    /// Like `cmd`, but a WebDriver error comes back as `Err` (the whole answer).
+    fn try_cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let answer = http(
             self.port,
             method,
@@ -188,9 +194,9 @@ impl Browser {
             body.as_ref(),
         );
         if answer["value"].get("error").is_some() {
-            panic!("{method} {path}: {answer}");
+            return Err(answer);
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
     }
 
     fn open(&self, url: &str) {
@@ -264,10 +270,25 @@ impl Browser {
     }
 
     /// Waits until the page's text contains `needle`; returns the text.
+    ///
+    /// The page may be replaced while it is read (a form post or a link
+    /// still loading): the text is read in one script call, and a
+    /// WebDriver error in between (a stale element, a page being
+    /// unloaded) is retried until the deadline like a missing needle.
     fn wait_for_text(&self, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            let text = self.text_of("body");
+            let text = match self.try_cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({
+                    "script": "return document.body ? document.body.innerText : '';",
+                    "args": []
+                })),
+            ) {
+                Ok(value) => value.as_str().unwrap_or("").to_owned(),
+                Err(answer) => format!("(page not readable: {answer})"),
+            };
             if text.contains(needle) {
                 return text;
             }
