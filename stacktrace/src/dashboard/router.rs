@@ -59,7 +59,7 @@ pub struct Dashboard {
 
 enum StoreRef {
     Static(&'static Store),
-    Owned(Store),
+    Owned(Box<Store>),
 }
 
 impl fmt::Debug for Dashboard {
@@ -144,7 +144,7 @@ impl Dashboard {
     /// A dashboard that owns its store (what `stacktrace serve` does).
     pub fn owning(store: Store) -> Dashboard {
         Dashboard {
-            store: StoreRef::Owned(store),
+            store: StoreRef::Owned(Box::new(store)),
             token: None,
         }
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::groups::{self, Group};
 use super::keys::{self, Field};
+use super::postings::{self, Additions, Postings};
 use super::spool::{self, Spool};
 use crate::error::StoreError;
 use crate::event::{CrashEvent, EventId};
@@ -31,7 +32,7 @@ use crate::gate::{DropCounters, DropReason, DROP_REASONS};
 pub struct Store {
     pub(super) db: sled::Db,
     pub(super) events: sled::Tree,
-    pub(super) index: sled::Tree,
+    pub(super) postings: Postings,
     pub(super) groups: sled::Tree,
     pub(super) counters: sled::Tree,
     path: PathBuf,
@@ -115,7 +116,7 @@ impl Store {
         };
         let store = Store {
             events: tree(keys::EVENTS)?,
-            index: tree(keys::INDEX)?,
+            postings: Postings::new(tree(keys::POSTINGS)?, tree(keys::WORDS)?, tree(keys::META)?),
             groups: tree(keys::GROUPS)?,
             counters: tree(keys::COUNTERS)?,
             db,
@@ -123,6 +124,7 @@ impl Store {
             pending_drops: None,
             journal: OnceLock::new(),
         };
+        store.rebuild_old_index()?;
         spool::merge_into(&store)?;
         Ok(store)
     }
@@ -146,29 +148,26 @@ impl Store {
         })
     }
 
-    /// Stores events with their index entries in two sled batches and updates each group
-    /// once; returns what happened to each group touched, in order of first occurrence.
+    /// Stores events in one sled batch, indexes them with a few writes per indexed value
+    /// (see the postings module), and updates each group once; returns what happened to
+    /// each group touched, in order of first occurrence.
     pub(crate) fn insert_batch(
         &self,
         events: &[CrashEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut event_batch = sled::Batch::default();
-        let mut index_batch = sled::Batch::default();
+        let mut additions = Additions::default();
         let mut by_group: Vec<(&str, Vec<&CrashEvent>)> = Vec::new();
         for e in events {
             event_batch.insert(&e.id.to_bytes()[..], keys::encode(e));
-            for (field, value) in index_entries(e) {
-                if !value.is_empty() {
-                    index_batch.insert(keys::index_key(field, value, e.id), &[] as &[u8]);
-                }
-            }
+            index_event(&mut additions, e);
             match by_group.iter_mut().find(|(fp, _)| *fp == e.fingerprint) {
                 Some((_, members)) => members.push(e),
                 None => by_group.push((&e.fingerprint, vec![e])),
             }
         }
         self.events.apply_batch(event_batch)?;
-        self.index.apply_batch(index_batch)?;
+        additions.apply(&self.postings)?;
         let mut outcomes = Vec::with_capacity(by_group.len());
         for (_, members) in by_group {
             let (old, group) = groups::record_many(&self.groups, &members)?;
@@ -181,15 +180,65 @@ impl Store {
         Ok(outcomes)
     }
 
-    /// Removes an event and its index entries; its group keeps its counts.
-    pub(crate) fn remove(&self, event: &CrashEvent) -> Result<(), StoreError> {
-        for (field, value) in index_entries(event) {
-            if !value.is_empty() {
-                self.index.remove(keys::index_key(field, value, event.id))?;
+    /// Indexes the events of a database written with the earlier index layout (one key
+    /// per event and field), then drops the old index.
+    fn rebuild_old_index(&self) -> Result<(), StoreError> {
+        let name = keys::OLD_INDEX.as_bytes();
+        if !self.db.tree_names().iter().any(|n| n.as_ref() == name) {
+            return Ok(());
+        }
+        let mut additions = Additions::default();
+        let mut n = 0;
+        for item in self.events.iter() {
+            let (_, v) = item?;
+            // An undecodable event cannot be indexed; it stays readable by id as before.
+            if let Ok(e) = keys::decode::<CrashEvent>(&v, String::new) {
+                index_event(&mut additions, &e);
+                n += 1;
+            }
+            if n == 4096 {
+                std::mem::take(&mut additions).apply(&self.postings)?;
+                n = 0;
             }
         }
-        self.events.remove(event.id.to_bytes())?;
+        additions.apply(&self.postings)?;
+        self.db.drop_tree(name)?;
+        self.db.flush()?;
         Ok(())
+    }
+
+    /// Removes the events with ids below `boundary`, calling `progress` with the count
+    /// removed so far now and then; returns the count. Groups keep their counts. Index
+    /// runs made only of removed events are deleted; readers skip the other removed ids.
+    pub(crate) fn remove_below(
+        &self,
+        boundary: EventId,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, StoreError> {
+        // The boundary is recorded first: from then on readers check the ids below it.
+        self.postings.set_purged_below(boundary)?;
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for key in self.events.range(..boundary.to_bytes()).keys() {
+            batch.remove(key?);
+            in_batch += 1;
+            removed += 1;
+            if in_batch == 4096 {
+                self.events.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+                progress(removed);
+            }
+        }
+        self.events.apply_batch(batch)?;
+        self.postings.forget_below(boundary)?;
+        progress(removed);
+        Ok(removed)
+    }
+
+    /// Whether an index entry's event may be gone and must be looked up.
+    pub(crate) fn maybe_removed(&self) -> Result<EventId, StoreError> {
+        Ok(self.postings.purged_below()?)
     }
 
     /// Makes everything written so far durable.
@@ -281,17 +330,13 @@ impl Store {
     }
 }
 
-fn index_entries(e: &CrashEvent) -> [(Field, &[u8]); 5] {
-    [
-        (Field::Level, std::slice::from_ref(level_byte(e))),
-        (Field::ErrorType, e.error_type.as_bytes()),
-        (Field::RequestPath, e.request_path.as_bytes()),
-        (Field::User, e.user.as_bytes()),
-        (Field::Fingerprint, e.fingerprint.as_bytes()),
-    ]
-}
-
-fn level_byte(e: &CrashEvent) -> &'static u8 {
-    const BYTES: [u8; 5] = [0, 1, 2, 3, 4];
-    &BYTES[usize::from(e.level.as_byte()).min(4)]
+/// Adds an event's index entries: its level, error type, request path, user, group and
+/// words.
+fn index_event(additions: &mut Additions, e: &CrashEvent) {
+    additions.add(Field::Level, &[e.level.as_byte()], e.id);
+    additions.add(Field::ErrorType, e.error_type.as_bytes(), e.id);
+    additions.add(Field::RequestPath, e.request_path.as_bytes(), e.id);
+    additions.add(Field::User, e.user.as_bytes(), e.id);
+    additions.add(Field::Fingerprint, e.fingerprint.as_bytes(), e.id);
+    additions.add_words(postings::event_words(&e.message, &e.error_type), e.id);
 }

@@ -11,8 +11,15 @@ use crate::event::EventId;
 
 /// Event id (16 bytes) to versioned event.
 pub(crate) const EVENTS: &str = "events";
-/// Secondary indexes: field tag, value, `0`, event id; empty values.
-pub(crate) const INDEX: &str = "index";
+/// The secondary indexes of an earlier layout (one key per event and field), rebuilt into
+/// [`POSTINGS`] when found.
+pub(crate) const OLD_INDEX: &str = "index";
+/// Secondary indexes: runs of event ids per field value (see the postings module).
+pub(crate) const POSTINGS: &str = "postings";
+/// The vocabulary of indexed words: word to nothing.
+pub(crate) const WORDS: &str = "words";
+/// Bookkeeping of the indexes: name to value.
+pub(crate) const META: &str = "meta";
 /// Fingerprint to versioned group.
 pub(crate) const GROUPS: &str = "groups";
 /// Counter name to big-endian u64.
@@ -32,43 +39,21 @@ pub(crate) enum Field {
     RequestPath,
     User,
     Fingerprint,
+    /// A lower-case word of the message or error type.
+    Word,
 }
 
 impl Field {
-    fn tag(self) -> u8 {
+    pub(crate) fn tag(self) -> u8 {
         match self {
             Field::Level => b'l',
             Field::ErrorType => b't',
             Field::RequestPath => b'p',
             Field::User => b'u',
             Field::Fingerprint => b'f',
+            Field::Word => b'w',
         }
     }
-}
-
-/// The prefix shared by every entry of one field value.
-pub(crate) fn index_prefix(field: Field, value: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(value.len() + 18);
-    k.push(field.tag());
-    k.extend_from_slice(value);
-    k.push(0);
-    k
-}
-
-pub(crate) fn index_key(field: Field, value: &[u8], id: EventId) -> Vec<u8> {
-    let mut k = index_prefix(field, value);
-    k.extend_from_slice(&id.to_bytes());
-    k
-}
-
-/// The event id of an index key, when the key belongs to exactly this prefix (a value that
-/// itself contains a `0` byte would otherwise match a shorter value's prefix).
-pub(crate) fn id_of_index_key(prefix: &[u8], key: &[u8]) -> Option<EventId> {
-    if key.len() != prefix.len() + 16 || !key.starts_with(prefix) {
-        return None;
-    }
-    let bytes: [u8; 16] = key[prefix.len()..].try_into().ok()?;
-    Some(EventId::from_bytes(bytes))
 }
 
 pub(crate) fn id_of_event_key(key: &[u8]) -> Option<EventId> {
@@ -119,19 +104,6 @@ pub(crate) fn u64_of(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn index_key_rejects_longer_values_sharing_the_prefix() {
-        let id = EventId::from_bytes([7; 16]);
-        let p = index_prefix(Field::User, b"ann");
-        assert_eq!(
-            id_of_index_key(&p, &index_key(Field::User, b"ann", id)),
-            Some(id)
-        );
-        let other = index_key(Field::User, b"ann\0x", id);
-        assert!(other.starts_with(&p));
-        assert_eq!(id_of_index_key(&p, &other), None);
-    }
 
     #[test]
     fn codec_checks_the_version() {

@@ -5,6 +5,7 @@ mod export;
 mod group_pages;
 mod groups;
 mod keys;
+mod postings;
 mod query;
 mod request_summary;
 mod retention;

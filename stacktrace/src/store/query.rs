@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use super::db::Store;
 use super::keys::{self, Field};
+use super::postings::{self, MAX_WORD, OVERFLOW};
 use crate::error::QueryError;
 use crate::event::{to_us, CrashEvent, EventId, Level};
 
@@ -27,9 +28,12 @@ use crate::event::{to_us, CrashEvent, EventId, Level};
 /// # Ok::<(), stacktrace::QueryError>(())
 /// ```
 ///
-/// One of the indexed fields (fingerprint, user, request path, error type, level) narrows
-/// the scan to that field's index; the time range narrows it further. The text filter is
-/// checked on the events the rest selects.
+/// One of the indexed fields (fingerprint, user, request path, error type, level) or the
+/// text narrows the scan to that field's index; the time range narrows it further. Every
+/// filter is then checked on the events the index selects.
+///
+/// The text is found anywhere in the message or error type, in any case: `"declin"`
+/// finds "Card declined". Its longest word is looked up in the index of words.
 #[derive(Clone, Debug)]
 #[must_use = "a query does nothing until `run`"]
 pub struct Query<'s> {
@@ -54,6 +58,9 @@ pub struct Page {
     /// Pass to [`Query::after`] for the next page; `None` on the last page.
     pub next: Option<String>,
 }
+
+/// Index values whose events a query reads, merged.
+type IndexValues = Vec<(Field, Vec<u8>)>;
 
 /// Events per page when no limit is set.
 pub(crate) const DEFAULT_LIMIT: usize = 50;
@@ -163,21 +170,52 @@ impl<'s> Query<'s> {
             })
     }
 
-    /// The narrowest index to scan, if any field of one is set.
-    fn index(&self) -> Option<(Field, Vec<u8>)> {
+    /// The index values to read (their events merged), narrowest first: a fingerprint, a
+    /// user, the text's words, a request path, an error type, a level; `None` to scan.
+    fn index(&self) -> Result<Option<IndexValues>, QueryError> {
         if let Some(f) = &self.fingerprint {
-            return Some((Field::Fingerprint, f.as_bytes().to_vec()));
+            return Ok(Some(vec![(Field::Fingerprint, f.as_bytes().to_vec())]));
         }
         if let Some(u) = &self.user {
-            return Some((Field::User, u.as_bytes().to_vec()));
+            return Ok(Some(vec![(Field::User, u.as_bytes().to_vec())]));
+        }
+        if let Some(words) = self.text_index()? {
+            return Ok(Some(words));
         }
         if let Some(p) = &self.request_path {
-            return Some((Field::RequestPath, p.as_bytes().to_vec()));
+            return Ok(Some(vec![(Field::RequestPath, p.as_bytes().to_vec())]));
         }
         if let Some(t) = &self.error_type {
-            return Some((Field::ErrorType, t.as_bytes().to_vec()));
+            return Ok(Some(vec![(Field::ErrorType, t.as_bytes().to_vec())]));
         }
-        self.level.map(|l| (Field::Level, vec![l.as_byte()]))
+        Ok(self.level.map(|l| vec![(Field::Level, vec![l.as_byte()])]))
+    }
+
+    /// The indexed words holding the text's longest word, and the events whose words are
+    /// not all indexed; `None` when the text has no word the index can answer for.
+    fn text_index(&self) -> Result<Option<IndexValues>, QueryError> {
+        /// More matching words than this read faster as a scan.
+        const MAX_MATCHING_WORDS: usize = 256;
+        let Some(text) = &self.text else {
+            return Ok(None);
+        };
+        let Some(needle) = postings::words_of(text).max_by_key(|w| w.chars().count()) else {
+            return Ok(None);
+        };
+        if needle.chars().count() > MAX_WORD {
+            return Ok(None);
+        }
+        let words = self.store.postings.words_containing(&needle)?;
+        if words.len() > MAX_MATCHING_WORDS {
+            return Ok(None);
+        }
+        Ok(Some(
+            words
+                .into_iter()
+                .chain([OVERFLOW.to_owned()])
+                .map(|w| (Field::Word, w.into_bytes()))
+                .collect(),
+        ))
     }
 
     /// Calls `visit` with each matching event, newest first, until it returns `false`.
@@ -203,18 +241,12 @@ impl<'s> Query<'s> {
             upper = upper.min(id);
         }
         let mut visit_matching = |e: CrashEvent| !self.matches(&e) || visit(e);
-        match self.index() {
-            Some((field, value)) => {
-                let prefix = keys::index_prefix(field, &value);
-                let start = keys::index_key(field, &value, lower);
-                let end = keys::index_key(field, &value, upper);
-                for item in self.store.index.range(start..end).rev() {
-                    let (k, _) = item?;
-                    let Some(id) = keys::id_of_index_key(&prefix, &k) else {
-                        continue;
-                    };
-                    // An index entry whose event was purged concurrently is skipped.
-                    if let Some(e) = self.store.get(id)? {
+        match self.index()? {
+            Some(values) => {
+                let ids = self.store.postings.descending_any(&values, lower, upper);
+                for id in ids {
+                    // An index entry whose event was removed is skipped.
+                    if let Some(e) = self.store.get(id?)? {
                         if !visit_matching(e) {
                             break;
                         }
@@ -282,5 +314,213 @@ impl<'s> Query<'s> {
             true
         })?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::{Interval, Window};
+
+    fn event(t: u64, level: Level, user: &str, message: &str, error_type: &str) -> CrashEvent {
+        let mut e: CrashEvent = serde_json::from_value(serde_json::json!({
+            "id": "00000000000000000000000000000000",
+            "timestamp_us": t,
+            "level": level,
+            "logger": "test",
+            "error_type": error_type,
+            "message": message,
+            "fingerprint": format!("fp-{}", t % 3),
+            "user": user,
+            "context": {"os": "", "arch": "", "hostname": "", "program": "",
+                        "program_version": "", "thread_id": "", "pid": 1},
+        }))
+        .unwrap();
+        e.id = EventId::new(t);
+        e
+    }
+
+    fn ids(events: &[CrashEvent]) -> Vec<EventId> {
+        events.iter().map(|e| e.id).collect()
+    }
+
+    /// What a query should return: every stored event it matches, newest first.
+    fn model(stored: &[CrashEvent], q: &Query<'_>) -> Vec<EventId> {
+        let mut want: Vec<EventId> = stored
+            .iter()
+            .filter(|e| q.matches(e))
+            .map(|e| e.id)
+            .collect();
+        want.sort_by_key(|id| std::cmp::Reverse(*id));
+        want
+    }
+
+    /// Words of messages; the last is one word too long for the index of words.
+    const WORDS: [&str; 9] = [
+        "Card",
+        "declined",
+        "ÄRGER",
+        "timeout",
+        "order-1042",
+        "x",
+        "séance",
+        "a::b",
+        "Supercalifragilisticexpialidociousandthensomemoreletters",
+    ];
+
+    const NEEDLES: [&str; 13] = [
+        "card",
+        "DECLIN",
+        "ärger",
+        "order-10",
+        "1042",
+        "x",
+        "ance",
+        "a::b",
+        ":",
+        "zzz",
+        "d d",
+        "docious",
+        "thensomemore",
+    ];
+
+    fn message() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (
+                0..WORDS.len(),
+                prop::sample::select(vec![" ", ", ", "", "_"]),
+            ),
+            0..6,
+        )
+        .prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(w, sep)| format!("{}{sep}", WORDS[w]))
+                .collect()
+        })
+    }
+
+    fn queries<'s>(s: &'s Store, needle: &str) -> Vec<Query<'s>> {
+        vec![
+            s.query(),
+            s.query().level(Level::Warning),
+            s.query().user("ann"),
+            s.query().user("bob").level(Level::Fatal),
+            s.query().text(needle),
+            s.query().text(needle).level(Level::Error),
+            s.query().text(needle).since_us(100).until_us(300),
+            s.query().fingerprint("fp-1").since_us(50),
+        ]
+    }
+
+    fn all_pages(q: &Query<'_>) -> Vec<EventId> {
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut page_q = q.clone().limit(7);
+            if let Some(c) = &cursor {
+                page_q = page_q.after(c);
+            }
+            let page = page_q.run().unwrap();
+            paged.extend(ids(&page.events));
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => return paged,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Queries answered from the indexes (fields, words, time bounds, in batches of any
+        /// size, stored out of order, after retention) return exactly what a scan filtered
+        /// by the same rules returns.
+        #[test]
+        fn indexed_queries_agree_with_a_scan(
+            specs in prop::collection::vec(
+                (1u64..400, 0usize..3, 0usize..3, message(), any::<bool>()),
+                1..120,
+            ),
+            batch in 1usize..40,
+            purge_at in 0u64..400,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path().join("db")).unwrap();
+            let levels = [Level::Error, Level::Warning, Level::Fatal];
+            let users = ["ann", "bob", ""];
+            let mut stored: Vec<CrashEvent> = specs
+                .iter()
+                .map(|(t, l, u, m, typed)| {
+                    event(*t, levels[*l], users[*u], m, if *typed { "app::PayError" } else { "" })
+                })
+                .collect();
+            for chunk in stored.chunks(batch) {
+                store.insert_batch(chunk).unwrap();
+            }
+            for needle in NEEDLES {
+                for q in queries(&store, needle) {
+                    let got = ids(&q.all().unwrap());
+                    prop_assert_eq!(&got, &model(&stored, &q), "{:?}", q);
+                    prop_assert_eq!(all_pages(&q), got);
+                }
+            }
+            store.purge_before(crate::event::from_us(purge_at)).unwrap();
+            stored.retain(|e| e.timestamp_us >= purge_at);
+            for needle in NEEDLES {
+                for q in queries(&store, needle) {
+                    prop_assert_eq!(ids(&q.all().unwrap()), model(&stored, &q), "{:?}", q);
+                }
+            }
+            // The group's trend counts its events left, none of the removed ones.
+            let trend = store
+                .group_trend("fp-1", Window::ending_at_us(Interval::Hour, 1, 0))
+                .unwrap();
+            let left = stored.iter().filter(|e| e.fingerprint == "fp-1").count() as u64;
+            prop_assert_eq!(trend.counts.iter().sum::<u64>(), left);
+        }
+    }
+
+    #[test]
+    fn a_word_too_long_to_index_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let long = format!("token{}", "7".repeat(MAX_WORD));
+        store
+            .insert_batch(&[
+                event(1, Level::Error, "", &format!("bad {long}"), ""),
+                event(2, Level::Error, "", "bad input", ""),
+            ])
+            .unwrap();
+        assert_eq!(store.query().text("n777").count().unwrap(), 1);
+        assert_eq!(store.query().text(&long).count().unwrap(), 1);
+        assert_eq!(store.query().text("bad").count().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_database_with_the_earlier_index_layout_is_reindexed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let e = event(5, Level::Warning, "ann", "card declined", "app::PayError");
+        {
+            let db = sled::open(&path).unwrap();
+            let events = db.open_tree(keys::EVENTS).unwrap();
+            events.insert(e.id.to_bytes(), keys::encode(&e)).unwrap();
+            events.insert([9u8; 16], &b"\x01{not json"[..]).unwrap();
+            let old = db.open_tree(keys::OLD_INDEX).unwrap();
+            old.insert(b"u-ann-something", &[] as &[u8]).unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(ids(&store.query().user("ann").all().unwrap()), [e.id]);
+        assert_eq!(ids(&store.query().text("DECLINED").all().unwrap()), [e.id]);
+        assert_eq!(store.query().level(Level::Warning).count().unwrap(), 1);
+        assert!(!store
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == keys::OLD_INDEX.as_bytes()));
     }
 }

@@ -211,13 +211,16 @@ impl Store {
     /// One group's events per interval over a window, counted from its index entries.
     pub fn group_trend(&self, fingerprint: &str, window: Window) -> Result<Trend, StoreError> {
         let mut trend = window.empty();
-        let value = fingerprint.as_bytes();
-        let prefix = keys::index_prefix(Field::Fingerprint, value);
-        let start = keys::index_key(Field::Fingerprint, value, EventId::floor(window.start_us()));
-        let end = keys::index_key(Field::Fingerprint, value, EventId::floor(window.end_us()));
-        for item in self.index.range(start..end) {
-            let (k, _) = item?;
-            if let Some(id) = keys::id_of_index_key(&prefix, &k) {
+        let lower = EventId::floor(window.start_us());
+        let upper = EventId::floor(window.end_us());
+        // Ids below this may be of removed events: those are looked up.
+        let maybe_removed = self.maybe_removed()?;
+        let ids =
+            self.postings
+                .descending(Field::Fingerprint, fingerprint.as_bytes(), lower, upper);
+        for id in ids {
+            let id = id?;
+            if id >= maybe_removed || self.events.contains_key(id.to_bytes())? {
                 trend.add(id.timestamp_us());
             }
         }

@@ -1,0 +1,644 @@
+//! Posting lists: the secondary indexes, as runs of event ids.
+//!
+//! Every indexed value (a level, an error type, a request path, a user, a group's
+//! fingerprint, a word of the message) keeps its events' ids in runs: one sled entry holds
+//! a run of ids in ascending order, keyed by the value and the run's greatest id. A batch of
+//! stored events adds one run per value it touches (or extends the value's last run while
+//! that is short), so indexing costs a few sled writes per batch instead of one per event
+//! and field.
+//!
+//! Key: field tag, value length (u16, big-endian), value (at most [`MAX_VALUE`] bytes),
+//! then the run's greatest id (16 bytes, big-endian). The length makes a value's keys
+//! exactly those starting with its prefix. Value: the ids, 16 big-endian bytes each.
+//!
+//! The runs of one value never overlap: an id at or below the greatest id already indexed
+//! (an event captured earlier but stored later) goes into the run that covers it. So a
+//! descending read is a walk over the runs, newest first, with no merging.
+//!
+//! Removal is lazy. Retention removes events oldest first; it deletes the runs made only of
+//! removed ids and records the boundary ([`Postings::purged_below`]); a reader checks ids
+//! below it against the events tree.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use super::keys::Field;
+use crate::event::EventId;
+
+/// Bytes of a value that are indexed; longer values share the key of their first bytes
+/// (readers compare the whole value on the event).
+pub(crate) const MAX_VALUE: usize = 512;
+
+/// A value's last run shorter than this takes the next batch's ids instead of a new run
+/// starting, so a value that gets one event per batch still has runs of many ids.
+const SHORT_RUN: usize = 128;
+
+/// Words longer than this are not indexed; the event is indexed under [`OVERFLOW`] instead.
+pub(crate) const MAX_WORD: usize = 48;
+
+/// Distinct words indexed per event; an event with more is indexed under [`OVERFLOW`] too.
+pub(crate) const MAX_WORDS: usize = 96;
+
+/// The word under which events whose words are not all indexed are listed: a text search
+/// always reads them.
+pub(crate) const OVERFLOW: &str = "\u{0}overflow";
+
+/// Words remembered as already in the vocabulary, at most.
+const KNOWN_WORDS: usize = 100_000;
+
+/// The key prefix of a value's runs.
+pub(crate) fn prefix(field: Field, value: &[u8]) -> Vec<u8> {
+    let v = &value[..value.len().min(MAX_VALUE)];
+    let mut k = Vec::with_capacity(v.len() + 19);
+    k.push(field.tag());
+    k.extend_from_slice(&(v.len() as u16).to_be_bytes());
+    k.extend_from_slice(v);
+    k
+}
+
+fn run_key(prefix: &[u8], max: EventId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 16);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&max.to_bytes());
+    k
+}
+
+/// The greatest id of a run, from its key, when the key is one of this prefix's.
+fn max_of(prefix: &[u8], key: &[u8]) -> Option<EventId> {
+    if key.len() != prefix.len() + 16 || !key.starts_with(prefix) {
+        return None;
+    }
+    id_at_end(key)
+}
+
+fn id_at_end(key: &[u8]) -> Option<EventId> {
+    let tail = key.get(key.len().checked_sub(16)?..)?;
+    let bytes: [u8; 16] = tail.try_into().ok()?;
+    Some(EventId::from_bytes(bytes))
+}
+
+fn decode_ids(bytes: &[u8]) -> Vec<EventId> {
+    bytes
+        .chunks_exact(16)
+        .filter_map(|c| c.try_into().ok().map(EventId::from_bytes))
+        .collect()
+}
+
+fn encode_ids(ids: &[EventId]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ids.len() * 16);
+    for id in ids {
+        out.extend_from_slice(&id.to_bytes());
+    }
+    out
+}
+
+/// Sorted union of two sorted id lists, without duplicates.
+fn union(a: &[EventId], b: &[EventId]) -> Vec<EventId> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x < y => {
+                i += 1;
+                *x
+            }
+            (Some(x), Some(y)) if y < x => {
+                j += 1;
+                *y
+            }
+            (Some(x), Some(_)) => {
+                i += 1;
+                j += 1;
+                *x
+            }
+            (Some(x), None) => {
+                i += 1;
+                *x
+            }
+            (None, Some(y)) => {
+                j += 1;
+                *y
+            }
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// The lower-case words of a text: its runs of alphanumeric characters.
+pub(crate) fn words_of(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// The words an event is indexed under: those of its message and error type, or, when a
+/// word is too long or there are too many, those that fit and [`OVERFLOW`].
+pub(crate) fn event_words(message: &str, error_type: &str) -> Vec<String> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut overflow = false;
+    // Lower-case first, as the search does: lower-casing can change where words end.
+    let (message, error_type) = (message.to_lowercase(), error_type.to_lowercase());
+    for word in words_of(&message).chain(words_of(&error_type)) {
+        if word.chars().count() > MAX_WORD || (seen.len() == MAX_WORDS && !seen.contains(&word)) {
+            overflow = true;
+            continue;
+        }
+        seen.insert(word);
+    }
+    let mut words: Vec<String> = seen.into_iter().collect();
+    if overflow {
+        words.push(OVERFLOW.to_owned());
+    }
+    words
+}
+
+/// The index trees of a store: runs of ids, and the vocabulary of indexed words.
+pub(crate) struct Postings {
+    pub(crate) runs: sled::Tree,
+    pub(crate) words: sled::Tree,
+    pub(crate) meta: sled::Tree,
+    known: Mutex<HashSet<Vec<u8>>>,
+}
+
+const PURGED_BELOW: &[u8] = b"postings.purged_below";
+
+impl Postings {
+    pub(crate) fn new(runs: sled::Tree, words: sled::Tree, meta: sled::Tree) -> Self {
+        Postings {
+            runs,
+            words,
+            meta,
+            known: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Ids below this may belong to removed events.
+    pub(crate) fn purged_below(&self) -> Result<EventId, sled::Error> {
+        Ok(self
+            .meta
+            .get(PURGED_BELOW)?
+            .and_then(|v| id_at_end(&v))
+            .unwrap_or(EventId(0)))
+    }
+
+    /// Adds the words to the vocabulary that are not known to be there.
+    fn remember_words<'a>(&self, words: impl Iterator<Item = &'a [u8]>) -> Result<(), sled::Error> {
+        let mut batch = sled::Batch::default();
+        let mut any = false;
+        {
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            for w in words {
+                if known.contains(w) {
+                    continue;
+                }
+                if known.len() >= KNOWN_WORDS {
+                    known.clear();
+                }
+                known.insert(w.to_vec());
+                batch.insert(w, &[] as &[u8]);
+                any = true;
+            }
+        }
+        if any {
+            self.words.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Ids of one value from `lower` (inclusive) to `upper` (exclusive), newest first.
+    pub(crate) fn descending(
+        &self,
+        field: Field,
+        value: &[u8],
+        lower: EventId,
+        upper: EventId,
+    ) -> Descending {
+        let prefix = prefix(field, value);
+        // The run that may straddle `upper`: the first whose greatest id is at or above it.
+        // Runs after it hold only ids above `upper`.
+        let straddling = match self.runs.range(run_key(&prefix, upper)..).next() {
+            Some(Ok((k, v))) => max_of(&prefix, &k).map(|_| Ok(decode_ids(&v))),
+            Some(Err(e)) => Some(Err(e)),
+            None => None,
+        };
+        let rest = self
+            .runs
+            .range(run_key(&prefix, lower)..run_key(&prefix, upper))
+            .rev();
+        Descending {
+            prefix,
+            pending: straddling,
+            rest,
+            current: Vec::new(),
+            lower,
+            upper,
+            failed: false,
+        }
+    }
+
+    /// Ids of several values merged, newest first, each once.
+    pub(crate) fn descending_any(
+        &self,
+        values: &[(Field, Vec<u8>)],
+        lower: EventId,
+        upper: EventId,
+    ) -> MergedDescending {
+        let mut sources: Vec<Descending> = values
+            .iter()
+            .map(|(f, v)| self.descending(*f, v, lower, upper))
+            .collect();
+        let heads = sources.iter_mut().map(Iterator::next).collect();
+        MergedDescending {
+            sources,
+            heads,
+            last: None,
+        }
+    }
+
+    /// Vocabulary words containing `needle` (lower-case).
+    pub(crate) fn words_containing(&self, needle: &str) -> Result<Vec<String>, sled::Error> {
+        let mut out = Vec::new();
+        for item in self.words.iter().keys() {
+            let k = item?;
+            if let Ok(w) = std::str::from_utf8(&k) {
+                if w.contains(needle) {
+                    out.push(w.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that ids below `boundary` may belong to removed events (the boundary never
+    /// moves back).
+    pub(crate) fn set_purged_below(&self, boundary: EventId) -> Result<(), sled::Error> {
+        if boundary > self.purged_below()? {
+            self.meta.insert(PURGED_BELOW, &boundary.to_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the runs made only of ids below `boundary`.
+    pub(crate) fn forget_below(&self, boundary: EventId) -> Result<(), sled::Error> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in self.runs.iter().keys() {
+            let k = item?;
+            if id_at_end(&k).is_some_and(|max| max < boundary) {
+                batch.remove(k);
+                n += 1;
+                if n == 10_000 {
+                    self.runs.apply_batch(std::mem::take(&mut batch))?;
+                    n = 0;
+                }
+            }
+        }
+        self.runs.apply_batch(batch)
+    }
+}
+
+/// Index additions gathered over a batch of events, written in one go.
+#[derive(Default)]
+pub(crate) struct Additions {
+    by_prefix: BTreeMap<Vec<u8>, Vec<EventId>>,
+    words: Vec<String>,
+}
+
+impl Additions {
+    /// Indexes `id` under `value` of `field`; an empty value is not indexed.
+    pub(crate) fn add(&mut self, field: Field, value: &[u8], id: EventId) {
+        if value.is_empty() {
+            return;
+        }
+        self.by_prefix
+            .entry(prefix(field, value))
+            .or_default()
+            .push(id);
+    }
+
+    /// Indexes `id` under each word.
+    pub(crate) fn add_words(&mut self, words: Vec<String>, id: EventId) {
+        for w in &words {
+            self.add(Field::Word, w.as_bytes(), id);
+        }
+        self.words.extend(words);
+    }
+
+    /// Writes the additions.
+    pub(crate) fn apply(self, postings: &Postings) -> Result<(), sled::Error> {
+        let tree = &postings.runs;
+        let mut batch = sled::Batch::default();
+        for (prefix, mut ids) in self.by_prefix {
+            ids.sort_unstable();
+            ids.dedup();
+            let last = tree.scan_prefix(&prefix).next_back().transpose()?;
+            let last = last.and_then(|(k, v)| max_of(&prefix, &k).map(|max| (k, max, v)));
+            let split = match &last {
+                Some((_, max, _)) => ids.partition_point(|id| id <= max),
+                None => 0,
+            };
+            let (old, new) = ids.split_at(split);
+            // Ids at or below the greatest indexed go into the run that covers them.
+            let mut into_runs: BTreeMap<Vec<u8>, Vec<EventId>> = BTreeMap::new();
+            for &id in old {
+                if let Some((k, _)) = tree.range(run_key(&prefix, id)..).next().transpose()? {
+                    if max_of(&prefix, &k).is_some() {
+                        into_runs.entry(k.to_vec()).or_default().push(id);
+                    }
+                }
+            }
+            match last {
+                Some((k, _, v)) if !new.is_empty() && v.len() / 16 < SHORT_RUN => {
+                    let mut extended = decode_ids(&v);
+                    if let Some(also) = into_runs.remove(k.as_ref()) {
+                        extended = union(&extended, &also);
+                    }
+                    extended = union(&extended, new);
+                    batch.remove(k);
+                    if let Some(max) = extended.last() {
+                        batch.insert(run_key(&prefix, *max), encode_ids(&extended));
+                    }
+                }
+                _ => {
+                    if let Some(max) = new.last() {
+                        batch.insert(run_key(&prefix, *max), encode_ids(new));
+                    }
+                }
+            }
+            for (k, ids) in into_runs {
+                let existing = tree.get(&k)?.map(|v| decode_ids(&v)).unwrap_or_default();
+                batch.insert(k, encode_ids(&union(&existing, &ids)));
+            }
+        }
+        tree.apply_batch(batch)?;
+        postings.remember_words(self.words.iter().map(String::as_bytes))
+    }
+}
+
+/// Ids of one value, newest first; see [`Postings::descending`].
+pub(crate) struct Descending {
+    prefix: Vec<u8>,
+    pending: Option<Result<Vec<EventId>, sled::Error>>,
+    rest: std::iter::Rev<sled::Iter>,
+    /// The run being read, ascending; read from its end.
+    current: Vec<EventId>,
+    lower: EventId,
+    upper: EventId,
+    failed: bool,
+}
+
+impl Iterator for Descending {
+    type Item = Result<EventId, sled::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(id) = self.current.pop() {
+                if id >= self.upper {
+                    continue;
+                }
+                if id < self.lower {
+                    // Runs are ordered: everything after is older still.
+                    self.current.clear();
+                    continue;
+                }
+                return Some(Ok(id));
+            }
+            if self.failed {
+                return None;
+            }
+            match self.pending.take() {
+                Some(Ok(run)) => {
+                    self.current = run;
+                    continue;
+                }
+                Some(Err(e)) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+                None => {}
+            }
+            match self.rest.next()? {
+                Ok((k, v)) => {
+                    if max_of(&self.prefix, &k).is_some() {
+                        self.current = decode_ids(&v);
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Ids of several values, newest first, each once; see [`Postings::descending_any`].
+pub(crate) struct MergedDescending {
+    sources: Vec<Descending>,
+    heads: Vec<Option<Result<EventId, sled::Error>>>,
+    last: Option<EventId>,
+}
+
+impl Iterator for MergedDescending {
+    type Item = Result<EventId, sled::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // An error first; otherwise the greatest head.
+            let mut best: Option<(usize, EventId)> = None;
+            for (i, head) in self.heads.iter().enumerate() {
+                match head {
+                    Some(Err(_)) => {
+                        let err = self.heads[i].take();
+                        return err;
+                    }
+                    Some(Ok(id)) if best.is_none_or(|(_, b)| *id > b) => best = Some((i, *id)),
+                    _ => {}
+                }
+            }
+            let (i, id) = best?;
+            self.heads[i] = self.sources[i].next();
+            if self.last == Some(id) {
+                continue;
+            }
+            self.last = Some(id);
+            return Some(Ok(id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(t: u64, r: u64) -> EventId {
+        EventId((u128::from(t) << 64) | u128::from(r))
+    }
+
+    fn postings() -> (tempfile::TempDir, Postings) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let p = Postings::new(
+            db.open_tree("runs").unwrap(),
+            db.open_tree("words").unwrap(),
+            db.open_tree("meta").unwrap(),
+        );
+        (dir, p)
+    }
+
+    fn add(p: &Postings, field: Field, value: &str, ids: &[EventId]) {
+        let mut a = Additions::default();
+        for i in ids {
+            a.add(field, value.as_bytes(), *i);
+        }
+        a.apply(p).unwrap();
+    }
+
+    fn read(
+        p: &Postings,
+        field: Field,
+        value: &str,
+        lower: EventId,
+        upper: EventId,
+    ) -> Vec<EventId> {
+        p.descending(field, value.as_bytes(), lower, upper)
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    const ALL: (EventId, EventId) = (EventId(0), EventId(u128::MAX));
+
+    #[test]
+    fn batches_read_back_newest_first_within_bounds() {
+        let (_d, p) = postings();
+        let first: Vec<_> = (1..=200).map(|t| id(t, 0)).collect();
+        let second: Vec<_> = (201..=300).map(|t| id(t, 0)).collect();
+        add(&p, Field::User, "ann", &first);
+        add(&p, Field::User, "ann", &second);
+        add(&p, Field::User, "bob", &[id(150, 1)]);
+        let mut want: Vec<_> = first.iter().chain(&second).copied().collect();
+        want.reverse();
+        assert_eq!(read(&p, Field::User, "ann", ALL.0, ALL.1), want);
+        assert_eq!(
+            read(&p, Field::User, "ann", id(100, 0), id(250, 0)),
+            (100..250).rev().map(|t| id(t, 0)).collect::<Vec<_>>()
+        );
+        assert_eq!(read(&p, Field::User, "bob", ALL.0, ALL.1), [id(150, 1)]);
+        assert!(read(&p, Field::User, "carl", ALL.0, ALL.1).is_empty());
+        assert!(read(&p, Field::Level, "ann", ALL.0, ALL.1).is_empty());
+    }
+
+    #[test]
+    fn short_runs_are_extended_and_late_ids_join_the_run_covering_them() {
+        let (_d, p) = postings();
+        for t in 0..300 {
+            add(&p, Field::Fingerprint, "fp", &[id(10 + t * 10, 0)]);
+        }
+        // 300 single-id batches make 3 runs, not 300.
+        assert_eq!(
+            p.runs
+                .scan_prefix(prefix(Field::Fingerprint, b"fp"))
+                .count(),
+            3
+        );
+        // Ids older than what is indexed, one inside a run, one between runs, one before all.
+        add(
+            &p,
+            Field::Fingerprint,
+            "fp",
+            &[id(15, 0), id(1285, 0), id(1, 0)],
+        );
+        // Duplicates are kept once.
+        add(
+            &p,
+            Field::Fingerprint,
+            "fp",
+            &[id(20, 0), id(3000, 0), id(3005, 0)],
+        );
+        let got = read(&p, Field::Fingerprint, "fp", ALL.0, ALL.1);
+        let mut want: Vec<_> = (0..300).map(|t| id(10 + t * 10, 0)).collect();
+        want.extend([id(15, 0), id(1285, 0), id(1, 0), id(3005, 0)]);
+        want.sort();
+        want.reverse();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn values_with_a_shared_start_or_a_nul_stay_apart() {
+        let (_d, p) = postings();
+        add(&p, Field::User, "ann", &[id(1, 0)]);
+        add(&p, Field::User, "ann\0x", &[id(2, 0)]);
+        add(&p, Field::User, "an", &[id(3, 0)]);
+        assert_eq!(read(&p, Field::User, "ann", ALL.0, ALL.1), [id(1, 0)]);
+        assert_eq!(read(&p, Field::User, "ann\0x", ALL.0, ALL.1), [id(2, 0)]);
+        assert_eq!(read(&p, Field::User, "an", ALL.0, ALL.1), [id(3, 0)]);
+    }
+
+    #[test]
+    fn merged_reads_interleave_and_drop_duplicates() {
+        let (_d, p) = postings();
+        add(&p, Field::Word, "a", &[id(1, 0), id(3, 0), id(5, 0)]);
+        add(&p, Field::Word, "b", &[id(2, 0), id(3, 0), id(6, 0)]);
+        let got: Vec<_> = p
+            .descending_any(
+                &[(Field::Word, b"a".to_vec()), (Field::Word, b"b".to_vec())],
+                ALL.0,
+                ALL.1,
+            )
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, [6, 5, 3, 2, 1].map(|t| id(t, 0)));
+    }
+
+    #[test]
+    fn forgetting_deletes_whole_runs_below_the_boundary_only() {
+        let (_d, p) = postings();
+        add(
+            &p,
+            Field::Level,
+            "e",
+            &(0..200).map(|t| id(t, 0)).collect::<Vec<_>>(),
+        );
+        add(
+            &p,
+            Field::Level,
+            "e",
+            &(200..400).map(|t| id(t, 0)).collect::<Vec<_>>(),
+        );
+        p.set_purged_below(id(250, 0)).unwrap();
+        p.forget_below(id(250, 0)).unwrap();
+        assert_eq!(p.purged_below().unwrap(), id(250, 0));
+        // The first run is gone; the straddling one stays whole (readers check its ids).
+        assert_eq!(read(&p, Field::Level, "e", ALL.0, ALL.1).len(), 200);
+        p.set_purged_below(id(10, 0)).unwrap();
+        assert_eq!(
+            p.purged_below().unwrap(),
+            id(250, 0),
+            "the boundary never moves back"
+        );
+    }
+
+    #[test]
+    fn event_words_are_lower_case_and_overflow_is_marked() {
+        let mut w = event_words("Card DECLINED: order-1042", "app::PayError");
+        w.sort();
+        assert_eq!(
+            w,
+            ["app", "card", "declined", "order", "payerror", "1042"]
+                .map(str::to_owned)
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        let long = "x".repeat(MAX_WORD + 1);
+        assert!(event_words(&format!("a {long}"), "").contains(&OVERFLOW.to_owned()));
+        let many: String = (0..MAX_WORDS + 5).map(|i| format!("w{i} ")).collect();
+        let w = event_words(&many, "");
+        assert_eq!(w.len(), MAX_WORDS + 1);
+        assert!(w.contains(&OVERFLOW.to_owned()));
+        assert!(!event_words("plain words", "").contains(&OVERFLOW.to_owned()));
+    }
+}
