@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::groups::{self, Group};
 use super::keys::{self, Field};
-use super::postings::{self, Additions, Postings};
+use super::postings::{Additions, Postings};
 use super::spool::{self, Spool};
 use crate::error::StoreError;
 use crate::event::{CrashEvent, EventId};
@@ -187,21 +187,28 @@ impl Store {
         if !self.db.tree_names().iter().any(|n| n.as_ref() == name) {
             return Ok(());
         }
-        let mut additions = Additions::default();
-        let mut n = 0;
-        for item in self.events.iter() {
-            let (_, v) = item?;
+        let mut chunk: Vec<CrashEvent> = Vec::with_capacity(4096);
+        let mut items = self.events.iter();
+        loop {
+            let item = items.next().transpose()?;
             // An undecodable event cannot be indexed; it stays readable by id as before.
-            if let Ok(e) = keys::decode::<CrashEvent>(&v, String::new) {
-                index_event(&mut additions, &e);
-                n += 1;
+            if let Some((_, v)) = &item {
+                if let Ok(e) = keys::decode::<CrashEvent>(v, String::new) {
+                    chunk.push(e);
+                }
             }
-            if n == 4096 {
-                std::mem::take(&mut additions).apply(&self.postings)?;
-                n = 0;
+            if chunk.len() == 4096 || (item.is_none() && !chunk.is_empty()) {
+                let mut additions = Additions::default();
+                for e in &chunk {
+                    index_event(&mut additions, e);
+                }
+                additions.apply(&self.postings)?;
+                chunk.clear();
+            }
+            if item.is_none() {
+                break;
             }
         }
-        additions.apply(&self.postings)?;
         self.db.drop_tree(name)?;
         self.db.flush()?;
         Ok(())
@@ -332,11 +339,13 @@ impl Store {
 
 /// Adds an event's index entries: its level, error type, request path, user, group and
 /// words.
-fn index_event(additions: &mut Additions, e: &CrashEvent) {
-    additions.add(Field::Level, &[e.level.as_byte()], e.id);
+fn index_event<'a>(additions: &mut Additions<'a>, e: &'a CrashEvent) {
+    const LEVELS: [u8; 5] = [0, 1, 2, 3, 4];
+    let level = usize::from(e.level.as_byte()).min(LEVELS.len() - 1);
+    additions.add(Field::Level, &LEVELS[level..=level], e.id);
     additions.add(Field::ErrorType, e.error_type.as_bytes(), e.id);
     additions.add(Field::RequestPath, e.request_path.as_bytes(), e.id);
     additions.add(Field::User, e.user.as_bytes(), e.id);
     additions.add(Field::Fingerprint, e.fingerprint.as_bytes(), e.id);
-    additions.add_words(postings::event_words(&e.message, &e.error_type), e.id);
+    additions.add_text(&e.message, &e.error_type, e.id);
 }

@@ -32,7 +32,7 @@ pub(crate) const TRACKING: &str = "tracking";
 pub(crate) const FORMAT_VERSION: u8 = 1;
 
 /// The indexed fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Field {
     Level,
     ErrorType,

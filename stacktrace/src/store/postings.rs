@@ -19,7 +19,7 @@
 //! removed ids and records the boundary ([`Postings::purged_below`]); a reader checks ids
 //! below it against the events tree.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::keys::Field;
@@ -299,38 +299,53 @@ impl Postings {
     }
 }
 
-/// Index additions gathered over a batch of events, written in one go.
+/// Index additions gathered over a batch of events, written in one go. Values are
+/// borrowed from the events; the words of a message are worked out once per batch.
 #[derive(Default)]
-pub(crate) struct Additions {
-    by_prefix: BTreeMap<Vec<u8>, Vec<EventId>>,
-    words: Vec<String>,
+pub(crate) struct Additions<'a> {
+    by_value: HashMap<(Field, &'a [u8]), Vec<EventId>>,
+    by_word: HashMap<String, Vec<EventId>>,
+    words_of: HashMap<(&'a str, &'a str), Vec<String>>,
 }
 
-impl Additions {
+impl<'a> Additions<'a> {
     /// Indexes `id` under `value` of `field`; an empty value is not indexed.
-    pub(crate) fn add(&mut self, field: Field, value: &[u8], id: EventId) {
+    pub(crate) fn add(&mut self, field: Field, value: &'a [u8], id: EventId) {
         if value.is_empty() {
             return;
         }
-        self.by_prefix
-            .entry(prefix(field, value))
-            .or_default()
-            .push(id);
+        self.by_value.entry((field, value)).or_default().push(id);
     }
 
-    /// Indexes `id` under each word.
-    pub(crate) fn add_words(&mut self, words: Vec<String>, id: EventId) {
-        for w in &words {
-            self.add(Field::Word, w.as_bytes(), id);
+    /// Indexes `id` under the words of a message and error type (see [`event_words`]).
+    pub(crate) fn add_text(&mut self, message: &'a str, error_type: &'a str, id: EventId) {
+        let words = self
+            .words_of
+            .entry((message, error_type))
+            .or_insert_with(|| event_words(message, error_type));
+        for w in words.iter() {
+            match self.by_word.get_mut(w) {
+                Some(ids) => ids.push(id),
+                None => {
+                    self.by_word.insert(w.clone(), vec![id]);
+                }
+            }
         }
-        self.words.extend(words);
     }
 
     /// Writes the additions.
     pub(crate) fn apply(self, postings: &Postings) -> Result<(), sled::Error> {
         let tree = &postings.runs;
         let mut batch = sled::Batch::default();
-        for (prefix, mut ids) in self.by_prefix {
+        let values = self
+            .by_value
+            .into_iter()
+            .map(|((field, value), ids)| (prefix(field, value), ids));
+        let words = self
+            .by_word
+            .iter()
+            .map(|(w, ids)| (prefix(Field::Word, w.as_bytes()), ids.clone()));
+        for (prefix, mut ids) in values.chain(words) {
             ids.sort_unstable();
             ids.dedup();
             let last = tree.scan_prefix(&prefix).next_back().transpose()?;
@@ -373,7 +388,7 @@ impl Additions {
             }
         }
         tree.apply_batch(batch)?;
-        postings.remember_words(self.words.iter().map(String::as_bytes))
+        postings.remember_words(self.by_word.keys().map(String::as_bytes))
     }
 }
 
