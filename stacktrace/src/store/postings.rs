@@ -36,6 +36,10 @@ const SHORT_RUN: usize = 128;
 /// Words longer than this are not indexed; the event is indexed under [`OVERFLOW`] instead.
 pub(crate) const MAX_WORD: usize = 48;
 
+/// Words with a digit longer than this (ids, hashes, UUID parts) are not indexed either:
+/// each would be a word of its own in the vocabulary and a run of one event.
+const MAX_ID_WORD: usize = 12;
+
 /// Distinct words indexed per event; an event with more is indexed under [`OVERFLOW`] too.
 pub(crate) const MAX_WORDS: usize = 96;
 
@@ -141,7 +145,9 @@ pub(crate) fn event_words(message: &str, error_type: &str) -> Vec<String> {
     // Lower-case first, as the search does: lower-casing can change where words end.
     let (message, error_type) = (message.to_lowercase(), error_type.to_lowercase());
     for word in words_of(&message).chain(words_of(&error_type)) {
-        if word.chars().count() > MAX_WORD || (seen.len() == MAX_WORDS && !seen.contains(&word)) {
+        let len = word.chars().count();
+        let id_like = len > MAX_ID_WORD && word.chars().any(char::is_numeric);
+        if len > MAX_WORD || id_like || (seen.len() == MAX_WORDS && !seen.contains(&word)) {
             overflow = true;
             continue;
         }
@@ -655,5 +661,9 @@ mod tests {
         assert_eq!(w.len(), MAX_WORDS + 1);
         assert!(w.contains(&OVERFLOW.to_owned()));
         assert!(!event_words("plain words", "").contains(&OVERFLOW.to_owned()));
+        // Ids are not words of the vocabulary; short numbers are.
+        let w = event_words("request 3f2b9c1e8d7a6b5c failed for order 104217", "");
+        assert!(w.contains(&OVERFLOW.to_owned()) && w.contains(&"104217".to_owned()));
+        assert!(!w.iter().any(|w| w.starts_with("3f2b")));
     }
 }

@@ -357,8 +357,8 @@ mod tests {
         want
     }
 
-    /// Words of messages; the last is one word too long for the index of words.
-    const WORDS: [&str; 9] = [
+    /// Words of messages; the last two are not in the index of words (too long, an id).
+    const WORDS: [&str; 10] = [
         "Card",
         "declined",
         "ÄRGER",
@@ -368,9 +368,10 @@ mod tests {
         "séance",
         "a::b",
         "Supercalifragilisticexpialidociousandthensomemoreletters",
+        "3f2b9c1e8d7a6b5c",
     ];
 
-    const NEEDLES: [&str; 13] = [
+    const NEEDLES: [&str; 14] = [
         "card",
         "DECLIN",
         "ärger",
@@ -384,6 +385,7 @@ mod tests {
         "d d",
         "docious",
         "thensomemore",
+        "e8d7a6",
     ];
 
     fn message() -> impl Strategy<Value = String> {
