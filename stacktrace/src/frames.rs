@@ -150,9 +150,32 @@ fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
     out.into()
 }
 
-/// Converts an unresolved backtrace, innermost first, resolving each address once per
-/// process. Safe in the panic hook: the cache is only tried, never waited for.
-pub(crate) fn frames_from_backtrace(bt: &backtrace::Backtrace) -> Vec<Frame> {
+/// The most return addresses a [`RawTrace`] keeps, innermost first: enough that
+/// [`MAX_FRAMES`] remain after the machinery above the failing frame is cut.
+const MAX_ADDRESSES: usize = MAX_FRAMES * 2;
+
+/// The return addresses of a stack, innermost first, not resolved: all the calling thread
+/// takes. Cheaper than [`backtrace::Backtrace::new_unresolved`], which also looks up each
+/// frame's enclosing function, twice; symbols are found later, off the calling thread.
+#[derive(Debug, Default)]
+pub(crate) struct RawTrace(Vec<usize>);
+
+impl RawTrace {
+    /// The current thread's stack.
+    #[inline(never)]
+    pub(crate) fn capture() -> RawTrace {
+        let mut ips = Vec::with_capacity(64);
+        backtrace::trace(|frame| {
+            ips.push(frame.ip() as usize);
+            ips.len() < MAX_ADDRESSES
+        });
+        RawTrace(ips)
+    }
+}
+
+/// Converts an unresolved stack, innermost first, resolving each address once per process.
+/// Safe in the panic hook: the cache is only tried, never waited for.
+pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
     let mut raw = Vec::new();
     let mut cache = match SYMBOL_CACHE.try_lock() {
         Ok(guard) => Some(guard),
@@ -160,9 +183,8 @@ pub(crate) fn frames_from_backtrace(bt: &backtrace::Backtrace) -> Vec<Frame> {
         Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
         Err(std::sync::TryLockError::WouldBlock) => None,
     };
-    for frame in bt.frames() {
-        let ip = frame.ip();
-        let key = ip as usize;
+    for &key in &trace.0 {
+        let ip = key as *mut std::ffi::c_void;
         let cached = cache
             .as_mut()
             .and_then(|c| c.get_or_insert_with(HashMap::new).get(&key).cloned());
@@ -292,7 +314,7 @@ mod tests {
     fn real_backtrace_is_demangled_and_starts_after_the_machinery() {
         #[inline(never)]
         fn here() -> Vec<Frame> {
-            frames_from_backtrace(&backtrace::Backtrace::new_unresolved())
+            frames_from_trace(&RawTrace::capture())
         }
         let frames = here();
         assert!(!frames.is_empty());

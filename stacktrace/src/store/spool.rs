@@ -8,14 +8,17 @@
 //! last line (a crash mid-write) is skipped.
 //!
 //! The same file serves as the journal of panics of a program that holds its database: the
-//! panic hook stores the event in the database and appends it here. A `write` reaches the
-//! operating system at once, so the event survives the process ending right after the hook
-//! (a panic in `main`, `panic = "abort"`, `kill -9`) for a fraction of the cost of flushing
-//! the database. Every database flush empties the journal again.
+//! panic hook appends the finished event here, then hands it to the background writer,
+//! which stores it in the database. A `write` reaches the operating system at once, so the
+//! event survives the process ending right after the hook (a panic in `main`,
+//! `panic = "abort"`, `kill -9`) for a fraction of the cost of storing and flushing it. A
+//! database flush empties the journal again once every event in it is stored (see
+//! [`Store::flush`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,7 +38,16 @@ pub(crate) fn spool_dir(db: &Path) -> PathBuf {
 pub(crate) struct Spool {
     path: PathBuf,
     file: Mutex<File>,
+    /// Lines appended since the file was made; only grows, changed under the file's lock.
+    appended: AtomicU64,
+    /// `appended` when the file was last emptied.
+    emptied_at: AtomicU64,
 }
+
+/// How many times an append tries the file's lock, yielding in between, before it sleeps.
+const YIELDS: u32 = 200;
+/// Sleeps of a millisecond after that before an append gives up.
+const SLEEPS: u32 = 2_000;
 
 impl Spool {
     pub(crate) fn create(db: &Path) -> Result<Spool, StoreError> {
@@ -65,6 +77,8 @@ impl Spool {
         Ok(Spool {
             path,
             file: Mutex::new(file),
+            appended: AtomicU64::new(0),
+            emptied_at: AtomicU64::new(0),
         })
     }
 
@@ -74,7 +88,7 @@ impl Spool {
 
     /// Appends an event in one `write`, which survives the process ending once it
     /// returns. Waits a bounded time for the file (many threads may panic at once) and never
-    /// blocks for good.
+    /// blocks for good: it yields while the lock is briefly taken, then sleeps.
     pub(crate) fn append(&self, event: &CrashEvent) -> Result<(), StoreError> {
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
@@ -82,35 +96,51 @@ impl Spool {
             path: self.path.clone(),
             source,
         };
-        for _ in 0..2_000 {
+        for attempt in 0..YIELDS + SLEEPS {
             let mut file = match self.file.try_lock() {
                 Ok(f) => f,
                 // Writes cannot panic, so a poisoned lock holds a consistent file.
                 Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => {
-                    std::thread::sleep(Duration::from_millis(1));
+                    if attempt < YIELDS {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     continue;
                 }
             };
             file.write_all(&line).map_err(io)?;
+            self.appended.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
         Err(io(std::io::ErrorKind::TimedOut.into()))
     }
 
-    /// The file's length now; 0 when it cannot be read.
-    pub(crate) fn len(&self) -> u64 {
-        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    /// A mark of what was appended so far, for [`Spool::empty_if_unchanged`].
+    pub(crate) fn mark(&self) -> u64 {
+        self.appended.load(Ordering::SeqCst)
     }
 
-    /// Empties the file if nothing was appended since it was `len` bytes long: everything
-    /// up to there is in the database, made durable by a flush that began after.
-    pub(crate) fn empty_if_len(&self, len: u64) {
-        let Ok(file) = self.file.try_lock() else {
-            return; // an append is under way: next time
+    /// Whether lines were appended since the file was last emptied.
+    pub(crate) fn holds_lines(&self) -> bool {
+        self.mark() != self.emptied_at.load(Ordering::SeqCst)
+    }
+
+    /// Empties the file if nothing was appended since `mark` was taken: the caller knows
+    /// that everything up to there is in the database, made durable by a flush that began
+    /// after.
+    pub(crate) fn empty_if_unchanged(&self, mark: u64) {
+        let file = match self.file.try_lock() {
+            Ok(f) => f,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return, // an append is under way
         };
-        if len > 0 && file.metadata().is_ok_and(|m| m.len() == len) {
-            let _ = file.set_len(0);
+        if self.appended.load(Ordering::SeqCst) == mark
+            && self.emptied_at.load(Ordering::SeqCst) != mark
+            && file.set_len(0).is_ok()
+        {
+            self.emptied_at.store(mark, Ordering::SeqCst);
         }
     }
 }
