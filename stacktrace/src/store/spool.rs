@@ -117,6 +117,12 @@ impl Spool {
         Err(io(std::io::ErrorKind::TimedOut.into()))
     }
 
+    /// The file's length on disk; 0 when it cannot be read.
+    #[cfg(test)]
+    fn len_on_disk(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+    }
+
     /// A mark of what was appended so far, for [`Spool::empty_if_unchanged`].
     pub(crate) fn mark(&self) -> u64 {
         self.appended.load(Ordering::SeqCst)
@@ -186,4 +192,82 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
     // Leave no empty directory behind; another program may have just created a file.
     let _ = std::fs::remove_dir(&dir);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u128, message: &str) -> CrashEvent {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{id:032x}"),
+            "timestamp_us": 1,
+            "level": "fatal",
+            "logger": "panic",
+            "error_type": "panic",
+            "message": message,
+            "fingerprint": "f",
+            "context": {"os": "", "arch": "", "hostname": "", "program": "",
+                        "program_version": "", "thread_id": "", "pid": 1},
+        }))
+        .unwrap()
+    }
+
+    fn journal_bytes(db: &Path) -> u64 {
+        std::fs::read_dir(spool_dir(db))
+            .map(|d| d.flatten().map(|e| e.metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_flush_keeps_the_journal_until_every_journaled_event_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let store = Store::open(&db).unwrap();
+        let e = event(0xa, "journaled, not yet stored");
+        store.journal(&e).unwrap();
+        assert!(store.journal_pending());
+        // The writer has not stored it: a flush must leave it in the journal.
+        store.flush().unwrap();
+        assert!(store.journal_pending());
+        assert!(journal_bytes(&db) > 0);
+
+        store.insert(&e).unwrap();
+        store.journaled_stored(1);
+        store.flush().unwrap();
+        assert!(!store.journal_pending());
+        assert_eq!(journal_bytes(&db), 0);
+    }
+
+    #[test]
+    fn a_line_appended_after_the_mark_is_not_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let spool = Spool::create(&db).unwrap();
+        spool.append(&event(1, "first")).unwrap();
+        let mark = spool.mark();
+        spool.append(&event(2, "second")).unwrap();
+        spool.empty_if_unchanged(mark);
+        assert!(spool.holds_lines());
+        assert!(spool.len_on_disk() > 0);
+        spool.empty_if_unchanged(spool.mark());
+        assert!(!spool.holds_lines());
+        assert_eq!(spool.len_on_disk(), 0);
+    }
+
+    #[test]
+    fn a_journaled_event_the_program_never_stored_is_merged_on_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let e = event(0xb, "the program ended before its writer stored this");
+        {
+            let store = Store::open(&db).unwrap();
+            store.journal(&e).unwrap();
+            store.flush().unwrap();
+            assert!(store.get(e.id).unwrap().is_none());
+        }
+        let store = Store::open(&db).unwrap();
+        assert_eq!(store.get(e.id).unwrap().map(|s| s.message), Some(e.message));
+        assert!(!spool_dir(&db).exists());
+    }
 }
