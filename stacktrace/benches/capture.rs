@@ -6,15 +6,14 @@
 //! The hook is process-wide, so the baselines run first and the tracker is installed after.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::measurement::{Measurement, WallTime};
 use criterion::Criterion;
 
-#[path = "support/thread_cpu.rs"]
-mod thread_cpu;
+#[path = "support/clocks.rs"]
+mod clocks;
 
-use thread_cpu::{thread_cpu_now, ThreadCpu};
+use clocks::{batched, Clock, ThreadCpu};
 
 #[derive(Debug)]
 struct BenchError(std::num::ParseIntError);
@@ -34,49 +33,6 @@ impl std::error::Error for BenchError {
 #[inline(never)]
 fn fail() {
     panic!("bench panic");
-}
-
-/// Reads a clock: wall time or the thread's CPU time.
-trait Clock: Measurement<Value = Duration> + 'static {
-    const NAME: &'static str;
-    fn now() -> Duration;
-}
-
-impl Clock for WallTime {
-    const NAME: &'static str = "wall time";
-    fn now() -> Duration {
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        EPOCH.get_or_init(Instant::now).elapsed()
-    }
-}
-
-impl Clock for ThreadCpu {
-    const NAME: &'static str = "thread CPU time";
-    fn now() -> Duration {
-        thread_cpu_now()
-    }
-}
-
-/// Times `each` `iters` times, in batches, with `between` run untimed after each batch.
-fn batched<C: Clock>(
-    iters: u64,
-    batch: u64,
-    mut each: impl FnMut(),
-    between: impl Fn(),
-) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(batch);
-        let start = C::now();
-        for _ in 0..n {
-            each();
-        }
-        total += C::now() - start;
-        between();
-        left -= n;
-    }
-    total
 }
 
 fn baselines<C: Clock>(c: &mut Criterion<C>) {

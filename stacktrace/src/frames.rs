@@ -176,7 +176,7 @@ impl RawTrace {
 /// Converts an unresolved stack, innermost first, resolving each address once per process.
 /// Safe in the panic hook: the cache is only tried, never waited for.
 pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
-    let mut raw = Vec::new();
+    let mut resolved: Vec<Arc<[Frame]>> = Vec::with_capacity(trace.0.len());
     let mut cache = match SYMBOL_CACHE.try_lock() {
         Ok(guard) => Some(guard),
         // Resolution cannot panic half-way through an update: the map is consistent.
@@ -201,16 +201,21 @@ pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
                 f
             }
         };
-        raw.extend(frames.iter().cloned());
+        resolved.push(frames);
     }
     drop(cache);
-    let mut frames = trim(raw);
-    frames.truncate(MAX_FRAMES);
-    frames
+    // Only the frames kept are copied out of the cache.
+    let all: Vec<&Frame> = resolved.iter().flat_map(|f| f.iter()).collect();
+    all[kept(&all)]
+        .iter()
+        .take(MAX_FRAMES)
+        .map(|f| (*f).clone())
+        .collect()
 }
 
-/// Drops the machinery above the failing frame and the start-up below the program.
-pub(crate) fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
+/// The range of frames worth reading: below the machinery above the failing frame, above
+/// the start-up below the program.
+fn kept(frames: &[&Frame]) -> std::ops::Range<usize> {
     let is_machinery = |f: &Frame| {
         f.function.is_empty()
             || is_hook_glue(&f.function)
@@ -218,20 +223,20 @@ pub(crate) fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
     };
     // Only a leading run is machinery: the same names further down (an async task polled by
     // this crate's scope) are part of the program's path.
-    let top = frames.iter().take_while(|f| is_machinery(f)).count();
+    let mut top = frames.iter().take_while(|f| is_machinery(f)).count();
     // An empty result would hide everything; keep the frames in that case.
-    if top < frames.len() {
-        frames.drain(..top);
+    if top == frames.len() {
+        top = 0;
     }
-    if let Some(bottom) = frames
+    let rest = &frames[top..];
+    let end = match rest
         .iter()
         .position(|f| BOTTOM.iter().any(|b| f.function.starts_with(b)))
     {
-        if bottom > 0 {
-            frames.truncate(bottom);
-        }
-    }
-    frames
+        Some(bottom) if bottom > 0 => top + bottom,
+        _ => frames.len(),
+    };
+    top..end
 }
 
 #[cfg(test)]
@@ -299,7 +304,8 @@ mod tests {
             f("std::sys::backtrace::__rust_begin_short_backtrace"),
             f("std::rt::lang_start"),
         ];
-        let names: Vec<_> = trim(frames).into_iter().map(|f| f.function).collect();
+        let refs: Vec<&Frame> = frames.iter().collect();
+        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
         assert_eq!(
             names,
             [

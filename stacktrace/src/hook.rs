@@ -120,14 +120,14 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     // Durable now. The writer stores it and mails; when it cannot take it, the hook does.
-    let Err(event) = rt.writer.try_send_journaled(event) else {
+    let Err(event) = rt.writer.try_send_journaled(Box::new(event)) else {
         return Ok(());
     };
     let outcome = store.insert(&event).map_err(|e| {
         format!("{e}; it is kept in the journal and stored when the database is next opened")
     })?;
     store.journaled_stored(1);
-    notify(rt, event, Some(outcome));
+    notify(rt, *event, Some(outcome));
     Ok(())
 }
 

@@ -117,7 +117,7 @@ impl Writer {
     /// From the panic hook: queues a journaled event for storing, or gives it back when the
     /// queue is full, the writer is not running, or the queue's lock stays taken (the hook
     /// waits for no lock); the hook then stores it itself.
-    pub(crate) fn try_send_journaled(&self, event: CrashEvent) -> Result<(), CrashEvent> {
+    pub(crate) fn try_send_journaled(&self, event: Box<CrashEvent>) -> Result<(), Box<CrashEvent>> {
         let Some(thread) = self.thread.get() else {
             return Err(event);
         };
@@ -137,7 +137,7 @@ impl Writer {
             return Err(event);
         }
         q.events += 1;
-        q.jobs.push_back(Job::Journaled(Box::new(event)));
+        q.jobs.push_back(Job::Journaled(event));
         drop(q);
         if self.sleeping.load(Ordering::SeqCst) {
             thread.unpark();

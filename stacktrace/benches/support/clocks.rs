@@ -1,11 +1,56 @@
-//! A criterion measurement of the calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`):
-//! what a capture costs the thread that makes it, without the time other threads (the
-//! writer, the database's flusher, other programs) take from it on a busy machine.
+//! Clocks for the capture benchmarks: wall time, and a criterion measurement of the calling
+//! thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), which is what a capture costs the thread
+//! that makes it, without the time other threads (the writer, the database's flusher, other
+//! programs) take from it on a busy machine.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::Throughput;
+
+/// Reads a clock: wall time or the thread's CPU time.
+pub trait Clock: Measurement<Value = Duration> + 'static {
+    const NAME: &'static str;
+    fn now() -> Duration;
+}
+
+impl Clock for WallTime {
+    const NAME: &'static str = "wall time";
+    fn now() -> Duration {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed()
+    }
+}
+
+impl Clock for ThreadCpu {
+    const NAME: &'static str = "thread CPU time";
+    fn now() -> Duration {
+        thread_cpu_now()
+    }
+}
+
+/// Times `each` `iters` times on clock `C`, in batches of `batch`, running `between`
+/// untimed after each batch.
+pub fn batched<C: Clock>(
+    iters: u64,
+    batch: u64,
+    mut each: impl FnMut(),
+    between: impl Fn(),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(batch);
+        let start = C::now();
+        for _ in 0..n {
+            each();
+        }
+        total += C::now() - start;
+        between();
+        left -= n;
+    }
+    total
+}
 
 /// The CPU time the calling thread has used so far.
 #[allow(unsafe_code)]
