@@ -20,6 +20,10 @@ mod smtp;
 use clocks::{batched, Clock, ThreadCpu};
 
 const MODE_VAR: &str = "STACKTRACE_BENCH_MAIL";
+/// Set in the last round, which also measures the sender's throughput.
+const LAST_VAR: &str = "STACKTRACE_BENCH_MAIL_LAST";
+/// Rounds of "mail off" then "mail on".
+const ROUNDS: u32 = 2;
 
 #[derive(Debug)]
 struct BenchError;
@@ -119,15 +123,22 @@ fn main() {
         }
         Ok("on") => {}
         _ => {
-            // Both halves in fresh child processes set up alike, one after the other.
-            for mode in ["off", "on"] {
-                let status =
-                    std::process::Command::new(std::env::current_exe().expect("this benchmark"))
-                        .args(std::env::args_os().skip(1))
-                        .env(MODE_VAR, mode)
-                        .status()
-                        .expect("a half of the benchmark");
-                assert!(status.success(), "the mail-{mode} half failed");
+            // Both halves in fresh child processes set up alike, alternating for `ROUNDS`
+            // rounds: a drift of the machine (other programs starting or ending) shows as a
+            // change between the rounds of one half, next to the difference between halves.
+            for round in 1..=ROUNDS {
+                for mode in ["off", "on"] {
+                    println!("round {round} of {ROUNDS}, mail {mode}");
+                    let status = std::process::Command::new(
+                        std::env::current_exe().expect("this benchmark"),
+                    )
+                    .args(std::env::args_os().skip(1))
+                    .env(MODE_VAR, mode)
+                    .env(LAST_VAR, if round == ROUNDS { "1" } else { "" })
+                    .status()
+                    .expect("a half of the benchmark");
+                    assert!(status.success(), "the mail-{mode} half failed");
+                }
             }
             return;
         }
@@ -143,6 +154,9 @@ fn main() {
         ),
     );
     run_half(&guard, "mail on");
+    if std::env::var(LAST_VAR).as_deref() != Ok("1") {
+        return;
+    }
 
     // Sender throughput: distinct groups, each one report mail.
     server.wait_for(Duration::from_secs(30), |m| m.len() >= 2);
