@@ -205,7 +205,8 @@ pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
     }
     drop(cache);
     // Only the frames kept are copied out of the cache.
-    let all: Vec<&Frame> = resolved.iter().flat_map(|f| f.iter()).collect();
+    let mut all: Vec<&Frame> = Vec::with_capacity(resolved.iter().map(|f| f.len()).sum());
+    all.extend(resolved.iter().flat_map(|f| f.iter()));
     all[kept(&all)]
         .iter()
         .take(MAX_FRAMES)

@@ -15,6 +15,7 @@
 //! database flush empties the journal again once every event in it is stored (see
 //! [`Store::flush`]).
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,14 @@ pub(crate) struct Spool {
     /// `appended` when the file was last emptied.
     emptied_at: AtomicU64,
 }
+
+thread_local! {
+    /// Each thread's buffer for the line of an event.
+    static LINE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest line buffer a thread keeps for its next event.
+const MAX_KEPT_LINE: usize = 1 << 16;
 
 /// How many times an append tries the file's lock, yielding in between, before it sleeps.
 const YIELDS: u32 = 200;
@@ -90,8 +99,22 @@ impl Spool {
     /// returns. Waits a bounded time for the file (many threads may panic at once) and never
     /// blocks for good: it yields while the lock is briefly taken, then sleeps.
     pub(crate) fn append(&self, event: &CrashEvent) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        // The thread's line buffer, which keeps its capacity from one event to the next;
+        // a fresh one while the thread's locals are being destroyed.
+        let mut line = LINE.try_with(Cell::take).unwrap_or_default();
+        line.clear();
+        if serde_json::to_writer(&mut line, event).is_err() {
+            line.clear();
+        }
         line.push(b'\n');
+        let written = self.write_line(&line);
+        if line.capacity() <= MAX_KEPT_LINE {
+            let _ = LINE.try_with(|l| l.set(line));
+        }
+        written
+    }
+
+    fn write_line(&self, line: &[u8]) -> Result<(), StoreError> {
         let io = |source| StoreError::Spool {
             path: self.path.clone(),
             source,
@@ -110,7 +133,7 @@ impl Spool {
                     continue;
                 }
             };
-            file.write_all(&line).map_err(io)?;
+            file.write_all(line).map_err(io)?;
             self.appended.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
