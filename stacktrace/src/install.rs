@@ -243,7 +243,9 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
 }
 
 /// The running program's database handle, when [`install`] opened one. Read events through
-/// it while the program runs (sled lets only one process open a database).
+/// it while the program runs (sled lets only one process open a database). Events, panics
+/// included, are in it once the background writer stored them: call
+/// [`Guard::flush`] first to read what was just captured.
 pub fn store() -> Option<&'static Store> {
     match &runtime()?.sink {
         Sink::Store(s) => Some(s),
