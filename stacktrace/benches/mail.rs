@@ -1,5 +1,6 @@
-//! The calling thread's cost of capture with mail on, against mail off, and the mails per
-//! second the sender keeps up against an SMTP server on 127.0.0.1.
+//! The calling thread's cost of capture with mail on, against mail off, in wall time and in
+//! the calling thread's CPU time, and the mails per second the sender keeps up against an
+//! SMTP server on 127.0.0.1.
 //!
 //! The tracker installs once per process, so each half runs in a child process of this same
 //! benchmark, set up alike, "mail off" first; their output is shown in line.
@@ -11,10 +12,18 @@ use criterion::Criterion;
 use stacktrace::mail::MailConfig;
 use stacktrace::{Config, Guard, Level};
 
+#[path = "support/clocks.rs"]
+mod clocks;
 #[path = "../../tests/tests/mail_support/smtp.rs"]
 mod smtp;
 
+use clocks::{batched, Clock, ThreadCpu};
+
 const MODE_VAR: &str = "STACKTRACE_BENCH_MAIL";
+/// Set in the last round, which also measures the sender's throughput.
+const LAST_VAR: &str = "STACKTRACE_BENCH_MAIL_LAST";
+/// Rounds of "mail off" then "mail on".
+const ROUNDS: u32 = 2;
 
 #[derive(Debug)]
 struct BenchError;
@@ -32,35 +41,61 @@ fn fail() {
     panic!("bench panic");
 }
 
-fn bench_captures(c: &mut Criterion, guard: &Guard, label: &str) {
-    let mut group = c.benchmark_group("capture_error");
-    // The writer's work (and so the mail decision for errors) is left out of the timing:
-    // each batch is flushed untimed, so every capture is a real enqueue.
+fn bench_captures<C: Clock>(c: &mut Criterion<C>, guard: &Guard, label: &str) {
+    // The writer's work (storing, and the mail decision) is left out of the timing: each
+    // batch is flushed untimed, so every capture is a real enqueue.
+    let flush = || {
+        guard.flush();
+    };
+    let mut group = c.benchmark_group(format!("capture_error, {}", C::NAME));
     group.bench_function(label, |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let batch = left.min(2_000);
-                let start = Instant::now();
-                for _ in 0..batch {
+            batched::<C>(
+                iters,
+                2_000,
+                || {
                     black_box(stacktrace::capture_error(&BenchError));
-                }
-                total += start.elapsed();
-                guard.flush();
-                left -= batch;
-            }
-            total
+                },
+                flush,
+            )
         })
     });
     group.finish();
-    // A panic is stored, flushed and handed to the mailer on the panicking thread.
-    let mut group = c.benchmark_group("panic");
-    group.sample_size(20);
+    // A panic is journaled on the panicking thread and queued; the writer stores it and
+    // hands it to the mailer.
+    let mut group = c.benchmark_group(format!("panic, {}", C::NAME));
     group.bench_function(label, |b| {
-        b.iter(|| std::panic::catch_unwind(fail).is_err())
+        b.iter_custom(|iters| {
+            batched::<C>(
+                iters,
+                200,
+                || {
+                    black_box(std::panic::catch_unwind(fail).is_err());
+                },
+                flush,
+            )
+        })
     });
     group.finish();
+}
+
+/// Runs one half: both clocks, wall time first.
+fn run_half(guard: &Guard, label: &str) {
+    let mut wall = criterion().configure_from_args();
+    let mut cpu = criterion()
+        .with_measurement(ThreadCpu)
+        .configure_from_args();
+    bench_captures(&mut wall, guard, label);
+    bench_captures(&mut cpu, guard, label);
+    wall.final_summary();
+    cpu.final_summary();
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
 }
 
 fn install(dir: &std::path::Path, mail: Option<MailConfig>) -> Guard {
@@ -77,31 +112,33 @@ fn install(dir: &std::path::Path, mail: Option<MailConfig>) -> Guard {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .configure_from_args()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
     std::panic::set_hook(Box::new(|_| {}));
     let dir = tempfile::tempdir().expect("temp dir");
 
     match std::env::var(MODE_VAR).as_deref() {
         Ok("off") => {
             let guard = install(dir.path(), None);
-            bench_captures(&mut c, &guard, "mail off");
-            c.final_summary();
+            run_half(&guard, "mail off");
             return;
         }
         Ok("on") => {}
         _ => {
-            // Both halves in fresh child processes set up alike, one after the other.
-            for mode in ["off", "on"] {
-                let status =
-                    std::process::Command::new(std::env::current_exe().expect("this benchmark"))
-                        .args(std::env::args_os().skip(1))
-                        .env(MODE_VAR, mode)
-                        .status()
-                        .expect("a half of the benchmark");
-                assert!(status.success(), "the mail-{mode} half failed");
+            // Both halves in fresh child processes set up alike, alternating for `ROUNDS`
+            // rounds: a drift of the machine (other programs starting or ending) shows as a
+            // change between the rounds of one half, next to the difference between halves.
+            for round in 1..=ROUNDS {
+                for mode in ["off", "on"] {
+                    println!("round {round} of {ROUNDS}, mail {mode}");
+                    let status = std::process::Command::new(
+                        std::env::current_exe().expect("this benchmark"),
+                    )
+                    .args(std::env::args_os().skip(1))
+                    .env(MODE_VAR, mode)
+                    .env(LAST_VAR, if round == ROUNDS { "1" } else { "" })
+                    .status()
+                    .expect("a half of the benchmark");
+                    assert!(status.success(), "the mail-{mode} half failed");
+                }
             }
             return;
         }
@@ -116,8 +153,10 @@ fn main() {
                 .queue_capacity(10_000),
         ),
     );
-    bench_captures(&mut c, &guard, "mail on");
-    c.final_summary();
+    run_half(&guard, "mail on");
+    if std::env::var(LAST_VAR).as_deref() != Ok("1") {
+        return;
+    }
 
     // Sender throughput: distinct groups, each one report mail.
     server.wait_for(Duration::from_secs(30), |m| m.len() >= 2);

@@ -124,7 +124,7 @@ pub(crate) fn submit(rt: &Runtime, mut p: PendingEvent, backtrace: bool) -> Opti
     }
     p.breadcrumbs = crate::breadcrumbs::take();
     if backtrace {
-        p.backtrace = Some(backtrace::Backtrace::new_unresolved());
+        p.trace = Some(crate::frames::RawTrace::capture());
     }
     enqueue(rt, p)
 }

@@ -150,19 +150,41 @@ fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
     out.into()
 }
 
-/// Converts an unresolved backtrace, innermost first, resolving each address once per
-/// process. Safe in the panic hook: the cache is only tried, never waited for.
-pub(crate) fn frames_from_backtrace(bt: &backtrace::Backtrace) -> Vec<Frame> {
-    let mut raw = Vec::new();
+/// The most return addresses a [`RawTrace`] keeps, innermost first: enough that
+/// [`MAX_FRAMES`] remain after the machinery above the failing frame is cut.
+const MAX_ADDRESSES: usize = MAX_FRAMES * 2;
+
+/// The return addresses of a stack, innermost first, not resolved: all the calling thread
+/// takes. Cheaper than [`backtrace::Backtrace::new_unresolved`], which also looks up each
+/// frame's enclosing function, twice; symbols are found later, off the calling thread.
+#[derive(Debug, Default)]
+pub(crate) struct RawTrace(Vec<usize>);
+
+impl RawTrace {
+    /// The current thread's stack.
+    #[inline(never)]
+    pub(crate) fn capture() -> RawTrace {
+        let mut ips = Vec::with_capacity(64);
+        backtrace::trace(|frame| {
+            ips.push(frame.ip() as usize);
+            ips.len() < MAX_ADDRESSES
+        });
+        RawTrace(ips)
+    }
+}
+
+/// Converts an unresolved stack, innermost first, resolving each address once per process.
+/// Safe in the panic hook: the cache is only tried, never waited for.
+pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
+    let mut resolved: Vec<Arc<[Frame]>> = Vec::with_capacity(trace.0.len());
     let mut cache = match SYMBOL_CACHE.try_lock() {
         Ok(guard) => Some(guard),
         // Resolution cannot panic half-way through an update: the map is consistent.
         Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
         Err(std::sync::TryLockError::WouldBlock) => None,
     };
-    for frame in bt.frames() {
-        let ip = frame.ip();
-        let key = ip as usize;
+    for &key in &trace.0 {
+        let ip = key as *mut std::ffi::c_void;
         let cached = cache
             .as_mut()
             .and_then(|c| c.get_or_insert_with(HashMap::new).get(&key).cloned());
@@ -179,16 +201,22 @@ pub(crate) fn frames_from_backtrace(bt: &backtrace::Backtrace) -> Vec<Frame> {
                 f
             }
         };
-        raw.extend(frames.iter().cloned());
+        resolved.push(frames);
     }
     drop(cache);
-    let mut frames = trim(raw);
-    frames.truncate(MAX_FRAMES);
-    frames
+    // Only the frames kept are copied out of the cache.
+    let mut all: Vec<&Frame> = Vec::with_capacity(resolved.iter().map(|f| f.len()).sum());
+    all.extend(resolved.iter().flat_map(|f| f.iter()));
+    all[kept(&all)]
+        .iter()
+        .take(MAX_FRAMES)
+        .map(|f| (*f).clone())
+        .collect()
 }
 
-/// Drops the machinery above the failing frame and the start-up below the program.
-pub(crate) fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
+/// The range of frames worth reading: below the machinery above the failing frame, above
+/// the start-up below the program.
+fn kept(frames: &[&Frame]) -> std::ops::Range<usize> {
     let is_machinery = |f: &Frame| {
         f.function.is_empty()
             || is_hook_glue(&f.function)
@@ -196,20 +224,20 @@ pub(crate) fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
     };
     // Only a leading run is machinery: the same names further down (an async task polled by
     // this crate's scope) are part of the program's path.
-    let top = frames.iter().take_while(|f| is_machinery(f)).count();
+    let mut top = frames.iter().take_while(|f| is_machinery(f)).count();
     // An empty result would hide everything; keep the frames in that case.
-    if top < frames.len() {
-        frames.drain(..top);
+    if top == frames.len() {
+        top = 0;
     }
-    if let Some(bottom) = frames
+    let rest = &frames[top..];
+    let end = match rest
         .iter()
         .position(|f| BOTTOM.iter().any(|b| f.function.starts_with(b)))
     {
-        if bottom > 0 {
-            frames.truncate(bottom);
-        }
-    }
-    frames
+        Some(bottom) if bottom > 0 => top + bottom,
+        _ => frames.len(),
+    };
+    top..end
 }
 
 #[cfg(test)]
@@ -277,7 +305,8 @@ mod tests {
             f("std::sys::backtrace::__rust_begin_short_backtrace"),
             f("std::rt::lang_start"),
         ];
-        let names: Vec<_> = trim(frames).into_iter().map(|f| f.function).collect();
+        let refs: Vec<&Frame> = frames.iter().collect();
+        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
         assert_eq!(
             names,
             [
@@ -292,7 +321,7 @@ mod tests {
     fn real_backtrace_is_demangled_and_starts_after_the_machinery() {
         #[inline(never)]
         fn here() -> Vec<Frame> {
-            frames_from_backtrace(&backtrace::Backtrace::new_unresolved())
+            frames_from_trace(&RawTrace::capture())
         }
         let frames = here();
         assert!(!frames.is_empty());

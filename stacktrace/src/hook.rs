@@ -1,11 +1,18 @@
-//! The panic hook: stores the panic, durably, before the previous hook runs and the process
+//! The panic hook: makes the panic durable before the previous hook runs and the process
 //! possibly ends.
 //!
+//! The hook builds the finished event (symbols resolved through a cache), appends it to the
+//! journal in one `write` (durable: it survives the process ending once the `write`
+//! returned), and queues it for the background writer, which stores it in the database and
+//! decides its mail. When the writer's queue is full or the writer is not running, the hook
+//! stores the event itself: nothing is dropped for want of room.
+//!
 //! It cannot panic (a panic inside a panic hook aborts the process): no `unwrap`, no
-//! indexing, no printing macro that panics on a closed stderr. It takes no lock that a
+//! indexing, no printing macro that panics on a closed stderr. It waits for no lock that a
 //! panicking thread could hold: the chain of captured calls is read with `try_borrow`, the
-//! gate is atomic, the spool file lock is tried for a bounded time. When storing fails it
-//! writes one line to stderr and the program goes on as it would without this crate.
+//! gate is atomic, the journal's and the queue's locks are tried for a bounded time. When
+//! storing fails it writes one line to stderr and the program goes on as it would without
+//! this crate.
 
 use std::any::Any;
 use std::cell::Cell;
@@ -13,8 +20,9 @@ use std::io::Write;
 use std::panic::PanicHookInfo;
 
 use crate::capture::{accept, admitted, location_of};
-use crate::event::Level;
+use crate::event::{CrashEvent, Level};
 use crate::gate::DropReason;
+use crate::install::{Runtime, Sink};
 use crate::pipeline::{event_from_pending, PendingEvent};
 use crate::writer::IS_WRITER;
 
@@ -77,20 +85,57 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     p.breadcrumbs = crate::breadcrumbs::take();
-    p.backtrace = Some(backtrace::Backtrace::new_unresolved());
+    p.trace = Some(crate::frames::RawTrace::capture());
     let mut event = event_from_pending(p, rt);
     if !rt.filters.keep(&mut event) {
         rt.drops.add(DropReason::Filtered);
         return Ok(());
     }
-    let outcome = rt.sink.persist(&event, true).map_err(|e| {
-        rt.drops.add(DropReason::StorageError);
-        e.to_string()
+    let store = match &rt.sink {
+        Sink::Store(store) => store,
+        // A spool line is written at once: it is as durable as it needs to be.
+        Sink::Spool(spool) => {
+            spool.append(&event).map_err(|e| {
+                rt.drops.add(DropReason::StorageError);
+                e.to_string()
+            })?;
+            notify(rt, event, None);
+            return Ok(());
+        }
+        Sink::Nowhere => {
+            rt.drops.add(DropReason::StorageError);
+            return Err("no database is open".to_owned());
+        }
+    };
+    if store.journal(&event).is_err() {
+        // No journal: store the event and flush the database, the slow way.
+        let outcome = store
+            .insert(&event)
+            .and_then(|outcome| store.flush().map(|()| outcome))
+            .map_err(|e| {
+                rt.drops.add(DropReason::StorageError);
+                e.to_string()
+            })?;
+        notify(rt, event, Some(outcome));
+        return Ok(());
+    }
+    // Durable now. The writer stores it and mails; when it cannot take it, the hook does.
+    let Err(event) = rt.writer.try_send_journaled(Box::new(event)) else {
+        return Ok(());
+    };
+    let outcome = store.insert(&event).map_err(|e| {
+        format!("{e}; it is kept in the journal and stored when the database is next opened")
     })?;
+    store.journaled_stored(1);
+    notify(rt, *event, Some(outcome));
+    Ok(())
+}
+
+/// Hands a panic the hook stored itself to the mailer.
+#[cfg_attr(not(feature = "mail"), allow(unused_variables))]
+fn notify(rt: &Runtime, event: CrashEvent, outcome: Option<crate::store::InsertOutcome>) {
     #[cfg(feature = "mail")]
     if let Some(mailer) = &rt.mail {
         mailer.notify(std::slice::from_ref(&event), outcome.as_slice());
     }
-    let _ = outcome;
-    Ok(())
 }

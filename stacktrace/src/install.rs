@@ -28,28 +28,6 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
-    /// Stores an event; `durable` flushes it to disk before returning.
-    pub(crate) fn persist(
-        &self,
-        event: &CrashEvent,
-        durable: bool,
-    ) -> Result<Option<InsertOutcome>, StoreError> {
-        match self {
-            Sink::Store(s) => {
-                let outcome = s.insert(event)?;
-                if durable {
-                    s.make_durable(event)?;
-                }
-                Ok(Some(outcome))
-            }
-            // A spool line is written at once: it is as durable as it needs to be.
-            Sink::Spool(s) => s.append(event).map(|()| None),
-            Sink::Nowhere => Err(StoreError::Io(sled::Error::Unsupported(
-                "no database is open".into(),
-            ))),
-        }
-    }
-
     /// Stores events in one batch (not flushed). On failure, says how many were lost.
     pub(crate) fn persist_batch(
         &self,
@@ -265,7 +243,9 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
 }
 
 /// The running program's database handle, when [`install`] opened one. Read events through
-/// it while the program runs (sled lets only one process open a database).
+/// it while the program runs (sled lets only one process open a database). Events, panics
+/// included, are in it once the background writer stored them: call
+/// [`Guard::flush`] first to read what was just captured.
 pub fn store() -> Option<&'static Store> {
     match &runtime()?.sink {
         Sink::Store(s) => Some(s),

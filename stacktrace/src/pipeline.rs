@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::breadcrumbs::Breadcrumb;
 use crate::event::{CapturedCall, CrashEvent, EventId, Level, Location, RuntimeContext};
 use crate::fingerprint::fingerprint_of;
-use crate::frames::frames_from_backtrace;
+use crate::frames::{frames_from_trace, RawTrace};
 use crate::install::Runtime;
 use crate::redact::{Secrets, PLACEHOLDER};
 
@@ -25,9 +25,9 @@ pub(crate) struct PendingEvent {
     pub(crate) location: Option<Location>,
     pub(crate) calls: Vec<CapturedCall>,
     pub(crate) secrets: Vec<String>,
-    pub(crate) backtrace: Option<backtrace::Backtrace>,
-    pub(crate) thread_name: Option<String>,
-    pub(crate) thread_id: String,
+    pub(crate) trace: Option<RawTrace>,
+    /// The capturing thread; its name and id are read when the event is built.
+    pub(crate) thread: std::thread::Thread,
     pub(crate) request_path: String,
     pub(crate) user: String,
     pub(crate) client_addr: String,
@@ -39,23 +39,21 @@ pub(crate) struct PendingEvent {
 
 impl PendingEvent {
     /// A new event of the current thread at `timestamp_us`.
-    pub(crate) fn new(timestamp_us: u64, level: Level, logger: &str) -> Self {
-        let thread = std::thread::current();
+    pub(crate) fn new(timestamp_us: u64, level: Level, logger: impl Into<String>) -> Self {
         #[cfg_attr(not(feature = "http"), allow(unused_mut))]
         let mut p = PendingEvent {
             id: EventId::new(timestamp_us),
             timestamp_us,
             level,
-            logger: logger.to_owned(),
+            logger: logger.into(),
             error_type: String::new(),
             message: String::new(),
             sources: Vec::new(),
             location: None,
             calls: Vec::new(),
             secrets: Vec::new(),
-            backtrace: None,
-            thread_name: thread.name().map(str::to_owned),
-            thread_id: format!("{:?}", thread.id()),
+            trace: None,
+            thread: std::thread::current(),
             request_path: String::new(),
             user: String::new(),
             client_addr: String::new(),
@@ -110,9 +108,9 @@ pub(crate) fn truncate_utf8(s: &mut String, max: usize) -> bool {
 /// reaches the disk except through here.
 pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEvent {
     let frames = p
-        .backtrace
+        .trace
         .take()
-        .map(|bt| frames_from_backtrace(&bt))
+        .map(|t| frames_from_trace(&t))
         .unwrap_or_default();
 
     let secrets = Secrets::new(std::mem::take(&mut p.secrets));
@@ -217,8 +215,8 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
             hostname: info.hostname.clone(),
             program: info.program.clone(),
             program_version: info.program_version.clone(),
-            thread_name: p.thread_name,
-            thread_id: p.thread_id,
+            thread_name: p.thread.name().map(str::to_owned),
+            thread_id: format!("{:?}", p.thread.id()),
             pid: info.pid,
             environment: info.environment.clone(),
         },

@@ -138,7 +138,7 @@ impl Report {
     /// Stores the report: the event's id, or `None` when it was not kept.
     pub fn capture(self) -> Option<EventId> {
         let (rt, now) = admitted()?;
-        let mut p = PendingEvent::new(now, self.level, &self.logger).with_active_calls();
+        let mut p = PendingEvent::new(now, self.level, self.logger).with_active_calls();
         p.error_type = self.error_type;
         p.message = self.message;
         p.sources = self.sources;

@@ -1,5 +1,7 @@
 //! The background writer: resolves, redacts and stores queued events off the calling
-//! thread, through a bounded queue that never blocks a capture.
+//! thread, through a bounded queue that never blocks a capture. Panics come finished and
+//! already journaled by the hook (see the spool module); the writer stores them and tells
+//! the database they are in.
 //!
 //! Waking a sleeping thread is a system call that costs more than a capture itself, so a
 //! capture does not wake the writer while it is polling: after work the writer checks the
@@ -15,8 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
+use crate::event::CrashEvent;
 use crate::gate::DropReason;
-use crate::install::{runtime, Runtime};
+use crate::install::{runtime, Runtime, Sink};
 use crate::pipeline::{event_from_pending, PendingEvent};
 
 thread_local! {
@@ -36,8 +39,19 @@ const BATCH: usize = 512;
 
 pub(crate) enum Job {
     Event(Box<PendingEvent>),
+    /// A finished event already in the journal (a panic).
+    Journaled(Box<CrashEvent>),
     Flush(SyncSender<()>),
 }
+
+impl Job {
+    fn is_event(&self) -> bool {
+        matches!(self, Job::Event(_) | Job::Journaled(_))
+    }
+}
+
+/// How many times the panic hook tries the queue's lock before it stores the event itself.
+const HOOK_TRIES: u32 = 100;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -58,6 +72,7 @@ impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Job::Event(e) => write!(f, "Event({})", e.id),
+            Job::Journaled(e) => write!(f, "Journaled({})", e.id),
             Job::Flush(_) => f.write_str("Flush"),
         }
     }
@@ -74,10 +89,13 @@ impl Writer {
     }
 
     fn push(&self, job: Job, bounded: bool) -> Result<(), DropReason> {
+        let Some(thread) = self.thread.get() else {
+            return Err(DropReason::StorageError);
+        };
         {
             // Nothing in the critical section can panic, so a poisoned lock is consistent.
             let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            if let Job::Event(_) = job {
+            if job.is_event() {
                 if bounded && q.events >= self.capacity {
                     return Err(DropReason::QueueFull);
                 }
@@ -85,20 +103,46 @@ impl Writer {
             }
             q.jobs.push_back(job);
         }
-        match self.thread.get() {
-            None => Err(DropReason::StorageError),
-            Some(t) => {
-                if self.sleeping.load(Ordering::SeqCst) {
-                    t.unpark();
-                }
-                Ok(())
-            }
+        if self.sleeping.load(Ordering::SeqCst) {
+            thread.unpark();
         }
+        Ok(())
     }
 
     /// Queues an event, or says why it could not be.
     pub(crate) fn try_send(&self, p: PendingEvent) -> Result<(), DropReason> {
         self.push(Job::Event(Box::new(p)), true)
+    }
+
+    /// From the panic hook: queues a journaled event for storing, or gives it back when the
+    /// queue is full, the writer is not running, or the queue's lock stays taken (the hook
+    /// waits for no lock); the hook then stores it itself.
+    pub(crate) fn try_send_journaled(&self, event: Box<CrashEvent>) -> Result<(), Box<CrashEvent>> {
+        let Some(thread) = self.thread.get() else {
+            return Err(event);
+        };
+        let mut tries = 0;
+        let mut q = loop {
+            match self.queue.try_lock() {
+                Ok(q) => break q,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if tries < HOOK_TRIES => {
+                    tries += 1;
+                    std::thread::yield_now();
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return Err(event),
+            }
+        };
+        if q.events >= self.capacity {
+            return Err(event);
+        }
+        q.events += 1;
+        q.jobs.push_back(Job::Journaled(event));
+        drop(q);
+        if self.sleeping.load(Ordering::SeqCst) {
+            thread.unpark();
+        }
+        Ok(())
     }
 
     /// Waits until every event queued before the call is stored and flushed, or the
@@ -135,7 +179,7 @@ fn take_jobs(queue: &Mutex<Queue>) -> Vec<Job> {
     let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
     let n = q.jobs.len().min(BATCH);
     let jobs: Vec<Job> = q.jobs.drain(..n).collect();
-    q.events -= jobs.iter().filter(|j| matches!(j, Job::Event(_))).count();
+    q.events -= jobs.iter().filter(|j| j.is_event()).count();
     jobs
 }
 
@@ -167,7 +211,8 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
         let mut acks = Vec::new();
         for job in jobs {
             match job {
-                Job::Event(p) => events.push(*p),
+                Job::Event(p) => events.push(Queued::Pending(p)),
+                Job::Journaled(e) => events.push(Queued::Journaled(e)),
                 Job::Flush(ack) => {
                     // Everything queued before the flush request is in this batch or an
                     // earlier one: store the batch first.
@@ -189,25 +234,43 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
     }
 }
 
-fn store_batch(rt: &Runtime, pending: Vec<PendingEvent>, reported: &mut bool) {
-    if pending.is_empty() {
+/// An event taken from the queue.
+enum Queued {
+    /// Still to be built (resolved, redacted) and filtered.
+    Pending(Box<PendingEvent>),
+    /// Finished and filtered by the panic hook, and in the journal.
+    Journaled(Box<CrashEvent>),
+}
+
+fn store_batch(rt: &Runtime, batch: Vec<Queued>, reported: &mut bool) {
+    if batch.is_empty() {
         return;
     }
+    let journaled = batch
+        .iter()
+        .filter(|q| matches!(q, Queued::Journaled(_)))
+        .count();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let events: Vec<_> = pending
+        let events: Vec<_> = batch
             .into_iter()
-            .filter_map(|p| {
-                let mut event = event_from_pending(p, rt);
-                if rt.filters.keep(&mut event) {
-                    Some(event)
-                } else {
-                    rt.drops.add(DropReason::Filtered);
-                    None
+            .filter_map(|q| match q {
+                Queued::Journaled(e) => Some(*e),
+                Queued::Pending(p) => {
+                    let mut event = event_from_pending(*p, rt);
+                    if rt.filters.keep(&mut event) {
+                        Some(event)
+                    } else {
+                        rt.drops.add(DropReason::Filtered);
+                        None
+                    }
                 }
             })
             .collect();
         let n = events.len();
         let outcomes = rt.sink.persist_batch(&events)?;
+        if let Sink::Store(s) = &rt.sink {
+            s.journaled_stored(journaled);
+        }
         #[cfg(feature = "mail")]
         if let Some(mailer) = &rt.mail {
             mailer.notify(&events, &outcomes);
@@ -215,9 +278,11 @@ fn store_batch(rt: &Runtime, pending: Vec<PendingEvent>, reported: &mut bool) {
         let _ = outcomes;
         Ok(n)
     }));
+    // Journaled events are not lost when storing fails: they stay counted as unstored, so
+    // the journal keeps them until the next open merges them.
     let failure = match outcome {
         Ok(Ok(_)) => None,
-        Ok(Err((lost, e))) => Some((lost, e.to_string())),
+        Ok(Err((lost, e))) => Some((lost.saturating_sub(journaled), e.to_string())),
         Err(_) => Some((1, "an event could not be built".to_owned())),
     };
     if let Some((lost, why)) = failure {

@@ -88,3 +88,28 @@ fn install_reads_mail_settings_from_the_environment() {
     assert_eq!(stderr.matches("STACKTRACE_ADMINS").count(), 1, "{stderr}");
     assert!(stderr.contains("ops at example"), "{stderr}");
 }
+
+#[test]
+fn a_panic_is_mailed_once_whether_the_hook_or_the_writer_stores_it() {
+    let server = SmtpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
+        .args([
+            "panics".to_owned(),
+            server.port().to_string(),
+            dir.path().join("events.db").display().to_string(),
+        ])
+        .output()
+        .expect("run mail_scenario");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exited\n");
+    let mails = server.mails();
+    let about = |what: &str| mails.iter().filter(|m| m.subject().contains(what)).count();
+    // Four new groups, one mail each: the two messages and the two panics.
+    assert_eq!(about("stored by the hook"), 1, "{stderr}");
+    assert_eq!(about("stored by the writer"), 1, "{stderr}");
+    assert_eq!(about("hold the writer"), 1, "{stderr}");
+    assert_eq!(about("fills the queue"), 1, "{stderr}");
+    assert_eq!(mails.len(), 4, "{stderr}");
+}

@@ -141,3 +141,48 @@ fn a_clean_exit_leaves_no_panic_journal_behind() {
     only_event(&db);
     assert!(!journal_dir.exists());
 }
+
+#[test]
+fn a_panic_with_the_writer_queue_full_is_stored_by_the_hook_once() {
+    let (_dir, db) = db_dir();
+    let run = scenario("writer-held", &db, "full");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // The writer could take nothing: the hook stored the panic itself, at once.
+    assert!(
+        run.stdout
+            .contains("panics stored while the writer is held: 1"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("flushed"), "{run:?}");
+    let store = Store::open(&db).unwrap();
+    let panics = store.query().error_type("panic").run().unwrap().events;
+    assert_eq!(panics.len(), 1, "{panics:#?}");
+    assert_eq!(panics[0].message, "failure at site b");
+    assert_eq!(panics[0].frames[0].function, "scenario::site_b");
+    // Both messages were stored too, and nothing was dropped.
+    assert_eq!(store.query().count().unwrap(), 3);
+    assert!(store.dropped().unwrap().values().all(|n| *n == 0));
+    let groups = store.groups(GroupOrder::Count).unwrap();
+    let g = groups.iter().find(|g| g.title.contains("site b")).unwrap();
+    assert_eq!(g.count, 1);
+}
+
+#[test]
+fn a_flush_before_the_writer_stored_a_panic_keeps_it_in_the_journal() {
+    let (_dir, db) = db_dir();
+    let run = scenario("writer-held", &db, "journal");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // Queued behind the held writer, so not in the database yet...
+    assert!(
+        run.stdout
+            .contains("panics stored while the writer is held: 0"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("ending before"), "{run:?}");
+    // ...and the flush left it in the journal, which the next open merges.
+    let store = Store::open(&db).unwrap();
+    let panics = store.query().error_type("panic").run().unwrap().events;
+    assert_eq!(panics.len(), 1, "{panics:#?}");
+    assert_eq!(panics[0].message, "failure at site b");
+    assert_eq!(panics[0].frames[0].function, "scenario::site_b");
+}

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,10 @@ pub struct Store {
     /// The running program's journal of panics (see the spool module), made on first use;
     /// `None` inside when it could not be made.
     journal: OnceLock<Option<Spool>>,
+    /// Events appended to the journal and not (yet) stored in the database: while there
+    /// are any, a flush leaves the journal alone. An event whose storing failed stays
+    /// counted, so the journal keeps it for the next open to merge.
+    journal_unstored: AtomicUsize,
 }
 
 impl std::fmt::Debug for Store {
@@ -123,6 +128,7 @@ impl Store {
             path,
             pending_drops: None,
             journal: OnceLock::new(),
+            journal_unstored: AtomicUsize::new(0),
         };
         store.rebuild_old_index()?;
         spool::merge_into(&store)?;
@@ -251,24 +257,41 @@ impl Store {
     /// Makes everything written so far durable.
     pub fn flush(&self) -> Result<(), StoreError> {
         let journal = self.journal.get().and_then(Option::as_ref);
-        let journaled = journal.map_or(0, Spool::len);
+        // The mark first: every event in the journal up to it was counted as unstored
+        // before it was appended, so when none is unstored now, all of them are in the
+        // database and the flush below covers them.
+        let mark = journal.map(Spool::mark);
+        let all_stored = self.journal_unstored.load(Ordering::SeqCst) == 0;
         self.db.flush()?;
-        if let Some(j) = journal {
-            j.empty_if_len(journaled);
+        if let (Some(j), Some(mark), true) = (journal, mark, all_stored) {
+            j.empty_if_unchanged(mark);
         }
         Ok(())
     }
 
-    /// Makes one stored event survive the process ending now: appended to the journal,
-    /// or, when there is none, by flushing the database.
-    pub(crate) fn make_durable(&self, event: &CrashEvent) -> Result<(), StoreError> {
+    /// Makes a finished event survive the process ending now, before it is stored: appends
+    /// it to the journal, and counts it as unstored until [`Store::journaled_stored`] says
+    /// it is in the database. Fails when there is no journal (it could not be made); the
+    /// caller then stores the event and flushes.
+    pub(crate) fn journal(&self, event: &CrashEvent) -> Result<(), StoreError> {
         let journal = self
             .journal
             .get_or_init(|| Spool::create(&self.path).ok())
-            .as_ref();
-        match journal {
-            Some(j) => j.append(event),
-            None => self.db.flush().map(|_| ()).map_err(StoreError::from),
+            .as_ref()
+            .ok_or_else(|| StoreError::Spool {
+                path: spool::spool_dir(&self.path),
+                source: std::io::ErrorKind::NotFound.into(),
+            })?;
+        self.journal_unstored.fetch_add(1, Ordering::SeqCst);
+        journal.append(event).inspect_err(|_| {
+            self.journal_unstored.fetch_sub(1, Ordering::SeqCst);
+        })
+    }
+
+    /// Says that `n` journaled events were stored in the database.
+    pub(crate) fn journaled_stored(&self, n: usize) {
+        if n > 0 {
+            self.journal_unstored.fetch_sub(n, Ordering::SeqCst);
         }
     }
 
@@ -277,7 +300,7 @@ impl Store {
         self.journal
             .get()
             .and_then(Option::as_ref)
-            .is_some_and(|j| j.len() > 0)
+            .is_some_and(Spool::holds_lines)
     }
 
     /// The event with this id.

@@ -8,14 +8,18 @@
 //! last line (a crash mid-write) is skipped.
 //!
 //! The same file serves as the journal of panics of a program that holds its database: the
-//! panic hook stores the event in the database and appends it here. A `write` reaches the
-//! operating system at once, so the event survives the process ending right after the hook
-//! (a panic in `main`, `panic = "abort"`, `kill -9`) for a fraction of the cost of flushing
-//! the database. Every database flush empties the journal again.
+//! panic hook appends the finished event here, then hands it to the background writer,
+//! which stores it in the database. A `write` reaches the operating system at once, so the
+//! event survives the process ending right after the hook (a panic in `main`,
+//! `panic = "abort"`, `kill -9`) for a fraction of the cost of storing and flushing it. A
+//! database flush empties the journal again once every event in it is stored (see
+//! [`Store::flush`]).
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -35,7 +39,24 @@ pub(crate) fn spool_dir(db: &Path) -> PathBuf {
 pub(crate) struct Spool {
     path: PathBuf,
     file: Mutex<File>,
+    /// Lines appended since the file was made; only grows, changed under the file's lock.
+    appended: AtomicU64,
+    /// `appended` when the file was last emptied.
+    emptied_at: AtomicU64,
 }
+
+thread_local! {
+    /// Each thread's buffer for the line of an event.
+    static LINE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The largest line buffer a thread keeps for its next event.
+const MAX_KEPT_LINE: usize = 1 << 16;
+
+/// How many times an append tries the file's lock, yielding in between, before it sleeps.
+const YIELDS: u32 = 200;
+/// Sleeps of a millisecond after that before an append gives up.
+const SLEEPS: u32 = 2_000;
 
 impl Spool {
     pub(crate) fn create(db: &Path) -> Result<Spool, StoreError> {
@@ -65,6 +86,8 @@ impl Spool {
         Ok(Spool {
             path,
             file: Mutex::new(file),
+            appended: AtomicU64::new(0),
+            emptied_at: AtomicU64::new(0),
         })
     }
 
@@ -74,43 +97,79 @@ impl Spool {
 
     /// Appends an event in one `write`, which survives the process ending once it
     /// returns. Waits a bounded time for the file (many threads may panic at once) and never
-    /// blocks for good.
+    /// blocks for good: it yields while the lock is briefly taken, then sleeps.
     pub(crate) fn append(&self, event: &CrashEvent) -> Result<(), StoreError> {
-        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        // The thread's line buffer, which keeps its capacity from one event to the next;
+        // a fresh one while the thread's locals are being destroyed.
+        let mut line = LINE.try_with(Cell::take).unwrap_or_default();
+        line.clear();
+        if serde_json::to_writer(&mut line, event).is_err() {
+            line.clear();
+        }
         line.push(b'\n');
+        let written = self.write_line(&line);
+        if line.capacity() <= MAX_KEPT_LINE {
+            let _ = LINE.try_with(|l| l.set(line));
+        }
+        written
+    }
+
+    fn write_line(&self, line: &[u8]) -> Result<(), StoreError> {
         let io = |source| StoreError::Spool {
             path: self.path.clone(),
             source,
         };
-        for _ in 0..2_000 {
+        for attempt in 0..YIELDS + SLEEPS {
             let mut file = match self.file.try_lock() {
                 Ok(f) => f,
                 // Writes cannot panic, so a poisoned lock holds a consistent file.
                 Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) => {
-                    std::thread::sleep(Duration::from_millis(1));
+                    if attempt < YIELDS {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     continue;
                 }
             };
-            file.write_all(&line).map_err(io)?;
+            file.write_all(line).map_err(io)?;
+            self.appended.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
         Err(io(std::io::ErrorKind::TimedOut.into()))
     }
 
-    /// The file's length now; 0 when it cannot be read.
-    pub(crate) fn len(&self) -> u64 {
-        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    /// The file's length on disk; 0 when it cannot be read.
+    #[cfg(test)]
+    fn len_on_disk(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
-    /// Empties the file if nothing was appended since it was `len` bytes long: everything
-    /// up to there is in the database, made durable by a flush that began after.
-    pub(crate) fn empty_if_len(&self, len: u64) {
-        let Ok(file) = self.file.try_lock() else {
-            return; // an append is under way: next time
+    /// A mark of what was appended so far, for [`Spool::empty_if_unchanged`].
+    pub(crate) fn mark(&self) -> u64 {
+        self.appended.load(Ordering::SeqCst)
+    }
+
+    /// Whether lines were appended since the file was last emptied.
+    pub(crate) fn holds_lines(&self) -> bool {
+        self.mark() != self.emptied_at.load(Ordering::SeqCst)
+    }
+
+    /// Empties the file if nothing was appended since `mark` was taken: the caller knows
+    /// that everything up to there is in the database, made durable by a flush that began
+    /// after.
+    pub(crate) fn empty_if_unchanged(&self, mark: u64) {
+        let file = match self.file.try_lock() {
+            Ok(f) => f,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return, // an append is under way
         };
-        if len > 0 && file.metadata().is_ok_and(|m| m.len() == len) {
-            let _ = file.set_len(0);
+        if self.appended.load(Ordering::SeqCst) == mark
+            && self.emptied_at.load(Ordering::SeqCst) != mark
+            && file.set_len(0).is_ok()
+        {
+            self.emptied_at.store(mark, Ordering::SeqCst);
         }
     }
 }
@@ -156,4 +215,82 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
     // Leave no empty directory behind; another program may have just created a file.
     let _ = std::fs::remove_dir(&dir);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u128, message: &str) -> CrashEvent {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{id:032x}"),
+            "timestamp_us": 1,
+            "level": "fatal",
+            "logger": "panic",
+            "error_type": "panic",
+            "message": message,
+            "fingerprint": "f",
+            "context": {"os": "", "arch": "", "hostname": "", "program": "",
+                        "program_version": "", "thread_id": "", "pid": 1},
+        }))
+        .unwrap()
+    }
+
+    fn journal_bytes(db: &Path) -> u64 {
+        std::fs::read_dir(spool_dir(db))
+            .map(|d| d.flatten().map(|e| e.metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_flush_keeps_the_journal_until_every_journaled_event_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let store = Store::open(&db).unwrap();
+        let e = event(0xa, "journaled, not yet stored");
+        store.journal(&e).unwrap();
+        assert!(store.journal_pending());
+        // The writer has not stored it: a flush must leave it in the journal.
+        store.flush().unwrap();
+        assert!(store.journal_pending());
+        assert!(journal_bytes(&db) > 0);
+
+        store.insert(&e).unwrap();
+        store.journaled_stored(1);
+        store.flush().unwrap();
+        assert!(!store.journal_pending());
+        assert_eq!(journal_bytes(&db), 0);
+    }
+
+    #[test]
+    fn a_line_appended_after_the_mark_is_not_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let spool = Spool::create(&db).unwrap();
+        spool.append(&event(1, "first")).unwrap();
+        let mark = spool.mark();
+        spool.append(&event(2, "second")).unwrap();
+        spool.empty_if_unchanged(mark);
+        assert!(spool.holds_lines());
+        assert!(spool.len_on_disk() > 0);
+        spool.empty_if_unchanged(spool.mark());
+        assert!(!spool.holds_lines());
+        assert_eq!(spool.len_on_disk(), 0);
+    }
+
+    #[test]
+    fn a_journaled_event_the_program_never_stored_is_merged_on_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let e = event(0xb, "the program ended before its writer stored this");
+        {
+            let store = Store::open(&db).unwrap();
+            store.journal(&e).unwrap();
+            store.flush().unwrap();
+            assert!(store.get(e.id).unwrap().is_none());
+        }
+        let store = Store::open(&db).unwrap();
+        assert_eq!(store.get(e.id).unwrap().map(|s| s.message), Some(e.message));
+        assert!(!spool_dir(&db).exists());
+    }
 }

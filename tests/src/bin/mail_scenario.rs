@@ -1,6 +1,7 @@
 //! A program that mails one report and exits, for the guard's drain tests:
 //! `mail_scenario <smtp port> <drain timeout ms> <database path>`, or `mail_scenario env`
-//! configured by `STACKTRACE_*` variables.
+//! configured by `STACKTRACE_*` variables; or `mail_scenario panics <smtp port> <database
+//! path>`: one panic stored by the hook (the writer's queue full) and one by the writer.
 
 use std::time::Duration;
 
@@ -16,6 +17,14 @@ fn main() {
         stacktrace::capture_message("env-scenario: configured by variables", Level::Error);
         drop(guard);
         println!("exited");
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("panics") {
+        let (Some(port), Some(db)) = (args.get(2), args.get(3)) else {
+            eprintln!("usage: mail_scenario panics <smtp port> <database path>");
+            std::process::exit(2);
+        };
+        panics(port.parse().expect("a port"), db);
         return;
     }
     let (Some(port), Some(drain), Some(db)) = (args.get(1), args.get(2), args.get(3)) else {
@@ -36,6 +45,57 @@ fn main() {
     );
     assert!(guard.errors().is_empty(), "{:?}", guard.errors());
     stacktrace::capture_message("drain-scenario: shutting down with a report", Level::Error);
+    drop(guard);
+    println!("exited");
+}
+
+// Two functions, so that the two panics start two groups (closures of one function share
+// its name, and groups do not look at line numbers).
+#[inline(never)]
+fn stored_by_the_hook() {
+    panic!("mail-panics: stored by the hook");
+}
+
+#[inline(never)]
+fn stored_by_the_writer() {
+    panic!("mail-panics: stored by the writer");
+}
+
+/// Holds the writer inside a `before_store` hook with its queue full, so that the hook
+/// stores a panic itself; then lets it go and panics again, for the writer to store.
+fn panics(port: u16, db: &str) {
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let entered = std::sync::Mutex::new(entered_tx);
+    let release = std::sync::Mutex::new(release_rx);
+    let guard = stacktrace::install_with(
+        Config::default()
+            .db_path(db)
+            .queue_capacity(1)
+            .before_store(move |e| {
+                if e.message == "mail-panics: hold the writer" {
+                    let _ = entered.lock().unwrap().send(());
+                    let _ = release.lock().unwrap().recv();
+                }
+                true
+            })
+            .mail(
+                MailConfig::default()
+                    .admin("ops@example.com")
+                    .smtp_host("127.0.0.1")
+                    .smtp_port(port)
+                    .drain_timeout(Duration::from_secs(10)),
+            ),
+    );
+    assert!(guard.errors().is_empty(), "{:?}", guard.errors());
+    stacktrace::capture_message("mail-panics: hold the writer", Level::Info).expect("queued");
+    entered_rx.recv().unwrap();
+    stacktrace::capture_message("mail-panics: fills the queue", Level::Info).expect("queued");
+    let _ = std::thread::spawn(stored_by_the_hook).join();
+    release_tx.send(()).unwrap();
+    assert!(guard.flush());
+    let _ = std::thread::spawn(stored_by_the_writer).join();
+    assert!(guard.flush());
     drop(guard);
     println!("exited");
 }

@@ -183,6 +183,43 @@ fn main() {
             guard.flush();
             println!("kept {kept}");
         }
+        // The writer held inside a `before_store` hook, to look at a panic it cannot store:
+        // "full": the queue is full, so the hook stores the panic itself;
+        // "journal": the panic waits in the queue, the database is flushed, and the program
+        // ends before the writer stores it.
+        "writer-held" => {
+            let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let entered = std::sync::Mutex::new(entered_tx);
+            let release = std::sync::Mutex::new(release_rx);
+            let capacity = if arg == "full" { 1 } else { 1_000 };
+            let guard =
+                stacktrace::install_with(base.queue_capacity(capacity).before_store(move |e| {
+                    if e.message == "hold the writer" {
+                        let _ = entered.lock().unwrap().send(());
+                        let _ = release.lock().unwrap().recv();
+                    }
+                    true
+                }));
+            stacktrace::capture_message("hold the writer", Level::Info).expect("queued");
+            entered_rx.recv().unwrap();
+            if arg == "full" {
+                stacktrace::capture_message("fills the queue", Level::Info).expect("queued");
+            }
+            let _ = std::thread::spawn(site_b).join();
+            let store = stacktrace::store().expect("the database is open");
+            let panics = store.query().error_type("panic").count().unwrap();
+            println!("panics stored while the writer is held: {panics}");
+            if arg == "full" {
+                release_tx.send(()).unwrap();
+                assert!(guard.flush());
+                println!("flushed");
+            } else {
+                store.flush().unwrap();
+                println!("ending before the writer stored the panic");
+                std::process::exit(0);
+            }
+        }
         "secrets" => {
             let guard = stacktrace::install_with(base);
             // `arg` is the canary; `MY_API_KEY` in the environment holds another.

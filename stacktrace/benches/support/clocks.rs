@@ -1,0 +1,146 @@
+//! Clocks for the capture benchmarks: wall time, and a criterion measurement of the calling
+//! thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), which is what a capture costs the thread
+//! that makes it, without the time other threads (the writer, the database's flusher, other
+//! programs) take from it on a busy machine.
+
+use std::time::{Duration, Instant};
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::Throughput;
+
+/// Reads a clock: wall time or the thread's CPU time.
+pub trait Clock: Measurement<Value = Duration> + 'static {
+    const NAME: &'static str;
+    fn now() -> Duration;
+}
+
+impl Clock for WallTime {
+    const NAME: &'static str = "wall time";
+    fn now() -> Duration {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        EPOCH.get_or_init(Instant::now).elapsed()
+    }
+}
+
+impl Clock for ThreadCpu {
+    const NAME: &'static str = "thread CPU time";
+    fn now() -> Duration {
+        thread_cpu_now()
+    }
+}
+
+/// Times `each` `iters` times on clock `C`, in batches of `batch`, running `between`
+/// untimed after each batch.
+pub fn batched<C: Clock>(
+    iters: u64,
+    batch: u64,
+    mut each: impl FnMut(),
+    between: impl Fn(),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(batch);
+        let start = C::now();
+        for _ in 0..n {
+            each();
+        }
+        total += C::now() - start;
+        between();
+        left -= n;
+    }
+    total
+}
+
+/// The CPU time the calling thread has used so far.
+#[allow(unsafe_code)]
+pub fn thread_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the call, and
+    // `CLOCK_THREAD_CPUTIME_ID` is a clock every supported platform of these benches has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The calling thread's CPU time, for `Criterion::with_measurement`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_now()
+    }
+
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_now().saturating_sub(start)
+    }
+
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Formats nanoseconds of CPU time like criterion formats wall time.
+struct CpuFormatter;
+
+impl CpuFormatter {
+    fn unit(ns: f64) -> (f64, &'static str) {
+        if ns < 1e3 {
+            (1.0, "ns")
+        } else if ns < 1e6 {
+            (1e-3, "µs")
+        } else if ns < 1e9 {
+            (1e-6, "ms")
+        } else {
+            (1e-9, "s")
+        }
+    }
+}
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical_ns: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = Self::unit(typical_ns);
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        typical_ns: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (per_iter, unit) = match throughput {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (*n as f64, "B/s (CPU)"),
+            Throughput::Elements(n) => (*n as f64, "elem/s (CPU)"),
+        };
+        let _ = typical_ns;
+        values
+            .iter_mut()
+            .for_each(|v| *v = per_iter * 1e9 / v.max(f64::MIN_POSITIVE));
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
