@@ -98,21 +98,25 @@ impl Store {
     /// process at a time. Read a running program's events through its own
     /// [`store()`](crate::store) handle or the dashboard it serves.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        /// How long a lock just being released is waited for: sled lets go of its file
+        /// lock when its background threads end, a moment after the holder closed it.
+        const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&path)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|source| {
-                if is_lock_error(&source) {
-                    StoreError::Locked { path: path.clone() }
-                } else {
-                    StoreError::Open {
-                        path: path.clone(),
-                        source,
-                    }
+        let start = std::time::Instant::now();
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(&path)
+                .mode(sled::Mode::HighThroughput)
+                .open();
+            match opened {
+                Ok(db) => break db,
+                Err(e) if is_lock_error(&e) && start.elapsed() < LOCK_GRACE => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-            })?;
+                Err(e) if is_lock_error(&e) => return Err(StoreError::Locked { path }),
+                Err(source) => return Err(StoreError::Open { path, source }),
+            }
+        };
         let tree = |name: &str| {
             db.open_tree(name).map_err(|source| StoreError::Open {
                 path: path.clone(),
