@@ -1,10 +1,11 @@
 //! Request tracking, as flask-tracking does it: every request with its status and execution
-//! time, written by a thread of its own through a bounded queue, so the request never waits
-//! on the database and a burst that outruns it drops entries (counted) rather than memory.
+//! time, built and written by threads of their own behind a bounded queue, so the request
+//! never waits on the database and a burst that outruns them drops entries (counted) rather
+//! than memory. Entries are stored many to a block (see the store's tracking tree).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,12 +14,12 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::body::Captured;
-use super::context::{lock, RequestState, ViewOptions};
+use super::context::{lock, stored_body, user_index, RequestState};
 use super::redact::{Redaction, SensitiveBody};
 use crate::config::ConfigError;
 use crate::event::EventId;
 use crate::install::{runtime, store};
-use crate::store::{TrackedRequest, TrackingLog};
+use crate::store::{encode_entry, EntryParts, TrackingLog};
 
 /// Settings of request tracking, given to
 /// [`StacktraceLayer::tracking`](super::StacktraceLayer::tracking).
@@ -192,12 +193,16 @@ enum Msg {
     Flush(SyncSender<()>),
 }
 
-/// Entries waiting for the tracking thread; beyond, new ones are dropped and counted.
+/// Finished requests waiting for the tracking thread; beyond, new ones are dropped and
+/// counted.
 const QUEUE_CAPACITY: usize = 4096;
-/// Entries written in one batch.
-const BATCH: usize = 512;
-/// How long the tracking thread lets entries gather after the first of a batch.
+/// How long the tracking thread lets entries gather between two looks at its queue.
 const GATHER: Duration = Duration::from_millis(2);
+/// Empty looks before the tracking thread sleeps until a request wakes it.
+const IDLE_LOOKS: u32 = 50;
+/// Bytes of built entries waiting for the database at most; beyond, new ones are dropped
+/// and counted.
+const PENDING_BYTES: usize = 16 << 20;
 
 static QUEUE: OnceCell<SyncSender<Msg>> = OnceCell::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -256,41 +261,85 @@ pub fn flush_tracking(timeout: Duration) -> bool {
         .is_ok()
 }
 
+/// Built entries on their way from the tracking thread to the one that stores them.
+#[derive(Default)]
+struct Pending {
+    entries: Vec<Vec<u8>>,
+    bytes: usize,
+    /// The caps of the latest entry's settings.
+    caps: (u64, u64),
+    /// Flush requests answered once everything before them is stored.
+    acks: Vec<SyncSender<()>>,
+}
+
+struct Handoff {
+    pending: Mutex<Pending>,
+    ready: Condvar,
+}
+
+/// The tracking thread: builds the entries of finished requests (redacted, encoded) and
+/// hands them to the storing thread, so that a slow database write never stops the queue
+/// of finished requests from draining. It looks at its queue every `GATHER` while requests
+/// come, and only sleeps until woken once they have stopped for a while: under load no
+/// request pays for waking it.
 fn run(rx: Receiver<Msg>) {
     let Some(store) = store() else { return };
-    let mut log = match TrackingLog::open(store) {
-        Ok(log) => log,
-        Err(e) => {
-            crate::hook::say(&format!("stacktrace: request tracking is off: {e}"));
-            for msg in rx {
-                if let Msg::Flush(ack) = msg {
-                    let _ = ack.try_send(());
-                } else {
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
-                }
+    let handoff = Arc::new(Handoff {
+        pending: Mutex::new(Pending::default()),
+        ready: Condvar::new(),
+    });
+    let started = TrackingLog::open(store)
+        .map_err(|e| e.to_string())
+        .and_then(|log| {
+            let handoff = handoff.clone();
+            std::thread::Builder::new()
+                .name("stacktrace-tracking-store".into())
+                .spawn(move || store_entries(log, &handoff))
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = started {
+        crate::hook::say(&format!("stacktrace: request tracking is off: {e}"));
+        for msg in rx {
+            if let Msg::Flush(ack) = msg {
+                let _ = ack.try_send(());
+            } else {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
             }
-            return;
         }
-    };
-    let mut reported = false;
-    let mut batch = Vec::with_capacity(BATCH);
+        return;
+    }
+    let mut idle = 0;
+    let mut built = Vec::new();
     let mut acks = Vec::new();
-    while let Ok(first) = rx.recv() {
-        if matches!(first, Msg::Record(_)) {
-            // Let a batch gather: one wake-up and one write for many requests rather than
-            // one each, which under load costs the server's threads more than the writes.
+    let mut caps = (u64::MAX, u64::MAX);
+    loop {
+        let first = if idle < IDLE_LOOKS {
+            match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match rx.recv() {
+                Ok(msg) => Some(msg),
+                Err(_) => return,
+            }
+        };
+        let Some(first) = first else {
+            idle += 1;
             std::thread::sleep(GATHER);
-        }
-        let mut caps = (u64::MAX, u64::MAX);
+            continue;
+        };
+        idle = 0;
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Record(job) => {
                     caps = (job.settings.max_entries, job.settings.max_bytes);
-                    let built =
+                    let entry =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record_of(&job)));
-                    match built {
-                        Ok(Some(r)) => batch.push(r),
+                    match entry {
+                        Ok(Some(e)) => built.push(e),
                         _ => {
                             DROPPED.fetch_add(1, Ordering::Relaxed);
                         }
@@ -298,13 +347,48 @@ fn run(rx: Receiver<Msg>) {
                 }
                 Msg::Flush(ack) => acks.push(ack),
             }
-            if batch.len() < BATCH && acks.is_empty() {
+            if built.len() < QUEUE_CAPACITY {
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            if let Err(e) = log.append(&batch, caps.0, caps.1) {
-                DROPPED.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        {
+            let mut p = lock(&handoff.pending);
+            for e in built.drain(..) {
+                if p.bytes + e.len() > PENDING_BYTES {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    p.bytes += e.len();
+                    p.entries.push(e);
+                }
+            }
+            p.caps = caps;
+            p.acks.append(&mut acks);
+        }
+        handoff.ready.notify_one();
+        std::thread::sleep(GATHER);
+    }
+}
+
+/// The storing thread: writes what the tracking thread built, all that waits at once.
+fn store_entries(mut log: TrackingLog, handoff: &Handoff) {
+    let mut reported = false;
+    loop {
+        let Pending {
+            entries,
+            caps,
+            acks,
+            ..
+        } = {
+            let mut p = lock(&handoff.pending);
+            while p.entries.is_empty() && p.acks.is_empty() {
+                p = handoff.ready.wait(p).unwrap_or_else(|e| e.into_inner());
+            }
+            std::mem::take(&mut *p)
+        };
+        if !entries.is_empty() {
+            let n = entries.len() as u64;
+            if let Err(e) = log.append_encoded(entries, caps.0, caps.1) {
+                DROPPED.fetch_add(n, Ordering::Relaxed);
                 if !reported {
                     reported = true;
                     crate::hook::say(&format!(
@@ -312,80 +396,78 @@ fn run(rx: Receiver<Msg>) {
                     ));
                 }
             }
-            batch.clear();
         }
         if !acks.is_empty() {
-            let _ = store.flush();
-            for ack in acks.drain(..) {
+            if let Some(store) = store() {
+                let _ = store.flush();
+            }
+            for ack in acks {
                 let _ = ack.try_send(());
             }
         }
     }
 }
 
-/// The stored entry of a finished request, redacted.
-fn record_of(job: &TrackJob) -> Option<TrackedRequest> {
+/// The stored entry of a finished request, redacted, encoded for its block.
+fn record_of(job: &TrackJob) -> Option<Vec<u8>> {
     let rt = runtime()?;
     let c = &rt.config;
     let state = &job.state;
-    let options = ViewOptions {
-        fields: &rt.redactor,
-        redact_headers: &c.redact_headers,
-        user_field: &c.user_field,
-        headers: true,
-        body: (job.body_limit > 0).then_some(job.body_limit),
-        in_hook: false,
+    let sensitive = lock(&state.sensitive).clone();
+    let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &sensitive);
+    let query = state.uri.query().map(|q| r.pairs(q)).unwrap_or_default();
+    let headers = state.redacted_headers(&mut r);
+    let body = |r: &mut Redaction<'_>, bytes: &[u8], seen: u64, ct: &str| {
+        let b = stored_body(r, bytes, seen, ct, job.body_limit);
+        (b.text, b.truncated)
     };
-    let view = state.view(&options);
-    let text = |k: &str| view.json.get(k).and_then(Value::as_str).map(str::to_owned);
-    let flag = |k: &str| view.json.get(k).and_then(Value::as_bool).unwrap_or(false);
-    let (response_body, response_body_truncated) = if job.body_limit > 0 {
-        let sensitive = SensitiveBody::Nothing;
-        let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &sensitive);
-        let mut out = serde_json::Map::new();
-        state.body_into(
-            &mut out,
-            &mut r,
+    let (request_body, response_body) = if job.body_limit > 0 {
+        let (bytes, seen) = {
+            let b = lock(&state.body);
+            (b.bytes.clone(), b.seen)
+        };
+        let request = body(&mut r, &bytes, seen, &state.content_type());
+        // The response body is redacted as its own: the request's sensitive parameters do
+        // not name its fields.
+        let nothing = SensitiveBody::Nothing;
+        let mut rr = Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+        let response = body(
+            &mut rr,
             &job.response.bytes,
             job.response.seen,
             &job.response_type,
-            job.body_limit,
-            "body",
         );
-        (
-            out.get("body").and_then(Value::as_str).map(str::to_owned),
-            out.get("body_truncated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        )
+        (Some(request), Some(response))
     } else {
-        (None, false)
+        (None, None)
     };
-    let mut data = Value::Object(lock(&state.data).clone());
-    rt.redactor.redact_json(&mut data);
-    let data = match data {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
+    let user = lock(&state.user)
+        .as_ref()
+        .map(|u| user_index(u, &c.user_field))
+        .unwrap_or_default();
+    let data = {
+        let data = lock(&state.data);
+        if data.is_empty() {
+            String::new()
+        } else {
+            let mut data = Value::Object(data.clone());
+            rt.redactor.redact_json(&mut data);
+            serde_json::to_string(&data).unwrap_or_default()
+        }
     };
-    Some(TrackedRequest {
+    Some(encode_entry(&EntryParts {
         id: EventId::new(state.started_us),
         timestamp_us: state.started_us,
-        method: state.method.to_string(),
-        path: state.path().to_owned(),
-        query: view.query,
-        status: job.status,
         duration_us: job.duration_us,
-        user: view.user,
-        client_addr: state.client_addr.clone().unwrap_or_default(),
-        headers: view
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-            .collect(),
-        request_body: text("body"),
-        request_body_truncated: flag("body_truncated"),
-        response_body,
-        response_body_truncated,
-        data,
-    })
+        status: job.status,
+        method: state.method.as_str(),
+        path: state.path(),
+        query: &query,
+        user: &user,
+        client_addr: state.client_addr.as_deref().unwrap_or_default(),
+        request_body: request_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+        response_body: response_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+        headers: &headers,
+        data: &data,
+    }))
 }
