@@ -145,10 +145,17 @@ pub(crate) fn requests(
             })?;
         q = q.slower_than(Duration::from_micros((ms * 1e3) as u64));
     }
-    let rows = q.run()?;
+    let (rows, damaged) = q.run_skipping_damaged()?;
     let base = &frame.base;
 
     let mut b = String::from("<h1>Requests</h1>");
+    for e in &damaged {
+        let _ = write!(
+            b,
+            r#"<p class="notice">Skipped: {}</p>"#,
+            esc(&e.to_string())
+        );
+    }
     let _ = write!(
         b,
         r#"<form class="filters" method="get" action="{}/requests"><input name="path" value="{}" placeholder="path, such as /checkout" aria-label="path"><input name="status" value="{}" placeholder="status" aria-label="status" size="6"><input name="slower_than" value="{}" placeholder="slower than (ms)" aria-label="slower than, in milliseconds" size="14"><button type="submit">Filter</button></form>"#,
