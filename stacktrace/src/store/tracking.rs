@@ -415,6 +415,14 @@ impl TrackingQuery<'_> {
 }
 
 #[cfg(test)]
+impl Store {
+    /// The raw tracking tree, for tests that damage it.
+    pub(crate) fn tracking_tree(&self) -> sled::Tree {
+        self.db.open_tree(keys::TRACKING).unwrap()
+    }
+}
+
+#[cfg(test)]
 impl TrackedRequest {
     /// A plain `GET` entry, for tests.
     pub(crate) fn sample(ts: u64, path: &str, status: u16, duration_us: u64) -> TrackedRequest {
