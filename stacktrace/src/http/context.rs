@@ -380,20 +380,10 @@ impl RequestState {
 
     /// Each header once, in the order first seen, its values redacted and joined by `, `.
     pub(crate) fn redacted_headers(&self, r: &mut Redaction<'_>) -> Vec<(&str, String)> {
-        let mut out = Vec::with_capacity(self.headers.keys_len());
-        for name in self.headers.keys() {
-            let mut values = self.headers.get_all(name).iter();
-            let mut joined = match values.next() {
-                Some(v) => r.header(name.as_str(), v.as_bytes()),
-                None => String::new(),
-            };
-            for v in values {
-                joined.push_str(", ");
-                joined.push_str(&r.header(name.as_str(), v.as_bytes()));
-            }
-            out.push((name.as_str(), joined));
-        }
-        out
+        redact_headers(
+            r,
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        )
     }
 
     /// Adds `<key>` (the redacted text, or a description of a binary body) and its marks.
@@ -418,6 +408,27 @@ impl RequestState {
             json.insert(format!("{key}_lossy"), Value::Bool(true));
         }
     }
+}
+
+/// Each header once, in the order first seen, its values redacted and joined by `, `: from
+/// names and values in which the values of one header follow one another, as a `HeaderMap`
+/// yields them.
+pub(crate) fn redact_headers<'h>(
+    r: &mut Redaction<'_>,
+    pairs: impl Iterator<Item = (&'h str, &'h [u8])>,
+) -> Vec<(&'h str, String)> {
+    let mut out: Vec<(&str, String)> = Vec::new();
+    for (name, value) in pairs {
+        let value = r.header(name, value);
+        match out.last_mut() {
+            Some((last, joined)) if *last == name => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            _ => out.push((name, value)),
+        }
+    }
+    out
 }
 
 /// A body as stored: its redacted text, or a description of a binary body.

@@ -414,7 +414,7 @@ impl TrackingQuery<'_> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "dashboard"))]
 impl Store {
     /// The raw tracking tree, for tests that damage it.
     pub(crate) fn tracking_tree(&self) -> sled::Tree {
