@@ -93,7 +93,7 @@ impl TrackingLog {
         })
     }
 
-    /// Stores the records in one batch, then removes the oldest entries until at most
+    /// Stores the records, then removes the oldest entries until at most
     /// `max_entries` entries and `max_bytes` bytes of keys and values remain.
     #[cfg(test)]
     pub(crate) fn append(
@@ -106,8 +106,7 @@ impl TrackingLog {
         self.append_encoded(encoded, max_entries, max_bytes)
     }
 
-    /// Stores encoded entries (in any order) as blocks of entries sorted by id, in one
-    /// batch, then removes the oldest entries until at most `max_entries` entries and
+    /// Stores encoded entries (in any order) as blocks of entries sorted by id, then removes the oldest entries until at most `max_entries` entries and
     /// `max_bytes` bytes of keys and values remain.
     pub(crate) fn append_encoded(
         &mut self,
@@ -116,8 +115,6 @@ impl TrackingLog {
         max_bytes: u64,
     ) -> Result<(), StoreError> {
         entries.sort_unstable_by_key(|e| block::id_of_entry(e));
-        let mut batch = sled::Batch::default();
-        let (mut added_entries, mut added_bytes) = (0u64, 0u64);
         let mut rest = &entries[..];
         while !rest.is_empty() {
             let mut n = 0;
@@ -131,37 +128,48 @@ impl TrackingLog {
             }
             let (chunk, tail) = rest.split_at(n);
             rest = tail;
-            let value = block::encode_block(chunk);
+            let value = match block::encode_block(chunk) {
+                Ok(v) => v,
+                // Entries are encoded by this crate: one that cannot be read is a bug, and
+                // it is not stored rather than stored unreadable.
+                Err(e) => {
+                    return Err(StoreError::Corrupt {
+                        what: format!("{} entry to write", keys::TRACKING),
+                        reason: e,
+                    })
+                }
+            };
             let key = block::id_of_entry(&chunk[chunk.len() - 1]).to_bytes();
-            added_entries += chunk.len() as u64;
-            added_bytes += (key.len() + value.len()) as u64;
+            let size = (key.len() + value.len()) as u64;
+            // One insert a block, not a batch: sled writes out its log buffer before and
+            // after every batch, which costs more than the blocks themselves. A block that
+            // is lost in a crash takes only its own entries.
+            let replaced = self.tree.insert(key, value)?;
             // Two writes whose newest entries share an id (the same request queued twice)
-            // would replace one another: the older block's count leaves the total.
-            if let Some(old) = self.tree.get(key)? {
+            // replace one another: the older block's count leaves the total.
+            if let Some(old) = replaced {
                 let id = EventId::from_bytes(key);
                 self.entries = self
                     .entries
                     .saturating_sub(block::block_head(id, &old).map_or(0, |h| h.count as u64));
                 self.bytes = self.bytes.saturating_sub((key.len() + old.len()) as u64);
             }
-            batch.insert(&key, value);
+            self.entries += chunk.len() as u64;
+            self.bytes += size;
         }
-        self.tree.apply_batch(batch)?;
-        self.entries += added_entries;
-        self.bytes += added_bytes;
         let max_entries = max_entries.max(1);
         if self.entries <= max_entries && self.bytes <= max_bytes {
             return Ok(());
         }
-        // Trim to 1% under the caps in one batch, so that a full tree is not trimmed on
-        // every write.
+        // Trim to 1% under the caps, so that a full tree is not trimmed on every write.
         self.trim(max_entries - max_entries / 100, max_bytes - max_bytes / 100)
     }
 
     /// Removes the oldest blocks whole while that does not go under the targets, then the
     /// oldest entries of the next block, until both targets are met.
     fn trim(&mut self, keep_entries: u64, keep_bytes: u64) -> Result<(), StoreError> {
-        let mut trim = sled::Batch::default();
+        // Blocks to remove (`None`) or to replace, applied once the scan is done.
+        let mut trim: Vec<(sled::IVec, Option<Vec<u8>>)> = Vec::new();
         let (mut entries, mut bytes) = (self.entries, self.bytes);
         for kv in self.tree.iter() {
             if entries <= keep_entries && bytes <= keep_bytes {
@@ -177,7 +185,7 @@ impl TrackingLog {
                     let count = block::block_head(key, &v).map_or(0, |h| h.count as u64);
                     entries = entries.saturating_sub(count);
                     bytes = bytes.saturating_sub(size);
-                    trim.remove(k);
+                    trim.push((k, None));
                     continue;
                 }
             };
@@ -187,36 +195,59 @@ impl TrackingLog {
             if whole || slots.len() <= 1 {
                 entries = entries.saturating_sub(count);
                 bytes = bytes.saturating_sub(size);
-                trim.remove(k);
+                trim.push((k, None));
                 continue;
             }
             // Part of this block is enough: drop its oldest entries until both targets hold.
-            let kept: Vec<std::borrow::Cow<'_, [u8]>> =
-                slots.iter().map(block::Slot::bytes).collect();
-            let lengths: Vec<usize> = kept.iter().map(|e| e.len()).collect();
-            let mut cut = entries.saturating_sub(keep_entries) as usize;
-            loop {
-                let left = &lengths[cut.min(lengths.len())..];
-                let new_size = if left.is_empty() {
-                    0
-                } else {
-                    k.len() + block::block_size(left.iter().copied(), left.len())
-                } as u64;
-                let after = bytes.saturating_sub(size) + new_size;
-                if left.is_empty() || after <= keep_bytes {
-                    entries = entries.saturating_sub(cut.min(lengths.len()) as u64);
-                    bytes = after;
-                    break;
+            let loose: Vec<Vec<u8>> = match slots.iter().map(block::Slot::loose).collect() {
+                Ok(loose) => loose,
+                Err(_) => {
+                    entries = entries.saturating_sub(count);
+                    bytes = bytes.saturating_sub(size);
+                    trim.push((k, None));
+                    continue;
                 }
-                cut += 1;
+            };
+            let rest = bytes.saturating_sub(size);
+            let size_of = |cut: usize| -> Option<(u64, Vec<u8>)> {
+                let value = block::encode_block(&loose[cut..]).ok()?;
+                Some(((k.len() + value.len()) as u64, value))
+            };
+            // The fewest oldest entries to drop: enough for the entry target, then (a block
+            // only shrinks as entries leave it) the first count whose block fits the bytes.
+            let (mut lo, mut hi) = (
+                (entries.saturating_sub(keep_entries) as usize).min(loose.len()),
+                loose.len(),
+            );
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match size_of(mid) {
+                    Some((n, _)) if rest + n <= keep_bytes => hi = mid,
+                    _ => lo = mid + 1,
+                }
             }
-            if cut >= kept.len() {
-                trim.remove(k);
-            } else {
-                trim.insert(k, block::encode_block(&kept[cut..]));
+            match (lo < loose.len()).then(|| size_of(lo)).flatten() {
+                Some((n, value)) => {
+                    entries = entries.saturating_sub(lo as u64);
+                    bytes = rest + n;
+                    trim.push((k, Some(value)));
+                }
+                None => {
+                    entries = entries.saturating_sub(count);
+                    bytes = rest;
+                    trim.push((k, None));
+                }
             }
         }
-        self.tree.apply_batch(trim)?;
+        // One operation each, for the reason `append_encoded` gives. The counts change once
+        // all are done: a failure part way leaves them too high (the next write trims
+        // again), never too low.
+        for (k, value) in trim {
+            match value {
+                Some(v) => self.tree.insert(k, v).map(drop)?,
+                None => self.tree.remove(k).map(drop)?,
+            }
+        }
         self.entries = entries;
         self.bytes = bytes;
         Ok(())
@@ -560,7 +591,7 @@ mod tests {
             assert_eq!(*ids.last().unwrap(), key, "keyed by the newest entry");
             assert_eq!(block::block_head(key, &v).unwrap().min, ids[0]);
             if slots.len() > 1 {
-                let body: usize = slots.iter().map(|s| s.bytes().len()).sum();
+                let body: usize = slots.iter().map(|s| s.loose().unwrap().len()).sum();
                 assert!(body <= BLOCK_BYTES);
             }
             assert!(

@@ -4,23 +4,30 @@
 //! newest entry; so the tree in key order is the blocks in order of their newest entry, and
 //! a block never holds an entry newer than its key. A block starts with its version byte,
 //! its entry count and the id of its oldest entry, so the count and the time span are read
-//! without decoding an entry. Then each entry is its length and its bytes:
+//! without decoding an entry. Then come the block's distinct texts, each once (methods,
+//! paths, header names and values repeat from request to request), and the entries, each
+//! as its length and its bytes:
 //!
 //! | field | encoding |
 //! |---|---|
 //! | id | 16 bytes, big-endian (the request's start, then random bits) |
-//! | `timestamp_us`, `duration_us` | 8 bytes each, little-endian |
-//! | status | 2 bytes, little-endian |
-//! | flags | 1 byte: request body kept, cut; response body kept, cut |
-//! | method, path, query, user, client address | text each |
-//! | request body, response body | text each, when kept |
-//! | headers | a count, then name and value texts |
-//! | data | the JSON text of the object, empty for none |
+//! | `duration_us`, status | a number each |
+//! | flags | 1 byte: request body kept, cut; response body kept, cut; start apart |
+//! | `timestamp_us` | 8 bytes, little-endian, only when it is not the id's start |
+//! | method, path, query, user, client address | a text each |
+//! | request body, response body | a text each, when kept |
+//! | headers | a count, then a name and a value text each |
+//! | data | the text of its JSON object, empty for none |
 //!
-//! A text is its length (LEB128) and its UTF-8 bytes. A value written as one JSON entry
+//! A number is LEB128; a text is the number of its place among the block's texts; a
+//! block's text is its length and its UTF-8 bytes. A value written as one JSON entry
 //! (format version 1, one entry per key) reads as a block of one.
+//!
+//! The writer hands entries over one by one in a loose form: the same fields with the texts
+//! in place (lengths and bytes) and the start always present.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -35,9 +42,12 @@ const REQUEST_BODY: u8 = 1;
 const REQUEST_BODY_CUT: u8 = 2;
 const RESPONSE_BODY: u8 = 4;
 const RESPONSE_BODY_CUT: u8 = 8;
+const START_APART: u8 = 16;
 
-/// Bytes of an entry before its texts: id, timestamp, duration, status, flags.
+/// Bytes of a loose entry before its texts: id, timestamp, duration, status, flags.
 const FIXED: usize = 16 + 8 + 8 + 2 + 1;
+/// The fewest bytes of a packed entry: id, duration, status, flags and five texts.
+const PACKED_MIN: usize = 16 + 1 + 1 + 1 + 5;
 
 /// The parts of one entry, borrowed from wherever they are.
 #[derive(Debug)]
@@ -58,12 +68,16 @@ pub(crate) struct EntryParts<'a> {
     pub(crate) data: &'a str,
 }
 
-fn put_len(out: &mut Vec<u8>, mut n: usize) {
+fn put_num(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
     }
     out.push(n as u8);
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_num(out, n as u64);
 }
 
 fn len_of_len(mut n: usize) -> usize {
@@ -80,7 +94,7 @@ fn put_text(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// One entry's bytes.
+/// One entry's loose bytes.
 pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
     let texts = [e.method, e.path, e.query, e.user, e.client_addr, e.data];
     let mut size = FIXED + 8 + texts.iter().map(|t| t.len()).sum::<usize>();
@@ -122,7 +136,7 @@ pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
     out
 }
 
-/// A stored request's bytes.
+/// A stored request's loose bytes.
 pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
     let headers: Vec<(&str, String)> = r
         .headers
@@ -157,7 +171,7 @@ pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
     })
 }
 
-/// The id an encoded entry starts with.
+/// The id an entry (loose or packed) starts with.
 pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
     let mut id = [0; 16];
     let n = entry.len().min(16);
@@ -165,26 +179,135 @@ pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
     EventId::from_bytes(id)
 }
 
-/// The bytes of a block of these entries, sorted by id, oldest first.
-pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Vec<u8> {
-    let size = block_size(entries.iter().map(|e| e.as_ref().len()), entries.len());
-    let mut out = Vec::with_capacity(size);
-    out.push(BLOCK_VERSION);
-    put_len(&mut out, entries.len());
-    let min = entries
-        .first()
-        .map_or([0; 16], |e| id_of_entry(e.as_ref()).to_bytes());
-    out.extend_from_slice(&min);
-    for e in entries {
-        put_len(&mut out, e.as_ref().len());
-        out.extend_from_slice(e.as_ref());
+/// The bytes of a block of these loose entries, sorted by id, oldest first; `Err` names a
+/// loose entry that cannot be read.
+pub(crate) fn encode_block<'e, E: AsRef<[u8]>>(entries: &'e [E]) -> Result<Vec<u8>, String> {
+    let loose: Vec<Loose<'_>> = entries
+        .iter()
+        .map(|e| Loose::read(e.as_ref()))
+        .collect::<Result<_, _>>()?;
+    let mut texts: HashMap<&str, usize> = HashMap::new();
+    let mut table: Vec<&str> = Vec::new();
+    let mut packed = Vec::with_capacity(loose.len() * 32);
+    let mut ends = Vec::with_capacity(loose.len());
+    for e in &loose {
+        let mut text = |t: &'e str, out: &mut Vec<u8>| intern(&mut texts, &mut table, t, out);
+        let start = packed.len();
+        packed.extend_from_slice(&e.id.to_bytes());
+        put_num(&mut packed, e.duration_us);
+        put_num(&mut packed, u64::from(e.status));
+        let apart = e.timestamp_us != e.id.timestamp_us();
+        packed.push(e.flags | if apart { START_APART } else { 0 });
+        if apart {
+            packed.extend_from_slice(&e.timestamp_us.to_le_bytes());
+        }
+        for t in [e.method, e.path, e.query, e.user, e.client_addr] {
+            text(t, &mut packed);
+        }
+        for t in [e.request_body, e.response_body].into_iter().flatten() {
+            text(t, &mut packed);
+        }
+        put_len(&mut packed, e.headers.len());
+        for (name, value) in &e.headers {
+            text(name, &mut packed);
+            text(value, &mut packed);
+        }
+        text(e.data, &mut packed);
+        ends.push((start, packed.len()));
     }
-    out
+    let table_len: usize = table.iter().map(|t| len_of_len(t.len()) + t.len()).sum();
+    let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
+    out.push(BLOCK_VERSION);
+    put_len(&mut out, loose.len());
+    out.extend_from_slice(&loose.first().map_or([0; 16], |e| e.id.to_bytes()));
+    put_len(&mut out, table.len());
+    for t in &table {
+        put_text(&mut out, t);
+    }
+    for (start, end) in ends {
+        put_len(&mut out, end - start);
+        out.extend_from_slice(&packed[start..end]);
+    }
+    Ok(out)
 }
 
-/// The length of a block of `count` entries of these lengths.
-pub(crate) fn block_size(lengths: impl Iterator<Item = usize>, count: usize) -> usize {
-    1 + len_of_len(count) + 16 + lengths.map(|n| len_of_len(n) + n).sum::<usize>()
+/// Writes the place of `t` among the block's texts, adding it when new.
+fn intern<'e>(
+    texts: &mut HashMap<&'e str, usize>,
+    table: &mut Vec<&'e str>,
+    t: &'e str,
+    out: &mut Vec<u8>,
+) {
+    let n = *texts.entry(t).or_insert_with(|| {
+        table.push(t);
+        table.len() - 1
+    });
+    put_len(out, n);
+}
+
+/// A loose entry, read in place.
+struct Loose<'a> {
+    id: EventId,
+    timestamp_us: u64,
+    duration_us: u64,
+    status: u16,
+    flags: u8,
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    user: &'a str,
+    client_addr: &'a str,
+    request_body: Option<&'a str>,
+    response_body: Option<&'a str>,
+    headers: Vec<(&'a str, &'a str)>,
+    data: &'a str,
+}
+
+impl<'a> Loose<'a> {
+    fn read(bytes: &'a [u8]) -> Result<Loose<'a>, String> {
+        let mut r = Reader { bytes, at: 0 };
+        let id = EventId::from_bytes(r.array()?);
+        let timestamp_us = u64::from_le_bytes(r.array()?);
+        let duration_us = u64::from_le_bytes(r.array()?);
+        let status = u16::from_le_bytes(r.array()?);
+        let flags =
+            r.take(1)?[0] & (REQUEST_BODY | REQUEST_BODY_CUT | RESPONSE_BODY | RESPONSE_BODY_CUT);
+        let (method, path, query, user, client_addr) =
+            (r.text()?, r.text()?, r.text()?, r.text()?, r.text()?);
+        let request_body = if flags & REQUEST_BODY != 0 {
+            Some(r.text()?)
+        } else {
+            None
+        };
+        let response_body = if flags & RESPONSE_BODY != 0 {
+            Some(r.text()?)
+        } else {
+            None
+        };
+        let count = r.len()?;
+        let mut headers = Vec::with_capacity(count.min(64));
+        for _ in 0..count {
+            headers.push((r.text()?, r.text()?));
+        }
+        let data = r.text()?;
+        r.done()?;
+        Ok(Loose {
+            id,
+            timestamp_us,
+            duration_us,
+            status,
+            flags,
+            method,
+            path,
+            query,
+            user,
+            client_addr,
+            request_body,
+            response_body,
+            headers,
+            data,
+        })
+    }
 }
 
 /// Reads a block's parts in order; every read checks the bounds.
@@ -230,6 +353,29 @@ impl<'a> Reader<'a> {
             }
         }
         Err("a length runs past 64 bits".into())
+    }
+
+    /// A LEB128 number of up to 64 bits.
+    fn num(&mut self) -> Result<u64, String> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err("a number runs past 64 bits".into())
+    }
+
+    /// A text of the block's table, by its place.
+    fn text_of(&mut self, table: &[&'a str]) -> Result<&'a str, String> {
+        let n = self.num()?;
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| table.get(n))
+            .copied()
+            .ok_or_else(|| format!("text {n} of {}", table.len()))
     }
 
     fn text(&mut self) -> Result<&'a str, String> {
@@ -282,8 +428,11 @@ pub(crate) fn block_head(key: EventId, value: &[u8]) -> Result<BlockHead, String
 /// One entry of a block, decoded as far as asked.
 #[derive(Debug)]
 pub(crate) enum Slot<'a> {
-    /// A binary entry.
-    Bytes(&'a [u8]),
+    /// A packed entry, with its block's texts.
+    Packed {
+        entry: &'a [u8],
+        texts: Rc<[&'a str]>,
+    },
     /// A value of format version 1, decoded.
     Json(Box<TrackedRequest>),
 }
@@ -297,6 +446,35 @@ pub(crate) struct EntryHead<'a> {
     pub(crate) path: &'a str,
 }
 
+/// A packed entry's fields up to its path.
+fn packed_head<'a>(
+    r: &mut Reader<'a>,
+    texts: &[&'a str],
+) -> Result<(EntryHead<'a>, u64, u8, &'a str), String> {
+    let id = EventId::from_bytes(r.array()?);
+    let duration_us = r.num()?;
+    let status = u16::try_from(r.num()?).map_err(|_| "status past 65535".to_owned())?;
+    let flags = r.take(1)?[0];
+    let timestamp_us = if flags & START_APART != 0 {
+        u64::from_le_bytes(r.array()?)
+    } else {
+        id.timestamp_us()
+    };
+    let method = r.text_of(texts)?;
+    let path = r.text_of(texts)?;
+    Ok((
+        EntryHead {
+            id,
+            duration_us,
+            status,
+            path,
+        },
+        timestamp_us,
+        flags,
+        method,
+    ))
+}
+
 impl Slot<'_> {
     pub(crate) fn head(&self) -> Result<EntryHead<'_>, String> {
         match self {
@@ -306,21 +484,12 @@ impl Slot<'_> {
                 status: r.status,
                 path: &r.path,
             }),
-            Slot::Bytes(b) => {
-                let mut r = Reader { bytes: b, at: 0 };
-                let id = EventId::from_bytes(r.array()?);
-                r.take(8)?;
-                let duration_us = u64::from_le_bytes(r.array()?);
-                let status = u16::from_le_bytes(r.array()?);
-                r.take(1)?;
-                r.text()?;
-                let path = r.text()?;
-                Ok(EntryHead {
-                    id,
-                    duration_us,
-                    status,
-                    path,
-                })
+            Slot::Packed { entry, texts } => {
+                let mut r = Reader {
+                    bytes: entry,
+                    at: 0,
+                };
+                packed_head(&mut r, texts).map(|(head, ..)| head)
             }
         }
     }
@@ -329,47 +498,41 @@ impl Slot<'_> {
     pub(crate) fn request(self) -> Result<TrackedRequest, String> {
         match self {
             Slot::Json(r) => Ok(*r),
-            Slot::Bytes(b) => decode_entry(b),
+            Slot::Packed { entry, texts } => decode_packed(entry, &texts),
         }
     }
 
-    /// The entry's encoded bytes (a version 1 entry is encoded anew).
-    pub(crate) fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+    /// The entry's loose bytes.
+    pub(crate) fn loose(&self) -> Result<Vec<u8>, String> {
         match self {
-            Slot::Bytes(b) => std::borrow::Cow::Borrowed(b),
-            Slot::Json(r) => std::borrow::Cow::Owned(encode_request(r)),
+            Slot::Packed { entry, texts } => Ok(encode_request(&decode_packed(entry, texts)?)),
+            Slot::Json(r) => Ok(encode_request(r)),
         }
     }
 }
 
-fn decode_entry(bytes: &[u8]) -> Result<TrackedRequest, String> {
+fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedRequest, String> {
     let mut r = Reader { bytes, at: 0 };
-    let id = EventId::from_bytes(r.array()?);
-    let timestamp_us = u64::from_le_bytes(r.array()?);
-    let duration_us = u64::from_le_bytes(r.array()?);
-    let status = u16::from_le_bytes(r.array()?);
-    let flags = r.take(1)?[0];
-    let method = r.text()?.to_owned();
-    let path = r.text()?.to_owned();
-    let query = r.text()?.to_owned();
-    let user = r.text()?.to_owned();
-    let client_addr = r.text()?.to_owned();
+    let (head, timestamp_us, flags, method) = packed_head(&mut r, texts)?;
+    let query = r.text_of(texts)?.to_owned();
+    let user = r.text_of(texts)?.to_owned();
+    let client_addr = r.text_of(texts)?.to_owned();
     let request_body = if flags & REQUEST_BODY != 0 {
-        Some(r.text()?.to_owned())
+        Some(r.text_of(texts)?.to_owned())
     } else {
         None
     };
     let response_body = if flags & RESPONSE_BODY != 0 {
-        Some(r.text()?.to_owned())
+        Some(r.text_of(texts)?.to_owned())
     } else {
         None
     };
     let mut headers = BTreeMap::new();
     for _ in 0..r.len()? {
-        let name = r.text()?.to_owned();
-        headers.insert(name, r.text()?.to_owned());
+        let name = r.text_of(texts)?.to_owned();
+        headers.insert(name, r.text_of(texts)?.to_owned());
     }
-    let data_text = r.text()?;
+    let data_text = r.text_of(texts)?;
     let data = if data_text.is_empty() {
         serde_json::Map::new()
     } else {
@@ -381,13 +544,13 @@ fn decode_entry(bytes: &[u8]) -> Result<TrackedRequest, String> {
     };
     r.done()?;
     Ok(TrackedRequest {
-        id,
+        id: head.id,
         timestamp_us,
-        method,
-        path,
+        method: method.to_owned(),
+        path: head.path.to_owned(),
         query,
-        status,
-        duration_us,
+        status: head.status,
+        duration_us: head.duration_us,
         user,
         client_addr,
         headers,
@@ -409,17 +572,27 @@ pub(crate) fn block_entries(key: EventId, value: &[u8]) -> Result<Vec<Slot<'_>>,
             };
             let count = r.len()?;
             r.take(16)?;
-            // Every entry takes at least its length byte and fixed part.
-            if count > value.len() / (FIXED + 1) {
+            // Every entry and every text takes at least its length byte, and an entry its
+            // fixed part: nothing is reserved for counts the bytes cannot hold.
+            if count > value.len() / (PACKED_MIN + 1) {
                 return Err(format!(
                     "{count} entries cannot fit in {} bytes",
                     value.len()
                 ));
             }
+            let n_texts = r.len()?;
+            let mut texts = Vec::with_capacity(n_texts);
+            for _ in 0..n_texts {
+                texts.push(r.text()?);
+            }
+            let texts: Rc<[&str]> = texts.into();
             let mut out = Vec::with_capacity(count);
             for _ in 0..count {
                 let n = r.len()?;
-                out.push(Slot::Bytes(r.take(n)?));
+                out.push(Slot::Packed {
+                    entry: r.take(n)?,
+                    texts: texts.clone(),
+                });
             }
             r.done()?;
             Ok(out)
@@ -455,11 +628,18 @@ mod tests {
         r
     }
 
+    fn decode_loose(bytes: &[u8]) -> TrackedRequest {
+        let block = encode_block(&[bytes]).unwrap();
+        let key = id_of_entry(bytes);
+        let mut slots = block_entries(key, &block).unwrap();
+        slots.pop().unwrap().request().unwrap()
+    }
+
     #[test]
     fn entries_round_trip_through_a_block() {
         let a = full(10);
         let b = TrackedRequest::sample(20, "/q", 404, 7);
-        let block = encode_block(&[encode_request(&a), encode_request(&b)]);
+        let block = encode_block(&[encode_request(&a), encode_request(&b)]).unwrap();
         let head = block_head(b.id, &block).unwrap();
         assert_eq!(
             head,
@@ -474,19 +654,43 @@ mod tests {
             (h.id, h.duration_us, h.status, h.path),
             (a.id, 42, 201, "/p")
         );
+        assert_eq!(decode_loose(&slots[1].loose().unwrap()), b);
         let back: Vec<TrackedRequest> = slots.into_iter().map(|s| s.request().unwrap()).collect();
-        assert_eq!(back, [a, b]);
-        assert_eq!(
-            block.len(),
-            block_size(
-                [
-                    encode_request(&full(10)).len(),
-                    encode_request(&TrackedRequest::sample(20, "/q", 404, 7)).len()
-                ]
-                .into_iter(),
-                2
-            )
-        );
+        assert_eq!(back, [a.clone(), b]);
+
+        // A start that is not the id's own is kept apart.
+        let mut apart = full(30);
+        apart.timestamp_us = 29;
+        apart.duration_us = u64::MAX;
+        assert_eq!(decode_loose(&encode_request(&apart)), apart);
+    }
+
+    #[test]
+    fn repeated_texts_are_stored_once_per_block() {
+        let entries: Vec<Vec<u8>> = (0..100u64)
+            .map(|i| {
+                let mut r = full(i);
+                r.headers.insert("x-n".into(), i.to_string());
+                encode_request(&r)
+            })
+            .collect();
+        let loose: usize = entries.iter().map(Vec::len).sum();
+        let block = encode_block(&entries).unwrap();
+        // The 300-byte header value and the other texts once, then about 30 bytes an entry.
+        assert!(block.len() < 400 + 100 * 40, "{} of {loose}", block.len());
+        let key = id_of_entry(entries.last().unwrap());
+        let back: Vec<TrackedRequest> = block_entries(key, &block)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.request().unwrap())
+            .collect();
+        assert_eq!(back.len(), 100);
+        assert_eq!(back[42].headers["x-n"], "42");
+        let mut expected = full(42);
+        expected.id = back[42].id;
+        expected.headers.insert("x-n".into(), "42".into());
+        assert_eq!(back[42], expected);
+        assert!(encode_block(&[&entries[0][..10]]).is_err());
     }
 
     #[test]
@@ -503,13 +707,13 @@ mod tests {
         let slots = block_entries(r.id, &value).unwrap();
         assert_eq!(slots.len(), 1);
         assert_eq!(slots[0].head().unwrap().path, "/p");
-        assert_eq!(decode_entry(&slots[0].bytes()).unwrap(), r);
+        assert_eq!(decode_loose(&slots[0].loose().unwrap()), r);
     }
 
     #[test]
     fn damaged_blocks_are_errors_not_panics() {
         let r = full(5);
-        let block = encode_block(&[encode_request(&r)]);
+        let block = encode_block(&[encode_request(&r)]).unwrap();
         // Every cut and every single-byte change is either read or refused, never a panic.
         for cut in 0..block.len() {
             let _ = block_entries(r.id, &block[..cut]).and_then(|s| {
