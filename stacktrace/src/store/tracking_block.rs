@@ -27,6 +27,7 @@
 //! in place (lengths and bytes) and the start always present.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -181,47 +182,30 @@ pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
 
 /// The bytes of a block of these loose entries, sorted by id, oldest first; `Err` names a
 /// loose entry that cannot be read.
-pub(crate) fn encode_block<'e, E: AsRef<[u8]>>(entries: &'e [E]) -> Result<Vec<u8>, String> {
-    let loose: Vec<Loose<'_>> = entries
-        .iter()
-        .map(|e| Loose::read(e.as_ref()))
-        .collect::<Result<_, _>>()?;
-    let mut texts: HashMap<&str, usize> = HashMap::new();
-    let mut table: Vec<&str> = Vec::new();
-    let mut packed = Vec::with_capacity(loose.len() * 32);
-    let mut ends = Vec::with_capacity(loose.len());
-    for e in &loose {
-        let mut text = |t: &'e str, out: &mut Vec<u8>| intern(&mut texts, &mut table, t, out);
+pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, String> {
+    let mut texts = Texts::default();
+    let mut packed = Vec::with_capacity(entries.len() * 32);
+    let mut ends = Vec::with_capacity(entries.len());
+    for e in entries {
         let start = packed.len();
-        packed.extend_from_slice(&e.id.to_bytes());
-        put_num(&mut packed, e.duration_us);
-        put_num(&mut packed, u64::from(e.status));
-        let apart = e.timestamp_us != e.id.timestamp_us();
-        packed.push(e.flags | if apart { START_APART } else { 0 });
-        if apart {
-            packed.extend_from_slice(&e.timestamp_us.to_le_bytes());
-        }
-        for t in [e.method, e.path, e.query, e.user, e.client_addr] {
-            text(t, &mut packed);
-        }
-        for t in [e.request_body, e.response_body].into_iter().flatten() {
-            text(t, &mut packed);
-        }
-        put_len(&mut packed, e.headers.len());
-        for (name, value) in &e.headers {
-            text(name, &mut packed);
-            text(value, &mut packed);
-        }
-        text(e.data, &mut packed);
+        pack(e.as_ref(), &mut texts, &mut packed)?;
         ends.push((start, packed.len()));
     }
-    let table_len: usize = table.iter().map(|t| len_of_len(t.len()) + t.len()).sum();
+    let table_len: usize = texts
+        .table
+        .iter()
+        .map(|t| len_of_len(t.len()) + t.len())
+        .sum();
     let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
     out.push(BLOCK_VERSION);
-    put_len(&mut out, loose.len());
-    out.extend_from_slice(&loose.first().map_or([0; 16], |e| e.id.to_bytes()));
-    put_len(&mut out, table.len());
-    for t in &table {
+    put_len(&mut out, entries.len());
+    out.extend_from_slice(
+        &entries
+            .first()
+            .map_or([0; 16], |e| id_of_entry(e.as_ref()).to_bytes()),
+    );
+    put_len(&mut out, texts.table.len());
+    for t in &texts.table {
         put_text(&mut out, t);
     }
     for (start, end) in ends {
@@ -231,82 +215,95 @@ pub(crate) fn encode_block<'e, E: AsRef<[u8]>>(entries: &'e [E]) -> Result<Vec<u
     Ok(out)
 }
 
-/// Writes the place of `t` among the block's texts, adding it when new.
-fn intern<'e>(
-    texts: &mut HashMap<&'e str, usize>,
-    table: &mut Vec<&'e str>,
-    t: &'e str,
-    out: &mut Vec<u8>,
-) {
-    let n = *texts.entry(t).or_insert_with(|| {
-        table.push(t);
-        table.len() - 1
-    });
-    put_len(out, n);
+/// Appends the packed form of one loose entry.
+fn pack<'e>(loose: &'e [u8], texts: &mut Texts<'e>, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut r = Reader {
+        bytes: loose,
+        at: 0,
+    };
+    let id = EventId::from_bytes(r.array()?);
+    let timestamp_us = u64::from_le_bytes(r.array()?);
+    let duration_us = u64::from_le_bytes(r.array()?);
+    let status = u16::from_le_bytes(r.array()?);
+    let flags =
+        r.take(1)?[0] & (REQUEST_BODY | REQUEST_BODY_CUT | RESPONSE_BODY | RESPONSE_BODY_CUT);
+    out.extend_from_slice(&id.to_bytes());
+    put_num(out, duration_us);
+    put_num(out, u64::from(status));
+    let apart = timestamp_us != id.timestamp_us();
+    out.push(flags | if apart { START_APART } else { 0 });
+    if apart {
+        out.extend_from_slice(&timestamp_us.to_le_bytes());
+    }
+    // Method, path, query, user and client address; the bodies when kept.
+    for slot in 0..5 {
+        texts.put(slot, r.text()?, out);
+    }
+    if flags & REQUEST_BODY != 0 {
+        texts.put(5, r.text()?, out);
+    }
+    if flags & RESPONSE_BODY != 0 {
+        texts.put(6, r.text()?, out);
+    }
+    let count = r.len()?;
+    put_len(out, count);
+    for i in 0..count {
+        texts.put(8 + 2 * i, r.text()?, out);
+        texts.put(9 + 2 * i, r.text()?, out);
+    }
+    texts.put(7, r.text()?, out);
+    r.done()
 }
 
-/// A loose entry, read in place.
-struct Loose<'a> {
-    id: EventId,
-    timestamp_us: u64,
-    duration_us: u64,
-    status: u16,
-    flags: u8,
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    user: &'a str,
-    client_addr: &'a str,
-    request_body: Option<&'a str>,
-    response_body: Option<&'a str>,
-    headers: Vec<(&'a str, &'a str)>,
-    data: &'a str,
+/// A block's distinct texts in the order first met, with their places.
+#[derive(Default)]
+struct Texts<'e> {
+    places: HashMap<&'e str, usize, BuildHasherDefault<Fnv>>,
+    table: Vec<&'e str>,
+    /// The text last put in each field (method, path, ..., each header's name and value),
+    /// with its place: most fields repeat the entry before, and are found without hashing.
+    last: Vec<Option<(&'e str, usize)>>,
 }
 
-impl<'a> Loose<'a> {
-    fn read(bytes: &'a [u8]) -> Result<Loose<'a>, String> {
-        let mut r = Reader { bytes, at: 0 };
-        let id = EventId::from_bytes(r.array()?);
-        let timestamp_us = u64::from_le_bytes(r.array()?);
-        let duration_us = u64::from_le_bytes(r.array()?);
-        let status = u16::from_le_bytes(r.array()?);
-        let flags =
-            r.take(1)?[0] & (REQUEST_BODY | REQUEST_BODY_CUT | RESPONSE_BODY | RESPONSE_BODY_CUT);
-        let (method, path, query, user, client_addr) =
-            (r.text()?, r.text()?, r.text()?, r.text()?, r.text()?);
-        let request_body = if flags & REQUEST_BODY != 0 {
-            Some(r.text()?)
-        } else {
-            None
-        };
-        let response_body = if flags & RESPONSE_BODY != 0 {
-            Some(r.text()?)
-        } else {
-            None
-        };
-        let count = r.len()?;
-        let mut headers = Vec::with_capacity(count.min(64));
-        for _ in 0..count {
-            headers.push((r.text()?, r.text()?));
+impl<'e> Texts<'e> {
+    /// Writes the place of `t`, met in field `slot`, adding it when new.
+    fn put(&mut self, slot: usize, t: &'e str, out: &mut Vec<u8>) {
+        if self.last.len() <= slot {
+            self.last.resize(slot + 1, None);
         }
-        let data = r.text()?;
-        r.done()?;
-        Ok(Loose {
-            id,
-            timestamp_us,
-            duration_us,
-            status,
-            flags,
-            method,
-            path,
-            query,
-            user,
-            client_addr,
-            request_body,
-            response_body,
-            headers,
-            data,
-        })
+        let n = match self.last[slot] {
+            Some((last, n)) if last == t => n,
+            _ => {
+                let table = &mut self.table;
+                let n = *self.places.entry(t).or_insert_with(|| {
+                    table.push(t);
+                    table.len() - 1
+                });
+                self.last[slot] = Some((t, n));
+                n
+            }
+        };
+        put_len(out, n);
+    }
+}
+
+/// FNV-1a: the texts of one block are few and short.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
