@@ -859,6 +859,24 @@ mod tests {
         let (_, end) = Record::read(&bytes, next).unwrap();
         assert_eq!(end, bytes.len());
 
+        // A full inbox takes nothing more, and counts what it turns away.
+        let q = Queue {
+            inbox: Mutex::new(Inbox::default()),
+            sleeping: AtomicBool::new(false),
+            thread: OnceCell::new(),
+            flushed: Mutex::new(0),
+            flushed_cv: Condvar::new(),
+        };
+        q.push(&f);
+        assert_eq!(lock(&q.inbox).queued, 1);
+        assert_eq!(lock(&q.inbox).bytes, bytes[..first_len]);
+        lock(&q.inbox).bytes.resize(INBOX_BYTES - 8, 0);
+        let dropped = tracking_dropped();
+        q.push(&f);
+        assert_eq!(tracking_dropped(), dropped + 1);
+        assert_eq!(lock(&q.inbox).queued, 1);
+        assert_eq!(lock(&q.inbox).bytes.len(), INBOX_BYTES - 8);
+
         // A cut record is refused, never read past its end.
         for cut in 0..first_len {
             assert!(Record::read(&bytes[..cut], 0).is_none());
