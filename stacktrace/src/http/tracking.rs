@@ -3,6 +3,9 @@
 //! never waits on the database and a burst that outruns them drops entries (counted) rather
 //! than memory. Entries are stored many to a block (see the store's tracking tree).
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -395,10 +398,11 @@ fn run(q: &'static Queue) {
         let mut entries = Vec::new();
         let mut caps = (u64::MAX, u64::MAX);
         let mut at = 0;
+        let mut header_cache = HeaderCache::new();
         while at < bytes.len() {
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (record, next) = Record::read(&bytes, at)?;
-                Some((record.caps, entry_of(&record), next))
+                Some((record.caps, entry_of(&record, &mut header_cache), next))
             }));
             match built {
                 Ok(Some((record_caps, entry, next))) => {
@@ -702,13 +706,53 @@ fn lossy(v: Option<&[u8]>) -> std::borrow::Cow<'_, str> {
     v.map(String::from_utf8_lossy).unwrap_or_default()
 }
 
+/// Header values as stored, by name and value as received, for the requests of one take
+/// from the inbox: most values repeat from request to request (host, user agent, accept).
+/// Only for requests without sensitive body parameters, which a cookie's redaction reads.
+type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), String>;
+
+/// Each header once, in the order first seen, its values redacted and joined by `, `, as
+/// `redact_headers` gives them; values already in `cache` are not redacted again.
+fn cached_headers<'b: 'c, 'c>(
+    r: &mut Redaction<'_>,
+    headers: &Headers<'b>,
+    cache: &'c mut HeaderCache<'b>,
+) -> Vec<(&'b str, Cow<'c, str>)> {
+    for (name, value) in headers.pairs() {
+        if let Entry::Vacant(e) = cache.entry((name, value)) {
+            e.insert(r.header(name, value));
+        }
+    }
+    let cache: &'c HeaderCache<'b> = cache;
+    let mut out: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    for (name, value) in headers.pairs() {
+        let value = cache.get(&(name, value)).map_or("", String::as_str);
+        match out.last_mut() {
+            Some((last, joined)) if *last == name => {
+                let joined = joined.to_mut();
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            _ => out.push((name, Cow::Borrowed(value))),
+        }
+    }
+    out
+}
+
 /// The stored entry of a finished request, redacted, encoded for its block.
-fn entry_of(record: &Record<'_>) -> Option<Vec<u8>> {
+fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>) -> Option<Vec<u8>> {
     let rt = runtime()?;
     let c = &rt.config;
     let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &record.sensitive);
     let query = record.query.map(|q| r.pairs(q)).unwrap_or_default();
-    let headers = redact_headers(&mut r, record.headers.pairs());
+    let headers: Vec<(&str, Cow<'_, str>)> = if record.sensitive == SensitiveBody::Nothing {
+        cached_headers(&mut r, &record.headers, cache)
+    } else {
+        redact_headers(&mut r, record.headers.pairs())
+            .into_iter()
+            .map(|(n, v)| (n, Cow::Owned(v)))
+            .collect()
+    };
     let limit = record.body_limit;
     let request_body = record.request_body.map(|(bytes, seen)| {
         let ct = record
@@ -792,6 +836,58 @@ mod tests {
             "the estimate covers the record"
         );
         out
+    }
+
+    #[test]
+    fn headers_redacted_once_a_take_are_those_redacted_each_time() {
+        let fields = crate::redact::FieldRedactor::new(&["session".into(), "card".into()]);
+        let redact = ["authorization".to_owned(), "x-internal".to_owned()];
+        let maps: Vec<http::HeaderMap> = [
+            vec![("host", "a.test"), ("authorization", "Bearer sec-1")],
+            vec![
+                ("host", "a.test"),
+                ("cookie", "a=1; session=sec-2"),
+                ("cookie", "b=2"),
+                ("x-internal-id", "7"),
+            ],
+            vec![
+                ("referer", "https://u:sec-3@b.test/"),
+                ("host", "a.test"),
+                ("cookie", "a=1; session=sec-2"),
+                ("accept", "x"),
+                ("accept", "y"),
+            ],
+        ]
+        .into_iter()
+        .map(|pairs| {
+            let mut m = http::HeaderMap::new();
+            for (n, v) in pairs {
+                m.append(
+                    http::HeaderName::from_static(n),
+                    http::HeaderValue::from_static(v),
+                );
+            }
+            m
+        })
+        .collect();
+        let mut cache = HeaderCache::new();
+        for m in &maps {
+            let nothing = SensitiveBody::Nothing;
+            let mut r = Redaction::new(&fields, &redact, &nothing);
+            let each_time =
+                redact_headers(&mut r, m.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            let mut r = Redaction::new(&fields, &redact, &nothing);
+            let cached: Vec<(&str, String)> = cached_headers(&mut r, &Headers::Map(m), &mut cache)
+                .into_iter()
+                .map(|(n, v)| (n, v.into_owned()))
+                .collect();
+            assert_eq!(cached, each_time);
+            assert!(
+                cached.iter().all(|(_, v)| !v.contains("sec-")),
+                "{cached:?}"
+            );
+        }
+        assert!(cache.len() < maps.iter().map(http::HeaderMap::len).sum::<usize>());
     }
 
     #[test]

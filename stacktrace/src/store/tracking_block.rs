@@ -26,6 +26,7 @@
 //! The writer hands entries over one by one in a loose form: the same fields with the texts
 //! in place (lengths and bytes) and the start always present.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -64,7 +65,7 @@ pub(crate) struct EntryParts<'a> {
     pub(crate) client_addr: &'a str,
     pub(crate) request_body: Option<(&'a str, bool)>,
     pub(crate) response_body: Option<(&'a str, bool)>,
-    pub(crate) headers: &'a [(&'a str, String)],
+    pub(crate) headers: &'a [(&'a str, Cow<'a, str>)],
     /// The JSON text of the attached data; empty for none.
     pub(crate) data: &'a str,
 }
@@ -139,10 +140,10 @@ pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
 
 /// A stored request's loose bytes.
 pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
-    let headers: Vec<(&str, String)> = r
+    let headers: Vec<(&str, Cow<'_, str>)> = r
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
         .collect();
     let data = if r.data.is_empty() {
         String::new()
