@@ -10,10 +10,16 @@ pub const PLACEHOLDER: &str = "**********";
 /// `HIDDEN_SETTINGS` decides it: it contains `API`, `TOKEN`, `KEY`, `SECRET`, `PASS` or
 /// `SIGNATURE`, in any case.
 pub(crate) fn is_secret_name(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
     ["API", "TOKEN", "KEY", "SECRET", "PASS", "SIGNATURE"]
         .iter()
-        .any(|p| upper.contains(p))
+        .any(|p| contains_ignore_ascii_case(name, p))
+}
+
+/// Whether `needle` is in `haystack`, ASCII letters in any case (as comparing the two
+/// ASCII-lowercased, without making them).
+pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// Field names whose values are stored as [`PLACEHOLDER`], matched case-insensitively as
@@ -37,6 +43,13 @@ impl FieldRedactor {
     pub(crate) fn matches(&self, name: &str) -> bool {
         if self.needles.is_empty() {
             return false;
+        }
+        if name.is_ascii() {
+            // Lowercasing ASCII text only lowers its ASCII letters.
+            return self
+                .needles
+                .iter()
+                .any(|n| contains_ignore_ascii_case(name, n));
         }
         let lower = name.to_lowercase();
         self.needles.iter().any(|n| lower.contains(n.as_str()))
@@ -183,6 +196,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn matching_without_lowercasing_agrees_with_lowercasing(
+            name in "[a-zA-Z_\\-éÉİK]{0,12}",
+            needle in "[a-zA-Z_\\-éÉİK ]{0,4}",
+        ) {
+            let lowered = name.to_ascii_lowercase().contains(&needle.to_ascii_lowercase());
+            prop_assert_eq!(contains_ignore_ascii_case(&name, &needle), lowered);
+            let upper = name.to_ascii_uppercase();
+            let secret = ["API", "TOKEN", "KEY", "SECRET", "PASS", "SIGNATURE"]
+                .iter()
+                .any(|p| upper.contains(p));
+            prop_assert_eq!(is_secret_name(&name), secret);
+            let fields = FieldRedactor::new(std::slice::from_ref(&needle));
+            let trimmed = needle.trim().to_lowercase();
+            let by_lowercase = !trimmed.is_empty() && name.to_lowercase().contains(&trimmed);
+            prop_assert_eq!(fields.matches(&name), by_lowercase);
+        }
+
         #[test]
         fn scrubbed_text_never_contains_the_secret(
             secret in "\\PC{1,40}",

@@ -94,7 +94,12 @@ fn matching(
         Some(StatusFilter::Class(_)) => true,
         None => a.slowest || a.by.is_some(),
     };
-    let rows = q.limit(if whole { usize::MAX } else { limit }).run()?;
+    let (rows, damaged) = q
+        .limit(if whole { usize::MAX } else { limit })
+        .run_skipping_damaged()?;
+    for e in &damaged {
+        eprintln!("skipped: {e}");
+    }
     Ok(match status {
         Some(StatusFilter::Class(c)) => rows.into_iter().filter(|r| r.status / 100 == c).collect(),
         _ => rows,

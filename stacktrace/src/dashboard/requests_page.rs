@@ -145,10 +145,17 @@ pub(crate) fn requests(
             })?;
         q = q.slower_than(Duration::from_micros((ms * 1e3) as u64));
     }
-    let rows = q.run()?;
+    let (rows, damaged) = q.run_skipping_damaged()?;
     let base = &frame.base;
 
     let mut b = String::from("<h1>Requests</h1>");
+    for e in &damaged {
+        let _ = write!(
+            b,
+            r#"<p class="notice">Skipped: {}</p>"#,
+            esc(&e.to_string())
+        );
+    }
     let _ = write!(
         b,
         r#"<form class="filters" method="get" action="{}/requests"><input name="path" value="{}" placeholder="path, such as /checkout" aria-label="path"><input name="status" value="{}" placeholder="status" aria-label="status" size="6"><input name="slower_than" value="{}" placeholder="slower than (ms)" aria-label="slower than, in milliseconds" size="14"><button type="submit">Filter</button></form>"#,
@@ -194,4 +201,45 @@ pub(crate) fn requests(
     b.push_str("<h2>Latest</h2>");
     b.push_str(&requests_table(base, &rows[..rows.len().min(ROWS)]));
     Ok(frame.page("Requests", &b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TrackingLog;
+
+    #[test]
+    fn a_damaged_block_is_named_and_the_other_requests_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let base = 1_700_000_000_000_000;
+        log.append(
+            &[
+                TrackedRequest::sample(base, "/kept-first", 200, 5),
+                TrackedRequest::sample(base + 1, "/kept-second", 200, 6),
+            ],
+            u64::MAX,
+            u64::MAX,
+        )
+        .unwrap();
+        let damaged = crate::event::EventId::new(base + 2);
+        store
+            .tracking_tree()
+            .insert(damaged.to_bytes(), vec![2, 1])
+            .unwrap();
+        let frame = Frame {
+            base: String::new(),
+            summary: String::new(),
+        };
+        let html = requests(&store, &frame, &RequestsParams::default()).unwrap();
+        assert!(
+            html.contains(&format!("Skipped: stored value tracking/{damaged}")),
+            "{html}"
+        );
+        assert!(
+            html.contains("/kept-first") && html.contains("/kept-second"),
+            "{html}"
+        );
+    }
 }

@@ -287,12 +287,10 @@ pub(crate) fn body_text(bytes: &[u8], seen: u64, max: usize) -> BodyText {
     }
 }
 
-/// The request as stored with an event or a tracking entry, redacted.
+/// The request as stored with an event, redacted.
 pub(crate) struct RequestView {
     pub(crate) json: Value,
     pub(crate) user: String,
-    pub(crate) query: String,
-    pub(crate) headers: Map<String, Value>,
     pub(crate) secrets: Vec<String>,
 }
 
@@ -336,14 +334,8 @@ impl RequestState {
         let query = self.uri.query().map(|q| r.pairs(q)).unwrap_or_default();
         let mut headers = Map::new();
         if o.headers {
-            for name in self.headers.keys() {
-                let values: Vec<String> = self
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .map(|v| r.header(name.as_str(), v.as_bytes()))
-                    .collect();
-                headers.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
+            for (name, value) in self.redacted_headers(&mut r) {
+                headers.insert(name.to_owned(), Value::String(value));
             }
         } else {
             // Redacted values are still scrubbed from the rest of the event.
@@ -354,9 +346,9 @@ impl RequestState {
         let mut json = Map::new();
         json.insert("method".into(), Value::String(self.method.to_string()));
         json.insert("path".into(), Value::String(self.path().to_owned()));
-        json.insert("query".into(), Value::String(query.clone()));
+        json.insert("query".into(), Value::String(query));
         if o.headers {
-            json.insert("headers".into(), Value::Object(headers.clone()));
+            json.insert("headers".into(), Value::Object(headers));
         }
         if let Some(max) = o.body {
             let body = if o.in_hook {
@@ -382,10 +374,16 @@ impl RequestState {
         RequestView {
             json: Value::Object(json),
             user,
-            query,
-            headers,
             secrets: r.secrets,
         }
+    }
+
+    /// Each header once, in the order first seen, its values redacted and joined by `, `.
+    pub(crate) fn redacted_headers(&self, r: &mut Redaction<'_>) -> Vec<(&str, String)> {
+        redact_headers(
+            r,
+            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        )
     }
 
     /// Adds `<key>` (the redacted text, or a description of a binary body) and its marks.
@@ -401,21 +399,57 @@ impl RequestState {
         key: &str,
     ) {
         json.insert(format!("{key}_size"), Value::from(seen));
-        if !is_textual(ct) {
-            json.insert(
-                key.to_owned(),
-                Value::String(format!("[{seen} bytes of {ct}]")),
-            );
-            return;
-        }
-        let b = body_text(bytes, seen, max);
-        json.insert(key.to_owned(), Value::String(r.body(ct, &b.text)));
+        let b = stored_body(r, bytes, seen, ct, max);
+        json.insert(key.to_owned(), Value::String(b.text));
         if b.truncated {
             json.insert(format!("{key}_truncated"), Value::Bool(true));
         }
         if b.lossy {
             json.insert(format!("{key}_lossy"), Value::Bool(true));
         }
+    }
+}
+
+/// Each header once, in the order first seen, its values redacted and joined by `, `: from
+/// names and values in which the values of one header follow one another, as a `HeaderMap`
+/// yields them.
+pub(crate) fn redact_headers<'h>(
+    r: &mut Redaction<'_>,
+    pairs: impl Iterator<Item = (&'h str, &'h [u8])>,
+) -> Vec<(&'h str, String)> {
+    let mut out: Vec<(&str, String)> = Vec::new();
+    for (name, value) in pairs {
+        let value = r.header(name, value);
+        match out.last_mut() {
+            Some((last, joined)) if *last == name => {
+                joined.push_str(", ");
+                joined.push_str(&value);
+            }
+            _ => out.push((name, value)),
+        }
+    }
+    out
+}
+
+/// A body as stored: its redacted text, or a description of a binary body.
+pub(crate) fn stored_body(
+    r: &mut Redaction<'_>,
+    bytes: &[u8],
+    seen: u64,
+    ct: &str,
+    max: usize,
+) -> BodyText {
+    if !is_textual(ct) {
+        return BodyText {
+            text: format!("[{seen} bytes of {ct}]"),
+            truncated: false,
+            lossy: false,
+        };
+    }
+    let b = body_text(bytes, seen, max);
+    BodyText {
+        text: r.body(ct, &b.text),
+        ..b
     }
 }
 

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::body::{RequestBody, ResponseBody};
 use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
-use super::context::{header_text, Entered, RequestState};
+use super::context::{Entered, RequestState};
 use super::events::{self, ResponseError};
 use super::tracking::{regex_setting, Tracker, Tracking};
 use crate::config::ConfigError;
@@ -367,7 +367,7 @@ where
             this.state,
             this.tracking,
             StatusCode::INTERNAL_SERVER_ERROR,
-            "text/plain",
+            Some(http::HeaderValue::from_static("text/plain")),
         );
         let mut res = Response::new(ResponseBody::full(
             Bytes::from_static(b"Internal Server Error"),
@@ -386,14 +386,14 @@ fn tracker_of(
     state: &Option<Arc<RequestState>>,
     tracking: &Option<Arc<Tracking>>,
     status: StatusCode,
-    content_type: &str,
+    content_type: Option<http::HeaderValue>,
 ) -> Option<Tracker> {
     match (state, tracking) {
         (Some(state), Some(tracking)) => Some(Tracker::new(
-            tracking.clone(),
+            tracking,
             state.clone(),
             status.as_u16(),
-            content_type.to_owned(),
+            content_type,
         )),
         _ => None,
     }
@@ -415,8 +415,8 @@ fn finish<B>(
         }
     }
     let tracker = if tracking.is_some() {
-        let ct = header_text(res.headers(), http::header::CONTENT_TYPE);
-        tracker_of(state, tracking, status, &ct)
+        let ct = res.headers().get(http::header::CONTENT_TYPE).cloned();
+        tracker_of(state, tracking, status, ct)
     } else {
         None
     };

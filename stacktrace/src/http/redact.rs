@@ -8,7 +8,7 @@ use once_cell::sync::Lazy;
 use regex::{Captures, Regex};
 use serde_json::Value;
 
-use crate::redact::{is_secret_name, FieldRedactor, PLACEHOLDER};
+use crate::redact::{contains_ignore_ascii_case, is_secret_name, FieldRedactor, PLACEHOLDER};
 
 /// What a route declared sensitive in its request body, as `@sensitive_post_parameters`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,11 +97,10 @@ impl<'a> Redaction<'a> {
     /// `authorization` also hides `proxy-authorization`), in `redact_fields`, or named like
     /// a secret (`x-api-key`, `x-csrf-token`).
     pub(crate) fn is_sensitive_header(&self, name: &str) -> bool {
-        let lower = name.to_ascii_lowercase();
         self.headers
             .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .any(|h| !h.is_empty() && lower.contains(&h))
+            .map(|h| h.trim())
+            .any(|h| !h.is_empty() && contains_ignore_ascii_case(name, h))
             || self.fields.matches(name)
             || is_secret_name(name)
     }

@@ -1,10 +1,13 @@
 //! Request tracking, as flask-tracking does it: every request with its status and execution
-//! time, written by a thread of its own through a bounded queue, so the request never waits
-//! on the database and a burst that outruns it drops entries (counted) rather than memory.
+//! time, built and written by threads of their own behind a bounded queue, so the request
+//! never waits on the database and a burst that outruns them drops entries (counted) rather
+//! than memory. Entries are stored many to a block (see the store's tracking tree).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,12 +16,12 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::body::Captured;
-use super::context::{lock, RequestState, ViewOptions};
+use super::context::{lock, redact_headers, stored_body, user_index, RequestState};
 use super::redact::{Redaction, SensitiveBody};
 use crate::config::ConfigError;
 use crate::event::EventId;
 use crate::install::{runtime, store};
-use crate::store::{TrackedRequest, TrackingLog};
+use crate::store::{encode_entry, EntryParts, TrackingLog};
 
 /// Settings of request tracking, given to
 /// [`StacktraceLayer::tracking`](super::StacktraceLayer::tracking).
@@ -118,34 +121,35 @@ impl Tracking {
     }
 }
 
-/// One finished request, on its way to the tracking thread.
+/// A response being sent: what its tracking entry needs once the body ends.
 #[derive(Debug)]
-pub(crate) struct TrackJob {
-    settings: Arc<Tracking>,
+struct Following {
     state: Arc<RequestState>,
+    /// `max_entries` and `max_bytes` of the settings.
+    caps: (u64, u64),
     status: u16,
     duration_us: u64,
     body_limit: usize,
     response: Captured,
-    response_type: String,
+    response_type: Option<http::HeaderValue>,
 }
 
 /// Follows a response body and queues the tracking entry when the body ends or is dropped.
 #[derive(Debug)]
-pub(crate) struct Tracker(Option<Box<TrackJob>>);
+pub(crate) struct Tracker(Option<Box<Following>>);
 
 impl Tracker {
     pub(crate) fn new(
-        settings: Arc<Tracking>,
+        settings: &Tracking,
         state: Arc<RequestState>,
         status: u16,
-        response_type: String,
+        response_type: Option<http::HeaderValue>,
     ) -> Tracker {
         let body_limit = settings.body_limit(state.path());
-        Tracker(Some(Box::new(TrackJob {
+        Tracker(Some(Box::new(Following {
             duration_us: u64::try_from(state.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            settings,
             state,
+            caps: (settings.max_entries, settings.max_bytes),
             status,
             body_limit,
             response: Captured::new(body_limit),
@@ -154,8 +158,8 @@ impl Tracker {
     }
 
     pub(crate) fn data(&mut self, data: &Bytes) {
-        if let Some(job) = &mut self.0 {
-            job.response.push(data, data.len());
+        if let Some(f) = &mut self.0 {
+            f.response.push(data, data.len());
         }
     }
 
@@ -164,15 +168,9 @@ impl Tracker {
     }
 
     fn send(&mut self) {
-        if let Some(job) = self.0.take() {
+        if let Some(f) = self.0.take() {
             match queue() {
-                Some(tx) => {
-                    if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                        tx.try_send(Msg::Record(job))
-                    {
-                        DROPPED.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                Some(q) => q.push(&f),
                 None => {
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                 }
@@ -187,36 +185,127 @@ impl Drop for Tracker {
     }
 }
 
-enum Msg {
-    Record(Box<TrackJob>),
-    Flush(SyncSender<()>),
+/// Bytes of finished requests waiting for the tracking thread at most; beyond, new ones are
+/// dropped and counted.
+const INBOX_BYTES: usize = 16 << 20;
+/// How long the tracking thread lets requests gather between two looks at its inbox.
+const GATHER: Duration = Duration::from_millis(2);
+/// Empty looks before the tracking thread sleeps until a request wakes it.
+const IDLE_LOOKS: u32 = 50;
+/// How long an idle tracking thread sleeps unless woken.
+const LONG_SLEEP: Duration = Duration::from_millis(250);
+/// The capacity an inbox keeps between looks; a larger one (after a burst) is given back.
+const INBOX_KEPT: usize = 1 << 20;
+
+/// Finished requests, each copied as one record of bytes into a shared buffer: queueing a
+/// request allocates nothing and keeps nothing of it alive (its headers share the
+/// connection's read buffer, which would otherwise be held until the entry is built), and
+/// the tracking thread takes everything queued in one swap.
+#[derive(Debug)]
+struct Queue {
+    inbox: Mutex<Inbox>,
+    /// Set while the tracking thread sleeps until woken.
+    sleeping: AtomicBool,
+    thread: OnceCell<std::thread::Thread>,
+    /// Requests queued before the latest flush of the database that followed them.
+    flushed: Mutex<u64>,
+    flushed_cv: Condvar,
 }
 
-/// Entries waiting for the tracking thread; beyond, new ones are dropped and counted.
-const QUEUE_CAPACITY: usize = 4096;
-/// Entries written in one batch.
-const BATCH: usize = 512;
-/// How long the tracking thread lets entries gather after the first of a batch.
-const GATHER: Duration = Duration::from_millis(2);
+#[derive(Debug, Default)]
+struct Inbox {
+    bytes: Vec<u8>,
+    /// Requests queued since the start.
+    queued: u64,
+    /// A caller waits for the database to be flushed.
+    flush: bool,
+}
 
-static QUEUE: OnceCell<SyncSender<Msg>> = OnceCell::new();
+static QUEUE: OnceCell<Queue> = OnceCell::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The tracking thread's queue, started with the first entry once the database is open.
-fn queue() -> Option<&'static SyncSender<Msg>> {
+fn queue() -> Option<&'static Queue> {
     if let Some(q) = QUEUE.get() {
         return Some(q);
     }
     store()?;
-    QUEUE
+    let q = QUEUE.get_or_init(|| Queue {
+        inbox: Mutex::new(Inbox::default()),
+        sleeping: AtomicBool::new(false),
+        thread: OnceCell::new(),
+        flushed: Mutex::new(0),
+        flushed_cv: Condvar::new(),
+    });
+    q.thread
         .get_or_try_init(|| {
-            let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
             std::thread::Builder::new()
                 .name("stacktrace-tracking".into())
-                .spawn(move || run(rx))
-                .map(|_| tx)
+                .spawn(move || run(q))
+                .map(|h| h.thread().clone())
         })
-        .ok()
+        .ok()?;
+    Some(q)
+}
+
+impl Queue {
+    /// Queues a finished request, or counts it dropped when the inbox is full.
+    fn push(&self, f: &Following) {
+        let state = &f.state;
+        // Values set by the handler, as JSON (rare; done before the lock).
+        let user = lock(&state.user)
+            .as_ref()
+            .map(|u| serde_json::to_vec(u).unwrap_or_default())
+            .unwrap_or_default();
+        let data = {
+            let d = lock(&state.data);
+            if d.is_empty() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&*d).unwrap_or_default()
+            }
+        };
+        let sensitive = lock(&state.sensitive).clone();
+        let body = (f.body_limit > 0).then(|| lock(&state.body));
+        let record = Record {
+            started_us: state.started_us,
+            duration_us: f.duration_us,
+            status: f.status,
+            caps: f.caps,
+            body_limit: f.body_limit,
+            method: state.method.as_str(),
+            path: state.path(),
+            query: state.uri.query(),
+            client_addr: state.client_addr.as_deref(),
+            headers: Headers::Map(&state.headers),
+            request_body: body.as_ref().map(|b| (&b.bytes[..], b.seen)),
+            response_body: (&f.response.bytes, f.response.seen),
+            response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
+            user: &user,
+            sensitive,
+            data: &data,
+        };
+        let len = record.len();
+        {
+            let mut inbox = lock(&self.inbox);
+            if inbox.bytes.len() + len > INBOX_BYTES {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            record.write(&mut inbox.bytes);
+            inbox.queued += 1;
+        }
+        drop(body);
+        self.wake_if_sleeping();
+    }
+
+    fn wake_if_sleeping(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            if let Some(t) = self.thread.get() {
+                t.unpark();
+            }
+        }
+    }
 }
 
 /// Tracking entries dropped since the program started: the queue was full, or no database
@@ -225,86 +314,124 @@ pub fn tracking_dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// Waits until every tracking entry queued before the call is stored (at most `timeout`);
-/// says whether it finished. Entries are queued when a response body ends.
+/// Waits until every tracking entry queued before the call is stored and the database
+/// flushed (at most `timeout`); says whether it finished. Entries are queued when a
+/// response body ends.
 ///
 /// ```no_run
 /// stacktrace::http::flush_tracking(std::time::Duration::from_secs(5));
 /// ```
 pub fn flush_tracking(timeout: Duration) -> bool {
-    let Some(tx) = QUEUE.get() else {
+    let Some(q) = QUEUE.get() else {
         return true;
     };
-    let (ack_tx, ack_rx) = mpsc::sync_channel(1);
     let deadline = std::time::Instant::now() + timeout;
-    let mut msg = Msg::Flush(ack_tx);
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => break,
-            Err(TrySendError::Disconnected(_)) => return false,
-            Err(TrySendError::Full(m)) => {
-                if std::time::Instant::now() >= deadline {
-                    return false;
-                }
-                msg = m;
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
+    let target = {
+        let mut inbox = lock(&q.inbox);
+        inbox.flush = true;
+        inbox.queued
+    };
+    if let Some(t) = q.thread.get() {
+        t.unpark();
     }
-    ack_rx
-        .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-        .is_ok()
+    let mut flushed = lock(&q.flushed);
+    while *flushed < target {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        flushed = q
+            .flushed_cv
+            .wait_timeout(flushed, left)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
+    }
+    true
 }
 
-fn run(rx: Receiver<Msg>) {
+/// The tracking thread: takes everything queued at once, builds the entries (redacted,
+/// encoded) and stores them. It looks at its inbox every `GATHER` while requests come and
+/// only sleeps until woken once they have stopped for a while, so under load no request
+/// pays for waking it; requests that come while it writes wait in the inbox.
+fn run(q: &'static Queue) {
     let Some(store) = store() else { return };
     let mut log = match TrackingLog::open(store) {
-        Ok(log) => log,
+        Ok(log) => Some(log),
         Err(e) => {
             crate::hook::say(&format!("stacktrace: request tracking is off: {e}"));
-            for msg in rx {
-                if let Msg::Flush(ack) = msg {
-                    let _ = ack.try_send(());
-                } else {
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            return;
+            None
         }
     };
     let mut reported = false;
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut acks = Vec::new();
-    while let Ok(first) = rx.recv() {
-        if matches!(first, Msg::Record(_)) {
-            // Let a batch gather: one wake-up and one write for many requests rather than
-            // one each, which under load costs the server's threads more than the writes.
-            std::thread::sleep(GATHER);
+    let mut spare = Vec::new();
+    let mut idle = 0;
+    loop {
+        let (bytes, queued, flush) = {
+            let mut inbox = lock(&q.inbox);
+            let flush = std::mem::take(&mut inbox.flush);
+            (
+                std::mem::replace(&mut inbox.bytes, spare),
+                inbox.queued,
+                flush,
+            )
+        };
+        if bytes.is_empty() && !flush {
+            spare = bytes;
+            idle += 1;
+            if idle < IDLE_LOOKS {
+                std::thread::sleep(GATHER);
+            } else {
+                q.sleeping.store(true, Ordering::SeqCst);
+                // A request queued before the flag was set is seen here.
+                let empty = {
+                    let inbox = lock(&q.inbox);
+                    inbox.bytes.is_empty() && !inbox.flush
+                };
+                if empty {
+                    std::thread::park_timeout(LONG_SLEEP);
+                }
+                q.sleeping.store(false, Ordering::SeqCst);
+            }
+            continue;
         }
+        idle = 0;
+        let mut entries = Vec::new();
         let mut caps = (u64::MAX, u64::MAX);
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Record(job) => {
-                    caps = (job.settings.max_entries, job.settings.max_bytes);
-                    let built =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record_of(&job)));
-                    match built {
-                        Ok(Some(r)) => batch.push(r),
-                        _ => {
+        let mut at = 0;
+        let mut header_cache = HeaderCache::new();
+        while at < bytes.len() {
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let (record, next) = Record::read(&bytes, at)?;
+                Some((record.caps, entry_of(&record, &mut header_cache), next))
+            }));
+            match built {
+                Ok(Some((record_caps, entry, next))) => {
+                    caps = record_caps;
+                    match entry {
+                        Some(e) => entries.push(e),
+                        None => {
                             DROPPED.fetch_add(1, Ordering::Relaxed);
                         }
                     }
+                    at = next;
                 }
-                Msg::Flush(ack) => acks.push(ack),
-            }
-            if batch.len() < BATCH && acks.is_empty() {
-                next = rx.try_recv().ok();
+                // A record that cannot be read: the rest of the swap cannot be either.
+                _ => {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
             }
         }
-        if !batch.is_empty() {
-            if let Err(e) = log.append(&batch, caps.0, caps.1) {
-                DROPPED.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if !entries.is_empty() {
+            let n = entries.len() as u64;
+            let stored = match &mut log {
+                Some(log) => log
+                    .append_encoded(entries, caps.0, caps.1)
+                    .map_err(|e| e.to_string()),
+                None => Err("the tracking tree could not be opened".to_owned()),
+            };
+            if let Err(e) = stored {
+                DROPPED.fetch_add(n, Ordering::Relaxed);
                 if !reported {
                     reported = true;
                     crate::hook::say(&format!(
@@ -312,80 +439,543 @@ fn run(rx: Receiver<Msg>) {
                     ));
                 }
             }
-            batch.clear();
         }
-        if !acks.is_empty() {
+        spare = bytes;
+        spare.clear();
+        if spare.capacity() > INBOX_KEPT {
+            spare = Vec::new();
+        }
+        if flush {
             let _ = store.flush();
-            for ack in acks.drain(..) {
-                let _ = ack.try_send(());
+            *lock(&q.flushed) = queued;
+            q.flushed_cv.notify_all();
+        } else {
+            std::thread::sleep(GATHER);
+        }
+    }
+}
+
+/// One finished request as queued: fixed fields, then lengths and bytes.
+struct Record<'a> {
+    started_us: u64,
+    duration_us: u64,
+    status: u16,
+    caps: (u64, u64),
+    body_limit: usize,
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    client_addr: Option<&'a str>,
+    headers: Headers<'a>,
+    request_body: Option<(&'a [u8], u64)>,
+    response_body: (&'a [u8], u64),
+    response_type: Option<&'a [u8]>,
+    /// The user as JSON; empty when none was set.
+    user: &'a [u8],
+    sensitive: SensitiveBody,
+    /// The attached data as a JSON object; empty for none.
+    data: &'a [u8],
+}
+
+/// A record's headers: the request's when queued, the record's bytes when read back (each
+/// value as its own name and value, the values of one header one after another).
+enum Headers<'a> {
+    Map(&'a http::HeaderMap),
+    Bytes { count: usize, bytes: &'a [u8] },
+}
+
+const NONE: u32 = u32::MAX;
+
+fn put(out: &mut Vec<u8>, part: Option<&[u8]>) {
+    match part {
+        Some(p) => {
+            out.extend_from_slice(&u32::try_from(p.len()).unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(p);
+        }
+        None => out.extend_from_slice(&NONE.to_le_bytes()),
+    }
+}
+
+/// Reads a record's parts back; `None` past the end.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let out = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(out)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn part(&mut self) -> Option<Option<&'a [u8]>> {
+        match self.u32()? {
+            NONE => Some(None),
+            n => self.take(n as usize).map(Some),
+        }
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        self.part()?
+    }
+    fn text(&mut self) -> Option<Option<&'a str>> {
+        match self.part()? {
+            Some(b) => std::str::from_utf8(b).ok().map(Some),
+            None => Some(None),
+        }
+    }
+}
+
+impl<'a> Record<'a> {
+    fn len(&self) -> usize {
+        let headers = match &self.headers {
+            Headers::Map(h) => h.iter().map(|(n, v)| 8 + n.as_str().len() + v.len()).sum(),
+            Headers::Bytes { bytes, .. } => bytes.len(),
+        };
+        let sensitive = match &self.sensitive {
+            SensitiveBody::Names(names) => names.iter().map(|n| 4 + n.len()).sum(),
+            _ => 0,
+        };
+        8 + 8
+            + 8
+            + 2
+            + 16
+            + 8
+            + 4 * 12
+            + 8
+            + 8
+            + 1
+            + self.method.len()
+            + self.path.len()
+            + self.query.map_or(0, str::len)
+            + self.client_addr.map_or(0, str::len)
+            + headers
+            + self.request_body.map_or(0, |(b, _)| b.len())
+            + self.response_body.0.len()
+            + self.response_type.map_or(0, <[u8]>::len)
+            + self.user.len()
+            + sensitive
+            + self.data.len()
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&self.started_us.to_le_bytes());
+        out.extend_from_slice(&self.duration_us.to_le_bytes());
+        out.extend_from_slice(&self.status.to_le_bytes());
+        out.extend_from_slice(&self.caps.0.to_le_bytes());
+        out.extend_from_slice(&self.caps.1.to_le_bytes());
+        out.extend_from_slice(&(self.body_limit as u64).to_le_bytes());
+        put(out, Some(self.method.as_bytes()));
+        put(out, Some(self.path.as_bytes()));
+        put(out, self.query.map(str::as_bytes));
+        put(out, self.client_addr.map(str::as_bytes));
+        match &self.headers {
+            Headers::Map(h) => {
+                out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+                let len: usize = h.iter().map(|(n, v)| 8 + n.as_str().len() + v.len()).sum();
+                out.extend_from_slice(&(len as u32).to_le_bytes());
+                for (name, value) in h.iter() {
+                    put(out, Some(name.as_str().as_bytes()));
+                    put(out, Some(value.as_bytes()));
+                }
+            }
+            Headers::Bytes { count, bytes } => {
+                out.extend_from_slice(&(*count as u32).to_le_bytes());
+                put(out, Some(bytes));
+            }
+        }
+        put(out, self.request_body.map(|(b, _)| b));
+        out.extend_from_slice(&self.request_body.map_or(0, |(_, seen)| seen).to_le_bytes());
+        put(out, Some(self.response_body.0));
+        out.extend_from_slice(&self.response_body.1.to_le_bytes());
+        put(out, self.response_type);
+        put(out, Some(self.user));
+        match &self.sensitive {
+            SensitiveBody::Nothing => out.push(0),
+            SensitiveBody::All => out.push(1),
+            SensitiveBody::Names(names) => {
+                out.push(2);
+                out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+                for n in names {
+                    put(out, Some(n.as_bytes()));
+                }
+            }
+        }
+        put(out, Some(self.data));
+        let len = (out.len() - start - 8) as u64;
+        out[start..start + 8].copy_from_slice(&len.to_le_bytes());
+    }
+
+    /// The record at `at`, and where the next one starts.
+    fn read(bytes: &'a [u8], at: usize) -> Option<(Record<'a>, usize)> {
+        let mut c = Cursor { bytes, at };
+        let len = usize::try_from(c.u64()?).ok()?;
+        let end = c.at.checked_add(len)?;
+        let mut c = Cursor {
+            bytes: bytes.get(..end)?,
+            at: c.at,
+        };
+        let started_us = c.u64()?;
+        let duration_us = c.u64()?;
+        let status = u16::from_le_bytes(c.take(2)?.try_into().ok()?);
+        let caps = (c.u64()?, c.u64()?);
+        let body_limit = usize::try_from(c.u64()?).ok()?;
+        let method = c.text()??;
+        let path = c.text()??;
+        let query = c.text()?;
+        let client_addr = c.text()?;
+        let count = c.u32()? as usize;
+        let headers = Headers::Bytes {
+            count,
+            bytes: c.bytes()?,
+        };
+        let request_body = c.part()?;
+        let request_seen = c.u64()?;
+        let response_body = (c.bytes()?, c.u64()?);
+        let response_type = c.part()?;
+        let user = c.bytes()?;
+        let sensitive = match c.take(1)?[0] {
+            0 => SensitiveBody::Nothing,
+            1 => SensitiveBody::All,
+            2 => {
+                let n = c.u32()? as usize;
+                let mut names = Vec::new();
+                for _ in 0..n {
+                    names.push(c.text()??.to_owned());
+                }
+                SensitiveBody::Names(names)
+            }
+            _ => return None,
+        };
+        let data = c.bytes()?;
+        if c.at != end {
+            return None;
+        }
+        Some((
+            Record {
+                started_us,
+                duration_us,
+                status,
+                caps,
+                body_limit,
+                method,
+                path,
+                query,
+                client_addr,
+                headers,
+                request_body: request_body.map(|b| (b, request_seen)),
+                response_body,
+                response_type,
+                user,
+                sensitive,
+                data,
+            },
+            end,
+        ))
+    }
+}
+
+impl<'a> Headers<'a> {
+    /// Each value with its header's name, the values of one header one after another.
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&'a str, &'a [u8])> + 'a> {
+        match *self {
+            Headers::Map(h) => Box::new(h.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))),
+            Headers::Bytes { count, bytes } => {
+                let mut c = Cursor { bytes, at: 0 };
+                Box::new(
+                    std::iter::from_fn(move || {
+                        let name = std::str::from_utf8(c.bytes()?).ok()?;
+                        Some((name, c.bytes()?))
+                    })
+                    .take(count),
+                )
             }
         }
     }
 }
 
-/// The stored entry of a finished request, redacted.
-fn record_of(job: &TrackJob) -> Option<TrackedRequest> {
+/// A header value as text; empty when there is none.
+fn lossy(v: Option<&[u8]>) -> std::borrow::Cow<'_, str> {
+    v.map(String::from_utf8_lossy).unwrap_or_default()
+}
+
+/// Header values as stored, by name and value as received, for the requests of one take
+/// from the inbox: most values repeat from request to request (host, user agent, accept).
+/// Only for requests without sensitive body parameters, which a cookie's redaction reads.
+type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), String>;
+
+/// Each header once, in the order first seen, its values redacted and joined by `, `, as
+/// `redact_headers` gives them; values already in `cache` are not redacted again.
+fn cached_headers<'b: 'c, 'c>(
+    r: &mut Redaction<'_>,
+    headers: &Headers<'b>,
+    cache: &'c mut HeaderCache<'b>,
+) -> Vec<(&'b str, Cow<'c, str>)> {
+    for (name, value) in headers.pairs() {
+        if let Entry::Vacant(e) = cache.entry((name, value)) {
+            e.insert(r.header(name, value));
+        }
+    }
+    let cache: &'c HeaderCache<'b> = cache;
+    let mut out: Vec<(&str, Cow<'_, str>)> = Vec::new();
+    for (name, value) in headers.pairs() {
+        let value = cache.get(&(name, value)).map_or("", String::as_str);
+        match out.last_mut() {
+            Some((last, joined)) if *last == name => {
+                let joined = joined.to_mut();
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            _ => out.push((name, Cow::Borrowed(value))),
+        }
+    }
+    out
+}
+
+/// The stored entry of a finished request, redacted, encoded for its block.
+fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>) -> Option<Vec<u8>> {
     let rt = runtime()?;
     let c = &rt.config;
-    let state = &job.state;
-    let options = ViewOptions {
-        fields: &rt.redactor,
-        redact_headers: &c.redact_headers,
-        user_field: &c.user_field,
-        headers: true,
-        body: (job.body_limit > 0).then_some(job.body_limit),
-        in_hook: false,
-    };
-    let view = state.view(&options);
-    let text = |k: &str| view.json.get(k).and_then(Value::as_str).map(str::to_owned);
-    let flag = |k: &str| view.json.get(k).and_then(Value::as_bool).unwrap_or(false);
-    let (response_body, response_body_truncated) = if job.body_limit > 0 {
-        let sensitive = SensitiveBody::Nothing;
-        let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &sensitive);
-        let mut out = serde_json::Map::new();
-        state.body_into(
-            &mut out,
-            &mut r,
-            &job.response.bytes,
-            job.response.seen,
-            &job.response_type,
-            job.body_limit,
-            "body",
-        );
-        (
-            out.get("body").and_then(Value::as_str).map(str::to_owned),
-            out.get("body_truncated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        )
+    let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &record.sensitive);
+    let query = record.query.map(|q| r.pairs(q)).unwrap_or_default();
+    let headers: Vec<(&str, Cow<'_, str>)> = if record.sensitive == SensitiveBody::Nothing {
+        cached_headers(&mut r, &record.headers, cache)
     } else {
-        (None, false)
-    };
-    let mut data = Value::Object(lock(&state.data).clone());
-    rt.redactor.redact_json(&mut data);
-    let data = match data {
-        Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Some(TrackedRequest {
-        id: EventId::new(state.started_us),
-        timestamp_us: state.started_us,
-        method: state.method.to_string(),
-        path: state.path().to_owned(),
-        query: view.query,
-        status: job.status,
-        duration_us: job.duration_us,
-        user: view.user,
-        client_addr: state.client_addr.clone().unwrap_or_default(),
-        headers: view
-            .headers
+        redact_headers(&mut r, record.headers.pairs())
             .into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
-            .collect(),
-        request_body: text("body"),
-        request_body_truncated: flag("body_truncated"),
-        response_body,
-        response_body_truncated,
-        data,
-    })
+            .map(|(n, v)| (n, Cow::Owned(v)))
+            .collect()
+    };
+    let limit = record.body_limit;
+    let request_body = record.request_body.map(|(bytes, seen)| {
+        let ct = record
+            .headers
+            .pairs()
+            .find(|(n, _)| *n == http::header::CONTENT_TYPE.as_str())
+            .map(|(_, v)| v);
+        let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+        (b.text, b.truncated)
+    });
+    let response_body = (limit > 0).then(|| {
+        // The response body is redacted as its own: the request's sensitive parameters do
+        // not name its fields.
+        let nothing = SensitiveBody::Nothing;
+        let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+        let (bytes, seen) = record.response_body;
+        let b = stored_body(&mut r, bytes, seen, &lossy(record.response_type), limit);
+        (b.text, b.truncated)
+    });
+    let user = if record.user.is_empty() {
+        String::new()
+    } else {
+        let u: Value = serde_json::from_slice(record.user).ok()?;
+        user_index(&u, &c.user_field)
+    };
+    let data = if record.data.is_empty() {
+        String::new()
+    } else {
+        let mut data: Value = serde_json::from_slice(record.data).ok()?;
+        rt.redactor.redact_json(&mut data);
+        serde_json::to_string(&data).unwrap_or_default()
+    };
+    Some(encode_entry(&EntryParts {
+        id: EventId::new(record.started_us),
+        timestamp_us: record.started_us,
+        duration_us: record.duration_us,
+        status: record.status,
+        method: record.method,
+        path: record.path,
+        query: &query,
+        user: &user,
+        client_addr: record.client_addr.unwrap_or_default(),
+        request_body: request_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+        response_body: response_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+        headers: &headers,
+        data: &data,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_bytes(f: &Following) -> Vec<u8> {
+        let state = &f.state;
+        let user = serde_json::to_vec(lock(&state.user).as_ref().unwrap()).unwrap();
+        let data = serde_json::to_vec(&*lock(&state.data)).unwrap();
+        let body = lock(&state.body);
+        let record = Record {
+            started_us: state.started_us,
+            duration_us: f.duration_us,
+            status: f.status,
+            caps: f.caps,
+            body_limit: f.body_limit,
+            method: state.method.as_str(),
+            path: state.path(),
+            query: state.uri.query(),
+            client_addr: state.client_addr.as_deref(),
+            headers: Headers::Map(&state.headers),
+            request_body: Some((&body.bytes[..], body.seen)),
+            response_body: (&f.response.bytes, f.response.seen),
+            response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
+            user: &user,
+            sensitive: lock(&state.sensitive).clone(),
+            data: &data,
+        };
+        let mut out = Vec::new();
+        record.write(&mut out);
+        assert!(
+            record.len() >= out.len() - 8,
+            "the estimate covers the record"
+        );
+        out
+    }
+
+    #[test]
+    fn headers_redacted_once_a_take_are_those_redacted_each_time() {
+        let fields = crate::redact::FieldRedactor::new(&["session".into(), "card".into()]);
+        let redact = ["authorization".to_owned(), "x-internal".to_owned()];
+        let maps: Vec<http::HeaderMap> = [
+            vec![("host", "a.test"), ("authorization", "Bearer sec-1")],
+            vec![
+                ("host", "a.test"),
+                ("cookie", "a=1; session=sec-2"),
+                ("cookie", "b=2"),
+                ("x-internal-id", "7"),
+            ],
+            vec![
+                ("referer", "https://u:sec-3@b.test/"),
+                ("host", "a.test"),
+                ("cookie", "a=1; session=sec-2"),
+                ("accept", "x"),
+                ("accept", "y"),
+            ],
+        ]
+        .into_iter()
+        .map(|pairs| {
+            let mut m = http::HeaderMap::new();
+            for (n, v) in pairs {
+                m.append(
+                    http::HeaderName::from_static(n),
+                    http::HeaderValue::from_static(v),
+                );
+            }
+            m
+        })
+        .collect();
+        let mut cache = HeaderCache::new();
+        for m in &maps {
+            let nothing = SensitiveBody::Nothing;
+            let mut r = Redaction::new(&fields, &redact, &nothing);
+            let each_time =
+                redact_headers(&mut r, m.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+            let mut r = Redaction::new(&fields, &redact, &nothing);
+            let cached: Vec<(&str, String)> = cached_headers(&mut r, &Headers::Map(m), &mut cache)
+                .into_iter()
+                .map(|(n, v)| (n, v.into_owned()))
+                .collect();
+            assert_eq!(cached, each_time);
+            assert!(
+                cached.iter().all(|(_, v)| !v.contains("sec-")),
+                "{cached:?}"
+            );
+        }
+        assert!(cache.len() < maps.iter().map(http::HeaderMap::len).sum::<usize>());
+    }
+
+    #[test]
+    fn a_queued_record_reads_back_whole() {
+        let req = http::Request::post("/login?next=%2Fhome&token=t")
+            .header("accept", "text/html")
+            .header("cookie", "a=1")
+            .header("cookie", "session=s")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(())
+            .unwrap();
+        let parts = req.into_parts().0;
+        let state = Arc::new(RequestState::new(
+            &parts,
+            Some("10.0.0.7".into()),
+            Some(serde_json::json!({"username": "ann"})),
+            64,
+        ));
+        lock(&state.body).push(b"user=ann&card=4111", 18);
+        lock(&state.sensitive).add(&["card", "pin"]);
+        lock(&state.data).insert("cart".into(), Value::from(3));
+        let mut response = Captured::new(64);
+        response.push(b"welcome", 7);
+        let f = Following {
+            state: state.clone(),
+            caps: (10, 20),
+            status: 201,
+            duration_us: 1234,
+            body_limit: 64,
+            response,
+            response_type: Some(http::HeaderValue::from_static("text/plain")),
+        };
+        let mut bytes = record_bytes(&f);
+        let first_len = bytes.len();
+        bytes.extend(record_bytes(&f));
+
+        let (r, next) = Record::read(&bytes, 0).unwrap();
+        assert_eq!(next, first_len);
+        assert_eq!(
+            (r.started_us, r.duration_us, r.status),
+            (state.started_us, 1234, 201)
+        );
+        assert_eq!((r.caps, r.body_limit), ((10, 20), 64));
+        assert_eq!((r.method, r.path), ("POST", "/login"));
+        assert_eq!(r.query, Some("next=%2Fhome&token=t"));
+        assert_eq!(r.client_addr, Some("10.0.0.7"));
+        let pairs: Vec<(&str, &[u8])> = r.headers.pairs().collect();
+        let expected: Vec<(&str, &[u8])> = state
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+            .collect();
+        assert_eq!(pairs, expected);
+        assert_eq!(r.request_body, Some((&b"user=ann&card=4111"[..], 18)));
+        assert_eq!(r.response_body, (&b"welcome"[..], 7));
+        assert_eq!(r.response_type, Some(&b"text/plain"[..]));
+        let user: Value = serde_json::from_slice(r.user).unwrap();
+        assert_eq!(user["username"], "ann");
+        assert_eq!(
+            r.sensitive,
+            SensitiveBody::Names(vec!["card".into(), "pin".into()])
+        );
+        let data: Value = serde_json::from_slice(r.data).unwrap();
+        assert_eq!(data["cart"], 3);
+        let (_, end) = Record::read(&bytes, next).unwrap();
+        assert_eq!(end, bytes.len());
+
+        // A full inbox takes nothing more, and counts what it turns away.
+        let q = Queue {
+            inbox: Mutex::new(Inbox::default()),
+            sleeping: AtomicBool::new(false),
+            thread: OnceCell::new(),
+            flushed: Mutex::new(0),
+            flushed_cv: Condvar::new(),
+        };
+        q.push(&f);
+        assert_eq!(lock(&q.inbox).queued, 1);
+        assert_eq!(lock(&q.inbox).bytes, bytes[..first_len]);
+        lock(&q.inbox).bytes.resize(INBOX_BYTES - 8, 0);
+        let dropped = tracking_dropped();
+        q.push(&f);
+        assert_eq!(tracking_dropped(), dropped + 1);
+        assert_eq!(lock(&q.inbox).queued, 1);
+        assert_eq!(lock(&q.inbox).bytes.len(), INBOX_BYTES - 8);
+
+        // A cut record is refused, never read past its end.
+        for cut in 0..first_len {
+            assert!(Record::read(&bytes[..cut], 0).is_none());
+        }
+    }
 }

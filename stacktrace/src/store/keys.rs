@@ -24,8 +24,9 @@ pub(crate) const META: &str = "meta";
 pub(crate) const GROUPS: &str = "groups";
 /// Counter name to big-endian u64.
 pub(crate) const COUNTERS: &str = "counters";
-/// Request tracking (HTTP): request start and random bits (16 bytes, as an event id) to a
-/// versioned tracked request; capped, oldest removed first.
+/// Request tracking (HTTP): the id of a block's newest request (its start and random bits,
+/// 16 bytes, as an event id) to a block of tracked requests (see `tracking_block`); capped,
+/// oldest removed first.
 pub(crate) const TRACKING: &str = "tracking";
 
 /// The version byte in front of every stored value.

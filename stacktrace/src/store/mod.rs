@@ -11,6 +11,7 @@ mod request_summary;
 mod retention;
 mod spool;
 mod tracking;
+mod tracking_block;
 mod trends;
 
 pub(crate) use db::InsertOutcome;
@@ -26,6 +27,8 @@ pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::TrackingLog;
 pub use tracking::{TrackedRequest, TrackingQuery};
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+pub(crate) use tracking_block::{encode_entry, EntryParts};
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
 pub(crate) use trends::{days_from_civil, utc_text};
 pub use trends::{Interval, Trend, Window};

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::db::Store;
 use super::keys;
+use super::tracking_block as block;
 use crate::error::{QueryError, StoreError};
 use crate::event::{to_us, EventId};
 
@@ -56,6 +57,12 @@ impl TrackedRequest {
     }
 }
 
+/// Entries of one block at most.
+const BLOCK_ENTRIES: usize = 256;
+/// Bytes of one block's entries at most (a block holds at least one entry): blocks stay well
+/// under sled's blob threshold even when a node holds sixteen of them.
+const BLOCK_BYTES: usize = 6 << 10;
+
 /// The tracking tree with its running counts, kept by the one thread that writes it.
 #[derive(Debug)]
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -67,13 +74,16 @@ pub(crate) struct TrackingLog {
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl TrackingLog {
-    /// Opens the tree and counts what it holds (it is capped, so the scan is bounded).
+    /// Opens the tree and counts what it holds from the blocks' heads (it is capped, so the
+    /// scan is bounded). A block whose head cannot be read counts its bytes and no entries;
+    /// it goes with the oldest.
     pub(crate) fn open(store: &Store) -> Result<TrackingLog, StoreError> {
         let tree = store.db.open_tree(keys::TRACKING)?;
         let (mut entries, mut bytes) = (0u64, 0u64);
         for kv in tree.iter() {
             let (k, v) = kv?;
-            entries += 1;
+            let key = keys::id_of_event_key(&k).unwrap_or(EventId(0));
+            entries += block::block_head(key, &v).map_or(0, |h| h.count as u64);
             bytes += (k.len() + v.len()) as u64;
         }
         Ok(TrackingLog {
@@ -83,42 +93,161 @@ impl TrackingLog {
         })
     }
 
-    /// Stores the records in one batch, then removes the oldest entries until at most
+    /// Stores the records, then removes the oldest entries until at most
     /// `max_entries` entries and `max_bytes` bytes of keys and values remain.
+    #[cfg(test)]
     pub(crate) fn append(
         &mut self,
         records: &[TrackedRequest],
         max_entries: u64,
         max_bytes: u64,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for r in records {
-            let value = keys::encode(r);
-            self.entries += 1;
-            self.bytes += (16 + value.len()) as u64;
-            batch.insert(&r.id.to_bytes(), value);
+        let encoded = records.iter().map(block::encode_request).collect();
+        self.append_encoded(encoded, max_entries, max_bytes)
+    }
+
+    /// Stores encoded entries (in any order) as blocks of entries sorted by id, then removes the oldest entries until at most `max_entries` entries and
+    /// `max_bytes` bytes of keys and values remain.
+    pub(crate) fn append_encoded(
+        &mut self,
+        mut entries: Vec<Vec<u8>>,
+        max_entries: u64,
+        max_bytes: u64,
+    ) -> Result<(), StoreError> {
+        entries.sort_unstable_by_key(|e| block::id_of_entry(e));
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let mut n = 0;
+            let mut size = 0;
+            while n < rest.len()
+                && n < BLOCK_ENTRIES
+                && (n == 0 || size + rest[n].len() <= BLOCK_BYTES)
+            {
+                size += rest[n].len();
+                n += 1;
+            }
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let value = match block::encode_block(chunk) {
+                Ok(v) => v,
+                // Entries are encoded by this crate: one that cannot be read is a bug, and
+                // it is not stored rather than stored unreadable.
+                Err(e) => {
+                    return Err(StoreError::Corrupt {
+                        what: format!("{} entry to write", keys::TRACKING),
+                        reason: e,
+                    })
+                }
+            };
+            let key = block::id_of_entry(&chunk[chunk.len() - 1]).to_bytes();
+            let size = (key.len() + value.len()) as u64;
+            // One insert a block, not a batch: sled writes out its log buffer before and
+            // after every batch, which costs more than the blocks themselves. A block that
+            // is lost in a crash takes only its own entries.
+            let replaced = self.tree.insert(key, value)?;
+            // Two writes whose newest entries share an id (the same request queued twice)
+            // replace one another: the older block's count leaves the total.
+            if let Some(old) = replaced {
+                let id = EventId::from_bytes(key);
+                self.entries = self
+                    .entries
+                    .saturating_sub(block::block_head(id, &old).map_or(0, |h| h.count as u64));
+                self.bytes = self.bytes.saturating_sub((key.len() + old.len()) as u64);
+            }
+            self.entries += chunk.len() as u64;
+            self.bytes += size;
         }
-        self.tree.apply_batch(batch)?;
         let max_entries = max_entries.max(1);
         if self.entries <= max_entries && self.bytes <= max_bytes {
             return Ok(());
         }
-        // Trim to 1% under the caps in one batch, so that a full tree is not trimmed one
-        // entry per insert.
-        let (keep_entries, keep_bytes) =
-            (max_entries - max_entries / 100, max_bytes - max_bytes / 100);
-        let mut trim = sled::Batch::default();
+        // Trim to 1% under the caps, so that a full tree is not trimmed on every write.
+        self.trim(max_entries - max_entries / 100, max_bytes - max_bytes / 100)
+    }
+
+    /// Removes the oldest blocks whole while that does not go under the targets, then the
+    /// oldest entries of the next block, until both targets are met.
+    fn trim(&mut self, keep_entries: u64, keep_bytes: u64) -> Result<(), StoreError> {
+        // Blocks to remove (`None`) or to replace, applied once the scan is done.
+        let mut trim: Vec<(sled::IVec, Option<Vec<u8>>)> = Vec::new();
         let (mut entries, mut bytes) = (self.entries, self.bytes);
         for kv in self.tree.iter() {
             if entries <= keep_entries && bytes <= keep_bytes {
                 break;
             }
             let (k, v) = kv?;
-            entries = entries.saturating_sub(1);
-            bytes = bytes.saturating_sub((k.len() + v.len()) as u64);
-            trim.remove(k);
+            let key = keys::id_of_event_key(&k).unwrap_or(EventId(0));
+            let size = (k.len() + v.len()) as u64;
+            let slots = match block::block_entries(key, &v) {
+                Ok(slots) => slots,
+                Err(_) => {
+                    // A damaged block cannot be cut: it goes whole, counted as its head says.
+                    let count = block::block_head(key, &v).map_or(0, |h| h.count as u64);
+                    entries = entries.saturating_sub(count);
+                    bytes = bytes.saturating_sub(size);
+                    trim.push((k, None));
+                    continue;
+                }
+            };
+            let count = slots.len() as u64;
+            let whole = entries.saturating_sub(count) >= keep_entries
+                || bytes.saturating_sub(size) >= keep_bytes;
+            if whole || slots.len() <= 1 {
+                entries = entries.saturating_sub(count);
+                bytes = bytes.saturating_sub(size);
+                trim.push((k, None));
+                continue;
+            }
+            // Part of this block is enough: drop its oldest entries until both targets hold.
+            let loose: Vec<Vec<u8>> = match slots.iter().map(block::Slot::loose).collect() {
+                Ok(loose) => loose,
+                Err(_) => {
+                    entries = entries.saturating_sub(count);
+                    bytes = bytes.saturating_sub(size);
+                    trim.push((k, None));
+                    continue;
+                }
+            };
+            let rest = bytes.saturating_sub(size);
+            let size_of = |cut: usize| -> Option<(u64, Vec<u8>)> {
+                let value = block::encode_block(&loose[cut..]).ok()?;
+                Some(((k.len() + value.len()) as u64, value))
+            };
+            // The fewest oldest entries to drop: enough for the entry target, then (a block
+            // only shrinks as entries leave it) the first count whose block fits the bytes.
+            let (mut lo, mut hi) = (
+                (entries.saturating_sub(keep_entries) as usize).min(loose.len()),
+                loose.len(),
+            );
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                match size_of(mid) {
+                    Some((n, _)) if rest + n <= keep_bytes => hi = mid,
+                    _ => lo = mid + 1,
+                }
+            }
+            match (lo < loose.len()).then(|| size_of(lo)).flatten() {
+                Some((n, value)) => {
+                    entries = entries.saturating_sub(lo as u64);
+                    bytes = rest + n;
+                    trim.push((k, Some(value)));
+                }
+                None => {
+                    entries = entries.saturating_sub(count);
+                    bytes = rest;
+                    trim.push((k, None));
+                }
+            }
         }
-        self.tree.apply_batch(trim)?;
+        // One operation each, for the reason `append_encoded` gives. The counts change once
+        // all are done: a failure part way leaves them too high (the next write trims
+        // again), never too low.
+        for (k, value) in trim {
+            match value {
+                Some(v) => self.tree.insert(k, v).map(drop)?,
+                None => self.tree.remove(k).map(drop)?,
+            }
+        }
         self.entries = entries;
         self.bytes = bytes;
         Ok(())
@@ -210,8 +339,21 @@ impl TrackingQuery<'_> {
         self
     }
 
-    /// The matching requests, newest first.
+    /// The matching requests, newest first. A stored block that cannot be decoded is an
+    /// error naming it; [`run_skipping_damaged`](Self::run_skipping_damaged) reads past it.
     pub fn run(self) -> Result<Vec<TrackedRequest>, QueryError> {
+        let (rows, damaged) = self.run_skipping_damaged()?;
+        match damaged.into_iter().next() {
+            Some(e) => Err(e.into()),
+            None => Ok(rows),
+        }
+    }
+
+    /// The matching requests, newest first, read past stored blocks that cannot be decoded;
+    /// with an error naming each block skipped.
+    pub fn run_skipping_damaged(
+        self,
+    ) -> Result<(Vec<TrackedRequest>, Vec<StoreError>), QueryError> {
         let since = self.since_us.unwrap_or(0);
         let until = self.until_us.unwrap_or(u64::MAX);
         if since >= until {
@@ -225,32 +367,89 @@ impl TrackingQuery<'_> {
             .db
             .open_tree(keys::TRACKING)
             .map_err(StoreError::from)?;
-        let lo = EventId::floor(since).to_bytes();
-        let hi = EventId::floor(until).to_bytes();
-        let mut out = Vec::new();
-        for kv in tree.range(lo..hi).rev() {
-            if out.len() >= self.limit {
-                break;
-            }
-            let (k, v) = kv.map_err(StoreError::from)?;
-            let r: TrackedRequest = keys::decode(&v, || {
-                format!(
-                    "{}/{}",
-                    keys::TRACKING,
-                    keys::id_of_event_key(&k)
-                        .map(|id| id.to_string())
-                        .unwrap_or_default()
-                )
-            })?;
-            if self.slower_than_us.is_some_and(|min| r.duration_us <= min)
-                || self.path.as_ref().is_some_and(|p| *p != r.path)
-                || self.status.is_some_and(|s| s != r.status)
-            {
-                continue;
-            }
-            out.push(r);
+        let lo = EventId::floor(since);
+        let hi = EventId::floor(until);
+        let mut out: Vec<TrackedRequest> = Vec::new();
+        let mut damaged = Vec::new();
+        if self.limit == 0 {
+            return Ok((out, damaged));
         }
-        Ok(out)
+        // Blocks are keyed by their newest entry, so they come newest first by that; an
+        // older block may still hold entries newer than some of a newer one. Once `limit`
+        // rows are held, a block whose newest entry is older than the last of them can add
+        // nothing, nor can any after it.
+        for kv in tree.range(lo.to_bytes()..).rev() {
+            let (k, v) = kv.map_err(StoreError::from)?;
+            let key = keys::id_of_event_key(&k).unwrap_or(EventId(0));
+            if out.len() >= self.limit {
+                out.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+                out.truncate(self.limit);
+                if out.last().is_some_and(|last| key < last.id) {
+                    break;
+                }
+            }
+            let corrupt = |reason: String| StoreError::Corrupt {
+                what: format!("{}/{key}", keys::TRACKING),
+                reason,
+            };
+            match block::block_head(key, &v) {
+                Ok(head) if head.min >= hi => continue,
+                Ok(_) => {}
+                Err(reason) => {
+                    damaged.push(corrupt(reason));
+                    continue;
+                }
+            }
+            let slots = match block::block_entries(key, &v) {
+                Ok(slots) => slots,
+                Err(reason) => {
+                    damaged.push(corrupt(reason));
+                    continue;
+                }
+            };
+            let mut rows = Vec::new();
+            let mut bad = None;
+            for slot in slots.into_iter().rev() {
+                let keep = match slot.head() {
+                    Ok(h) => {
+                        h.id >= lo
+                            && h.id < hi
+                            && !(self.slower_than_us.is_some_and(|min| h.duration_us <= min)
+                                || self.path.as_ref().is_some_and(|p| p != h.path)
+                                || self.status.is_some_and(|s| s != h.status))
+                    }
+                    Err(reason) => {
+                        bad = Some(reason);
+                        break;
+                    }
+                };
+                if keep {
+                    match slot.request() {
+                        Ok(r) => rows.push(r),
+                        Err(reason) => {
+                            bad = Some(reason);
+                            break;
+                        }
+                    }
+                }
+            }
+            // A block is read whole or skipped whole.
+            match bad {
+                Some(reason) => damaged.push(corrupt(reason)),
+                None => out.extend(rows),
+            }
+        }
+        out.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
+        out.truncate(self.limit);
+        Ok((out, damaged))
+    }
+}
+
+#[cfg(all(test, feature = "dashboard"))]
+impl Store {
+    /// The raw tracking tree, for tests that damage it.
+    pub(crate) fn tracking_tree(&self) -> sled::Tree {
+        self.db.open_tree(keys::TRACKING).unwrap()
     }
 }
 
@@ -353,6 +552,231 @@ mod tests {
         let rows = store.tracked().run().unwrap();
         assert!(!rows.is_empty() && rows.len() < 20);
         assert_eq!(rows[0].timestamp_us, 1_019);
+    }
+
+    fn keys_of(store: &Store) -> Vec<EventId> {
+        let tree = store.db.open_tree(keys::TRACKING).unwrap();
+        tree.iter()
+            .keys()
+            .map(|k| keys::id_of_event_key(&k.unwrap()).unwrap())
+            .collect()
+    }
+
+    fn stamps(rows: &[TrackedRequest], base: u64) -> Vec<u64> {
+        rows.iter().map(|r| r.timestamp_us - base).collect()
+    }
+
+    #[test]
+    fn one_write_is_cut_into_blocks_and_read_across_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let base = 1_700_000_000_000_000;
+        // Written out of order, as requests finish; stored sorted.
+        let mut records: Vec<TrackedRequest> = (0..1000u64)
+            .map(|i| TrackedRequest::sample(base + i, if i % 3 == 0 { "/a" } else { "/b" }, 200, i))
+            .collect();
+        records.reverse();
+        log.append(&records, u64::MAX, u64::MAX).unwrap();
+        let tree = store.db.open_tree(keys::TRACKING).unwrap();
+        let mut counted = 0;
+        let mut previous_max = None;
+        for kv in tree.iter() {
+            let (k, v) = kv.unwrap();
+            let key = keys::id_of_event_key(&k).unwrap();
+            let slots = block::block_entries(key, &v).unwrap();
+            assert!(!slots.is_empty() && slots.len() <= BLOCK_ENTRIES);
+            let ids: Vec<EventId> = slots.iter().map(|s| s.head().unwrap().id).collect();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]), "sorted within a block");
+            assert_eq!(*ids.last().unwrap(), key, "keyed by the newest entry");
+            assert_eq!(block::block_head(key, &v).unwrap().min, ids[0]);
+            if slots.len() > 1 {
+                let body: usize = slots.iter().map(|s| s.loose().unwrap().len()).sum();
+                assert!(body <= BLOCK_BYTES);
+            }
+            assert!(
+                previous_max.is_none_or(|m| m < ids[0]),
+                "blocks do not overlap"
+            );
+            previous_max = Some(key);
+            counted += slots.len();
+        }
+        assert_eq!(counted, 1000);
+        assert!(keys_of(&store).len() > 1, "more than one block");
+        assert_eq!(log.entries, 1000);
+        assert_eq!(TrackingLog::open(&store).unwrap().entries, 1000);
+        assert_eq!(TrackingLog::open(&store).unwrap().bytes, log.bytes);
+
+        let all = store.tracked().limit(usize::MAX).run().unwrap();
+        assert_eq!(stamps(&all, base), (0..1000).rev().collect::<Vec<_>>());
+        // Every limit and every window reads across block boundaries as one sorted list.
+        for limit in [1, 17, 255, 256, 257, 999] {
+            let rows = store.tracked().limit(limit).run().unwrap();
+            assert_eq!(
+                stamps(&rows, base),
+                (1000 - limit as u64..1000).rev().collect::<Vec<_>>()
+            );
+        }
+        let window = store
+            .tracked()
+            .since(crate::event::from_us(base + 250))
+            .until(crate::event::from_us(base + 520))
+            .limit(usize::MAX)
+            .run()
+            .unwrap();
+        assert_eq!(stamps(&window, base), (250..520).rev().collect::<Vec<_>>());
+        let a = store
+            .tracked()
+            .path("/a")
+            .slower_than(Duration::from_micros(900))
+            .run()
+            .unwrap();
+        assert_eq!(
+            stamps(&a, base),
+            (901..1000).rev().filter(|i| i % 3 == 0).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn blocks_that_overlap_in_time_are_merged_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let r = |ts| TrackedRequest::sample(ts, "/x", 200, 1);
+        // A slow request that started at 10 finishes after requests started at 20 and 30:
+        // the later write holds the older entry.
+        log.append(&[r(20), r(50)], u64::MAX, u64::MAX).unwrap();
+        log.append(&[r(10), r(30)], u64::MAX, u64::MAX).unwrap();
+        log.append(&[r(40)], u64::MAX, u64::MAX).unwrap();
+        let ts = |q: TrackingQuery<'_>| stamps(&q.run().unwrap(), 0);
+        assert_eq!(ts(store.tracked()), [50, 40, 30, 20, 10]);
+        assert_eq!(ts(store.tracked().limit(1)), [50]);
+        assert_eq!(ts(store.tracked().limit(2)), [50, 40]);
+        assert_eq!(ts(store.tracked().limit(3)), [50, 40, 30]);
+        assert_eq!(ts(store.tracked().limit(4)), [50, 40, 30, 20]);
+        let until = |us| store.tracked().until(crate::event::from_us(us));
+        assert_eq!(ts(until(45)), [40, 30, 20, 10]);
+        assert_eq!(ts(until(25).limit(1)), [20]);
+        assert_eq!(
+            ts(store.tracked().since(crate::event::from_us(15)).limit(10)),
+            [50, 40, 30, 20]
+        );
+        assert!(ts(store.tracked().limit(0)).is_empty());
+    }
+
+    #[test]
+    fn the_cap_holds_at_block_granularity_and_cuts_the_oldest_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let base = 1_000_000;
+        for w in 0..10u64 {
+            let records: Vec<TrackedRequest> = (0..100)
+                .map(|i| TrackedRequest::sample(base + w * 100 + i, "/x", 200, 1))
+                .collect();
+            log.append(&records, 250, u64::MAX).unwrap();
+            assert!(log.entries <= 250);
+            let rows = store.tracked().limit(usize::MAX).run().unwrap();
+            assert_eq!(rows.len() as u64, log.entries);
+            // The newest are kept: a contiguous run ending with the latest write.
+            let newest = w * 100 + 99;
+            let n = rows.len() as u64;
+            assert_eq!(
+                stamps(&rows, base),
+                (newest + 1 - n..=newest).rev().collect::<Vec<_>>()
+            );
+        }
+        // Trimmed to 1% under the cap, so the oldest block was cut, not dropped whole.
+        assert_eq!(log.entries, 248);
+        assert_eq!(TrackingLog::open(&store).unwrap().entries, 248);
+        assert_eq!(TrackingLog::open(&store).unwrap().bytes, log.bytes);
+
+        // A byte cap: blocks go whole while that is enough, then part of the next one.
+        let bytes_cap = log.bytes / 2;
+        log.append(
+            &[TrackedRequest::sample(base + 5_000, "/y", 200, 1)],
+            u64::MAX,
+            bytes_cap,
+        )
+        .unwrap();
+        assert!(log.bytes <= bytes_cap);
+        let reopened = TrackingLog::open(&store).unwrap();
+        assert_eq!((reopened.entries, reopened.bytes), (log.entries, log.bytes));
+        let rows = store.tracked().limit(usize::MAX).run().unwrap();
+        assert_eq!(rows.len() as u64, log.entries);
+        assert_eq!(rows[0].timestamp_us, base + 5_000);
+        assert_eq!(rows[1].timestamp_us, base + 999);
+        assert_eq!(rows.last().unwrap().timestamp_us, base + 1001 - log.entries);
+    }
+
+    #[test]
+    fn a_damaged_block_is_skipped_with_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let r = |ts| TrackedRequest::sample(ts, "/x", 200, 1);
+        log.append(&[r(10), r(20)], u64::MAX, u64::MAX).unwrap();
+        log.append(&[r(30), r(40)], u64::MAX, u64::MAX).unwrap();
+        log.append(&[r(50), r(60)], u64::MAX, u64::MAX).unwrap();
+        let tree = store.db.open_tree(keys::TRACKING).unwrap();
+        let middle = keys_of(&store)[1];
+        let mut value = tree.get(middle.to_bytes()).unwrap().unwrap().to_vec();
+        let cut = value.len() - 3;
+        value.truncate(cut);
+        tree.insert(middle.to_bytes(), value).unwrap();
+
+        let err = store.tracked().run().unwrap_err().to_string();
+        assert!(err.contains(&format!("tracking/{middle}")), "{err}");
+        let (rows, damaged) = store.tracked().run_skipping_damaged().unwrap();
+        assert_eq!(stamps(&rows, 0), [60, 50, 20, 10]);
+        assert_eq!(damaged.len(), 1);
+        assert!(damaged[0]
+            .to_string()
+            .contains(&format!("tracking/{middle}")));
+        // A value of an unknown format, and an empty one, are skipped the same way.
+        tree.insert(EventId::new(35).to_bytes(), vec![9, 1, 2])
+            .unwrap();
+        tree.insert(EventId::new(36).to_bytes(), Vec::new())
+            .unwrap();
+        let (rows, damaged) = store.tracked().run_skipping_damaged().unwrap();
+        assert_eq!(stamps(&rows, 0), [60, 50, 20, 10]);
+        assert_eq!(damaged.len(), 3);
+        assert!(damaged.iter().any(|e| e.to_string().contains("version 9")));
+
+        // The writer counts around them and trims them away with the oldest.
+        let mut log = TrackingLog::open(&store).unwrap();
+        assert_eq!(log.entries, 4 + 2);
+        log.append(&[r(70)], 2, u64::MAX).unwrap();
+        assert_eq!(keys_of(&store).len(), 2);
+        let (rows, damaged) = store.tracked().run_skipping_damaged().unwrap();
+        assert_eq!(stamps(&rows, 0), [70, 60]);
+        assert!(damaged.is_empty());
+    }
+
+    #[test]
+    fn entries_of_the_one_per_key_format_are_read_and_capped_with_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let tree = store.db.open_tree(keys::TRACKING).unwrap();
+        for ts in [10, 20, 30] {
+            let r = TrackedRequest::sample(ts, "/old", 200, ts);
+            tree.insert(r.id.to_bytes(), keys::encode(&r)).unwrap();
+        }
+        let mut log = TrackingLog::open(&store).unwrap();
+        assert_eq!(log.entries, 3);
+        log.append(
+            &[TrackedRequest::sample(25, "/new", 200, 1)],
+            u64::MAX,
+            u64::MAX,
+        )
+        .unwrap();
+        let rows = store.tracked().run().unwrap();
+        assert_eq!(stamps(&rows, 0), [30, 25, 20, 10]);
+        assert_eq!(rows[0].path, "/old");
+        assert_eq!(rows[0].duration_us, 30);
+        log.append(&[TrackedRequest::sample(40, "/new", 200, 1)], 3, u64::MAX)
+            .unwrap();
+        assert_eq!(stamps(&store.tracked().run().unwrap(), 0), [40, 30, 25]);
     }
 
     #[test]

@@ -1,0 +1,753 @@
+//! The values of the tracking tree: blocks of tracked requests in a compact binary form.
+//!
+//! A block holds the entries of one write, sorted by id (oldest first), under the id of its
+//! newest entry; so the tree in key order is the blocks in order of their newest entry, and
+//! a block never holds an entry newer than its key. A block starts with its version byte,
+//! its entry count and the id of its oldest entry, so the count and the time span are read
+//! without decoding an entry. Then come the block's distinct texts, each once (methods,
+//! paths, header names and values repeat from request to request), and the entries, each
+//! as its length and its bytes:
+//!
+//! | field | encoding |
+//! |---|---|
+//! | id | 16 bytes, big-endian (the request's start, then random bits) |
+//! | `duration_us`, status | a number each |
+//! | flags | 1 byte: request body kept, cut; response body kept, cut; start apart |
+//! | `timestamp_us` | 8 bytes, little-endian, only when it is not the id's start |
+//! | method, path, query, user, client address | a text each |
+//! | request body, response body | a text each, when kept |
+//! | headers | a count, then a name and a value text each |
+//! | data | the text of its JSON object, empty for none |
+//!
+//! A number is LEB128; a text is the number of its place among the block's texts; a
+//! block's text is its length and its UTF-8 bytes. A value written as one JSON entry
+//! (format version 1, one entry per key) reads as a block of one.
+//!
+//! The writer hands entries over one by one in a loose form: the same fields with the texts
+//! in place (lengths and bytes) and the start always present.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use super::keys;
+use super::tracking::TrackedRequest;
+use crate::event::EventId;
+
+/// The version byte in front of a block.
+pub(crate) const BLOCK_VERSION: u8 = 2;
+
+const REQUEST_BODY: u8 = 1;
+const REQUEST_BODY_CUT: u8 = 2;
+const RESPONSE_BODY: u8 = 4;
+const RESPONSE_BODY_CUT: u8 = 8;
+const START_APART: u8 = 16;
+
+/// Bytes of a loose entry before its texts: id, timestamp, duration, status, flags.
+const FIXED: usize = 16 + 8 + 8 + 2 + 1;
+/// The fewest bytes of a packed entry: id, duration, status, flags and five texts.
+const PACKED_MIN: usize = 16 + 1 + 1 + 1 + 5;
+
+/// The parts of one entry, borrowed from wherever they are.
+#[derive(Debug)]
+pub(crate) struct EntryParts<'a> {
+    pub(crate) id: EventId,
+    pub(crate) timestamp_us: u64,
+    pub(crate) duration_us: u64,
+    pub(crate) status: u16,
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: &'a str,
+    pub(crate) user: &'a str,
+    pub(crate) client_addr: &'a str,
+    pub(crate) request_body: Option<(&'a str, bool)>,
+    pub(crate) response_body: Option<(&'a str, bool)>,
+    pub(crate) headers: &'a [(&'a str, Cow<'a, str>)],
+    /// The JSON text of the attached data; empty for none.
+    pub(crate) data: &'a str,
+}
+
+fn put_num(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_num(out, n as u64);
+}
+
+fn len_of_len(mut n: usize) -> usize {
+    let mut bytes = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        bytes += 1;
+    }
+    bytes
+}
+
+fn put_text(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// One entry's loose bytes.
+pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
+    let texts = [e.method, e.path, e.query, e.user, e.client_addr, e.data];
+    let mut size = FIXED + 8 + texts.iter().map(|t| t.len()).sum::<usize>();
+    size += e.request_body.map_or(0, |(b, _)| b.len() + 2);
+    size += e.response_body.map_or(0, |(b, _)| b.len() + 2);
+    size += e
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 2)
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&e.id.to_bytes());
+    out.extend_from_slice(&e.timestamp_us.to_le_bytes());
+    out.extend_from_slice(&e.duration_us.to_le_bytes());
+    out.extend_from_slice(&e.status.to_le_bytes());
+    let mut flags = 0;
+    if let Some((_, cut)) = e.request_body {
+        flags |= REQUEST_BODY | if cut { REQUEST_BODY_CUT } else { 0 };
+    }
+    if let Some((_, cut)) = e.response_body {
+        flags |= RESPONSE_BODY | if cut { RESPONSE_BODY_CUT } else { 0 };
+    }
+    out.push(flags);
+    for t in [e.method, e.path, e.query, e.user, e.client_addr] {
+        put_text(&mut out, t);
+    }
+    if let Some((b, _)) = e.request_body {
+        put_text(&mut out, b);
+    }
+    if let Some((b, _)) = e.response_body {
+        put_text(&mut out, b);
+    }
+    put_len(&mut out, e.headers.len());
+    for (name, value) in e.headers {
+        put_text(&mut out, name);
+        put_text(&mut out, value);
+    }
+    put_text(&mut out, e.data);
+    out
+}
+
+/// A stored request's loose bytes.
+pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
+    let headers: Vec<(&str, Cow<'_, str>)> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
+        .collect();
+    let data = if r.data.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&r.data).unwrap_or_default()
+    };
+    encode_entry(&EntryParts {
+        id: r.id,
+        timestamp_us: r.timestamp_us,
+        duration_us: r.duration_us,
+        status: r.status,
+        method: &r.method,
+        path: &r.path,
+        query: &r.query,
+        user: &r.user,
+        client_addr: &r.client_addr,
+        request_body: r
+            .request_body
+            .as_deref()
+            .map(|b| (b, r.request_body_truncated)),
+        response_body: r
+            .response_body
+            .as_deref()
+            .map(|b| (b, r.response_body_truncated)),
+        headers: &headers,
+        data: &data,
+    })
+}
+
+/// The id an entry (loose or packed) starts with.
+pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
+    let mut id = [0; 16];
+    let n = entry.len().min(16);
+    id[..n].copy_from_slice(&entry[..n]);
+    EventId::from_bytes(id)
+}
+
+/// The bytes of a block of these loose entries, sorted by id, oldest first; `Err` names a
+/// loose entry that cannot be read.
+pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, String> {
+    let mut texts = Texts::default();
+    let mut packed = Vec::with_capacity(entries.len() * 32);
+    let mut ends = Vec::with_capacity(entries.len());
+    for e in entries {
+        let start = packed.len();
+        pack(e.as_ref(), &mut texts, &mut packed)?;
+        ends.push((start, packed.len()));
+    }
+    let table_len: usize = texts
+        .table
+        .iter()
+        .map(|t| len_of_len(t.len()) + t.len())
+        .sum();
+    let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
+    out.push(BLOCK_VERSION);
+    put_len(&mut out, entries.len());
+    out.extend_from_slice(
+        &entries
+            .first()
+            .map_or([0; 16], |e| id_of_entry(e.as_ref()).to_bytes()),
+    );
+    put_len(&mut out, texts.table.len());
+    for t in &texts.table {
+        put_text(&mut out, t);
+    }
+    for (start, end) in ends {
+        put_len(&mut out, end - start);
+        out.extend_from_slice(&packed[start..end]);
+    }
+    Ok(out)
+}
+
+/// Appends the packed form of one loose entry.
+fn pack<'e>(loose: &'e [u8], texts: &mut Texts<'e>, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut r = Reader {
+        bytes: loose,
+        at: 0,
+    };
+    let id = EventId::from_bytes(r.array()?);
+    let timestamp_us = u64::from_le_bytes(r.array()?);
+    let duration_us = u64::from_le_bytes(r.array()?);
+    let status = u16::from_le_bytes(r.array()?);
+    let flags =
+        r.take(1)?[0] & (REQUEST_BODY | REQUEST_BODY_CUT | RESPONSE_BODY | RESPONSE_BODY_CUT);
+    out.extend_from_slice(&id.to_bytes());
+    put_num(out, duration_us);
+    put_num(out, u64::from(status));
+    let apart = timestamp_us != id.timestamp_us();
+    out.push(flags | if apart { START_APART } else { 0 });
+    if apart {
+        out.extend_from_slice(&timestamp_us.to_le_bytes());
+    }
+    // Method, path, query, user and client address; the bodies when kept.
+    for slot in 0..5 {
+        texts.put(slot, r.text()?, out);
+    }
+    if flags & REQUEST_BODY != 0 {
+        texts.put(5, r.text()?, out);
+    }
+    if flags & RESPONSE_BODY != 0 {
+        texts.put(6, r.text()?, out);
+    }
+    let count = r.len()?;
+    put_len(out, count);
+    for i in 0..count {
+        texts.put(8 + 2 * i, r.text()?, out);
+        texts.put(9 + 2 * i, r.text()?, out);
+    }
+    texts.put(7, r.text()?, out);
+    r.done()
+}
+
+/// A block's distinct texts in the order first met, with their places.
+#[derive(Default)]
+struct Texts<'e> {
+    places: HashMap<&'e str, usize, BuildHasherDefault<Fnv>>,
+    table: Vec<&'e str>,
+    /// The text last put in each field (method, path, ..., each header's name and value),
+    /// with its place: most fields repeat the entry before, and are found without hashing.
+    last: Vec<Option<(&'e str, usize)>>,
+}
+
+impl<'e> Texts<'e> {
+    /// Writes the place of `t`, met in field `slot`, adding it when new.
+    fn put(&mut self, slot: usize, t: &'e str, out: &mut Vec<u8>) {
+        if self.last.len() <= slot {
+            self.last.resize(slot + 1, None);
+        }
+        let n = match self.last[slot] {
+            Some((last, n)) if last == t => n,
+            _ => {
+                let table = &mut self.table;
+                let n = *self.places.entry(t).or_insert_with(|| {
+                    table.push(t);
+                    table.len() - 1
+                });
+                self.last[slot] = Some((t, n));
+                n
+            }
+        };
+        put_len(out, n);
+    }
+}
+
+/// FNV-1a: the texts of one block are few and short.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Reads a block's parts in order; every read checks the bounds.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| {
+                format!(
+                    "needs {n} bytes at offset {} of {}",
+                    self.at,
+                    self.bytes.len()
+                )
+            })?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn len(&mut self) -> Result<usize, String> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n <= self.bytes.len())
+                    .ok_or_else(|| format!("length {n} is past the end"));
+            }
+        }
+        Err("a length runs past 64 bits".into())
+    }
+
+    /// A LEB128 number of up to 64 bits.
+    fn num(&mut self) -> Result<u64, String> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err("a number runs past 64 bits".into())
+    }
+
+    /// A text of the block's table, by its place.
+    fn text_of(&mut self, table: &[&'a str]) -> Result<&'a str, String> {
+        let n = self.num()?;
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| table.get(n))
+            .copied()
+            .ok_or_else(|| format!("text {n} of {}", table.len()))
+    }
+
+    fn text(&mut self) -> Result<&'a str, String> {
+        let n = self.len()?;
+        let at = self.at;
+        std::str::from_utf8(self.take(n)?).map_err(|e| format!("text at offset {at}: {e}"))
+    }
+
+    fn done(&self) -> Result<(), String> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} bytes left over at offset {}",
+                self.bytes.len() - self.at,
+                self.at
+            ))
+        }
+    }
+}
+
+/// A block's count and oldest id, read without its entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockHead {
+    pub(crate) count: usize,
+    pub(crate) min: EventId,
+}
+
+/// A block's head; a value of format version 1 is one entry under its own id.
+pub(crate) fn block_head(key: EventId, value: &[u8]) -> Result<BlockHead, String> {
+    match value.first() {
+        Some(&BLOCK_VERSION) => {
+            let mut r = Reader {
+                bytes: value,
+                at: 1,
+            };
+            let count = r.len()?;
+            let min = EventId::from_bytes(r.array()?);
+            Ok(BlockHead { count, min })
+        }
+        Some(&keys::FORMAT_VERSION) => Ok(BlockHead { count: 1, min: key }),
+        Some(v) => Err(format!(
+            "format version {v}, this build reads {} and {BLOCK_VERSION}",
+            keys::FORMAT_VERSION
+        )),
+        None => Err("empty value".into()),
+    }
+}
+
+/// One entry of a block, decoded as far as asked.
+#[derive(Debug)]
+pub(crate) enum Slot<'a> {
+    /// A packed entry, with its block's texts.
+    Packed {
+        entry: &'a [u8],
+        texts: Rc<[&'a str]>,
+    },
+    /// A value of format version 1, decoded.
+    Json(Box<TrackedRequest>),
+}
+
+/// What a query filters on, read without the rest of the entry.
+#[derive(Debug)]
+pub(crate) struct EntryHead<'a> {
+    pub(crate) id: EventId,
+    pub(crate) duration_us: u64,
+    pub(crate) status: u16,
+    pub(crate) path: &'a str,
+}
+
+/// A packed entry's fields up to its path.
+fn packed_head<'a>(
+    r: &mut Reader<'a>,
+    texts: &[&'a str],
+) -> Result<(EntryHead<'a>, u64, u8, &'a str), String> {
+    let id = EventId::from_bytes(r.array()?);
+    let duration_us = r.num()?;
+    let status = u16::try_from(r.num()?).map_err(|_| "status past 65535".to_owned())?;
+    let flags = r.take(1)?[0];
+    let timestamp_us = if flags & START_APART != 0 {
+        u64::from_le_bytes(r.array()?)
+    } else {
+        id.timestamp_us()
+    };
+    let method = r.text_of(texts)?;
+    let path = r.text_of(texts)?;
+    Ok((
+        EntryHead {
+            id,
+            duration_us,
+            status,
+            path,
+        },
+        timestamp_us,
+        flags,
+        method,
+    ))
+}
+
+impl Slot<'_> {
+    pub(crate) fn head(&self) -> Result<EntryHead<'_>, String> {
+        match self {
+            Slot::Json(r) => Ok(EntryHead {
+                id: r.id,
+                duration_us: r.duration_us,
+                status: r.status,
+                path: &r.path,
+            }),
+            Slot::Packed { entry, texts } => {
+                let mut r = Reader {
+                    bytes: entry,
+                    at: 0,
+                };
+                packed_head(&mut r, texts).map(|(head, ..)| head)
+            }
+        }
+    }
+
+    /// The whole entry.
+    pub(crate) fn request(self) -> Result<TrackedRequest, String> {
+        match self {
+            Slot::Json(r) => Ok(*r),
+            Slot::Packed { entry, texts } => decode_packed(entry, &texts),
+        }
+    }
+
+    /// The entry's loose bytes.
+    pub(crate) fn loose(&self) -> Result<Vec<u8>, String> {
+        match self {
+            Slot::Packed { entry, texts } => Ok(encode_request(&decode_packed(entry, texts)?)),
+            Slot::Json(r) => Ok(encode_request(r)),
+        }
+    }
+}
+
+fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedRequest, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let (head, timestamp_us, flags, method) = packed_head(&mut r, texts)?;
+    let query = r.text_of(texts)?.to_owned();
+    let user = r.text_of(texts)?.to_owned();
+    let client_addr = r.text_of(texts)?.to_owned();
+    let request_body = if flags & REQUEST_BODY != 0 {
+        Some(r.text_of(texts)?.to_owned())
+    } else {
+        None
+    };
+    let response_body = if flags & RESPONSE_BODY != 0 {
+        Some(r.text_of(texts)?.to_owned())
+    } else {
+        None
+    };
+    let mut headers = BTreeMap::new();
+    for _ in 0..r.len()? {
+        let name = r.text_of(texts)?.to_owned();
+        headers.insert(name, r.text_of(texts)?.to_owned());
+    }
+    let data_text = r.text_of(texts)?;
+    let data = if data_text.is_empty() {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_str(data_text) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err("data is not a JSON object".into()),
+            Err(e) => return Err(format!("data: {e}")),
+        }
+    };
+    r.done()?;
+    Ok(TrackedRequest {
+        id: head.id,
+        timestamp_us,
+        method: method.to_owned(),
+        path: head.path.to_owned(),
+        query,
+        status: head.status,
+        duration_us: head.duration_us,
+        user,
+        client_addr,
+        headers,
+        request_body,
+        request_body_truncated: flags & REQUEST_BODY_CUT != 0,
+        response_body,
+        response_body_truncated: flags & RESPONSE_BODY_CUT != 0,
+        data,
+    })
+}
+
+/// A block's entries, oldest first.
+pub(crate) fn block_entries(key: EventId, value: &[u8]) -> Result<Vec<Slot<'_>>, String> {
+    match value.first() {
+        Some(&BLOCK_VERSION) => {
+            let mut r = Reader {
+                bytes: value,
+                at: 1,
+            };
+            let count = r.len()?;
+            r.take(16)?;
+            // Every entry and every text takes at least its length byte, and an entry its
+            // fixed part: nothing is reserved for counts the bytes cannot hold.
+            if count > value.len() / (PACKED_MIN + 1) {
+                return Err(format!(
+                    "{count} entries cannot fit in {} bytes",
+                    value.len()
+                ));
+            }
+            let n_texts = r.len()?;
+            let mut texts = Vec::with_capacity(n_texts);
+            for _ in 0..n_texts {
+                texts.push(r.text()?);
+            }
+            let texts: Rc<[&str]> = texts.into();
+            let mut out = Vec::with_capacity(count);
+            for _ in 0..count {
+                let n = r.len()?;
+                out.push(Slot::Packed {
+                    entry: r.take(n)?,
+                    texts: texts.clone(),
+                });
+            }
+            r.done()?;
+            Ok(out)
+        }
+        Some(&keys::FORMAT_VERSION) => {
+            let r: TrackedRequest =
+                keys::decode(value, || key.to_string()).map_err(|e| match e {
+                    crate::error::StoreError::Corrupt { reason, .. } => reason,
+                    other => other.to_string(),
+                })?;
+            Ok(vec![Slot::Json(Box::new(r))])
+        }
+        _ => block_head(key, value).map(|_| Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(ts: u64) -> TrackedRequest {
+        let mut r = TrackedRequest::sample(ts, "/p", 201, 42);
+        r.method = "POST".into();
+        r.query = "a=1&é=2".into();
+        r.user = "ann".into();
+        r.client_addr = "10.0.0.1".into();
+        r.headers.insert("host".into(), "example.test".into());
+        r.headers.insert("x-long".into(), "v".repeat(300));
+        r.request_body = Some("body ✓".into());
+        r.request_body_truncated = true;
+        r.response_body = Some(String::new());
+        r.data.insert("n".into(), Value::from(3));
+        r
+    }
+
+    fn decode_loose(bytes: &[u8]) -> TrackedRequest {
+        let block = encode_block(&[bytes]).unwrap();
+        let key = id_of_entry(bytes);
+        let mut slots = block_entries(key, &block).unwrap();
+        slots.pop().unwrap().request().unwrap()
+    }
+
+    #[test]
+    fn entries_round_trip_through_a_block() {
+        let a = full(10);
+        let b = TrackedRequest::sample(20, "/q", 404, 7);
+        let block = encode_block(&[encode_request(&a), encode_request(&b)]).unwrap();
+        let head = block_head(b.id, &block).unwrap();
+        assert_eq!(
+            head,
+            BlockHead {
+                count: 2,
+                min: a.id
+            }
+        );
+        let slots = block_entries(b.id, &block).unwrap();
+        let h = slots[0].head().unwrap();
+        assert_eq!(
+            (h.id, h.duration_us, h.status, h.path),
+            (a.id, 42, 201, "/p")
+        );
+        assert_eq!(decode_loose(&slots[1].loose().unwrap()), b);
+        let back: Vec<TrackedRequest> = slots.into_iter().map(|s| s.request().unwrap()).collect();
+        assert_eq!(back, [a.clone(), b]);
+
+        // A start that is not the id's own is kept apart.
+        let mut apart = full(30);
+        apart.timestamp_us = 29;
+        apart.duration_us = u64::MAX;
+        assert_eq!(decode_loose(&encode_request(&apart)), apart);
+    }
+
+    #[test]
+    fn repeated_texts_are_stored_once_per_block() {
+        let entries: Vec<Vec<u8>> = (0..100u64)
+            .map(|i| {
+                let mut r = full(i);
+                r.headers.insert("x-n".into(), i.to_string());
+                encode_request(&r)
+            })
+            .collect();
+        let loose: usize = entries.iter().map(Vec::len).sum();
+        let block = encode_block(&entries).unwrap();
+        // The 300-byte header value and the other texts once, then about 30 bytes an entry.
+        assert!(block.len() < 400 + 100 * 40, "{} of {loose}", block.len());
+        let key = id_of_entry(entries.last().unwrap());
+        let back: Vec<TrackedRequest> = block_entries(key, &block)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.request().unwrap())
+            .collect();
+        assert_eq!(back.len(), 100);
+        assert_eq!(back[42].headers["x-n"], "42");
+        let mut expected = full(42);
+        expected.id = back[42].id;
+        expected.headers.insert("x-n".into(), "42".into());
+        assert_eq!(back[42], expected);
+        assert!(encode_block(&[&entries[0][..10]]).is_err());
+    }
+
+    #[test]
+    fn a_version_one_value_reads_as_a_block_of_one() {
+        let r = full(5);
+        let value = keys::encode(&r);
+        assert_eq!(
+            block_head(r.id, &value).unwrap(),
+            BlockHead {
+                count: 1,
+                min: r.id
+            }
+        );
+        let slots = block_entries(r.id, &value).unwrap();
+        assert_eq!(slots.len(), 1);
+        assert_eq!(slots[0].head().unwrap().path, "/p");
+        assert_eq!(decode_loose(&slots[0].loose().unwrap()), r);
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let r = full(5);
+        let block = encode_block(&[encode_request(&r)]).unwrap();
+        // Every cut and every single-byte change is either read or refused, never a panic.
+        for cut in 0..block.len() {
+            let _ = block_entries(r.id, &block[..cut]).and_then(|s| {
+                s.into_iter()
+                    .map(Slot::request)
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            let _ = block_head(r.id, &block[..cut]);
+        }
+        for at in 0..block.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = block.clone();
+                bad[at] ^= flip;
+                if let Ok(slots) = block_entries(r.id, &bad) {
+                    for s in slots {
+                        let _ = s.head();
+                        let _ = s.request();
+                    }
+                }
+            }
+        }
+        assert!(block_entries(r.id, &block[..block.len() - 1]).is_err());
+        let mut longer = block.clone();
+        longer.push(0);
+        assert!(block_entries(r.id, &longer)
+            .unwrap_err()
+            .contains("left over"));
+        let mut newer = block.clone();
+        newer[0] = 9;
+        assert!(block_head(r.id, &newer).unwrap_err().contains("version 9"));
+        assert!(block_entries(r.id, &newer).is_err());
+        assert!(block_head(r.id, &[]).is_err());
+        // A count larger than the bytes could hold is refused before anything is reserved.
+        let mut huge = vec![BLOCK_VERSION];
+        put_len(&mut huge, usize::MAX >> 8);
+        huge.extend_from_slice(&[0; 16]);
+        assert!(block_entries(r.id, &huge).is_err());
+    }
+}
