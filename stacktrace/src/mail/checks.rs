@@ -281,6 +281,7 @@ mod tests {
         "/../tests/tests/mail_support/tls/ca.pem"
     );
 
+    #[cfg(feature = "mail-tls")]
     fn with_root(path: &std::path::Path) -> (Option<MailSettings>, Vec<ConfigError>) {
         MailConfig::default()
             .admin("ops@example.com")
