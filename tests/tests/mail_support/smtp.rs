@@ -36,34 +36,28 @@ pub enum Security {
     StartTls,
 }
 
-/// The directory of the test-only certificates.
-pub fn tls_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mail_support/tls")
-}
-
-/// The test CA, which signed the server's certificate.
+/// The test CA, which signed the server's certificate (a file of the tests crate).
 pub fn test_ca() -> PathBuf {
-    tls_dir().join("ca.pem")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mail_support/tls/ca.pem")
 }
 
-/// The server's TLS settings: the certificate for `localhost` and `127.0.0.1`, with ring.
+/// The server's TLS settings: the test certificate for `localhost` and `127.0.0.1`, with
+/// ring.
 fn server_config() -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let dir = tls_dir();
-    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .expect("server.pem")
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("tls/server.pem"))
         .collect::<Result<Vec<_>, _>>()
         .expect("server.pem certificates");
-    let key = PrivateKeyDer::from_pem_file(dir.join("server-key.pem")).expect("server-key.pem");
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .expect("the test certificate and key");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/server-key.pem"))
+        .expect("server-key.pem");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("the test certificate and key");
     Arc::new(config)
 }
 
