@@ -51,17 +51,20 @@ fn a_panic_is_mailed_over_smtps() {
 
 #[test]
 fn a_panic_is_mailed_over_starttls() {
-    let server = SmtpServer::start_secured(Security::StartTls);
-    let url = format!("smtp://127.0.0.1:{}?tls=required", server.port());
-    let (stdout, stderr) = panic_mailed(&url, Some(&test_ca()));
-    assert_eq!(stdout, "sent 1 failed 0 queued 0\n", "{stderr}");
-    let mails = server.mails();
-    assert_eq!(mails.len(), 1, "{stderr}");
-    assert!(mails[0].tls, "the mail came after STARTTLS");
-    assert!(
-        mails[0].subject().contains("mail-tls: worker died"),
-        "{mails:?}"
-    );
+    // `required` insists on STARTTLS; `opportunistic` takes it since the server offers it.
+    for mode in ["required", "opportunistic"] {
+        let server = SmtpServer::start_secured(Security::StartTls);
+        let url = format!("smtp://127.0.0.1:{}?tls={mode}", server.port());
+        let (stdout, stderr) = panic_mailed(&url, Some(&test_ca()));
+        assert_eq!(stdout, "sent 1 failed 0 queued 0\n", "{mode}: {stderr}");
+        let mails = server.mails();
+        assert_eq!(mails.len(), 1, "{mode}: {stderr}");
+        assert!(mails[0].tls, "{mode}: the mail came after STARTTLS");
+        assert!(
+            mails[0].subject().contains("mail-tls: worker died"),
+            "{mails:?}"
+        );
+    }
 }
 
 #[test]
