@@ -21,6 +21,9 @@ pub(crate) struct MailSettings {
     pub(crate) credentials: Option<(String, String)>,
     #[cfg_attr(not(feature = "mail-tls"), allow(dead_code))]
     pub(crate) tls: TlsMode,
+    /// CA certificates trusted besides the webpki roots (`smtp_root_certificate`).
+    #[cfg(feature = "mail-tls")]
+    pub(crate) root_certificate: Option<lettre::transport::smtp::client::Certificate>,
     pub(crate) throttle: Duration,
     pub(crate) chunk_size: usize,
     pub(crate) queue_capacity: usize,
@@ -113,7 +116,27 @@ impl MailConfig {
             });
         }
         #[cfg(feature = "mail-tls")]
-        if let Err(e) = super::sender::tls_of(&host, tls) {
+        let root_certificate = self.root_certificate.as_ref().and_then(|path| {
+            super::sender::root_certificate_of(path)
+                .map_err(|why| {
+                    errors.push(ConfigError::InvalidSetting {
+                        setting: "smtp_root_certificate",
+                        value: format!("{} ({why})", path.display()),
+                        expected: "a readable PEM file of CA certificates",
+                    });
+                })
+                .ok()
+        });
+        #[cfg(not(feature = "mail-tls"))]
+        if let Some(path) = &self.root_certificate {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "smtp_root_certificate",
+                value: path.display().to_string(),
+                expected: "none: this build has no TLS; enable the `mail-tls` feature",
+            });
+        }
+        #[cfg(feature = "mail-tls")]
+        if let Err(e) = super::sender::tls_of(&host, tls, root_certificate.as_ref()) {
             errors.push(ConfigError::InvalidSetting {
                 setting: "smtp_tls",
                 value: format!("{} for {host:?} ({e})", tls.as_str()),
@@ -141,7 +164,15 @@ impl MailConfig {
         }
         let usable = errors.iter().all(|e| {
             !matches!(e, ConfigError::InvalidSetting { setting, .. }
-                if matches!(*setting, "server_email" | "smtp_url" | "smtp_host" | "smtp_port" | "smtp_tls"))
+            if matches!(
+                *setting,
+                "server_email"
+                    | "smtp_url"
+                    | "smtp_host"
+                    | "smtp_port"
+                    | "smtp_tls"
+                    | "smtp_root_certificate"
+            ))
         });
         let d = MailConfig::default();
         let settings = match from {
@@ -155,6 +186,8 @@ impl MailConfig {
                     host,
                     credentials,
                     tls,
+                    #[cfg(feature = "mail-tls")]
+                    root_certificate,
                     throttle: self.throttle,
                     chunk_size: if self.chunk_size == 0 {
                         d.chunk_size
@@ -240,6 +273,100 @@ mod tests {
             assert!(s.is_none());
             assert!(errors[0].to_string().contains("smtp_tls"));
         }
+    }
+
+    /// The test CA of the integration tests' TLS SMTP server.
+    const TEST_CA: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/tests/mail_support/tls/ca.pem"
+    );
+
+    #[cfg(feature = "mail-tls")]
+    fn with_root(path: &std::path::Path) -> (Option<MailSettings>, Vec<ConfigError>) {
+        MailConfig::default()
+            .admin("ops@example.com")
+            .smtp_tls(TlsMode::Required)
+            .smtp_root_certificate(path)
+            .settings()
+    }
+
+    #[test]
+    fn the_root_certificate_comes_from_the_environment() {
+        let (c, errors) = MailConfig::from_vars_lenient([
+            ("STACKTRACE_SMTP_ROOT_CERT", " /etc/relay/ca.pem "),
+            ("STACKTRACE_ADMINS", "ops@example.com"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            c.root_certificate.as_deref(),
+            Some(std::path::Path::new("/etc/relay/ca.pem"))
+        );
+        let (_, errors) = MailConfig::from_vars_lenient([("STACKTRACE_SMTP_ROOT_CERT", " ")]);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("STACKTRACE_SMTP_ROOT_CERT"));
+    }
+
+    #[test]
+    #[cfg(feature = "mail-tls")]
+    fn a_root_certificate_is_read_at_install() {
+        let (s, errors) = with_root(std::path::Path::new(TEST_CA));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(s.unwrap().root_certificate.is_some());
+        // None without the setting.
+        let (s, _) = MailConfig::default().admin("ops@example.com").settings();
+        assert!(s.unwrap().root_certificate.is_none());
+    }
+
+    #[test]
+    #[cfg(feature = "mail-tls")]
+    fn a_bad_root_certificate_names_the_setting_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let not_pem = dir.path().join("not-pem.pem");
+        std::fs::write(&not_pem, "just some text\n").unwrap();
+        let bad_base64 = dir.path().join("bad-base64.pem");
+        std::fs::write(
+            &bad_base64,
+            "-----BEGIN CERTIFICATE-----\n%%%% not base64 %%%%\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let not_a_certificate = dir.path().join("not-a-certificate.pem");
+        std::fs::write(
+            &not_a_certificate,
+            "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for (path, why) in [
+            (&missing, "cannot be read"),
+            (&not_pem, "no PEM certificate"),
+            (&bad_base64, "bad PEM"),
+            (&not_a_certificate, "not a usable CA certificate"),
+        ] {
+            let (s, errors) = with_root(path);
+            // No mail rather than mail to a server that cannot be checked as asked.
+            assert!(s.is_none(), "{path:?}");
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            let text = errors[0].to_string();
+            assert!(text.contains("smtp_root_certificate"), "{text}");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains(why), "{text}");
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "mail-tls"))]
+    fn a_root_certificate_needs_a_tls_build() {
+        let (s, errors) = MailConfig::default()
+            .admin("ops@example.com")
+            .smtp_root_certificate(TEST_CA)
+            .settings();
+        assert!(s.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let text = errors[0].to_string();
+        assert!(
+            text.contains("smtp_root_certificate") && text.contains("mail-tls"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Mail settings: who is mailed, from which address, through which SMTP server, how often.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,6 +105,7 @@ impl PartialEq for ReporterHandle {
 /// | `smtp_port` | 25 (587 `required`, 465 `wrapper`) | `STACKTRACE_SMTP_PORT` |
 /// | `smtp_credentials` | none | `STACKTRACE_SMTP_USER`, `STACKTRACE_SMTP_PASSWORD` |
 /// | `smtp_tls` | `none` | `STACKTRACE_SMTP_TLS` (`none`, `opportunistic`, `required`, `wrapper`) |
+/// | `smtp_root_certificate` | none (the webpki roots only) | `STACKTRACE_SMTP_ROOT_CERT` (a PEM file) |
 /// | `mail_throttle` | 10 minutes | `STACKTRACE_MAIL_THROTTLE` (seconds) |
 /// | `chunk_size` (characters) | 5000 | `STACKTRACE_MAIL_CHUNK_SIZE` |
 /// | `queue_capacity` (reports) | 100 | `STACKTRACE_MAIL_QUEUE_CAPACITY` |
@@ -124,6 +126,7 @@ pub struct MailConfig {
     pub(crate) password: Option<String>,
     #[cfg_attr(not(feature = "mail-tls"), allow(dead_code))]
     pub(crate) tls: TlsMode,
+    pub(crate) root_certificate: Option<PathBuf>,
     pub(crate) throttle: Duration,
     pub(crate) chunk_size: usize,
     pub(crate) queue_capacity: usize,
@@ -154,6 +157,7 @@ impl fmt::Debug for MailConfig {
                 &self.password.as_ref().map(|_| crate::PLACEHOLDER),
             )
             .field("tls", &self.tls)
+            .field("root_certificate", &self.root_certificate)
             .field("throttle", &self.throttle)
             .field("chunk_size", &self.chunk_size)
             .field("queue_capacity", &self.queue_capacity)
@@ -174,6 +178,7 @@ impl Default for MailConfig {
             user: None,
             password: None,
             tls: TlsMode::None,
+            root_certificate: None,
             throttle: Duration::from_secs(600),
             chunk_size: 5000,
             queue_capacity: 100,
@@ -252,6 +257,14 @@ impl MailConfig {
     /// How the connection is secured.
     pub fn smtp_tls(mut self, mode: TlsMode) -> Self {
         self.tls = mode;
+        self
+    }
+    /// Also trusts the CA certificates of this PEM file for the SMTP server's certificate,
+    /// besides the webpki roots: for a relay with a certificate of a private CA. The file is
+    /// read at install; an unreadable file, or one without a usable certificate, is reported
+    /// as a bad `smtp_root_certificate` and mail is off. Needs the `mail-tls` feature.
+    pub fn smtp_root_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.root_certificate = Some(path.into());
         self
     }
     /// How long the SMTP client waits on the server before giving up a try (default 10 s).

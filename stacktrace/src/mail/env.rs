@@ -125,6 +125,11 @@ impl MailConfig {
                 "STACKTRACE_SMTP_TLS" => TlsMode::parse(value)
                     .map(|m| c.tls = m)
                     .ok_or(bad("none, opportunistic, required or wrapper")),
+                "STACKTRACE_SMTP_ROOT_CERT" if !value.trim().is_empty() => {
+                    c.root_certificate = Some(value.trim().into());
+                    Ok(())
+                }
+                "STACKTRACE_SMTP_ROOT_CERT" => Err(bad("the path of a PEM file")),
                 "STACKTRACE_MAIL_THROTTLE" => {
                     secs(value).map(|d| c.throttle = d).ok_or(bad(SECONDS))
                 }

@@ -140,21 +140,52 @@ impl Sender {
     }
 }
 
-/// The TLS of the settings, checked at install so that sending never downgrades.
+/// The TLS of the settings, checked at install so that sending never downgrades; a root
+/// certificate is trusted besides the webpki roots.
 #[cfg(feature = "mail-tls")]
 pub(crate) fn tls_of(
     host: &str,
     mode: super::config::TlsMode,
+    root: Option<&lettre::transport::smtp::client::Certificate>,
 ) -> Result<lettre::transport::smtp::client::Tls, lettre::transport::smtp::Error> {
     use super::config::TlsMode;
     use lettre::transport::smtp::client::{Tls, TlsParameters};
-    let params = || TlsParameters::new(host.to_owned());
+    let params = || {
+        let mut b = TlsParameters::builder(host.to_owned());
+        if let Some(cert) = root {
+            b = b.add_root_certificate(cert.clone());
+        }
+        b.build_rustls()
+    };
     Ok(match mode {
         TlsMode::None => Tls::None,
         TlsMode::Opportunistic => Tls::Opportunistic(params()?),
         TlsMode::Required => Tls::Required(params()?),
         TlsMode::Wrapper => Tls::Wrapper(params()?),
     })
+}
+
+/// The CA certificates of a PEM file (`smtp_root_certificate`), read and checked: at least
+/// one certificate, each one a certificate rustls can trust.
+#[cfg(feature = "mail-tls")]
+pub(crate) fn root_certificate_of(
+    path: &std::path::Path,
+) -> Result<lettre::transport::smtp::client::Certificate, String> {
+    use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    let pem = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+        return Err("no PEM certificate in it".into());
+    }
+    let cert = Certificate::from_pem(&pem).map_err(|e| format!("bad PEM: {e}"))?;
+    // Adding a certificate to a root store parses it: a broken one fails here, not when
+    // the first mail goes out.
+    TlsParameters::builder("localhost".into())
+        .certificate_store(CertificateStore::None)
+        .add_root_certificate(cert.clone())
+        .build_rustls()
+        .map_err(|e| format!("not a usable CA certificate: {e}"))?;
+    Ok(cert)
 }
 
 /// The SMTP client of the settings (`builder_dangerous` starts without TLS; the TLS mode,
@@ -165,7 +196,7 @@ fn transport_of(s: &MailSettings) -> SmtpTransport {
         .port(s.port)
         .timeout(Some(s.smtp_timeout));
     #[cfg(feature = "mail-tls")]
-    if let Ok(tls) = tls_of(&s.host, s.tls) {
+    if let Ok(tls) = tls_of(&s.host, s.tls, s.root_certificate.as_ref()) {
         b = b.tls(tls);
     }
     if let Some((user, password)) = &s.credentials {

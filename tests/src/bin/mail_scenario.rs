@@ -1,7 +1,9 @@
 //! A program that mails one report and exits, for the guard's drain tests:
 //! `mail_scenario <smtp port> <drain timeout ms> <database path>`, or `mail_scenario env`
 //! configured by `STACKTRACE_*` variables; or `mail_scenario panics <smtp port> <database
-//! path>`: one panic stored by the hook (the writer's queue full) and one by the writer.
+//! path>`: one panic stored by the hook (the writer's queue full) and one by the writer;
+//! or `mail_scenario tls-panic <database path>`: one panic, mail settings from `STACKTRACE_*`
+//! variables, and the sender's counts once it is done.
 
 use std::time::Duration;
 
@@ -17,6 +19,14 @@ fn main() {
         stacktrace::capture_message("env-scenario: configured by variables", Level::Error);
         drop(guard);
         println!("exited");
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("tls-panic") {
+        let Some(db) = args.get(2) else {
+            eprintln!("usage: mail_scenario tls-panic <database path>");
+            std::process::exit(2);
+        };
+        tls_panic(db);
         return;
     }
     if args.get(1).map(String::as_str) == Some("panics") {
@@ -98,4 +108,52 @@ fn panics(port: u16, db: &str) {
     assert!(guard.flush());
     drop(guard);
     println!("exited");
+}
+
+#[inline(never)]
+fn worker_over_tls() {
+    panic!("mail-tls: worker died");
+}
+
+/// One panic mailed to the admins with the mail settings of the environment (SMTP URL, TLS
+/// mode, root certificate); prints the install errors and the sender's counts once the
+/// mail is sent or given up.
+fn tls_panic(db: &str) {
+    let mail = match MailConfig::from_env() {
+        Ok(mail) => mail,
+        Err(e) => {
+            println!("bad variable: {e}");
+            return;
+        }
+    };
+    let guard = stacktrace::install_with(
+        Config::default().db_path(db).mail(
+            mail.smtp_timeout(Duration::from_secs(5))
+                .max_attempts(2)
+                .retry_backoff(Duration::from_millis(20), Duration::from_millis(50)),
+        ),
+    );
+    for e in guard.errors() {
+        println!("error: {e}");
+    }
+    let _ = std::thread::spawn(worker_over_tls).join();
+    assert!(guard.flush());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let stats = loop {
+        let Some(stats) = stacktrace::mail::stats() else {
+            println!("mail off");
+            return;
+        };
+        if (stats.queued == 0 && stats.sent + stats.failed > 0)
+            || std::time::Instant::now() >= deadline
+        {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    println!(
+        "sent {} failed {} queued {}",
+        stats.sent, stats.failed, stats.queued
+    );
+    drop(guard);
 }

@@ -1,11 +1,13 @@
 //! A small SMTP server on 127.0.0.1 for the mail tests: EHLO, HELO, MAIL, RCPT, DATA with
 //! dot-unstuffing, RSET, NOOP, QUIT; it keeps what it accepts and answers temporary or
-//! permanent failures on demand, or stops listening altogether.
+//! permanent failures on demand, or stops listening altogether. With TLS it speaks SMTPS
+//! (TLS from the first byte) or offers STARTTLS, with the test certificates of `tls/`.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,9 +25,51 @@ pub enum Mode {
     PermFail,
 }
 
+/// How the server secures connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// Plain SMTP; `STARTTLS` is neither offered nor understood.
+    Plain,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+    /// Plain at first; `EHLO` offers `STARTTLS`, which turns the connection into TLS.
+    StartTls,
+}
+
+/// The test CA, which signed the server's certificate (a file of the tests crate).
+pub fn test_ca() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mail_support/tls/ca.pem")
+}
+
+/// The server's TLS settings: the test certificate for `localhost` and `127.0.0.1`, with
+/// ring.
+fn server_config() -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("tls/server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server.pem certificates");
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("tls/server-key.pem"))
+        .expect("server-key.pem");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("the test certificate and key");
+    Arc::new(config)
+}
+
+/// A connection, plain or TLS.
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
 /// A mail the server accepted.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// Whether the mail came over TLS.
+    pub tls: bool,
     pub from: String,
     pub rcpt: Vec<String>,
     /// The message as sent, dot-unstuffed, lines ending in CRLF.
@@ -39,6 +83,12 @@ struct Shared {
     stop: AtomicBool,
     /// Mails refused (temporary or permanent), and connections turned away.
     refused: Mutex<u64>,
+    security: Security,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections accepted.
+    connections: Mutex<u64>,
+    /// TLS handshakes that failed (the client did not trust the certificate, say).
+    handshake_failures: Mutex<u64>,
 }
 
 /// The server; it stops when dropped.
@@ -56,6 +106,15 @@ impl SmtpServer {
 
     /// Listens on `port` of 127.0.0.1 (0: a free one).
     pub fn start_on(port: u16) -> std::io::Result<SmtpServer> {
+        Self::start_with(port, Security::Plain)
+    }
+
+    /// Listens on a free port of 127.0.0.1, with TLS as `security` says.
+    pub fn start_secured(security: Security) -> SmtpServer {
+        Self::start_with(0, security).expect("bind 127.0.0.1")
+    }
+
+    fn start_with(port: u16, security: Security) -> std::io::Result<SmtpServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -63,6 +122,10 @@ impl SmtpServer {
             mails: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             refused: Mutex::new(0),
+            security,
+            tls: (security != Security::Plain).then(server_config),
+            connections: Mutex::new(0),
+            handshake_failures: Mutex::new(0),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -72,6 +135,7 @@ impl SmtpServer {
                     break;
                 }
                 if let Ok(stream) = stream {
+                    *s.connections.lock().unwrap() += 1;
                     let s = s.clone();
                     std::thread::spawn(move || {
                         let _ = session(stream, &s);
@@ -102,6 +166,14 @@ impl SmtpServer {
         *self.shared.refused.lock().unwrap()
     }
 
+    pub fn connections(&self) -> u64 {
+        *self.shared.connections.lock().unwrap()
+    }
+
+    pub fn handshake_failures(&self) -> u64 {
+        *self.shared.handshake_failures.lock().unwrap()
+    }
+
     /// Waits (at most `timeout`) until `ready` holds for the mails received so far.
     pub fn wait_for(
         &self,
@@ -128,18 +200,41 @@ impl Drop for SmtpServer {
     }
 }
 
+/// Turns `stream` into TLS: the handshake done, or counted as failed.
+fn handshake(stream: Box<dyn Conn>, s: &Shared) -> std::io::Result<Box<dyn Conn>> {
+    let config = s.tls.clone().expect("a TLS server");
+    let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    while tls.conn.is_handshaking() {
+        if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+            *s.handshake_failures.lock().unwrap() += 1;
+            return Err(e);
+        }
+    }
+    Ok(Box::new(tls))
+}
+
 fn session(stream: TcpStream, s: &Shared) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_nonblocking(false)?;
-    let mut out = stream.try_clone()?;
+    let mut secure = s.security == Security::Implicit;
+    let stream: Box<dyn Conn> = if secure {
+        handshake(Box::new(stream), s)?
+    } else {
+        Box::new(stream)
+    };
     let mut input = BufReader::new(stream);
     let mode = *s.mode.lock().unwrap();
     if mode == Mode::Busy {
         *s.refused.lock().unwrap() += 1;
-        out.write_all(b"421 127.0.0.1 busy, try again later\r\n")?;
+        input
+            .get_mut()
+            .write_all(b"421 127.0.0.1 busy, try again later\r\n")?;
         return Ok(());
     }
-    out.write_all(b"220 127.0.0.1 ESMTP test server\r\n")?;
+    input
+        .get_mut()
+        .write_all(b"220 127.0.0.1 ESMTP test server\r\n")?;
     let (mut from, mut rcpt) = (String::new(), Vec::new());
     let mut line = String::new();
     for _ in 0..10_000 {
@@ -150,23 +245,43 @@ fn session(stream: TcpStream, s: &Shared) -> std::io::Result<()> {
         let cmd = line.trim_end_matches(['\r', '\n']);
         let verb = cmd.split(' ').next().unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
-            "EHLO" => out.write_all(b"250-127.0.0.1\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?,
-            "HELO" | "NOOP" => out.write_all(b"250 ok\r\n")?,
+            "EHLO" if s.security == Security::StartTls && !secure => input
+                .get_mut()
+                .write_all(b"250-127.0.0.1\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n")?,
+            "EHLO" => input
+                .get_mut()
+                .write_all(b"250-127.0.0.1\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?,
+            "STARTTLS" if s.security == Security::StartTls && !secure => {
+                // Nothing may follow the command before the handshake (RFC 3207).
+                if !input.buffer().is_empty() {
+                    input
+                        .get_mut()
+                        .write_all(b"501 nothing may follow STARTTLS\r\n")?;
+                    return Ok(());
+                }
+                input.get_mut().write_all(b"220 ready to start TLS\r\n")?;
+                input = BufReader::new(handshake(input.into_inner(), s)?);
+                secure = true;
+                // The dialogue starts again: the client says EHLO anew.
+                from.clear();
+                rcpt.clear();
+            }
+            "HELO" | "NOOP" => input.get_mut().write_all(b"250 ok\r\n")?,
             "RSET" => {
                 from.clear();
                 rcpt.clear();
-                out.write_all(b"250 ok\r\n")?;
+                input.get_mut().write_all(b"250 ok\r\n")?;
             }
             "MAIL" => {
                 from = address_in(cmd);
-                out.write_all(b"250 ok\r\n")?;
+                input.get_mut().write_all(b"250 ok\r\n")?;
             }
             "RCPT" => {
                 rcpt.push(address_in(cmd));
-                out.write_all(b"250 ok\r\n")?;
+                input.get_mut().write_all(b"250 ok\r\n")?;
             }
             "DATA" => {
-                out.write_all(b"354 end with .\r\n")?;
+                input.get_mut().write_all(b"354 end with .\r\n")?;
                 let mut data = String::new();
                 loop {
                     line.clear();
@@ -186,29 +301,32 @@ fn session(stream: TcpStream, s: &Shared) -> std::io::Result<()> {
                 match *s.mode.lock().unwrap() {
                     Mode::TempFail => {
                         *s.refused.lock().unwrap() += 1;
-                        out.write_all(b"451 local error, try again later\r\n")?;
+                        input
+                            .get_mut()
+                            .write_all(b"451 local error, try again later\r\n")?;
                     }
                     Mode::PermFail => {
                         *s.refused.lock().unwrap() += 1;
-                        out.write_all(b"554 rejected for good\r\n")?;
+                        input.get_mut().write_all(b"554 rejected for good\r\n")?;
                     }
                     _ => {
                         s.mails.lock().unwrap().push(Received {
+                            tls: secure,
                             from: std::mem::take(&mut from),
                             rcpt: std::mem::take(&mut rcpt),
                             data,
                         });
-                        out.write_all(b"250 queued\r\n")?;
+                        input.get_mut().write_all(b"250 queued\r\n")?;
                     }
                 }
                 from.clear();
                 rcpt.clear();
             }
             "QUIT" => {
-                out.write_all(b"221 bye\r\n")?;
+                input.get_mut().write_all(b"221 bye\r\n")?;
                 return Ok(());
             }
-            _ => out.write_all(b"500 unknown command\r\n")?,
+            _ => input.get_mut().write_all(b"500 unknown command\r\n")?,
         }
     }
     Ok(())
