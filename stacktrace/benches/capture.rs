@@ -45,18 +45,21 @@ fn baselines<C: Clock>(c: &mut Criterion<C>) {
     });
     // A panic after a pause finds cold caches: the floor of the "one at a time" figure.
     group.bench_function("empty hook, one at a time (baseline)", |b| {
-        b.iter_custom(|iters| {
-            batched::<C>(
-                iters,
-                1,
-                || {
-                    black_box(std::panic::catch_unwind(fail).is_err());
-                },
-                || std::thread::sleep(Duration::from_millis(2)),
-            )
-        })
+        b.iter_custom(panics_one_at_a_time::<C>)
     });
     group.finish();
+}
+
+/// `iters` panics, each timed alone after an untimed 2 ms pause.
+fn panics_one_at_a_time<C: Clock>(iters: u64) -> Duration {
+    batched::<C>(
+        iters,
+        1,
+        || {
+            black_box(std::panic::catch_unwind(fail).is_err());
+        },
+        || std::thread::sleep(Duration::from_millis(2)),
+    )
 }
 
 fn stored<C: Clock>(c: &mut Criterion<C>, guard: &stacktrace::Guard) {
@@ -80,16 +83,7 @@ fn stored<C: Clock>(c: &mut Criterion<C>, guard: &stacktrace::Guard) {
     // Panics one at a time, as they come in a program: the writer stores the previous
     // panic and flushes the database in an untimed pause before the next.
     group.bench_function("captured and made durable, one at a time", |b| {
-        b.iter_custom(|iters| {
-            batched::<C>(
-                iters,
-                1,
-                || {
-                    black_box(std::panic::catch_unwind(fail).is_err());
-                },
-                || std::thread::sleep(Duration::from_millis(2)),
-            )
-        })
+        b.iter_custom(panics_one_at_a_time::<C>)
     });
     group.finish();
 

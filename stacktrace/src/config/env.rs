@@ -9,6 +9,14 @@ const RATE: &str = "a number from 0.0 to 1.0";
 const COUNT: &str = "a whole number from 0";
 const POSITIVE: &str = "a whole number from 1";
 
+/// The settings of a lenient parse, or its first error.
+pub(crate) fn strict<T>((parsed, errors): (T, Vec<ConfigError>)) -> Result<T, ConfigError> {
+    match errors.into_iter().next() {
+        None => Ok(parsed),
+        Some(first) => Err(first),
+    }
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -73,12 +81,7 @@ impl Config {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let (config, mut errors) = Self::from_vars_lenient(vars);
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(errors.swap_remove(0))
-        }
+        strict(Self::from_vars_lenient(vars))
     }
 
     /// Every variable that parses is applied; each bad one is reported and its default kept.

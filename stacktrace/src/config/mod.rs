@@ -7,5 +7,7 @@ mod settings;
 #[cfg(feature = "mail")]
 pub(crate) use env::parse_list;
 pub(crate) use env::stacktrace_vars;
+#[cfg_attr(not(feature = "mail"), allow(unused_imports))]
+pub(crate) use env::strict;
 pub use error::ConfigError;
 pub use settings::Config;

@@ -248,55 +248,62 @@ fn queue() -> Option<&'static Queue> {
     Some(q)
 }
 
+/// Calls `use_it` with the record of a finished request; the request body stays locked
+/// meanwhile, so that the record can borrow it.
+fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
+    let state = &f.state;
+    // Values set by the handler, as JSON (rare).
+    let user = lock(&state.user)
+        .as_ref()
+        .map(|u| serde_json::to_vec(u).unwrap_or_default())
+        .unwrap_or_default();
+    let data = {
+        let d = lock(&state.data);
+        if d.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&*d).unwrap_or_default()
+        }
+    };
+    let sensitive = lock(&state.sensitive).clone();
+    let body = (f.body_limit > 0).then(|| lock(&state.body));
+    let record = Record {
+        started_us: state.started_us,
+        duration_us: f.duration_us,
+        status: f.status,
+        caps: f.caps,
+        body_limit: f.body_limit,
+        method: state.method.as_str(),
+        path: state.path(),
+        query: state.uri.query(),
+        client_addr: state.client_addr.as_deref(),
+        headers: Headers::Map(&state.headers),
+        request_body: body.as_ref().map(|b| (&b.bytes[..], b.seen)),
+        response_body: (&f.response.bytes, f.response.seen),
+        response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
+        user: &user,
+        sensitive,
+        data: &data,
+    };
+    use_it(&record)
+}
+
 impl Queue {
     /// Queues a finished request, or counts it dropped when the inbox is full.
     fn push(&self, f: &Following) {
-        let state = &f.state;
-        // Values set by the handler, as JSON (rare; done before the lock).
-        let user = lock(&state.user)
-            .as_ref()
-            .map(|u| serde_json::to_vec(u).unwrap_or_default())
-            .unwrap_or_default();
-        let data = {
-            let d = lock(&state.data);
-            if d.is_empty() {
-                Vec::new()
-            } else {
-                serde_json::to_vec(&*d).unwrap_or_default()
+        with_record(f, |record| {
+            let len = record.len();
+            {
+                let mut inbox = lock(&self.inbox);
+                if inbox.bytes.len() + len > INBOX_BYTES {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                record.write(&mut inbox.bytes);
+                inbox.queued += 1;
             }
-        };
-        let sensitive = lock(&state.sensitive).clone();
-        let body = (f.body_limit > 0).then(|| lock(&state.body));
-        let record = Record {
-            started_us: state.started_us,
-            duration_us: f.duration_us,
-            status: f.status,
-            caps: f.caps,
-            body_limit: f.body_limit,
-            method: state.method.as_str(),
-            path: state.path(),
-            query: state.uri.query(),
-            client_addr: state.client_addr.as_deref(),
-            headers: Headers::Map(&state.headers),
-            request_body: body.as_ref().map(|b| (&b.bytes[..], b.seen)),
-            response_body: (&f.response.bytes, f.response.seen),
-            response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
-            user: &user,
-            sensitive,
-            data: &data,
-        };
-        let len = record.len();
-        {
-            let mut inbox = lock(&self.inbox);
-            if inbox.bytes.len() + len > INBOX_BYTES {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            record.write(&mut inbox.bytes);
-            inbox.queued += 1;
-        }
-        drop(body);
-        self.wake_if_sleeping();
+            self.wake_if_sleeping();
+        });
     }
 
     fn wake_if_sleeping(&self) {
@@ -807,35 +814,15 @@ mod tests {
     use super::*;
 
     fn record_bytes(f: &Following) -> Vec<u8> {
-        let state = &f.state;
-        let user = serde_json::to_vec(lock(&state.user).as_ref().unwrap()).unwrap();
-        let data = serde_json::to_vec(&*lock(&state.data)).unwrap();
-        let body = lock(&state.body);
-        let record = Record {
-            started_us: state.started_us,
-            duration_us: f.duration_us,
-            status: f.status,
-            caps: f.caps,
-            body_limit: f.body_limit,
-            method: state.method.as_str(),
-            path: state.path(),
-            query: state.uri.query(),
-            client_addr: state.client_addr.as_deref(),
-            headers: Headers::Map(&state.headers),
-            request_body: Some((&body.bytes[..], body.seen)),
-            response_body: (&f.response.bytes, f.response.seen),
-            response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
-            user: &user,
-            sensitive: lock(&state.sensitive).clone(),
-            data: &data,
-        };
-        let mut out = Vec::new();
-        record.write(&mut out);
-        assert!(
-            record.len() >= out.len() - 8,
-            "the estimate covers the record"
-        );
-        out
+        with_record(f, |record| {
+            let mut out = Vec::new();
+            record.write(&mut out);
+            assert!(
+                record.len() >= out.len() - 8,
+                "the estimate covers the record"
+            );
+            out
+        })
     }
 
     #[test]

@@ -6,7 +6,7 @@ use lettre::message::Mailbox;
 
 use super::config::{MailConfig, TlsMode, ADDRESS, POSITIVE, SECONDS};
 use super::url::smtp_url_parts;
-use crate::config::{parse_list, stacktrace_vars, ConfigError};
+use crate::config::{parse_list, stacktrace_vars, strict, ConfigError};
 
 /// For [`install`](crate::install): turns mail on from the `STACKTRACE_*` variables when
 /// any of who to mail or where to send is set.
@@ -41,12 +41,7 @@ impl MailConfig {
     /// assert_eq!(mail.get_admins(), ["ops@example.com", "dev@example.com"]);
     /// ```
     pub fn from_env() -> Result<MailConfig, ConfigError> {
-        let (c, mut errors) = Self::from_vars_lenient(stacktrace_vars());
-        if errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(errors.swap_remove(0))
-        }
+        strict(Self::from_vars_lenient(stacktrace_vars()))
     }
 
     /// Every variable that parses is applied; each bad one is reported and its default kept.

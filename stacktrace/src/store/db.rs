@@ -224,14 +224,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the events with ids below `boundary`, calling `progress` with the count
-    /// removed so far now and then; returns the count. Groups keep their counts. Index
-    /// runs made only of removed events are deleted; readers skip the other removed ids.
-    pub(crate) fn remove_below(
-        &self,
-        boundary: EventId,
-        mut progress: impl FnMut(u64),
-    ) -> Result<u64, StoreError> {
+    /// Removes the events with ids below `boundary`; returns how many. Groups keep their
+    /// counts. Index runs made only of removed events are deleted; readers skip the other
+    /// removed ids.
+    pub(crate) fn remove_below(&self, boundary: EventId) -> Result<u64, StoreError> {
         // The boundary is recorded first: from then on readers check the ids below it.
         self.postings.set_purged_below(boundary)?;
         let mut removed = 0;
@@ -244,17 +240,15 @@ impl Store {
             if in_batch == 4096 {
                 self.events.apply_batch(std::mem::take(&mut batch))?;
                 in_batch = 0;
-                progress(removed);
             }
         }
         self.events.apply_batch(batch)?;
         self.postings.forget_below(boundary)?;
-        progress(removed);
         Ok(removed)
     }
 
-    /// Whether an index entry's event may be gone and must be looked up.
-    pub(crate) fn maybe_removed(&self) -> Result<EventId, StoreError> {
+    /// Index entries below this id may be of removed events: look them up.
+    pub(crate) fn purged_below(&self) -> Result<EventId, StoreError> {
         Ok(self.postings.purged_below()?)
     }
 

@@ -31,7 +31,7 @@ impl Store {
     }
 
     fn remove_and_flush(&self, boundary: EventId) -> Result<u64, StoreError> {
-        let removed = self.remove_below(boundary, |_| {})?;
+        let removed = self.remove_below(boundary)?;
         self.flush()?;
         Ok(removed)
     }

@@ -214,13 +214,13 @@ impl Store {
         let lower = EventId::floor(window.start_us());
         let upper = EventId::floor(window.end_us());
         // Ids below this may be of removed events: those are looked up.
-        let maybe_removed = self.maybe_removed()?;
+        let purged_below = self.purged_below()?;
         let ids =
             self.postings
                 .descending(Field::Fingerprint, fingerprint.as_bytes(), lower, upper);
         for id in ids {
             let id = id?;
-            if id >= maybe_removed || self.events.contains_key(id.to_bytes())? {
+            if id >= purged_below || self.events.contains_key(id.to_bytes())? {
                 trend.add(id.timestamp_us());
             }
         }
