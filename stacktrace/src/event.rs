@@ -1,5 +1,6 @@
 //! The stored event and its parts.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -242,18 +243,22 @@ pub struct CapturedCall {
 }
 
 /// What the program and machine were when the event happened.
+///
+/// The values that are the same for every event of a process (system, host, program,
+/// environment) are borrowed from one copy the tracker keeps for the life of the process, so
+/// building an event copies none of them; events read back from a database own theirs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeContext {
     /// Operating system (`linux`, `macos`, `windows`, ...).
-    pub os: String,
+    pub os: Cow<'static, str>,
     /// CPU architecture (`x86_64`, `aarch64`, ...).
-    pub arch: String,
+    pub arch: Cow<'static, str>,
     /// Host name, when it could be read.
-    pub hostname: String,
+    pub hostname: Cow<'static, str>,
     /// Program name (the executable's file name).
-    pub program: String,
+    pub program: Cow<'static, str>,
     /// Program version, as set in [`Config::release`](crate::Config::release).
-    pub program_version: String,
+    pub program_version: Cow<'static, str>,
     /// Name of the thread the event came from, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_name: Option<String>,
@@ -262,8 +267,12 @@ pub struct RuntimeContext {
     /// Process id.
     pub pid: u32,
     /// Environment variables, those with secret-looking names as `**********`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub environment: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "no_variables")]
+    pub environment: Cow<'static, BTreeMap<String, String>>,
+}
+
+fn no_variables(vars: &Cow<'static, BTreeMap<String, String>>) -> bool {
+    vars.is_empty()
 }
 
 /// A captured event: what failed, where, in which context. Everything in it is already

@@ -1,6 +1,7 @@
 //! From what a source captured to the stored event: frames resolved, fields redacted,
 //! secrets scrubbed, fingerprint computed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -106,7 +107,7 @@ pub(crate) fn truncate_utf8(s: &mut String, max: usize) -> bool {
 
 /// Turns a pending event into the event that is stored. Nothing of the pending event
 /// reaches the disk except through here.
-pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEvent {
+pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> CrashEvent {
     let frames = p
         .trace
         .take()
@@ -210,15 +211,15 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &Runtime) -> CrashEven
         extra,
         breadcrumbs,
         context: RuntimeContext {
-            os: info.os.clone(),
-            arch: info.arch.clone(),
-            hostname: info.hostname.clone(),
-            program: info.program.clone(),
-            program_version: info.program_version.clone(),
+            os: Cow::Borrowed(&info.os),
+            arch: Cow::Borrowed(&info.arch),
+            hostname: Cow::Borrowed(&info.hostname),
+            program: Cow::Borrowed(&info.program),
+            program_version: Cow::Borrowed(&info.program_version),
             thread_name: p.thread.name().map(str::to_owned),
             thread_id: format!("{:?}", p.thread.id()),
             pid: info.pid,
-            environment: info.environment.clone(),
+            environment: Cow::Borrowed(&info.environment),
         },
         payload,
     }

@@ -175,20 +175,30 @@ impl Writer {
     }
 }
 
-fn take_jobs(queue: &Mutex<Queue>) -> Vec<Job> {
+/// Moves up to a batch of jobs from the queue into `jobs`.
+fn take_jobs(queue: &Mutex<Queue>, jobs: &mut Vec<Job>) {
     let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
     let n = q.jobs.len().min(BATCH);
-    let jobs: Vec<Job> = q.jobs.drain(..n).collect();
+    jobs.extend(q.jobs.drain(..n));
     q.events -= jobs.iter().filter(|j| j.is_event()).count();
-    jobs
+}
+
+/// What the writer reuses from batch to batch, so that a batch allocates no buffers.
+#[derive(Default)]
+struct Buffers {
+    jobs: Vec<Job>,
+    queued: Vec<Queued>,
+    events: Vec<CrashEvent>,
 }
 
 fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
     let mut idle = 0;
     let mut reported = false;
+    let mut buffers = Buffers::default();
+    let mut acks = Vec::new();
     loop {
-        let jobs = take_jobs(queue);
-        if jobs.is_empty() {
+        take_jobs(queue, &mut buffers.jobs);
+        if buffers.jobs.is_empty() {
             if idle == 0 {
                 rt.sink.settle();
             }
@@ -207,25 +217,25 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
             continue;
         }
         idle = 0;
-        let mut events = Vec::new();
-        let mut acks = Vec::new();
-        for job in jobs {
+        let mut jobs = std::mem::take(&mut buffers.jobs);
+        for job in jobs.drain(..) {
             match job {
-                Job::Event(p) => events.push(Queued::Pending(p)),
-                Job::Journaled(e) => events.push(Queued::Journaled(e)),
+                Job::Event(p) => buffers.queued.push(Queued::Pending(p)),
+                Job::Journaled(e) => buffers.queued.push(Queued::Journaled(e)),
                 Job::Flush(ack) => {
                     // Everything queued before the flush request is in this batch or an
                     // earlier one: store the batch first.
-                    store_batch(rt, std::mem::take(&mut events), &mut reported);
+                    store_batch(rt, &mut buffers, &mut reported);
                     acks.push(ack);
                 }
             }
         }
-        store_batch(rt, events, &mut reported);
+        buffers.jobs = jobs;
+        store_batch(rt, &mut buffers, &mut reported);
         if !acks.is_empty() {
             rt.sink.persist_drops(&rt.drops);
             let _ = rt.sink.flush();
-            for ack in acks {
+            for ack in acks.drain(..) {
                 let _ = ack.try_send(());
             }
         } else if rt.drops.peek().iter().any(|n| *n > 0) {
@@ -242,42 +252,48 @@ enum Queued {
     Journaled(Box<CrashEvent>),
 }
 
-fn store_batch(rt: &Runtime, batch: Vec<Queued>, reported: &mut bool) {
-    if batch.is_empty() {
+/// Stores the queued events of `buffers`, leaving its buffers empty.
+fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool) {
+    if buffers.queued.is_empty() {
         return;
     }
-    let journaled = batch
+    let journaled = buffers
+        .queued
         .iter()
         .filter(|q| matches!(q, Queued::Journaled(_)))
         .count();
+    let Buffers { queued, events, .. } = buffers;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let events: Vec<_> = batch
-            .into_iter()
-            .filter_map(|q| match q {
-                Queued::Journaled(e) => Some(*e),
+        events.clear();
+        for q in queued.drain(..) {
+            match q {
+                Queued::Journaled(e) => events.push(*e),
                 Queued::Pending(p) => {
                     let mut event = event_from_pending(*p, rt);
                     if rt.filters.keep(&mut event) {
-                        Some(event)
+                        events.push(event);
                     } else {
                         rt.drops.add(DropReason::Filtered);
-                        None
                     }
                 }
-            })
-            .collect();
+            }
+        }
         let n = events.len();
-        let outcomes = rt.sink.persist_batch(&events)?;
+        let outcomes = rt.sink.persist_batch(events)?;
         if let Sink::Store(s) = &rt.sink {
             s.journaled_stored(journaled);
         }
         #[cfg(feature = "mail")]
         if let Some(mailer) = &rt.mail {
-            mailer.notify(&events, &outcomes);
+            mailer.notify(events, &outcomes);
         }
         let _ = outcomes;
+        events.clear();
         Ok(n)
     }));
+    // After a panic part-way, what is left is dropped with the buffers' contents.
+    queued.clear();
+    events.clear();
     // Journaled events are not lost when storing fails: they stay counted as unstored, so
     // the journal keeps them until the next open merges them.
     let failure = match outcome {

@@ -160,7 +160,7 @@ pub(crate) fn print(out: &mut Out, e: &CrashEvent, group: Option<&Group>) -> io:
     };
     field(out, "thread", &thread)?;
     field(out, "process", &c.pid.to_string())?;
-    for (k, v) in &c.environment {
+    for (k, v) in c.environment.iter() {
         out.line(&format!("  {}={}", cell(k), cell(v)))?;
     }
     Ok(())

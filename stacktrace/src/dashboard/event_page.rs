@@ -189,7 +189,7 @@ fn event_body(store: &Store, base: &str, e: &CrashEvent) -> String {
     let c = &e.context;
     b.push_str(r#"<h2>Environment</h2><table class="meta environment">"#);
     let program = if c.program_version.is_empty() {
-        c.program.clone()
+        c.program.to_string()
     } else {
         format!("{} {}", c.program, c.program_version)
     };
@@ -209,7 +209,7 @@ fn event_body(store: &Store, base: &str, e: &CrashEvent) -> String {
             r#"<details><summary>{} environment variables</summary><table class="meta">"#,
             c.environment.len()
         );
-        for (k, v) in &c.environment {
+        for (k, v) in c.environment.iter() {
             row(&mut b, k, &format!("<code>{}</code>", esc(v)));
         }
         b.push_str("</table></details>");

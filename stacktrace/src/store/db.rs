@@ -168,8 +168,10 @@ impl Store {
         let mut event_batch = sled::Batch::default();
         let mut additions = Additions::default();
         let mut by_group: Vec<(&str, Vec<&CrashEvent>)> = Vec::new();
+        let mut value = Vec::with_capacity(2048);
         for e in events {
-            event_batch.insert(&e.id.to_bytes()[..], keys::encode(e));
+            keys::encode_into(&mut value, e);
+            event_batch.insert(&e.id.to_bytes()[..], value.as_slice());
             index_event(&mut additions, e);
             match by_group.iter_mut().find(|(fp, _)| *fp == e.fingerprint) {
                 Some((_, members)) => members.push(e),

@@ -63,13 +63,21 @@ pub(crate) fn id_of_event_key(key: &[u8]) -> Option<EventId> {
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
+    let mut out = Vec::new();
+    encode_into(&mut out, value);
+    out
+}
+
+/// Encodes into `out`, replacing what it held: a batch reuses one buffer, and each value is
+/// copied once, at its exact size, into the database's own buffer.
+pub(crate) fn encode_into<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    out.clear();
+    out.push(FORMAT_VERSION);
     // Serialising our own types to a Vec cannot fail: no maps with non-string keys, no I/O.
-    if serde_json::to_writer(&mut out, value).is_err() {
+    if serde_json::to_writer(&mut *out, value).is_err() {
         out.truncate(1);
         out.extend_from_slice(b"null");
     }
-    out
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(
