@@ -271,7 +271,7 @@ pub struct RuntimeContext {
     pub environment: Cow<'static, BTreeMap<String, String>>,
 }
 
-fn no_variables(vars: &Cow<'static, BTreeMap<String, String>>) -> bool {
+fn no_variables(vars: &BTreeMap<String, String>) -> bool {
     vars.is_empty()
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use super::event_blocks::Encoded;
 use super::groups::{self, Group};
 use super::keys::{self, Field};
 use super::postings::{Additions, Postings};
@@ -158,7 +159,7 @@ impl Store {
         })
     }
 
-    /// Stores events in one sled batch, indexes them with a few writes per indexed value
+    /// Stores events in blocks (see the event_blocks module), indexes them with a few writes per indexed value
     /// (see the postings module), and updates each group once; returns what happened to
     /// each group touched, in order of first occurrence.
     pub(crate) fn insert_batch(
@@ -166,12 +167,10 @@ impl Store {
         events: &[CrashEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut event_batch = sled::Batch::default();
+        self.write_events(&Encoded::new(events), &mut event_batch)?;
         let mut additions = Additions::default();
         let mut by_group: Vec<(&str, Vec<&CrashEvent>)> = Vec::new();
-        let mut value = Vec::with_capacity(2048);
         for e in events {
-            keys::encode_into(&mut value, e);
-            event_batch.insert(&e.id.to_bytes()[..], value.as_slice());
             index_event(&mut additions, e);
             match by_group.iter_mut().find(|(fp, _)| *fp == e.fingerprint) {
                 Some((_, members)) => members.push(e),
@@ -200,27 +199,26 @@ impl Store {
             return Ok(());
         }
         let mut chunk: Vec<CrashEvent> = Vec::with_capacity(4096);
-        let mut items = self.events.iter();
-        loop {
-            let item = items.next().transpose()?;
+        let index = |chunk: &mut Vec<CrashEvent>| {
+            let mut additions = Additions::default();
+            for e in chunk.iter() {
+                index_event(&mut additions, e);
+            }
+            let applied = additions.apply(&self.postings);
+            chunk.clear();
+            applied
+        };
+        self.visit_events(EventId(0)..EventId(u128::MAX), false, |block, i| {
             // An undecodable event cannot be indexed; it stays readable by id as before.
-            if let Some((_, v)) = &item {
-                if let Ok(e) = keys::decode::<CrashEvent>(v, String::new) {
-                    chunk.push(e);
-                }
+            if let Ok(e) = block.event(i) {
+                chunk.push(e);
             }
-            if chunk.len() == 4096 || (item.is_none() && !chunk.is_empty()) {
-                let mut additions = Additions::default();
-                for e in &chunk {
-                    index_event(&mut additions, e);
-                }
-                additions.apply(&self.postings)?;
-                chunk.clear();
+            if chunk.len() == 4096 {
+                index(&mut chunk)?;
             }
-            if item.is_none() {
-                break;
-            }
-        }
+            Ok(true)
+        })?;
+        index(&mut chunk)?;
         self.db.drop_tree(name)?;
         self.db.flush()?;
         Ok(())
@@ -232,19 +230,7 @@ impl Store {
     pub(crate) fn remove_below(&self, boundary: EventId) -> Result<u64, StoreError> {
         // The boundary is recorded first: from then on readers check the ids below it.
         self.postings.set_purged_below(boundary)?;
-        let mut removed = 0;
-        let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
-        for key in self.events.range(..boundary.to_bytes()).keys() {
-            batch.remove(key?);
-            in_batch += 1;
-            removed += 1;
-            if in_batch == 4096 {
-                self.events.apply_batch(std::mem::take(&mut batch))?;
-                in_batch = 0;
-            }
-        }
-        self.events.apply_batch(batch)?;
+        let removed = self.remove_events_below(boundary)?;
         self.postings.forget_below(boundary)?;
         Ok(removed)
     }
@@ -305,8 +291,8 @@ impl Store {
 
     /// The event with this id.
     pub fn get(&self, id: EventId) -> Result<Option<CrashEvent>, StoreError> {
-        match self.events.get(id.to_bytes())? {
-            Some(bytes) => Ok(Some(keys::decode(&bytes, || format!("events/{id}"))?)),
+        match self.block_at_or_after(id)? {
+            Some(block) => block.find(id).map(|i| block.event(i)).transpose(),
             None => Ok(None),
         }
     }
@@ -348,7 +334,7 @@ impl Store {
     /// Events, groups, drops by reason and size on disk.
     pub fn stats(&self) -> Result<Stats, StoreError> {
         Ok(Stats {
-            events: self.events.len() as u64,
+            events: self.event_count()?,
             groups: self.groups.len() as u64,
             dropped: self
                 .dropped()?

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::StoreError;
 use crate::event::EventId;
 
-/// Event id (16 bytes) to versioned event.
+/// The newest id of a block of events (16 bytes) to the block (see `event_blocks`).
 pub(crate) const EVENTS: &str = "events";
 /// The secondary indexes of an earlier layout (one key per event and field), rebuilt into
 /// [`POSTINGS`] when found.
@@ -63,21 +63,14 @@ pub(crate) fn id_of_event_key(key: &[u8]) -> Option<EventId> {
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_into(&mut out, value);
-    out
-}
-
-/// Encodes into `out`, replacing what it held: a batch reuses one buffer, and each value is
-/// copied once, at its exact size, into the database's own buffer.
-pub(crate) fn encode_into<T: Serialize>(out: &mut Vec<u8>, value: &T) {
-    out.clear();
+    let mut out = Vec::with_capacity(256);
     out.push(FORMAT_VERSION);
     // Serialising our own types to a Vec cannot fail: no maps with non-string keys, no I/O.
-    if serde_json::to_writer(&mut *out, value).is_err() {
+    if serde_json::to_writer(&mut out, value).is_err() {
         out.truncate(1);
         out.extend_from_slice(b"null");
     }
+    out
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(

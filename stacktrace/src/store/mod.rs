@@ -1,6 +1,7 @@
 //! The embedded database: events, indexes, groups and counters in sled trees.
 
 mod db;
+mod event_blocks;
 mod export;
 mod group_pages;
 mod groups;

@@ -3,7 +3,8 @@
 use std::time::SystemTime;
 
 use super::db::Store;
-use super::keys::{self, Field};
+use super::event_blocks::EventReader;
+use super::keys::Field;
 use super::postings::{self, MAX_WORD, OVERFLOW};
 use crate::error::QueryError;
 use crate::event::{to_us, CrashEvent, EventId, Level};
@@ -244,9 +245,10 @@ impl<'s> Query<'s> {
         match self.index()? {
             Some(values) => {
                 let ids = self.store.postings.descending_any(&values, lower, upper);
+                let mut reader = EventReader::new(self.store);
                 for id in ids {
                     // An index entry whose event was removed is skipped.
-                    if let Some(e) = self.store.get(id?)? {
+                    if let Some(e) = reader.get(id?)? {
                         if !visit_matching(e) {
                             break;
                         }
@@ -254,21 +256,11 @@ impl<'s> Query<'s> {
                 }
             }
             None => {
-                let range = lower.to_bytes()..upper.to_bytes();
-                for item in self.store.events.range(range).rev() {
-                    let (k, v) = item?;
-                    let e: CrashEvent = keys::decode(&v, || {
-                        format!(
-                            "events/{}",
-                            keys::id_of_event_key(&k)
-                                .map(|i| i.to_string())
-                                .unwrap_or_default()
-                        )
-                    })?;
-                    if !visit_matching(e) {
-                        break;
-                    }
-                }
+                let mut go_on = true;
+                self.store.visit_events(lower..upper, true, |block, i| {
+                    go_on = visit_matching(block.event(i)?);
+                    Ok(go_on)
+                })?;
             }
         }
         Ok(())
@@ -503,6 +495,7 @@ mod tests {
 
     #[test]
     fn a_database_with_the_earlier_index_layout_is_reindexed_on_open() {
+        use crate::store::keys;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         let e = event(5, Level::Warning, "ann", "card declined", "app::PayError");

@@ -3,7 +3,6 @@
 use std::time::SystemTime;
 
 use super::db::Store;
-use super::keys;
 use crate::error::StoreError;
 use crate::event::{to_us, EventId};
 
@@ -17,17 +16,10 @@ impl Store {
     /// Keeps the newest `n` events and removes the rest; returns how many were removed.
     pub fn keep_latest(&self, n: usize) -> Result<u64, StoreError> {
         // The (n+1)-th newest event and everything older go.
-        let Some(item) = self.events.iter().keys().rev().nth(n) else {
-            return Ok(0);
-        };
-        let first_gone = item?;
-        let Some(id) = keys::id_of_event_key(&first_gone) else {
-            return Err(StoreError::Corrupt {
-                what: "events".into(),
-                reason: format!("a key of {} bytes, not 16", first_gone.len()),
-            });
-        };
-        self.remove_and_flush(EventId(id.0.saturating_add(1)))
+        match self.nth_newest(n)? {
+            Some(first_gone) => self.remove_and_flush(EventId(first_gone.0.saturating_add(1))),
+            None => Ok(0),
+        }
     }
 
     fn remove_and_flush(&self, boundary: EventId) -> Result<u64, StoreError> {

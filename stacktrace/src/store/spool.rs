@@ -27,6 +27,9 @@ use super::db::Store;
 use crate::error::StoreError;
 use crate::event::CrashEvent;
 
+/// Spooled events stored at once when merging.
+const MERGE_BATCH: usize = 512;
+
 /// The spool directory of a database.
 pub(crate) fn spool_dir(db: &Path) -> PathBuf {
     let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -200,14 +203,24 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
         if file.try_lock().is_err() {
             continue; // its program is still running
         }
+        // Stored a batch at a time: an old event rewrites the block its id falls in.
+        let mut batch: Vec<CrashEvent> = Vec::new();
         for line in BufReader::new(&file).split(b'\n') {
             let line = line.map_err(io)?;
             let Ok(event) = serde_json::from_slice::<CrashEvent>(&line) else {
                 continue;
             };
-            if store.get(event.id)?.is_none() {
-                store.insert(&event)?;
+            let repeated = batch.iter().any(|e| e.id == event.id);
+            if !repeated && store.get(event.id)?.is_none() {
+                batch.push(event);
             }
+            if batch.len() == MERGE_BATCH {
+                store.insert_batch(&batch)?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            store.insert_batch(&batch)?;
         }
         store.flush()?;
         std::fs::remove_file(&path).map_err(io)?;

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::db::Store;
-use super::keys::{self, Field};
+use super::keys::Field;
 use super::query::Query;
 use crate::error::{QueryError, StoreError};
 use crate::event::{now_us, to_us, EventId};
@@ -185,27 +185,20 @@ impl Store {
     /// ```
     pub fn trend(&self, window: Window) -> Result<Trend, StoreError> {
         let mut trend = window.empty();
-        let range = EventId::floor(window.start_us()).to_bytes()
-            ..EventId::floor(window.end_us()).to_bytes();
-        for item in self.events.range(range) {
-            let (k, _) = item?;
-            if let Some(id) = keys::id_of_event_key(&k) {
-                trend.add(id.timestamp_us());
-            }
-        }
+        let range = EventId::floor(window.start_us())..EventId::floor(window.end_us());
+        self.visit_events(range, false, |block, i| {
+            trend.add(block.id(i).timestamp_us());
+            Ok(true)
+        })?;
         Ok(trend)
     }
 
     /// The capture times (microseconds since the epoch) of the oldest and the newest stored
     /// event; `None` when there is none. Where a trend or a purge can start.
     pub fn time_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
-        let first = self.events.first()?;
-        let last = self.events.last()?;
-        let ts = |k: &[u8]| keys::id_of_event_key(k).map(EventId::timestamp_us);
-        Ok(match (first, last) {
-            (Some((a, _)), Some((b, _))) => ts(&a).zip(ts(&b)),
-            _ => None,
-        })
+        Ok(self
+            .id_span()?
+            .map(|(a, b)| (a.timestamp_us(), b.timestamp_us())))
     }
 
     /// One group's events per interval over a window, counted from its index entries.
@@ -220,7 +213,7 @@ impl Store {
                 .descending(Field::Fingerprint, fingerprint.as_bytes(), lower, upper);
         for id in ids {
             let id = id?;
-            if id >= purged_below || self.events.contains_key(id.to_bytes())? {
+            if id >= purged_below || self.contains_event(id)? {
                 trend.add(id.timestamp_us());
             }
         }

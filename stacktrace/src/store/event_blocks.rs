@@ -1,0 +1,688 @@
+//! Events stored in blocks: one sled value holds the events of a writer batch, up to
+//! [`MAX_EVENTS`] of them or [`MAX_BYTES`] of encoded events.
+//!
+//! A sled insert costs about the same whatever the value's size up to a few kilobytes, so
+//! storing a batch as a few large values instead of one value per event makes sustained
+//! storage several times cheaper.
+//!
+//! # Layout
+//!
+//! A block is stored under the id of its newest event (16 big-endian bytes). Its value:
+//!
+//! ```text
+//! BLOCK_FORMAT (1 byte) | n: u32 BE | n × (id: 16 bytes, end: u32 BE) | events' JSON, in id order
+//! ```
+//!
+//! Event `i`'s JSON runs from the previous entry's `end` (0 for the first) to its own `end`,
+//! relative to where the JSON starts. Ids are strictly ascending, and the last is the key.
+//!
+//! A value that starts with [`FORMAT_VERSION`] instead is one event of an earlier layout,
+//! stored under its own id; it reads as a block of one.
+//!
+//! # Blocks never overlap
+//!
+//! Each block covers the ids from its oldest to its newest, and no two blocks' spans
+//! overlap. So the block holding an id is the first block whose key is at or after it, and
+//! a range of ids is a range of keys. An event older than what is already stored either
+//! falls between two blocks and is written as (part of) a new block there, or falls inside
+//! a block's span and that block is rewritten with it.
+
+use std::ops::Range;
+
+use sled::IVec;
+
+use super::db::Store;
+use super::keys::FORMAT_VERSION;
+use crate::error::StoreError;
+use crate::event::{CrashEvent, EventId};
+
+/// The first byte of a block.
+pub(crate) const BLOCK_FORMAT: u8 = 2;
+/// The most events in one block.
+const MAX_EVENTS: usize = 128;
+/// A block is closed once its events' JSON reaches this many bytes.
+const MAX_BYTES: usize = 128 * 1024;
+/// Bytes before the entries: the format byte and the count.
+const HEAD: usize = 5;
+/// Bytes of one entry: the id and the end offset.
+const ENTRY: usize = 20;
+
+/// One stored value, checked, read in place.
+#[derive(Clone, Debug)]
+pub(crate) struct Block {
+    key: [u8; 16],
+    value: IVec,
+    /// How many events it holds.
+    n: usize,
+    /// Where the events' JSON starts in the value.
+    data: usize,
+}
+
+fn corrupt(key: &[u8], reason: impl Into<String>) -> StoreError {
+    let what = match <[u8; 16]>::try_from(key) {
+        Ok(k) => format!("events/{}", EventId::from_bytes(k)),
+        Err(_) => format!("events/(a key of {} bytes)", key.len()),
+    };
+    StoreError::Corrupt {
+        what,
+        reason: reason.into(),
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> usize {
+    let mut b = [0; 4];
+    b.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_be_bytes(b) as usize
+}
+
+impl Block {
+    /// Checks a stored key and value; a damaged one is an error naming it, never a panic.
+    pub(crate) fn parse(key: &[u8], value: IVec) -> Result<Block, StoreError> {
+        let key16: [u8; 16] = key
+            .try_into()
+            .map_err(|_| corrupt(key, format!("a key of {} bytes, not 16", key.len())))?;
+        match value.first() {
+            Some(&FORMAT_VERSION) => Ok(Block {
+                key: key16,
+                value,
+                n: 1,
+                data: 1,
+            }),
+            Some(&BLOCK_FORMAT) => {
+                if value.len() < HEAD {
+                    return Err(corrupt(key, "a block cut short in its header"));
+                }
+                let n = u32_at(&value, 1);
+                let data = n
+                    .checked_mul(ENTRY)
+                    .and_then(|e| e.checked_add(HEAD))
+                    .filter(|d| *d <= value.len() && n > 0)
+                    .ok_or_else(|| corrupt(key, format!("a block of {n} events cut short")))?;
+                let block = Block {
+                    key: key16,
+                    value,
+                    n,
+                    data,
+                };
+                let len = block.value.len() - data;
+                let mut end = 0;
+                let mut last: Option<EventId> = None;
+                for i in 0..n {
+                    let id = block.id(i);
+                    let e = u32_at(&block.value, HEAD + i * ENTRY + 16);
+                    if e < end || e > len {
+                        return Err(corrupt(key, format!("event {i} of a block out of bounds")));
+                    }
+                    if last.is_some_and(|l| l >= id) {
+                        return Err(corrupt(key, "a block's ids out of order"));
+                    }
+                    end = e;
+                    last = Some(id);
+                }
+                if last.map(EventId::to_bytes) != Some(key16) {
+                    return Err(corrupt(key, "a block not stored under its newest id"));
+                }
+                Ok(block)
+            }
+            Some(v) => Err(corrupt(
+                key,
+                format!("format version {v}, this build reads {FORMAT_VERSION} and {BLOCK_FORMAT}"),
+            )),
+            None => Err(corrupt(key, "an empty value")),
+        }
+    }
+
+    /// How many events it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// The id of its `i`-th event, oldest first.
+    pub(crate) fn id(&self, i: usize) -> EventId {
+        if self.value[0] == FORMAT_VERSION {
+            return EventId::from_bytes(self.key);
+        }
+        let at = HEAD + i * ENTRY;
+        let mut b = [0; 16];
+        b.copy_from_slice(&self.value[at..at + 16]);
+        EventId::from_bytes(b)
+    }
+
+    /// Its oldest event's id.
+    pub(crate) fn first(&self) -> EventId {
+        self.id(0)
+    }
+
+    /// Its newest event's id: its key.
+    pub(crate) fn last(&self) -> EventId {
+        EventId::from_bytes(self.key)
+    }
+
+    fn span(&self, i: usize) -> Range<usize> {
+        if self.value[0] == FORMAT_VERSION {
+            return 1..self.value.len();
+        }
+        let end = |j: usize| self.data + u32_at(&self.value, HEAD + j * ENTRY + 16);
+        let start = if i == 0 { self.data } else { end(i - 1) };
+        start..end(i)
+    }
+
+    /// The JSON of its `i`-th event.
+    pub(crate) fn json(&self, i: usize) -> &[u8] {
+        &self.value[self.span(i)]
+    }
+
+    /// Where `id` is in it, if it holds it.
+    pub(crate) fn find(&self, id: EventId) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.id(mid).cmp(&id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Its `i`-th event.
+    pub(crate) fn event(&self, i: usize) -> Result<CrashEvent, StoreError> {
+        serde_json::from_slice(self.json(i)).map_err(|e| StoreError::Corrupt {
+            what: format!("events/{}", self.id(i)),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Reads events by id, keeping the last block it read: the ids an index gives come in
+/// order, and neighbours are mostly in one block.
+pub(crate) struct EventReader<'a> {
+    store: &'a Store,
+    last: Option<Block>,
+}
+
+impl<'a> EventReader<'a> {
+    pub(crate) fn new(store: &'a Store) -> Self {
+        EventReader { store, last: None }
+    }
+
+    /// The event with this id, if it is stored.
+    pub(crate) fn get(&mut self, id: EventId) -> Result<Option<CrashEvent>, StoreError> {
+        let cached = self
+            .last
+            .as_ref()
+            .is_some_and(|b| b.first() <= id && id <= b.last());
+        if !cached {
+            self.last = self.store.block_at_or_after(id)?;
+        }
+        match &self.last {
+            Some(b) => b.find(id).map(|i| b.event(i)).transpose(),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Builds block values from events in id order.
+#[derive(Default)]
+struct BlockWriter {
+    head: Vec<u8>,
+    data: Vec<u8>,
+    n: usize,
+    last: Option<EventId>,
+}
+
+impl BlockWriter {
+    fn push(&mut self, id: EventId, json: &[u8]) {
+        self.data.extend_from_slice(json);
+        self.head.extend_from_slice(&id.to_bytes());
+        // A block is closed at MAX_BYTES, and one event's JSON is far below 4 GiB.
+        let end = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
+        self.head.extend_from_slice(&end.to_be_bytes());
+        self.n += 1;
+        self.last = Some(id);
+    }
+
+    fn full(&self) -> bool {
+        self.n >= MAX_EVENTS || self.data.len() >= MAX_BYTES
+    }
+
+    /// Adds the finished block to `batch`, and starts an empty one.
+    fn finish(&mut self, batch: &mut sled::Batch) {
+        let Some(last) = self.last.take() else {
+            return;
+        };
+        let mut value = Vec::with_capacity(HEAD + self.head.len() + self.data.len());
+        value.push(BLOCK_FORMAT);
+        value.extend_from_slice(&(self.n as u32).to_be_bytes());
+        value.extend_from_slice(&self.head);
+        value.extend_from_slice(&self.data);
+        batch.insert(&last.to_bytes()[..], value);
+        self.head.clear();
+        self.data.clear();
+        self.n = 0;
+    }
+
+    fn push_closing(&mut self, id: EventId, json: &[u8], batch: &mut sled::Batch) {
+        self.push(id, json);
+        if self.full() {
+            self.finish(batch);
+        }
+    }
+}
+
+/// Events encoded for storing, in id order, one per id (the last given wins).
+pub(crate) struct Encoded {
+    data: Vec<u8>,
+    spans: Vec<(EventId, Range<usize>)>,
+}
+
+impl Encoded {
+    pub(crate) fn new(events: &[CrashEvent]) -> Encoded {
+        let mut data = Vec::with_capacity(events.len() * 768);
+        let mut spans = Vec::with_capacity(events.len());
+        for e in events {
+            let start = data.len();
+            // Serialising our own types to a Vec cannot fail: no maps with non-string keys.
+            if serde_json::to_writer(&mut data, e).is_err() {
+                data.truncate(start);
+                continue;
+            }
+            spans.push((e.id, start..data.len()));
+        }
+        // Stable, so that of two events with one id the later given comes last and wins.
+        spans.sort_by_key(|(id, _)| *id);
+        spans.reverse();
+        spans.dedup_by_key(|(id, _)| *id);
+        spans.reverse();
+        Encoded { data, spans }
+    }
+
+    fn json(&self, i: usize) -> &[u8] {
+        &self.data[self.spans[i].1.clone()]
+    }
+}
+
+impl Store {
+    /// The block holding `id` if it is stored: the first block at or after it.
+    pub(crate) fn block_at_or_after(&self, id: EventId) -> Result<Option<Block>, StoreError> {
+        match self.events.range(id.to_bytes()..).next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some(Block::parse(&k, v)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Whether an event with this id is stored.
+    pub(crate) fn contains_event(&self, id: EventId) -> Result<bool, StoreError> {
+        Ok(self
+            .block_at_or_after(id)?
+            .is_some_and(|b| b.find(id).is_some()))
+    }
+
+    /// Adds the writes that store `new` to `batch`: new blocks, and rewrites of the blocks
+    /// whose spans the new events fall in.
+    pub(crate) fn write_events(
+        &self,
+        new: &Encoded,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
+        let spans = &new.spans;
+        let mut out = BlockWriter::default();
+        let mut i = 0;
+        while i < spans.len() {
+            match self.block_at_or_after(spans[i].0)? {
+                // Newer than everything stored: the usual case, one lookup per batch.
+                None => {
+                    for (j, (id, _)) in spans.iter().enumerate().skip(i) {
+                        out.push_closing(*id, new.json(j), batch);
+                    }
+                    i = spans.len();
+                }
+                // Between two blocks: new blocks there, up to the next one.
+                Some(next) if spans[i].0 < next.first() => {
+                    while i < spans.len() && spans[i].0 < next.first() {
+                        out.push_closing(spans[i].0, new.json(i), batch);
+                        i += 1;
+                    }
+                }
+                // Inside a block's span: the block is rewritten with them.
+                Some(block) => {
+                    batch.remove(&block.key[..]);
+                    let mut k = 0;
+                    while k < block.len() || (i < spans.len() && spans[i].0 <= block.last()) {
+                        let old = (k < block.len()).then(|| block.id(k));
+                        let new_id =
+                            (i < spans.len() && spans[i].0 <= block.last()).then(|| spans[i].0);
+                        match (old, new_id) {
+                            (Some(o), Some(n)) if n <= o => {
+                                out.push_closing(n, new.json(i), batch);
+                                i += 1;
+                                // The new event replaces a stored one of the same id.
+                                k += usize::from(n == o);
+                            }
+                            (Some(o), _) => {
+                                out.push_closing(o, block.json(k), batch);
+                                k += 1;
+                            }
+                            (None, Some(n)) => {
+                                out.push_closing(n, new.json(i), batch);
+                                i += 1;
+                            }
+                            (None, None) => break,
+                        }
+                    }
+                }
+            }
+            // A block never spans two places: close it before looking again.
+            out.finish(batch);
+        }
+        out.finish(batch);
+        Ok(())
+    }
+
+    /// Visits the stored events with ids in `range`, as their blocks and positions, newest
+    /// first or oldest first, until `visit` says stop.
+    pub(crate) fn visit_events(
+        &self,
+        range: Range<EventId>,
+        newest_first: bool,
+        mut visit: impl FnMut(&Block, usize) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        if range.start >= range.end {
+            return Ok(());
+        }
+        let lower = range.start.to_bytes();
+        // The blocks from the one holding the range's start to the one holding its end.
+        let upper = match self.block_at_or_after(range.end)? {
+            Some(b) => std::ops::Bound::Included(b.key),
+            None => std::ops::Bound::Unbounded,
+        };
+        let blocks = self.events.range::<&[u8], _>((
+            std::ops::Bound::Included(&lower[..]),
+            upper.as_ref().map(|k| &k[..]),
+        ));
+        let mut step = |item: sled::Result<(IVec, IVec)>| -> Result<bool, StoreError> {
+            let (k, v) = item?;
+            let block = Block::parse(&k, v)?;
+            let positions: Box<dyn Iterator<Item = usize>> = if newest_first {
+                Box::new((0..block.len()).rev())
+            } else {
+                Box::new(0..block.len())
+            };
+            for i in positions {
+                let id = block.id(i);
+                if range.contains(&id) && !visit(&block, i)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        if newest_first {
+            for item in blocks.rev() {
+                if !step(item)? {
+                    break;
+                }
+            }
+        } else {
+            for item in blocks {
+                if !step(item)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many events are stored.
+    pub(crate) fn event_count(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self.events.iter() {
+            let (k, v) = item?;
+            n += Block::parse(&k, v)?.len() as u64;
+        }
+        Ok(n)
+    }
+
+    /// The id of the `n`-th newest event (0 is the newest), if there are more than `n`.
+    pub(crate) fn nth_newest(&self, n: usize) -> Result<Option<EventId>, StoreError> {
+        let mut seen = 0;
+        for item in self.events.iter().rev() {
+            let (k, v) = item?;
+            let block = Block::parse(&k, v)?;
+            if seen + block.len() > n {
+                return Ok(Some(block.id(block.len() - 1 - (n - seen))));
+            }
+            seen += block.len();
+        }
+        Ok(None)
+    }
+
+    /// The ids of the oldest and the newest stored event.
+    pub(crate) fn id_span(&self) -> Result<Option<(EventId, EventId)>, StoreError> {
+        let (Some((fk, fv)), Some((lk, _))) = (self.events.first()?, self.events.last()?) else {
+            return Ok(None);
+        };
+        let first = Block::parse(&fk, fv)?.first();
+        let last = <[u8; 16]>::try_from(&lk[..])
+            .map(EventId::from_bytes)
+            .map_err(|_| corrupt(&lk, format!("a key of {} bytes, not 16", lk.len())))?;
+        Ok(Some((first, last)))
+    }
+
+    /// Removes the events with ids below `boundary` from the events tree; returns how many.
+    pub(crate) fn remove_events_below(&self, boundary: EventId) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for item in self.events.range(..boundary.to_bytes()) {
+            let (k, v) = item?;
+            // A damaged block below the boundary goes as well: it is counted as one.
+            removed += Block::parse(&k, v).map_or(1, |b| b.len() as u64);
+            batch.remove(k);
+            in_batch += 1;
+            if in_batch == 4096 {
+                self.events.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        // The block the boundary falls in keeps its events from the boundary on.
+        if let Some(block) = self.block_at_or_after(boundary)? {
+            if block.first() < boundary {
+                let mut out = BlockWriter::default();
+                for i in 0..block.len() {
+                    if block.id(i) >= boundary {
+                        out.push(block.id(i), block.json(i));
+                    } else {
+                        removed += 1;
+                    }
+                }
+                // Under the same key: its newest event stays.
+                out.finish(&mut batch);
+            }
+        }
+        self.events.apply_batch(batch)?;
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::Level;
+
+    fn event(id: u128, message: &str) -> CrashEvent {
+        let mut e: CrashEvent = serde_json::from_value(serde_json::json!({
+            "id": format!("{id:032x}"),
+            "timestamp_us": 1,
+            "level": Level::Error,
+            "logger": "test",
+            "error_type": "",
+            "message": message,
+            "fingerprint": "fp",
+            "context": {"os": "", "arch": "", "hostname": "", "program": "",
+                        "program_version": "", "thread_id": "", "pid": 1},
+        }))
+        .unwrap();
+        e.id = EventId(id);
+        e
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        (dir, store)
+    }
+
+    fn write(store: &Store, events: &[CrashEvent]) {
+        let mut batch = sled::Batch::default();
+        store
+            .write_events(&Encoded::new(events), &mut batch)
+            .unwrap();
+        store.events.apply_batch(batch).unwrap();
+    }
+
+    fn stored(store: &Store) -> Vec<(u128, String)> {
+        let mut out = Vec::new();
+        store
+            .visit_events(EventId(0)..EventId(u128::MAX), false, |b, i| {
+                out.push((b.id(i).0, b.event(i)?.message));
+                Ok(true)
+            })
+            .unwrap();
+        out
+    }
+
+    /// Every block checks, and no two blocks' spans overlap.
+    fn assert_blocks_sound(store: &Store) {
+        let mut previous: Option<EventId> = None;
+        for item in store.events.iter() {
+            let (k, v) = item.unwrap();
+            let b = Block::parse(&k, v).unwrap();
+            assert!(b.len() <= MAX_EVENTS);
+            if let Some(p) = previous {
+                assert!(p < b.first(), "blocks overlap");
+            }
+            previous = Some(b.last());
+        }
+    }
+
+    #[test]
+    fn a_batch_is_written_as_few_blocks_and_read_back() {
+        let (_dir, store) = store();
+        let events: Vec<_> = (1..=300).map(|i| event(i * 10, &format!("m{i}"))).collect();
+        write(&store, &events);
+        assert_eq!(store.events.len(), 3, "300 events in blocks of 128");
+        assert_eq!(store.event_count().unwrap(), 300);
+        for e in &events {
+            assert_eq!(store.get(e.id).unwrap().as_ref(), Some(e));
+        }
+        assert_eq!(store.get(EventId(15)).unwrap(), None);
+        assert_eq!(store.get(EventId(10_000)).unwrap(), None);
+        assert_eq!(store.nth_newest(0).unwrap(), Some(EventId(3000)));
+        assert_eq!(store.nth_newest(299).unwrap(), Some(EventId(10)));
+        assert_eq!(store.nth_newest(300).unwrap(), None);
+        assert_eq!(store.id_span().unwrap(), Some((EventId(10), EventId(3000))));
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_naming_them() {
+        let (_dir, store) = store();
+        let key = EventId(7).to_bytes();
+        let mut good = sled::Batch::default();
+        store
+            .write_events(&Encoded::new(&[event(5, "a"), event(7, "b")]), &mut good)
+            .unwrap();
+        store.events.apply_batch(good).unwrap();
+        let value = store.events.get(key).unwrap().unwrap().to_vec();
+        let damaged: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![BLOCK_FORMAT],
+            vec![BLOCK_FORMAT, 0, 0, 0, 0],
+            vec![BLOCK_FORMAT, 255, 255, 255, 255],
+            value[..value.len() - 3].to_vec(),
+            {
+                // Ids swapped: out of order.
+                let mut v = value.clone();
+                v[HEAD..HEAD + 16].copy_from_slice(&EventId(9).to_bytes());
+                v
+            },
+            vec![9, 1, 2],
+        ];
+        for bytes in damaged {
+            store.events.insert(key, bytes.clone()).unwrap();
+            let err = store.get(EventId(7)).unwrap_err().to_string();
+            assert!(err.contains(&EventId(7).to_string()), "{err} for {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_earlier_layout_reads_as_one_event() {
+        let (_dir, store) = store();
+        let e = event(42, "old");
+        store
+            .events
+            .insert(e.id.to_bytes(), super::super::keys::encode(&e))
+            .unwrap();
+        write(&store, &[event(41, "before"), event(43, "after")]);
+        assert_eq!(store.get(e.id).unwrap().as_ref(), Some(&e));
+        let messages: Vec<_> = stored(&store).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(messages, ["before", "old", "after"]);
+        assert_blocks_sound(&store);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Batches in any order, overlapping what is stored, with repeated ids, then a
+        /// removal: what is read is what a map of id to latest event says, and the blocks
+        /// stay sound.
+        #[test]
+        fn blocks_agree_with_a_map(
+            batches in prop::collection::vec(
+                prop::collection::vec(0u128..2_000, 1..200), 1..8),
+            boundary in 0u128..2_100,
+        ) {
+            let (_dir, store) = store();
+            let mut model = std::collections::BTreeMap::new();
+            for (b, ids) in batches.iter().enumerate() {
+                let events: Vec<_> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(k, id)| event(*id, &format!("b{b}e{k}")))
+                    .collect();
+                for e in &events {
+                    model.insert(e.id.0, e.message.clone());
+                }
+                write(&store, &events);
+                assert_blocks_sound(&store);
+            }
+            let want: Vec<_> = model.clone().into_iter().collect();
+            prop_assert_eq!(stored(&store), want);
+            prop_assert_eq!(store.event_count().unwrap(), model.len() as u64);
+            for (id, message) in &model {
+                prop_assert_eq!(&store.get(EventId(*id)).unwrap().unwrap().message, message);
+            }
+            // Newest first over a middle range.
+            let mut got = Vec::new();
+            store.visit_events(EventId(500)..EventId(1500), true, |b, i| {
+                got.push(b.id(i).0);
+                Ok(true)
+            }).unwrap();
+            let want: Vec<_> = model.keys().rev().copied().filter(|i| (500..1500).contains(i)).collect();
+            prop_assert_eq!(got, want);
+
+            let removed = store.remove_events_below(EventId(boundary)).unwrap();
+            let below = model.keys().filter(|i| **i < boundary).count() as u64;
+            prop_assert_eq!(removed, below);
+            model.retain(|i, _| *i >= boundary);
+            assert_blocks_sound(&store);
+            let want: Vec<_> = model.into_iter().collect();
+            prop_assert_eq!(stored(&store), want);
+        }
+    }
+}
