@@ -223,47 +223,48 @@ impl<'a> EventReader<'a> {
     }
 }
 
-/// Builds block values from events in id order.
+/// Builds block values from events in id order, copying each event's JSON once.
 #[derive(Default)]
-struct BlockWriter {
-    head: Vec<u8>,
-    data: Vec<u8>,
-    n: usize,
-    last: Option<EventId>,
+struct BlockWriter<'a> {
+    events: Vec<(EventId, &'a [u8])>,
+    bytes: usize,
 }
 
-impl BlockWriter {
-    fn push(&mut self, id: EventId, json: &[u8]) {
-        self.data.extend_from_slice(json);
-        self.head.extend_from_slice(&id.to_bytes());
-        // A block is closed at MAX_BYTES, and one event's JSON is far below 4 GiB.
-        let end = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
-        self.head.extend_from_slice(&end.to_be_bytes());
-        self.n += 1;
-        self.last = Some(id);
+impl<'a> BlockWriter<'a> {
+    fn push(&mut self, id: EventId, json: &'a [u8]) {
+        self.events.push((id, json));
+        self.bytes += json.len();
     }
 
     fn full(&self) -> bool {
-        self.n >= MAX_EVENTS || self.data.len() >= MAX_BYTES
+        self.events.len() >= MAX_EVENTS || self.bytes >= MAX_BYTES
     }
 
     /// Adds the finished block to `batch`, and starts an empty one.
     fn finish(&mut self, batch: &mut sled::Batch) {
-        let Some(last) = self.last.take() else {
+        let Some(&(last, _)) = self.events.last() else {
             return;
         };
-        let mut value = Vec::with_capacity(HEAD + self.head.len() + self.data.len());
+        let n = self.events.len();
+        let mut value = Vec::with_capacity(HEAD + n * ENTRY + self.bytes);
         value.push(BLOCK_FORMAT);
-        value.extend_from_slice(&(self.n as u32).to_be_bytes());
-        value.extend_from_slice(&self.head);
-        value.extend_from_slice(&self.data);
+        // At most MAX_EVENTS events, and a block is closed at MAX_BYTES: both fit in u32.
+        value.extend_from_slice(&(n as u32).to_be_bytes());
+        let mut end = 0usize;
+        for (id, json) in &self.events {
+            end += json.len();
+            value.extend_from_slice(&id.to_bytes());
+            value.extend_from_slice(&u32::try_from(end).unwrap_or(u32::MAX).to_be_bytes());
+        }
+        for (_, json) in &self.events {
+            value.extend_from_slice(json);
+        }
         batch.insert(&last.to_bytes()[..], value);
-        self.head.clear();
-        self.data.clear();
-        self.n = 0;
+        self.events.clear();
+        self.bytes = 0;
     }
 
-    fn push_closing(&mut self, id: EventId, json: &[u8], batch: &mut sled::Batch) {
+    fn push_closing(&mut self, id: EventId, json: &'a [u8], batch: &mut sled::Batch) {
         self.push(id, json);
         if self.full() {
             self.finish(batch);
@@ -330,27 +331,31 @@ impl Store {
         batch: &mut sled::Batch,
     ) -> Result<(), StoreError> {
         let spans = &new.spans;
-        let mut out = BlockWriter::default();
         let mut i = 0;
         while i < spans.len() {
             match self.block_at_or_after(spans[i].0)? {
                 // Newer than everything stored: the usual case, one lookup per batch.
                 None => {
+                    let mut out = BlockWriter::default();
                     for (j, (id, _)) in spans.iter().enumerate().skip(i) {
                         out.push_closing(*id, new.json(j), batch);
                     }
+                    out.finish(batch);
                     i = spans.len();
                 }
                 // Between two blocks: new blocks there, up to the next one.
                 Some(next) if spans[i].0 < next.first() => {
+                    let mut out = BlockWriter::default();
                     while i < spans.len() && spans[i].0 < next.first() {
                         out.push_closing(spans[i].0, new.json(i), batch);
                         i += 1;
                     }
+                    out.finish(batch);
                 }
                 // Inside a block's span: the block is rewritten with them.
                 Some(block) => {
                     batch.remove(&block.key[..]);
+                    let mut out = BlockWriter::default();
                     let mut k = 0;
                     while k < block.len() || (i < spans.len() && spans[i].0 <= block.last()) {
                         let old = (k < block.len()).then(|| block.id(k));
@@ -374,12 +379,10 @@ impl Store {
                             (None, None) => break,
                         }
                     }
+                    out.finish(batch);
                 }
             }
-            // A block never spans two places: close it before looking again.
-            out.finish(batch);
         }
-        out.finish(batch);
         Ok(())
     }
 
