@@ -307,11 +307,20 @@ impl Postings {
 
 /// Index additions gathered over a batch of events, written in one go. Values are
 /// borrowed from the events; the words of a message are worked out once per batch.
+///
+/// Events of a batch often share their values with the event before them, so each field
+/// remembers where its last value went and a repeat costs a comparison, not a hash.
 #[derive(Default)]
 pub(crate) struct Additions<'a> {
-    by_value: HashMap<(Field, &'a [u8]), Vec<EventId>>,
-    by_word: HashMap<String, Vec<EventId>>,
-    words_of: HashMap<(&'a str, &'a str), Vec<String>>,
+    by_value: HashMap<(Field, &'a [u8]), usize>,
+    /// The ids of each value in `by_value`, at the index it maps to.
+    value_ids: Vec<Vec<EventId>>,
+    /// Per field (by tag), its last value and that value's index.
+    recent: Vec<(u8, &'a [u8], usize)>,
+    by_text: HashMap<(&'a str, &'a str), usize>,
+    /// The ids of each message and error type in `by_text`, at the index it maps to.
+    text_ids: Vec<Vec<EventId>>,
+    last_text: Option<(&'a str, &'a str, usize)>,
 }
 
 impl<'a> Additions<'a> {
@@ -320,35 +329,61 @@ impl<'a> Additions<'a> {
         if value.is_empty() {
             return;
         }
-        self.by_value.entry((field, value)).or_default().push(id);
+        let tag = field.tag();
+        let recent = self.recent.iter_mut().find(|(t, _, _)| *t == tag);
+        if let Some((_, v, at)) = &recent {
+            if *v == value {
+                self.value_ids[*at].push(id);
+                return;
+            }
+        }
+        let next = self.value_ids.len();
+        let at = *self.by_value.entry((field, value)).or_insert(next);
+        if at == next {
+            self.value_ids.push(Vec::new());
+        }
+        self.value_ids[at].push(id);
+        match recent {
+            Some(r) => *r = (tag, value, at),
+            None => self.recent.push((tag, value, at)),
+        }
     }
 
     /// Indexes `id` under the words of a message and error type (see [`event_words`]).
     pub(crate) fn add_text(&mut self, message: &'a str, error_type: &'a str, id: EventId) {
-        let words = self
-            .words_of
-            .entry((message, error_type))
-            .or_insert_with(|| event_words(message, error_type));
-        for w in words.iter() {
-            match self.by_word.get_mut(w) {
-                Some(ids) => ids.push(id),
-                None => {
-                    self.by_word.insert(w.clone(), vec![id]);
-                }
+        if let Some((m, t, at)) = self.last_text {
+            if m == message && t == error_type {
+                self.text_ids[at].push(id);
+                return;
             }
         }
+        let next = self.text_ids.len();
+        let at = *self.by_text.entry((message, error_type)).or_insert(next);
+        if at == next {
+            self.text_ids.push(Vec::new());
+        }
+        self.text_ids[at].push(id);
+        self.last_text = Some((message, error_type, at));
     }
 
     /// Writes the additions.
-    pub(crate) fn apply(self, postings: &Postings) -> Result<(), sled::Error> {
+    pub(crate) fn apply(mut self, postings: &Postings) -> Result<(), sled::Error> {
         let tree = &postings.runs;
         let mut batch = sled::Batch::default();
-        let values = self
-            .by_value
-            .into_iter()
-            .map(|((field, value), ids)| (prefix(field, value), ids));
-        let words = self
-            .by_word
+        let mut by_word: HashMap<String, Vec<EventId>> = HashMap::new();
+        for ((message, error_type), at) in &self.by_text {
+            for w in event_words(message, error_type) {
+                by_word
+                    .entry(w)
+                    .or_default()
+                    .extend_from_slice(&self.text_ids[*at]);
+            }
+        }
+        let mut value_ids = std::mem::take(&mut self.value_ids);
+        let values = self.by_value.iter().map(|((field, value), at)| {
+            (prefix(*field, value), std::mem::take(&mut value_ids[*at]))
+        });
+        let words = by_word
             .iter()
             .map(|(w, ids)| (prefix(Field::Word, w.as_bytes()), ids.clone()));
         for (prefix, mut ids) in values.chain(words) {
@@ -394,7 +429,7 @@ impl<'a> Additions<'a> {
             }
         }
         tree.apply_batch(batch)?;
-        postings.remember_words(self.by_word.keys().map(String::as_bytes))
+        postings.remember_words(by_word.keys().map(String::as_bytes))
     }
 }
 

@@ -493,6 +493,31 @@ mod tests {
         assert_eq!(store.query().text("bad").count().unwrap(), 2);
     }
 
+    /// Neighbours in a batch that share some values and not others are each indexed under
+    /// their own: a repeated message with another error type, one text as two fields.
+    #[test]
+    fn neighbours_sharing_some_values_are_indexed_under_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut events = vec![
+            event(1, Level::Error, "ann", "card declined", ""),
+            event(2, Level::Error, "ann", "card declined", "app::PayError"),
+            event(3, Level::Warning, "bob", "card declined", "app::PayError"),
+            event(4, Level::Warning, "ann", "card declined", "app::PayError"),
+        ];
+        events[3].request_path = "ann".into();
+        store.insert_batch(&events).unwrap();
+        let count = |q: Query<'_>| q.all().unwrap().len();
+        assert_eq!(count(store.query().text("payerror")), 3);
+        assert_eq!(count(store.query().text("declined")), 4);
+        assert_eq!(count(store.query().error_type("app::PayError")), 3);
+        assert_eq!(count(store.query().user("ann")), 3);
+        assert_eq!(count(store.query().request_path("ann")), 1);
+        assert_eq!(count(store.query().user("bob")), 1);
+        assert_eq!(count(store.query().level(Level::Warning)), 2);
+        assert_eq!(count(store.query().level(Level::Warning).user("ann")), 1);
+    }
+
     #[test]
     fn a_database_with_the_earlier_index_layout_is_reindexed_on_open() {
         use crate::store::keys;
