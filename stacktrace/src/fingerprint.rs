@@ -1,27 +1,68 @@
 //! The grouping key of an event.
 
+use std::cell::RefCell;
+
 use sha2::{Digest, Sha256};
 
 use crate::event::Frame;
+
+/// How many recent fingerprints each thread remembers.
+const RECENT: usize = 16;
+
+thread_local! {
+    /// The inputs of this thread's recent fingerprints and their hex digests: the same
+    /// failure tends to repeat, and SHA-256 costs more than comparing its input.
+    static RECENT_FINGERPRINTS: RefCell<(Vec<(Vec<u8>, String)>, usize)> =
+        const { RefCell::new((Vec::new(), 0)) };
+}
 
 /// SHA-256 (hex) of the error type and the in-app frames' function paths. Line numbers and
 /// addresses are left out so that a group survives edits elsewhere in the file; without
 /// in-app frames the message stands in for them.
 pub(crate) fn fingerprint_of(error_type: &str, frames: &[Frame], message: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(error_type.as_bytes());
-    h.update([0]);
+    let mut input = Vec::with_capacity(error_type.len() + message.len() + 2);
+    input.extend_from_slice(error_type.as_bytes());
+    input.push(0);
     let mut any = false;
     for f in frames.iter().filter(|f| f.in_app) {
-        h.update(f.function.as_bytes());
-        h.update([0]);
+        input.extend_from_slice(f.function.as_bytes());
+        input.push(0);
         any = true;
     }
     if !any {
-        h.update([1]);
-        h.update(message.as_bytes());
+        input.push(1);
+        input.extend_from_slice(message.as_bytes());
     }
-    let digest = h.finalize();
+    // A thread whose locals are gone, or a nested use, computes without the memory.
+    let remembered = RECENT_FINGERPRINTS
+        .try_with(|r| {
+            let r = r.try_borrow().ok()?;
+            r.0.iter()
+                .find(|(i, _)| *i == input)
+                .map(|(_, fp)| fp.clone())
+        })
+        .ok()
+        .flatten();
+    if let Some(fp) = remembered {
+        return fp;
+    }
+    let fp = hex_sha256(&input);
+    let _ = RECENT_FINGERPRINTS.try_with(|r| {
+        if let Ok(mut r) = r.try_borrow_mut() {
+            let (entries, next) = &mut *r;
+            if entries.len() < RECENT {
+                entries.push((input, fp.clone()));
+            } else {
+                entries[*next] = (input, fp.clone());
+                *next = (*next + 1) % RECENT;
+            }
+        }
+    });
+    fp
+}
+
+fn hex_sha256(input: &[u8]) -> String {
+    let digest = Sha256::digest(input);
     let mut out = String::with_capacity(64);
     for b in digest {
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
@@ -58,5 +99,47 @@ mod tests {
         assert_ne!(fingerprint_of("E", &a, ""), fingerprint_of("E", &b, ""));
         assert_ne!(fingerprint_of("E", &a, ""), fingerprint_of("F", &a, ""));
         assert_ne!(fingerprint_of("E", &[], "x"), fingerprint_of("E", &[], "y"));
+    }
+
+    /// The digest as it was always computed, field by field, with no memory.
+    fn streamed(error_type: &str, frames: &[Frame], message: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(error_type.as_bytes());
+        h.update([0]);
+        let app: Vec<_> = frames.iter().filter(|f| f.in_app).collect();
+        for f in &app {
+            h.update(f.function.as_bytes());
+            h.update([0]);
+        }
+        if app.is_empty() {
+            h.update([1]);
+            h.update(message.as_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn remembered_fingerprints_are_the_computed_ones() {
+        let frames: Vec<Vec<Frame>> = (0..3)
+            .map(|i| {
+                vec![
+                    frame(&format!("app::f{i}"), 1, true),
+                    frame("std::x", 2, false),
+                ]
+            })
+            .collect();
+        // More distinct inputs than are remembered, each seen several times in turn.
+        for round in 0..4 {
+            for i in 0..(RECENT + 5) {
+                let message = format!("message {i}");
+                let ty = if i % 2 == 0 { "E" } else { "F" };
+                let f = if round % 2 == 0 {
+                    &frames[i % 3][..]
+                } else {
+                    &[][..]
+                };
+                assert_eq!(fingerprint_of(ty, f, &message), streamed(ty, f, &message));
+            }
+        }
     }
 }

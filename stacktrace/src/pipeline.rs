@@ -2,7 +2,9 @@
 //! secrets scrubbed, fingerprint computed.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::thread::{Thread, ThreadId};
 
 use serde_json::Value;
 
@@ -105,6 +107,42 @@ pub(crate) fn truncate_utf8(s: &mut String, max: usize) -> bool {
     true
 }
 
+/// How many threads' names and ids [`thread_texts`] remembers.
+const RECENT_THREADS: usize = 8;
+
+thread_local! {
+    static RECENT_THREADS_SEEN: RefCell<Vec<(ThreadId, Option<String>, String)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// A thread's name and its id as text (`ThreadId(N)`). A thread's name never changes and
+/// its id is never reused, so the texts of recent threads are kept and copied.
+fn thread_texts(thread: &Thread) -> (Option<String>, String) {
+    let id = thread.id();
+    let remembered = RECENT_THREADS_SEEN
+        .try_with(|r| {
+            let r = r.try_borrow().ok()?;
+            r.iter()
+                .find(|(t, _, _)| *t == id)
+                .map(|(_, name, text)| (name.clone(), text.clone()))
+        })
+        .ok()
+        .flatten();
+    if let Some(texts) = remembered {
+        return texts;
+    }
+    let texts = (thread.name().map(str::to_owned), format!("{id:?}"));
+    let _ = RECENT_THREADS_SEEN.try_with(|r| {
+        if let Ok(mut r) = r.try_borrow_mut() {
+            if r.len() == RECENT_THREADS {
+                r.remove(0);
+            }
+            r.push((id, texts.0.clone(), texts.1.clone()));
+        }
+    });
+    texts
+}
+
 /// Turns a pending event into the event that is stored. Nothing of the pending event
 /// reaches the disk except through here.
 pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> CrashEvent {
@@ -192,6 +230,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> C
     }
 
     let fingerprint = fingerprint_of(&p.error_type, &frames, &message);
+    let (thread_name, thread_id) = thread_texts(&p.thread);
     let info = &rt.process;
     CrashEvent {
         id: p.id,
@@ -216,8 +255,8 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> C
             hostname: Cow::Borrowed(&info.hostname),
             program: Cow::Borrowed(&info.program),
             program_version: Cow::Borrowed(&info.program_version),
-            thread_name: p.thread.name().map(str::to_owned),
-            thread_id: format!("{:?}", p.thread.id()),
+            thread_name,
+            thread_id,
             pid: info.pid,
             environment: Cow::Borrowed(&info.environment),
         },
@@ -236,5 +275,32 @@ mod tests {
         assert_eq!(s, "h");
         let mut s = "abc".to_owned();
         assert!(!truncate_utf8(&mut s, 3));
+    }
+
+    #[test]
+    fn thread_texts_are_each_threads_own() {
+        let here = thread_texts(&std::thread::current());
+        assert_eq!(here.1, format!("{:?}", std::thread::current().id()));
+        // More threads than are remembered, each asked about twice.
+        let threads: Vec<_> = (0..RECENT_THREADS + 3)
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("t{i}"))
+                    .spawn(|| std::thread::park())
+                    .unwrap()
+            })
+            .collect();
+        for _ in 0..2 {
+            for (i, t) in threads.iter().enumerate() {
+                let (name, id) = thread_texts(t.thread());
+                assert_eq!(name.as_deref(), Some(format!("t{i}").as_str()));
+                assert_eq!(id, format!("{:?}", t.thread().id()));
+            }
+        }
+        assert_eq!(thread_texts(&std::thread::current()), here);
+        for t in threads {
+            t.thread().unpark();
+            t.join().unwrap();
+        }
     }
 }
