@@ -9,11 +9,13 @@ use crate::event::Frame;
 /// How many recent fingerprints each thread remembers.
 const RECENT: usize = 16;
 
+/// Inputs of recent fingerprints with their hex digests, and the slot to replace next.
+type Recent = (Vec<(Vec<u8>, String)>, usize);
+
 thread_local! {
-    /// The inputs of this thread's recent fingerprints and their hex digests: the same
-    /// failure tends to repeat, and SHA-256 costs more than comparing its input.
-    static RECENT_FINGERPRINTS: RefCell<(Vec<(Vec<u8>, String)>, usize)> =
-        const { RefCell::new((Vec::new(), 0)) };
+    /// This thread's recent fingerprints: the same failure tends to repeat, and SHA-256
+    /// costs more than comparing its input.
+    static RECENT_FINGERPRINTS: RefCell<Recent> = const { RefCell::new((Vec::new(), 0)) };
 }
 
 /// SHA-256 (hex) of the error type and the in-app frames' function paths. Line numbers and

@@ -286,7 +286,7 @@ mod tests {
             .map(|i| {
                 std::thread::Builder::new()
                     .name(format!("t{i}"))
-                    .spawn(|| std::thread::park())
+                    .spawn(std::thread::park)
                     .unwrap()
             })
             .collect();
