@@ -39,6 +39,57 @@ impl Captured {
     }
 }
 
+/// The first bytes of a response body, and how many went by in all, as [`Captured`] keeps
+/// them; a first frame that fits whole is kept as it is (its buffer shared, not copied), and
+/// only what follows it is copied.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CapturedFrames {
+    first: Bytes,
+    more: Vec<u8>,
+    seen: u64,
+    limit: usize,
+}
+
+impl CapturedFrames {
+    pub(crate) fn new(limit: usize) -> Self {
+        CapturedFrames {
+            limit,
+            ..CapturedFrames::default()
+        }
+    }
+
+    pub(crate) fn push(&mut self, data: &Bytes) {
+        let len = data.len();
+        if self.first.is_empty() && self.more.is_empty() && len <= self.limit {
+            self.first = data.clone();
+        } else {
+            let room = self.limit.saturating_sub(self.bytes().len());
+            if room > 0 {
+                if self.more.is_empty() {
+                    self.more
+                        .extend_from_slice(&std::mem::take(&mut self.first));
+                }
+                self.more.extend_from_slice(&data[..room.min(len)]);
+            }
+        }
+        self.seen = self.seen.saturating_add(len as u64);
+    }
+
+    /// The bytes kept.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        if self.more.is_empty() {
+            &self.first
+        } else {
+            &self.more
+        }
+    }
+
+    /// The bytes that went by in all.
+    pub(crate) fn seen(&self) -> u64 {
+        self.seen
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The request body as the inner service sees it: the same frames, in the same
     /// order, as they arrive; the first bytes are copied for the event and the tracking
@@ -195,5 +246,29 @@ mod tests {
         let mut none = Captured::new(0);
         none.push(b"abc", 3);
         assert!(none.bytes.is_empty());
+    }
+
+    #[test]
+    fn captured_frames_keep_what_captured_keeps() {
+        let frames: [&[&[u8]]; 6] = [
+            &[b"abc", b"defgh", b"ij"],
+            &[b"abcde", b"f"],
+            &[b"abcdefg"],
+            &[b"", b"abc", b"de", b"fg"],
+            &[b"ab", b"", b"cdefgh"],
+            &[],
+        ];
+        for limit in [0, 1, 3, 5, 7, 100] {
+            for chunks in frames {
+                let mut copied = Captured::new(limit);
+                let mut kept = CapturedFrames::new(limit);
+                for c in chunks {
+                    copied.push(c, c.len());
+                    kept.push(&Bytes::copy_from_slice(c));
+                }
+                assert_eq!(kept.bytes(), &copied.bytes[..], "{limit} {chunks:?}");
+                assert_eq!(kept.seen(), copied.seen);
+            }
+        }
     }
 }

@@ -28,8 +28,7 @@ use crate::redact::FieldRedactor;
 #[derive(Debug)]
 pub(crate) struct RequestState {
     pub(crate) method: http::Method,
-    pub(crate) uri: http::Uri,
-    pub(crate) headers: http::HeaderMap,
+    pub(crate) head: RequestHead,
     pub(crate) client_addr: Option<String>,
     pub(crate) started: Instant,
     pub(crate) started_us: u64,
@@ -52,8 +51,7 @@ impl RequestState {
     ) -> Self {
         RequestState {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
+            head: RequestHead::new(parts),
             client_addr: client_addr.or_else(|| {
                 parts
                     .extensions
@@ -71,19 +69,163 @@ impl RequestState {
     }
 
     pub(crate) fn path(&self) -> &str {
-        self.uri.path()
+        self.head.path()
     }
 
     pub(crate) fn content_type(&self) -> String {
-        header_text(&self.headers, http::header::CONTENT_TYPE)
+        self.head.header_text(http::header::CONTENT_TYPE)
     }
 }
 
-pub(crate) fn header_text(headers: &http::HeaderMap, name: http::header::HeaderName) -> String {
-    headers
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default()
+/// The parts of a request line and its headers that are kept, copied into one buffer: a
+/// request keeps neither the connection's read buffer (which its headers share) nor a
+/// header map of its own alive, and its tracking record takes the headers as they are.
+///
+/// The buffer holds the authority, the path, the query, then each header value as its
+/// name and its value, each a length (`u32`, little-endian) and its bytes, the values of
+/// one header one after another, as a `HeaderMap` yields them.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    bytes: Vec<u8>,
+    /// Where the authority ends and the path begins; `None` for no authority.
+    authority: Option<usize>,
+    path_end: usize,
+    /// Where the query ends and the headers begin; `None` for no query.
+    query_end: Option<usize>,
+    header_count: usize,
+}
+
+impl RequestHead {
+    pub(crate) fn new(parts: &http::request::Parts) -> Self {
+        let uri = &parts.uri;
+        let authority = uri.authority().map(http::uri::Authority::as_str);
+        let path = uri.path();
+        let query = uri.query();
+        let headers = &parts.headers;
+        let header_bytes: usize = headers
+            .iter()
+            .map(|(n, v)| 8 + n.as_str().len() + v.len())
+            .sum();
+        let mut bytes = Vec::with_capacity(
+            authority.map_or(0, str::len) + path.len() + query.map_or(0, str::len) + header_bytes,
+        );
+        bytes.extend_from_slice(authority.unwrap_or_default().as_bytes());
+        let authority = authority.map(|_| bytes.len());
+        bytes.extend_from_slice(path.as_bytes());
+        let path_end = bytes.len();
+        bytes.extend_from_slice(query.unwrap_or_default().as_bytes());
+        let query_end = query.map(|_| bytes.len());
+        for (name, value) in headers {
+            put_part(&mut bytes, name.as_str().as_bytes());
+            put_part(&mut bytes, value.as_bytes());
+        }
+        RequestHead {
+            bytes,
+            authority,
+            path_end,
+            query_end,
+            header_count: headers.len(),
+        }
+    }
+
+    fn text(&self, from: usize, to: usize) -> &str {
+        std::str::from_utf8(&self.bytes[from..to]).unwrap_or_default()
+    }
+
+    fn path_start(&self) -> usize {
+        self.authority.unwrap_or(0)
+    }
+
+    fn headers_start(&self) -> usize {
+        self.query_end.unwrap_or(self.path_end)
+    }
+
+    /// The authority of the request target, when it had one.
+    pub(crate) fn authority(&self) -> Option<&str> {
+        self.authority.map(|end| self.text(0, end))
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        self.text(self.path_start(), self.path_end)
+    }
+
+    pub(crate) fn query(&self) -> Option<&str> {
+        self.query_end.map(|end| self.text(self.path_end, end))
+    }
+
+    /// The path, and the query after a `?` when there is one.
+    pub(crate) fn path_and_query(&self) -> String {
+        match self.query() {
+            Some(q) => format!("{}?{q}", self.path()),
+            None => self.path().to_owned(),
+        }
+    }
+
+    /// The number of header values.
+    pub(crate) fn header_count(&self) -> usize {
+        self.header_count
+    }
+
+    /// The headers as stored in the buffer: each value as its name and its value.
+    pub(crate) fn header_bytes(&self) -> &[u8] {
+        &self.bytes[self.headers_start()..]
+    }
+
+    /// Each header value with its name, the values of one header one after another.
+    pub(crate) fn headers(&self) -> HeaderParts<'_> {
+        HeaderParts {
+            bytes: self.header_bytes(),
+            left: self.header_count,
+        }
+    }
+
+    /// The first value of a header, as text (lossy); empty when there is none.
+    pub(crate) fn header_text(&self, name: http::header::HeaderName) -> String {
+        self.headers()
+            .find(|(n, _)| *n == name.as_str())
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Appends a part: its length (`u32`, little-endian), then its bytes.
+pub(crate) fn put_part(out: &mut Vec<u8>, part: &[u8]) {
+    out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(part);
+}
+
+/// Header names and values read back from their parts (see [`RequestHead`]).
+#[derive(Clone, Debug)]
+pub(crate) struct HeaderParts<'a> {
+    bytes: &'a [u8],
+    left: usize,
+}
+
+impl<'a> HeaderParts<'a> {
+    pub(crate) fn new(bytes: &'a [u8], count: usize) -> Self {
+        HeaderParts { bytes, left: count }
+    }
+
+    fn part(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(self.bytes.get(..4)?.try_into().ok()?) as usize;
+        let part = self.bytes.get(4..4usize.checked_add(len)?)?;
+        self.bytes = &self.bytes[4 + len..];
+        Some(part)
+    }
+}
+
+impl<'a> Iterator for HeaderParts<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let name = std::str::from_utf8(self.part()?).ok()?;
+        let value = self.part()?;
+        Some((name, value))
+    }
 }
 
 /// Takes a lock without waiting; a poisoned lock is still read (the data is plain).
@@ -331,7 +473,7 @@ impl RequestState {
     pub(crate) fn view(&self, o: &ViewOptions<'_>) -> RequestView {
         let sensitive = self.read(&self.sensitive, o.in_hook);
         let mut r = Redaction::new(o.fields, o.redact_headers, &sensitive);
-        let query = self.uri.query().map(|q| r.pairs(q)).unwrap_or_default();
+        let query = self.head.query().map(|q| r.pairs(q)).unwrap_or_default();
         let mut headers = Map::new();
         if o.headers {
             for (name, value) in self.redacted_headers(&mut r) {
@@ -339,8 +481,8 @@ impl RequestState {
             }
         } else {
             // Redacted values are still scrubbed from the rest of the event.
-            for (name, v) in self.headers.iter() {
-                r.header(name.as_str(), v.as_bytes());
+            for (name, v) in self.head.headers() {
+                r.header(name, v);
             }
         }
         let mut json = Map::new();
@@ -380,10 +522,7 @@ impl RequestState {
 
     /// Each header once, in the order first seen, its values redacted and joined by `, `.
     pub(crate) fn redacted_headers(&self, r: &mut Redaction<'_>) -> Vec<(&str, String)> {
-        redact_headers(
-            r,
-            self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
-        )
+        redact_headers(r, self.head.headers())
     }
 
     /// Adds `<key>` (the redacted text, or a description of a binary body) and its marks.

@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::broken_links::{verdict, Verdict};
-use super::context::{header_text, RequestState};
+use super::context::RequestState;
 use super::redact::{Redaction, SensitiveBody};
 use crate::capture::{admitted, error_type_name, sources_of, submit};
 use crate::event::Level;
@@ -103,25 +103,17 @@ pub(crate) fn unstored_panic(state: &RequestState, message: &str) {
 
 /// Stores a 404 as a broken link when Django would mail it to the managers.
 pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
-    let headers = &state.headers;
-    let referer = header_text(headers, http::header::REFERER);
+    let head = &state.head;
+    let referer = head.header_text(http::header::REFERER);
     let host = {
-        let h = header_text(headers, http::header::HOST);
+        let h = head.header_text(http::header::HOST);
         if h.is_empty() {
-            state
-                .uri
-                .authority()
-                .map(|a| a.as_str().to_owned())
-                .unwrap_or_default()
+            head.authority().unwrap_or_default().to_owned()
         } else {
             h
         }
     };
-    let full_path = state
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| state.path().to_owned());
+    let full_path = head.path_and_query();
     let kind = match verdict(&host, state.path(), &full_path, &referer, ignorable) {
         Verdict::Ignored => return,
         Verdict::Internal => "Broken INTERNAL link",
@@ -148,7 +140,7 @@ pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
         .insert("requested_url".into(), Value::String(requested));
     p.extra.insert(
         "user_agent".into(),
-        Value::String(header_text(headers, http::header::USER_AGENT)),
+        Value::String(head.header_text(http::header::USER_AGENT)),
     );
     if let Some(addr) = &state.client_addr {
         p.extra

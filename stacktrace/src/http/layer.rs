@@ -235,13 +235,14 @@ impl<S: std::fmt::Debug> std::fmt::Debug for StacktraceService<S> {
 }
 
 impl<S> StacktraceService<S> {
-    /// The request's state, when the tracker is installed and on.
-    fn state_of(&self, parts: &Parts) -> (Option<Arc<RequestState>>, Option<Arc<Tracking>>) {
+    /// The request's state, when the tracker is installed and on, with the tracking
+    /// settings when the request is tracked and the body bytes kept.
+    fn state_of(&self, parts: &Parts) -> (Option<Arc<RequestState>>, Option<Arc<Tracking>>, usize) {
         let Some(rt) = runtime() else {
-            return (None, None);
+            return (None, None, 0);
         };
         if !rt.config.enabled {
-            return (None, None);
+            return (None, None, 0);
         }
         let s = &self.settings;
         let path = parts.uri.path();
@@ -261,7 +262,7 @@ impl<S> StacktraceService<S> {
             .and_then(|f| f(parts))
             .map(|a| a.to_string());
         let state = RequestState::new(parts, addr, user, body_limit);
-        (Some(Arc::new(state)), tracking)
+        (Some(Arc::new(state)), tracking, body_limit)
     }
 }
 
@@ -280,11 +281,8 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let (state, tracking) = self.state_of(&parts);
-        let body_state = state
-            .as_ref()
-            .filter(|s| super::context::lock(&s.body).limit > 0)
-            .cloned();
+        let (state, tracking, body_limit) = self.state_of(&parts);
+        let body_state = state.as_ref().filter(|_| body_limit > 0).cloned();
         let req = Request::from_parts(parts, RequestBody::new(body, body_state));
         let called = {
             let _entered = Entered::new(state.as_ref());

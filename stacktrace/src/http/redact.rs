@@ -4,6 +4,8 @@
 //! secrets, so the pipeline also scrubs them from the rest of the event (a panic message
 //! that quotes the token).
 
+use std::borrow::Cow;
+
 use once_cell::sync::Lazy;
 use regex::{Captures, Regex};
 use serde_json::Value;
@@ -307,13 +309,19 @@ enum ContentKind {
     Text,
 }
 
+/// The media type of a content type, without parameters, in lower case (copied only when
+/// it has upper-case letters).
+fn media_type(content_type: &str) -> Cow<'_, str> {
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    if ct.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(ct.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(ct)
+    }
+}
+
 fn content_kind(content_type: &str, text: &str) -> ContentKind {
-    let ct = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = media_type(content_type);
     if ct == "application/x-www-form-urlencoded" {
         ContentKind::Form
     } else if ct.contains("json") {
@@ -335,12 +343,7 @@ fn content_kind(content_type: &str, text: &str) -> ContentKind {
 
 /// Whether a body of this content type is kept as text; others are described by size.
 pub(crate) fn is_textual(content_type: &str) -> bool {
-    let ct = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = media_type(content_type);
     ct.is_empty()
         || ct.starts_with("text/")
         || ct.contains("json")

@@ -15,13 +15,13 @@ use once_cell::sync::OnceCell;
 use regex::Regex;
 use serde_json::Value;
 
-use super::body::Captured;
-use super::context::{lock, redact_headers, stored_body, user_index, RequestState};
+use super::body::CapturedFrames;
+use super::context::{lock, redact_headers, stored_body, user_index, HeaderParts, RequestState};
 use super::redact::{Redaction, SensitiveBody};
 use crate::config::ConfigError;
 use crate::event::EventId;
 use crate::install::{runtime, store};
-use crate::store::{encode_entry, EntryParts, TrackingLog};
+use crate::store::{encode_entry_into, EntryParts, TrackingLog};
 
 /// Settings of request tracking, given to
 /// [`StacktraceLayer::tracking`](super::StacktraceLayer::tracking).
@@ -130,13 +130,13 @@ struct Following {
     status: u16,
     duration_us: u64,
     body_limit: usize,
-    response: Captured,
+    response: CapturedFrames,
     response_type: Option<http::HeaderValue>,
 }
 
 /// Follows a response body and queues the tracking entry when the body ends or is dropped.
 #[derive(Debug)]
-pub(crate) struct Tracker(Option<Box<Following>>);
+pub(crate) struct Tracker(Option<Following>);
 
 impl Tracker {
     pub(crate) fn new(
@@ -146,20 +146,20 @@ impl Tracker {
         response_type: Option<http::HeaderValue>,
     ) -> Tracker {
         let body_limit = settings.body_limit(state.path());
-        Tracker(Some(Box::new(Following {
+        Tracker(Some(Following {
             duration_us: u64::try_from(state.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             state,
             caps: (settings.max_entries, settings.max_bytes),
             status,
             body_limit,
-            response: Captured::new(body_limit),
+            response: CapturedFrames::new(body_limit),
             response_type,
-        })))
+        }))
     }
 
     pub(crate) fn data(&mut self, data: &Bytes) {
         if let Some(f) = &mut self.0 {
-            f.response.push(data, data.len());
+            f.response.push(data);
         }
     }
 
@@ -275,11 +275,14 @@ fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
         body_limit: f.body_limit,
         method: state.method.as_str(),
         path: state.path(),
-        query: state.uri.query(),
+        query: state.head.query(),
         client_addr: state.client_addr.as_deref(),
-        headers: Headers::Map(&state.headers),
+        headers: Headers {
+            count: state.head.header_count(),
+            bytes: state.head.header_bytes(),
+        },
         request_body: body.as_ref().map(|b| (&b.bytes[..], b.seen)),
-        response_body: (&f.response.bytes, f.response.seen),
+        response_body: (f.response.bytes(), f.response.seen()),
         response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
         user: &user,
         sensitive,
@@ -371,6 +374,8 @@ fn run(q: &'static Queue) {
     };
     let mut reported = false;
     let mut spare = Vec::new();
+    let mut loose: Vec<u8> = Vec::new();
+    let mut ends: Vec<(usize, usize)> = Vec::new();
     let mut idle = 0;
     loop {
         let (bytes, queued, flush) = {
@@ -402,21 +407,29 @@ fn run(q: &'static Queue) {
             continue;
         }
         idle = 0;
-        let mut entries = Vec::new();
+        // The entries of the take, one after another in one buffer.
+        loose.clear();
+        ends.clear();
         let mut caps = (u64::MAX, u64::MAX);
         let mut at = 0;
         let mut header_cache = HeaderCache::new();
         while at < bytes.len() {
+            let start = loose.len();
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (record, next) = Record::read(&bytes, at)?;
-                Some((record.caps, entry_of(&record, &mut header_cache), next))
+                Some((
+                    record.caps,
+                    entry_of(&record, &mut header_cache, &mut loose),
+                    next,
+                ))
             }));
             match built {
                 Ok(Some((record_caps, entry, next))) => {
                     caps = record_caps;
                     match entry {
-                        Some(e) => entries.push(e),
+                        Some(()) => ends.push((start, loose.len())),
                         None => {
+                            loose.truncate(start);
                             DROPPED.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -424,16 +437,18 @@ fn run(q: &'static Queue) {
                 }
                 // A record that cannot be read: the rest of the swap cannot be either.
                 _ => {
+                    loose.truncate(start);
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
             }
         }
-        if !entries.is_empty() {
+        if !ends.is_empty() {
+            let mut entries: Vec<&[u8]> = ends.iter().map(|&(a, b)| &loose[a..b]).collect();
             let n = entries.len() as u64;
             let stored = match &mut log {
                 Some(log) => log
-                    .append_encoded(entries, caps.0, caps.1)
+                    .append_encoded(&mut entries, caps.0, caps.1)
                     .map_err(|e| e.to_string()),
                 None => Err("the tracking tree could not be opened".to_owned()),
             };
@@ -484,11 +499,11 @@ struct Record<'a> {
     data: &'a [u8],
 }
 
-/// A record's headers: the request's when queued, the record's bytes when read back (each
-/// value as its own name and value, the values of one header one after another).
-enum Headers<'a> {
-    Map(&'a http::HeaderMap),
-    Bytes { count: usize, bytes: &'a [u8] },
+/// A record's headers: each value as its own name and value, the values of one header one
+/// after another (see [`RequestHead`](super::context::RequestHead)).
+struct Headers<'a> {
+    count: usize,
+    bytes: &'a [u8],
 }
 
 const NONE: u32 = u32::MAX;
@@ -540,10 +555,7 @@ impl<'a> Cursor<'a> {
 
 impl<'a> Record<'a> {
     fn len(&self) -> usize {
-        let headers = match &self.headers {
-            Headers::Map(h) => h.iter().map(|(n, v)| 8 + n.as_str().len() + v.len()).sum(),
-            Headers::Bytes { bytes, .. } => bytes.len(),
-        };
+        let headers = self.headers.bytes.len();
         let sensitive = match &self.sensitive {
             SensitiveBody::Names(names) => names.iter().map(|n| 4 + n.len()).sum(),
             _ => 0,
@@ -583,21 +595,8 @@ impl<'a> Record<'a> {
         put(out, Some(self.path.as_bytes()));
         put(out, self.query.map(str::as_bytes));
         put(out, self.client_addr.map(str::as_bytes));
-        match &self.headers {
-            Headers::Map(h) => {
-                out.extend_from_slice(&(h.len() as u32).to_le_bytes());
-                let len: usize = h.iter().map(|(n, v)| 8 + n.as_str().len() + v.len()).sum();
-                out.extend_from_slice(&(len as u32).to_le_bytes());
-                for (name, value) in h.iter() {
-                    put(out, Some(name.as_str().as_bytes()));
-                    put(out, Some(value.as_bytes()));
-                }
-            }
-            Headers::Bytes { count, bytes } => {
-                out.extend_from_slice(&(*count as u32).to_le_bytes());
-                put(out, Some(bytes));
-            }
-        }
+        out.extend_from_slice(&(self.headers.count as u32).to_le_bytes());
+        put(out, Some(self.headers.bytes));
         put(out, self.request_body.map(|(b, _)| b));
         out.extend_from_slice(&self.request_body.map_or(0, |(_, seen)| seen).to_le_bytes());
         put(out, Some(self.response_body.0));
@@ -639,7 +638,7 @@ impl<'a> Record<'a> {
         let query = c.text()?;
         let client_addr = c.text()?;
         let count = c.u32()? as usize;
-        let headers = Headers::Bytes {
+        let headers = Headers {
             count,
             bytes: c.bytes()?,
         };
@@ -691,20 +690,8 @@ impl<'a> Record<'a> {
 
 impl<'a> Headers<'a> {
     /// Each value with its header's name, the values of one header one after another.
-    fn pairs(&self) -> Box<dyn Iterator<Item = (&'a str, &'a [u8])> + 'a> {
-        match *self {
-            Headers::Map(h) => Box::new(h.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))),
-            Headers::Bytes { count, bytes } => {
-                let mut c = Cursor { bytes, at: 0 };
-                Box::new(
-                    std::iter::from_fn(move || {
-                        let name = std::str::from_utf8(c.bytes()?).ok()?;
-                        Some((name, c.bytes()?))
-                    })
-                    .take(count),
-                )
-            }
-        }
+    fn pairs(&self) -> HeaderParts<'a> {
+        HeaderParts::new(self.bytes, self.count)
     }
 }
 
@@ -746,8 +733,9 @@ fn cached_headers<'b: 'c, 'c>(
     out
 }
 
-/// The stored entry of a finished request, redacted, encoded for its block.
-fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>) -> Option<Vec<u8>> {
+/// The stored entry of a finished request, redacted, encoded for its block and appended to
+/// `out`; `None` (and nothing appended) when it cannot be built.
+fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>, out: &mut Vec<u8>) -> Option<()> {
     let rt = runtime()?;
     let c = &rt.config;
     let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &record.sensitive);
@@ -792,26 +780,31 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>) -> Option<Vec<
         rt.redactor.redact_json(&mut data);
         serde_json::to_string(&data).unwrap_or_default()
     };
-    Some(encode_entry(&EntryParts {
-        id: EventId::new(record.started_us),
-        timestamp_us: record.started_us,
-        duration_us: record.duration_us,
-        status: record.status,
-        method: record.method,
-        path: record.path,
-        query: &query,
-        user: &user,
-        client_addr: record.client_addr.unwrap_or_default(),
-        request_body: request_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
-        response_body: response_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
-        headers: &headers,
-        data: &data,
-    }))
+    encode_entry_into(
+        &EntryParts {
+            id: EventId::new(record.started_us),
+            timestamp_us: record.started_us,
+            duration_us: record.duration_us,
+            status: record.status,
+            method: record.method,
+            path: record.path,
+            query: &query,
+            user: &user,
+            client_addr: record.client_addr.unwrap_or_default(),
+            request_body: request_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+            response_body: response_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+            headers: &headers,
+            data: &data,
+        },
+        out,
+    );
+    Some(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::context::RequestHead;
 
     fn record_bytes(f: &Following) -> Vec<u8> {
         with_record(f, |record| {
@@ -857,17 +850,32 @@ mod tests {
             m
         })
         .collect();
+        let heads: Vec<RequestHead> = maps
+            .iter()
+            .map(|m| {
+                let mut req = http::Request::get("/").body(()).unwrap();
+                *req.headers_mut() = m.clone();
+                RequestHead::new(&req.into_parts().0)
+            })
+            .collect();
         let mut cache = HeaderCache::new();
-        for m in &maps {
+        for (m, head) in maps.iter().zip(&heads) {
             let nothing = SensitiveBody::Nothing;
             let mut r = Redaction::new(&fields, &redact, &nothing);
             let each_time =
                 redact_headers(&mut r, m.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
             let mut r = Redaction::new(&fields, &redact, &nothing);
-            let cached: Vec<(&str, String)> = cached_headers(&mut r, &Headers::Map(m), &mut cache)
-                .into_iter()
-                .map(|(n, v)| (n, v.into_owned()))
-                .collect();
+            let cached: Vec<(&str, String)> = cached_headers(
+                &mut r,
+                &Headers {
+                    count: head.header_count(),
+                    bytes: head.header_bytes(),
+                },
+                &mut cache,
+            )
+            .into_iter()
+            .map(|(n, v)| (n, v.into_owned()))
+            .collect();
             assert_eq!(cached, each_time);
             assert!(
                 cached.iter().all(|(_, v)| !v.contains("sec-")),
@@ -896,8 +904,8 @@ mod tests {
         lock(&state.body).push(b"user=ann&card=4111", 18);
         lock(&state.sensitive).add(&["card", "pin"]);
         lock(&state.data).insert("cart".into(), Value::from(3));
-        let mut response = Captured::new(64);
-        response.push(b"welcome", 7);
+        let mut response = CapturedFrames::new(64);
+        response.push(&Bytes::from_static(b"welcome"));
         let f = Following {
             state: state.clone(),
             caps: (10, 20),
@@ -922,7 +930,7 @@ mod tests {
         assert_eq!(r.query, Some("next=%2Fhome&token=t"));
         assert_eq!(r.client_addr, Some("10.0.0.7"));
         let pairs: Vec<(&str, &[u8])> = r.headers.pairs().collect();
-        let expected: Vec<(&str, &[u8])> = state
+        let expected: Vec<(&str, &[u8])> = parts
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_bytes()))

@@ -102,28 +102,28 @@ impl TrackingLog {
         max_entries: u64,
         max_bytes: u64,
     ) -> Result<(), StoreError> {
-        let encoded = records.iter().map(block::encode_request).collect();
-        self.append_encoded(encoded, max_entries, max_bytes)
+        let mut encoded: Vec<Vec<u8>> = records.iter().map(block::encode_request).collect();
+        self.append_encoded(&mut encoded, max_entries, max_bytes)
     }
 
     /// Stores encoded entries (in any order) as blocks of entries sorted by id, then removes the oldest entries until at most `max_entries` entries and
     /// `max_bytes` bytes of keys and values remain.
-    pub(crate) fn append_encoded(
+    pub(crate) fn append_encoded<E: AsRef<[u8]>>(
         &mut self,
-        mut entries: Vec<Vec<u8>>,
+        entries: &mut [E],
         max_entries: u64,
         max_bytes: u64,
     ) -> Result<(), StoreError> {
-        entries.sort_unstable_by_key(|e| block::id_of_entry(e));
+        entries.sort_unstable_by_key(|e| block::id_of_entry(e.as_ref()));
         let mut rest = &entries[..];
         while !rest.is_empty() {
             let mut n = 0;
             let mut size = 0;
             while n < rest.len()
                 && n < BLOCK_ENTRIES
-                && (n == 0 || size + rest[n].len() <= BLOCK_BYTES)
+                && (n == 0 || size + rest[n].as_ref().len() <= BLOCK_BYTES)
             {
-                size += rest[n].len();
+                size += rest[n].as_ref().len();
                 n += 1;
             }
             let (chunk, tail) = rest.split_at(n);
@@ -139,7 +139,7 @@ impl TrackingLog {
                     })
                 }
             };
-            let key = block::id_of_entry(&chunk[chunk.len() - 1]).to_bytes();
+            let key = block::id_of_entry(chunk[chunk.len() - 1].as_ref()).to_bytes();
             let size = (key.len() + value.len()) as u64;
             // One insert a block, not a batch: sled writes out its log buffer before and
             // after every batch, which costs more than the blocks themselves. A block that

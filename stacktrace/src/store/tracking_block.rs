@@ -108,6 +108,12 @@ pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
         .map(|(n, v)| n.len() + v.len() + 2)
         .sum::<usize>();
     let mut out = Vec::with_capacity(size);
+    encode_entry_into(e, &mut out);
+    out
+}
+
+/// Appends one entry's loose bytes to `out`.
+pub(crate) fn encode_entry_into(e: &EntryParts<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.id.to_bytes());
     out.extend_from_slice(&e.timestamp_us.to_le_bytes());
     out.extend_from_slice(&e.duration_us.to_le_bytes());
@@ -121,21 +127,20 @@ pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
     }
     out.push(flags);
     for t in [e.method, e.path, e.query, e.user, e.client_addr] {
-        put_text(&mut out, t);
+        put_text(out, t);
     }
     if let Some((b, _)) = e.request_body {
-        put_text(&mut out, b);
+        put_text(out, b);
     }
     if let Some((b, _)) = e.response_body {
-        put_text(&mut out, b);
+        put_text(out, b);
     }
-    put_len(&mut out, e.headers.len());
+    put_len(out, e.headers.len());
     for (name, value) in e.headers {
-        put_text(&mut out, name);
-        put_text(&mut out, value);
+        put_text(out, name);
+        put_text(out, value);
     }
-    put_text(&mut out, e.data);
-    out
+    put_text(out, e.data);
 }
 
 /// A stored request's loose bytes.
