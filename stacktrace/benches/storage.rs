@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const BATCH: u64 = 1_000;
+/// Rounds of the alternating measurement.
+const ROUNDS: u64 = 200;
 
 fn dir_size(path: &std::path::Path) -> u64 {
     let mut total = 0;
@@ -81,6 +83,35 @@ fn storage(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The same two, alternating in rounds: the disk's speed drifts over seconds (a flush
+    // can take twice as long a minute later), and alternating exposes both to the same
+    // drift, so their ratio is steadier than that of the two runs above.
+    let mut raw_time = Duration::ZERO;
+    let mut writer_time = Duration::ZERO;
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            key += 1;
+            raw.insert(key.to_be_bytes(), json.as_slice()).unwrap();
+        }
+        raw.flush().unwrap();
+        raw_time += start.elapsed();
+        let start = Instant::now();
+        for _ in 0..BATCH {
+            black_box(report());
+        }
+        assert!(guard.flush());
+        writer_time += start.elapsed();
+    }
+    let per_s = |t: Duration| (ROUNDS * BATCH) as f64 / t.as_secs_f64();
+    eprintln!(
+        "\nalternating, {ROUNDS} rounds of {BATCH} events: raw sled {:.0}/s, writer {:.0}/s, \
+         writer at {:.1}% of raw sled",
+        per_s(raw_time),
+        per_s(writer_time),
+        100.0 * per_s(writer_time) / per_s(raw_time),
+    );
 
     let stats = store.stats().unwrap();
     let dropped: u64 = stats.dropped.values().sum();

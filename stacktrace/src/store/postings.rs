@@ -33,6 +33,11 @@ pub(crate) const MAX_VALUE: usize = 512;
 /// starting, so a value that gets one event per batch still has runs of many ids.
 const SHORT_RUN: usize = 128;
 
+/// The most ids in one run (4 KiB): a sled leaf of up to 17 runs stays under sled's
+/// inline limit (a quarter of a 512 KiB segment); a larger node is written as a blob file
+/// of its own.
+const MAX_RUN: usize = 256;
+
 /// Words longer than this are not indexed; the event is indexed under [`OVERFLOW`] instead.
 pub(crate) const MAX_WORD: usize = 48;
 
@@ -86,6 +91,15 @@ fn decode_ids(bytes: &[u8]) -> Vec<EventId> {
         .chunks_exact(16)
         .filter_map(|c| c.try_into().ok().map(EventId::from_bytes))
         .collect()
+}
+
+/// Adds sorted `ids` as runs of at most [`MAX_RUN`] ids, each under its greatest id.
+fn put_runs(batch: &mut sled::Batch, prefix: &[u8], ids: &[EventId]) {
+    for run in ids.chunks(MAX_RUN) {
+        if let Some(max) = run.last() {
+            batch.insert(run_key(prefix, *max), encode_ids(run));
+        }
+    }
 }
 
 fn encode_ids(ids: &[EventId]) -> Vec<u8> {
@@ -413,19 +427,14 @@ impl<'a> Additions<'a> {
                     }
                     extended = union(&extended, new);
                     batch.remove(k);
-                    if let Some(max) = extended.last() {
-                        batch.insert(run_key(&prefix, *max), encode_ids(&extended));
-                    }
+                    put_runs(&mut batch, &prefix, &extended);
                 }
-                _ => {
-                    if let Some(max) = new.last() {
-                        batch.insert(run_key(&prefix, *max), encode_ids(new));
-                    }
-                }
+                _ => put_runs(&mut batch, &prefix, new),
             }
+            // A run that grows past the limit is split; its last part keeps its key.
             for (k, ids) in into_runs {
                 let existing = tree.get(&k)?.map(|v| decode_ids(&v)).unwrap_or_default();
-                batch.insert(k, encode_ids(&union(&existing, &ids)));
+                put_runs(&mut batch, &prefix, &union(&existing, &ids));
             }
         }
         tree.apply_batch(batch)?;
@@ -565,6 +574,26 @@ mod tests {
     }
 
     const ALL: (EventId, EventId) = (EventId(0), EventId(u128::MAX));
+
+    /// Runs stay at most MAX_RUN ids, however many ids a batch brings and wherever late
+    /// ids land, and reading gives every id once.
+    #[test]
+    fn runs_stay_small_enough_for_sled_to_keep_them_inline() {
+        let (_dir, p) = postings();
+        let first: Vec<_> = (0..1000).map(|t| id(t * 2 + 10, 0)).collect();
+        add(&p, Field::User, "ann", &first);
+        // Late ids, inside the span of runs already written.
+        let late: Vec<_> = (0..700).map(|t| id(t * 2 + 11, 0)).collect();
+        add(&p, Field::User, "ann", &late);
+        for run in p.runs.iter() {
+            let (_, v) = run.unwrap();
+            assert!(v.len() / 16 <= MAX_RUN, "a run of {} ids", v.len() / 16);
+        }
+        let mut want: Vec<_> = first.iter().chain(&late).copied().collect();
+        want.sort_unstable();
+        want.reverse();
+        assert_eq!(read(&p, Field::User, "ann", ALL.0, ALL.1), want);
+    }
 
     #[test]
     fn batches_read_back_newest_first_within_bounds() {
