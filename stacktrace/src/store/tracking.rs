@@ -215,20 +215,29 @@ impl TrackingLog {
             };
             // The fewest oldest entries to drop: enough for the entry target, then (a block
             // only shrinks as entries leave it) the first count whose block fits the bytes.
-            let (mut lo, mut hi) = (
-                (entries.saturating_sub(keep_entries) as usize).min(loose.len()),
-                loose.len(),
-            );
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                match size_of(mid) {
-                    Some((n, _)) if rest + n <= keep_bytes => hi = mid,
-                    _ => lo = mid + 1,
+            // Usually the entry target alone decides, so that count is tried first.
+            let fits = |cut: usize| {
+                (cut < loose.len())
+                    .then(|| size_of(cut))
+                    .flatten()
+                    .filter(|(n, _)| rest + n <= keep_bytes)
+                    .map(|found| (cut, found))
+            };
+            let lo = (entries.saturating_sub(keep_entries) as usize).min(loose.len());
+            let found = fits(lo).or_else(|| {
+                let (mut lo, mut hi) = (lo + 1, loose.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    match fits(mid) {
+                        Some(_) => hi = mid,
+                        None => lo = mid + 1,
+                    }
                 }
-            }
-            match (lo < loose.len()).then(|| size_of(lo)).flatten() {
-                Some((n, value)) => {
-                    entries = entries.saturating_sub(lo as u64);
+                fits(lo)
+            });
+            match found {
+                Some((cut, (n, value))) => {
+                    entries = entries.saturating_sub(cut as u64);
                     bytes = rest + n;
                     trim.push((k, Some(value)));
                 }
