@@ -40,6 +40,9 @@ pub enum StoreError {
     },
     /// Writing an export failed.
     Export(std::io::Error),
+    /// A write was asked for by a thread whose own earlier write failed part way (a panic
+    /// inside it reached the panic hook): it is refused rather than waiting for itself.
+    WriteReentered,
 }
 
 impl fmt::Display for StoreError {
@@ -62,6 +65,10 @@ impl fmt::Display for StoreError {
                 write!(f, "spool file {} failed: {source}", path.display())
             }
             StoreError::Export(e) => write!(f, "export failed: {e}"),
+            StoreError::WriteReentered => f.write_str(
+                "a write to the database was refused: this thread's own earlier write \
+                 failed part way (a panic's event stays in the journal for the next open)",
+            ),
         }
     }
 }

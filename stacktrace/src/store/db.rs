@@ -1,9 +1,10 @@
 //! Opening the database, storing an event with its indexes and group, reading it back.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,26 @@ pub struct Store {
     /// are any, a flush leaves the journal alone. An event whose storing failed stays
     /// counted, so the journal keeps it for the next open to merge.
     journal_unstored: AtomicUsize,
+    /// Held while events are written or removed: each write reads what is stored (the
+    /// block an id falls in, a value's last index run) before it writes.
+    write_lock: Mutex<()>,
+}
+
+thread_local! {
+    /// Set while this thread holds a store's write lock: a panic inside a write reaches
+    /// the panic hook on the same thread, and a write from there must not wait for itself.
+    static WRITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A store's write lock, held; see [`Store::writing`].
+pub(crate) struct Writing<'a> {
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        WRITING.with(|w| w.set(false));
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -134,10 +155,23 @@ impl Store {
             pending_drops: None,
             journal: OnceLock::new(),
             journal_unstored: AtomicUsize::new(0),
+            write_lock: Mutex::new(()),
         };
         store.rebuild_old_index()?;
         spool::merge_into(&store)?;
         Ok(store)
+    }
+
+    /// Takes the write lock, waiting for another thread's write; refused on a thread that
+    /// already holds it. A write that panicked leaves the data as consistent as a failed
+    /// write does, so a poisoned lock is taken as it is.
+    pub(crate) fn writing(&self) -> Result<Writing<'_>, StoreError> {
+        if WRITING.with(Cell::get) {
+            return Err(StoreError::WriteReentered);
+        }
+        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        WRITING.with(|w| w.set(true));
+        Ok(Writing { _guard: guard })
     }
 
     pub(crate) fn with_pending_drops(mut self, counters: Arc<DropCounters>) -> Self {
@@ -166,6 +200,7 @@ impl Store {
         &self,
         events: &[CrashEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let _writing = self.writing()?;
         let mut event_batch = sled::Batch::default();
         self.write_events(&Encoded::new(events), &mut event_batch)?;
         let mut additions = Additions::default();
@@ -194,6 +229,7 @@ impl Store {
     /// Indexes the events of a database written with the earlier index layout (one key
     /// per event and field), then drops the old index.
     fn rebuild_old_index(&self) -> Result<(), StoreError> {
+        let _writing = self.writing()?;
         let name = keys::OLD_INDEX.as_bytes();
         if !self.db.tree_names().iter().any(|n| n.as_ref() == name) {
             return Ok(());
@@ -228,6 +264,7 @@ impl Store {
     /// counts. Index runs made only of removed events are deleted; readers skip the other
     /// removed ids.
     pub(crate) fn remove_below(&self, boundary: EventId) -> Result<u64, StoreError> {
+        let _writing = self.writing()?;
         // The boundary is recorded first: from then on readers check the ids below it.
         self.postings.set_purged_below(boundary)?;
         let removed = self.remove_events_below(boundary)?;

@@ -648,6 +648,47 @@ mod tests {
         assert_blocks_sound(&store);
     }
 
+    /// Writers on several threads at once, their ids interleaved in time: every event is
+    /// stored once, readable, and the blocks never overlap (each write reads what is stored
+    /// before it writes, so writes take turns).
+    #[test]
+    fn concurrent_writers_take_turns() {
+        let (_dir, store) = store();
+        std::thread::scope(|s| {
+            for t in 0..4u128 {
+                let store = &store;
+                s.spawn(move || {
+                    for b in 0..25u128 {
+                        let events: Vec<_> = (0..20u128)
+                            .map(|i| event((b * 20 + i) * 4 + t + 1, &format!("t{t}")))
+                            .collect();
+                        store.insert_batch(&events).unwrap();
+                    }
+                });
+            }
+        });
+        assert_blocks_sound(&store);
+        assert_eq!(store.event_count().unwrap(), 2000);
+        for id in 1..=2000u128 {
+            assert!(store.contains_event(EventId(id)).unwrap(), "{id}");
+        }
+        assert_eq!(store.query().text("t2").count().unwrap(), 500);
+    }
+
+    #[test]
+    fn a_thread_holding_the_write_lock_is_refused_another_not_made_to_wait_for_itself() {
+        let (_dir, store) = store();
+        let held = store.writing().unwrap();
+        assert!(matches!(store.writing(), Err(StoreError::WriteReentered)));
+        assert!(matches!(
+            store.insert_batch(&[event(1, "a")]),
+            Err(StoreError::WriteReentered)
+        ));
+        drop(held);
+        store.insert_batch(&[event(1, "a")]).unwrap();
+        assert!(store.contains_event(EventId(1)).unwrap());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
