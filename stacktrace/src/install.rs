@@ -20,7 +20,7 @@ use crate::writer::Writer;
 #[derive(Debug)]
 pub(crate) enum Sink {
     /// The database, opened by this process.
-    Store(Store),
+    Store(Box<Store>),
     /// Another process holds the database: a spool file beside it.
     Spool(Spool),
     /// Nothing could be opened; events are counted as storage errors.
@@ -161,7 +161,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         })
     });
     let sink = match opened {
-        Ok(store) => Sink::Store(store.with_pending_drops(drops.clone())),
+        Ok(store) => Sink::Store(Box::new(store.with_pending_drops(drops.clone()))),
         Err(e @ StoreError::Locked { .. }) => {
             let sink = match Spool::create(&config.db_path) {
                 Ok(spool) => Sink::Spool(spool),
