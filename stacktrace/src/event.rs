@@ -330,6 +330,31 @@ pub struct CrashEvent {
 }
 
 impl CrashEvent {
+    /// A minimal event for tests: the given id and message, level error, group `fp`.
+    #[cfg(test)]
+    pub(crate) fn sample(id: u128, message: &str) -> CrashEvent {
+        CrashEvent {
+            id: EventId(id),
+            timestamp_us: 1,
+            level: Level::Error,
+            logger: "test".into(),
+            error_type: String::new(),
+            message: message.into(),
+            sources: Vec::new(),
+            location: None,
+            request_path: String::new(),
+            user: String::new(),
+            fingerprint: "fp".into(),
+            frames: Vec::new(),
+            calls: Vec::new(),
+            tags: BTreeMap::new(),
+            extra: BTreeMap::new(),
+            breadcrumbs: Vec::new(),
+            context: RuntimeContext::default(),
+            payload: serde_json::Value::Null,
+        }
+    }
+
     /// Capture time as a [`SystemTime`].
     pub fn time(&self) -> SystemTime {
         from_us(self.timestamp_us)

@@ -522,23 +522,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::event::Level;
 
     fn event(id: u128, message: &str) -> CrashEvent {
-        let mut e: CrashEvent = serde_json::from_value(serde_json::json!({
-            "id": format!("{id:032x}"),
-            "timestamp_us": 1,
-            "level": Level::Error,
-            "logger": "test",
-            "error_type": "",
-            "message": message,
-            "fingerprint": "fp",
-            "context": {"os": "", "arch": "", "hostname": "", "program": "",
-                        "program_version": "", "thread_id": "", "pid": 1},
-        }))
-        .unwrap();
-        e.id = EventId(id);
-        e
+        CrashEvent::sample(id, message)
     }
 
     fn store() -> (tempfile::TempDir, Store) {

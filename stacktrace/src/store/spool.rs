@@ -235,18 +235,11 @@ mod tests {
     use super::*;
 
     fn event(id: u128, message: &str) -> CrashEvent {
-        serde_json::from_value(serde_json::json!({
-            "id": format!("{id:032x}"),
-            "timestamp_us": 1,
-            "level": "fatal",
-            "logger": "panic",
-            "error_type": "panic",
-            "message": message,
-            "fingerprint": "f",
-            "context": {"os": "", "arch": "", "hostname": "", "program": "",
-                        "program_version": "", "thread_id": "", "pid": 1},
-        }))
-        .unwrap()
+        let mut e = CrashEvent::sample(id, message);
+        e.level = crate::event::Level::Fatal;
+        e.logger = "panic".into();
+        e.error_type = "panic".into();
+        e
     }
 
     fn journal_bytes(db: &Path) -> u64 {
