@@ -72,6 +72,11 @@ fn corrupt(key: &[u8], reason: impl Into<String>) -> StoreError {
     }
 }
 
+/// The id a key names, when it is 16 bytes.
+fn key_id(key: &[u8]) -> Option<EventId> {
+    <[u8; 16]>::try_from(key).ok().map(EventId::from_bytes)
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> usize {
     let mut b = [0; 4];
     b.copy_from_slice(&bytes[at..at + 4]);
@@ -446,11 +451,12 @@ impl Store {
     }
 
     /// How many events are stored.
+    /// A damaged block counts as one event, as its removal does: the count stays readable.
     pub(crate) fn event_count(&self) -> Result<u64, StoreError> {
         let mut n = 0;
         for item in self.events.iter() {
             let (k, v) = item?;
-            n += Block::parse(&k, v)?.len() as u64;
+            n += Block::parse(&k, v).map_or(1, |b| b.len() as u64);
         }
         Ok(n)
     }
@@ -460,11 +466,21 @@ impl Store {
         let mut seen = 0;
         for item in self.events.iter().rev() {
             let (k, v) = item?;
-            let block = Block::parse(&k, v)?;
-            if seen + block.len() > n {
-                return Ok(Some(block.id(block.len() - 1 - (n - seen))));
+            match Block::parse(&k, v) {
+                Ok(block) => {
+                    if seen + block.len() > n {
+                        return Ok(Some(block.id(block.len() - 1 - (n - seen))));
+                    }
+                    seen += block.len();
+                }
+                // A damaged block counts as one event, its key's, as in `event_count`.
+                Err(_) => {
+                    if seen == n {
+                        return Ok(key_id(&k));
+                    }
+                    seen += 1;
+                }
             }
-            seen += block.len();
         }
         Ok(None)
     }
@@ -474,11 +490,12 @@ impl Store {
         let (Some((fk, fv)), Some((lk, _))) = (self.events.first()?, self.events.last()?) else {
             return Ok(None);
         };
-        let first = Block::parse(&fk, fv)?.first();
-        let last = <[u8; 16]>::try_from(&lk[..])
-            .map(EventId::from_bytes)
-            .map_err(|_| corrupt(&lk, format!("a key of {} bytes, not 16", lk.len())))?;
-        Ok(Some((first, last)))
+        // A damaged first block is taken as starting at its key.
+        let first = Block::parse(&fk, fv)
+            .map(|b| b.first())
+            .ok()
+            .or_else(|| key_id(&fk));
+        Ok(first.zip(key_id(&lk)))
     }
 
     /// Removes the events with ids below `boundary` from the events tree; returns how many.
@@ -497,8 +514,13 @@ impl Store {
                 in_batch = 0;
             }
         }
-        // The block the boundary falls in keeps its events from the boundary on.
-        if let Some(block) = self.block_at_or_after(boundary)? {
+        // The block the boundary falls in keeps its events from the boundary on. A damaged
+        // one cannot be cut: it stays, as it is stored under an id after the boundary.
+        let at_boundary = match self.block_at_or_after(boundary) {
+            Err(StoreError::Corrupt { .. }) => None,
+            other => other?,
+        };
+        if let Some(block) = at_boundary {
             if block.first() < boundary {
                 let mut out = BlockWriter::default();
                 for i in 0..block.len() {
@@ -617,6 +639,27 @@ mod tests {
             let err = store.get(EventId(7)).unwrap_err().to_string();
             assert!(err.contains(&EventId(7).to_string()), "{err} for {bytes:?}");
         }
+    }
+
+    /// A damaged block among good ones: the count, the span and retention by count still
+    /// work, counting it as one event.
+    #[test]
+    fn counts_span_and_retention_read_past_a_damaged_block() {
+        let (_dir, store) = store();
+        write(&store, &[event(10, "a"), event(20, "b")]);
+        write(&store, &[event(30, "c"), event(40, "d")]);
+        write(&store, &[event(50, "e")]);
+        store
+            .events
+            .insert(EventId(40).to_bytes(), vec![BLOCK_FORMAT, 9])
+            .unwrap();
+        assert_eq!(store.event_count().unwrap(), 4);
+        assert_eq!(store.id_span().unwrap(), Some((EventId(10), EventId(50))));
+        assert_eq!(store.nth_newest(1).unwrap(), Some(EventId(40)));
+        assert_eq!(store.nth_newest(2).unwrap(), Some(EventId(20)));
+        assert_eq!(store.keep_latest(2).unwrap(), 2);
+        assert_eq!(store.event_count().unwrap(), 2);
+        assert!(store.get(EventId(50)).unwrap().is_some());
     }
 
     #[test]
