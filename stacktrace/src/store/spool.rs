@@ -211,7 +211,7 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
                 continue;
             };
             let repeated = batch.iter().any(|e| e.id == event.id);
-            if !repeated && store.get(event.id)?.is_none() {
+            if !repeated && !store.contains_event(event.id)? {
                 batch.push(event);
             }
             if batch.len() == MERGE_BATCH {
