@@ -92,15 +92,23 @@ impl Secrets {
 
     pub(crate) fn scrub(&self, text: &mut String) {
         for s in &self.0 {
+            if PLACEHOLDER.contains(s.as_str()) {
+                // A secret made of stars: replaced once, between the placeholders already
+                // in the text, which hold no secret and stay as they are.
+                if text.contains(s.as_str()) {
+                    let pieces: Vec<String> = text
+                        .split(PLACEHOLDER)
+                        .map(|piece| piece.replace(s.as_str(), PLACEHOLDER))
+                        .collect();
+                    *text = pieces.join(PLACEHOLDER);
+                }
+                continue;
+            }
             // Replacing can join the placeholder with its neighbours into the secret again
             // (`*x` beside `x`), so repeat; each pass removes a character the placeholder
-            // lacks, which ends the loop. A secret made of stars is replaced once.
-            let once = PLACEHOLDER.contains(s.as_str());
+            // lacks, which ends the loop.
             while text.contains(s.as_str()) {
                 *text = text.replace(s.as_str(), PLACEHOLDER);
-                if once {
-                    break;
-                }
             }
         }
     }
@@ -183,6 +191,25 @@ mod tests {
                 collect_texts(v, out);
             }),
             _ => {}
+        }
+    }
+
+    /// A secret made of stars is part of the placeholder: placeholders already in a text
+    /// (a redacted argument, a redacted field) stay as they are; the secret elsewhere goes.
+    #[test]
+    fn a_secret_of_stars_leaves_placeholders_alone() {
+        for secret in ["*", "**", "**********"] {
+            let s = Secrets::new(vec![secret.into()]);
+            let mut t = PLACEHOLDER.to_owned();
+            s.scrub(&mut t);
+            assert_eq!(t, PLACEHOLDER, "{secret}");
+            let mut t = format!("pin={PLACEHOLDER}&note=a{secret}b");
+            s.scrub(&mut t);
+            assert_eq!(
+                t,
+                format!("pin={PLACEHOLDER}&note=a{PLACEHOLDER}b"),
+                "{secret}"
+            );
         }
     }
 
