@@ -138,6 +138,20 @@ fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
     })
 }
 
+/// The CPU time the whole process (server, client and tracker threads) has used so far.
+#[allow(unsafe_code)]
+fn process_cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the call, and
+    // `CLOCK_PROCESS_CPUTIME_ID` is a clock every supported platform of these benches has.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()
@@ -145,20 +159,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn load_phase() {
     let apps = apps();
-    let mut results: Vec<(&str, Vec<Duration>, Duration)> = apps
+    let mut results: Vec<(&str, Vec<Duration>, Duration, Duration)> = apps
         .variants
         .iter()
-        .map(|(n, _)| (*n, Vec::new(), Duration::ZERO))
+        .map(|(n, _)| (*n, Vec::new(), Duration::ZERO, Duration::ZERO))
         .collect();
     // Rounds alternate between the apps, so drift of the machine hits all three alike. An
     // app's time includes storing what it queued for tracking, so that none of its work
-    // spills into the next app's round.
+    // spills into the next app's round. The process's CPU time per request is counted too:
+    // on a shared machine it swings less than requests per second.
     for _ in 0..ROUNDS {
         for (i, (_, addr)) in apps.variants.iter().enumerate() {
             let start = Instant::now();
+            let cpu = process_cpu_now();
             let lat = load(apps, *addr);
             stacktrace::http::flush_tracking(Duration::from_secs(30));
             results[i].2 += start.elapsed();
+            results[i].3 += process_cpu_now() - cpu;
             results[i].1.extend(lat);
         }
     }
@@ -170,20 +187,23 @@ fn load_phase() {
         "\nload: {CONNECTIONS} connections, {ROUNDS} rounds of {ROUND:?} per app, client in-process"
     );
     println!(
-        "{:18} {:>10} {:>8} {:>10} {:>10}",
-        "app", "req/s", "ratio", "p50", "p99"
+        "{:18} {:>10} {:>8} {:>10} {:>10} {:>14}",
+        "app", "req/s", "ratio", "p50", "p99", "CPU/request"
     );
-    let mut base: Option<(f64, Duration, Duration)> = None;
-    for (name, mut lat, elapsed) in results {
+    let mut base: Option<(f64, Duration, Duration, f64)> = None;
+    for (name, mut lat, elapsed, cpu) in results {
         lat.sort_unstable();
         let rps = lat.len() as f64 / elapsed.as_secs_f64();
+        let cpu_us = cpu.as_secs_f64() * 1e6 / lat.len().max(1) as f64;
         let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
-        let (b_rps, b50, b99) = *base.get_or_insert((rps, p50, p99));
+        let (b_rps, b50, b99, b_cpu) = *base.get_or_insert((rps, p50, p99, cpu_us));
         println!(
-            "{name:18} {rps:>10.0} {:>7.1}% {:>10.1?} {:>10.1?}   added p50 {:>+8.1}µs p99 {:>+8.1}µs",
+            "{name:18} {rps:>10.0} {:>7.1}% {:>10.1?} {:>10.1?} {cpu_us:>8.2}µs {:>+5.1}%   \
+             added p50 {:>+8.1}µs p99 {:>+8.1}µs",
             100.0 * rps / b_rps,
             p50,
             p99,
+            100.0 * (cpu_us / b_cpu - 1.0),
             p50.as_secs_f64() * 1e6 - b50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6 - b99.as_secs_f64() * 1e6,
         );
