@@ -19,6 +19,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use stacktrace::http::{StacktraceLayer, Tracking};
 
+// Only its CPU clock is used here; its criterion measurements serve the capture benches.
+#[allow(dead_code)]
+#[path = "support/clocks.rs"]
+mod clocks;
+
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
 struct Apps {
@@ -139,17 +144,8 @@ fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
 }
 
 /// The CPU time the whole process (server, client and tracker threads) has used so far.
-#[allow(unsafe_code)]
 fn process_cpu_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the call, and
-    // `CLOCK_PROCESS_CPUTIME_ID` is a clock every supported platform of these benches has.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -53,16 +53,22 @@ pub fn batched<C: Clock>(
 }
 
 /// The CPU time the calling thread has used so far.
-#[allow(unsafe_code)]
 pub fn thread_cpu_now() -> Duration {
+    cpu_now(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The CPU time a CPU-time clock (`CLOCK_THREAD_CPUTIME_ID`, `CLOCK_PROCESS_CPUTIME_ID`)
+/// reads now.
+#[allow(unsafe_code)]
+pub fn cpu_now(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the call, and
-    // `CLOCK_THREAD_CPUTIME_ID` is a clock every supported platform of these benches has.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    // SAFETY: `ts` is a valid, writable `timespec` for the duration of the call, and both
+    // CPU-time clocks exist on every supported platform of these benches.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
