@@ -407,18 +407,21 @@ pub(crate) struct BlockHead {
     pub(crate) min: EventId,
 }
 
+/// Reads the head of a value of [`BLOCK_VERSION`]; the reader is left at its texts.
+fn read_head(value: &[u8]) -> Result<(BlockHead, Reader<'_>), String> {
+    let mut r = Reader {
+        bytes: value,
+        at: 1,
+    };
+    let count = r.len()?;
+    let min = EventId::from_bytes(r.array()?);
+    Ok((BlockHead { count, min }, r))
+}
+
 /// A block's head; a value of format version 1 is one entry under its own id.
 pub(crate) fn block_head(key: EventId, value: &[u8]) -> Result<BlockHead, String> {
     match value.first() {
-        Some(&BLOCK_VERSION) => {
-            let mut r = Reader {
-                bytes: value,
-                at: 1,
-            };
-            let count = r.len()?;
-            let min = EventId::from_bytes(r.array()?);
-            Ok(BlockHead { count, min })
-        }
+        Some(&BLOCK_VERSION) => read_head(value).map(|(head, _)| head),
         Some(&keys::FORMAT_VERSION) => Ok(BlockHead { count: 1, min: key }),
         Some(v) => Err(format!(
             "format version {v}, this build reads {} and {BLOCK_VERSION}",
@@ -569,12 +572,7 @@ fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedRequest, String>
 pub(crate) fn block_entries(key: EventId, value: &[u8]) -> Result<Vec<Slot<'_>>, String> {
     match value.first() {
         Some(&BLOCK_VERSION) => {
-            let mut r = Reader {
-                bytes: value,
-                at: 1,
-            };
-            let count = r.len()?;
-            r.take(16)?;
+            let (BlockHead { count, .. }, mut r) = read_head(value)?;
             // Every entry and every text takes at least its length byte, and an entry its
             // fixed part: nothing is reserved for counts the bytes cannot hold.
             if count > value.len() / (PACKED_MIN + 1) {
