@@ -302,11 +302,16 @@ impl Encoded {
             }
             spans.push((e.id, start..data.len()));
         }
-        // Stable, so that of two events with one id the later given comes last and wins.
+        // Stable, so that of two events with one id the later given comes last; it takes
+        // the place of the earlier.
         spans.sort_by_key(|(id, _)| *id);
-        spans.reverse();
-        spans.dedup_by_key(|(id, _)| *id);
-        spans.reverse();
+        spans.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 = later.1.clone();
+            }
+            same
+        });
         Encoded { data, spans }
     }
 
@@ -421,12 +426,9 @@ impl Store {
         let mut step = |item: sled::Result<(IVec, IVec)>| -> Result<bool, StoreError> {
             let (k, v) = item?;
             let block = Block::parse(&k, v)?;
-            let positions: Box<dyn Iterator<Item = usize>> = if newest_first {
-                Box::new((0..block.len()).rev())
-            } else {
-                Box::new(0..block.len())
-            };
-            for i in positions {
+            let n = block.len();
+            for j in 0..n {
+                let i = if newest_first { n - 1 - j } else { j };
                 let id = block.id(i);
                 if range.contains(&id) && !visit(&block, i)? {
                     return Ok(false);
