@@ -165,6 +165,79 @@ async fn the_cap_holds_after_ten_times_the_cap() {
     assert_eq!(stacktrace::http::tracking_dropped(), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_responses_are_each_stored_with_their_own_body() {
+    setup();
+    let _serial = SERIAL.lock().await;
+    // Requests finishing together are built into entries together; each keeps its own
+    // response body, whether it repeats the one before or not.
+    let app = Router::new()
+        .route(
+            "/echo/{n}",
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    if n % 3 == 0 {
+                        "same".to_owned()
+                    } else {
+                        format!("{n} Bearer sec-echo-{n} {}", "x".repeat(n as usize % 50))
+                    }
+                },
+            ),
+        )
+        .route(
+            "/json/{n}",
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    axum::Json(serde_json::json!({"n": n, "password": format!("sec-json-{n}")}))
+                },
+            ),
+        )
+        .layer(StacktraceLayer::new().tracking(Tracking::new().max_body_length(40)));
+    let addr = serve(app).await;
+    let c = client();
+    let start = SystemTime::now();
+    let mut calls = Vec::new();
+    for n in 0..120u32 {
+        let c = c.clone();
+        let kind = if n % 4 == 1 { "json" } else { "echo" };
+        calls.push(tokio::spawn(async move {
+            fetch(&c, format!("http://{addr}/{kind}/{n}")).await.0
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::OK);
+    }
+    flush();
+    let rows = stacktrace::store()
+        .unwrap()
+        .tracked()
+        .since(start)
+        .limit(1000)
+        .run()
+        .unwrap();
+    assert_eq!(rows.len(), 120);
+    for r in &rows {
+        let (kind, n) = r.path[1..].split_once('/').unwrap();
+        let n: u32 = n.parse().unwrap();
+        let body = r.response_body.as_deref().unwrap();
+        // The first 40 bytes are kept, then redacted.
+        let (expected, truncated) = if kind == "json" {
+            (format!(r#"{{"n":{n},"password":"**********"}}"#), false)
+        } else if n % 3 == 0 {
+            ("same".to_owned(), false)
+        } else {
+            let sent = format!("{n} Bearer sec-echo-{n} {}", "x".repeat(n as usize % 50));
+            (
+                sent[..sent.len().min(40)].replace(&format!("sec-echo-{n}"), "**********"),
+                sent.len() > 40,
+            )
+        };
+        assert_eq!(body, expected, "{}", r.path);
+        assert_eq!(r.response_body_truncated, truncated, "{}", r.path);
+        assert!(!body.contains("sec-"), "{body}");
+    }
+}
+
 trait After {
     fn time_after(&self, t: SystemTime) -> bool;
 }

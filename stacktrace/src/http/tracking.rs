@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use super::redact::{Redaction, SensitiveBody};
 use crate::config::ConfigError;
 use crate::event::EventId;
 use crate::install::{runtime, store};
-use crate::store::{encode_entry_into, EntryParts, TrackingLog};
+use crate::store::{encode_entry_into, EntryParts, Fnv, TrackingLog};
 
 /// Settings of request tracking, given to
 /// [`StacktraceLayer::tracking`](super::StacktraceLayer::tracking).
@@ -412,16 +413,12 @@ fn run(q: &'static Queue) {
         ends.clear();
         let mut caps = (u64::MAX, u64::MAX);
         let mut at = 0;
-        let mut header_cache = HeaderCache::new();
+        let mut cache = TakeCache::default();
         while at < bytes.len() {
             let start = loose.len();
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (record, next) = Record::read(&bytes, at)?;
-                Some((
-                    record.caps,
-                    entry_of(&record, &mut header_cache, &mut loose),
-                    next,
-                ))
+                Some((record.caps, entry_of(&record, &mut cache, &mut loose), next))
             }));
             match built {
                 Ok(Some((record_caps, entry, next))) => {
@@ -703,7 +700,18 @@ fn lossy(v: Option<&[u8]>) -> std::borrow::Cow<'_, str> {
 /// Header values as stored, by name and value as received, for the requests of one take
 /// from the inbox: most values repeat from request to request (host, user agent, accept).
 /// Only for requests without sensitive body parameters, which a cookie's redaction reads.
-type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), String>;
+type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), String, BuildHasherDefault<Fnv>>;
+
+/// What the entries of one take from the inbox share.
+#[derive(Default)]
+struct TakeCache<'b> {
+    headers: HeaderCache<'b>,
+    /// The last response body as received (content type, bytes, bytes seen, bytes kept) and
+    /// as stored: an endpoint under load mostly answers alike.
+    response: Option<(ResponseKey<'b>, (String, bool))>,
+}
+
+type ResponseKey<'b> = (Option<&'b [u8]>, &'b [u8], u64, usize);
 
 /// Each header once, in the order first seen, its values redacted and joined by `, `, as
 /// `redact_headers` gives them; values already in `cache` are not redacted again.
@@ -735,13 +743,13 @@ fn cached_headers<'b: 'c, 'c>(
 
 /// The stored entry of a finished request, redacted, encoded for its block and appended to
 /// `out`; `None` (and nothing appended) when it cannot be built.
-fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>, out: &mut Vec<u8>) -> Option<()> {
+fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8>) -> Option<()> {
     let rt = runtime()?;
     let c = &rt.config;
     let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &record.sensitive);
     let query = record.query.map(|q| r.pairs(q)).unwrap_or_default();
     let headers: Vec<(&str, Cow<'_, str>)> = if record.sensitive == SensitiveBody::Nothing {
-        cached_headers(&mut r, &record.headers, cache)
+        cached_headers(&mut r, &record.headers, &mut cache.headers)
     } else {
         redact_headers(&mut r, record.headers.pairs())
             .into_iter()
@@ -758,15 +766,24 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>, out: &mut Vec<
         let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
         (b.text, b.truncated)
     });
-    let response_body = (limit > 0).then(|| {
-        // The response body is redacted as its own: the request's sensitive parameters do
-        // not name its fields.
-        let nothing = SensitiveBody::Nothing;
-        let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+    let response_body = if limit > 0 {
         let (bytes, seen) = record.response_body;
-        let b = stored_body(&mut r, bytes, seen, &lossy(record.response_type), limit);
-        (b.text, b.truncated)
-    });
+        let key = (record.response_type, bytes, seen, limit);
+        if cache.response.as_ref().is_none_or(|(last, _)| *last != key) {
+            // The response body is redacted as its own: the request's sensitive parameters
+            // do not name its fields.
+            let nothing = SensitiveBody::Nothing;
+            let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+            let b = stored_body(&mut r, bytes, seen, &lossy(record.response_type), limit);
+            cache.response = Some((key, (b.text, b.truncated)));
+        }
+        cache
+            .response
+            .as_ref()
+            .map(|(_, (text, cut))| (text.as_str(), *cut))
+    } else {
+        None
+    };
     let user = if record.user.is_empty() {
         String::new()
     } else {
@@ -792,7 +809,7 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut HeaderCache<'b>, out: &mut Vec<
             user: &user,
             client_addr: record.client_addr.unwrap_or_default(),
             request_body: request_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
-            response_body: response_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
+            response_body,
             headers: &headers,
             data: &data,
         },
@@ -858,7 +875,7 @@ mod tests {
                 RequestHead::new(&req.into_parts().0)
             })
             .collect();
-        let mut cache = HeaderCache::new();
+        let mut cache = HeaderCache::default();
         for (m, head) in maps.iter().zip(&heads) {
             let nothing = SensitiveBody::Nothing;
             let mut r = Redaction::new(&fields, &redact, &nothing);

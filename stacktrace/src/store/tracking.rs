@@ -115,31 +115,33 @@ impl TrackingLog {
         max_bytes: u64,
     ) -> Result<(), StoreError> {
         entries.sort_unstable_by_key(|e| block::id_of_entry(e.as_ref()));
-        let mut rest = &entries[..];
-        while !rest.is_empty() {
-            let mut n = 0;
-            let mut size = 0;
-            while n < rest.len()
-                && n < BLOCK_ENTRIES
-                && (n == 0 || size + rest[n].as_ref().len() <= BLOCK_BYTES)
-            {
-                size += rest[n].as_ref().len();
-                n += 1;
-            }
-            let (chunk, tail) = rest.split_at(n);
-            rest = tail;
-            let value = match block::encode_block(chunk) {
-                Ok(v) => v,
-                // Entries are encoded by this crate: one that cannot be read is a bug, and
-                // it is not stored rather than stored unreadable.
-                Err(e) => {
-                    return Err(StoreError::Corrupt {
-                        what: format!("{} entry to write", keys::TRACKING),
-                        reason: e,
-                    })
+        let mut packer = block::BlockPacker::default();
+        let mut rest = entries.iter().map(AsRef::as_ref).peekable();
+        while rest.peek().is_some() {
+            let mut newest = EventId(0);
+            while let Some(&entry) = rest.peek() {
+                if packer.len() == BLOCK_ENTRIES {
+                    break;
                 }
-            };
-            let key = block::id_of_entry(chunk[chunk.len() - 1].as_ref()).to_bytes();
+                match packer.push(entry, BLOCK_BYTES) {
+                    Ok(true) => {
+                        newest = block::id_of_entry(entry);
+                        rest.next();
+                    }
+                    Ok(false) => break,
+                    // Entries are encoded by this crate: one that cannot be read is a bug,
+                    // and it is not stored rather than stored unreadable.
+                    Err(e) => {
+                        return Err(StoreError::Corrupt {
+                            what: format!("{} entry to write", keys::TRACKING),
+                            reason: e,
+                        })
+                    }
+                }
+            }
+            let count = packer.len() as u64;
+            let value = packer.finish();
+            let key = newest.to_bytes();
             let size = (key.len() + value.len()) as u64;
             // One insert a block, not a batch: sled writes out its log buffer before and
             // after every batch, which costs more than the blocks themselves. A block that
@@ -148,13 +150,12 @@ impl TrackingLog {
             // Two writes whose newest entries share an id (the same request queued twice)
             // replace one another: the older block's count leaves the total.
             if let Some(old) = replaced {
-                let id = EventId::from_bytes(key);
                 self.entries = self
                     .entries
-                    .saturating_sub(block::block_head(id, &old).map_or(0, |h| h.count as u64));
+                    .saturating_sub(block::block_head(newest, &old).map_or(0, |h| h.count as u64));
                 self.bytes = self.bytes.saturating_sub((key.len() + old.len()) as u64);
             }
-            self.entries += chunk.len() as u64;
+            self.entries += count;
             self.bytes += size;
         }
         let max_entries = max_entries.max(1);
@@ -178,54 +179,39 @@ impl TrackingLog {
             let (k, v) = kv?;
             let key = keys::id_of_event_key(&k).unwrap_or(EventId(0));
             let size = (k.len() + v.len()) as u64;
-            let slots = match block::block_entries(key, &v) {
-                Ok(slots) => slots,
+            let count = match block::block_head(key, &v) {
+                Ok(head) => head.count as u64,
                 Err(_) => {
-                    // A damaged block cannot be cut: it goes whole, counted as its head says.
-                    let count = block::block_head(key, &v).map_or(0, |h| h.count as u64);
-                    entries = entries.saturating_sub(count);
+                    // A damaged block cannot be cut: it goes whole, counting no entries.
                     bytes = bytes.saturating_sub(size);
                     trim.push((k, None));
                     continue;
                 }
             };
-            let count = slots.len() as u64;
             let whole = entries.saturating_sub(count) >= keep_entries
                 || bytes.saturating_sub(size) >= keep_bytes;
-            if whole || slots.len() <= 1 {
+            if whole || count <= 1 {
                 entries = entries.saturating_sub(count);
                 bytes = bytes.saturating_sub(size);
                 trim.push((k, None));
                 continue;
             }
             // Part of this block is enough: drop its oldest entries until both targets hold.
-            let loose: Vec<Vec<u8>> = match slots.iter().map(block::Slot::loose).collect() {
-                Ok(loose) => loose,
-                Err(_) => {
-                    entries = entries.saturating_sub(count);
-                    bytes = bytes.saturating_sub(size);
-                    trim.push((k, None));
-                    continue;
-                }
-            };
             let rest = bytes.saturating_sub(size);
-            let size_of = |cut: usize| -> Option<(u64, Vec<u8>)> {
-                let value = block::encode_block(&loose[cut..]).ok()?;
-                Some(((k.len() + value.len()) as u64, value))
+            let n = count as usize;
+            // The block without its `cut` oldest entries, when it fits the byte target; a
+            // block only shrinks as entries leave it.
+            let fits = |cut: usize| -> Option<(usize, u64, Vec<u8>)> {
+                let value = block::cut_block(&v, cut).ok()?;
+                let size = (k.len() + value.len()) as u64;
+                (rest + size <= keep_bytes).then_some((cut, size, value))
             };
-            // The fewest oldest entries to drop: enough for the entry target, then (a block
-            // only shrinks as entries leave it) the first count whose block fits the bytes.
-            // Usually the entry target alone decides, so that count is tried first.
-            let fits = |cut: usize| {
-                (cut < loose.len())
-                    .then(|| size_of(cut))
-                    .flatten()
-                    .filter(|(n, _)| rest + n <= keep_bytes)
-                    .map(|found| (cut, found))
-            };
-            let lo = (entries.saturating_sub(keep_entries) as usize).min(loose.len());
-            let found = fits(lo).or_else(|| {
-                let (mut lo, mut hi) = (lo + 1, loose.len());
+            // The fewest oldest entries to drop: enough for the entry target, then the first
+            // count whose block fits the bytes. Usually the entry target alone decides, so
+            // that count is tried first.
+            let lo = (entries.saturating_sub(keep_entries) as usize).min(n);
+            let found = (lo < n).then(|| fits(lo)).flatten().or_else(|| {
+                let (mut lo, mut hi) = (lo + 1, n);
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
                     match fits(mid) {
@@ -233,14 +219,15 @@ impl TrackingLog {
                         None => lo = mid + 1,
                     }
                 }
-                fits(lo)
+                (lo < n).then(|| fits(lo)).flatten()
             });
             match found {
-                Some((cut, (n, value))) => {
+                Some((cut, size, value)) => {
                     entries = entries.saturating_sub(cut as u64);
-                    bytes = rest + n;
+                    bytes = rest + size;
                     trim.push((k, Some(value)));
                 }
+                // Nothing of it fits, or it cannot be cut (damaged): it goes whole.
                 None => {
                     entries = entries.saturating_sub(count);
                     bytes = rest;
@@ -600,8 +587,7 @@ mod tests {
             assert_eq!(*ids.last().unwrap(), key, "keyed by the newest entry");
             assert_eq!(block::block_head(key, &v).unwrap().min, ids[0]);
             if slots.len() > 1 {
-                let body: usize = slots.iter().map(|s| s.loose().unwrap().len()).sum();
-                assert!(body <= BLOCK_BYTES);
+                assert!(v.len() <= BLOCK_BYTES, "{} bytes", v.len());
             }
             assert!(
                 previous_max.is_none_or(|m| m < ids[0]),

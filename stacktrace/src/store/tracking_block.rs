@@ -189,39 +189,115 @@ pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
 /// The bytes of a block of these loose entries, sorted by id, oldest first; `Err` names a
 /// loose entry that cannot be read.
 pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, String> {
-    let mut texts = Texts::default();
-    let mut packed = Vec::with_capacity(entries.len() * 32);
-    let mut ends = Vec::with_capacity(entries.len());
+    let mut packer = BlockPacker::default();
     for e in entries {
-        let start = packed.len();
-        pack(e.as_ref(), &mut texts, &mut packed)?;
-        ends.push((start, packed.len()));
+        packer.push(e.as_ref(), usize::MAX)?;
     }
-    let table_len: usize = texts
-        .table
-        .iter()
-        .map(|t| len_of_len(t.len()) + t.len())
-        .sum();
-    let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
-    out.push(BLOCK_VERSION);
-    put_len(&mut out, entries.len());
-    out.extend_from_slice(
-        &entries
-            .first()
-            .map_or([0; 16], |e| id_of_entry(e.as_ref()).to_bytes()),
-    );
-    put_len(&mut out, texts.table.len());
-    for t in &texts.table {
-        put_text(&mut out, t);
-    }
-    for (start, end) in ends {
-        put_len(&mut out, end - start);
-        out.extend_from_slice(&packed[start..end]);
-    }
-    Ok(out)
+    Ok(packer.finish())
 }
 
-/// Appends the packed form of one loose entry.
+/// Builds a block from loose entries given in id order, oldest first, knowing at each step
+/// the exact size of the block so far; so a writer can close a block at a size.
+#[derive(Default)]
+pub(crate) struct BlockPacker<'e> {
+    texts: Texts<'e>,
+    packed: Vec<u8>,
+    /// Where each packed entry ends in `packed`.
+    ends: Vec<usize>,
+    /// Bytes the entries' lengths take.
+    lengths: usize,
+    first: Option<EventId>,
+}
+
+impl<'e> BlockPacker<'e> {
+    /// Entries packed so far.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The bytes of the block as it stands.
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> usize {
+        self.size_of(self.ends.len())
+    }
+
+    /// The bytes of the block with `count` entries and what is packed so far.
+    fn size_of(&self, count: usize) -> usize {
+        1 + len_of_len(count)
+            + 16
+            + len_of_len(self.texts.table.len())
+            + self.texts.table_bytes
+            + self.lengths
+            + self.packed.len()
+    }
+
+    /// Adds one loose entry, unless the block holds something already and would grow past
+    /// `max_bytes`; says whether it was added. An entry that cannot be read is an error and
+    /// leaves the block as it was.
+    pub(crate) fn push(&mut self, loose: &'e [u8], max_bytes: usize) -> Result<bool, String> {
+        let (texts, packed, lengths) = (self.texts.table.len(), self.packed.len(), self.lengths);
+        if let Err(e) = pack(loose, &mut self.texts, &mut self.packed) {
+            self.undo(texts, packed);
+            return Err(e);
+        }
+        self.lengths += len_of_len(self.packed.len() - packed);
+        if !self.ends.is_empty() && self.size_of(self.ends.len() + 1) > max_bytes {
+            self.undo(texts, packed);
+            self.lengths = lengths;
+            return Ok(false);
+        }
+        self.ends.push(self.packed.len());
+        self.first.get_or_insert_with(|| id_of_entry(loose));
+        Ok(true)
+    }
+
+    /// Takes back what the entry being packed added.
+    fn undo(&mut self, texts: usize, packed: usize) {
+        self.texts.truncate(texts);
+        self.packed.truncate(packed);
+    }
+
+    /// The block's bytes; the packer is left empty, ready for the next block.
+    pub(crate) fn finish(&mut self) -> Vec<u8> {
+        let out = assemble(
+            self.first.unwrap_or(EventId(0)),
+            &self.texts.table,
+            &self.packed,
+            &self.ends,
+        );
+        self.texts.clear();
+        self.packed.clear();
+        self.ends.clear();
+        self.lengths = 0;
+        self.first = None;
+        out
+    }
+}
+
+/// A block's bytes from its oldest id, its texts and its packed entries (each ending where
+/// `ends` says).
+fn assemble(first: EventId, table: &[&[u8]], packed: &[u8], ends: &[usize]) -> Vec<u8> {
+    let table_len: usize = table.iter().map(|t| len_of_len(t.len()) + t.len()).sum();
+    let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
+    out.push(BLOCK_VERSION);
+    put_len(&mut out, ends.len());
+    out.extend_from_slice(&first.to_bytes());
+    put_len(&mut out, table.len());
+    for t in table {
+        put_len(&mut out, t.len());
+        out.extend_from_slice(t);
+    }
+    let mut start = 0;
+    for &end in ends {
+        put_len(&mut out, end - start);
+        out.extend_from_slice(&packed[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Appends the packed form of one loose entry. Its texts are taken as bytes: loose entries
+/// are made from text, and a block's texts are checked when it is read.
 fn pack<'e>(loose: &'e [u8], texts: &mut Texts<'e>, out: &mut Vec<u8>) -> Result<(), String> {
     let mut r = Reader {
         bytes: loose,
@@ -243,37 +319,116 @@ fn pack<'e>(loose: &'e [u8], texts: &mut Texts<'e>, out: &mut Vec<u8>) -> Result
     }
     // Method, path, query, user and client address; the bodies when kept.
     for slot in 0..5 {
-        texts.put(slot, r.text()?, out);
+        texts.put(slot, r.sized()?, out);
     }
     if flags & REQUEST_BODY != 0 {
-        texts.put(5, r.text()?, out);
+        texts.put(5, r.sized()?, out);
     }
     if flags & RESPONSE_BODY != 0 {
-        texts.put(6, r.text()?, out);
+        texts.put(6, r.sized()?, out);
     }
     let count = r.len()?;
     put_len(out, count);
     for i in 0..count {
-        texts.put(8 + 2 * i, r.text()?, out);
-        texts.put(9 + 2 * i, r.text()?, out);
+        texts.put(8 + 2 * i, r.sized()?, out);
+        texts.put(9 + 2 * i, r.sized()?, out);
     }
-    texts.put(7, r.text()?, out);
+    texts.put(7, r.sized()?, out);
     r.done()
+}
+
+/// Copies a packed entry to `out` with each of its text places replaced by `map`'s.
+fn remap_entry(
+    entry: &[u8],
+    map: &mut impl FnMut(u64) -> Result<u64, String>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut r = Reader {
+        bytes: entry,
+        at: 0,
+    };
+    r.take(16)?;
+    r.num()?;
+    r.num()?;
+    let flags = r.take(1)?[0];
+    if flags & START_APART != 0 {
+        r.take(8)?;
+    }
+    out.extend_from_slice(&entry[..r.at]);
+    let bodies = usize::from(flags & REQUEST_BODY != 0) + usize::from(flags & RESPONSE_BODY != 0);
+    for _ in 0..5 + bodies {
+        put_num(out, map(r.num()?)?);
+    }
+    let count = r.len()?;
+    put_len(out, count);
+    for _ in 0..count {
+        put_num(out, map(r.num()?)?);
+        put_num(out, map(r.num()?)?);
+    }
+    put_num(out, map(r.num()?)?);
+    r.done()
+}
+
+/// A block of [`BLOCK_VERSION`] without its `cut` oldest entries, and without the texts only
+/// they used; `Err` when the block cannot be read or `cut` leaves nothing.
+pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
+    if value.first() != Some(&BLOCK_VERSION) {
+        return Err("only a block of packed entries can be cut".into());
+    }
+    let (BlockHead { count, .. }, mut r) = read_head(value)?;
+    if cut >= count {
+        return Err(format!("cutting {cut} of {count} entries leaves none"));
+    }
+    let n_texts = r.len()?;
+    let mut table = Vec::with_capacity(n_texts);
+    for _ in 0..n_texts {
+        let n = r.len()?;
+        table.push(r.take(n)?);
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        let n = r.len()?;
+        entries.push(r.take(n)?);
+    }
+    r.done()?;
+    let mut places = vec![u64::MAX; table.len()];
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut packed = Vec::with_capacity(value.len());
+    let mut ends = Vec::with_capacity(count - cut);
+    let mut map = |n: u64| -> Result<u64, String> {
+        let i = usize::try_from(n)
+            .ok()
+            .filter(|&i| i < table.len())
+            .ok_or_else(|| format!("text {n} of {}", table.len()))?;
+        if places[i] == u64::MAX {
+            std::str::from_utf8(table[i]).map_err(|e| format!("text {i}: {e}"))?;
+            places[i] = kept.len() as u64;
+            kept.push(table[i]);
+        }
+        Ok(places[i])
+    };
+    for e in &entries[cut..] {
+        remap_entry(e, &mut map, &mut packed)?;
+        ends.push(packed.len());
+    }
+    Ok(assemble(id_of_entry(entries[cut]), &kept, &packed, &ends))
 }
 
 /// A block's distinct texts in the order first met, with their places.
 #[derive(Default)]
 struct Texts<'e> {
-    places: HashMap<&'e str, usize, BuildHasherDefault<Fnv>>,
-    table: Vec<&'e str>,
+    places: HashMap<&'e [u8], usize, BuildHasherDefault<Fnv>>,
+    table: Vec<&'e [u8]>,
+    /// Bytes the table takes in the block: each text's length and bytes.
+    table_bytes: usize,
     /// The text last put in each field (method, path, ..., each header's name and value),
     /// with its place: most fields repeat the entry before, and are found without hashing.
-    last: Vec<Option<(&'e str, usize)>>,
+    last: Vec<Option<(&'e [u8], usize)>>,
 }
 
 impl<'e> Texts<'e> {
     /// Writes the place of `t`, met in field `slot`, adding it when new.
-    fn put(&mut self, slot: usize, t: &'e str, out: &mut Vec<u8>) {
+    fn put(&mut self, slot: usize, t: &'e [u8], out: &mut Vec<u8>) {
         if self.last.len() <= slot {
             self.last.resize(slot + 1, None);
         }
@@ -281,8 +436,10 @@ impl<'e> Texts<'e> {
             Some((last, n)) if last == t => n,
             _ => {
                 let table = &mut self.table;
+                let table_bytes = &mut self.table_bytes;
                 let n = *self.places.entry(t).or_insert_with(|| {
                     table.push(t);
+                    *table_bytes += len_of_len(t.len()) + t.len();
                     table.len() - 1
                 });
                 self.last[slot] = Some((t, n));
@@ -291,10 +448,30 @@ impl<'e> Texts<'e> {
         };
         put_len(out, n);
     }
+
+    /// Forgets the texts from place `len` on.
+    fn truncate(&mut self, len: usize) {
+        for t in self.table.drain(len..) {
+            self.places.remove(t);
+            self.table_bytes -= len_of_len(t.len()) + t.len();
+        }
+        for last in &mut self.last {
+            if last.is_some_and(|(_, n)| n >= len) {
+                *last = None;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.places.clear();
+        self.table.clear();
+        self.table_bytes = 0;
+        self.last.clear();
+    }
 }
 
 /// FNV-1a: the texts of one block are few and short.
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -379,6 +556,12 @@ impl<'a> Reader<'a> {
             .and_then(|n| table.get(n))
             .copied()
             .ok_or_else(|| format!("text {n} of {}", table.len()))
+    }
+
+    /// A length and that many bytes.
+    fn sized(&mut self) -> Result<&'a [u8], String> {
+        let n = self.len()?;
+        self.take(n)
     }
 
     fn text(&mut self) -> Result<&'a str, String> {
@@ -752,5 +935,128 @@ mod tests {
         put_len(&mut huge, usize::MAX >> 8);
         huge.extend_from_slice(&[0; 16]);
         assert!(block_entries(r.id, &huge).is_err());
+    }
+
+    fn decode_block(value: &[u8]) -> Vec<TrackedRequest> {
+        let key = EventId(u128::MAX);
+        block_entries(key, value)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.request().unwrap())
+            .collect()
+    }
+
+    /// A request made of a few repeated texts and a few of its own.
+    fn varied(ts: u64, pick: &[u8]) -> TrackedRequest {
+        let texts = ["", "a", "/p", "x=1", "é✓", "GET", "10.0.0.1"];
+        let t = |i: usize| texts[pick.get(i).copied().unwrap_or(0) as usize % texts.len()];
+        let mut r = TrackedRequest::sample(ts, t(0), 200 + u16::from(pick[0]), u64::from(pick[1]));
+        r.method = t(1).into();
+        r.query = t(2).into();
+        r.user = format!("{}{}", t(3), pick.len());
+        r.client_addr = t(4).into();
+        if pick[0] % 2 == 0 {
+            r.request_body = Some(t(5).repeat(pick[1] as usize % 40));
+            r.request_body_truncated = pick[1] % 3 == 0;
+        }
+        if pick[1] % 2 == 0 {
+            r.response_body = Some(t(6).into());
+        }
+        for (i, &p) in pick.iter().enumerate().skip(2) {
+            r.headers
+                .insert(format!("h{}", p % 5), format!("{}{i}", t(i)));
+        }
+        if pick[0] % 5 == 0 {
+            r.data.insert("n".into(), Value::from(pick[1]));
+        }
+        r
+    }
+
+    proptest::proptest! {
+        /// Packed greedily under a size, every block is as big as the packer said, stays
+        /// under the size unless it holds one entry, and reads back the entries given; a
+        /// cut block reads back the rest and keeps no text only the cut entries used.
+        #[test]
+        fn packed_blocks_are_the_size_announced_and_cut_cleanly(
+            picks in proptest::collection::vec(
+                proptest::collection::vec(0u8..=255, 2..8),
+                1..60,
+            ),
+            max in 40usize..3000,
+            cut_at in 0usize..1000,
+        ) {
+            let requests: Vec<TrackedRequest> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, p)| varied(1_000 + i as u64, p))
+                .collect();
+            let loose: Vec<Vec<u8>> = requests.iter().map(encode_request).collect();
+            let mut packer = BlockPacker::default();
+            let mut blocks = Vec::new();
+            let mut next = 0;
+            while next < loose.len() {
+                let mut taken = Vec::new();
+                while next < loose.len() && packer.push(&loose[next], max).unwrap() {
+                    taken.push(next);
+                    next += 1;
+                }
+                proptest::prop_assert!(!taken.is_empty(), "an empty block takes its first entry");
+                let size = packer.size();
+                let value = packer.finish();
+                proptest::prop_assert_eq!(value.len(), size);
+                if taken.len() > 1 {
+                    proptest::prop_assert!(value.len() <= max, "{} > {}", value.len(), max);
+                }
+                // A refused entry left the block as if it had never been offered.
+                let alone: Vec<&Vec<u8>> = taken.iter().map(|&i| &loose[i]).collect();
+                proptest::prop_assert_eq!(&value, &encode_block(&alone).unwrap());
+                blocks.push((taken, value));
+            }
+            let mut back = Vec::new();
+            for (taken, value) in &blocks {
+                let head = block_head(EventId(0), value).unwrap();
+                proptest::prop_assert_eq!(head.count, taken.len());
+                proptest::prop_assert_eq!(head.min, requests[taken[0]].id);
+                back.extend(decode_block(value));
+            }
+            proptest::prop_assert_eq!(&back, &requests);
+
+            let whole = encode_block(&loose).unwrap();
+            let cut = cut_at % loose.len();
+            let kept = cut_block(&whole, cut).unwrap();
+            proptest::prop_assert_eq!(decode_block(&kept), requests[cut..].to_vec());
+            // As small as the block the remaining entries make on their own.
+            proptest::prop_assert_eq!(kept.len(), encode_block(&loose[cut..]).unwrap().len());
+            proptest::prop_assert!(cut_block(&whole, loose.len()).is_err());
+        }
+    }
+
+    #[test]
+    fn a_damaged_block_is_refused_by_the_cut_never_a_panic() {
+        let entries: Vec<Vec<u8>> = (0..3).map(|i| encode_request(&full(i))).collect();
+        let block = encode_block(&entries).unwrap();
+        for cut in 0..block.len() {
+            assert!(cut_block(&block[..cut], 1).is_err());
+        }
+        for at in 0..block.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = block.clone();
+                bad[at] ^= flip;
+                if let Ok(kept) = cut_block(&bad, 1) {
+                    // Whatever is read is read whole, or refused.
+                    if let Ok(slots) = block_entries(EventId(0), &kept) {
+                        for s in slots {
+                            let _ = s.request();
+                        }
+                    }
+                }
+            }
+        }
+        // A text that is not UTF-8 is refused when it is kept.
+        let mut bad = block.clone();
+        let at = bad.windows(2).position(|w| w == "é".as_bytes()).unwrap();
+        bad[at + 1] = b'(';
+        assert!(cut_block(&bad, 1).unwrap_err().contains("text"));
+        assert!(cut_block(&keys::encode(&full(1)), 0).is_err());
     }
 }
