@@ -176,7 +176,7 @@ async fn concurrent_responses_are_each_stored_with_their_own_body() {
             "/echo/{n}",
             get(
                 |axum::extract::Path(n): axum::extract::Path<u32>| async move {
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         "same".to_owned()
                     } else {
                         format!("{n} Bearer sec-echo-{n} {}", "x".repeat(n as usize % 50))
@@ -223,7 +223,7 @@ async fn concurrent_responses_are_each_stored_with_their_own_body() {
         // The first 40 bytes are kept, then redacted.
         let (expected, truncated) = if kind == "json" {
             (format!(r#"{{"n":{n},"password":"**********"}}"#), false)
-        } else if n % 3 == 0 {
+        } else if n.is_multiple_of(3) {
             ("same".to_owned(), false)
         } else {
             let sent = format!("{n} Bearer sec-echo-{n} {}", "x".repeat(n as usize % 50));

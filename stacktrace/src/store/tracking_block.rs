@@ -46,6 +46,7 @@ const RESPONSE_BODY: u8 = 4;
 const RESPONSE_BODY_CUT: u8 = 8;
 const START_APART: u8 = 16;
 
+#[cfg(test)]
 /// Bytes of a loose entry before its texts: id, timestamp, duration, status, flags.
 const FIXED: usize = 16 + 8 + 8 + 2 + 1;
 /// The fewest bytes of a packed entry: id, duration, status, flags and five texts.
@@ -96,6 +97,7 @@ fn put_text(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+#[cfg(test)]
 /// One entry's loose bytes.
 pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
     let texts = [e.method, e.path, e.query, e.user, e.client_addr, e.data];
@@ -143,6 +145,7 @@ pub(crate) fn encode_entry_into(e: &EntryParts<'_>, out: &mut Vec<u8>) {
     put_text(out, e.data);
 }
 
+#[cfg(test)]
 /// A stored request's loose bytes.
 pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
     let headers: Vec<(&str, Cow<'_, str>)> = r
@@ -186,6 +189,7 @@ pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
     EventId::from_bytes(id)
 }
 
+#[cfg(test)]
 /// The bytes of a block of these loose entries, sorted by id, oldest first; `Err` names a
 /// loose entry that cannot be read.
 pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, String> {
@@ -691,6 +695,7 @@ impl Slot<'_> {
         }
     }
 
+    #[cfg(test)]
     /// The entry's loose bytes.
     pub(crate) fn loose(&self) -> Result<Vec<u8>, String> {
         match self {
@@ -955,18 +960,18 @@ mod tests {
         r.query = t(2).into();
         r.user = format!("{}{}", t(3), pick.len());
         r.client_addr = t(4).into();
-        if pick[0] % 2 == 0 {
+        if pick[0].is_multiple_of(2) {
             r.request_body = Some(t(5).repeat(pick[1] as usize % 40));
-            r.request_body_truncated = pick[1] % 3 == 0;
+            r.request_body_truncated = pick[1].is_multiple_of(3);
         }
-        if pick[1] % 2 == 0 {
+        if pick[1].is_multiple_of(2) {
             r.response_body = Some(t(6).into());
         }
         for (i, &p) in pick.iter().enumerate().skip(2) {
             r.headers
                 .insert(format!("h{}", p % 5), format!("{}{i}", t(i)));
         }
-        if pick[0] % 5 == 0 {
+        if pick[0].is_multiple_of(5) {
             r.data.insert("n".into(), Value::from(pick[1]));
         }
         r
