@@ -115,8 +115,10 @@ criterion_group!(benches, sequential);
 /// Connections kept busy at once in the load phase.
 const CONNECTIONS: usize = 32;
 /// How long each app is driven in each round.
-const ROUND: Duration = Duration::from_secs(2);
-const ROUNDS: usize = 3;
+const ROUND: Duration = Duration::from_secs(1);
+/// Rounds per app: many short ones, so that the machine's swings (a round of the same app
+/// can differ from the next by 10%) average out.
+const ROUNDS: usize = 10;
 
 /// Drives one app for `ROUND`; the latencies of every request.
 fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
@@ -160,16 +162,29 @@ fn load_phase() {
         .iter()
         .map(|(n, _)| (*n, Vec::new(), Duration::ZERO, Duration::ZERO))
         .collect();
+    // Requests per second of each app in each round.
+    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); apps.variants.len()];
     // Rounds alternate between the apps, so drift of the machine hits all three alike. An
     // app's time includes storing what it queued for tracking, so that none of its work
     // spills into the next app's round. The process's CPU time per request is counted too:
     // on a shared machine it swings less than requests per second.
+    // `STACKTRACE_BENCH_APPS=capture+tracking` drives only the apps named (comma-separated),
+    // to profile one of them.
+    let only = std::env::var("STACKTRACE_BENCH_APPS").ok();
+    let chosen = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|n| n == name))
+    };
     for _ in 0..ROUNDS {
-        for (i, (_, addr)) in apps.variants.iter().enumerate() {
+        for (i, (name, addr)) in apps.variants.iter().enumerate() {
+            if !chosen(name) {
+                continue;
+            }
             let start = Instant::now();
             let cpu = process_cpu_now();
             let lat = load(apps, *addr);
             stacktrace::http::flush_tracking(Duration::from_secs(30));
+            per_round[i].push(lat.len() as f64 / start.elapsed().as_secs_f64());
             results[i].2 += start.elapsed();
             results[i].3 += process_cpu_now() - cpu;
             results[i].1.extend(lat);
@@ -188,6 +203,9 @@ fn load_phase() {
     );
     let mut base: Option<(f64, Duration, Duration, f64)> = None;
     for (name, mut lat, elapsed, cpu) in results {
+        if lat.is_empty() {
+            continue;
+        }
         lat.sort_unstable();
         let rps = lat.len() as f64 / elapsed.as_secs_f64();
         let cpu_us = cpu.as_secs_f64() * 1e6 / lat.len().max(1) as f64;
@@ -203,6 +221,26 @@ fn load_phase() {
             p50.as_secs_f64() * 1e6 - b50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6 - b99.as_secs_f64() * 1e6,
         );
+    }
+    // Each round's ratio to the bare app's round just before it.
+    if let Some(bare) = per_round.first().filter(|b| !b.is_empty()) {
+        for ((name, _), rounds) in apps.variants.iter().zip(&per_round).skip(1) {
+            let mut ratios: Vec<f64> = rounds
+                .iter()
+                .zip(bare)
+                .map(|(r, b)| 100.0 * r / b)
+                .collect();
+            if ratios.is_empty() {
+                continue;
+            }
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "{name:18} round by round: median {:.1}%, lowest {:.1}%, highest {:.1}%",
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1]
+            );
+        }
     }
     println!("tracking: {tracked} entries stored (capped), {tracking_dropped} turned away by the full buffer");
 }

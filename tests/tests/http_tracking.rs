@@ -238,6 +238,74 @@ async fn concurrent_responses_are_each_stored_with_their_own_body() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_of_the_request_is_hidden_wherever_the_entry_repeats_it() {
+    let dir = install(|| Config::default().capture_env(false));
+    let _serial = SERIAL.lock().await;
+    // The handler echoes what it was sent into its response and the attached data, under
+    // names that are not sensitive: what the request's redaction found is hidden there too.
+    let app = Router::new()
+        .route(
+            "/echo",
+            post(
+                |uri: http::Uri, headers: http::HeaderMap, body: Bytes| async move {
+                    let text = String::from_utf8_lossy(&body).into_owned();
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .trim_start_matches("Bearer ")
+                        .to_owned();
+                    stacktrace::http::track("note", format!("{text} {auth}"));
+                    format!(
+                        "you sent {text}, {} and {auth}; ctl-echo-reply",
+                        uri.query().unwrap_or("")
+                    )
+                },
+            ),
+        )
+        .layer(StacktraceLayer::new().tracking(Tracking::new()));
+    let addr = serve(app).await;
+    let c = client();
+    for round in 0..2 {
+        let req = Request::post(format!(
+            "http://{addr}/echo?api_token=sec-echo-query-{round}"
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Bearer sec-echo-bearer-{round}"))
+        .body(full(format!(
+            "user=ctl-echo-user&password=sec-echo-form-{round}"
+        )))
+        .unwrap();
+        assert_eq!(send(&c, req).await.0, StatusCode::OK);
+    }
+    flush();
+    assert!(stacktrace::store().unwrap().flush().is_ok());
+    let rows = stacktrace::store()
+        .unwrap()
+        .tracked()
+        .path("/echo")
+        .run()
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let reply = rows[0].response_body.as_deref().unwrap();
+    assert!(
+        reply.contains("ctl-echo-reply") && reply.contains("ctl-echo-user"),
+        "{reply}"
+    );
+    assert!(!reply.contains("sec-"), "{reply}");
+    let raw = stacktrace_tests::raw_bytes(&dir);
+    for round in 0..2 {
+        for secret in ["sec-echo-query", "sec-echo-bearer", "sec-echo-form"] {
+            let secret = format!("{secret}-{round}");
+            assert!(
+                !stacktrace_tests::contains(&raw, secret.as_bytes()),
+                "{secret} is in the database"
+            );
+        }
+    }
+}
+
 trait After {
     fn time_after(&self, t: SystemTime) -> bool;
 }

@@ -78,6 +78,11 @@ impl<'a> Redaction<'a> {
         }
     }
 
+    /// A redaction with the same settings that has found nothing yet.
+    pub(crate) fn fresh(&self) -> Redaction<'a> {
+        Redaction::new(self.fields, self.headers, self.body)
+    }
+
     fn secret(&mut self, raw: &str) {
         let raw = raw.trim().trim_matches('"');
         if raw.len() >= MIN_SECRET_LEN

@@ -22,6 +22,7 @@ use super::redact::{Redaction, SensitiveBody};
 use crate::config::ConfigError;
 use crate::event::EventId;
 use crate::install::{runtime, store};
+use crate::redact::Secrets;
 use crate::store::{encode_entry_into, EntryParts, Fnv, TrackingLog};
 
 /// Settings of request tracking, given to
@@ -697,38 +698,82 @@ fn lossy(v: Option<&[u8]>) -> std::borrow::Cow<'_, str> {
     v.map(String::from_utf8_lossy).unwrap_or_default()
 }
 
-/// Header values as stored, by name and value as received, for the requests of one take
-/// from the inbox: most values repeat from request to request (host, user agent, accept).
-/// Only for requests without sensitive body parameters, which a cookie's redaction reads.
-type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), String, BuildHasherDefault<Fnv>>;
+/// Header values as stored, with the secrets their redaction found, by name and value as
+/// received, for the requests of one take from the inbox: most values repeat from request
+/// to request (host, user agent, accept). Only for requests without sensitive body
+/// parameters, which a cookie's redaction reads.
+type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), (String, Vec<String>), BuildHasherDefault<Fnv>>;
 
-/// What the entries of one take from the inbox share.
+/// What the entries of one take from the inbox share: an endpoint under load mostly
+/// answers alike, and its clients send alike.
 #[derive(Default)]
 struct TakeCache<'b> {
     headers: HeaderCache<'b>,
-    /// The last response body as received (content type, bytes, bytes seen, bytes kept) and
-    /// as stored: an endpoint under load mostly answers alike.
-    response: Option<(ResponseKey<'b>, (String, bool))>,
+    /// The last request body without sensitive parameters, as received and as stored.
+    request: Option<(BodyKey<'b>, Stored)>,
+    /// The last response body, as received and as stored.
+    response: Option<(BodyKey<'b>, Stored)>,
 }
 
-type ResponseKey<'b> = (Option<&'b [u8]>, &'b [u8], u64, usize);
+/// A body as received: content type, bytes, bytes seen, bytes kept.
+type BodyKey<'b> = (Option<&'b [u8]>, &'b [u8], u64, usize);
+
+/// A body as stored, with the secrets its redaction found.
+struct Stored {
+    text: String,
+    truncated: bool,
+    secrets: Vec<String>,
+}
+
+/// The body of `key` as stored, redacted as a body of its own (no sensitive parameters)
+/// unless `slot` holds it already.
+fn cached_body<'c, 'b>(
+    slot: &'c mut Option<(BodyKey<'b>, Stored)>,
+    key: BodyKey<'b>,
+    fresh: impl FnOnce() -> Redaction<'c>,
+) -> &'c Stored {
+    if slot.as_ref().is_none_or(|(last, _)| *last != key) {
+        let mut r = fresh();
+        let (ct, bytes, seen, limit) = key;
+        let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+        *slot = Some((
+            key,
+            Stored {
+                text: b.text,
+                truncated: b.truncated,
+                secrets: r.secrets,
+            },
+        ));
+    }
+    match slot {
+        Some((_, stored)) => stored,
+        None => unreachable!("filled above"),
+    }
+}
 
 /// Each header once, in the order first seen, its values redacted and joined by `, `, as
-/// `redact_headers` gives them; values already in `cache` are not redacted again.
+/// `redact_headers` gives them; values already in `cache` are not redacted again. The
+/// secrets found in them are added to `secrets`.
 fn cached_headers<'b: 'c, 'c>(
-    r: &mut Redaction<'_>,
+    r: &Redaction<'_>,
     headers: &Headers<'b>,
     cache: &'c mut HeaderCache<'b>,
+    secrets: &mut Vec<String>,
 ) -> Vec<(&'b str, Cow<'c, str>)> {
     for (name, value) in headers.pairs() {
         if let Entry::Vacant(e) = cache.entry((name, value)) {
-            e.insert(r.header(name, value));
+            let mut fresh = r.fresh();
+            let text = fresh.header(name, value);
+            e.insert((text, fresh.secrets));
         }
     }
     let cache: &'c HeaderCache<'b> = cache;
     let mut out: Vec<(&str, Cow<'_, str>)> = Vec::new();
     for (name, value) in headers.pairs() {
-        let value = cache.get(&(name, value)).map_or("", String::as_str);
+        let (value, found) = cache
+            .get(&(name, value))
+            .map_or(("", &[][..]), |(v, s)| (v.as_str(), &s[..]));
+        secrets.extend_from_slice(found);
         match out.last_mut() {
             Some((last, joined)) if *last == name => {
                 let joined = joined.to_mut();
@@ -741,15 +786,36 @@ fn cached_headers<'b: 'c, 'c>(
     out
 }
 
+/// `text` without `secrets`, copied only when it held one.
+fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
+    if secrets.is_empty() {
+        return text;
+    }
+    let mut owned = text.to_string();
+    secrets.scrub(&mut owned);
+    if owned == text {
+        text
+    } else {
+        Cow::Owned(owned)
+    }
+}
+
 /// The stored entry of a finished request, redacted, encoded for its block and appended to
 /// `out`; `None` (and nothing appended) when it cannot be built.
+///
+/// What the redaction finds in one part (a password in the form, a bearer token) is then
+/// hidden in every part, as in a crash event: a handler may echo it in its response or
+/// attach it as data under a name that is not sensitive.
 fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8>) -> Option<()> {
     let rt = runtime()?;
     let c = &rt.config;
+    let nothing = SensitiveBody::Nothing;
     let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &record.sensitive);
+    let mut found = Vec::new();
     let query = record.query.map(|q| r.pairs(q)).unwrap_or_default();
-    let headers: Vec<(&str, Cow<'_, str>)> = if record.sensitive == SensitiveBody::Nothing {
-        cached_headers(&mut r, &record.headers, &mut cache.headers)
+    let plain = record.sensitive == SensitiveBody::Nothing;
+    let headers: Vec<(&str, Cow<'_, str>)> = if plain {
+        cached_headers(&r, &record.headers, &mut cache.headers, &mut found)
     } else {
         redact_headers(&mut r, record.headers.pairs())
             .into_iter()
@@ -757,46 +823,65 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
             .collect()
     };
     let limit = record.body_limit;
-    let request_body = record.request_body.map(|(bytes, seen)| {
+    let request_body: Option<(Cow<'_, str>, bool)> = record.request_body.map(|(bytes, seen)| {
         let ct = record
             .headers
             .pairs()
             .find(|(n, _)| *n == http::header::CONTENT_TYPE.as_str())
             .map(|(_, v)| v);
-        let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
-        (b.text, b.truncated)
-    });
-    let response_body = if limit > 0 {
-        let (bytes, seen) = record.response_body;
-        let key = (record.response_type, bytes, seen, limit);
-        if cache.response.as_ref().is_none_or(|(last, _)| *last != key) {
-            // The response body is redacted as its own: the request's sensitive parameters
-            // do not name its fields.
-            let nothing = SensitiveBody::Nothing;
-            let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
-            let b = stored_body(&mut r, bytes, seen, &lossy(record.response_type), limit);
-            cache.response = Some((key, (b.text, b.truncated)));
+        if plain {
+            let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+            let b = cached_body(&mut cache.request, (ct, bytes, seen, limit), fresh);
+            found.extend_from_slice(&b.secrets);
+            (Cow::Borrowed(b.text.as_str()), b.truncated)
+        } else {
+            let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+            (Cow::Owned(b.text), b.truncated)
         }
-        cache
-            .response
-            .as_ref()
-            .map(|(_, (text, cut))| (text.as_str(), *cut))
-    } else {
-        None
-    };
+    });
+    // The response body is redacted as its own: the request's sensitive parameters do not
+    // name its fields.
+    let response_body: Option<(Cow<'_, str>, bool)> = (limit > 0).then(|| {
+        let (bytes, seen) = record.response_body;
+        let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+        let b = cached_body(
+            &mut cache.response,
+            (record.response_type, bytes, seen, limit),
+            fresh,
+        );
+        found.extend_from_slice(&b.secrets);
+        (Cow::Borrowed(b.text.as_str()), b.truncated)
+    });
     let user = if record.user.is_empty() {
         String::new()
     } else {
         let u: Value = serde_json::from_slice(record.user).ok()?;
         user_index(&u, &c.user_field)
     };
-    let data = if record.data.is_empty() {
-        String::new()
+    let mut data = if record.data.is_empty() {
+        None
     } else {
         let mut data: Value = serde_json::from_slice(record.data).ok()?;
-        rt.redactor.redact_json(&mut data);
-        serde_json::to_string(&data).unwrap_or_default()
+        r.json_value(&mut data);
+        Some(data)
     };
+    found.append(&mut r.secrets);
+    let secrets = Secrets::new(found);
+    if let Some(data) = &mut data {
+        secrets.scrub_json(data);
+    }
+    let data = data
+        .map(|d| serde_json::to_string(&d).unwrap_or_default())
+        .unwrap_or_default();
+    let headers: Vec<(&str, Cow<'_, str>)> = headers
+        .into_iter()
+        .map(|(n, v)| (n, scrubbed(&secrets, v)))
+        .collect();
+    let request_body = request_body.map(|(t, cut)| (scrubbed(&secrets, t), cut));
+    let response_body = response_body.map(|(t, cut)| (scrubbed(&secrets, t), cut));
+    let path = scrubbed(&secrets, Cow::Borrowed(record.path));
+    let query = scrubbed(&secrets, Cow::Owned(query));
+    let user = scrubbed(&secrets, Cow::Owned(user));
     encode_entry_into(
         &EntryParts {
             id: EventId::new(record.started_us),
@@ -804,12 +889,12 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
             duration_us: record.duration_us,
             status: record.status,
             method: record.method,
-            path: record.path,
+            path: &path,
             query: &query,
             user: &user,
             client_addr: record.client_addr.unwrap_or_default(),
-            request_body: request_body.as_ref().map(|(t, cut)| (t.as_str(), *cut)),
-            response_body,
+            request_body: request_body.as_ref().map(|(t, cut)| (&**t, *cut)),
+            response_body: response_body.as_ref().map(|(t, cut)| (&**t, *cut)),
             headers: &headers,
             data: &data,
         },
@@ -881,19 +966,27 @@ mod tests {
             let mut r = Redaction::new(&fields, &redact, &nothing);
             let each_time =
                 redact_headers(&mut r, m.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
-            let mut r = Redaction::new(&fields, &redact, &nothing);
+            let r_cached = Redaction::new(&fields, &redact, &nothing);
+            let mut found = Vec::new();
             let cached: Vec<(&str, String)> = cached_headers(
-                &mut r,
+                &r_cached,
                 &Headers {
                     count: head.header_count(),
                     bytes: head.header_bytes(),
                 },
                 &mut cache,
+                &mut found,
             )
             .into_iter()
             .map(|(n, v)| (n, v.into_owned()))
             .collect();
             assert_eq!(cached, each_time);
+            // The secrets found are those found each time, from the cache as well.
+            found.sort();
+            found.dedup();
+            let mut expected = r.secrets.clone();
+            expected.sort();
+            assert_eq!(found, expected);
             assert!(
                 cached.iter().all(|(_, v)| !v.contains("sec-")),
                 "{cached:?}"

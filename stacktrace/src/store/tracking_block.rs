@@ -52,6 +52,7 @@ const FIXED: usize = 16 + 8 + 8 + 2 + 1;
 /// The fewest bytes of a packed entry: id, duration, status, flags and five texts.
 const PACKED_MIN: usize = 16 + 1 + 1 + 1 + 5;
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// The parts of one entry, borrowed from wherever they are.
 #[derive(Debug)]
 pub(crate) struct EntryParts<'a> {
@@ -92,6 +93,7 @@ fn len_of_len(mut n: usize) -> usize {
     bytes
 }
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 fn put_text(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
@@ -114,6 +116,7 @@ pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
     out
 }
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// Appends one entry's loose bytes to `out`.
 pub(crate) fn encode_entry_into(e: &EntryParts<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.id.to_bytes());
