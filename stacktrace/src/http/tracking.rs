@@ -4,7 +4,6 @@
 //! than memory. Entries are stored many to a block (see the store's tracking tree).
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -191,9 +190,9 @@ impl Drop for Tracker {
 /// dropped and counted.
 const INBOX_BYTES: usize = 16 << 20;
 /// How long the tracking thread lets requests gather between two looks at its inbox.
-const GATHER: Duration = Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(10);
 /// Empty looks before the tracking thread sleeps until a request wakes it.
-const IDLE_LOOKS: u32 = 50;
+const IDLE_LOOKS: u32 = 10;
 /// How long an idle tracking thread sleeps unless woken.
 const LONG_SLEEP: Duration = Duration::from_millis(250);
 /// The capacity an inbox keeps between looks; a larger one (after a burst) is given back.
@@ -393,7 +392,7 @@ fn run(q: &'static Queue) {
             spare = bytes;
             idle += 1;
             if idle < IDLE_LOOKS {
-                std::thread::sleep(GATHER);
+                std::thread::park_timeout(GATHER);
             } else {
                 q.sleeping.store(true, Ordering::SeqCst);
                 // A request queued before the flag was set is seen here.
@@ -470,7 +469,7 @@ fn run(q: &'static Queue) {
             *lock(&q.flushed) = queued;
             q.flushed_cv.notify_all();
         } else {
-            std::thread::sleep(GATHER);
+            std::thread::park_timeout(GATHER);
         }
     }
 }
@@ -698,11 +697,18 @@ fn lossy(v: Option<&[u8]>) -> std::borrow::Cow<'_, str> {
     v.map(String::from_utf8_lossy).unwrap_or_default()
 }
 
-/// Header values as stored, with the secrets their redaction found, by name and value as
-/// received, for the requests of one take from the inbox: most values repeat from request
-/// to request (host, user agent, accept). Only for requests without sensitive body
-/// parameters, which a cookie's redaction reads.
-type HeaderCache<'b> = HashMap<(&'b str, &'b [u8]), (String, Vec<String>), BuildHasherDefault<Fnv>>;
+/// Header values as stored, with the secrets their redaction found, for the requests of
+/// one take from the inbox: most values repeat from request to request (host, user agent,
+/// accept). Only for requests without sensitive body parameters, which a cookie's
+/// redaction reads.
+#[derive(Default)]
+struct HeaderCache<'b> {
+    /// The place in `stored` of each name and value as received.
+    places: HashMap<(&'b str, &'b [u8]), usize, BuildHasherDefault<Fnv>>,
+    stored: Vec<(String, Vec<String>)>,
+    /// The previous request's headers as received, with their places: looked at first.
+    previous: Vec<(&'b str, &'b [u8], usize)>,
+}
 
 /// What the entries of one take from the inbox share: an endpoint under load mostly
 /// answers alike, and its clients send alike.
@@ -760,19 +766,27 @@ fn cached_headers<'b: 'c, 'c>(
     cache: &'c mut HeaderCache<'b>,
     secrets: &mut Vec<String>,
 ) -> Vec<(&'b str, Cow<'c, str>)> {
-    for (name, value) in headers.pairs() {
-        if let Entry::Vacant(e) = cache.entry((name, value)) {
-            let mut fresh = r.fresh();
-            let text = fresh.header(name, value);
-            e.insert((text, fresh.secrets));
-        }
+    let mut current = Vec::with_capacity(headers.count.min(64));
+    for (i, (name, value)) in headers.pairs().enumerate() {
+        let place = match cache.previous.get(i) {
+            Some(&(n, v, place)) if n == name && v == value => place,
+            _ => {
+                let stored = &mut cache.stored;
+                *cache.places.entry((name, value)).or_insert_with(|| {
+                    let mut fresh = r.fresh();
+                    let text = fresh.header(name, value);
+                    stored.push((text, fresh.secrets));
+                    stored.len() - 1
+                })
+            }
+        };
+        current.push((name, value, place));
     }
+    cache.previous = current;
     let cache: &'c HeaderCache<'b> = cache;
-    let mut out: Vec<(&str, Cow<'_, str>)> = Vec::new();
-    for (name, value) in headers.pairs() {
-        let (value, found) = cache
-            .get(&(name, value))
-            .map_or(("", &[][..]), |(v, s)| (v.as_str(), &s[..]));
+    let mut out: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(cache.previous.len());
+    for &(name, _, place) in &cache.previous {
+        let (value, found) = &cache.stored[place];
         secrets.extend_from_slice(found);
         match out.last_mut() {
             Some((last, joined)) if *last == name => {
@@ -780,7 +794,7 @@ fn cached_headers<'b: 'c, 'c>(
                 joined.push_str(", ");
                 joined.push_str(value);
             }
-            _ => out.push((name, Cow::Borrowed(value))),
+            _ => out.push((name, Cow::Borrowed(value.as_str()))),
         }
     }
     out
@@ -788,9 +802,6 @@ fn cached_headers<'b: 'c, 'c>(
 
 /// `text` without `secrets`, copied only when it held one.
 fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
-    if secrets.is_empty() {
-        return text;
-    }
     let mut owned = text.to_string();
     secrets.scrub(&mut owned);
     if owned == text {
@@ -873,15 +884,21 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
     let data = data
         .map(|d| serde_json::to_string(&d).unwrap_or_default())
         .unwrap_or_default();
-    let headers: Vec<(&str, Cow<'_, str>)> = headers
-        .into_iter()
-        .map(|(n, v)| (n, scrubbed(&secrets, v)))
-        .collect();
-    let request_body = request_body.map(|(t, cut)| (scrubbed(&secrets, t), cut));
-    let response_body = response_body.map(|(t, cut)| (scrubbed(&secrets, t), cut));
-    let path = scrubbed(&secrets, Cow::Borrowed(record.path));
-    let query = scrubbed(&secrets, Cow::Owned(query));
-    let user = scrubbed(&secrets, Cow::Owned(user));
+    let mut headers = headers;
+    let (mut request_body, mut response_body) = (request_body, response_body);
+    let mut path = Cow::Borrowed(record.path);
+    let (mut query, mut user) = (Cow::Owned(query), Cow::Owned(user));
+    if !secrets.is_empty() {
+        for (_, v) in &mut headers {
+            *v = scrubbed(&secrets, std::mem::take(v));
+        }
+        for (t, _) in request_body.iter_mut().chain(response_body.iter_mut()) {
+            *t = scrubbed(&secrets, std::mem::take(t));
+        }
+        for t in [&mut path, &mut query, &mut user] {
+            *t = scrubbed(&secrets, std::mem::take(t));
+        }
+    }
     encode_entry_into(
         &EntryParts {
             id: EventId::new(record.started_us),
@@ -939,6 +956,20 @@ mod tests {
                 ("accept", "x"),
                 ("accept", "y"),
             ],
+            // The same again, then one that differs part way: found by position first.
+            vec![
+                ("referer", "https://u:sec-3@b.test/"),
+                ("host", "a.test"),
+                ("cookie", "a=1; session=sec-2"),
+                ("accept", "x"),
+                ("accept", "y"),
+            ],
+            vec![
+                ("referer", "https://u:sec-3@b.test/"),
+                ("host", "b.test"),
+                ("cookie", "a=1; session=sec-2"),
+                ("accept", "y"),
+            ],
         ]
         .into_iter()
         .map(|pairs| {
@@ -992,7 +1023,7 @@ mod tests {
                 "{cached:?}"
             );
         }
-        assert!(cache.len() < maps.iter().map(http::HeaderMap::len).sum::<usize>());
+        assert!(cache.stored.len() < maps.iter().map(http::HeaderMap::len).sum::<usize>());
     }
 
     #[test]

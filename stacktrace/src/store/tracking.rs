@@ -114,7 +114,11 @@ impl TrackingLog {
         max_entries: u64,
         max_bytes: u64,
     ) -> Result<(), StoreError> {
-        entries.sort_unstable_by_key(|e| block::id_of_entry(e.as_ref()));
+        // An id is 16 big-endian bytes in front: the bytes sort as the ids do.
+        fn id_bytes(e: &[u8]) -> &[u8] {
+            &e[..e.len().min(16)]
+        }
+        entries.sort_unstable_by(|a, b| id_bytes(a.as_ref()).cmp(id_bytes(b.as_ref())));
         let mut packer = block::BlockPacker::default();
         let mut rest = entries.iter().map(AsRef::as_ref).peekable();
         while rest.peek().is_some() {
