@@ -116,8 +116,8 @@ criterion_group!(benches, sequential);
 const CONNECTIONS: usize = 32;
 /// How long each app is driven in each round.
 const ROUND: Duration = Duration::from_secs(1);
-/// Rounds per app: many short ones, so that the machine's swings (a round of the same app
-/// can differ from the next by 10%) average out.
+/// Rounds per app unless `STACKTRACE_BENCH_ROUNDS` says: many short ones, so that the
+/// machine's swings (a round of the same app can differ from the next by 10%) average out.
 const ROUNDS: usize = 10;
 
 /// Drives one app for `ROUND`; the latencies of every request.
@@ -175,7 +175,11 @@ fn load_phase() {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|n| n == name))
     };
-    for _ in 0..ROUNDS {
+    let rounds = std::env::var("STACKTRACE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    for _ in 0..rounds {
         for (i, (name, addr)) in apps.variants.iter().enumerate() {
             if !chosen(name) {
                 continue;
@@ -195,7 +199,7 @@ fn load_phase() {
         .and_then(|s| s.tracked().limit(usize::MAX).run().ok())
         .map_or(0, |r| r.len());
     println!(
-        "\nload: {CONNECTIONS} connections, {ROUNDS} rounds of {ROUND:?} per app, client in-process"
+        "\nload: {CONNECTIONS} connections, {rounds} rounds of {ROUND:?} per app, client in-process"
     );
     println!(
         "{:18} {:>10} {:>8} {:>10} {:>10} {:>14}",

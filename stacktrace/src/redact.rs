@@ -81,7 +81,8 @@ pub(crate) struct Secrets(Vec<String>);
 impl Secrets {
     pub(crate) fn new(mut values: Vec<String>) -> Self {
         values.retain(|s| !s.is_empty());
-        values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        // Longest first; equal values side by side, so that each is kept once.
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
         Secrets(values)
     }
@@ -172,6 +173,16 @@ mod tests {
     #[test]
     fn empty_redact_list_matches_nothing() {
         assert!(!FieldRedactor::new(&["".into()]).matches("password"));
+    }
+
+    #[test]
+    fn each_secret_is_kept_once_wherever_its_repeats_were() {
+        let s = Secrets::new(
+            ["abcd", "wxyz", "abcd", "", "longer-one", "wxyz", "abcd"]
+                .map(String::from)
+                .to_vec(),
+        );
+        assert_eq!(s.0, ["longer-one", "abcd", "wxyz"]);
     }
 
     #[test]

@@ -242,68 +242,149 @@ async fn concurrent_responses_are_each_stored_with_their_own_body() {
 async fn a_secret_of_the_request_is_hidden_wherever_the_entry_repeats_it() {
     let dir = install(|| Config::default().capture_env(false));
     let _serial = SERIAL.lock().await;
-    // The handler echoes what it was sent into its response and the attached data, under
-    // names that are not sensitive: what the request's redaction found is hidden there too.
+    // The handlers echo what they were sent into their response and the attached data,
+    // under names that are not sensitive: what the request's redaction found is hidden
+    // there too, in a JSON response as JSON writes it.
+    async fn echo(uri: http::Uri, headers: http::HeaderMap, body: Bytes) -> (String, String) {
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .trim_start_matches("Bearer ")
+            .to_owned();
+        let form: Vec<(String, String)> = form_urlencoded(&text);
+        let password = form
+            .iter()
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        stacktrace::http::track("note", format!("{password} {auth}"));
+        let reply = format!(
+            "you sent {text}, {password}, {} and {auth}; ctl-echo-reply",
+            uri.query().unwrap_or("")
+        );
+        (reply, password)
+    }
     let app = Router::new()
         .route(
             "/echo",
             post(
                 |uri: http::Uri, headers: http::HeaderMap, body: Bytes| async move {
-                    let text = String::from_utf8_lossy(&body).into_owned();
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .trim_start_matches("Bearer ")
-                        .to_owned();
-                    stacktrace::http::track("note", format!("{text} {auth}"));
-                    format!(
-                        "you sent {text}, {} and {auth}; ctl-echo-reply",
-                        uri.query().unwrap_or("")
-                    )
+                    echo(uri, headers, body).await.0
                 },
             ),
         )
-        .layer(StacktraceLayer::new().tracking(Tracking::new()));
+        .route(
+            "/echo-json",
+            post(
+                |uri: http::Uri, headers: http::HeaderMap, body: Bytes| async move {
+                    let (reply, password) = echo(uri, headers, body).await;
+                    axum::Json(serde_json::json!({"reply": reply, "again": password}))
+                },
+            ),
+        )
+        // A response that looks like it holds a credential hides it in itself only.
+        .route(
+            "/plans/pro",
+            get(|| async { "Your Basic plans are active" }),
+        )
+        .layer(StacktraceLayer::new().tracking(Tracking::new().max_body_length(1024)));
     let addr = serve(app).await;
     let c = client();
+    let mut calls = Vec::new();
+    // Each request twice at once, so that a take holds repeats of the same headers and body.
     for round in 0..2 {
-        let req = Request::post(format!(
-            "http://{addr}/echo?api_token=sec-echo-query-{round}"
-        ))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", format!("Bearer sec-echo-bearer-{round}"))
-        .body(full(format!(
-            "user=ctl-echo-user&password=sec-echo-form-{round}"
-        )))
-        .unwrap();
-        assert_eq!(send(&c, req).await.0, StatusCode::OK);
+        for path in ["/echo", "/echo", "/echo-json", "/echo-json"] {
+            let req = Request::post(format!(
+                "http://{addr}{path}?api_token=sec-echo-query-{round}"
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Bearer sec-echo-bearer-{round}"))
+            .body(full(format!(
+                "user=ctl-echo-user&password=sec%22echo%5Cform-{round}"
+            )))
+            .unwrap();
+            let c = c.clone();
+            calls.push(tokio::spawn(async move { send(&c, req).await.0 }));
+        }
     }
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        fetch(&c, format!("http://{addr}/plans/pro")).await.0,
+        StatusCode::OK
+    );
     flush();
     assert!(stacktrace::store().unwrap().flush().is_ok());
-    let rows = stacktrace::store()
-        .unwrap()
-        .tracked()
-        .path("/echo")
-        .run()
-        .unwrap();
-    assert_eq!(rows.len(), 2);
+    let store = stacktrace::store().unwrap();
+    let rows = store.tracked().path("/echo").run().unwrap();
+    assert_eq!(rows.len(), 4);
     let reply = rows[0].response_body.as_deref().unwrap();
     assert!(
         reply.contains("ctl-echo-reply") && reply.contains("ctl-echo-user"),
         "{reply}"
     );
-    assert!(!reply.contains("sec-"), "{reply}");
+    assert!(!reply.contains("sec"), "{reply}");
+    let json = &store.tracked().path("/echo-json").run().unwrap()[0];
+    let reply = json.response_body.as_deref().unwrap();
+    assert!(reply.contains("ctl-echo-reply"), "{reply}");
+    assert!(!reply.contains("sec"), "{reply}");
+    assert!(
+        !json.data["note"].as_str().unwrap().contains("sec"),
+        "{:?}",
+        json.data
+    );
+    let plans = store.tracked().path("/plans/pro").run().unwrap();
+    assert_eq!(plans.len(), 1, "the path is stored as it was");
     let raw = stacktrace_tests::raw_bytes(&dir);
+    assert!(stacktrace_tests::contains(&raw, b"ctl-echo-reply"));
     for round in 0..2 {
-        for secret in ["sec-echo-query", "sec-echo-bearer", "sec-echo-form"] {
-            let secret = format!("{secret}-{round}");
+        for secret in [
+            format!("sec-echo-query-{round}"),
+            format!("sec-echo-bearer-{round}"),
+            format!("echo%5Cform-{round}"),
+            format!("echo\\form-{round}"),
+            format!("echo\\\\form-{round}"),
+        ] {
             assert!(
                 !stacktrace_tests::contains(&raw, secret.as_bytes()),
                 "{secret} is in the database"
             );
         }
     }
+}
+
+/// The pairs of a form body, decoded.
+fn form_urlencoded(text: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                    out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                    i += 3;
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    text.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
 }
 
 trait After {

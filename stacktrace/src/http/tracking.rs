@@ -800,6 +800,13 @@ fn cached_headers<'b: 'c, 'c>(
     out
 }
 
+/// A secret as it appears inside a JSON string, when that differs from the secret.
+fn json_escaped(secret: &str) -> Option<String> {
+    let quoted = serde_json::to_string(secret).ok()?;
+    let inner = &quoted[1..quoted.len() - 1];
+    (inner != secret).then(|| inner.to_owned())
+}
+
 /// `text` without `secrets`, copied only when it held one.
 fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
     let mut owned = text.to_string();
@@ -814,9 +821,11 @@ fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
 /// The stored entry of a finished request, redacted, encoded for its block and appended to
 /// `out`; `None` (and nothing appended) when it cannot be built.
 ///
-/// What the redaction finds in one part (a password in the form, a bearer token) is then
-/// hidden in every part, as in a crash event: a handler may echo it in its response or
-/// attach it as data under a name that is not sensitive.
+/// What the redaction finds in the request (a password in the form, a bearer token, a
+/// value attached under a sensitive name) is then hidden in every part, as in a crash
+/// event: a handler may echo it in its response or attach it under a name that is not
+/// sensitive. What it finds in the response is hidden in the response only: a guess made
+/// in free text (`Basic plan`) must not rewrite the request's path.
 fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8>) -> Option<()> {
     let rt = runtime()?;
     let c = &rt.config;
@@ -860,7 +869,6 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
             (record.response_type, bytes, seen, limit),
             fresh,
         );
-        found.extend_from_slice(&b.secrets);
         (Cow::Borrowed(b.text.as_str()), b.truncated)
     });
     let user = if record.user.is_empty() {
@@ -877,6 +885,12 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
         Some(data)
     };
     found.append(&mut r.secrets);
+    // As a JSON text would hold them, too: a body or data echoing `pa"ss` holds `pa\"ss`.
+    for i in 0..found.len() {
+        if let Some(escaped) = json_escaped(&found[i]) {
+            found.push(escaped);
+        }
+    }
     let secrets = Secrets::new(found);
     if let Some(data) = &mut data {
         secrets.scrub_json(data);
