@@ -186,10 +186,10 @@ impl Drop for Tracker {
     }
 }
 
-/// Bytes of finished requests waiting for the tracking thread at most; beyond, new ones are
-/// dropped and counted.
-const INBOX_BYTES: usize = 16 << 20;
-/// How long the tracking thread lets requests gather between two looks at its inbox.
+/// Bytes of finished requests waiting for the tracking thread at most, in the inbox of one
+/// thread; beyond, new ones are dropped and counted.
+const INBOX_BYTES: usize = 8 << 20;
+/// How long the tracking thread lets requests gather between two looks at the inboxes.
 const GATHER: Duration = Duration::from_millis(10);
 /// Empty looks before the tracking thread sleeps until a request wakes it.
 const IDLE_LOOKS: u32 = 10;
@@ -198,32 +198,52 @@ const LONG_SLEEP: Duration = Duration::from_millis(250);
 /// The capacity an inbox keeps between looks; a larger one (after a burst) is given back.
 const INBOX_KEPT: usize = 1 << 20;
 
-/// Finished requests, each copied as one record of bytes into a shared buffer: queueing a
-/// request allocates nothing and keeps nothing of it alive (its headers share the
-/// connection's read buffer, which would otherwise be held until the entry is built), and
-/// the tracking thread takes everything queued in one swap.
+/// Finished requests, each copied as one record of bytes into its thread's inbox: queueing
+/// a request allocates nothing and keeps nothing of it alive (its headers share the
+/// connection's read buffer, which would otherwise be held until the entry is built). Each
+/// thread that serves requests has an inbox of its own, so that threads queueing at once
+/// do not pass one lock and one buffer between their cores; the tracking thread takes
+/// everything queued in one swap per inbox.
 #[derive(Debug)]
 struct Queue {
-    inbox: Mutex<Inbox>,
+    /// Every inbox, registered by its thread when it first queues.
+    inboxes: Mutex<Vec<Arc<Mutex<Inbox>>>>,
     /// Set while the tracking thread sleeps until woken.
     sleeping: AtomicBool,
     thread: OnceCell<std::thread::Thread>,
-    /// Requests queued before the latest flush of the database that followed them.
-    flushed: Mutex<u64>,
+    /// Flushes asked for since the start.
+    flushes_asked: AtomicU64,
+    /// Flushes done: every request queued before the one asked last was stored first.
+    flushes_done: Mutex<u64>,
     flushed_cv: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct Inbox {
     bytes: Vec<u8>,
-    /// Requests queued since the start.
-    queued: u64,
-    /// A caller waits for the database to be flushed.
-    flush: bool,
 }
 
 static QUEUE: OnceCell<Queue> = OnceCell::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's inbox, once it has queued a request.
+    static INBOX: std::cell::RefCell<Option<Arc<Mutex<Inbox>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            inboxes: Mutex::new(Vec::new()),
+            sleeping: AtomicBool::new(false),
+            thread: OnceCell::new(),
+            flushes_asked: AtomicU64::new(0),
+            flushes_done: Mutex::new(0),
+            flushed_cv: Condvar::new(),
+        }
+    }
+}
 
 /// The tracking thread's queue, started with the first entry once the database is open.
 fn queue() -> Option<&'static Queue> {
@@ -231,13 +251,7 @@ fn queue() -> Option<&'static Queue> {
         return Some(q);
     }
     store()?;
-    let q = QUEUE.get_or_init(|| Queue {
-        inbox: Mutex::new(Inbox::default()),
-        sleeping: AtomicBool::new(false),
-        thread: OnceCell::new(),
-        flushed: Mutex::new(0),
-        flushed_cv: Condvar::new(),
-    });
+    let q = QUEUE.get_or_init(Queue::new);
     q.thread
         .get_or_try_init(|| {
             std::thread::Builder::new()
@@ -293,18 +307,37 @@ fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
 }
 
 impl Queue {
-    /// Queues a finished request, or counts it dropped when the inbox is full.
+    /// Queues a finished request in this thread's inbox, or counts it dropped when the
+    /// inbox is full.
     fn push(&self, f: &Following) {
+        let inbox = INBOX.try_with(|mine| {
+            let mut mine = mine.borrow_mut();
+            mine.get_or_insert_with(|| {
+                let inbox = Arc::new(Mutex::new(Inbox::default()));
+                lock(&self.inboxes).push(inbox.clone());
+                inbox
+            })
+            .clone()
+        });
+        // A thread being torn down queues through an inbox of its own for this once.
+        let inbox = inbox.unwrap_or_else(|_| {
+            let inbox = Arc::new(Mutex::new(Inbox::default()));
+            lock(&self.inboxes).push(inbox.clone());
+            inbox
+        });
+        self.push_to(&inbox, f);
+    }
+
+    fn push_to(&self, inbox: &Mutex<Inbox>, f: &Following) {
         with_record(f, |record| {
             let len = record.len();
             {
-                let mut inbox = lock(&self.inbox);
+                let mut inbox = lock(inbox);
                 if inbox.bytes.len() + len > INBOX_BYTES {
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 record.write(&mut inbox.bytes);
-                inbox.queued += 1;
             }
             self.wake_if_sleeping();
         });
@@ -314,6 +347,27 @@ impl Queue {
         if self.sleeping.load(Ordering::SeqCst) {
             if let Some(t) = self.thread.get() {
                 t.unpark();
+            }
+        }
+    }
+
+    /// Whether every inbox is empty.
+    fn all_empty(&self) -> bool {
+        lock(&self.inboxes)
+            .iter()
+            .all(|inbox| lock(inbox).bytes.is_empty())
+    }
+
+    /// Swaps every inbox that holds something for a spare buffer, into `taken`; forgets
+    /// the empty inboxes of threads that have ended.
+    fn take_all(&self, taken: &mut Vec<Vec<u8>>, spares: &mut Vec<Vec<u8>>) {
+        let mut inboxes = lock(&self.inboxes);
+        inboxes.retain(|inbox| Arc::strong_count(inbox) > 1 || !lock(inbox).bytes.is_empty());
+        for inbox in inboxes.iter() {
+            let mut inbox = lock(inbox);
+            if !inbox.bytes.is_empty() {
+                let spare = spares.pop().unwrap_or_default();
+                taken.push(std::mem::replace(&mut inbox.bytes, spare));
             }
         }
     }
@@ -337,23 +391,21 @@ pub fn flush_tracking(timeout: Duration) -> bool {
         return true;
     };
     let deadline = std::time::Instant::now() + timeout;
-    let target = {
-        let mut inbox = lock(&q.inbox);
-        inbox.flush = true;
-        inbox.queued
-    };
+    // Asked after everything this caller saw queued: the tracking thread reads the count
+    // before it takes the inboxes, so the take that answers it holds all of that.
+    let target = q.flushes_asked.fetch_add(1, Ordering::SeqCst) + 1;
     if let Some(t) = q.thread.get() {
         t.unpark();
     }
-    let mut flushed = lock(&q.flushed);
-    while *flushed < target {
+    let mut done = lock(&q.flushes_done);
+    while *done < target {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             return false;
         }
-        flushed = q
+        done = q
             .flushed_cv
-            .wait_timeout(flushed, left)
+            .wait_timeout(done, left)
             .map(|(g, _)| g)
             .unwrap_or_else(|e| e.into_inner().0);
     }
@@ -374,32 +426,24 @@ fn run(q: &'static Queue) {
         }
     };
     let mut reported = false;
-    let mut spare = Vec::new();
+    let mut spares: Vec<Vec<u8>> = Vec::new();
+    let mut taken: Vec<Vec<u8>> = Vec::new();
     let mut loose: Vec<u8> = Vec::new();
     let mut ends: Vec<(usize, usize)> = Vec::new();
     let mut idle = 0;
+    let mut flushes_done = 0;
     loop {
-        let (bytes, queued, flush) = {
-            let mut inbox = lock(&q.inbox);
-            let flush = std::mem::take(&mut inbox.flush);
-            (
-                std::mem::replace(&mut inbox.bytes, spare),
-                inbox.queued,
-                flush,
-            )
-        };
-        if bytes.is_empty() && !flush {
-            spare = bytes;
+        let asked = q.flushes_asked.load(Ordering::SeqCst);
+        let flush = asked > flushes_done;
+        q.take_all(&mut taken, &mut spares);
+        if taken.is_empty() && !flush {
             idle += 1;
             if idle < IDLE_LOOKS {
                 std::thread::park_timeout(GATHER);
             } else {
                 q.sleeping.store(true, Ordering::SeqCst);
-                // A request queued before the flag was set is seen here.
-                let empty = {
-                    let inbox = lock(&q.inbox);
-                    inbox.bytes.is_empty() && !inbox.flush
-                };
+                // A request queued or a flush asked before the flag was set is seen here.
+                let empty = q.all_empty() && q.flushes_asked.load(Ordering::SeqCst) == flushes_done;
                 if empty {
                     std::thread::park_timeout(LONG_SLEEP);
                 }
@@ -412,34 +456,37 @@ fn run(q: &'static Queue) {
         loose.clear();
         ends.clear();
         let mut caps = (u64::MAX, u64::MAX);
-        let mut at = 0;
         let mut cache = TakeCache::default();
-        while at < bytes.len() {
-            let start = loose.len();
-            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let (record, next) = Record::read(&bytes, at)?;
-                Some((record.caps, entry_of(&record, &mut cache, &mut loose), next))
-            }));
-            match built {
-                Ok(Some((record_caps, entry, next))) => {
-                    caps = record_caps;
-                    match entry {
-                        Some(()) => ends.push((start, loose.len())),
-                        None => {
-                            loose.truncate(start);
-                            DROPPED.fetch_add(1, Ordering::Relaxed);
+        for bytes in &taken {
+            let mut at = 0;
+            while at < bytes.len() {
+                let start = loose.len();
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let (record, next) = Record::read(bytes, at)?;
+                    Some((record.caps, entry_of(&record, &mut cache, &mut loose), next))
+                }));
+                match built {
+                    Ok(Some((record_caps, entry, next))) => {
+                        caps = record_caps;
+                        match entry {
+                            Some(()) => ends.push((start, loose.len())),
+                            None => {
+                                loose.truncate(start);
+                                DROPPED.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
+                        at = next;
                     }
-                    at = next;
-                }
-                // A record that cannot be read: the rest of the swap cannot be either.
-                _ => {
-                    loose.truncate(start);
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
-                    break;
+                    // A record that cannot be read: the rest of the buffer cannot be either.
+                    _ => {
+                        loose.truncate(start);
+                        DROPPED.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                 }
             }
         }
+        drop(cache);
         if !ends.is_empty() {
             let mut entries: Vec<&[u8]> = ends.iter().map(|&(a, b)| &loose[a..b]).collect();
             let n = entries.len() as u64;
@@ -459,14 +506,16 @@ fn run(q: &'static Queue) {
                 }
             }
         }
-        spare = bytes;
-        spare.clear();
-        if spare.capacity() > INBOX_KEPT {
-            spare = Vec::new();
+        for mut spare in taken.drain(..) {
+            spare.clear();
+            if spare.capacity() <= INBOX_KEPT {
+                spares.push(spare);
+            }
         }
         if flush {
             let _ = store.flush();
-            *lock(&q.flushed) = queued;
+            flushes_done = asked;
+            *lock(&q.flushes_done) = asked;
             q.flushed_cv.notify_all();
         } else {
             std::thread::park_timeout(GATHER);
@@ -1105,23 +1154,49 @@ mod tests {
         let (_, end) = Record::read(&bytes, next).unwrap();
         assert_eq!(end, bytes.len());
 
+        // Each thread queues into an inbox of its own; a take empties them all, and
+        // forgets those of threads that have ended.
+        let q = Queue::new();
+        q.push(&f);
+        let (mut taken, mut spares) = (Vec::new(), Vec::new());
+        q.take_all(&mut taken, &mut spares);
+        assert_eq!(taken, [bytes[..first_len].to_vec()]);
+        taken.clear();
+        q.push(&f);
+        q.push(&f);
+        std::thread::scope(|s| {
+            s.spawn(|| q.push(&f));
+        });
+        assert_eq!(lock(&q.inboxes).len(), 2);
+        q.take_all(&mut taken, &mut spares);
+        let mut sizes: Vec<usize> = taken.iter().map(Vec::len).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, [first_len, 2 * first_len]);
+        taken.clear();
+        // A scope ends before its threads' locals are dropped: give that a moment.
+        for _ in 0..200 {
+            q.take_all(&mut taken, &mut spares);
+            if lock(&q.inboxes).len() == 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(taken.is_empty());
+        assert_eq!(
+            lock(&q.inboxes).len(),
+            1,
+            "the ended thread's inbox is gone"
+        );
+        assert!(q.all_empty());
+
         // A full inbox takes nothing more, and counts what it turns away.
-        let q = Queue {
-            inbox: Mutex::new(Inbox::default()),
-            sleeping: AtomicBool::new(false),
-            thread: OnceCell::new(),
-            flushed: Mutex::new(0),
-            flushed_cv: Condvar::new(),
-        };
-        q.push(&f);
-        assert_eq!(lock(&q.inbox).queued, 1);
-        assert_eq!(lock(&q.inbox).bytes, bytes[..first_len]);
-        lock(&q.inbox).bytes.resize(INBOX_BYTES - 8, 0);
+        let full = Mutex::new(Inbox {
+            bytes: vec![0; INBOX_BYTES - 8],
+        });
         let dropped = tracking_dropped();
-        q.push(&f);
+        q.push_to(&full, &f);
         assert_eq!(tracking_dropped(), dropped + 1);
-        assert_eq!(lock(&q.inbox).queued, 1);
-        assert_eq!(lock(&q.inbox).bytes.len(), INBOX_BYTES - 8);
+        assert_eq!(lock(&full).bytes.len(), INBOX_BYTES - 8);
 
         // A cut record is refused, never read past its end.
         for cut in 0..first_len {
