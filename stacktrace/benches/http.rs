@@ -2,9 +2,10 @@
 //! layer (the baseline), the capture layer, and capture with request tracking.
 //!
 //! Criterion measures one request at a time over a kept-alive connection; then a load phase
-//! drives each app with concurrent connections for a few seconds and prints requests per
-//! second, the ratio to the bare app, and latency at p50 and p99. The load generator runs
-//! in this process, on the same cores as the server.
+//! drives the apps in turn with concurrent connections, 30 rounds of one second each (set
+//! `STACKTRACE_BENCH_ROUNDS` for more or fewer), and prints each app's requests per second,
+//! the ratio to the bare app, latency at p50 and p99, and process CPU time per request. The
+//! load generator runs in this process, on the same cores as the server.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -118,7 +119,7 @@ const CONNECTIONS: usize = 32;
 const ROUND: Duration = Duration::from_secs(1);
 /// Rounds per app unless `STACKTRACE_BENCH_ROUNDS` says: many short ones, so that the
 /// machine's swings (a round of the same app can differ from the next by 10%) average out.
-const ROUNDS: usize = 10;
+const ROUNDS: usize = 30;
 
 /// Drives one app for `ROUND`; the latencies of every request.
 fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
