@@ -20,7 +20,7 @@ use super::body::{RequestBody, ResponseBody};
 use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
 use super::context::{Entered, RequestState};
 use super::events::{self, ResponseError};
-use super::tracking::{regex_setting, Tracker, Tracking};
+use super::tracking::{regex_setting, Plan, Tracker, Tracking};
 use crate::config::ConfigError;
 use crate::install::runtime;
 
@@ -237,7 +237,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for StacktraceService<S> {
 impl<S> StacktraceService<S> {
     /// The request's state, when the tracker is installed and on, with the tracking
     /// settings when the request is tracked and the body bytes kept.
-    fn state_of(&self, parts: &Parts) -> (Option<Arc<RequestState>>, Option<Arc<Tracking>>, usize) {
+    fn state_of(&self, parts: &Parts) -> (Option<Arc<RequestState>>, Option<Plan>, usize) {
         let Some(rt) = runtime() else {
             return (None, None, 0);
         };
@@ -246,14 +246,14 @@ impl<S> StacktraceService<S> {
         }
         let s = &self.settings;
         let path = parts.uri.path();
-        let tracking = s.tracking.clone().filter(|t| !t.excludes(path));
+        let tracking = s.tracking.as_ref().and_then(|t| t.plan(path));
         let mut body_limit = if rt.config.capture_body {
             rt.config.max_payload_bytes
         } else {
             0
         };
-        if let Some(t) = &tracking {
-            body_limit = body_limit.max(t.body_limit(path));
+        if let Some(plan) = &tracking {
+            body_limit = body_limit.max(plan.body_limit());
         }
         let user = s.user.as_ref().and_then(|f| f(parts));
         let addr = s
@@ -317,7 +317,7 @@ pin_project_lite::pin_project! {
         #[pin]
         kind: Kind<F>,
         state: Option<Arc<RequestState>>,
-        tracking: Option<Arc<Tracking>>,
+        tracking: Option<Plan>,
         settings: Arc<Settings>,
     }
 }
@@ -382,13 +382,13 @@ where
 
 fn tracker_of(
     state: &Option<Arc<RequestState>>,
-    tracking: &Option<Arc<Tracking>>,
+    tracking: &Option<Plan>,
     status: StatusCode,
     content_type: Option<http::HeaderValue>,
 ) -> Option<Tracker> {
     match (state, tracking) {
-        (Some(state), Some(tracking)) => Some(Tracker::new(
-            tracking,
+        (Some(state), Some(plan)) => Some(Tracker::new(
+            *plan,
             state.clone(),
             status.as_u16(),
             content_type,
@@ -401,7 +401,7 @@ fn tracker_of(
 fn finish<B>(
     res: Response<B>,
     state: &Option<Arc<RequestState>>,
-    tracking: &Option<Arc<Tracking>>,
+    tracking: &Option<Plan>,
     settings: &Settings,
 ) -> Response<ResponseBody<B>> {
     let status = res.status();

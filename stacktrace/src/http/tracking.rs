@@ -108,6 +108,16 @@ impl Tracking {
         self
     }
 
+    /// What the entry of a request to `path` needs of these settings; `None` when the path
+    /// is not tracked. Taken when the request comes, so that the request holds no share of
+    /// the settings.
+    pub(crate) fn plan(&self, path: &str) -> Option<Plan> {
+        (!self.excludes(path)).then(|| Plan {
+            caps: (self.max_entries, self.max_bytes),
+            body_limit: self.body_limit(path),
+        })
+    }
+
     pub(crate) fn excludes(&self, path: &str) -> bool {
         self.exclude.iter().any(|r| r.is_match(path))
     }
@@ -119,6 +129,21 @@ impl Tracking {
         } else {
             self.max_body_length
         }
+    }
+}
+
+/// What a tracked request's entry needs of the tracking settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    /// `max_entries` and `max_bytes`.
+    caps: (u64, u64),
+    /// The body bytes kept, in each direction.
+    body_limit: usize,
+}
+
+impl Plan {
+    pub(crate) fn body_limit(&self) -> usize {
+        self.body_limit
     }
 }
 
@@ -141,19 +166,18 @@ pub(crate) struct Tracker(Option<Following>);
 
 impl Tracker {
     pub(crate) fn new(
-        settings: &Tracking,
+        plan: Plan,
         state: Arc<RequestState>,
         status: u16,
         response_type: Option<http::HeaderValue>,
     ) -> Tracker {
-        let body_limit = settings.body_limit(state.path());
         Tracker(Some(Following {
             duration_us: u64::try_from(state.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             state,
-            caps: (settings.max_entries, settings.max_bytes),
+            caps: plan.caps,
             status,
-            body_limit,
-            response: CapturedFrames::new(body_limit),
+            body_limit: plan.body_limit,
+            response: CapturedFrames::new(plan.body_limit),
             response_type,
         }))
     }
