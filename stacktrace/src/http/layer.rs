@@ -282,6 +282,7 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let (state, tracking, body_limit) = self.state_of(&parts);
+        let has_referer = parts.headers.contains_key(http::header::REFERER);
         let body_state = state.as_ref().filter(|_| body_limit > 0).cloned();
         let req = Request::from_parts(parts, RequestBody::new(body, body_state));
         let called = {
@@ -294,11 +295,15 @@ where
                 message: Some(crate::hook::panic_message(&*payload)),
             },
         };
+        // Only a request with a referer can be a broken link; the others need no share of
+        // the settings, whose count all threads would otherwise update for every request.
+        let s = &self.settings;
         ResponseFuture {
             kind,
             state,
             tracking,
-            settings: self.settings.clone(),
+            server_errors: s.server_errors,
+            links: (s.broken_links && has_referer).then(|| s.clone()),
         }
     }
 }
@@ -318,7 +323,10 @@ pin_project_lite::pin_project! {
         kind: Kind<F>,
         state: Option<Arc<RequestState>>,
         tracking: Option<Plan>,
-        settings: Arc<Settings>,
+        // Whether a 5xx response is recorded.
+        server_errors: bool,
+        // The settings, for a request that could be a broken link.
+        links: Option<Arc<Settings>>,
     }
 }
 
@@ -350,7 +358,8 @@ where
                             res,
                             this.state,
                             this.tracking,
-                            this.settings,
+                            *this.server_errors,
+                            this.links.as_deref(),
                         )))
                     }
                     Err(payload) => crate::hook::panic_message(&*payload),
@@ -402,14 +411,17 @@ fn finish<B>(
     res: Response<B>,
     state: &Option<Arc<RequestState>>,
     tracking: &Option<Plan>,
-    settings: &Settings,
+    server_errors: bool,
+    links: Option<&Settings>,
 ) -> Response<ResponseBody<B>> {
     let status = res.status();
     if let Some(state) = state {
-        if status.is_server_error() && settings.server_errors {
+        if status.is_server_error() && server_errors {
             events::server_error(state, status, res.extensions().get::<ResponseError>());
-        } else if status == StatusCode::NOT_FOUND && settings.broken_links {
-            events::broken_link(state, &settings.ignorable_404_urls);
+        } else if status == StatusCode::NOT_FOUND {
+            if let Some(links) = links {
+                events::broken_link(state, &links.ignorable_404_urls);
+            }
         }
     }
     let tracker = if tracking.is_some() {
