@@ -250,10 +250,12 @@ struct Inbox {
 static QUEUE: OnceCell<Queue> = OnceCell::new();
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// A thread's inbox with the queue it is registered in.
+type MyInbox = (*const Queue, Arc<Mutex<Inbox>>);
+
 thread_local! {
     /// This thread's inbox, once it has queued a request.
-    static INBOX: std::cell::RefCell<Option<Arc<Mutex<Inbox>>>> =
-        const { std::cell::RefCell::new(None) };
+    static INBOX: std::cell::RefCell<Option<MyInbox>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Queue {
@@ -336,12 +338,16 @@ impl Queue {
     fn push(&self, f: &Following) {
         let inbox = INBOX.try_with(|mine| {
             let mut mine = mine.borrow_mut();
-            mine.get_or_insert_with(|| {
-                let inbox = Arc::new(Mutex::new(Inbox::default()));
-                lock(&self.inboxes).push(inbox.clone());
-                inbox
-            })
-            .clone()
+            match &*mine {
+                Some((queue, inbox)) if std::ptr::eq(*queue, self) => inbox.clone(),
+                // The first request of this thread (or one for another queue, in tests).
+                _ => {
+                    let inbox = Arc::new(Mutex::new(Inbox::default()));
+                    lock(&self.inboxes).push(inbox.clone());
+                    *mine = Some((self as *const Queue, inbox.clone()));
+                    inbox
+                }
+            }
         });
         // A thread being torn down queues through an inbox of its own for this once.
         let inbox = inbox.unwrap_or_else(|_| {
