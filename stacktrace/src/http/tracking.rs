@@ -1218,6 +1218,12 @@ mod tests {
             "the ended thread's inbox is gone"
         );
         assert!(q.all_empty());
+        // A thread's inbox belongs to one queue: another queue gets one of its own.
+        let other = Queue::new();
+        other.push(&f);
+        assert!(q.all_empty());
+        assert_eq!(lock(&other.inboxes).len(), 1);
+        assert!(!other.all_empty());
 
         // A full inbox takes nothing more, and counts what it turns away.
         let full = Mutex::new(Inbox {
