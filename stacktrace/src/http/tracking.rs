@@ -913,7 +913,7 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
     let mut found = Vec::new();
     let query = record.query.map(|q| r.pairs(q)).unwrap_or_default();
     let plain = record.sensitive == SensitiveBody::Nothing;
-    let headers: Vec<(&str, Cow<'_, str>)> = if plain {
+    let mut headers: Vec<(&str, Cow<'_, str>)> = if plain {
         cached_headers(&r, &record.headers, &mut cache.headers, &mut found)
     } else {
         redact_headers(&mut r, record.headers.pairs())
@@ -922,25 +922,26 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
             .collect()
     };
     let limit = record.body_limit;
-    let request_body: Option<(Cow<'_, str>, bool)> = record.request_body.map(|(bytes, seen)| {
-        let ct = record
-            .headers
-            .pairs()
-            .find(|(n, _)| *n == http::header::CONTENT_TYPE.as_str())
-            .map(|(_, v)| v);
-        if plain {
-            let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
-            let b = cached_body(&mut cache.request, (ct, bytes, seen, limit), fresh);
-            found.extend_from_slice(&b.secrets);
-            (Cow::Borrowed(b.text.as_str()), b.truncated)
-        } else {
-            let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
-            (Cow::Owned(b.text), b.truncated)
-        }
-    });
+    let mut request_body: Option<(Cow<'_, str>, bool)> =
+        record.request_body.map(|(bytes, seen)| {
+            let ct = record
+                .headers
+                .pairs()
+                .find(|(n, _)| *n == http::header::CONTENT_TYPE.as_str())
+                .map(|(_, v)| v);
+            if plain {
+                let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+                let b = cached_body(&mut cache.request, (ct, bytes, seen, limit), fresh);
+                found.extend_from_slice(&b.secrets);
+                (Cow::Borrowed(b.text.as_str()), b.truncated)
+            } else {
+                let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+                (Cow::Owned(b.text), b.truncated)
+            }
+        });
     // The response body is redacted as its own: the request's sensitive parameters do not
     // name its fields.
-    let response_body: Option<(Cow<'_, str>, bool)> = (limit > 0).then(|| {
+    let mut response_body: Option<(Cow<'_, str>, bool)> = (limit > 0).then(|| {
         let (bytes, seen) = record.response_body;
         let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
         let b = cached_body(
@@ -977,8 +978,6 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
     let data = data
         .map(|d| serde_json::to_string(&d).unwrap_or_default())
         .unwrap_or_default();
-    let mut headers = headers;
-    let (mut request_body, mut response_body) = (request_body, response_body);
     let mut path = Cow::Borrowed(record.path);
     let (mut query, mut user) = (Cow::Owned(query), Cow::Owned(user));
     if !secrets.is_empty() {
@@ -1034,6 +1033,13 @@ mod tests {
     fn headers_redacted_once_a_take_are_those_redacted_each_time() {
         let fields = crate::redact::FieldRedactor::new(&["session".into(), "card".into()]);
         let redact = ["authorization".to_owned(), "x-internal".to_owned()];
+        let third = vec![
+            ("referer", "https://u:sec-3@b.test/"),
+            ("host", "a.test"),
+            ("cookie", "a=1; session=sec-2"),
+            ("accept", "x"),
+            ("accept", "y"),
+        ];
         let maps: Vec<http::HeaderMap> = [
             vec![("host", "a.test"), ("authorization", "Bearer sec-1")],
             vec![
@@ -1042,21 +1048,9 @@ mod tests {
                 ("cookie", "b=2"),
                 ("x-internal-id", "7"),
             ],
-            vec![
-                ("referer", "https://u:sec-3@b.test/"),
-                ("host", "a.test"),
-                ("cookie", "a=1; session=sec-2"),
-                ("accept", "x"),
-                ("accept", "y"),
-            ],
+            third.clone(),
             // The same again, then one that differs part way: found by position first.
-            vec![
-                ("referer", "https://u:sec-3@b.test/"),
-                ("host", "a.test"),
-                ("cookie", "a=1; session=sec-2"),
-                ("accept", "x"),
-                ("accept", "y"),
-            ],
+            third,
             vec![
                 ("referer", "https://u:sec-3@b.test/"),
                 ("host", "b.test"),
