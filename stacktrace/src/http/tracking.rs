@@ -342,20 +342,22 @@ impl Queue {
                 Some((queue, inbox)) if std::ptr::eq(*queue, self) => inbox.clone(),
                 // The first request of this thread (or one for another queue, in tests).
                 _ => {
-                    let inbox = Arc::new(Mutex::new(Inbox::default()));
-                    lock(&self.inboxes).push(inbox.clone());
+                    let inbox = self.new_inbox();
                     *mine = Some((self as *const Queue, inbox.clone()));
                     inbox
                 }
             }
         });
         // A thread being torn down queues through an inbox of its own for this once.
-        let inbox = inbox.unwrap_or_else(|_| {
-            let inbox = Arc::new(Mutex::new(Inbox::default()));
-            lock(&self.inboxes).push(inbox.clone());
-            inbox
-        });
+        let inbox = inbox.unwrap_or_else(|_| self.new_inbox());
         self.push_to(&inbox, f);
+    }
+
+    /// A new inbox, registered for the tracking thread to take from.
+    fn new_inbox(&self) -> Arc<Mutex<Inbox>> {
+        let inbox = Arc::new(Mutex::new(Inbox::default()));
+        lock(&self.inboxes).push(inbox.clone());
+        inbox
     }
 
     fn push_to(&self, inbox: &Mutex<Inbox>, f: &Following) {
@@ -787,6 +789,8 @@ struct HeaderCache<'b> {
     stored: Vec<(String, Vec<String>)>,
     /// The previous request's headers as received, with their places: looked at first.
     previous: Vec<(&'b str, &'b [u8], usize)>,
+    /// The buffer the next request's headers go into.
+    spare: Vec<(&'b str, &'b [u8], usize)>,
 }
 
 /// What the entries of one take from the inbox share: an endpoint under load mostly
@@ -817,23 +821,22 @@ fn cached_body<'c, 'b>(
     key: BodyKey<'b>,
     fresh: impl FnOnce() -> Redaction<'c>,
 ) -> &'c Stored {
-    if slot.as_ref().is_none_or(|(last, _)| *last != key) {
-        let mut r = fresh();
-        let (ct, bytes, seen, limit) = key;
-        let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
-        *slot = Some((
-            key,
-            Stored {
+    if slot.as_ref().is_some_and(|(last, _)| *last != key) {
+        *slot = None;
+    }
+    &slot
+        .get_or_insert_with(|| {
+            let mut r = fresh();
+            let (ct, bytes, seen, limit) = key;
+            let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+            let stored = Stored {
                 text: b.text,
                 truncated: b.truncated,
                 secrets: r.secrets,
-            },
-        ));
-    }
-    match slot {
-        Some((_, stored)) => stored,
-        None => unreachable!("filled above"),
-    }
+            };
+            (key, stored)
+        })
+        .1
 }
 
 /// Each header once, in the order first seen, its values redacted and joined by `, `, as
@@ -845,7 +848,10 @@ fn cached_headers<'b: 'c, 'c>(
     cache: &'c mut HeaderCache<'b>,
     secrets: &mut Vec<String>,
 ) -> Vec<(&'b str, Cow<'c, str>)> {
-    let mut current = Vec::with_capacity(headers.count.min(64));
+    // This request's headers go into the buffer of the one before last, so that no
+    // request allocates one.
+    let mut current = std::mem::take(&mut cache.spare);
+    current.clear();
     for (i, (name, value)) in headers.pairs().enumerate() {
         let place = match cache.previous.get(i) {
             Some(&(n, v, place)) if n == name && v == value => place,
@@ -861,7 +867,7 @@ fn cached_headers<'b: 'c, 'c>(
         };
         current.push((name, value, place));
     }
-    cache.previous = current;
+    cache.spare = std::mem::replace(&mut cache.previous, current);
     let cache: &'c HeaderCache<'b> = cache;
     let mut out: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(cache.previous.len());
     for &(name, _, place) in &cache.previous {
