@@ -22,7 +22,7 @@ use crate::config::ConfigError;
 use crate::event::EventId;
 use crate::install::{runtime, store};
 use crate::redact::Secrets;
-use crate::store::{encode_entry_into, EntryParts, Fnv, TrackingLog};
+use crate::store::{EntryParts, Fnv, TrackingLog};
 
 /// Settings of request tracking, given to
 /// [`StacktraceLayer::tracking`](super::StacktraceLayer::tracking).
@@ -460,8 +460,8 @@ fn run(q: &'static Queue) {
     let mut reported = false;
     let mut spares: Vec<Vec<u8>> = Vec::new();
     let mut taken: Vec<Vec<u8>> = Vec::new();
-    let mut loose: Vec<u8> = Vec::new();
-    let mut ends: Vec<(usize, usize)> = Vec::new();
+    // The records of a take in id order: the id, the buffer, where the record starts.
+    let mut order: Vec<(u128, usize, usize)> = Vec::new();
     let mut idle = 0;
     let mut flushes_done = 0;
     loop {
@@ -484,58 +484,57 @@ fn run(q: &'static Queue) {
             continue;
         }
         idle = 0;
-        // The entries of the take, one after another in one buffer.
-        loose.clear();
-        ends.clear();
-        let mut caps = (u64::MAX, u64::MAX);
-        let mut cache = TakeCache::default();
-        for bytes in &taken {
+        // Each record gets its id (its start, then random bits) first, so that the entries
+        // are built in the order they are stored and packed as they are built.
+        order.clear();
+        for (i, bytes) in taken.iter().enumerate() {
             let mut at = 0;
             while at < bytes.len() {
-                let start = loose.len();
-                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let (record, next) = Record::read(bytes, at)?;
-                    Some((record.caps, entry_of(&record, &mut cache, &mut loose), next))
-                }));
-                match built {
-                    Ok(Some((record_caps, entry, next))) => {
-                        caps = record_caps;
-                        match entry {
-                            Some(()) => ends.push((start, loose.len())),
-                            None => {
-                                loose.truncate(start);
-                                DROPPED.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                match Record::peek(bytes, at) {
+                    Some((started_us, next)) => {
+                        order.push((EventId::new(started_us).0, i, at));
                         at = next;
                     }
-                    // A record that cannot be read: the rest of the buffer cannot be either.
-                    _ => {
-                        loose.truncate(start);
+                    // A record whose length cannot be read: the rest of the buffer cannot
+                    // be either.
+                    None => {
                         DROPPED.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
                 }
             }
         }
-        drop(cache);
-        if !ends.is_empty() {
-            let mut entries: Vec<&[u8]> = ends.iter().map(|&(a, b)| &loose[a..b]).collect();
-            let n = entries.len() as u64;
-            let stored = match &mut log {
-                Some(log) => log
-                    .append_encoded(&mut entries, caps.0, caps.1)
-                    .map_err(|e| e.to_string()),
-                None => Err("the tracking tree could not be opened".to_owned()),
-            };
-            if let Err(e) = stored {
-                DROPPED.fetch_add(n, Ordering::Relaxed);
-                if !reported {
-                    reported = true;
-                    crate::hook::say(&format!(
-                        "stacktrace: could not store tracked requests: {e}"
-                    ));
+        order.sort_unstable_by_key(|&(id, ..)| id);
+        match &mut log {
+            Some(log) => {
+                let mut caps = (u64::MAX, u64::MAX);
+                let mut cache = TakeCache::default();
+                let mut writer = log.writer();
+                for &(id, i, at) in &order {
+                    let mark = writer.mark();
+                    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let (record, _) = Record::read(&taken[i], at)?;
+                        caps = record.caps;
+                        entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
+                    }));
+                    if !matches!(built, Ok(Some(()))) {
+                        writer.rewind(mark);
+                        DROPPED.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
+                drop(cache);
+                if let Err((lost, e)) = writer.finish(caps.0, caps.1) {
+                    DROPPED.fetch_add(lost, Ordering::Relaxed);
+                    if !reported {
+                        reported = true;
+                        crate::hook::say(&format!(
+                            "stacktrace: could not store tracked requests: {e}"
+                        ));
+                    }
+                }
+            }
+            None => {
+                DROPPED.fetch_add(order.len() as u64, Ordering::Relaxed);
             }
         }
         for mut spare in taken.drain(..) {
@@ -695,6 +694,14 @@ impl<'a> Record<'a> {
         put(out, Some(self.data));
         let len = (out.len() - start - 8) as u64;
         out[start..start + 8].copy_from_slice(&len.to_le_bytes());
+    }
+
+    /// The start of the record at `at`, and where the next one starts.
+    fn peek(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+        let mut c = Cursor { bytes, at };
+        let len = usize::try_from(c.u64()?).ok()?;
+        let end = c.at.checked_add(len).filter(|&end| end <= bytes.len())?;
+        Some((c.u64()?, end))
     }
 
     /// The record at `at`, and where the next one starts.
@@ -903,15 +910,20 @@ fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
     }
 }
 
-/// The stored entry of a finished request, redacted, encoded for its block and appended to
-/// `out`; `None` (and nothing appended) when it cannot be built.
+/// Builds the stored entry of a finished request, redacted, and gives its parts to `store`;
+/// `None` (and nothing given) when it cannot be built.
 ///
 /// What the redaction finds in the request (a password in the form, a bearer token, a
 /// value attached under a sensitive name) is then hidden in every part, as in a crash
 /// event: a handler may echo it in its response or attach it under a name that is not
 /// sensitive. What it finds in the response is hidden in the response only: a guess made
 /// in free text (`Basic plan`) must not rewrite the request's path.
-fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8>) -> Option<()> {
+fn entry_of<'b>(
+    record: &Record<'b>,
+    id: EventId,
+    cache: &mut TakeCache<'b>,
+    store: impl FnOnce(&EntryParts<'_>),
+) -> Option<()> {
     let rt = runtime()?;
     let c = &rt.config;
     let nothing = SensitiveBody::Nothing;
@@ -997,24 +1009,21 @@ fn entry_of<'b>(record: &Record<'b>, cache: &mut TakeCache<'b>, out: &mut Vec<u8
             *t = scrubbed(&secrets, std::mem::take(t));
         }
     }
-    encode_entry_into(
-        &EntryParts {
-            id: EventId::new(record.started_us),
-            timestamp_us: record.started_us,
-            duration_us: record.duration_us,
-            status: record.status,
-            method: record.method,
-            path: &path,
-            query: &query,
-            user: &user,
-            client_addr: record.client_addr.unwrap_or_default(),
-            request_body: request_body.as_ref().map(|(t, cut)| (&**t, *cut)),
-            response_body: response_body.as_ref().map(|(t, cut)| (&**t, *cut)),
-            headers: &headers,
-            data: &data,
-        },
-        out,
-    );
+    store(&EntryParts {
+        id,
+        timestamp_us: record.started_us,
+        duration_us: record.duration_us,
+        status: record.status,
+        method: record.method,
+        path: &path,
+        query: &query,
+        user: &user,
+        client_addr: record.client_addr.unwrap_or_default(),
+        request_body: request_body.as_ref().map(|(t, cut)| (&**t, *cut)),
+        response_body: response_body.as_ref().map(|(t, cut)| (&**t, *cut)),
+        headers: &headers,
+        data: &data,
+    });
     Some(())
 }
 

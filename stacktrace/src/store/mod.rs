@@ -29,7 +29,7 @@ pub(crate) use spool::Spool;
 pub(crate) use tracking::TrackingLog;
 pub use tracking::{TrackedRequest, TrackingQuery};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
-pub(crate) use tracking_block::{encode_entry_into, EntryParts, Fnv};
+pub(crate) use tracking_block::{EntryParts, Fnv};
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
 pub(crate) use trends::{days_from_civil, utc_text};
 pub use trends::{Interval, Trend, Window};

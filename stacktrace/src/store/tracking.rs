@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::db::Store;
 use super::keys;
-use super::tracking_block as block;
+use super::tracking_block::{self as block, EntryParts};
 use crate::error::{QueryError, StoreError};
 use crate::event::{to_us, EventId};
 
@@ -93,7 +93,7 @@ impl TrackingLog {
         })
     }
 
-    /// Stores the records, then removes the oldest entries until at most
+    /// Stores the records (in any order), then removes the oldest entries until at most
     /// `max_entries` entries and `max_bytes` bytes of keys and values remain.
     #[cfg(test)]
     pub(crate) fn append(
@@ -102,66 +102,55 @@ impl TrackingLog {
         max_entries: u64,
         max_bytes: u64,
     ) -> Result<(), StoreError> {
-        let mut encoded: Vec<Vec<u8>> = records.iter().map(block::encode_request).collect();
-        self.append_encoded(&mut encoded, max_entries, max_bytes)
+        let mut sorted: Vec<&TrackedRequest> = records.iter().collect();
+        sorted.sort_by_key(|r| r.id);
+        let mut writer = self.writer();
+        for r in sorted {
+            block::with_parts(r, |parts| writer.push(parts));
+        }
+        writer.finish(max_entries, max_bytes).map_err(|(_, e)| e)
     }
 
-    /// Stores encoded entries (in any order) as blocks of entries sorted by id, then removes the oldest entries until at most `max_entries` entries and
-    /// `max_bytes` bytes of keys and values remain.
-    pub(crate) fn append_encoded<E: AsRef<[u8]>>(
+    /// A writer of entries, block by block (see [`TrackingWriter`]).
+    pub(crate) fn writer(&mut self) -> TrackingWriter<'_> {
+        TrackingWriter {
+            log: self,
+            packer: block::BlockPacker::default(),
+            newest: EventId(0),
+            lost: 0,
+            error: None,
+        }
+    }
+
+    /// Stores a block under the id of its newest entry, and counts it.
+    fn insert_block(
         &mut self,
-        entries: &mut [E],
-        max_entries: u64,
-        max_bytes: u64,
+        newest: EventId,
+        value: Vec<u8>,
+        count: u64,
     ) -> Result<(), StoreError> {
-        // An id is 16 big-endian bytes in front: the bytes sort as the ids do.
-        fn id_bytes(e: &[u8]) -> &[u8] {
-            &e[..e.len().min(16)]
+        let key = newest.to_bytes();
+        let size = (key.len() + value.len()) as u64;
+        // One insert a block, not a batch: sled writes out its log buffer before and after
+        // every batch, which costs more than the blocks themselves. A block that is lost in
+        // a crash takes only its own entries.
+        let replaced = self.tree.insert(key, value)?;
+        // Two writes whose newest entries share an id (the same request queued twice)
+        // replace one another: the older block's count leaves the total.
+        if let Some(old) = replaced {
+            self.entries = self
+                .entries
+                .saturating_sub(block::block_head(newest, &old).map_or(0, |h| h.count as u64));
+            self.bytes = self.bytes.saturating_sub((key.len() + old.len()) as u64);
         }
-        entries.sort_unstable_by(|a, b| id_bytes(a.as_ref()).cmp(id_bytes(b.as_ref())));
-        let mut packer = block::BlockPacker::default();
-        let mut rest = entries.iter().map(AsRef::as_ref).peekable();
-        while rest.peek().is_some() {
-            let mut newest = EventId(0);
-            while let Some(&entry) = rest.peek() {
-                if packer.len() == BLOCK_ENTRIES {
-                    break;
-                }
-                match packer.push(entry, BLOCK_BYTES) {
-                    Ok(true) => {
-                        newest = block::id_of_entry(entry);
-                        rest.next();
-                    }
-                    Ok(false) => break,
-                    // Entries are encoded by this crate: one that cannot be read is a bug,
-                    // and it is not stored rather than stored unreadable.
-                    Err(e) => {
-                        return Err(StoreError::Corrupt {
-                            what: format!("{} entry to write", keys::TRACKING),
-                            reason: e,
-                        })
-                    }
-                }
-            }
-            let count = packer.len() as u64;
-            let value = packer.finish();
-            let key = newest.to_bytes();
-            let size = (key.len() + value.len()) as u64;
-            // One insert a block, not a batch: sled writes out its log buffer before and
-            // after every batch, which costs more than the blocks themselves. A block that
-            // is lost in a crash takes only its own entries.
-            let replaced = self.tree.insert(key, value)?;
-            // Two writes whose newest entries share an id (the same request queued twice)
-            // replace one another: the older block's count leaves the total.
-            if let Some(old) = replaced {
-                self.entries = self
-                    .entries
-                    .saturating_sub(block::block_head(newest, &old).map_or(0, |h| h.count as u64));
-                self.bytes = self.bytes.saturating_sub((key.len() + old.len()) as u64);
-            }
-            self.entries += count;
-            self.bytes += size;
-        }
+        self.entries += count;
+        self.bytes += size;
+        Ok(())
+    }
+
+    /// Removes the oldest entries when the tree holds more than `max_entries` entries or
+    /// `max_bytes` bytes of keys and values.
+    fn cap(&mut self, max_entries: u64, max_bytes: u64) -> Result<(), StoreError> {
         let max_entries = max_entries.max(1);
         if self.entries <= max_entries && self.bytes <= max_bytes {
             return Ok(());
@@ -251,6 +240,78 @@ impl TrackingLog {
         self.entries = entries;
         self.bytes = bytes;
         Ok(())
+    }
+}
+
+/// Writes entries into the tracking tree as they come, oldest first, packing them into
+/// blocks: a block is stored once it is full, the last one by [`finish`](Self::finish), which
+/// then holds the tree to its caps. Made by [`TrackingLog::writer`].
+#[must_use = "the last block is stored by `finish`"]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct TrackingWriter<'l> {
+    log: &'l mut TrackingLog,
+    packer: block::BlockPacker,
+    /// The id of the newest entry packed.
+    newest: EventId,
+    /// Entries that could not be stored, and the first error met.
+    lost: u64,
+    error: Option<StoreError>,
+}
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl TrackingWriter<'_> {
+    /// Adds an entry, no older than the entries before it.
+    pub(crate) fn push(&mut self, e: &EntryParts<'_>) {
+        debug_assert!(e.id >= self.newest || self.packer.len() == 0);
+        if self.packer.len() == BLOCK_ENTRIES {
+            self.store_block();
+        }
+        if !self.packer.push_parts(e, BLOCK_BYTES) {
+            self.store_block();
+            // An empty block takes any entry.
+            self.packer.push_parts(e, BLOCK_BYTES);
+        }
+        self.newest = e.id;
+    }
+
+    /// Where the writer stands, to [`rewind`](Self::rewind) to when building an entry fails
+    /// part way.
+    pub(crate) fn mark(&self) -> block::PackerMark {
+        self.packer.mark()
+    }
+
+    /// Takes back the entries added since `mark` that are not stored yet.
+    pub(crate) fn rewind(&mut self, mark: block::PackerMark) {
+        self.packer.rewind(mark);
+    }
+
+    fn store_block(&mut self) {
+        let count = self.packer.len() as u64;
+        if count == 0 {
+            return;
+        }
+        let value = self.packer.finish();
+        if let Err(e) = self.log.insert_block(self.newest, value, count) {
+            self.lost += count;
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Stores the last block, then removes the oldest entries until at most `max_entries`
+    /// entries and `max_bytes` bytes of keys and values remain. `Err` gives the number of
+    /// entries not stored, with the first error.
+    pub(crate) fn finish(
+        mut self,
+        max_entries: u64,
+        max_bytes: u64,
+    ) -> Result<(), (u64, StoreError)> {
+        self.store_block();
+        let capped = self.log.cap(max_entries, max_bytes);
+        match (self.error, capped) {
+            (Some(e), _) => Err((self.lost, e)),
+            (None, Err(e)) => Err((0, e)),
+            (None, Ok(())) => Ok(()),
+        }
     }
 }
 

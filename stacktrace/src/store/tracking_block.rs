@@ -93,7 +93,7 @@ fn len_of_len(mut n: usize) -> usize {
     bytes
 }
 
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
+#[cfg(test)]
 fn put_text(out: &mut Vec<u8>, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
@@ -116,21 +116,14 @@ pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
     out
 }
 
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
+#[cfg(test)]
 /// Appends one entry's loose bytes to `out`.
 pub(crate) fn encode_entry_into(e: &EntryParts<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&e.id.to_bytes());
     out.extend_from_slice(&e.timestamp_us.to_le_bytes());
     out.extend_from_slice(&e.duration_us.to_le_bytes());
     out.extend_from_slice(&e.status.to_le_bytes());
-    let mut flags = 0;
-    if let Some((_, cut)) = e.request_body {
-        flags |= REQUEST_BODY | if cut { REQUEST_BODY_CUT } else { 0 };
-    }
-    if let Some((_, cut)) = e.response_body {
-        flags |= RESPONSE_BODY | if cut { RESPONSE_BODY_CUT } else { 0 };
-    }
-    out.push(flags);
+    out.push(body_flags(e));
     for t in [e.method, e.path, e.query, e.user, e.client_addr] {
         put_text(out, t);
     }
@@ -149,8 +142,8 @@ pub(crate) fn encode_entry_into(e: &EntryParts<'_>, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-/// A stored request's loose bytes.
-pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
+/// Calls `use_it` with the parts of a stored request.
+pub(crate) fn with_parts<R>(r: &TrackedRequest, use_it: impl FnOnce(&EntryParts<'_>) -> R) -> R {
     let headers: Vec<(&str, Cow<'_, str>)> = r
         .headers
         .iter()
@@ -161,7 +154,7 @@ pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
     } else {
         serde_json::to_string(&r.data).unwrap_or_default()
     };
-    encode_entry(&EntryParts {
+    use_it(&EntryParts {
         id: r.id,
         timestamp_us: r.timestamp_us,
         duration_us: r.duration_us,
@@ -184,6 +177,12 @@ pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
     })
 }
 
+#[cfg(test)]
+/// A stored request's loose bytes.
+pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
+    with_parts(r, encode_entry)
+}
+
 /// The id an entry (loose or packed) starts with.
 pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
     let mut id = [0; 16];
@@ -203,11 +202,11 @@ pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, Str
     Ok(packer.finish())
 }
 
-/// Builds a block from loose entries given in id order, oldest first, knowing at each step
-/// the exact size of the block so far; so a writer can close a block at a size.
+/// Builds a block from entries given in id order, oldest first, knowing at each step the
+/// exact size of the block so far; so a writer can close a block at a size.
 #[derive(Default)]
-pub(crate) struct BlockPacker<'e> {
-    texts: Texts<'e>,
+pub(crate) struct BlockPacker {
+    texts: Texts,
     packed: Vec<u8>,
     /// Where each packed entry ends in `packed`.
     ends: Vec<usize>,
@@ -216,7 +215,16 @@ pub(crate) struct BlockPacker<'e> {
     first: Option<EventId>,
 }
 
-impl<'e> BlockPacker<'e> {
+/// How far a [`BlockPacker`] had come, to go back to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PackerMark {
+    texts: usize,
+    packed: usize,
+    entries: usize,
+    lengths: usize,
+}
+
+impl BlockPacker {
     /// Entries packed so far.
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
@@ -238,30 +246,63 @@ impl<'e> BlockPacker<'e> {
             + self.packed.len()
     }
 
+    /// Where the packer stands now.
+    pub(crate) fn mark(&self) -> PackerMark {
+        PackerMark {
+            texts: self.texts.table.len(),
+            packed: self.packed.len(),
+            entries: self.ends.len(),
+            lengths: self.lengths,
+        }
+    }
+
+    /// Takes back what was added since `mark`: the entries, their bytes and their texts.
+    /// A mark from before the last [`finish`](Self::finish) leaves the packer as it is.
+    pub(crate) fn rewind(&mut self, mark: PackerMark) {
+        if mark.entries > self.ends.len() || mark.packed > self.packed.len() {
+            return;
+        }
+        self.texts.truncate(mark.texts);
+        self.packed.truncate(mark.packed);
+        self.ends.truncate(mark.entries);
+        self.lengths = mark.lengths;
+        if self.ends.is_empty() {
+            self.first = None;
+        }
+    }
+
     /// Adds one loose entry, unless the block holds something already and would grow past
     /// `max_bytes`; says whether it was added. An entry that cannot be read is an error and
     /// leaves the block as it was.
-    pub(crate) fn push(&mut self, loose: &'e [u8], max_bytes: usize) -> Result<bool, String> {
-        let (texts, packed, lengths) = (self.texts.table.len(), self.packed.len(), self.lengths);
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, loose: &[u8], max_bytes: usize) -> Result<bool, String> {
+        let mark = self.mark();
         if let Err(e) = pack(loose, &mut self.texts, &mut self.packed) {
-            self.undo(texts, packed);
+            self.rewind(mark);
             return Err(e);
         }
-        self.lengths += len_of_len(self.packed.len() - packed);
-        if !self.ends.is_empty() && self.size_of(self.ends.len() + 1) > max_bytes {
-            self.undo(texts, packed);
-            self.lengths = lengths;
-            return Ok(false);
-        }
-        self.ends.push(self.packed.len());
-        self.first.get_or_insert_with(|| id_of_entry(loose));
-        Ok(true)
+        Ok(self.close_entry(mark, id_of_entry(loose), max_bytes))
     }
 
-    /// Takes back what the entry being packed added.
-    fn undo(&mut self, texts: usize, packed: usize) {
-        self.texts.truncate(texts);
-        self.packed.truncate(packed);
+    /// Adds one entry from its parts, unless the block holds something already and would
+    /// grow past `max_bytes`; says whether it was added.
+    pub(crate) fn push_parts(&mut self, e: &EntryParts<'_>, max_bytes: usize) -> bool {
+        let mark = self.mark();
+        pack_parts(e, &mut self.texts, &mut self.packed);
+        self.close_entry(mark, e.id, max_bytes)
+    }
+
+    /// Keeps the entry packed since `mark` when the block stays within `max_bytes` (or held
+    /// nothing before), else takes it back.
+    fn close_entry(&mut self, mark: PackerMark, id: EventId, max_bytes: usize) -> bool {
+        self.lengths += len_of_len(self.packed.len() - mark.packed);
+        if !self.ends.is_empty() && self.size_of(self.ends.len() + 1) > max_bytes {
+            self.rewind(mark);
+            return false;
+        }
+        self.ends.push(self.packed.len());
+        self.first.get_or_insert(id);
+        true
     }
 
     /// The block's bytes; the packer is left empty, ready for the next block.
@@ -283,14 +324,18 @@ impl<'e> BlockPacker<'e> {
 
 /// A block's bytes from its oldest id, its texts and its packed entries (each ending where
 /// `ends` says).
-fn assemble(first: EventId, table: &[&[u8]], packed: &[u8], ends: &[usize]) -> Vec<u8> {
-    let table_len: usize = table.iter().map(|t| len_of_len(t.len()) + t.len()).sum();
+fn assemble<T: AsRef<[u8]>>(first: EventId, table: &[T], packed: &[u8], ends: &[usize]) -> Vec<u8> {
+    let table_len: usize = table
+        .iter()
+        .map(|t| len_of_len(t.as_ref().len()) + t.as_ref().len())
+        .sum();
     let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
     out.push(BLOCK_VERSION);
     put_len(&mut out, ends.len());
     out.extend_from_slice(&first.to_bytes());
     put_len(&mut out, table.len());
     for t in table {
+        let t = t.as_ref();
         put_len(&mut out, t.len());
         out.extend_from_slice(t);
     }
@@ -303,9 +348,53 @@ fn assemble(first: EventId, table: &[&[u8]], packed: &[u8], ends: &[usize]) -> V
     out
 }
 
-/// Appends the packed form of one loose entry. Its texts are taken as bytes: loose entries
-/// are made from text, and a block's texts are checked when it is read.
-fn pack<'e>(loose: &'e [u8], texts: &mut Texts<'e>, out: &mut Vec<u8>) -> Result<(), String> {
+/// The flags of an entry: which bodies it keeps and which of them were cut.
+fn body_flags(e: &EntryParts<'_>) -> u8 {
+    let mut flags = 0;
+    if let Some((_, cut)) = e.request_body {
+        flags |= REQUEST_BODY | if cut { REQUEST_BODY_CUT } else { 0 };
+    }
+    if let Some((_, cut)) = e.response_body {
+        flags |= RESPONSE_BODY | if cut { RESPONSE_BODY_CUT } else { 0 };
+    }
+    flags
+}
+
+/// Appends the packed form of one entry from its parts.
+fn pack_parts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8>) {
+    out.extend_from_slice(&e.id.to_bytes());
+    put_num(out, e.duration_us);
+    put_num(out, u64::from(e.status));
+    let apart = e.timestamp_us != e.id.timestamp_us();
+    out.push(body_flags(e) | if apart { START_APART } else { 0 });
+    if apart {
+        out.extend_from_slice(&e.timestamp_us.to_le_bytes());
+    }
+    for (slot, t) in [e.method, e.path, e.query, e.user, e.client_addr]
+        .into_iter()
+        .enumerate()
+    {
+        texts.put(slot, t.as_bytes(), out);
+    }
+    if let Some((b, _)) = e.request_body {
+        texts.put(5, b.as_bytes(), out);
+    }
+    if let Some((b, _)) = e.response_body {
+        texts.put(6, b.as_bytes(), out);
+    }
+    put_len(out, e.headers.len());
+    for (i, (name, value)) in e.headers.iter().enumerate() {
+        texts.put(8 + 2 * i, name.as_bytes(), out);
+        texts.put(9 + 2 * i, value.as_bytes(), out);
+    }
+    texts.put(7, e.data.as_bytes(), out);
+}
+
+#[cfg(test)]
+/// Appends the packed form of one loose entry, as [`pack_parts`] packs its parts. Its texts
+/// are taken as bytes: loose entries are made from text, and a block's texts are checked
+/// when it is read.
+fn pack(loose: &[u8], texts: &mut Texts, out: &mut Vec<u8>) -> Result<(), String> {
     let mut r = Reader {
         bytes: loose,
         at: 0,
@@ -421,35 +510,40 @@ pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
     Ok(assemble(id_of_entry(entries[cut]), &kept, &packed, &ends))
 }
 
-/// A block's distinct texts in the order first met, with their places.
+/// A block's distinct texts in the order first met, with their places. Each is copied once
+/// when first met, so that entries can be packed from parts that do not outlive them.
 #[derive(Default)]
-struct Texts<'e> {
-    places: HashMap<&'e [u8], usize, BuildHasherDefault<Fnv>>,
-    table: Vec<&'e [u8]>,
+struct Texts {
+    places: HashMap<Rc<[u8]>, usize, BuildHasherDefault<Fnv>>,
+    table: Vec<Rc<[u8]>>,
     /// Bytes the table takes in the block: each text's length and bytes.
     table_bytes: usize,
-    /// The text last put in each field (method, path, ..., each header's name and value),
-    /// with its place: most fields repeat the entry before, and are found without hashing.
-    last: Vec<Option<(&'e [u8], usize)>>,
+    /// The place of the text last put in each field (method, path, ..., each header's name
+    /// and value): most fields repeat the entry before, and are found without hashing.
+    last: Vec<Option<usize>>,
 }
 
-impl<'e> Texts<'e> {
+impl Texts {
     /// Writes the place of `t`, met in field `slot`, adding it when new.
-    fn put(&mut self, slot: usize, t: &'e [u8], out: &mut Vec<u8>) {
+    fn put(&mut self, slot: usize, t: &[u8], out: &mut Vec<u8>) {
         if self.last.len() <= slot {
             self.last.resize(slot + 1, None);
         }
         let n = match self.last[slot] {
-            Some((last, n)) if last == t => n,
+            Some(n) if same(&self.table[n], t) => n,
             _ => {
-                let table = &mut self.table;
-                let table_bytes = &mut self.table_bytes;
-                let n = *self.places.entry(t).or_insert_with(|| {
-                    table.push(t);
-                    *table_bytes += len_of_len(t.len()) + t.len();
-                    table.len() - 1
-                });
-                self.last[slot] = Some((t, n));
+                let n = match self.places.get(t) {
+                    Some(&n) => n,
+                    None => {
+                        let text: Rc<[u8]> = Rc::from(t);
+                        let n = self.table.len();
+                        self.places.insert(text.clone(), n);
+                        self.table.push(text);
+                        self.table_bytes += len_of_len(t.len()) + t.len();
+                        n
+                    }
+                };
+                self.last[slot] = Some(n);
                 n
             }
         };
@@ -458,12 +552,12 @@ impl<'e> Texts<'e> {
 
     /// Forgets the texts from place `len` on.
     fn truncate(&mut self, len: usize) {
-        for t in self.table.drain(len..) {
-            self.places.remove(t);
+        for t in self.table.drain(len.min(self.table.len())..) {
+            self.places.remove(&*t);
             self.table_bytes -= len_of_len(t.len()) + t.len();
         }
         for last in &mut self.last {
-            if last.is_some_and(|(_, n)| n >= len) {
+            if last.is_some_and(|n| n >= len) {
                 *last = None;
             }
         }
@@ -475,6 +569,18 @@ impl<'e> Texts<'e> {
         self.table_bytes = 0;
         self.last.clear();
     }
+}
+
+/// Whether two texts are the same bytes; short ones are compared in place, without the
+/// call a slice comparison makes (most texts of an entry are short, and the same as the
+/// entry before).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 32 {
+            a.iter().zip(b).all(|(x, y)| x == y)
+        } else {
+            a == b
+        }
 }
 
 /// FNV-1a: the texts of one block are few and short.
@@ -566,6 +672,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length and that many bytes.
+    #[cfg(test)]
     fn sized(&mut self) -> Result<&'a [u8], String> {
         let n = self.len()?;
         self.take(n)
@@ -981,9 +1088,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Packed greedily under a size, every block is as big as the packer said, stays
-        /// under the size unless it holds one entry, and reads back the entries given; a
-        /// cut block reads back the rest and keeps no text only the cut entries used.
+        /// Packed from their parts greedily under a size, every block is as big as the
+        /// packer said, stays under the size unless it holds one entry, is byte for byte
+        /// the block their loose forms make, and reads back the entries given; a cut block
+        /// reads back the rest and keeps no text only the cut entries used.
         #[test]
         fn packed_blocks_are_the_size_announced_and_cut_cleanly(
             picks in proptest::collection::vec(
@@ -1004,7 +1112,9 @@ mod tests {
             let mut next = 0;
             while next < loose.len() {
                 let mut taken = Vec::new();
-                while next < loose.len() && packer.push(&loose[next], max).unwrap() {
+                while next < loose.len()
+                    && with_parts(&requests[next], |p| packer.push_parts(p, max))
+                {
                     taken.push(next);
                     next += 1;
                 }
@@ -1036,6 +1146,39 @@ mod tests {
             // The very block the remaining entries make on their own.
             proptest::prop_assert_eq!(&kept, &encode_block(&loose[cut..]).unwrap());
             proptest::prop_assert!(cut_block(&whole, loose.len()).is_err());
+        }
+
+        /// Rewound to a mark, a packer holds what it held at the mark: the entries, their
+        /// bytes and their texts, as if nothing had been added since.
+        #[test]
+        fn a_rewound_packer_is_the_packer_at_its_mark(
+            picks in proptest::collection::vec(
+                proptest::collection::vec(0u8..=255, 2..8),
+                1..30,
+            ),
+            at in 0usize..30,
+        ) {
+            let requests: Vec<TrackedRequest> = picks
+                .iter()
+                .enumerate()
+                .map(|(i, p)| varied(1_000 + i as u64, p))
+                .collect();
+            let at = at % requests.len();
+            let mut packer = BlockPacker::default();
+            for r in &requests[..at] {
+                proptest::prop_assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
+            }
+            let mark = packer.mark();
+            for r in &requests[at..] {
+                proptest::prop_assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
+            }
+            packer.rewind(mark);
+            // Packed on after the rewind, the block is the one the entries make in one go.
+            let last = &requests[requests.len() - 1];
+            proptest::prop_assert!(with_parts(last, |p| packer.push_parts(p, usize::MAX)));
+            let mut expected: Vec<Vec<u8>> = requests[..at].iter().map(encode_request).collect();
+            expected.push(encode_request(last));
+            proptest::prop_assert_eq!(packer.finish(), encode_block(&expected).unwrap());
         }
     }
 
