@@ -336,21 +336,22 @@ impl Queue {
     /// Queues a finished request in this thread's inbox, or counts it dropped when the
     /// inbox is full.
     fn push(&self, f: &Following) {
-        let inbox = INBOX.try_with(|mine| {
+        let queued = INBOX.try_with(|mine| {
             let mut mine = mine.borrow_mut();
             match &*mine {
-                Some((queue, inbox)) if std::ptr::eq(*queue, self) => inbox.clone(),
+                Some((queue, inbox)) if std::ptr::eq(*queue, self) => self.push_to(inbox, f),
                 // The first request of this thread (or one for another queue, in tests).
                 _ => {
                     let inbox = self.new_inbox();
-                    *mine = Some((self as *const Queue, inbox.clone()));
-                    inbox
+                    self.push_to(&inbox, f);
+                    *mine = Some((self as *const Queue, inbox));
                 }
             }
         });
         // A thread being torn down queues through an inbox of its own for this once.
-        let inbox = inbox.unwrap_or_else(|_| self.new_inbox());
-        self.push_to(&inbox, f);
+        if queued.is_err() {
+            self.push_to(&self.new_inbox(), f);
+        }
     }
 
     /// A new inbox, registered for the tracking thread to take from.
@@ -369,6 +370,7 @@ impl Queue {
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
+                inbox.bytes.reserve(len);
                 record.write(&mut inbox.bytes);
             }
             self.wake_if_sleeping();
@@ -661,13 +663,16 @@ impl<'a> Record<'a> {
 
     fn write(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&self.started_us.to_le_bytes());
-        out.extend_from_slice(&self.duration_us.to_le_bytes());
-        out.extend_from_slice(&self.status.to_le_bytes());
-        out.extend_from_slice(&self.caps.0.to_le_bytes());
-        out.extend_from_slice(&self.caps.1.to_le_bytes());
-        out.extend_from_slice(&(self.body_limit as u64).to_le_bytes());
+        // The fixed fields, in one copy: the length (set at the end), the start, the
+        // duration, the status, the caps and the body limit.
+        let mut head = [0u8; 50];
+        head[8..16].copy_from_slice(&self.started_us.to_le_bytes());
+        head[16..24].copy_from_slice(&self.duration_us.to_le_bytes());
+        head[24..26].copy_from_slice(&self.status.to_le_bytes());
+        head[26..34].copy_from_slice(&self.caps.0.to_le_bytes());
+        head[34..42].copy_from_slice(&self.caps.1.to_le_bytes());
+        head[42..50].copy_from_slice(&(self.body_limit as u64).to_le_bytes());
+        out.extend_from_slice(&head);
         put(out, Some(self.method.as_bytes()));
         put(out, Some(self.path.as_bytes()));
         put(out, self.query.map(str::as_bytes));
