@@ -78,9 +78,64 @@ impl FieldRedactor {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Secrets(Vec<String>);
 
+/// A text as it appears inside a JSON string.
+fn json_escaped(text: &str) -> String {
+    match serde_json::to_string(text) {
+        Ok(quoted) => quoted[1..quoted.len() - 1].to_owned(),
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// The forms a secret takes when a text quotes it: percent-encoded (as a URL or a form
+/// writes it, with either case of hex digits, a space as `%20` or `+`), HTML-escaped, and
+/// each of these and the secret itself inside a JSON string (an HTML page or a link sent
+/// as JSON); each only when it differs from the secret.
+fn encoded_forms(secret: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let mut upper = String::with_capacity(secret.len());
+    let mut lower = String::with_capacity(secret.len());
+    for b in secret.bytes() {
+        if unreserved(b) {
+            upper.push(char::from(b));
+            lower.push(char::from(b));
+        } else {
+            upper.push_str(&format!("%{b:02X}"));
+            lower.push_str(&format!("%{b:02x}"));
+        }
+    }
+    forms.push(upper.replace("%20", "+"));
+    forms.push(upper);
+    forms.push(lower);
+    let mut html = String::with_capacity(secret.len());
+    for c in secret.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\'' => html.push_str("&#x27;"),
+            c => html.push(c),
+        }
+    }
+    forms.push(html.replace("&#x27;", "&#39;"));
+    forms.push(html);
+    forms.push(secret.to_owned());
+    let quoted: Vec<String> = forms.iter().map(|f| json_escaped(f)).collect();
+    forms.extend(quoted);
+    forms.retain(|f| f != secret);
+    forms
+}
+
 impl Secrets {
+    /// The secrets to scrub: these values, and each in the forms a text quoting it would
+    /// hold (see [`encoded_forms`]).
     pub(crate) fn new(mut values: Vec<String>) -> Self {
         values.retain(|s| !s.is_empty());
+        for i in 0..values.len() {
+            let forms = encoded_forms(&values[i]);
+            values.extend(forms);
+        }
         // Longest first; equal values side by side, so that each is kept once.
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
@@ -137,6 +192,37 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn a_secret_is_scrubbed_as_json_a_url_a_form_and_html_quote_it() {
+        let secrets = Secrets::new(vec!["p@ss w\"o&rd/é'".into()]);
+        let quoted = [
+            r#"{"password":"p@ss w\"o&rd/é'"}"#,
+            "p%40ss%20w%22o%26rd%2F%C3%A9%27",
+            "p%40ss%20w%22o%26rd%2f%c3%a9%27",
+            "next=p%40ss+w%22o%26rd%2F%C3%A9%27",
+            "<b>p@ss w&quot;o&amp;rd/é&#x27;</b>",
+            "<b>p@ss w&quot;o&amp;rd/é&#39;</b>",
+            r#"{"page":"<b>p@ss w&quot;o&amp;rd/é&#39;</b>"}"#,
+        ];
+        for q in quoted {
+            let mut text = format!("before {q} after");
+            secrets.scrub(&mut text);
+            assert!(
+                !text.contains("ss w") && !text.contains("ss%20w"),
+                "{q} -> {text}"
+            );
+            assert!(
+                text.starts_with("before ") && text.ends_with(" after"),
+                "{text}"
+            );
+        }
+        // A secret no quoting changes is kept once.
+        assert_eq!(
+            Secrets::new(vec!["hunter22".into()]).0,
+            vec!["hunter22".to_owned()]
+        );
+    }
 
     #[test]
     fn secret_names_follow_django() {

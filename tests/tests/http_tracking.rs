@@ -260,8 +260,17 @@ async fn a_secret_of_the_request_is_hidden_wherever_the_entry_repeats_it() {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         stacktrace::http::track("note", format!("{password} {auth}"));
+        // Quoted as HTML and as a URL with lower-case hex digits, too.
+        let html = password.replace('&', "&amp;").replace('"', "&quot;");
+        let url: String = password
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' => format!("%{b:02x}"),
+                b => char::from(b).to_string(),
+            })
+            .collect();
         let reply = format!(
-            "you sent {text}, {password}, {} and {auth}; ctl-echo-reply",
+            "you sent {text}, {password}, {} and {auth}; <i>{html}</i> /next?p={url} ctl-echo-reply",
             uri.query().unwrap_or("")
         );
         (reply, password)
@@ -345,6 +354,8 @@ async fn a_secret_of_the_request_is_hidden_wherever_the_entry_repeats_it() {
             format!("sec-echo-query-{round}"),
             format!("sec-echo-bearer-{round}"),
             format!("echo%5Cform-{round}"),
+            format!("echo%5cform-{round}"),
+            "sec&quot;echo".to_owned(),
             format!("echo\\form-{round}"),
             format!("echo\\\\form-{round}"),
         ] {

@@ -897,13 +897,6 @@ fn cached_headers<'b: 'c, 'c>(
     out
 }
 
-/// A secret as it appears inside a JSON string, when that differs from the secret.
-fn json_escaped(secret: &str) -> Option<String> {
-    let quoted = serde_json::to_string(secret).ok()?;
-    let inner = &quoted[1..quoted.len() - 1];
-    (inner != secret).then(|| inner.to_owned())
-}
-
 /// `text` without `secrets`, copied only when it held one.
 fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
     let mut owned = text.to_string();
@@ -988,12 +981,8 @@ fn entry_of<'b>(
         Some(data)
     };
     found.append(&mut r.secrets);
-    // As a JSON text would hold them, too: a body or data echoing `pa"ss` holds `pa\"ss`.
-    for i in 0..found.len() {
-        if let Some(escaped) = json_escaped(&found[i]) {
-            found.push(escaped);
-        }
-    }
+    // Also as a JSON text, a URL or HTML would quote them: a body echoing `pa"ss` holds
+    // `pa\"ss` (see `Secrets::new`).
     let secrets = Secrets::new(found);
     if let Some(data) = &mut data {
         secrets.scrub_json(data);
