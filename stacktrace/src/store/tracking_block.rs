@@ -213,11 +213,14 @@ pub(crate) struct BlockPacker {
     /// Bytes the entries' lengths take.
     lengths: usize,
     first: Option<EventId>,
+    /// Blocks finished so far.
+    finished: u64,
 }
 
 /// How far a [`BlockPacker`] had come, to go back to.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PackerMark {
+    finished: u64,
     texts: usize,
     packed: usize,
     entries: usize,
@@ -249,6 +252,7 @@ impl BlockPacker {
     /// Where the packer stands now.
     pub(crate) fn mark(&self) -> PackerMark {
         PackerMark {
+            finished: self.finished,
             texts: self.texts.table.len(),
             packed: self.packed.len(),
             entries: self.ends.len(),
@@ -257,9 +261,11 @@ impl BlockPacker {
     }
 
     /// Takes back what was added since `mark`: the entries, their bytes and their texts.
-    /// A mark from before the last [`finish`](Self::finish) leaves the packer as it is.
+    /// After a mark from before the last [`finish`](Self::finish), the block being packed
+    /// holds only what came since, and all of it goes.
     pub(crate) fn rewind(&mut self, mark: PackerMark) {
-        if mark.entries > self.ends.len() || mark.packed > self.packed.len() {
+        if mark.finished != self.finished {
+            self.clear();
             return;
         }
         self.texts.truncate(mark.texts);
@@ -313,12 +319,18 @@ impl BlockPacker {
             &self.packed,
             &self.ends,
         );
+        self.clear();
+        self.finished += 1;
+        out
+    }
+
+    /// Empties the block being packed.
+    fn clear(&mut self) {
         self.texts.clear();
         self.packed.clear();
         self.ends.clear();
         self.lengths = 0;
         self.first = None;
-        out
     }
 }
 
@@ -1173,6 +1185,17 @@ mod tests {
                 proptest::prop_assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
             }
             packer.rewind(mark);
+            // A mark from before a finished block takes back the whole block being packed,
+            // part of an entry included.
+            let stale = packer.mark();
+            let _ = packer.finish();
+            with_parts(&requests[0], |p| pack_parts(p, &mut packer.texts, &mut packer.packed));
+            packer.rewind(stale);
+            proptest::prop_assert_eq!(packer.len(), 0);
+            proptest::prop_assert!(packer.packed.is_empty() && packer.texts.table.is_empty());
+            for r in &requests[..at] {
+                proptest::prop_assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
+            }
             // Packed on after the rewind, the block is the one the entries make in one go.
             let last = &requests[requests.len() - 1];
             proptest::prop_assert!(with_parts(last, |p| packer.push_parts(p, usize::MAX)));
