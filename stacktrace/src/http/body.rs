@@ -120,7 +120,9 @@ impl<B: Body> Body for RequestBody<B> {
         let polled = this.inner.poll_frame(cx);
         if let (Some(state), Poll::Ready(Some(Ok(frame)))) = (this.state.as_ref(), &polled) {
             if let Some(data) = frame.data_ref() {
-                lock(&state.body).push(data.chunk(), data.remaining());
+                lock(&state.shared)
+                    .body
+                    .push(data.chunk(), data.remaining());
             }
         }
         polled

@@ -32,14 +32,22 @@ pub(crate) struct RequestState {
     pub(crate) client_addr: Option<String>,
     pub(crate) started: Instant,
     pub(crate) started_us: u64,
-    /// The first bytes of the request body, as the handler reads it.
-    pub(crate) body: Mutex<Captured>,
-    pub(crate) user: Mutex<Option<Value>>,
-    pub(crate) sensitive: Mutex<SensitiveBody>,
-    /// Custom data for request tracking.
-    pub(crate) data: Mutex<Map<String, Value>>,
+    /// What the body and the handler add while the request is handled.
+    pub(crate) shared: Mutex<Shared>,
     /// Events captured while the request was current.
     pub(crate) events: AtomicU32,
+}
+
+/// What is added to a request while it is handled, behind one lock: the body as it streams
+/// to the handler, and what the handler says of the request.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The first bytes of the request body, as the handler reads it.
+    pub(crate) body: Captured,
+    pub(crate) user: Option<Value>,
+    pub(crate) sensitive: SensitiveBody,
+    /// Custom data for request tracking.
+    pub(crate) data: Map<String, Value>,
 }
 
 impl RequestState {
@@ -60,10 +68,12 @@ impl RequestState {
             }),
             started: Instant::now(),
             started_us: crate::event::now_us(),
-            body: Mutex::new(Captured::new(body_limit)),
-            user: Mutex::new(user),
-            sensitive: Mutex::new(SensitiveBody::Nothing),
-            data: Mutex::new(Map::new()),
+            shared: Mutex::new(Shared {
+                body: Captured::new(body_limit),
+                user,
+                sensitive: SensitiveBody::Nothing,
+                data: Map::new(),
+            }),
             events: AtomicU32::new(0),
         }
     }
@@ -342,7 +352,7 @@ pub fn set_user(user: impl Serialize) -> bool {
         return false;
     };
     let value = serde_json::to_value(user).unwrap_or(Value::Null);
-    *lock(&state.user) = Some(value);
+    lock(&state.shared).user = Some(value);
     true
 }
 
@@ -359,7 +369,7 @@ pub fn track(key: &str, value: impl Serialize) -> bool {
         return false;
     };
     let value = serde_json::to_value(value).unwrap_or(Value::Null);
-    lock(&state.data).insert(key.to_owned(), value);
+    lock(&state.shared).data.insert(key.to_owned(), value);
     true
 }
 
@@ -378,7 +388,7 @@ pub fn sensitive_post_parameters(names: &[&str]) -> bool {
     let Some(state) = current() else {
         return false;
     };
-    lock(&state.sensitive).add(names);
+    lock(&state.shared).sensitive.add(names);
     true
 }
 
@@ -460,18 +470,34 @@ impl<'a> ViewOptions<'a> {
     }
 }
 
+/// What a view of a request copies from its [`Shared`] part.
+#[derive(Default)]
+struct SharedCopy {
+    sensitive: SensitiveBody,
+    body: Option<(Vec<u8>, u64)>,
+    user: Option<Value>,
+}
+
 impl RequestState {
-    fn read<T: Clone + Default>(&self, m: &Mutex<T>, in_hook: bool) -> T {
-        if in_hook {
-            try_lock(m).map(|g| g.clone()).unwrap_or_default()
+    /// Copies what a view needs of the shared part, without waiting in the panic hook
+    /// (nothing is copied when the lock is held).
+    fn copy_shared(&self, with_body: bool, in_hook: bool) -> SharedCopy {
+        let shared = if in_hook {
+            try_lock(&self.shared)
         } else {
-            lock(m).clone()
-        }
+            Some(lock(&self.shared))
+        };
+        shared.map_or_else(SharedCopy::default, |s| SharedCopy {
+            sensitive: s.sensitive.clone(),
+            body: with_body.then(|| (s.body.bytes.clone(), s.body.seen)),
+            user: s.user.clone(),
+        })
     }
 
     /// The request, redacted, as a JSON object.
     pub(crate) fn view(&self, o: &ViewOptions<'_>) -> RequestView {
-        let sensitive = self.read(&self.sensitive, o.in_hook);
+        let copy = self.copy_shared(o.body.is_some(), o.in_hook);
+        let sensitive = copy.sensitive;
         let mut r = Redaction::new(o.fields, o.redact_headers, &sensitive);
         let query = self.head.query().map(|q| r.pairs(q)).unwrap_or_default();
         let mut headers = Map::new();
@@ -493,13 +519,7 @@ impl RequestState {
             json.insert("headers".into(), Value::Object(headers));
         }
         if let Some(max) = o.body {
-            let body = if o.in_hook {
-                try_lock(&self.body).map(|b| (b.bytes.clone(), b.seen))
-            } else {
-                let b = lock(&self.body);
-                Some((b.bytes.clone(), b.seen))
-            };
-            if let Some((bytes, seen)) = body {
+            if let Some((bytes, seen)) = copy.body {
                 let ct = self.content_type();
                 self.body_into(&mut json, &mut r, &bytes, seen, &ct, max, "body");
             }
@@ -508,7 +528,7 @@ impl RequestState {
             json.insert("client_addr".into(), Value::String(addr.clone()));
         }
         let mut user = String::new();
-        if let Some(mut u) = self.read(&self.user, o.in_hook) {
+        if let Some(mut u) = copy.user {
             user = user_index(&u, o.user_field);
             o.fields.redact_json(&mut u);
             json.insert("user".into(), u);

@@ -289,25 +289,24 @@ fn queue() -> Option<&'static Queue> {
     Some(q)
 }
 
-/// Calls `use_it` with the record of a finished request; the request body stays locked
-/// meanwhile, so that the record can borrow it.
+/// Calls `use_it` with the record of a finished request; what the body and the handler
+/// added stays locked meanwhile, so that the record can borrow it.
 fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
     let state = &f.state;
+    let shared = lock(&state.shared);
     // Values set by the handler, as JSON (rare).
-    let user = lock(&state.user)
+    let user = shared
+        .user
         .as_ref()
         .map(|u| serde_json::to_vec(u).unwrap_or_default())
         .unwrap_or_default();
-    let data = {
-        let d = lock(&state.data);
-        if d.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&*d).unwrap_or_default()
-        }
+    let data = if shared.data.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&shared.data).unwrap_or_default()
     };
-    let sensitive = lock(&state.sensitive).clone();
-    let body = (f.body_limit > 0).then(|| lock(&state.body));
+    let sensitive = shared.sensitive.clone();
+    let body = (f.body_limit > 0).then_some(&shared.body);
     let record = Record {
         started_us: state.started_us,
         duration_us: f.duration_us,
@@ -1138,9 +1137,12 @@ mod tests {
             Some(serde_json::json!({"username": "ann"})),
             64,
         ));
-        lock(&state.body).push(b"user=ann&card=4111", 18);
-        lock(&state.sensitive).add(&["card", "pin"]);
-        lock(&state.data).insert("cart".into(), Value::from(3));
+        {
+            let mut shared = lock(&state.shared);
+            shared.body.push(b"user=ann&card=4111", 18);
+            shared.sensitive.add(&["card", "pin"]);
+            shared.data.insert("cart".into(), Value::from(3));
+        }
         let mut response = CapturedFrames::new(64);
         response.push(&Bytes::from_static(b"welcome"));
         let f = Following {
