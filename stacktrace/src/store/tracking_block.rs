@@ -1099,6 +1099,20 @@ mod tests {
         r
     }
 
+    /// Up to `most` requests' worth of picks for [`varied`].
+    fn picks(most: usize) -> impl proptest::strategy::Strategy<Value = Vec<Vec<u8>>> {
+        proptest::collection::vec(proptest::collection::vec(0u8..=255, 2..8), 1..most)
+    }
+
+    /// The requests of these picks, a microsecond apart.
+    fn requests_of(picks: &[Vec<u8>]) -> Vec<TrackedRequest> {
+        picks
+            .iter()
+            .enumerate()
+            .map(|(i, p)| varied(1_000 + i as u64, p))
+            .collect()
+    }
+
     proptest::proptest! {
         /// Packed from their parts greedily under a size, every block is as big as the
         /// packer said, stays under the size unless it holds one entry, is byte for byte
@@ -1106,18 +1120,11 @@ mod tests {
         /// reads back the rest and keeps no text only the cut entries used.
         #[test]
         fn packed_blocks_are_the_size_announced_and_cut_cleanly(
-            picks in proptest::collection::vec(
-                proptest::collection::vec(0u8..=255, 2..8),
-                1..60,
-            ),
+            picks in picks(60),
             max in 40usize..3000,
             cut_at in 0usize..1000,
         ) {
-            let requests: Vec<TrackedRequest> = picks
-                .iter()
-                .enumerate()
-                .map(|(i, p)| varied(1_000 + i as u64, p))
-                .collect();
+            let requests = requests_of(&picks);
             let loose: Vec<Vec<u8>> = requests.iter().map(encode_request).collect();
             let mut packer = BlockPacker::default();
             let mut blocks = Vec::new();
@@ -1163,18 +1170,8 @@ mod tests {
         /// Rewound to a mark, a packer holds what it held at the mark: the entries, their
         /// bytes and their texts, as if nothing had been added since.
         #[test]
-        fn a_rewound_packer_is_the_packer_at_its_mark(
-            picks in proptest::collection::vec(
-                proptest::collection::vec(0u8..=255, 2..8),
-                1..30,
-            ),
-            at in 0usize..30,
-        ) {
-            let requests: Vec<TrackedRequest> = picks
-                .iter()
-                .enumerate()
-                .map(|(i, p)| varied(1_000 + i as u64, p))
-                .collect();
+        fn a_rewound_packer_is_the_packer_at_its_mark(picks in picks(30), at in 0usize..30) {
+            let requests = requests_of(&picks);
             let at = at % requests.len();
             let mut packer = BlockPacker::default();
             for r in &requests[..at] {
