@@ -107,18 +107,9 @@ fn encoded_forms(secret: &str) -> Vec<String> {
     forms.push(upper.replace("%20", "+"));
     forms.push(upper);
     forms.push(lower);
-    let mut html = String::with_capacity(secret.len());
-    for c in secret.chars() {
-        match c {
-            '&' => html.push_str("&amp;"),
-            '<' => html.push_str("&lt;"),
-            '>' => html.push_str("&gt;"),
-            '"' => html.push_str("&quot;"),
-            '\'' => html.push_str("&#x27;"),
-            c => html.push(c),
-        }
-    }
-    forms.push(html.replace("&#x27;", "&#39;"));
+    // As the dashboard and mails write it, and with the other common escape of `'`.
+    let html = crate::html_escape::escape_html(secret);
+    forms.push(html.replace("&#39;", "&#x27;"));
     forms.push(html);
     forms.push(secret.to_owned());
     let quoted: Vec<String> = forms.iter().map(|f| json_escaped(f)).collect();
