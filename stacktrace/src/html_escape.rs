@@ -1,4 +1,5 @@
-//! Escaping text for HTML, shared by the dashboard and the mail reports.
+//! Escaping text for HTML, shared by the dashboard, the mail reports and redaction (a
+//! secret is also scrubbed as HTML would quote it).
 
 /// Text made safe for element content and quoted attribute values.
 pub(crate) fn escape_html(text: &str) -> String {

@@ -56,7 +56,6 @@ mod fingerprint;
 mod frames;
 mod gate;
 mod hook;
-#[cfg(any(feature = "dashboard", feature = "mail"))]
 mod html_escape;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
