@@ -23,8 +23,7 @@
 //! block's text is its length and its UTF-8 bytes. A value written as one JSON entry
 //! (format version 1, one entry per key) reads as a block of one.
 //!
-//! The writer hands entries over one by one in a loose form: the same fields with the texts
-//! in place (lengths and bytes) and the start always present.
+//! The writer hands entries over one by one as their parts, which are packed at once.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -46,9 +45,6 @@ const RESPONSE_BODY: u8 = 4;
 const RESPONSE_BODY_CUT: u8 = 8;
 const START_APART: u8 = 16;
 
-#[cfg(test)]
-/// Bytes of a loose entry before its texts: id, timestamp, duration, status, flags.
-const FIXED: usize = 16 + 8 + 8 + 2 + 1;
 /// The fewest bytes of a packed entry: id, duration, status, flags and five texts.
 const PACKED_MIN: usize = 16 + 1 + 1 + 1 + 5;
 
@@ -94,54 +90,6 @@ fn len_of_len(mut n: usize) -> usize {
 }
 
 #[cfg(test)]
-fn put_text(out: &mut Vec<u8>, s: &str) {
-    put_len(out, s.len());
-    out.extend_from_slice(s.as_bytes());
-}
-
-#[cfg(test)]
-/// One entry's loose bytes.
-pub(crate) fn encode_entry(e: &EntryParts<'_>) -> Vec<u8> {
-    let texts = [e.method, e.path, e.query, e.user, e.client_addr, e.data];
-    let mut size = FIXED + 8 + texts.iter().map(|t| t.len()).sum::<usize>();
-    size += e.request_body.map_or(0, |(b, _)| b.len() + 2);
-    size += e.response_body.map_or(0, |(b, _)| b.len() + 2);
-    size += e
-        .headers
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 2)
-        .sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    encode_entry_into(e, &mut out);
-    out
-}
-
-#[cfg(test)]
-/// Appends one entry's loose bytes to `out`.
-pub(crate) fn encode_entry_into(e: &EntryParts<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(&e.id.to_bytes());
-    out.extend_from_slice(&e.timestamp_us.to_le_bytes());
-    out.extend_from_slice(&e.duration_us.to_le_bytes());
-    out.extend_from_slice(&e.status.to_le_bytes());
-    out.push(body_flags(e));
-    for t in [e.method, e.path, e.query, e.user, e.client_addr] {
-        put_text(out, t);
-    }
-    if let Some((b, _)) = e.request_body {
-        put_text(out, b);
-    }
-    if let Some((b, _)) = e.response_body {
-        put_text(out, b);
-    }
-    put_len(out, e.headers.len());
-    for (name, value) in e.headers {
-        put_text(out, name);
-        put_text(out, value);
-    }
-    put_text(out, e.data);
-}
-
-#[cfg(test)]
 /// Calls `use_it` with the parts of a stored request.
 pub(crate) fn with_parts<R>(r: &TrackedRequest, use_it: impl FnOnce(&EntryParts<'_>) -> R) -> R {
     let headers: Vec<(&str, Cow<'_, str>)> = r
@@ -177,29 +125,12 @@ pub(crate) fn with_parts<R>(r: &TrackedRequest, use_it: impl FnOnce(&EntryParts<
     })
 }
 
-#[cfg(test)]
-/// A stored request's loose bytes.
-pub(crate) fn encode_request(r: &TrackedRequest) -> Vec<u8> {
-    with_parts(r, encode_entry)
-}
-
-/// The id an entry (loose or packed) starts with.
+/// The id a packed entry starts with.
 pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
     let mut id = [0; 16];
     let n = entry.len().min(16);
     id[..n].copy_from_slice(&entry[..n]);
     EventId::from_bytes(id)
-}
-
-#[cfg(test)]
-/// The bytes of a block of these loose entries, sorted by id, oldest first; `Err` names a
-/// loose entry that cannot be read.
-pub(crate) fn encode_block<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, String> {
-    let mut packer = BlockPacker::default();
-    for e in entries {
-        packer.push(e.as_ref(), usize::MAX)?;
-    }
-    Ok(packer.finish())
 }
 
 /// Builds a block from entries given in id order, oldest first, knowing at each step the
@@ -275,19 +206,6 @@ impl BlockPacker {
         if self.ends.is_empty() {
             self.first = None;
         }
-    }
-
-    /// Adds one loose entry, unless the block holds something already and would grow past
-    /// `max_bytes`; says whether it was added. An entry that cannot be read is an error and
-    /// leaves the block as it was.
-    #[cfg(test)]
-    pub(crate) fn push(&mut self, loose: &[u8], max_bytes: usize) -> Result<bool, String> {
-        let mark = self.mark();
-        if let Err(e) = pack(loose, &mut self.texts, &mut self.packed) {
-            self.rewind(mark);
-            return Err(e);
-        }
-        Ok(self.close_entry(mark, id_of_entry(loose), max_bytes))
     }
 
     /// Adds one entry from its parts, unless the block holds something already and would
@@ -400,49 +318,6 @@ fn pack_parts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8>) {
         texts.put(9 + 2 * i, value.as_bytes(), out);
     }
     texts.put(7, e.data.as_bytes(), out);
-}
-
-#[cfg(test)]
-/// Appends the packed form of one loose entry, as [`pack_parts`] packs its parts. Its texts
-/// are taken as bytes: loose entries are made from text, and a block's texts are checked
-/// when it is read.
-fn pack(loose: &[u8], texts: &mut Texts, out: &mut Vec<u8>) -> Result<(), String> {
-    let mut r = Reader {
-        bytes: loose,
-        at: 0,
-    };
-    let id = EventId::from_bytes(r.array()?);
-    let timestamp_us = u64::from_le_bytes(r.array()?);
-    let duration_us = u64::from_le_bytes(r.array()?);
-    let status = u16::from_le_bytes(r.array()?);
-    let flags =
-        r.take(1)?[0] & (REQUEST_BODY | REQUEST_BODY_CUT | RESPONSE_BODY | RESPONSE_BODY_CUT);
-    out.extend_from_slice(&id.to_bytes());
-    put_num(out, duration_us);
-    put_num(out, u64::from(status));
-    let apart = timestamp_us != id.timestamp_us();
-    out.push(flags | if apart { START_APART } else { 0 });
-    if apart {
-        out.extend_from_slice(&timestamp_us.to_le_bytes());
-    }
-    // Method, path, query, user and client address; the bodies when kept.
-    for slot in 0..5 {
-        texts.put(slot, r.sized()?, out);
-    }
-    if flags & REQUEST_BODY != 0 {
-        texts.put(5, r.sized()?, out);
-    }
-    if flags & RESPONSE_BODY != 0 {
-        texts.put(6, r.sized()?, out);
-    }
-    let count = r.len()?;
-    put_len(out, count);
-    for i in 0..count {
-        texts.put(8 + 2 * i, r.sized()?, out);
-        texts.put(9 + 2 * i, r.sized()?, out);
-    }
-    texts.put(7, r.sized()?, out);
-    r.done()
 }
 
 /// Copies a packed entry to `out` with each of its text places replaced by `map`'s.
@@ -683,13 +558,6 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| format!("text {n} of {}", table.len()))
     }
 
-    /// A length and that many bytes.
-    #[cfg(test)]
-    fn sized(&mut self) -> Result<&'a [u8], String> {
-        let n = self.len()?;
-        self.take(n)
-    }
-
     fn text(&mut self) -> Result<&'a str, String> {
         let n = self.len()?;
         let at = self.at;
@@ -816,15 +684,6 @@ impl Slot<'_> {
             Slot::Packed { entry, texts } => decode_packed(entry, &texts),
         }
     }
-
-    #[cfg(test)]
-    /// The entry's loose bytes.
-    pub(crate) fn loose(&self) -> Result<Vec<u8>, String> {
-        match self {
-            Slot::Packed { entry, texts } => Ok(encode_request(&decode_packed(entry, texts)?)),
-            Slot::Json(r) => Ok(encode_request(r)),
-        }
-    }
 }
 
 fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedRequest, String> {
@@ -939,18 +798,20 @@ mod tests {
         r
     }
 
-    fn decode_loose(bytes: &[u8]) -> TrackedRequest {
-        let block = encode_block(&[bytes]).unwrap();
-        let key = id_of_entry(bytes);
-        let mut slots = block_entries(key, &block).unwrap();
-        slots.pop().unwrap().request().unwrap()
+    /// The block these requests make, packed in the order given.
+    fn block_of(requests: &[TrackedRequest]) -> Vec<u8> {
+        let mut packer = BlockPacker::default();
+        for r in requests {
+            assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
+        }
+        packer.finish()
     }
 
     #[test]
     fn entries_round_trip_through_a_block() {
         let a = full(10);
         let b = TrackedRequest::sample(20, "/q", 404, 7);
-        let block = encode_block(&[encode_request(&a), encode_request(&b)]).unwrap();
+        let block = block_of(&[a.clone(), b.clone()]);
         let head = block_head(b.id, &block).unwrap();
         assert_eq!(
             head,
@@ -965,7 +826,6 @@ mod tests {
             (h.id, h.duration_us, h.status, h.path),
             (a.id, 42, 201, "/p")
         );
-        assert_eq!(decode_loose(&slots[1].loose().unwrap()), b);
         let back: Vec<TrackedRequest> = slots.into_iter().map(|s| s.request().unwrap()).collect();
         assert_eq!(back, [a.clone(), b]);
 
@@ -973,23 +833,25 @@ mod tests {
         let mut apart = full(30);
         apart.timestamp_us = 29;
         apart.duration_us = u64::MAX;
-        assert_eq!(decode_loose(&encode_request(&apart)), apart);
+        assert_eq!(
+            decode_block(&block_of(std::slice::from_ref(&apart))),
+            [apart]
+        );
     }
 
     #[test]
     fn repeated_texts_are_stored_once_per_block() {
-        let entries: Vec<Vec<u8>> = (0..100u64)
+        let requests: Vec<TrackedRequest> = (0..100u64)
             .map(|i| {
                 let mut r = full(i);
                 r.headers.insert("x-n".into(), i.to_string());
-                encode_request(&r)
+                r
             })
             .collect();
-        let loose: usize = entries.iter().map(Vec::len).sum();
-        let block = encode_block(&entries).unwrap();
+        let block = block_of(&requests);
         // The 300-byte header value and the other texts once, then about 30 bytes an entry.
-        assert!(block.len() < 400 + 100 * 40, "{} of {loose}", block.len());
-        let key = id_of_entry(entries.last().unwrap());
+        assert!(block.len() < 400 + 100 * 40, "{} bytes", block.len());
+        let key = requests[99].id;
         let back: Vec<TrackedRequest> = block_entries(key, &block)
             .unwrap()
             .into_iter()
@@ -1001,7 +863,6 @@ mod tests {
         expected.id = back[42].id;
         expected.headers.insert("x-n".into(), "42".into());
         assert_eq!(back[42], expected);
-        assert!(encode_block(&[&entries[0][..10]]).is_err());
     }
 
     #[test]
@@ -1018,13 +879,13 @@ mod tests {
         let slots = block_entries(r.id, &value).unwrap();
         assert_eq!(slots.len(), 1);
         assert_eq!(slots[0].head().unwrap().path, "/p");
-        assert_eq!(decode_loose(&slots[0].loose().unwrap()), r);
+        assert_eq!(slots.into_iter().next().unwrap().request().unwrap(), r);
     }
 
     #[test]
     fn damaged_blocks_are_errors_not_panics() {
         let r = full(5);
-        let block = encode_block(&[encode_request(&r)]).unwrap();
+        let block = block_of(std::slice::from_ref(&r));
         // Every cut and every single-byte change is either read or refused, never a panic.
         for cut in 0..block.len() {
             let _ = block_entries(r.id, &block[..cut]).and_then(|s| {
@@ -1115,9 +976,9 @@ mod tests {
 
     proptest::proptest! {
         /// Packed from their parts greedily under a size, every block is as big as the
-        /// packer said, stays under the size unless it holds one entry, is byte for byte
-        /// the block their loose forms make, and reads back the entries given; a cut block
-        /// reads back the rest and keeps no text only the cut entries used.
+        /// packer said, stays under the size unless it holds one entry, leaves no trace of
+        /// an entry it refused, and reads back the entries given; a cut block reads back
+        /// the rest and keeps no text only the cut entries used.
         #[test]
         fn packed_blocks_are_the_size_announced_and_cut_cleanly(
             picks in picks(60),
@@ -1125,13 +986,12 @@ mod tests {
             cut_at in 0usize..1000,
         ) {
             let requests = requests_of(&picks);
-            let loose: Vec<Vec<u8>> = requests.iter().map(encode_request).collect();
             let mut packer = BlockPacker::default();
             let mut blocks = Vec::new();
             let mut next = 0;
-            while next < loose.len() {
+            while next < requests.len() {
                 let mut taken = Vec::new();
-                while next < loose.len()
+                while next < requests.len()
                     && with_parts(&requests[next], |p| packer.push_parts(p, max))
                 {
                     taken.push(next);
@@ -1145,8 +1005,9 @@ mod tests {
                     proptest::prop_assert!(value.len() <= max, "{} > {}", value.len(), max);
                 }
                 // A refused entry left the block as if it had never been offered.
-                let alone: Vec<&Vec<u8>> = taken.iter().map(|&i| &loose[i]).collect();
-                proptest::prop_assert_eq!(&value, &encode_block(&alone).unwrap());
+                let alone: Vec<TrackedRequest> =
+                    taken.iter().map(|&i| requests[i].clone()).collect();
+                proptest::prop_assert_eq!(&value, &block_of(&alone));
                 blocks.push((taken, value));
             }
             let mut back = Vec::new();
@@ -1158,13 +1019,13 @@ mod tests {
             }
             proptest::prop_assert_eq!(&back, &requests);
 
-            let whole = encode_block(&loose).unwrap();
-            let cut = cut_at % loose.len();
+            let whole = block_of(&requests);
+            let cut = cut_at % requests.len();
             let kept = cut_block(&whole, cut).unwrap();
             proptest::prop_assert_eq!(decode_block(&kept), requests[cut..].to_vec());
             // The very block the remaining entries make on their own.
-            proptest::prop_assert_eq!(&kept, &encode_block(&loose[cut..]).unwrap());
-            proptest::prop_assert!(cut_block(&whole, loose.len()).is_err());
+            proptest::prop_assert_eq!(&kept, &block_of(&requests[cut..]));
+            proptest::prop_assert!(cut_block(&whole, requests.len()).is_err());
         }
 
         /// Rewound to a mark, a packer holds what it held at the mark: the entries, their
@@ -1196,16 +1057,15 @@ mod tests {
             // Packed on after the rewind, the block is the one the entries make in one go.
             let last = &requests[requests.len() - 1];
             proptest::prop_assert!(with_parts(last, |p| packer.push_parts(p, usize::MAX)));
-            let mut expected: Vec<Vec<u8>> = requests[..at].iter().map(encode_request).collect();
-            expected.push(encode_request(last));
-            proptest::prop_assert_eq!(packer.finish(), encode_block(&expected).unwrap());
+            let mut expected = requests[..at].to_vec();
+            expected.push(last.clone());
+            proptest::prop_assert_eq!(packer.finish(), block_of(&expected));
         }
     }
 
     #[test]
     fn a_damaged_block_is_refused_by_the_cut_never_a_panic() {
-        let entries: Vec<Vec<u8>> = (0..3).map(|i| encode_request(&full(i))).collect();
-        let block = encode_block(&entries).unwrap();
+        let block = block_of(&[full(0), full(1), full(2)]);
         for cut in 0..block.len() {
             assert!(cut_block(&block[..cut], 1).is_err());
         }
