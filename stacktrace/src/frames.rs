@@ -2,7 +2,8 @@
 //! and capture machinery trimmed, in-app frames marked.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::event::Frame;
 
@@ -119,7 +120,28 @@ pub(crate) fn is_in_app(function: &str, file: Option<&str>) -> bool {
     if function.is_empty() || NOT_APP_PREFIXES.iter().any(|p| function.starts_with(p)) {
         return false;
     }
-    !file.is_some_and(|f| NOT_APP_PATHS.iter().any(|p| f.contains(p)))
+    !file.is_some_and(|f| NOT_APP_PATHS.iter().any(|p| f.contains(p)) || is_own_source(f))
+}
+
+/// Whether `file` is one of this crate's own sources. A build with line tables only
+/// (`debug = "line-tables-only"`) names functions by their bare name (`on_panic`, not
+/// `stacktrace::hook::on_panic`), so the path prefixes do not recognise them; their source
+/// file does. This file's path as the compiler was given it (relative in a workspace,
+/// absolute from a registry) ends the path the debug info records.
+/// Both the path as recorded and its [`short_file`] form end with the short form of this
+/// crate's source directory.
+fn is_own_source(file: &str) -> bool {
+    static OWN_DIR: OnceLock<PathBuf> = OnceLock::new();
+    let own_dir = OWN_DIR.get_or_init(|| {
+        Path::new(&short_file(file!()))
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    });
+    !own_dir.as_os_str().is_empty()
+        && Path::new(file)
+            .parent()
+            .is_some_and(|dir| dir.ends_with(own_dir))
 }
 
 /// Resolved frames by instruction address. Symbols of an address never change while the
@@ -162,13 +184,31 @@ pub(crate) struct RawTrace(Vec<usize>);
 
 impl RawTrace {
     /// The current thread's stack.
+    ///
+    /// The unwinder's own frames, called from here, are left out: their stack pointers lie
+    /// below this function's locals (so, with unwinders that report a frame's stack pointer
+    /// at its call, does this function's own frame). Their names cannot tell them apart in every build (with
+    /// line tables only they are bare: `trace`, `trace_unsynchronized<..>`).
     #[inline(never)]
     pub(crate) fn capture() -> RawTrace {
         let mut ips = Vec::with_capacity(64);
+        let here = std::ptr::addr_of!(ips) as usize;
+        let mut callees = 0;
+        let mut seen_caller = false;
         backtrace::trace(|frame| {
+            let sp = frame.sp() as usize;
+            if !seen_caller && sp != 0 && sp <= here {
+                callees += 1;
+            } else {
+                seen_caller = true;
+            }
             ips.push(frame.ip() as usize);
-            ips.len() < MAX_ADDRESSES
+            ips.len() < MAX_ADDRESSES + callees
         });
+        // A platform whose stack pointers say otherwise keeps everything.
+        if seen_caller {
+            ips.drain(..callees);
+        }
         RawTrace(ips)
     }
 }
@@ -217,10 +257,13 @@ pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
 /// The range of frames worth reading: below the machinery above the failing frame, above
 /// the start-up below the program.
 fn kept(frames: &[&Frame]) -> std::ops::Range<usize> {
+    // This crate's own frames are recognised by their file too: with line tables only, their
+    // names carry no path.
     let is_machinery = |f: &Frame| {
         f.function.is_empty()
             || is_hook_glue(&f.function)
             || MACHINERY.iter().any(|m| f.function.starts_with(m))
+            || f.file.as_deref().is_some_and(is_own_source)
     };
     // Only a leading run is machinery: the same names further down (an async task polled by
     // this crate's scope) are part of the program's path.
@@ -314,6 +357,65 @@ mod tests {
                 "stacktrace::__private::TaskScope::poll",
                 "shop::main"
             ]
+        );
+    }
+
+    /// With line tables only, functions carry bare names; this crate's are cut by their file.
+    #[test]
+    fn trims_own_frames_by_file_whatever_their_name() {
+        let own = |name: &str, file: &str| Frame {
+            function: name.into(),
+            file: Some(
+                Path::new(file!())
+                    .with_file_name(file)
+                    .display()
+                    .to_string(),
+            ),
+            line: Some(1),
+            in_app: false,
+        };
+        let frames = [
+            own("capture", "frames.rs"),
+            own("store_panic", "hook.rs"),
+            own("on_panic", "hook.rs"),
+            f("std::panicking::panic_with_hook"),
+            f("__rustc::rust_begin_unwind"),
+            f("check_total"),
+            f("shop::main"),
+        ];
+        let refs: Vec<&Frame> = frames.iter().collect();
+        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
+        assert_eq!(names, ["check_total", "shop::main"]);
+    }
+
+    #[test]
+    fn own_sources_are_never_in_app() {
+        let own = Path::new(file!()).with_file_name("hook.rs");
+        let own = own.to_str().unwrap();
+        assert!(!is_in_app("on_panic", Some(own)));
+        // The short form a dependency's path is stored in, and a path under a build directory.
+        assert!(!is_in_app("on_panic", Some(&short_file(own))));
+        if Path::new(own).is_relative() {
+            assert!(!is_in_app("on_panic", Some(&format!("/srv/build/{own}"))));
+        }
+        // Another crate's file of the same name, or a directory that only ends alike.
+        assert!(is_in_app("on_panic", Some("/srv/app/src/hook.rs")));
+        assert!(is_in_app("on_panic", Some(&format!("/srv/my{own}"))));
+    }
+
+    /// The first address is in the function that took the trace or in its caller (unwinders
+    /// differ in which stack pointer they report), never in the unwinder.
+    #[test]
+    fn a_raw_trace_starts_at_its_taker() {
+        let trace = RawTrace::capture();
+        let first = frames_at(trace.0[0] as *mut std::ffi::c_void);
+        assert!(
+            first
+                .iter()
+                .all(|f| f.file.as_deref().is_some_and(is_own_source)
+                    && !f.function.starts_with("backtrace::")
+                    && !f.function.starts_with("trace")),
+            "{first:#?}"
         );
     }
 
