@@ -596,6 +596,31 @@ mod tests {
         assert_eq!(store.tracked().limit(100).run().unwrap().len(), 10);
     }
 
+    /// A block sled refuses counts its entries as lost and reports the first error; the
+    /// writer goes on, and the log's counts do not include what was not stored.
+    #[test]
+    fn a_refused_block_counts_its_entries_as_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        // The tree is dropped under the log's handle: every insert through it now fails.
+        assert!(store.db.drop_tree(keys::TRACKING).unwrap());
+        let base = 1_700_000_000_000_000;
+        let total = BLOCK_ENTRIES as u64 + 10;
+        let mut writer = log.writer();
+        for i in 0..total {
+            let r = TrackedRequest::sample(base + i, "/a", 200, 1);
+            block::with_parts(&r, |parts| writer.push(parts));
+        }
+        let (lost, error) = writer.finish(u64::MAX, u64::MAX).unwrap_err();
+        assert_eq!(lost, total);
+        assert!(
+            matches!(&error, StoreError::Io(sled::Error::CollectionNotFound(_))),
+            "{error:?}"
+        );
+        assert_eq!((log.entries, log.bytes), (0, 0));
+    }
+
     #[test]
     fn byte_cap_removes_oldest() {
         let dir = tempfile::tempdir().unwrap();
