@@ -196,11 +196,13 @@ impl RawTrace {
         let mut callees = 0;
         let mut seen_caller = false;
         backtrace::trace(|frame| {
-            let sp = frame.sp() as usize;
-            if !seen_caller && sp != 0 && sp <= here {
-                callees += 1;
-            } else {
-                seen_caller = true;
+            if !seen_caller {
+                let sp = frame.sp() as usize;
+                if sp != 0 && sp <= here {
+                    callees += 1;
+                } else {
+                    seen_caller = true;
+                }
             }
             ips.push(frame.ip() as usize);
             ips.len() < MAX_ADDRESSES + callees
