@@ -123,14 +123,35 @@ pub(crate) fn is_in_app(function: &str, file: Option<&str>) -> bool {
     !file.is_some_and(|f| NOT_APP_PATHS.iter().any(|p| f.contains(p)) || is_own_source(f))
 }
 
-/// Whether `file` is one of this crate's own sources. A build with line tables only
-/// (`debug = "line-tables-only"`) names functions by their bare name (`on_panic`, not
-/// `stacktrace::hook::on_panic`), so the path prefixes do not recognise them; their source
-/// file does. This file's path as the compiler was given it (relative in a workspace,
-/// absolute from a registry) ends the path the debug info records.
-/// Both the path as recorded and its [`short_file`] form end with the short form of this
-/// crate's source directory.
+/// Whether `file` is one of this crate's own sources: never the app's.
 fn is_own_source(file: &str) -> bool {
+    own_source(file).is_some()
+}
+
+/// This crate's sources of the capture path, in the crate's `src` directory: the files of
+/// the modules [`MACHINERY`] names.
+const MACHINERY_FILES: &[&str] = &[
+    "capture.rs",
+    "report.rs",
+    "hook.rs",
+    "frames.rs",
+    "pipeline.rs",
+    "__private.rs",
+];
+
+/// Whether `file` is a source of this crate's capture path.
+fn is_machinery_source(file: &str) -> bool {
+    own_source(file).is_some_and(|rel| MACHINERY_FILES.iter().any(|m| rel == Path::new(m)))
+}
+
+/// `file`'s path inside this crate's `src` directory, if it is one of this crate's sources.
+///
+/// A build with line tables only (`debug = "line-tables-only"`) names functions by their
+/// bare name (`on_panic`, not `stacktrace::hook::on_panic`), so the path prefixes do not
+/// recognise this crate's frames; their source files do. This file's path as the compiler
+/// was given it is relative in a workspace and absolute from a registry; its [`short_file`]
+/// form ends both the path the debug info records and that path's own short form.
+fn own_source(file: &str) -> Option<&Path> {
     static OWN_DIR: OnceLock<PathBuf> = OnceLock::new();
     let own_dir = OWN_DIR.get_or_init(|| {
         Path::new(&short_file(file!()))
@@ -138,10 +159,14 @@ fn is_own_source(file: &str) -> bool {
             .map(Path::to_path_buf)
             .unwrap_or_default()
     });
-    !own_dir.as_os_str().is_empty()
-        && Path::new(file)
-            .parent()
-            .is_some_and(|dir| dir.ends_with(own_dir))
+    if own_dir.as_os_str().is_empty() {
+        return None;
+    }
+    let file = Path::new(file);
+    file.ancestors()
+        .skip(1)
+        .find(|dir| dir.ends_with(own_dir))
+        .and_then(|dir| file.strip_prefix(dir).ok())
 }
 
 /// Resolved frames by instruction address. Symbols of an address never change while the
@@ -186,9 +211,10 @@ impl RawTrace {
     /// The current thread's stack.
     ///
     /// The unwinder's own frames, called from here, are left out: their stack pointers lie
-    /// below this function's locals (so, with unwinders that report a frame's stack pointer
-    /// at its call, does this function's own frame). Their names cannot tell them apart in every build (with
-    /// line tables only they are bare: `trace`, `trace_unsynchronized<..>`).
+    /// below this function's locals (and so does this function's own frame, with unwinders
+    /// that report a frame's stack pointer at its call). Their names cannot tell them apart
+    /// in every build: with line tables only they are bare (`trace`,
+    /// `trace_unsynchronized<..>`).
     #[inline(never)]
     pub(crate) fn capture() -> RawTrace {
         let mut ips = Vec::with_capacity(64);
@@ -259,13 +285,13 @@ pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
 /// The range of frames worth reading: below the machinery above the failing frame, above
 /// the start-up below the program.
 fn kept(frames: &[&Frame]) -> std::ops::Range<usize> {
-    // This crate's own frames are recognised by their file too: with line tables only, their
-    // names carry no path.
+    // The capture path's frames are recognised by their file too: with line tables only,
+    // their names carry no path.
     let is_machinery = |f: &Frame| {
         f.function.is_empty()
             || is_hook_glue(&f.function)
             || MACHINERY.iter().any(|m| f.function.starts_with(m))
-            || f.file.as_deref().is_some_and(is_own_source)
+            || f.file.as_deref().is_some_and(is_machinery_source)
     };
     // Only a leading run is machinery: the same names further down (an async task polled by
     // this crate's scope) are part of the program's path.
@@ -388,6 +414,18 @@ mod tests {
         let refs: Vec<&Frame> = frames.iter().collect();
         let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
         assert_eq!(names, ["check_total", "shop::main"]);
+
+        // A panic in this crate's own code off the capture path keeps its frames.
+        let frames = [
+            own("on_panic", "hook.rs"),
+            f("core::panicking::panic_fmt"),
+            own("decode", "store/keys.rs"),
+            own("open", "store/db.rs"),
+            f("shop::main"),
+        ];
+        let refs: Vec<&Frame> = frames.iter().collect();
+        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
+        assert_eq!(names, ["decode", "open", "shop::main"]);
     }
 
     #[test]
@@ -395,6 +433,8 @@ mod tests {
         let own = Path::new(file!()).with_file_name("hook.rs");
         let own = own.to_str().unwrap();
         assert!(!is_in_app("on_panic", Some(own)));
+        let nested = Path::new(file!()).with_file_name("http").join("layer.rs");
+        assert!(!is_in_app("call", nested.to_str()));
         // The short form a dependency's path is stored in, and a path under a build directory.
         assert!(!is_in_app("on_panic", Some(&short_file(own))));
         if Path::new(own).is_relative() {
