@@ -324,6 +324,15 @@ mod tests {
         }
     }
 
+    /// The names of the frames [`kept`] keeps.
+    fn kept_names(frames: &[Frame]) -> Vec<&str> {
+        let refs: Vec<&Frame> = frames.iter().collect();
+        refs[kept(&refs)]
+            .iter()
+            .map(|f| f.function.as_str())
+            .collect()
+    }
+
     #[test]
     fn strips_legacy_hash_only() {
         assert_eq!(strip_hash("app::main::h0123456789abcdef"), "app::main");
@@ -376,8 +385,7 @@ mod tests {
             f("std::sys::backtrace::__rust_begin_short_backtrace"),
             f("std::rt::lang_start"),
         ];
-        let refs: Vec<&Frame> = frames.iter().collect();
-        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
+        let names = kept_names(&frames);
         assert_eq!(
             names,
             [
@@ -411,8 +419,7 @@ mod tests {
             f("check_total"),
             f("shop::main"),
         ];
-        let refs: Vec<&Frame> = frames.iter().collect();
-        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
+        let names = kept_names(&frames);
         assert_eq!(names, ["check_total", "shop::main"]);
 
         // A panic in this crate's own code off the capture path keeps its frames.
@@ -423,8 +430,7 @@ mod tests {
             own("open", "store/db.rs"),
             f("shop::main"),
         ];
-        let refs: Vec<&Frame> = frames.iter().collect();
-        let names: Vec<_> = refs[kept(&refs)].iter().map(|f| &f.function).collect();
+        let names = kept_names(&frames);
         assert_eq!(names, ["decode", "open", "shop::main"]);
     }
 
