@@ -50,13 +50,13 @@ mod context;
 #[cfg(feature = "dashboard")]
 mod dashboard;
 mod error;
+mod escape;
 mod event;
 mod filter;
 mod fingerprint;
 mod frames;
 mod gate;
 mod hook;
-mod html_escape;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
 pub mod http;

@@ -92,23 +92,24 @@ fn json_escaped(text: &str) -> String {
 /// as JSON); each only when it differs from the secret.
 fn encoded_forms(secret: &str) -> Vec<String> {
     let mut forms = Vec::new();
-    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
-    let mut upper = String::with_capacity(secret.len());
-    let mut lower = String::with_capacity(secret.len());
-    for b in secret.bytes() {
-        if unreserved(b) {
-            upper.push(char::from(b));
-            lower.push(char::from(b));
+    let upper = crate::escape::url_component(secret);
+    // The same escapes with lower-case hex digits: only the two characters after each `%`.
+    let mut lower = String::with_capacity(upper.len());
+    let mut hex_left = 0;
+    for c in upper.chars() {
+        if hex_left > 0 {
+            lower.push(c.to_ascii_lowercase());
+            hex_left -= 1;
         } else {
-            upper.push_str(&format!("%{b:02X}"));
-            lower.push_str(&format!("%{b:02x}"));
+            hex_left = if c == '%' { 2 } else { 0 };
+            lower.push(c);
         }
     }
     forms.push(upper.replace("%20", "+"));
     forms.push(upper);
     forms.push(lower);
     // As the dashboard and mails write it, and with the other common escape of `'`.
-    let html = crate::html_escape::escape_html(secret);
+    let html = crate::escape::escape_html(secret);
     forms.push(html.replace("&#39;", "&#x27;"));
     forms.push(html);
     forms.push(secret.to_owned());

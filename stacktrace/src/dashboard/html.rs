@@ -7,20 +7,8 @@ use std::fmt::Write as _;
 use crate::store::{utc_text, Trend};
 use crate::{GroupStatus, Level};
 
-pub(crate) use crate::html_escape::escape_html as esc;
-
-/// A query-string component: everything but unreserved characters percent-encoded.
-pub(crate) fn url_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
+pub(crate) use crate::escape::escape_html as esc;
+pub(crate) use crate::escape::url_component;
 
 /// A query string (`?a=1&b=2`, escaped for an attribute) of the non-empty pairs.
 pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {

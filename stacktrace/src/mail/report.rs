@@ -364,7 +364,7 @@ impl Reporter for StandardReporter {
     }
 }
 
-pub(crate) use crate::html_escape::escape_html as html_escaped;
+pub(crate) use crate::escape::escape_html as html_escaped;
 
 #[cfg(test)]
 mod tests {
