@@ -128,20 +128,20 @@ fn is_own_source(file: &str) -> bool {
     own_source(file).is_some()
 }
 
-/// This crate's sources of the capture path, in the crate's `src` directory: the files of
-/// the modules [`MACHINERY`] names.
-const MACHINERY_FILES: &[&str] = &[
-    "capture.rs",
-    "report.rs",
-    "hook.rs",
-    "frames.rs",
-    "pipeline.rs",
-    "__private.rs",
-];
-
-/// Whether `file` is a source of this crate's capture path.
+/// Whether `file` is a source of this crate's capture path: a module at the top of the
+/// crate's `src` directory that [`MACHINERY`] names (`hook.rs` for `stacktrace::hook::`).
 fn is_machinery_source(file: &str) -> bool {
-    own_source(file).is_some_and(|rel| MACHINERY_FILES.iter().any(|m| rel == Path::new(m)))
+    let Some(module) = own_source(file)
+        .and_then(Path::to_str)
+        .and_then(|rel| rel.strip_suffix(".rs"))
+    else {
+        return false;
+    };
+    MACHINERY.iter().any(|m| {
+        m.strip_prefix("stacktrace::")
+            .and_then(|rest| rest.strip_suffix("::"))
+            == Some(module)
+    })
 }
 
 /// `file`'s path inside this crate's `src` directory, if it is one of this crate's sources.
