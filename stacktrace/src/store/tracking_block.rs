@@ -126,7 +126,7 @@ pub(crate) fn with_parts<R>(r: &TrackedRequest, use_it: impl FnOnce(&EntryParts<
 }
 
 /// The id a packed entry starts with.
-pub(crate) fn id_of_entry(entry: &[u8]) -> EventId {
+fn id_of_entry(entry: &[u8]) -> EventId {
     let mut id = [0; 16];
     let n = entry.len().min(16);
     id[..n].copy_from_slice(&entry[..n]);
