@@ -12,7 +12,7 @@ use crate::error::{InstallError, StoreError};
 use crate::event::CrashEvent;
 use crate::filter::{self, Filters};
 use crate::gate::{DropCounters, Gate, KeyedLimit};
-use crate::redact::FieldRedactor;
+use crate::redact::{secrets_of_settings, FieldRedactor, Secrets};
 use crate::store::{InsertOutcome, Spool, Store};
 use crate::writer::Writer;
 
@@ -88,6 +88,8 @@ pub(crate) struct Runtime {
     pub(crate) drops: Arc<DropCounters>,
     pub(crate) process: ProcessInfo,
     pub(crate) redactor: FieldRedactor,
+    /// The values of the settings that hold secrets, scrubbed from everything stored.
+    pub(crate) secrets: Secrets,
     pub(crate) filters: Filters,
     pub(crate) user_limit: KeyedLimit,
     pub(crate) client_limit: KeyedLimit,
@@ -193,6 +195,9 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     errors.extend(regex_errors.into_iter().map(InstallError::Config));
     #[cfg(feature = "mail")]
     let mail = crate::mail::Mailer::from_config(config.mail.as_ref(), &mut errors);
+    let redactor = FieldRedactor::new(&config.redact_fields);
+    let secrets = secrets_of_settings(&config);
+    crate::credentials::prepare();
     let runtime = Runtime {
         #[cfg(feature = "mail")]
         mail,
@@ -201,8 +206,9 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         client_limit: KeyedLimit::new(config.rate_limit_per_client),
         gate: Gate::new(config.enabled, config.sample_rate, config.rate_limit),
         drops,
-        process: ProcessInfo::read(&config.release, config.capture_env),
-        redactor: FieldRedactor::new(&config.redact_fields),
+        process: ProcessInfo::read(&config.release, config.capture_env, &redactor, &secrets),
+        redactor,
+        secrets,
         sink,
         writer,
         config,

@@ -46,6 +46,7 @@ mod chain;
 mod cli;
 mod config;
 mod context;
+mod credentials;
 /// The web dashboard (feature `dashboard`).
 #[cfg(feature = "dashboard")]
 mod dashboard;

@@ -9,11 +9,12 @@ use std::thread::{Thread, ThreadId};
 use serde_json::Value;
 
 use crate::breadcrumbs::Breadcrumb;
+use crate::credentials::{redact_credentials_in, redact_credentials_json};
 use crate::event::{CapturedCall, CrashEvent, EventId, Level, Location, RuntimeContext};
 use crate::fingerprint::fingerprint_of;
 use crate::frames::{frames_from_trace, RawTrace};
 use crate::install::Runtime;
-use crate::redact::{Secrets, PLACEHOLDER};
+use crate::redact::PLACEHOLDER;
 
 /// An event as taken on the calling thread: cheap to build, not yet redacted or resolved.
 #[derive(Debug)]
@@ -152,7 +153,6 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> C
         .map(|t| frames_from_trace(&t))
         .unwrap_or_default();
 
-    let secrets = Secrets::new(std::mem::take(&mut p.secrets));
     let redactor = &rt.redactor;
     let max = rt.config.max_payload_bytes.max(1024);
 
@@ -193,6 +193,36 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> C
             }
         }
     }
+
+    // By value, whatever names them: credentials in URLs, authentication values and
+    // sensitive `name=value` pairs, in every text. What they hid is scrubbed from the rest.
+    let mut found = std::mem::take(&mut p.secrets);
+    redact_credentials_in(&mut message, redactor, &mut found);
+    for s in &mut sources {
+        redact_credentials_in(s, redactor, &mut found);
+    }
+    for call in &mut calls {
+        for arg in &mut call.args {
+            redact_credentials_in(&mut arg.value, redactor, &mut found);
+        }
+    }
+    for v in extra.values_mut() {
+        redact_credentials_json(v, redactor, &mut found);
+    }
+    for v in tags.values_mut() {
+        redact_credentials_in(v, redactor, &mut found);
+    }
+    redact_credentials_json(&mut payload, redactor, &mut found);
+    redact_credentials_in(&mut p.request_path, redactor, &mut found);
+    for crumb in &mut breadcrumbs {
+        redact_credentials_in(&mut crumb.message, redactor, &mut found);
+        for v in crumb.data.values_mut() {
+            redact_credentials_json(v, redactor, &mut found);
+        }
+    }
+    // With the values of the settings that hold secrets (the SMTP password), wherever they
+    // are quoted.
+    let secrets = rt.secrets.extended(found);
 
     if !secrets.is_empty() {
         secrets.scrub(&mut message);

@@ -1,7 +1,12 @@
 //! Redaction: what must never reach the disk, stderr or a mail is replaced before an event
 //! leaves the pipeline.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
+
+use crate::config::Config;
+use crate::credentials::MIN_SECRET_LEN;
 
 /// What a redacted value is stored as.
 pub const PLACEHOLDER: &str = "**********";
@@ -73,6 +78,24 @@ impl FieldRedactor {
     }
 }
 
+/// The values of the settings that hold secrets, registered at install: scrubbed from every
+/// text of every event and tracked request as they are (and as texts quote them), also
+/// where no pattern would find them. Each setting that holds a secret adds its values here,
+/// a forwarding DSN as the SMTP URL does. Values shorter than [`MIN_SECRET_LEN`] are left
+/// to the patterns.
+pub(crate) fn secrets_of_settings(config: &Config) -> Secrets {
+    #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
+    let mut values: Vec<String> = Vec::new();
+    #[cfg(feature = "mail")]
+    if let Some(mail) = &config.mail {
+        values.extend(mail.secret_values());
+    }
+    #[cfg(not(feature = "mail"))]
+    let _ = config;
+    values.retain(|v| v.len() >= MIN_SECRET_LEN && v != PLACEHOLDER);
+    Secrets::new(values)
+}
+
 /// Raw secret values to scrub from every text of an event, longest first so that a secret
 /// containing another is replaced whole.
 #[derive(Clone, Debug, Default)]
@@ -134,8 +157,26 @@ impl Secrets {
         Secrets(values)
     }
 
+    /// These secrets and more values (with their quoted forms); borrowed when there are no
+    /// more.
+    pub(crate) fn extended(&self, more: Vec<String>) -> Cow<'_, Secrets> {
+        if more.iter().all(String::is_empty) {
+            return Cow::Borrowed(self);
+        }
+        let Secrets(mut values) = Secrets::new(more);
+        values.extend(self.0.iter().cloned());
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        values.dedup();
+        Cow::Owned(Secrets(values))
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether a text holds one of the secrets.
+    pub(crate) fn found_in(&self, text: &str) -> bool {
+        self.0.iter().any(|s| text.contains(s.as_str()))
     }
 
     pub(crate) fn scrub(&self, text: &mut String) {

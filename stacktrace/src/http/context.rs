@@ -5,6 +5,7 @@
 //! Everything here may run inside the panic hook: thread-locals are read with `try_with`
 //! and `try_borrow`, locks taken with `try_lock`, and nothing panics or blocks.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,11 +19,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::body::Captured;
-use super::redact::{is_textual, Redaction, SensitiveBody};
+use super::redact::{capped_header, is_textual, Redaction, SensitiveBody, MAX_HEADER_BYTES};
 use crate::config::Config;
 use crate::install::runtime;
 use crate::pipeline::PendingEvent;
-use crate::redact::FieldRedactor;
+use crate::redact::{FieldRedactor, Secrets};
 
 /// What is known of one request while it is handled.
 #[derive(Debug)]
@@ -502,7 +503,20 @@ impl RequestState {
         let query = self.head.query().map(|q| r.pairs(q)).unwrap_or_default();
         let mut headers = Map::new();
         if o.headers {
-            for (name, value) in self.redacted_headers(&mut r) {
+            let redacted = self.redacted_headers(&mut r);
+            // A value cut at the limit is scrubbed of what the redaction found first: a
+            // secret cut in two could no longer be found.
+            let long = redacted.iter().any(|(_, v)| v.len() > MAX_HEADER_BYTES);
+            let found = if long {
+                Secrets::new(r.secrets.clone())
+            } else {
+                Secrets::default()
+            };
+            for (name, mut value) in redacted {
+                if value.len() > MAX_HEADER_BYTES {
+                    found.scrub(&mut value);
+                    value = capped_header(Cow::Owned(value)).into_owned();
+                }
                 headers.insert(name.to_owned(), Value::String(value));
             }
         } else {

@@ -126,14 +126,8 @@ pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
     // The URLs as stored: credentials and sensitive query fields hidden.
     let nothing = SensitiveBody::Nothing;
     let mut r = Redaction::new(&rt.redactor, &rt.config.redact_headers, &nothing);
-    let requested = match full_path.split_once('?') {
-        Some((path, query)) => format!("{path}?{}", r.pairs(query)),
-        None => full_path,
-    };
-    let referer = match referer.split_once('?') {
-        Some((url, query)) => format!("{}?{}", r.inline(url), r.pairs(query)),
-        None => r.inline(&referer),
-    };
+    let requested = r.url(&full_path);
+    let referer = r.url(&referer);
     p.secrets.extend(r.secrets);
     p.extra.insert("referer".into(), Value::String(referer));
     p.extra

@@ -6,10 +6,10 @@
 
 use std::borrow::Cow;
 
-use once_cell::sync::Lazy;
-use regex::{Captures, Regex};
 use serde_json::Value;
 
+use crate::credentials::{add_secret, percent_decode, redact_credentials};
+use crate::pipeline::truncate_utf8;
 use crate::redact::{contains_ignore_ascii_case, is_secret_name, FieldRedactor, PLACEHOLDER};
 
 /// What a route declared sensitive in its request body, as `@sensitive_post_parameters`.
@@ -40,20 +40,23 @@ impl SensitiveBody {
     }
 }
 
-/// Scheme, user and password of a URL with credentials.
-static URL_CREDENTIALS: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/\s:@]*):([^/\s@]+)@").expect("valid regex")
-});
-/// Credentials of HTTP authentication schemes, wherever they appear.
-static AUTH_VALUES: Lazy<Regex> = Lazy::new(|| {
-    Regex::new(r"(?i)\b(bearer|basic|digest)(\s+)([A-Za-z0-9\-._~+/=:%]+)").expect("valid regex")
-});
 /// Cookie names that hold sessions whatever the configuration says.
 const SESSION_COOKIES: [&str; 4] = ["session", "csrf", "auth", "sid"];
 
-/// Secrets shorter than this are not scrubbed from the rest of the event: replacing every
-/// `1` or `on` in a message would hide more than it protects.
-const MIN_SECRET_LEN: usize = 4;
+/// Headers whose value is a URL or a path, which may carry credentials and a query: stored
+/// as the request's own URL is.
+const URL_HEADERS: [&str; 7] = [
+    "referer",
+    "origin",
+    "location",
+    "content-location",
+    "x-original-url",
+    "x-forwarded-uri",
+    "x-rewrite-url",
+];
+
+/// The most bytes of one header value stored; a longer one is cut and marked.
+pub(crate) const MAX_HEADER_BYTES: usize = 8 << 10;
 
 /// One request's redaction, collecting the raw values it replaced.
 #[derive(Debug)]
@@ -83,14 +86,9 @@ impl<'a> Redaction<'a> {
         Redaction::new(self.fields, self.headers, self.body)
     }
 
+    /// A raw value hidden here, to scrub from the rest (as written and percent-decoded).
     fn secret(&mut self, raw: &str) {
-        let raw = raw.trim().trim_matches('"');
-        if raw.len() >= MIN_SECRET_LEN
-            && raw != PLACEHOLDER
-            && !self.secrets.iter().any(|s| s == raw)
-        {
-            self.secrets.push(raw.to_owned());
-        }
+        add_secret(&mut self.secrets, raw);
     }
 
     /// A field, query or form parameter whose value is hidden.
@@ -125,7 +123,19 @@ impl<'a> Redaction<'a> {
         if name.eq_ignore_ascii_case("cookie") {
             return self.cookies(&value);
         }
+        if holds_url(name, &value) {
+            return self.url(&value);
+        }
         self.inline(&value)
+    }
+
+    /// A URL or a path as the request's own is stored: credentials hidden, and the values
+    /// of sensitive fields of its query (names percent-decoded, as a server reads them).
+    pub(crate) fn url(&mut self, text: &str) -> String {
+        match text.split_once('?') {
+            Some((base, query)) => format!("{}?{}", self.inline(base), self.pairs(query)),
+            None => self.inline(text),
+        }
     }
 
     /// `a=1; session=xyz` with the values of sensitive cookies hidden.
@@ -152,30 +162,9 @@ impl<'a> Redaction<'a> {
         out.join("; ")
     }
 
-    /// Credentials of URLs and authentication schemes hidden in free text.
+    /// Credentials found by value in free text (see [`redact_credentials`]).
     pub(crate) fn inline(&mut self, text: &str) -> String {
-        if !might_hold_credentials(text) {
-            return text.to_owned();
-        }
-        let mut found = Vec::new();
-        let step = URL_CREDENTIALS.replace_all(text, |c: &Captures<'_>| {
-            found.push(c[3].to_owned());
-            format!("{}{}:{PLACEHOLDER}@", &c[1], &c[2])
-        });
-        let out = AUTH_VALUES
-            .replace_all(&step, |c: &Captures<'_>| {
-                if &c[3] == PLACEHOLDER {
-                    return c[0].to_owned();
-                }
-                found.push(c[3].to_owned());
-                format!("{}{}{PLACEHOLDER}", &c[1], &c[2])
-            })
-            .into_owned();
-        for s in found {
-            self.secret(&s);
-            self.secret(&percent_decode(&s));
-        }
-        out
+        redact_credentials(text, self.fields, &mut self.secrets).into_owned()
     }
 
     /// `a=1&password=x` (a query string or a form body) with sensitive values hidden.
@@ -185,7 +174,6 @@ impl<'a> Redaction<'a> {
             match part.split_once('=') {
                 Some((name, value)) if self.is_sensitive_name(&percent_decode(name)) => {
                     self.secret(value);
-                    self.secret(&percent_decode(value));
                     out.push(format!("{name}={PLACEHOLDER}"));
                 }
                 Some((name, value)) => {
@@ -295,16 +283,31 @@ impl<'a> Redaction<'a> {
     }
 }
 
-/// A cheap test that lets most texts skip the credential regexes.
-fn might_hold_credentials(text: &str) -> bool {
-    if text.contains("://") {
-        return true;
+/// Whether a header's value is a URL or a path: one of the headers that hold one, or a
+/// value that reads as one (`/a?b`, `https://...`, no spaces).
+fn holds_url(name: &str, value: &str) -> bool {
+    URL_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || (!value.contains(char::is_whitespace)
+            && (value.starts_with('/')
+                || value.split_once("://").is_some_and(|(scheme, _)| {
+                    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && scheme
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'))
+                })))
+}
+
+/// A header value as stored: at most [`MAX_HEADER_BYTES`], cut on a character boundary and
+/// marked `[truncated]` beyond, as a message is. Cut only once redacted and scrubbed: a cut
+/// secret could no longer be found whole.
+pub(crate) fn capped_header(value: Cow<'_, str>) -> Cow<'_, str> {
+    if value.len() <= MAX_HEADER_BYTES {
+        return value;
     }
-    text.as_bytes().windows(5).any(|w| {
-        w.eq_ignore_ascii_case(b"beare")
-            || w.eq_ignore_ascii_case(b"basic")
-            || w.eq_ignore_ascii_case(b"diges")
-    })
+    let mut cut = value.into_owned();
+    truncate_utf8(&mut cut, MAX_HEADER_BYTES);
+    cut.push_str(" [truncated]");
+    Cow::Owned(cut)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -325,25 +328,40 @@ fn media_type(content_type: &str) -> Cow<'_, str> {
     }
 }
 
+/// How a body is redacted: by its declared type, and otherwise by its text, so that JSON or
+/// a form sent as `text/plain` (or with no type) is still redacted as one.
 fn content_kind(content_type: &str, text: &str) -> ContentKind {
     let ct = media_type(content_type);
     if ct == "application/x-www-form-urlencoded" {
-        ContentKind::Form
-    } else if ct.contains("json") {
-        ContentKind::Json
-    } else if !ct.is_empty() {
-        ContentKind::Text
-    } else {
-        // No content type: judge by the text, so a form or JSON sent bare is still redacted.
-        let t = text.trim_start();
-        if t.starts_with('{') || t.starts_with('[') {
-            ContentKind::Json
-        } else if t.contains('=') && !t.contains(char::is_whitespace) {
-            ContentKind::Form
-        } else {
-            ContentKind::Text
-        }
+        return ContentKind::Form;
     }
+    if ct.contains("json") {
+        return ContentKind::Json;
+    }
+    let t = text.trim();
+    if t.starts_with('{') || t.starts_with('[') {
+        // Parsed as JSON, or scanned key by key when it does not parse (cut at the limit).
+        ContentKind::Json
+    } else if is_form(t) {
+        ContentKind::Form
+    } else {
+        ContentKind::Text
+    }
+}
+
+/// Whether a text reads as a urlencoded form: `name=value` pairs joined by `&`, names of
+/// the characters a form's names are written with, no spaces.
+fn is_form(text: &str) -> bool {
+    text.contains('=')
+        && !text.contains(char::is_whitespace)
+        && text.split('&').all(|part| {
+            let name = part.split_once('=').map_or(part, |(name, _)| name);
+            !name.is_empty()
+                && name.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'_' | b'-' | b'.' | b'%' | b'+' | b'[' | b']' | b'*')
+                })
+        })
 }
 
 /// Whether a body of this content type is kept as text; others are described by size.
@@ -414,33 +432,6 @@ fn value_end(b: &[u8], i: usize) -> usize {
             j
         }
     }
-}
-
-/// `%XX` and `+` decoded; bytes that are not UTF-8 replaced.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -558,13 +549,6 @@ mod tests {
             r.body("", r#"{"token":"abcd"}"#)
         });
         assert_eq!(out, format!(r#"{{"token":"{PLACEHOLDER}"}}"#));
-    }
-
-    #[test]
-    fn percent_decoding_is_total() {
-        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("%e2%82%ac"), "€");
     }
 
     proptest! {

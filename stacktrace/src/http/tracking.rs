@@ -17,8 +17,9 @@ use serde_json::Value;
 
 use super::body::CapturedFrames;
 use super::context::{lock, redact_headers, stored_body, user_index, HeaderParts, RequestState};
-use super::redact::{Redaction, SensitiveBody};
+use super::redact::{capped_header, Redaction, SensitiveBody};
 use crate::config::ConfigError;
+use crate::credentials::redact_credentials;
 use crate::event::EventId;
 use crate::install::{runtime, store};
 use crate::redact::Secrets;
@@ -898,6 +899,9 @@ fn cached_headers<'b: 'c, 'c>(
 
 /// `text` without `secrets`, copied only when it held one.
 fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str> {
+    if !secrets.found_in(&text) {
+        return text;
+    }
     let mut owned = text.to_string();
     secrets.scrub(&mut owned);
     if owned == text {
@@ -979,17 +983,22 @@ fn entry_of<'b>(
         r.json_value(&mut data);
         Some(data)
     };
+    // The path and the user, by value as every text is.
+    let mut path = redact_credentials(record.path, &rt.redactor, &mut found);
+    let user = match redact_credentials(&user, &rt.redactor, &mut found) {
+        Cow::Owned(redacted) => redacted,
+        Cow::Borrowed(_) => user,
+    };
     found.append(&mut r.secrets);
     // Also as a JSON text, a URL or HTML would quote them: a body echoing `pa"ss` holds
-    // `pa\"ss` (see `Secrets::new`).
-    let secrets = Secrets::new(found);
+    // `pa\"ss` (see `Secrets::new`). With the secrets of the settings (the SMTP password).
+    let secrets = rt.secrets.extended(found);
     if let Some(data) = &mut data {
         secrets.scrub_json(data);
     }
     let data = data
         .map(|d| serde_json::to_string(&d).unwrap_or_default())
         .unwrap_or_default();
-    let mut path = Cow::Borrowed(record.path);
     let (mut query, mut user) = (Cow::Owned(query), Cow::Owned(user));
     if !secrets.is_empty() {
         for (_, v) in &mut headers {
@@ -1001,6 +1010,9 @@ fn entry_of<'b>(
         for t in [&mut path, &mut query, &mut user] {
             *t = scrubbed(&secrets, std::mem::take(t));
         }
+    }
+    for (_, v) in &mut headers {
+        *v = capped_header(std::mem::take(v));
     }
     store(&EntryParts {
         id,

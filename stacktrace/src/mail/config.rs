@@ -313,6 +313,27 @@ impl MailConfig {
         self
     }
 
+    /// The values of these settings that are secrets, registered at install so that they
+    /// are scrubbed from every event: the SMTP password, and the password of the SMTP URL
+    /// with the whole URL when it holds one.
+    pub(crate) fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(self.password.iter().cloned());
+        if let Some(url) = &self.smtp_url {
+            if let Ok(super::url::SmtpUrl {
+                credentials: Some((_, password)),
+                ..
+            }) = super::url::smtp_url_parts(url)
+            {
+                if !password.is_empty() {
+                    out.push(password);
+                    out.push(url.trim().to_owned());
+                }
+            }
+        }
+        out
+    }
+
     /// The admins, as given.
     pub fn get_admins(&self) -> &[String] {
         &self.admins

@@ -1,0 +1,259 @@
+//! What a request carries, found by value, against a real server: headers whose value is a
+//! URL or a path with a query are redacted as the request URL is, in events and tracking
+//! alike; a JSON or form body is redacted as one whatever its declared content type; and a
+//! huge header value is stored cut, marked.
+
+mod http_common;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use http::{Request, StatusCode};
+use http_common::{client, empty, flush, full, install, send, serve};
+use stacktrace::http::{StacktraceLayer, Tracking};
+use stacktrace::{Config, Level, Store, PLACEHOLDER};
+use stacktrace_tests::{contains, raw_bytes};
+
+/// The most bytes of one header value stored.
+const HEADER_CAP: usize = 8 << 10;
+
+fn setup() -> std::path::PathBuf {
+    install(|| Config::default().capture_env(false).capture_body(true))
+}
+
+async fn echo(headers: HeaderMap, body: Bytes) -> String {
+    let tag = headers
+        .get("x-tag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("untagged")
+        .to_owned();
+    stacktrace::capture_message(&format!("http-sv seen {tag}"), Level::Info);
+    body.len().to_string()
+}
+
+fn app() -> Router {
+    Router::new()
+        .route("/echo", post(echo))
+        .layer(StacktraceLayer::new().tracking(Tracking::new().max_body_length(4096)))
+}
+
+/// The database's files and the JSON-lines export of its events, read through the
+/// running program's handle.
+fn stored_bytes(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+    flush();
+    let store: &Store = stacktrace::store().expect("store");
+    store.flush().expect("flush to disk");
+    let mut export = Vec::new();
+    store.query().export_jsonl(&mut export).expect("export");
+    (raw_bytes(dir), export)
+}
+
+// Regression: a 404 whose `Referer` was `http://host/reset?token=...` was tracked with the
+// token in clear (only the event hid it), and other headers holding a URL or a path with a
+// query (`X-Original-URL`, `X-Forwarded-Uri`, `Location`, ...) kept their sensitive query
+// fields in events and tracking alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_holding_urls_are_redacted_as_the_request_url_in_events_and_tracking() {
+    let dir = setup();
+    let addr = serve(app()).await;
+    let req = Request::get(format!("http://{addr}/reset-gone?ctl=requested"))
+        .header(
+            "referer",
+            format!("http://{addr}/reset?token=sv-referer-token-1c&q=ctl-referer-q"),
+        )
+        .header(
+            "x-original-url",
+            "/reset?to%6Ben=sv-original-token-2d&q=ctl-original-q",
+        )
+        .header(
+            "x-forwarded-uri",
+            "/login?pass%77ord=sv-forwarded-pw-3e&next=ctl-forwarded-next",
+        )
+        .header(
+            "content-location",
+            "https://ctl-cl-user:sv-location-pw-4f@cdn.example.com/a?x=ctl-cl",
+        )
+        .body(empty())
+        .unwrap();
+    let (status, _, _) = send(&client(), req).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (files, export) = stored_bytes(&dir);
+
+    let store = stacktrace::store().unwrap();
+    let tracked = store.tracked().path("/reset-gone").run().unwrap();
+    assert_eq!(tracked.len(), 1);
+    let headers = &tracked[0].headers;
+    assert_eq!(
+        headers["referer"],
+        format!("http://{addr}/reset?token={PLACEHOLDER}&q=ctl-referer-q")
+    );
+    assert_eq!(
+        headers["x-original-url"],
+        format!("/reset?to%6Ben={PLACEHOLDER}&q=ctl-original-q")
+    );
+    assert_eq!(
+        headers["x-forwarded-uri"],
+        format!("/login?pass%77ord={PLACEHOLDER}&next=ctl-forwarded-next")
+    );
+    assert_eq!(
+        headers["content-location"],
+        format!("https://ctl-cl-user:{PLACEHOLDER}@cdn.example.com/a?x=ctl-cl")
+    );
+    // The broken link's event holds the same headers, redacted the same way.
+    let events = store.query().request_path("/reset-gone").all().unwrap();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event_headers = &events[0].payload["request"]["headers"];
+    for (name, value) in headers {
+        if [
+            "referer",
+            "x-original-url",
+            "x-forwarded-uri",
+            "content-location",
+        ]
+        .contains(&name.as_str())
+        {
+            assert_eq!(event_headers[name], *value, "{name}");
+        }
+    }
+    for (what, bytes) in [("the database files", &files), ("the export", &export)] {
+        for secret in [
+            "sv-referer-token-1c",
+            "sv-original-token-2d",
+            "sv-forwarded-pw-3e",
+            "sv-location-pw-4f",
+        ] {
+            assert!(!contains(bytes, secret.as_bytes()), "{secret} in {what}");
+        }
+        for control in [
+            "ctl-referer-q",
+            "ctl-original-q",
+            "ctl-forwarded-next",
+            "ctl-cl-user",
+        ] {
+            assert!(
+                contains(bytes, control.as_bytes()),
+                "{control} not in {what}"
+            );
+        }
+    }
+}
+
+// Regression: a JSON body posted as `text/plain`, or a form posted as `text/plain`, kept its
+// `password` field in events and tracking: only the declared content type decided how a
+// body was redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_or_form_body_is_redacted_as_one_whatever_its_declared_type() {
+    let dir = setup();
+    let addr = serve(app()).await;
+    let bodies = [
+        (
+            "sv-json-plain",
+            "text/plain",
+            r#"{"user":"ctl-json-user","password":"sv-json-plain-pw-5a"}"#,
+        ),
+        (
+            "sv-json-list",
+            "text/plain; charset=utf-8",
+            r#"[{"ctl":"ctl-list-item","nested":{"api_token":"sv-json-list-token-6b"}}]"#,
+        ),
+        (
+            "sv-form-plain",
+            "text/plain",
+            "user=ctl-form-user&new_pass%77ord=sv-form-plain-pw-7c",
+        ),
+    ];
+    for (tag, content_type, body) in bodies {
+        let req = Request::post(format!("http://{addr}/echo"))
+            .header("x-tag", tag)
+            .header("content-type", content_type)
+            .body(full(body))
+            .unwrap();
+        let (status, _, answer) = send(&client(), req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer, body.len().to_string(), "the handler reads it whole");
+    }
+    let (files, export) = stored_bytes(&dir);
+    let store = stacktrace::store().unwrap();
+    for (tag, _, _) in bodies {
+        let events = store
+            .query()
+            .text(format!("http-sv seen {tag}"))
+            .all()
+            .unwrap();
+        assert_eq!(events.len(), 1, "{tag}");
+        let body = events[0].payload["request"]["body"].as_str().unwrap();
+        assert!(body.contains(PLACEHOLDER), "{tag}: {body}");
+    }
+    let tracked = store.tracked().path("/echo").limit(100).run().unwrap();
+    let tracked_bodies: Vec<&str> = tracked
+        .iter()
+        .filter_map(|t| t.request_body.as_deref())
+        .collect();
+    for marker in ["ctl-json-user", "ctl-list-item", "ctl-form-user"] {
+        let body = tracked_bodies
+            .iter()
+            .find(|b| b.contains(marker))
+            .unwrap_or_else(|| panic!("{marker} not tracked: {tracked_bodies:?}"));
+        assert!(body.contains(PLACEHOLDER), "{body}");
+    }
+    for (what, bytes) in [("the database files", &files), ("the export", &export)] {
+        for secret in [
+            "sv-json-plain-pw-5a",
+            "sv-json-list-token-6b",
+            "sv-form-plain-pw-7c",
+        ] {
+            assert!(!contains(bytes, secret.as_bytes()), "{secret} in {what}");
+        }
+        for control in ["ctl-json-user", "ctl-list-item", "ctl-form-user"] {
+            assert!(
+                contains(bytes, control.as_bytes()),
+                "{control} not in {what}"
+            );
+        }
+    }
+}
+
+// Regression: a 200 KB header value was stored whole in the tracked request and the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_header_value_is_stored_cut_and_marked() {
+    setup();
+    let addr = serve(app()).await;
+    let huge = format!("ctl-huge-start{}", "x".repeat(200 << 10));
+    let req = Request::post(format!("http://{addr}/echo?huge=1"))
+        .header("x-tag", "sv-huge-header")
+        .header("x-huge", &huge)
+        .header("x-small", "ctl-small-kept")
+        .body(empty())
+        .unwrap();
+    let (status, _, _) = send(&client(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    flush();
+    let store = stacktrace::store().unwrap();
+    let tracked = store.tracked().path("/echo").limit(100).run().unwrap();
+    let entry = tracked
+        .iter()
+        .find(|t| t.query == "huge=1")
+        .expect("the request is tracked");
+    let events = store
+        .query()
+        .text("http-sv seen sv-huge-header")
+        .all()
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    let event_headers = &events[0].payload["request"]["headers"];
+    for (where_, value) in [
+        ("tracking", entry.headers["x-huge"].as_str()),
+        ("the event", event_headers["x-huge"].as_str().unwrap()),
+    ] {
+        assert!(
+            value.len() <= HEADER_CAP + 32,
+            "{where_}: {} bytes",
+            value.len()
+        );
+        assert!(value.starts_with("ctl-huge-start"), "{where_}");
+        assert!(value.ends_with("[truncated]"), "{where_}");
+    }
+    assert_eq!(entry.headers["x-small"], "ctl-small-kept");
+    assert_eq!(event_headers["x-small"], "ctl-small-kept");
+}
