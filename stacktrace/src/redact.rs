@@ -258,6 +258,41 @@ mod tests {
     }
 
     #[test]
+    fn extended_secrets_scrub_both_sets_longest_first() {
+        let settings = Secrets::new(vec!["relay-pw".into()]);
+        assert!(matches!(settings.extended(Vec::new()), Cow::Borrowed(_)));
+        let both = settings.extended(vec!["relay-pw-2".into(), "relay-pw".into()]);
+        let mut t = "relay-pw-2 and relay-pw and relay%2Dpw".to_owned();
+        both.scrub(&mut t);
+        assert_eq!(t, format!("{PLACEHOLDER} and {PLACEHOLDER} and relay%2Dpw"));
+        assert!(both.found_in("x relay-pw") && !both.found_in("relay"));
+    }
+
+    // Regression: the SMTP password of the mail settings was not a secret of the events: a
+    // message quoting it, bare, was stored and mailed as it was.
+    #[cfg(feature = "mail")]
+    #[test]
+    fn the_smtp_passwords_are_secrets_of_the_settings() {
+        let config = Config::default().mail(
+            crate::mail::MailConfig::default()
+                .smtp_credentials("mailer", "cred-pw-1")
+                .smtp_url("smtp://relay:url%40pw-2@mx.example.com:587"),
+        );
+        let secrets = secrets_of_settings(&config);
+        let mut t = "login cred-pw-1 / url@pw-2 / url%40pw-2 / mx.example.com".to_owned();
+        secrets.scrub(&mut t);
+        assert_eq!(
+            t,
+            format!("login {PLACEHOLDER} / {PLACEHOLDER} / {PLACEHOLDER} / mx.example.com")
+        );
+        // Too short to be told apart from ordinary text: left to the patterns.
+        let short = Config::default()
+            .mail(crate::mail::MailConfig::default().smtp_credentials("mailer", "pw"));
+        assert!(secrets_of_settings(&short).is_empty());
+        assert!(secrets_of_settings(&Config::default()).is_empty());
+    }
+
+    #[test]
     fn secret_names_follow_django() {
         for n in [
             "API_URL",

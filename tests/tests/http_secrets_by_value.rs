@@ -12,14 +12,25 @@ use axum::Router;
 use http::{Request, StatusCode};
 use http_common::{client, empty, flush, full, install, send, serve};
 use stacktrace::http::{StacktraceLayer, Tracking};
+use stacktrace::mail::MailConfig;
 use stacktrace::{Config, Level, Store, PLACEHOLDER};
 use stacktrace_tests::{contains, raw_bytes};
 
 /// The most bytes of one header value stored.
 const HEADER_CAP: usize = 8 << 10;
+/// The SMTP password of the mail settings: a secret wherever it shows.
+const SMTP_PASSWORD: &str = "sv-registered-smtp-pw-8d";
 
 fn setup() -> std::path::PathBuf {
-    install(|| Config::default().capture_env(false).capture_body(true))
+    install(|| {
+        Config::default()
+            .capture_env(false)
+            .capture_body(true)
+            .mail(
+                MailConfig::default()
+                    .smtp_url(format!("smtp://mailer:{SMTP_PASSWORD}@127.0.0.1:9")),
+            )
+    })
 }
 
 async fn echo(headers: HeaderMap, body: Bytes) -> String {
@@ -256,4 +267,56 @@ async fn a_huge_header_value_is_stored_cut_and_marked() {
     }
     assert_eq!(entry.headers["x-small"], "ctl-small-kept");
     assert_eq!(event_headers["x-small"], "ctl-small-kept");
+}
+
+// Regression: the SMTP password was hidden only where a pattern found it (in its URL): the
+// bare value, quoted in a header, a query or an event's message, was stored as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smtp_password_is_hidden_in_events_and_tracking_wherever_it_shows() {
+    let dir = setup();
+    let addr = serve(app()).await;
+    let req = Request::post(format!(
+        "http://{addr}/echo?note={SMTP_PASSWORD}&ctl=ctl-registered-query"
+    ))
+    .header(
+        "x-tag",
+        format!("relay login {SMTP_PASSWORD} ctl-registered-tag"),
+    )
+    .header("content-type", "text/plain")
+    .body(full(format!(
+        "the relay said no to {SMTP_PASSWORD} ctl-registered-body"
+    )))
+    .unwrap();
+    let (status, _, _) = send(&client(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    let (files, export) = stored_bytes(&dir);
+    let store = stacktrace::store().unwrap();
+    let tracked = store.tracked().path("/echo").limit(100).run().unwrap();
+    let entry = tracked
+        .iter()
+        .find(|t| t.query.contains("ctl-registered-query"))
+        .expect("the request is tracked");
+    assert_eq!(
+        entry.query,
+        format!("note={PLACEHOLDER}&ctl=ctl-registered-query")
+    );
+    assert_eq!(
+        entry.headers["x-tag"],
+        format!("relay login {PLACEHOLDER} ctl-registered-tag")
+    );
+    let events = store.query().text("ctl-registered-tag").all().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].message,
+        format!("http-sv seen relay login {PLACEHOLDER} ctl-registered-tag")
+    );
+    for (what, bytes) in [("the database files", &files), ("the export", &export)] {
+        assert!(!contains(bytes, SMTP_PASSWORD.as_bytes()), "in {what}");
+        for control in ["ctl-registered-tag", "ctl-registered-body"] {
+            assert!(
+                contains(bytes, control.as_bytes()),
+                "{control} not in {what}"
+            );
+        }
+    }
 }

@@ -551,6 +551,89 @@ mod tests {
         assert_eq!(out, format!(r#"{{"token":"{PLACEHOLDER}"}}"#));
     }
 
+    // Regression: a JSON body or a form sent as `text/plain` kept its sensitive fields; the
+    // declared type alone decided how a body was redacted.
+    #[test]
+    fn json_and_forms_are_redacted_as_such_whatever_their_declared_type() {
+        let cases = [
+            (
+                "text/plain",
+                r#"{"user":"ann","Password":"pw-json-1"}"#,
+                "ann",
+            ),
+            (
+                "text/plain; charset=utf-8",
+                r#" [{"a":{"api_token":"pw-json-2"}}]"#,
+                "\"a\"",
+            ),
+            ("text/html", "user=ann&new_pass%77ord=pw-form-3", "user=ann"),
+            ("", r#"{"token":"pw-json-4","cut here"#, "cut here"),
+            ("text/plain", "user=bob&card=pw-card-5", "user=bob"),
+        ];
+        for (ct, body, control) in cases {
+            let (out, secrets) = with(SensitiveBody::Names(vec!["card".into()]), |r| {
+                r.body(ct, body)
+            });
+            assert!(
+                out.contains(PLACEHOLDER) && out.contains(control),
+                "{ct}: {out}"
+            );
+            assert!(!out.contains("pw-"), "{ct}: {out}");
+            assert!(
+                secrets.iter().any(|s| s.starts_with("pw-")),
+                "{ct}: {secrets:?}"
+            );
+        }
+        // Text that is neither stays text (credentials in it are still found).
+        for text in ["a=1 and b=2", "hello", "<p>x=1</p>", "=x"] {
+            let (out, _) = with(SensitiveBody::Nothing, |r| r.body("text/plain", text));
+            assert_eq!(out, text);
+        }
+    }
+
+    // Regression: headers holding a URL or a path with a query (`Referer`, `X-Original-URL`,
+    // ...) kept sensitive query fields whose names a server decodes (`to%6Ben`).
+    #[test]
+    fn headers_holding_urls_are_redacted_as_the_request_url() {
+        let ((referer, original, location, custom, plain), secrets) =
+            with(SensitiveBody::Nothing, |r| {
+                (
+                    r.header("Referer", b"http://h/reset?token=tk-1&q=kept"),
+                    r.header("X-Original-URL", b"/reset?to%6Ben=tk-2&q=kept"),
+                    r.header("Location", b"https://u:pw-3@h/next?x=1"),
+                    r.header("X-Return-To", b"/back?pass%77ord=pw-4"),
+                    r.header("X-Note", b"a b=kept-5 /c?d=e note"),
+                )
+            });
+        assert_eq!(
+            referer,
+            format!("http://h/reset?token={PLACEHOLDER}&q=kept")
+        );
+        assert_eq!(original, format!("/reset?to%6Ben={PLACEHOLDER}&q=kept"));
+        assert_eq!(location, format!("https://u:{PLACEHOLDER}@h/next?x=1"));
+        assert_eq!(custom, format!("/back?pass%77ord={PLACEHOLDER}"));
+        // Free text is not a URL, and holds no credential here.
+        assert_eq!(plain, "a b=kept-5 /c?d=e note");
+        for s in ["tk-1", "tk-2", "pw-3", "pw-4"] {
+            assert!(secrets.iter().any(|x| x == s), "{s} in {secrets:?}");
+        }
+        assert!(holds_url("x-anything", "https://h/a?b=c"));
+        assert!(!holds_url("accept", "*/*"));
+        assert!(!holds_url("x-note", "see https://h/a?b=c"));
+    }
+
+    // Regression: a 200 KB header value was stored whole.
+    #[test]
+    fn header_values_are_cut_at_the_limit_and_marked() {
+        let short = "é".repeat(MAX_HEADER_BYTES / 2);
+        assert_eq!(capped_header(Cow::Borrowed(&short)), short);
+        let long = format!("a{}", "é".repeat(MAX_HEADER_BYTES));
+        let cut = capped_header(Cow::Borrowed(&long));
+        let kept = cut.strip_suffix(" [truncated]").expect("marked");
+        assert!(kept.len() <= MAX_HEADER_BYTES && kept.len() > MAX_HEADER_BYTES - 4);
+        assert!(long.starts_with(kept));
+    }
+
     proptest! {
         #[test]
         fn sensitive_values_never_survive(
