@@ -175,6 +175,7 @@ impl Secrets {
     }
 
     /// Whether a text holds one of the secrets.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn found_in(&self, text: &str) -> bool {
         self.0.iter().any(|s| text.contains(s.as_str()))
     }
