@@ -75,6 +75,8 @@ mod store;
 pub mod tokio;
 #[cfg(feature = "tracing")]
 pub mod tracing;
+#[cfg(feature = "dashboard")]
+mod wording;
 mod writer;
 
 #[doc(hidden)]
