@@ -13,6 +13,7 @@ use std::fmt::{Debug, Display};
 use std::panic::RefUnwindSafe;
 
 pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
+use crate::chain::{debug_text, display_text, guarded};
 pub use crate::event::Level;
 
 /// The path of the function enclosing `__stacktrace_path`, from that item's type name
@@ -79,6 +80,13 @@ impl Display for NotAnError {
 
 impl StdError for NotAnError {}
 
+/// An error's source chain, or a placeholder naming the panic that listing it raised.
+fn sources_guarded(list: impl FnOnce() -> Vec<String>) -> Vec<String> {
+    guarded(list, |why| {
+        vec![format!("<Display of error source panicked: {why}>")]
+    })
+}
+
 /// The specialisation traits, glob-imported by the generated code.
 pub mod spec {
     use super::*;
@@ -97,7 +105,7 @@ pub mod spec {
     }
     impl<T: ?Sized + Debug> ViewDebugOther for &View<&T> {
         fn __stacktrace_arg(&self) -> ArgValue<'static> {
-            ArgValue::Text(format!("{:?}", self.0))
+            ArgValue::Text(debug_text(self.0))
         }
     }
     pub trait ViewTypeName {
@@ -124,7 +132,7 @@ pub mod spec {
     }
     impl<T: ?Sized + Debug> EagerDebug for &Eager<'_, T> {
         fn __stacktrace_arg(&self) -> ArgValue<'static> {
-            ArgValue::Text(format!("{:?}", self.0))
+            ArgValue::Text(debug_text(self.0))
         }
     }
     pub trait EagerTypeName {
@@ -160,7 +168,7 @@ pub mod spec {
     }
     impl<T: ?Sized + Display> SecretDisplayOther for &&SecretView<&T> {
         fn __stacktrace_secret(&self) -> ArgValue<'static> {
-            ArgValue::Text(self.0.to_string())
+            ArgValue::Text(display_text(self.0))
         }
     }
     pub trait SecretDebugOther {
@@ -168,7 +176,7 @@ pub mod spec {
     }
     impl<T: ?Sized + Debug> SecretDebugOther for &SecretView<&T> {
         fn __stacktrace_secret(&self) -> ArgValue<'static> {
-            ArgValue::Text(format!("{:?}", self.0))
+            ArgValue::Text(debug_text(self.0))
         }
     }
     pub trait SecretTypeName {
@@ -185,7 +193,7 @@ pub mod spec {
     }
     impl<T: ?Sized + Display> SecretEagerDisplay for &&SecretEager<'_, T> {
         fn __stacktrace_secret(&self) -> ArgValue<'static> {
-            ArgValue::Text(self.0.to_string())
+            ArgValue::Text(display_text(self.0))
         }
     }
     pub trait SecretEagerDebug {
@@ -193,7 +201,7 @@ pub mod spec {
     }
     impl<T: ?Sized + Debug> SecretEagerDebug for &SecretEager<'_, T> {
         fn __stacktrace_secret(&self) -> ArgValue<'static> {
-            ArgValue::Text(format!("{:?}", self.0))
+            ArgValue::Text(debug_text(self.0))
         }
     }
     pub trait SecretEagerTypeName {
@@ -229,7 +237,10 @@ pub mod spec {
     }
     impl<E: ?Sized + Display> MessageDisplay for &&ErrorView<'_, E> {
         fn __stacktrace_message(&self) -> String {
-            self.0.to_string()
+            guarded(
+                || self.0.to_string(),
+                |why| format!("<Display of error panicked: {why}>"),
+            )
         }
     }
     pub trait MessageDebug {
@@ -237,7 +248,10 @@ pub mod spec {
     }
     impl<E: ?Sized + Debug> MessageDebug for &ErrorView<'_, E> {
         fn __stacktrace_message(&self) -> String {
-            format!("{:?}", self.0)
+            guarded(
+                || format!("{:?}", self.0),
+                |why| format!("<Debug of error panicked: {why}>"),
+            )
         }
     }
     pub trait MessageTypeName {
@@ -254,7 +268,7 @@ pub mod spec {
     }
     impl<E: ?Sized + StdError> SourcesError for &&ErrorView<'_, E> {
         fn __stacktrace_sources(&self) -> Vec<String> {
-            crate::capture::sources_of(self.0)
+            sources_guarded(|| crate::capture::sources_of(self.0))
         }
     }
     /// `Box<dyn Error>`, `anyhow::Error` and other handles that deref to an error.
@@ -267,7 +281,7 @@ pub mod spec {
         E::Target: StdError,
     {
         fn __stacktrace_sources(&self) -> Vec<String> {
-            crate::capture::sources_of(&**self.0)
+            sources_guarded(|| crate::capture::sources_of(&**self.0))
         }
     }
     pub trait SourcesNone {

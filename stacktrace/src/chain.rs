@@ -148,11 +148,60 @@ impl From<u128> for ArgValue<'_> {
     }
 }
 
+thread_local! {
+    /// Set while this thread formats a value for an event: a panic there is caught by
+    /// [`guarded`], and the panic hook leaves it alone (it is not the program's panic).
+    static FORMATTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is formatting a value for an event, in which case a panic
+/// is caught and shown as a placeholder, not reported as the program's.
+pub(crate) fn formatting_value() -> bool {
+    FORMATTING.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Runs `format`, a user's `Debug` or `Display` impl; when it panics, returns what
+/// `fallback` makes of the panic's message instead, so formatting a value for an event never
+/// changes what the program does. (Inside the panic hook a second panic aborts the process
+/// before it can be caught: there the user's impl must not panic.)
+pub(crate) fn guarded<T>(format: impl FnOnce() -> T, fallback: impl FnOnce(&str) -> T) -> T {
+    let outer = FORMATTING.try_with(|f| f.replace(true)).unwrap_or(false);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(format));
+    let _ = FORMATTING.try_with(|f| f.set(outer));
+    match result {
+        Ok(v) => v,
+        Err(payload) => {
+            let message = crate::hook::panic_message(&*payload);
+            // A payload whose destructor panics is dropped under the same guard.
+            let _ = FORMATTING.try_with(|f| f.set(true));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+            let _ = FORMATTING.try_with(|f| f.set(outer));
+            fallback(&message)
+        }
+    }
+}
+
+/// An argument's `Debug` text, or a placeholder naming the panic it raised.
+pub(crate) fn debug_text(value: &(impl Debug + ?Sized)) -> String {
+    guarded(
+        || format!("{value:?}"),
+        |why| format!("<Debug of argument panicked: {why}>"),
+    )
+}
+
+/// An argument's `Display` text, or a placeholder naming the panic it raised.
+pub(crate) fn display_text(value: &(impl Display + ?Sized)) -> String {
+    guarded(
+        || value.to_string(),
+        |why| format!("<Display of argument panicked: {why}>"),
+    )
+}
+
 impl ArgValue<'_> {
     /// The text stored for a non-sensitive argument: its `Debug` text.
     fn shown_text(&self) -> String {
         match self {
-            ArgValue::Debug(v) => format!("{v:?}"),
+            ArgValue::Debug(v) => debug_text(v),
             ArgValue::Display(_) => PLACEHOLDER.to_owned(),
             ArgValue::Str(s) => format!("{s:?}"),
             ArgValue::Int(v) => v.to_string(),
@@ -172,8 +221,15 @@ impl ArgValue<'_> {
     /// `Debug` text (`"a\"b"` holds `a\"b`, not `a"b`).
     fn secret_texts(&self, out: &mut Vec<String>) {
         let raw = match self {
-            ArgValue::Debug(v) => format!("{v:?}"),
-            ArgValue::Display(v) => v.to_string(),
+            // A value whose formatting panicked has no text to scrub.
+            ArgValue::Debug(v) => match guarded(|| Some(format!("{v:?}")), |_| None) {
+                Some(text) => text,
+                None => return,
+            },
+            ArgValue::Display(v) => match guarded(|| Some(v.to_string()), |_| None) {
+                Some(text) => text,
+                None => return,
+            },
             ArgValue::Str(s) => (*s).to_owned(),
             ArgValue::Int(v) => v.to_string(),
             ArgValue::Uint(v) => v.to_string(),

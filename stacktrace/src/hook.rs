@@ -41,6 +41,10 @@ pub(crate) fn say(line: &str) {
 pub(crate) fn install() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // Raised by a user's `Debug` while formatting a value for an event, and caught.
+        if crate::chain::formatting_value() {
+            return;
+        }
         on_panic(info);
         previous(info);
     }));

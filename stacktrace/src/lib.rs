@@ -76,6 +76,8 @@ mod store;
 pub mod tokio;
 #[cfg(feature = "tracing")]
 pub mod tracing;
+#[cfg(feature = "dashboard")]
+mod wording;
 mod writer;
 
 #[doc(hidden)]

@@ -311,3 +311,134 @@ fn purge_by_count_and_age_and_stats_follow() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("removed 100 events, 0 left"), "{run:?}");
 }
+
+// Regression: `list --limit 0` listed one event (and `search` and `export` likewise) while
+// `groups --limit 0` listed all; a negative limit was refused as an unknown argument
+// without saying what a limit may be.
+#[test]
+fn a_limit_of_zero_means_all_and_a_negative_limit_is_explained() {
+    let (_dir, db) = showcase_db();
+    let events = cli_json(&db, &["stats"])["events"].as_u64().unwrap() as usize;
+    assert!(events > 2, "the showcase has several events: {events}");
+    let listed = cli_json(&db, &["list", "--limit", "0"]);
+    assert_eq!(listed["events"].as_array().unwrap().len(), events);
+    assert_eq!(listed["next"], Value::Null);
+    let found = cli_json(&db, &["search", "checkout", "--limit", "0"]);
+    assert_eq!(found["events"].as_array().unwrap().len(), 5);
+    let exported = cli(&db, &["export", "--format", "jsonl", "--limit", "0"]);
+    assert_eq!(exported.code, Some(0), "{exported:?}");
+    assert_eq!(exported.stdout.lines().count(), events);
+    let groups = cli_json(&db, &["groups", "--limit", "0"]);
+    assert_eq!(groups.as_array().unwrap().len(), 5);
+    // A limit above zero still limits.
+    let two = cli_json(&db, &["list", "--limit", "2"]);
+    assert_eq!(two["events"].as_array().unwrap().len(), 2);
+
+    for args in [
+        &["list", "--limit", "-1"][..],
+        &["search", "x", "--limit", "-1"],
+        &["groups", "--limit", "-1"],
+        &["export", "--limit", "-1"],
+        &["requests", "--limit", "-1"],
+    ] {
+        let run = cli(&db, args);
+        assert_eq!(run.code, Some(USAGE), "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("the limit must be 0 or more"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        no_stack_trace(&run.stderr);
+    }
+    let run = cli(&db, &["list", "--limit", "many"]);
+    assert_eq!(run.code, Some(USAGE), "{run:?}");
+    assert!(run.stderr.contains("\"many\""), "{}", run.stderr);
+}
+
+// Regression: a 50 KB message made a 25,000-character row in `groups` and `list` (and the
+// heading of `show`) when the output is not a terminal.
+#[test]
+fn a_long_title_is_shortened_in_tables_and_headings_and_shown_whole_as_the_message() {
+    let (_dir, db) = cli_support::long_message_db();
+    for args in [&["groups"][..], &["list"]] {
+        let run = cli(&db, args);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let row = run.stdout.lines().nth(1).expect("a row");
+        let start: String = row.chars().take(300).collect();
+        assert!(row.contains("huge-title-start é"), "{args:?}: {start}");
+        assert!(row.ends_with('…'), "{args:?}: {start}");
+        assert!(!row.contains("huge-title-end"), "{args:?}");
+        assert!(
+            row.chars().count() < 400,
+            "{args:?}: {}",
+            row.chars().count()
+        );
+    }
+    let id = cli_json(&db, &["list"])["events"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let show = cli(&db, &["show", &id]);
+    assert_eq!(show.code, Some(0), "{show:?}");
+    let heading = show.stdout.lines().next().unwrap();
+    let start: String = heading.chars().take(300).collect();
+    assert!(
+        heading.contains("huge-title-start é") && heading.ends_with('…'),
+        "{start}"
+    );
+    assert!(heading.chars().count() < 400, "{}", heading.chars().count());
+    // The message block has all of it.
+    let whole = format!("huge-title-start {} huge-title-end", "é".repeat(25_000));
+    assert!(
+        show.stdout.contains(&format!("  {whole}\n")),
+        "the whole message"
+    );
+    // And the JSON is the data, not a view of it.
+    assert_eq!(cli_json(&db, &["groups"])[0]["title"], whole);
+}
+
+// Regression: counts of one were printed with a plural noun ("1 events").
+#[test]
+fn counts_of_one_take_the_singular() {
+    let (dir, db) = showcase_db();
+    let one = cli_json(&db, &["list", "--user", "mallory"]);
+    let id = one["events"][0]["id"].as_str().unwrap().to_owned();
+    let show = cli(&db, &["show", &id]);
+    assert!(show.stdout.contains(", 1 event)"), "{}", show.stdout);
+    let trends = cli(&db, &["trends", "--user", "mallory"]);
+    assert!(
+        trends.stdout.contains("1 event in 24 hours"),
+        "{}",
+        trends.stdout
+    );
+    let file = dir.path().join("one.csv");
+    let export = cli(
+        &db,
+        &[
+            "export",
+            "--user",
+            "mallory",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(export.stderr.contains("exported 1 event to"), "{export:?}");
+    let events = cli_json(&db, &["stats"])["events"].as_u64().unwrap();
+    let keep = (events - 1).to_string();
+    let purge = cli(&db, &["purge", "--keep", &keep]);
+    assert!(
+        purge
+            .stdout
+            .contains(&format!("removed 1 event, {keep} left")),
+        "{purge:?}"
+    );
+    // And several take the plural.
+    let trends = cli(&db, &["trends"]);
+    assert!(
+        trends
+            .stdout
+            .contains(&format!("{keep} events in 24 hours")),
+        "{}",
+        trends.stdout
+    );
+}

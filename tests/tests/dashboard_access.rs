@@ -203,3 +203,150 @@ async fn a_status_change_from_a_foreign_form_is_refused() {
     .await;
     assert!(page.body.contains("st-unresolved"), "unchanged");
 }
+
+/// Every `href` and `action` of a page.
+fn links(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in ["href=\"", "action=\""] {
+        for part in html.split(attr).skip(1) {
+            out.push(part[..part.find('"').unwrap()].to_owned());
+        }
+    }
+    out
+}
+
+// Regression: an unknown address was answered with an empty 404; mounted under a path as
+// the README shows, `/errors/` was a 404 and the 403 and 401 pages linked outside the
+// mount path.
+#[tokio::test]
+async fn unknown_addresses_get_the_html_404_and_mounted_pages_link_inside_the_mount() {
+    let (_dir, store) = showcase_store();
+    let app: Router = Router::new()
+        .route("/", axum::routing::get(|| async { "the app" }))
+        .nest_service("/errors", Dashboard::owning(store).router());
+    let local = Some("127.0.0.1:40000");
+
+    let missing = send(&app, get("/errors/no/such/page", local, "localhost")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body.contains("<h1>Not found</h1>"),
+        "{}",
+        missing.body
+    );
+    assert!(missing.body.contains("/errors/no/such/page"), "names it");
+    assert!(missing.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    let l = links(&missing.body);
+    assert!(
+        !l.is_empty() && l.iter().all(|h| h.starts_with("/errors")),
+        "{l:?}"
+    );
+
+    let slash = send(&app, get("/errors/", local, "localhost")).await;
+    assert_eq!(slash.status, StatusCode::OK, "{}", slash.body);
+    assert!(slash.body.contains("<h1>Groups</h1>"));
+
+    let remote = send(&app, get("/errors/events", Some("10.0.0.7:1"), "10.0.0.1")).await;
+    assert_eq!(remote.status, StatusCode::FORBIDDEN);
+    let l = links(&remote.body);
+    assert!(
+        !l.is_empty() && l.iter().all(|h| h.starts_with("/errors")),
+        "{l:?}"
+    );
+
+    // At the root too.
+    let (_dir2, store) = showcase_store();
+    let root: Router = Dashboard::owning(store).router();
+    let missing = send(&root, get("/nope", local, "localhost")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body.contains("<h1>Not found</h1>"),
+        "{}",
+        missing.body
+    );
+
+    // The page asking for a token, under a mount path.
+    let (_dir3, store) = showcase_store();
+    let guarded: Router =
+        Router::new().nest_service("/errors", Dashboard::owning(store).token("t0ken").router());
+    let asked = send(
+        &guarded,
+        get("/errors/", Some("10.0.0.7:1"), "errors.example"),
+    )
+    .await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    let l = links(&asked.body);
+    assert!(
+        !l.is_empty() && l.iter().all(|h| h.starts_with("/errors")),
+        "{l:?}"
+    );
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).unwrap_or_else(|| panic!("no {start:?}")) + start.len();
+    &html[from..from + html[from..].find(end).unwrap()]
+}
+
+// Regression: a 50 KB message filled the group list, the group's and the event's heading
+// and the page titles; counts of one were plural ("1 events").
+#[tokio::test]
+async fn a_long_title_is_shortened_in_lists_and_headings_and_the_message_is_whole() {
+    let (_dir, db) = cli_support::long_message_db();
+    let store = Store::open(&db).expect("open the copy");
+    let id = store.query().run().unwrap().events[0].id;
+    let fp = store.groups(stacktrace::GroupOrder::Count).unwrap()[0]
+        .fingerprint
+        .clone();
+    let app: Router = Dashboard::owning(store).router();
+    let local = Some("127.0.0.1:40000");
+    let whole = format!("huge-title-start {} huge-title-end", "é".repeat(25_000));
+
+    for uri in [
+        "/".to_owned(),
+        "/events".to_owned(),
+        format!("/groups/{fp}"),
+    ] {
+        let page = send(&app, get(&uri, local, "localhost")).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}");
+        assert!(page.body.contains("huge-title-start é"), "{uri}");
+        assert!(page.body.contains('…'), "{uri}: shortened");
+        assert!(
+            !page.body.contains("huge-title-end"),
+            "{uri}: whole title shown"
+        );
+        assert!(page.body.len() < 20_000, "{uri}: {} bytes", page.body.len());
+        assert!(page.body.contains("1 event · 1 group"), "{uri}: header");
+    }
+
+    let event = send(&app, get(&format!("/events/{id}"), local, "localhost")).await;
+    assert_eq!(event.status, StatusCode::OK);
+    let heading = between(&event.body, "<h1>", "</h1>");
+    assert!(heading.starts_with("huge-title-start é") && heading.ends_with('…'));
+    assert!(
+        heading.chars().count() <= 200,
+        "{}",
+        heading.chars().count()
+    );
+    let title = between(&event.body, "<title>", "</title>");
+    assert!(title.chars().count() < 250, "{}", title.chars().count());
+    // The whole message, in a block that scrolls.
+    let message = between(&event.body, "<pre id=\"message\">", "</pre>");
+    assert_eq!(message, whole);
+    assert!(
+        event.body.contains("#message{"),
+        "a style for the message block"
+    );
+    let style = between(&event.body, "#message{", "}");
+    assert!(
+        style.contains("overflow:auto") && style.contains("max-height"),
+        "{style}"
+    );
+    let group = between(&event.body, "<th>Group</th>", "</tr>");
+    assert!(
+        group.contains("… (1 event, unresolved)"),
+        "the group, singular: {group}"
+    );
+}

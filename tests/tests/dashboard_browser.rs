@@ -351,7 +351,7 @@ fn the_dashboard_works_in_a_headless_browser() {
     // Search narrows the groups.
     browser.type_into("input[name=q]", "site b");
     browser.click("form.filters button[type=submit]");
-    let text = browser.wait_for_text("groups match");
+    let text = browser.wait_for_text("1 group matches");
     assert!(browser.url().contains("q=site+b"), "{}", browser.url());
     assert_eq!(browser.find_all("table.groups tbody tr").len(), 1);
     assert!(text.contains("panic: failure at site b") && !text.contains("site a"));

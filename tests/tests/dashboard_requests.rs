@@ -116,7 +116,7 @@ async fn the_requests_page_filters_by_path_status_and_time() {
     let (status, html) = page(&app, "/requests?status=404").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(first_cells(section(&html, "By path")), ["/missing"]);
-    assert!(html.contains(&format!("Over {MISSING} matching requests")));
+    assert!(html.contains(&format!("From the {MISSING} matching requests")));
     assert!(
         html.contains(r#"name="status" value="404""#),
         "the form keeps it"
@@ -148,4 +148,25 @@ async fn without_tracked_requests_the_page_says_how_to_track_them() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("No tracked requests match"), "{html}");
     assert!(html.contains("StacktraceLayer"));
+}
+
+// Regression: the page said "Over 2 matching requests" of exactly 2 (read as "more than"),
+// and "1 matching requests" of one.
+#[tokio::test]
+async fn the_requests_page_says_how_many_requests_it_covers() {
+    let (_dir, app) = tracked_app();
+    let (_, html) = page(&app, "/requests?status=404").await;
+    let covered = &html[html.find(r#"id="covered">"#).expect("the covered line")..];
+    assert!(
+        covered.starts_with(&format!(
+            r#"id="covered">From the {MISSING} matching requests"#
+        )),
+        "{covered}"
+    );
+    let (_, html) = page(&app, "/requests?path=%2Fslow").await;
+    assert!(
+        html.contains(r#"id="covered">From the 1 matching request (tracked"#),
+        "{html}"
+    );
+    assert!(!html.contains("Over "), "{html}");
 }

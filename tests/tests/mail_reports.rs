@@ -101,6 +101,9 @@ fn a_panic_mails_the_admins_one_report() {
     assert!(html.contains("<h1>panic: checkout-failed-5e1: card service gone</h1>"));
 }
 
+// Regression: the parts of a long report, joined as a real server stores them, gained two
+// line breaks each (one the mail writer adds after a body, one before the final dot), and
+// a cut inside a line split a word with them.
 #[test]
 fn a_long_report_is_sent_in_ordered_parts_that_join_to_it() {
     server();
@@ -112,6 +115,14 @@ fn a_long_report_is_sent_in_ordered_parts_that_join_to_it() {
             i + 10
         ));
     }
+    // Lines longer than a part (5,000 characters), with and without spaces: cut inside.
+    message.push_str("\n  long-words:");
+    for i in 0..1500 {
+        message.push_str(&format!(" word{i:04}"));
+    }
+    message.push_str("\n  ");
+    message.push_str(&"unbroken".repeat(1600));
+    message.push_str("\n  at app::main (src/main.rs:3)");
     stacktrace::capture_message(&message, Level::Error).expect("kept");
     let s = server();
     let mails = s.wait_for(WAIT, |m| {
@@ -151,6 +162,22 @@ fn a_long_report_is_sent_in_ordered_parts_that_join_to_it() {
             &m.data[m.data.len() - 200..]
         );
         assert!(m.html().is_none(), "parts are text only");
+        // A part ends at a line end, unless it is all inside a line longer than a part;
+        // such a line is cut after a space when it has one past the part's middle.
+        if i + 1 < n && !text.ends_with('\n') {
+            assert!(
+                !text.contains('\n') && text.chars().count() > 2500,
+                "part {} is cut inside a line that fits a part",
+                i + 1
+            );
+            let second_half: String = text.chars().skip(2500).collect();
+            assert!(
+                text.ends_with(' ') || !second_half.contains(' '),
+                "part {} splits a word: {:?}",
+                i + 1,
+                &text[text.len() - 20..]
+            );
+        }
         joined.push_str(&text);
     }
     stacktrace::store().unwrap().flush().unwrap();
@@ -164,6 +191,10 @@ fn a_long_report_is_sent_in_ordered_parts_that_join_to_it() {
         .expect("stored");
     let group = store.group(&event.fingerprint).unwrap().expect("group");
     let whole = StandardReporter.text(&Notice::new(&event, Some(&group), MailReason::NewGroup, 0));
+    assert!(
+        whole.contains(" word1499\n"),
+        "the long line is in the report"
+    );
     assert_eq!(joined.len(), whole.len());
     assert!(joined == whole, "the parts join to the report");
 }

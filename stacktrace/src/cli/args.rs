@@ -113,8 +113,8 @@ pub(crate) struct Filters {
 pub(crate) struct ListArgs {
     #[command(flatten)]
     pub(crate) filters: Filters,
-    /// Events on the page.
-    #[arg(long, default_value_t = 50)]
+    /// Events on the page (0: all).
+    #[arg(long, default_value_t = 50, value_parser = limit_of, allow_negative_numbers = true)]
     pub(crate) limit: usize,
     /// Continue after a previous page (the cursor it printed).
     #[arg(long, value_name = "CURSOR")]
@@ -148,7 +148,7 @@ pub(crate) struct GroupsArgs {
     #[arg(long)]
     pub(crate) status: Option<String>,
     /// At most this many groups (0: all).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = limit_of, allow_negative_numbers = true)]
     pub(crate) limit: usize,
 }
 
@@ -187,8 +187,8 @@ pub(crate) struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
-    /// At most this many events, newest first.
-    #[arg(long)]
+    /// At most this many events, newest first (0: all).
+    #[arg(long, value_parser = limit_of, allow_negative_numbers = true)]
     pub(crate) limit: Option<usize>,
     #[command(flatten)]
     pub(crate) filters: Filters,
@@ -240,8 +240,8 @@ pub(crate) struct RequestsArgs {
     /// Sum the requests up by path or status instead of listing them.
     #[arg(long, value_enum)]
     pub(crate) by: Option<ByArg>,
-    /// Rows shown.
-    #[arg(long, default_value_t = 50)]
+    /// Rows shown (0: all).
+    #[arg(long, default_value_t = 50, value_parser = limit_of, allow_negative_numbers = true)]
     pub(crate) limit: usize,
 }
 
@@ -255,9 +255,31 @@ pub(crate) struct ServeArgs {
     pub(crate) token: Option<String>,
 }
 
+/// A `--limit`: a whole number, 0 or more (0: no limit).
+fn limit_of(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    match text.parse::<usize>() {
+        Ok(n) => Ok(n),
+        Err(_) if text.parse::<i128>().is_ok_and(|n| n < 0) => Err(format!(
+            "{text:?}: the limit must be 0 or more (0 shows all)"
+        )),
+        Err(_) => Err(format!(
+            "{text:?} is not a whole number; the limit must be 0 or more (0 shows all)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_are_whole_numbers_from_zero() {
+        assert_eq!(limit_of("0"), Ok(0));
+        assert_eq!(limit_of("25"), Ok(25));
+        assert!(limit_of("-1").unwrap_err().contains("must be 0 or more"));
+        assert!(limit_of("many").unwrap_err().contains("\"many\""));
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -4,12 +4,13 @@
 use serde_json::json;
 
 use super::args::{Filters, GroupsArgs, ListArgs, OrderArg, TrendsArgs};
-use super::output::{bytes, cell, Out, Table};
+use super::output::{bytes, cell, title_cell, Out, Table};
 use super::report;
 use super::run::CliError;
 use super::when::us_of_when;
 use crate::event::now_us;
 use crate::store::utc_text;
+use crate::wording::counted;
 use crate::{EventId, Group, GroupOrder, GroupStatus, Interval, Level, Query, Store, Window};
 
 /// The group a fingerprint or a unique prefix of it (at least 4 characters) names.
@@ -33,6 +34,15 @@ pub(crate) fn find_group(store: &Store, given: &str) -> Result<Group, CliError> 
         (Some(_), Some(_)) => Err(CliError::Usage(format!(
             "{given:?} is the start of several groups' fingerprints: give more of it"
         ))),
+    }
+}
+
+/// A `--limit` as a count: 0 means no limit, for every command that takes one.
+pub(crate) fn all_if_zero(limit: usize) -> usize {
+    if limit == 0 {
+        usize::MAX
+    } else {
+        limit
     }
 }
 
@@ -75,7 +85,7 @@ pub(crate) fn list(
     json: bool,
     out: &mut Out,
 ) -> Result<(), CliError> {
-    let mut q = query_of(store, &a.filters)?.limit(a.limit);
+    let mut q = query_of(store, &a.filters)?.limit(all_if_zero(a.limit));
     if let Some(t) = text {
         q = q.text(t);
     }
@@ -95,7 +105,7 @@ pub(crate) fn list(
             out.level(e.level),
             cell(&e.user),
             cell(&e.request_path),
-            cell(&e.title()),
+            title_cell(&e.title()),
         ]);
     }
     if page.events.is_empty() {
@@ -137,7 +147,7 @@ pub(crate) fn groups(
         Some(s) => Some(s.parse().map_err(CliError::Usage)?),
         None => None,
     };
-    let limit = if a.limit == 0 { usize::MAX } else { a.limit };
+    let limit = all_if_zero(a.limit);
     let page = store.groups_page(order, None, limit, |g| status.is_none_or(|s| g.status == s))?;
     let shown = &page.groups;
     if json {
@@ -161,7 +171,7 @@ pub(crate) fn groups(
             g.count.to_string(),
             utc_text(g.first_seen_us),
             utc_text(g.last_seen_us),
-            cell(&g.title),
+            title_cell(&g.title),
         ]);
     }
     if shown.is_empty() {
@@ -171,9 +181,9 @@ pub(crate) fn groups(
     }
     if shown.len() < page.matching {
         eprintln!(
-            "showing {} of {} groups; --limit 0 shows all",
+            "showing {} of {}; --limit 0 shows all",
             shown.len(),
-            page.matching
+            counted(page.matching as u64, "group", "groups")
         );
     }
     Ok(())
@@ -199,7 +209,7 @@ pub(crate) fn set_status(
             "{} {}  {}",
             out.status(g.status, g.regressed),
             &g.fingerprint[..g.fingerprint.len().min(12)],
-            cell(&g.title)
+            title_cell(&g.title)
         );
         out.line(&line)?;
     }
@@ -276,10 +286,13 @@ pub(crate) fn trends(
         out.line(line.trim_end())?;
     }
     out.line(&format!(
-        "{} events in {} {}s (UTC)",
-        trend.total(),
-        buckets,
-        interval
+        "{} in {} (UTC)",
+        counted(trend.total(), "event", "events"),
+        counted(
+            buckets as u64,
+            &interval.to_string(),
+            &format!("{interval}s")
+        )
     ))?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use super::progress::Progress;
 use super::run::{open, CliError};
 use super::when::us_of_when;
 use crate::event::{from_us, now_us};
+use crate::wording::counted;
 use crate::{Dashboard, ServeError, Store};
 
 /// Counts the lines written through it, for the progress bar.
@@ -60,14 +61,16 @@ pub(crate) fn export(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let mut q = query_of(store, &a.filters)?;
-    if let Some(n) = a.limit {
+    // 0 is no limit, as for every command.
+    let limit = a.limit.filter(|n| *n > 0);
+    if let Some(n) = limit {
         q = q.limit(n);
     }
     let format = format_of(a);
     // Counting first costs a pass; only worth it when a bar is drawn.
     let total = if Progress::wanted() {
         let n = q.count()?;
-        a.limit.map_or(n, |l| n.min(l as u64))
+        limit.map_or(n, |l| n.min(l as u64))
     } else {
         0
     };
@@ -107,9 +110,13 @@ pub(crate) fn export(
             "format": format_name,
             "output": path,
         }))?,
-        Some(path) => eprintln!("exported {n} events to {}", path.display()),
+        Some(path) => eprintln!(
+            "exported {} to {}",
+            counted(n, "event", "events"),
+            path.display()
+        ),
         // The data is on stdout; the summary stays out of it.
-        None => eprintln!("exported {n} events"),
+        None => eprintln!("exported {}", counted(n, "event", "events")),
     }
     Ok(())
 }
@@ -156,10 +163,14 @@ pub(crate) fn purge(
         }))?;
     } else if a.dry_run {
         out.line(&format!(
-            "would remove {removed} events, keeping {remaining} (nothing removed: --dry-run)"
+            "would remove {}, keeping {remaining} (nothing removed: --dry-run)",
+            counted(removed, "event", "events")
         ))?;
     } else {
-        out.line(&format!("removed {removed} events, {remaining} left"))?;
+        out.line(&format!(
+            "removed {}, {remaining} left",
+            counted(removed, "event", "events")
+        ))?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use super::args::ColorChoice;
+use crate::wording::{short_title, shortened};
 use crate::{GroupStatus, Level};
 
 /// Where and how to print.
@@ -93,6 +94,13 @@ pub(crate) fn cell(text: &str) -> String {
         .collect()
 }
 
+/// A title for a table cell or a heading: one line, controls replaced, at most
+/// [`TITLE_CHARS`](crate::wording::TITLE_CHARS) characters (the whole text is in the
+/// event's message and its JSON).
+pub(crate) fn title_cell(text: &str) -> String {
+    short_title(&cell(text))
+}
+
 /// Multi-line event text for the terminal: line breaks kept, other controls replaced.
 pub(crate) fn block(text: &str) -> String {
     text.chars()
@@ -123,15 +131,6 @@ fn visible_len(s: &str) -> usize {
         }
     }
     n
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-    t.push('…');
-    t
 }
 
 /// An aligned table; the last column takes what is left of the terminal's width.
@@ -186,7 +185,7 @@ impl Table {
         for (i, c) in cells.iter().enumerate().take(n) {
             if i + 1 == n {
                 match last_room {
-                    Some(room) => line.push_str(&truncate(c, room)),
+                    Some(room) => line.push_str(&shortened(c, room)),
                     None => line.push_str(c),
                 }
                 break;
@@ -261,7 +260,7 @@ mod tests {
             ..plain()
         };
         assert_eq!(visible_len(&out.paint("31", "error")), 5);
-        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(shortened("abcdef", 4), "abc…");
         assert_eq!(bytes(2048), "2.0 KiB");
     }
 }

@@ -4,8 +4,9 @@ use std::io;
 
 use serde_json::Value;
 
-use super::output::{block, cell, Out};
+use super::output::{block, cell, title_cell, Out};
 use crate::store::utc_text;
+use crate::wording::counted;
 use crate::{CrashEvent, Group};
 
 fn field(out: &mut Out, name: &str, value: &str) -> io::Result<()> {
@@ -38,7 +39,7 @@ fn json_text(v: &Value) -> String {
 
 /// Prints the report of an event (and of its group, when it has one).
 pub(crate) fn print(out: &mut Out, e: &CrashEvent, group: Option<&Group>) -> io::Result<()> {
-    let title = out.paint("1", &cell(&e.title()));
+    let title = out.paint("1", &title_cell(&e.title()));
     out.line(&title)?;
     field(out, "event", &e.id.to_string())?;
     field(out, "time", &format!("{} UTC", utc_text(e.timestamp_us)))?;
@@ -56,7 +57,12 @@ pub(crate) fn print(out: &mut Out, e: &CrashEvent, group: Option<&Group>) -> io:
         Some(g) => field(
             out,
             "group",
-            &format!("{} ({}, {} events)", g.fingerprint, g.status, g.count),
+            &format!(
+                "{} ({}, {})",
+                g.fingerprint,
+                g.status,
+                counted(g.count, "event", "events")
+            ),
         )?,
         None => field(out, "group", &e.fingerprint)?,
     }

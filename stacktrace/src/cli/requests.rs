@@ -11,6 +11,7 @@ use super::run::CliError;
 use super::when::us_of_when;
 use crate::event::{from_us, now_us};
 use crate::store::{duration_text, slowest_of, summaries_of, utc_text, SummaryKey};
+use crate::wording::counted;
 use crate::{Store, TrackedRequest};
 
 /// A status filter: one status, or a class such as `5xx`.
@@ -113,7 +114,7 @@ pub(crate) fn requests(
     out: &mut Out,
 ) -> Result<(), CliError> {
     let status = a.status.as_deref().map(status_filter_of).transpose()?;
-    let limit = if a.limit == 0 { usize::MAX } else { a.limit };
+    let limit = super::commands::all_if_zero(a.limit);
     let rows = matching(store, a, status, limit)?;
     if let Some(by) = a.by {
         return summaries(rows, by, limit, json, out);
@@ -217,9 +218,13 @@ fn summaries(
     }
     t.print(out)?;
     if sums.len() < all {
-        eprintln!("showing {} of {all} rows; --limit 0 shows all", sums.len());
+        eprintln!(
+            "showing {} of {}; --limit 0 shows all",
+            sums.len(),
+            counted(all as u64, "row", "rows")
+        );
     }
-    eprintln!("{total} requests");
+    eprintln!("{}", counted(total as u64, "request", "requests"));
     Ok(())
 }
 

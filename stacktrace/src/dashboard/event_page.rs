@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::html::{self, esc, Frame};
 use super::pages::PageError;
+use crate::wording::{counted, short_title};
 use crate::{CrashEvent, EventId, Store};
 
 fn row(b: &mut String, name: &str, value_html: &str) {
@@ -35,13 +36,16 @@ pub(crate) fn event(store: &Store, frame: &Frame, id: &str) -> Result<String, Pa
     let e = store
         .get(id)?
         .ok_or_else(|| PageError::NotFound(format!("no event {id}")))?;
-    Ok(frame.page(&e.title(), &event_body(store, &frame.base, &e)))
+    Ok(frame.page(
+        &short_title(&e.title()),
+        &event_body(store, &frame.base, &e),
+    ))
 }
 
 fn event_body(store: &Store, base: &str, e: &CrashEvent) -> String {
     let mut b = format!(
         r#"<h1>{}</h1><h2>Message</h2><pre id="message">{}</pre>"#,
-        esc(&e.title()),
+        esc(&short_title(&e.title())),
         esc(&e.message)
     );
 
@@ -60,7 +64,14 @@ fn event_body(store: &Store, base: &str, e: &CrashEvent) -> String {
         .group(&e.fingerprint)
         .ok()
         .flatten()
-        .map(|g| format!("{} ({} events, {})", g.title, g.count, g.status))
+        .map(|g| {
+            format!(
+                "{} ({}, {})",
+                short_title(&g.title),
+                counted(g.count, "event", "events"),
+                g.status
+            )
+        })
         .unwrap_or_else(|| e.fingerprint.clone());
     row(
         &mut b,

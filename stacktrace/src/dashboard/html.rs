@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::store::{utc_text, Trend};
+use crate::wording::counted;
 use crate::{GroupStatus, Level};
 
 pub(crate) use crate::escape::escape_html as esc;
@@ -72,10 +73,13 @@ pub(crate) fn sparkline(trend: &Trend) -> String {
         let _ = write!(points, "{x:.1},{y:.1} ");
     }
     format!(
-        r#"<svg class="spark" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><title>{} in the last {} {}s</title><polyline points="{}"/></svg>"#,
+        r#"<svg class="spark" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><title>{} in the last {}</title><polyline points="{}"/></svg>"#,
         trend.total(),
-        trend.counts.len(),
-        trend.interval,
+        counted(
+            trend.counts.len() as u64,
+            &trend.interval.to_string(),
+            &format!("{}s", trend.interval)
+        ),
         points.trim_end()
     )
 }
@@ -127,6 +131,7 @@ th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #e3e6ea;vertica
 th{background:#eef0f3;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.title{word-break:break-word}
 pre{background:#fff;border:1px solid #e3e6ea;padding:.6em;white-space:pre-wrap;word-break:break-word;margin:0}
+#message{max-height:32em;overflow:auto}
 .badge{display:inline-block;padding:0 .45em;border-radius:3px;font-size:.85em;background:#e3e6ea}
 .st-unresolved{background:#fde2e1}.st-resolved{background:#dcf5e3}.st-ignored{background:#e8e8e8}
 .st-regressed{background:#ffd9a8}

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 
 use super::html::{self, esc, query_string, Frame};
+use crate::wording::{counted, short_title};
 use crate::{CrashEvent, EventId, GroupOrder, GroupStatus, Interval, Level, Store, Window};
 
 /// Rows on a page of groups or events.
@@ -84,7 +85,11 @@ fn parse_level(s: &str) -> Result<Option<Level>, PageError> {
 /// included): counting the events tree would read every event's key on every page.
 pub(crate) fn summary(store: &Store) -> String {
     match store.group_totals() {
-        Ok((groups, events)) => format!("{events} events · {groups} groups"),
+        Ok((groups, events)) => format!(
+            "{} · {}",
+            counted(events, "event", "events"),
+            counted(groups, "group", "groups")
+        ),
         Err(_) => String::new(),
     }
 }
@@ -148,8 +153,13 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
     if !needle.is_empty() {
         let _ = write!(
             b,
-            r#"<p class="notice">{} groups match “{}”. <a href="{}/events{}">Search the events’ messages too</a>.</p>"#,
-            page.matching,
+            r#"<p class="notice">{} {} “{}”. <a href="{}/events{}">Search the events’ messages too</a>.</p>"#,
+            counted(page.matching as u64, "group", "groups"),
+            if page.matching == 1 {
+                "matches"
+            } else {
+                "match"
+            },
             esc(p.q.trim()),
             esc(base),
             query_string(&[("q", p.q.trim())])
@@ -166,7 +176,7 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
             r#"<tr><td class="title"><a href="{}/groups/{}">{}</a><div class="muted">{}</div></td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(base),
             esc(&g.fingerprint),
-            esc(&g.title),
+            esc(&short_title(&g.title)),
             esc(&g.error_type),
             html::level_badge(g.level),
             html::status_badge(g.status, g.regressed),
@@ -210,7 +220,7 @@ fn events_table(base: &str, events: &[CrashEvent]) -> String {
             html::level_badge(e.level),
             esc(base),
             e.id,
-            esc(&e.title()),
+            esc(&short_title(&e.title())),
             esc(&e.user),
             esc(&e.request_path),
         );
@@ -252,7 +262,7 @@ pub(crate) fn group(
 
     let mut b = format!(
         r#"<h1>{}</h1><table class="meta"><tr><th>Status</th><td id="status">{}</td></tr><tr><th>Level</th><td>{}</td></tr><tr><th>Error type</th><td>{}</td></tr><tr><th>Events</th><td>{}</td></tr><tr><th>First seen</th><td>{}</td></tr><tr><th>Last seen</th><td>{}</td></tr><tr><th>Fingerprint</th><td><code>{}</code></td></tr></table>"#,
-        esc(&g.title),
+        esc(&short_title(&g.title)),
         html::status_badge(g.status, g.regressed),
         html::level_badge(g.level),
         esc(&g.error_type),
@@ -281,11 +291,14 @@ pub(crate) fn group(
     b.push_str("</p>");
     let _ = write!(
         b,
-        r#"<h2>Occurrences per {} <span class="muted">({} in the last {} {}s; <a href="{}{}">per hour</a> · <a href="{}{}">per day</a>)</span></h2>{}"#,
+        r#"<h2>Occurrences per {} <span class="muted">({} in the last {}; <a href="{}{}">per hour</a> · <a href="{}{}">per day</a>)</span></h2>{}"#,
         interval,
         trend.total(),
-        buckets,
-        interval,
+        counted(
+            buckets as u64,
+            &interval.to_string(),
+            &format!("{interval}s")
+        ),
         esc(&here),
         query_string(&[("interval", "hour")]),
         esc(&here),
@@ -302,7 +315,7 @@ pub(crate) fn group(
             query_string(&[("interval", &p.interval), ("after", next)])
         );
     }
-    Ok(frame.page(&g.title, &b))
+    Ok(frame.page(&short_title(&g.title), &b))
 }
 
 /// The events page: the read API's filters over all events.

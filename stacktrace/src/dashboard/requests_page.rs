@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::html::{self, esc, query_string, Frame};
 use super::pages::PageError;
 use crate::store::{duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey};
+use crate::wording::counted;
 use crate::{Store, TrackedRequest};
 
 /// The latest entries the summaries cover: enough for a picture, bounded so the page stays
@@ -169,14 +170,17 @@ pub(crate) fn requests(
             r#"<p class="notice">No tracked requests match. Requests are tracked when the app's <code>StacktraceLayer</code> has <code>tracking</code> on.</p>"#,
         );
     } else {
+        // What the figures below are computed from: all the matching requests, or the
+        // latest `SCAN` of them.
+        let n = counted(rows.len() as u64, "matching request", "matching requests");
         let covered = if rows.len() == SCAN {
-            format!("the latest {SCAN} matching requests")
+            format!("the latest {n}")
         } else {
-            format!("{} matching requests", rows.len())
+            format!("the {n}")
         };
         let _ = write!(
             b,
-            r#"<p class="muted" id="covered">Over {} (tracked from {} to {}).</p>"#,
+            r#"<p class="muted" id="covered">From {} (tracked from {} to {}).</p>"#,
             covered,
             html::time(rows.last().map_or(0, |r| r.timestamp_us)),
             html::time(rows.first().map_or(0, |r| r.timestamp_us)),

@@ -43,7 +43,7 @@ use crate::{GroupStatus, Store};
 /// let store = stacktrace::store().expect("the database is open");
 /// let app = axum::Router::new()
 ///     .route("/", axum::routing::get(|| async { "hello" }))
-///     .nest("/errors", stacktrace::Dashboard::new(store).router());
+///     .nest_service("/errors", stacktrace::Dashboard::new(store).router());
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 /// axum::serve(
 ///     listener,
@@ -172,8 +172,11 @@ impl Dashboard {
         Ok(())
     }
 
-    /// The router, to [`nest`](axum::Router::nest) in an app of any state or to serve as it
-    /// is. Links and redirects follow the path it is mounted at.
+    /// The router, to mount in an app with
+    /// [`nest_service`](axum::Router::nest_service) (which also routes `/errors/` to it),
+    /// [`nest`](axum::Router::nest) (any app state; `/errors/` is not routed), or to serve
+    /// as it is. Links, redirects and refusal pages follow the path it is mounted at; an
+    /// unknown address gets the HTML 404 page.
     pub fn router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
@@ -190,6 +193,7 @@ impl Dashboard {
             .route("/groups/{fingerprint}", get(group_page))
             .route("/groups/{fingerprint}/status", post(set_status))
             .route("/requests", get(requests_page))
+            .fallback(unknown_page)
             .layer(middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared)
     }
@@ -274,7 +278,14 @@ async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
         };
         access::verdict(s.token.as_deref(), &presented)
     };
-    let frame = Frame::default();
+    // The refusal pages link inside the mount path too.
+    let frame = Frame {
+        base: match req.extensions().get::<OriginalUri>() {
+            Some(OriginalUri(original)) => base_of(original, req.uri()),
+            None => String::new(),
+        },
+        summary: String::new(),
+    };
     let response = match verdict {
         Verdict::Allow => next.run(req).await,
         Verdict::AllowAndRemember => {
@@ -400,6 +411,20 @@ async fn requests_page(
 ) -> Response {
     render(s, base_of(&original, &uri), move |store, frame| {
         requests_page::requests(store, frame, &p)
+    })
+    .await
+}
+
+/// An address the dashboard does not have: the HTML 404 page, in the dashboard's frame.
+async fn unknown_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+) -> Response {
+    let base = base_of(&original, &uri);
+    let path = original.path().to_owned();
+    render(s, base, move |_, _| {
+        Err(PageError::NotFound(format!("no page at {path}")))
     })
     .await
 }

@@ -324,6 +324,15 @@ fn main() {
             }
             guard.flush();
         }
+        // One event whose message is a single line of `arg` `é` characters (25,000, 50 KB, unless
+        // given), not ASCII, so that a cut off its character boundaries would show.
+        "long-message" => {
+            let guard = stacktrace::install_with(base.capture_env(false));
+            let n: usize = arg.parse().unwrap_or(25_000);
+            let message = format!("huge-title-start {} huge-title-end", "é".repeat(n));
+            stacktrace::capture_message(&message, Level::Error).expect("kept");
+            guard.flush();
+        }
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);

@@ -72,6 +72,13 @@ pub fn showcase_db() -> (tempfile::TempDir, PathBuf) {
     copy_of(template(&CELL, "showcase", ""))
 }
 
+/// A copy of a database of one event whose message is one line of 25,000 `é` (50 KB),
+/// between `huge-title-start` and `huge-title-end` (`scenario long-message`).
+pub fn long_message_db() -> (tempfile::TempDir, PathBuf) {
+    static CELL: OnceLock<Template> = OnceLock::new();
+    copy_of(template(&CELL, "long-message", "25000"))
+}
+
 /// An empty database (opened once, so it exists).
 pub fn empty_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -72,7 +72,7 @@ pub struct Received {
     pub tls: bool,
     pub from: String,
     pub rcpt: Vec<String>,
-    /// The message as sent, dot-unstuffed, lines ending in CRLF.
+    /// The message as stored, dot-unstuffed, lines ending in CRLF (the last one too).
     pub data: String,
 }
 
@@ -298,10 +298,8 @@ fn session(stream: TcpStream, s: &Shared) -> std::io::Result<()> {
                     let unstuffed = line.strip_prefix('.').unwrap_or(&line);
                     data.push_str(unstuffed);
                 }
-                // The CRLF before the final dot belongs to the terminator.
-                if data.ends_with("\r\n") {
-                    data.truncate(data.len() - 2);
-                }
+                // The CRLF before the final dot ends the message's last line and is kept,
+                // as a real server keeps it (RFC 5321, 4.1.1.4).
                 match *s.mode.lock().unwrap() {
                     Mode::TempFail => {
                         *s.refused.lock().unwrap() += 1;
@@ -397,8 +395,8 @@ impl Received {
             return String::new();
         }
         let head = self.data.split("\r\n\r\n").next().unwrap_or("");
-        // The mail writer ends a single part with a line break of its own.
-        decoded_body(head, body.strip_suffix("\r\n").unwrap_or(body))
+        // All of it, as a mail reader shows it: nothing is taken off the end.
+        decoded_body(head, body)
     }
 
     /// The HTML part, decoded, if any.
