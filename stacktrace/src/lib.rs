@@ -119,10 +119,8 @@ pub use store::{TrackedRequest, TrackingQuery};
 /// does.
 ///
 /// ```no_run
-/// fn main() {
-///     let _guard = stacktrace::install!();
-///     // ... the program ...
-/// }
+/// let _guard = stacktrace::install!();
+/// // ... the program ...
 /// ```
 #[macro_export]
 macro_rules! install {
