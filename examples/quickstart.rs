@@ -34,7 +34,8 @@ fn charge(order: u32, amount: &str) -> Result<u64, ChargeError> {
 }
 
 fn main() {
-    let guard = stacktrace::install();
+    // The macro form knows this crate as the application's: its frames are the in-app ones.
+    let guard = stacktrace::install!();
     for problem in guard.errors() {
         eprintln!("note: {problem}");
     }
@@ -84,7 +85,7 @@ fn main() {
         for source in &event.sources {
             println!("      caused by: {source}");
         }
-        if let Some(frame) = event.frames.iter().find(|f| f.in_app) {
+        if let Some(frame) = event.culprit() {
             println!("      in {}", frame.function);
         }
         for (key, value) in &event.extra {

@@ -16,6 +16,24 @@ pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented,
 use crate::chain::{debug_text, display_text, guarded};
 pub use crate::event::Level;
 
+/// The program that installs the tracker, as the `install!` macros record it where they
+/// are called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppInfo {
+    /// `module_path!()` at the call: its first segment is the calling crate.
+    pub module: &'static str,
+    /// `CARGO_PKG_NAME`, when cargo built the program.
+    pub package: Option<&'static str>,
+    /// `CARGO_PKG_VERSION`, when cargo built the program.
+    pub version: Option<&'static str>,
+}
+
+/// What `install!()` and `install_with!(config)` expand to: [`install`](crate::install()) or
+/// [`install_with`](crate::install_with()), knowing the app.
+pub fn install_for_app(app: AppInfo, config: Option<crate::Config>) -> crate::Guard {
+    crate::install::install_for_app(app, config)
+}
+
 /// The path of the function enclosing `__stacktrace_path`, from that item's type name
 /// (an item inside an `async fn` is named as inside its `{{closure}}`).
 pub fn path_of<F>(_: F) -> &'static str {

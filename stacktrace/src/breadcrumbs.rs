@@ -55,7 +55,7 @@ thread_local! {
 }
 
 /// Records a breadcrumb on the current thread (or task); the oldest goes when
-/// `max_breadcrumbs` (default 100) are kept. Does nothing before [`install`](crate::install)
+/// `max_breadcrumbs` (default 100) are kept. Does nothing before [`install`](crate::install())
 /// or with `max_breadcrumbs = 0`.
 ///
 /// ```no_run

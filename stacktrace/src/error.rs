@@ -140,7 +140,7 @@ impl From<sled::Error> for QueryError {
     }
 }
 
-/// [`install`](crate::install) could not do all it was asked. The program keeps running
+/// [`install`](crate::install()) could not do all it was asked. The program keeps running
 /// either way; the [`Guard`](crate::Guard) reports these.
 #[derive(Debug)]
 #[non_exhaustive]

@@ -360,6 +360,13 @@ impl CrashEvent {
         from_us(self.timestamp_us)
     }
 
+    /// The innermost in-app frame: the application's code closest to the failure, which
+    /// shows where to look (for an index out of bounds, the function that indexed, not the
+    /// standard library's indexing).
+    pub fn culprit(&self) -> Option<&Frame> {
+        self.frames.iter().find(|f| f.in_app)
+    }
+
     /// A one-line title: the error type and message, or the message alone.
     pub fn title(&self) -> String {
         let first_line = self.message.lines().next().unwrap_or("");

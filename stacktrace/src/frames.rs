@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::event::Frame;
+use crate::in_app::is_in_app;
 
 /// Functions of the panic runtime and of this crate's capture path, above the frame that
 /// failed.
@@ -40,41 +41,6 @@ const BOTTOM: &[&str] = &[
     "std::rt::lang_start",
     "__libc_start_main",
     "__libc_start_call_main",
-];
-
-/// Function paths that belong to the toolchain or common runtimes, never to the app.
-const NOT_APP_PREFIXES: &[&str] = &[
-    "std::",
-    "core::",
-    "alloc::",
-    "<std::",
-    "<core::",
-    "<alloc::",
-    "backtrace::",
-    "stacktrace::",
-    "<stacktrace::",
-    "sled::",
-    "tokio::",
-    "<tokio::",
-    "futures",
-    "<futures",
-    "test::",
-    "__rust",
-    "rust_",
-    "_start",
-    "__libc",
-    "clone",
-    "start_thread",
-];
-
-/// Where sources of dependencies and of the standard library live.
-const NOT_APP_PATHS: &[&str] = &[
-    "/rustc/",
-    "/.cargo/registry/",
-    "/.cargo/git/",
-    "/rustlib/",
-    "\\rustc\\",
-    "\\.cargo\\registry\\",
 ];
 
 /// The most frames an event keeps (innermost first): deep recursion would otherwise make
@@ -116,15 +82,8 @@ pub(crate) fn strip_hash(name: &str) -> &str {
     }
 }
 
-pub(crate) fn is_in_app(function: &str, file: Option<&str>) -> bool {
-    if function.is_empty() || NOT_APP_PREFIXES.iter().any(|p| function.starts_with(p)) {
-        return false;
-    }
-    !file.is_some_and(|f| NOT_APP_PATHS.iter().any(|p| f.contains(p)) || is_own_source(f))
-}
-
 /// Whether `file` is one of this crate's own sources: never the app's.
-fn is_own_source(file: &str) -> bool {
+pub(crate) fn is_own_source(file: &str) -> bool {
     own_source(file).is_some()
 }
 
@@ -341,17 +300,6 @@ mod tests {
     }
 
     #[test]
-    fn in_app_excludes_std_deps_and_registry_sources() {
-        assert!(is_in_app("shop::checkout", Some("src/main.rs")));
-        assert!(!is_in_app("std::thread::spawn", None));
-        assert!(!is_in_app(
-            "serde_json::de::from_str",
-            Some("/home/u/.cargo/registry/src/x/serde_json-1.0.0/src/de.rs")
-        ));
-        assert!(!is_in_app("", None));
-    }
-
-    #[test]
     fn shortens_dependency_and_toolchain_paths_only() {
         assert_eq!(
             short_file("/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.0/src/de.rs"),
@@ -432,23 +380,6 @@ mod tests {
         ];
         let names = kept_names(&frames);
         assert_eq!(names, ["decode", "open", "shop::main"]);
-    }
-
-    #[test]
-    fn own_sources_are_never_in_app() {
-        let own = Path::new(file!()).with_file_name("hook.rs");
-        let own = own.to_str().unwrap();
-        assert!(!is_in_app("on_panic", Some(own)));
-        let nested = Path::new(file!()).with_file_name("http").join("layer.rs");
-        assert!(!is_in_app("call", nested.to_str()));
-        // The short form a dependency's path is stored in, and a path under a build directory.
-        assert!(!is_in_app("on_panic", Some(&short_file(own))));
-        if Path::new(own).is_relative() {
-            assert!(!is_in_app("on_panic", Some(&format!("/srv/build/{own}"))));
-        }
-        // Another crate's file of the same name, or a directory that only ends alike.
-        assert!(is_in_app("on_panic", Some("/srv/app/src/hook.rs")));
-        assert!(is_in_app("on_panic", Some(&format!("/srv/my{own}"))));
     }
 
     /// The first address is in the function that took the trace or in its caller (unwinders

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use once_cell::sync::OnceCell;
 
+use crate::__private::AppInfo;
 use crate::config::{Config, ConfigError};
 use crate::context::ProcessInfo;
 use crate::error::{InstallError, StoreError};
@@ -120,12 +121,18 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 /// // ... the program ...
 /// ```
 pub fn install() -> Guard {
+    let (config, errors) = config_from_env();
+    install_inner(config, errors)
+}
+
+/// The configuration of the `STACKTRACE_*` variables, with what was wrong in them.
+fn config_from_env() -> (Config, Vec<ConfigError>) {
     let vars: Vec<(String, String)> = crate::config::stacktrace_vars().collect();
     #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
     let (mut config, mut errors) = Config::from_vars_lenient(vars.iter().cloned());
     #[cfg(feature = "mail")]
     crate::mail::mail_from_vars(&mut config, &mut errors, &vars);
-    install_inner(config, errors)
+    (config, errors)
 }
 
 /// Installs the tracker with a configuration built in code; see [`install`].
@@ -137,6 +144,16 @@ pub fn install() -> Guard {
 /// ```
 pub fn install_with(config: Config) -> Guard {
     let (config, errors) = config.validated();
+    install_inner(config, errors)
+}
+
+/// [`install`] (no `config`) or [`install_with`], for the app the `install!` macros name.
+pub(crate) fn install_for_app(app: AppInfo, config: Option<Config>) -> Guard {
+    let (mut config, errors) = match config {
+        Some(config) => config.validated(),
+        None => config_from_env(),
+    };
+    config.app = Some(app);
     install_inner(config, errors)
 }
 

@@ -3,8 +3,9 @@
 //! server, no account, no network.
 //!
 //! ```no_run
-//! // Configuration from `STACKTRACE_*` variables; the database is `stacktrace.db`.
-//! let guard = stacktrace::install();
+//! // Configuration from `STACKTRACE_*` variables; the database is `stacktrace.db`. The
+//! // macro form knows this crate as the application's, for the in-app frames.
+//! let guard = stacktrace::install!();
 //!
 //! // Errors you handle but want to know about:
 //! if let Err(e) = std::fs::read_to_string("/etc/app.toml") {
@@ -61,6 +62,7 @@ mod hook;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
 pub mod http;
+mod in_app;
 mod inherit;
 mod install;
 #[cfg(feature = "log")]
@@ -110,6 +112,54 @@ pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, S
 pub use store::{Interval, Trend, Window};
 /// Request tracking (written by the `http` feature).
 pub use store::{TrackedRequest, TrackingQuery};
+
+/// Installs the tracker like [`install()`], and records the calling crate (by its module
+/// path, and cargo's package name and version) as the application's: its frames are the
+/// in-app ones, and frames of other crates without a source file are not.
+///
+/// `install!()` reads the `STACKTRACE_*` variables as [`install()`] does;
+/// [`install_with!(config)`](crate::install_with!) takes a [`Config`] as [`install_with()`]
+/// does.
+///
+/// ```no_run
+/// let _guard = stacktrace::install!();
+/// // ... the program ...
+/// ```
+#[macro_export]
+macro_rules! install {
+    () => {
+        $crate::__private::install_for_app(
+            $crate::__private::AppInfo {
+                module: ::core::module_path!(),
+                package: ::core::option_env!("CARGO_PKG_NAME"),
+                version: ::core::option_env!("CARGO_PKG_VERSION"),
+            },
+            ::core::option::Option::None,
+        )
+    };
+}
+
+/// Installs the tracker with a configuration built in code, like [`install_with()`], and
+/// records the calling crate as the application's, like [`install!`](crate::install!).
+///
+/// ```no_run
+/// let _guard = stacktrace::install_with!(
+///     stacktrace::Config::default().db_path("var/errors.db").in_app_include("billing"),
+/// );
+/// ```
+#[macro_export]
+macro_rules! install_with {
+    ($config:expr $(,)?) => {
+        $crate::__private::install_for_app(
+            $crate::__private::AppInfo {
+                module: ::core::module_path!(),
+                package: ::core::option_env!("CARGO_PKG_NAME"),
+                version: ::core::option_env!("CARGO_PKG_VERSION"),
+            },
+            ::core::option::Option::Some($config),
+        )
+    };
+}
 
 /// The README's code, compiled and run as doctests.
 #[cfg(doctest)]

@@ -186,3 +186,85 @@ fn a_flush_before_the_writer_stored_a_panic_keeps_it_in_the_journal() {
     assert_eq!(panics[0].message, "failure at site b");
     assert_eq!(panics[0].frames[0].function, "scenario::site_b");
 }
+
+/// Pins: an index-out-of-bounds panic named `<usize as core::slice::index::SliceIndex<[T]>>::index`
+/// as its culprit, marked as application code: qualified paths were judged by their first
+/// characters, and a frame with no source file counted as the app's.
+#[test]
+fn the_culprit_of_an_index_panic_is_the_programs_function_not_the_slice_index() {
+    let (_dir, db) = db_dir();
+    let run = scenario("index", &db, "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let e = only_event(&db);
+    assert!(e.message.starts_with("index out of bounds"), "{e:#?}");
+    // The library frames are in the trace (the check below could not fail without them)...
+    let slice_index = e
+        .frames
+        .iter()
+        .find(|f| f.function.contains("as core::slice::index::SliceIndex<"))
+        .unwrap_or_else(|| panic!("no slice index frame: {:#?}", e.frames));
+    assert!(!slice_index.in_app, "{slice_index:#?}");
+    // ...and the innermost in-app frame is the program's own.
+    let culprit = e.frames.iter().find(|f| f.in_app).expect("an in-app frame");
+    assert_eq!(
+        culprit.function, "scenario::ledger::rate_at",
+        "{:#?}",
+        e.frames
+    );
+}
+
+/// `install!()` reads the environment like `install()`: an excluded module of the app's own
+/// crate is not in-app, and the culprit is the next in-app frame out.
+#[test]
+fn an_excluded_module_is_never_the_culprit() {
+    let (_dir, db) = db_dir();
+    let mut cmd = common::scenario_command("index-app", &db, "");
+    cmd.env("STACKTRACE_DB", &db)
+        .env("STACKTRACE_IN_APP_EXCLUDE", "scenario::ledger");
+    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let e = only_event(&db);
+    let rate_at = e
+        .frames
+        .iter()
+        .find(|f| f.function == "scenario::ledger::rate_at")
+        .unwrap_or_else(|| panic!("no rate_at frame: {:#?}", e.frames));
+    assert!(!rate_at.in_app);
+    let culprit = e.frames.iter().find(|f| f.in_app).expect("an in-app frame");
+    assert_eq!(
+        culprit.function, "scenario::main::{{closure}}",
+        "{:#?}",
+        e.frames
+    );
+}
+
+/// `install_with!` knows the calling crate as the app's: the `log` crate's frames, built
+/// without debug info, are then a dependency's; `install_with` cannot tell them from the
+/// app's own and keeps counting them in.
+#[test]
+fn the_macro_form_knows_which_crates_without_files_are_dependencies() {
+    for (arg, log_in_app) in [("app", false), ("plain", true)] {
+        let (_dir, db) = db_dir();
+        let run = scenario("logger", &db, arg);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let e = only_event(&db);
+        let log_frames: Vec<_> = e
+            .frames
+            .iter()
+            .filter(|f| f.function.starts_with("log::") || f.function.starts_with("<log::"))
+            .collect();
+        assert!(!log_frames.is_empty(), "{:#?}", e.frames);
+        assert!(
+            log_frames
+                .iter()
+                .all(|f| f.file.is_none() && f.in_app == log_in_app),
+            "{arg}: {log_frames:#?}"
+        );
+        let culprit = e.frames.iter().find(|f| f.in_app).expect("an in-app frame");
+        assert_eq!(
+            culprit.function, "<scenario::FailingLogger as log::Log>::log",
+            "{arg}: {:#?}",
+            e.frames
+        );
+    }
+}

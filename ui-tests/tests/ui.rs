@@ -1,4 +1,5 @@
-//! Compile-pass and compile-fail cases of `#[capture]` and `#[sensitive_variables]`.
+//! Compile-pass and compile-fail cases of `#[capture]`, `#[sensitive_variables]` and the
+//! `install!` forms.
 //! Regenerate the `.stderr` snapshots with `TRYBUILD=overwrite` and review them.
 
 #[test]

@@ -8,6 +8,19 @@ const BOOL: &str = "true or false (also 1/0, yes/no, on/off)";
 const RATE: &str = "a number from 0.0 to 1.0";
 const COUNT: &str = "a whole number from 0";
 const POSITIVE: &str = "a whole number from 1";
+const PATHS: &str = "crate or module paths (`app`, `app::billing`), comma-separated";
+
+/// Whether `prefix` is a crate or module path: identifiers joined by `::`, a trailing `::`
+/// allowed.
+fn is_path_prefix(prefix: &str) -> bool {
+    let prefix = prefix.strip_suffix("::").unwrap_or(prefix);
+    !prefix.is_empty()
+        && prefix.split("::").all(|segment| {
+            !segment.is_empty()
+                && !segment.starts_with(|c: char| c.is_ascii_digit())
+                && segment.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
 
 /// The settings of a lenient parse, or its first error.
 pub(crate) fn strict<T>((parsed, errors): (T, Vec<ConfigError>)) -> Result<T, ConfigError> {
@@ -181,6 +194,19 @@ impl Config {
                         }
                     }
                 }
+                "STACKTRACE_IN_APP_INCLUDE" | "STACKTRACE_IN_APP_EXCLUDE" => {
+                    let paths = parse_list(value);
+                    if paths.iter().all(|p| is_path_prefix(p)) {
+                        if var == "STACKTRACE_IN_APP_INCLUDE" {
+                            c.in_app_include = paths;
+                        } else {
+                            c.in_app_exclude = paths;
+                        }
+                        Ok(())
+                    } else {
+                        Err(bad(PATHS))
+                    }
+                }
                 "STACKTRACE_RELEASE" => {
                     c.release = value.to_owned();
                     Ok(())
@@ -222,6 +248,22 @@ impl Config {
                 expected: "a path",
             });
             self.db_path = d.db_path;
+        }
+        for (setting, paths) in [
+            ("in_app_include", &mut self.in_app_include),
+            ("in_app_exclude", &mut self.in_app_exclude),
+        ] {
+            paths.retain(|p| {
+                let good = is_path_prefix(p.trim());
+                if !good {
+                    errors.push(ConfigError::InvalidSetting {
+                        setting,
+                        value: format!("{p:?}"),
+                        expected: "a crate or module path (`app`, `app::billing`)",
+                    });
+                }
+                good
+            });
         }
         (self, errors)
     }
@@ -266,6 +308,38 @@ mod tests {
             let text = errors[0].to_string();
             assert!(text.contains(var) && text.contains(value), "{text}");
         }
+    }
+
+    #[test]
+    fn in_app_paths_come_from_comma_separated_variables() {
+        let c = Config::from_vars([
+            ("STACKTRACE_IN_APP_INCLUDE", "billing, shop::core::,,"),
+            ("STACKTRACE_IN_APP_EXCLUDE", "shop::generated"),
+        ])
+        .unwrap();
+        assert_eq!(c.in_app_include, ["billing", "shop::core::"]);
+        assert_eq!(c.in_app_exclude, ["shop::generated"]);
+
+        for value in [
+            "<shop::X as core::fmt::Debug>",
+            "shop:::x",
+            "9lives",
+            "a b",
+            "::",
+        ] {
+            let (c, errors) = Config::from_vars_lenient([("STACKTRACE_IN_APP_EXCLUDE", value)]);
+            assert_eq!(c.in_app_exclude, Vec::<String>::new(), "{value}");
+            assert!(errors[0].to_string().contains(value), "{errors:?}");
+        }
+        let (c, errors) = Config::default()
+            .in_app_include("billing")
+            .in_app_include("bill ing")
+            .validated();
+        assert_eq!(c.in_app_include, ["billing"]);
+        assert!(
+            errors[0].to_string().contains("in_app_include"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ use std::path::{Path, PathBuf};
 /// | `ignore_error_types` | none | `STACKTRACE_IGNORE_ERROR_TYPES` (comma-separated) |
 /// | `ignore_paths` (regexes) | none | `STACKTRACE_IGNORE_PATHS` (one a line) |
 /// | `ignore_messages` (regexes) | none | `STACKTRACE_IGNORE_MESSAGES` (one a line) |
+/// | `in_app_include` (crate or module paths) | none | `STACKTRACE_IN_APP_INCLUDE` (comma-separated) |
+/// | `in_app_exclude` (crate or module paths) | none | `STACKTRACE_IN_APP_EXCLUDE` (comma-separated) |
 /// | `before_store` | none | (code only) |
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -58,6 +60,10 @@ pub struct Config {
     pub(crate) ignore_paths: Vec<String>,
     pub(crate) ignore_messages: Vec<String>,
     pub(crate) before_store: Option<crate::filter::BeforeStore>,
+    pub(crate) in_app_include: Vec<String>,
+    pub(crate) in_app_exclude: Vec<String>,
+    /// The program that installed the tracker, when the `install!` macros named it.
+    pub(crate) app: Option<crate::__private::AppInfo>,
     #[cfg(feature = "mail")]
     pub(crate) mail: Option<crate::mail::MailConfig>,
 }
@@ -85,6 +91,9 @@ impl Default for Config {
             ignore_paths: Vec::new(),
             ignore_messages: Vec::new(),
             before_store: None,
+            in_app_include: Vec::new(),
+            in_app_exclude: Vec::new(),
+            app: None,
             #[cfg(feature = "mail")]
             mail: None,
         }
@@ -196,6 +205,24 @@ impl Config {
         self.ignore_messages.push(pattern.into());
         self
     }
+    /// Counts the frames of this crate or module path as the application's (`billing`,
+    /// `billing::core`; whole segments: `billing` is not `billing_core`), as the crate that
+    /// calls [`install!`](crate::install!) is. For the app's other crates without debug
+    /// info, and its code in a registry or a vendored directory.
+    ///
+    /// A function is judged by the crates it names: `<billing::Cart as core::fmt::Display>::fmt`
+    /// by `billing` and `core`, in-app if either is.
+    pub fn in_app_include(mut self, path: impl Into<String>) -> Self {
+        self.in_app_include.push(path.into());
+        self
+    }
+    /// Never counts the frames of this crate or module path as the application's, even in
+    /// the app's own crates (generated code, a vendored library). Wins over
+    /// [`Config::in_app_include`].
+    pub fn in_app_exclude(mut self, path: impl Into<String>) -> Self {
+        self.in_app_exclude.push(path.into());
+        self
+    }
     /// A hook that sees every event, already redacted, just before it is stored: it may
     /// change it and returns `false` to drop it (counted as `filtered`).
     ///
@@ -256,6 +283,14 @@ impl Config {
     /// The database path.
     pub fn get_db_path(&self) -> &Path {
         &self.db_path
+    }
+    /// Paths whose frames count as the application's.
+    pub fn get_in_app_include(&self) -> &[String] {
+        &self.in_app_include
+    }
+    /// Paths whose frames never count as the application's.
+    pub fn get_in_app_exclude(&self) -> &[String] {
+        &self.in_app_exclude
     }
 }
 

@@ -50,7 +50,7 @@ struct Settings {
 /// - with [`tracking`](StacktraceLayer::tracking), records the request in the tracking
 ///   tree, off the request path.
 ///
-/// It does nothing but catch panics until [`install`](crate::install) has run.
+/// It does nothing but catch panics until [`install`](crate::install()) has run.
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};

@@ -36,6 +36,27 @@ fn site_b() {
     panic!("failure at site b");
 }
 
+/// A lookup that indexes past the end of its slice.
+mod ledger {
+    #[inline(never)]
+    pub fn rate_at(rates: Vec<u32>, i: usize) -> u32 {
+        rates[i]
+    }
+}
+
+/// A logger that fails on every record, called by the `log` crate's own code.
+struct FailingLogger;
+
+impl log::Log for FailingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        panic!("cannot log {}", record.args());
+    }
+    fn flush(&self) {}
+}
+
 #[inline(never)]
 fn load_config() -> Result<String, ConfigFileError> {
     let path = "/nonexistent/app.toml".to_owned();
@@ -81,6 +102,30 @@ fn main() {
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
             }
+        }
+        // An index out of bounds in the program's own function.
+        "index" => {
+            let _guard = stacktrace::install_with(base);
+            let rates: Vec<u32> = std::hint::black_box(Vec::new());
+            let _ = std::thread::spawn(move || ledger::rate_at(rates, 3)).join();
+        }
+        // The same, installed by the macro form, with the configuration of the environment.
+        "index-app" => {
+            let _guard = stacktrace::install!();
+            let rates: Vec<u32> = std::hint::black_box(Vec::new());
+            let _ = std::thread::spawn(move || ledger::rate_at(rates, 3)).join();
+        }
+        // A panic in the program's logger, called by the `log` crate: `arg` is `app` for the
+        // macro form, anything else for `install_with`.
+        "logger" => {
+            let _guard = if arg == "app" {
+                stacktrace::install_with!(base)
+            } else {
+                stacktrace::install_with(base)
+            };
+            log::set_logger(&FailingLogger).expect("no logger yet");
+            log::set_max_level(log::LevelFilter::Info);
+            let _ = std::thread::spawn(|| log::info!("order {}", 1042)).join();
         }
         "site" => {
             let _guard = stacktrace::install_with(base);
