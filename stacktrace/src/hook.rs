@@ -18,6 +18,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::io::Write;
 use std::panic::PanicHookInfo;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::capture::{accept, admitted, location_of};
 use crate::event::{CrashEvent, Level};
@@ -37,14 +38,63 @@ pub(crate) fn say(line: &str) {
     let _ = err.write_all(b"\n");
 }
 
+/// The hook this crate installed: it stores the panic, then calls the one it replaced.
+///
+/// Dropping it means the program replaced it (`set_hook` drops the hook it replaces, and a
+/// hook taken with `take_hook` and not kept is dropped too): panics no longer reach it. A
+/// hook that chains to it keeps it alive. Watching the drop costs nothing per panic, and
+/// tells a chaining hook from a replacing one, which comparing hooks could not.
+struct OurHook {
+    previous: Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>,
+}
+
+impl OurHook {
+    fn call(&self, info: &PanicHookInfo<'_>) {
+        on_panic(info);
+        (self.previous)(info);
+    }
+}
+
+impl Drop for OurHook {
+    fn drop(&mut self) {
+        HOOK_STATE.store(HOOK_DROPPED, Ordering::SeqCst);
+    }
+}
+
+const HOOK_NONE: u8 = 0;
+const HOOK_INSTALLED: u8 = 1;
+const HOOK_DROPPED: u8 = 2;
+static HOOK_STATE: AtomicU8 = AtomicU8::new(HOOK_NONE);
+static SAID_REPLACED: AtomicBool = AtomicBool::new(false);
+
 /// Installs the hook in front of the current one, which it calls after storing.
 pub(crate) fn install() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        on_panic(info);
-        previous(info);
-    }));
+    let hook = OurHook {
+        previous: std::panic::take_hook(),
+    };
+    std::panic::set_hook(Box::new(move |info| hook.call(info)));
+    HOOK_STATE.store(HOOK_INSTALLED, Ordering::SeqCst);
 }
+
+/// Whether panics reach this crate's hook: it was installed and not replaced since. The
+/// first time it finds the hook replaced, says so on stderr, with how to chain instead.
+pub(crate) fn is_capturing_panics() -> bool {
+    match HOOK_STATE.load(Ordering::SeqCst) {
+        HOOK_INSTALLED => true,
+        HOOK_DROPPED => {
+            if !SAID_REPLACED.swap(true, Ordering::SeqCst) {
+                say(REPLACED);
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+const REPLACED: &str = "stacktrace: the panic hook was replaced after install(); panics are no \
+    longer captured. Set your hook before install(), or chain to the previous one: \
+    `let previous = std::panic::take_hook(); \
+    std::panic::set_hook(Box::new(move |info| { /* yours */ previous(info) }));`";
 
 fn on_panic(info: &PanicHookInfo<'_>) {
     // Thread-locals may be gone (a panic in a thread-local's destructor): then assume we

@@ -186,3 +186,53 @@ fn a_flush_before_the_writer_stored_a_panic_keeps_it_in_the_journal() {
     assert_eq!(panics[0].message, "failure at site b");
     assert_eq!(panics[0].frames[0].function, "scenario::site_b");
 }
+
+// Pins: an error captured just before `std::process::exit` was lost, since `exit` runs no
+// destructor and the guard never flushed the writer's queue.
+#[test]
+fn an_error_captured_right_before_process_exit_is_stored() {
+    let (_dir, db) = db_dir();
+    let run = scenario("error-then-exit", &db, "");
+    assert_eq!(run.code, Some(3), "{run:?}");
+    let e = only_event(&db);
+    assert_eq!(e.level, Level::Error);
+    assert!(e.message.contains("cannot load config"), "{e:#?}");
+}
+
+/// The lines of `stderr` saying that panics are no longer captured.
+fn replaced_hook_warnings(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("panics are no longer captured"))
+        .count()
+}
+
+// Pins: a panic hook set after `install()` that replaced the tracker's stopped panic
+// capture without a word.
+#[test]
+fn a_hook_that_replaces_ours_after_install_is_said_once() {
+    let (_dir, db) = db_dir();
+    let run = scenario("hook-after-install", &db, "replaced");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // The program's own hook ran: its stderr is what was read.
+    assert!(run.stderr.contains("own hook ran"), "{run:?}");
+    assert_eq!(replaced_hook_warnings(&run.stderr), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("take_hook"), "{}", run.stderr);
+    assert!(run.stdout.contains("capturing panics: false"), "{run:?}");
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.query().count().unwrap(), 0);
+}
+
+// The control: a hook that chains to ours keeps panics captured, and nothing is said.
+#[test]
+fn a_hook_that_chains_to_ours_after_install_keeps_capturing_silently() {
+    let (_dir, db) = db_dir();
+    let run = scenario("hook-after-install", &db, "chained");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("own hook ran"), "{run:?}");
+    assert!(run.stderr.contains("failure at site b"), "{run:?}");
+    assert_eq!(replaced_hook_warnings(&run.stderr), 0, "{}", run.stderr);
+    assert!(run.stdout.contains("capturing panics: true"), "{run:?}");
+    let e = only_event(&db);
+    assert_eq!(e.message, "failure at site b");
+}

@@ -324,6 +324,31 @@ fn main() {
             }
             guard.flush();
         }
+        // An error captured right before `process::exit`, which runs no destructor: the
+        // guard never flushes.
+        "error-then-exit" => {
+            let _guard = stacktrace::install_with(base);
+            let e = load_config().unwrap_err();
+            stacktrace::capture_error(&e).expect("kept");
+            std::process::exit(3);
+        }
+        // A hook set after install: "replaced" drops ours, "chained" calls it.
+        "hook-after-install" => {
+            let guard = stacktrace::install_with(base);
+            if arg == "chained" {
+                let previous = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    eprintln!("own hook ran");
+                    previous(info);
+                }));
+            } else {
+                std::panic::set_hook(Box::new(|_| eprintln!("own hook ran")));
+            }
+            let _ = std::thread::spawn(site_b).join();
+            println!("capturing panics: {}", guard.is_capturing_panics());
+            guard.flush();
+            println!("errors: {}", guard.errors().len());
+        }
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
