@@ -22,10 +22,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::capture::{accept, admitted, location_of};
 use crate::event::{CrashEvent, Level};
+use crate::frames::RawTrace;
 use crate::gate::DropReason;
 use crate::install::{Runtime, Sink};
 use crate::pipeline::{event_from_pending, PendingEvent};
-use crate::writer::IS_WRITER;
+use crate::writer::{Journaled, IS_WRITER};
 
 thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
@@ -135,8 +136,25 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     p.breadcrumbs = crate::breadcrumbs::take();
-    p.trace = Some(crate::frames::RawTrace::capture());
-    let mut event = event_from_pending(p, rt);
+    let trace = RawTrace::capture();
+    // Resolving symbols is most of a panic's cost, and the first time in a process it
+    // loads debug info (tens of milliseconds to seconds). What the process could not
+    // rebuild later is only the return addresses: the journal gets them relative to their
+    // modules, and the writer resolves them (or, if the process ends first, the next one
+    // to open the database). A `before_store` hook must see the finished event before
+    // anything reaches the disk, and a spool is merged by another process: both resolve
+    // here, as does a process whose modules could not be listed.
+    let journal_addresses = rt.filters.before_store.is_none()
+        && matches!(rt.sink, Sink::Store(_))
+        && !crate::modules::loaded().is_empty();
+    let (mut event, trace) = if journal_addresses {
+        let mut event = event_from_pending(p, rt);
+        event.unresolved = Some(crate::modules::unresolved_of(trace.ips()));
+        (event, Some(trace))
+    } else {
+        p.trace = Some(trace);
+        (event_from_pending(p, rt), None)
+    };
     if !rt.filters.keep(&mut event) {
         rt.drops.add(DropReason::Filtered);
         return Ok(());
@@ -159,6 +177,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     };
     if store.journal(&event).is_err() {
         // No journal: store the event and flush the database, the slow way.
+        resolve(&mut event, trace.as_ref());
         let outcome = store
             .insert(&event)
             .and_then(|outcome| store.flush().map(|()| outcome))
@@ -170,15 +189,25 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     // Durable now. The writer stores it and mails; when it cannot take it, the hook does.
-    let Err(event) = rt.writer.try_send_journaled(Box::new(event)) else {
+    let Err(journaled) = rt
+        .writer
+        .try_send_journaled(Box::new(Journaled { event, trace }))
+    else {
         return Ok(());
     };
+    let Journaled { mut event, trace } = *journaled;
+    resolve(&mut event, trace.as_ref());
     let outcome = store.insert(&event).map_err(|e| {
         format!("{e}; it is kept in the journal and stored when the database is next opened")
     })?;
     store.journaled_stored(1);
-    notify(rt, *event, Some(outcome));
+    notify(rt, event, Some(outcome));
     Ok(())
+}
+
+/// Resolves a journaled panic's frames in the hook: when the writer cannot take it.
+fn resolve(event: &mut CrashEvent, trace: Option<&RawTrace>) {
+    crate::modules::resolve_journaled(event, trace, &mut Default::default());
 }
 
 /// Hands a panic the hook stored itself to the mailer.

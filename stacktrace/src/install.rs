@@ -148,6 +148,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         };
     }
     crate::gate::seed_random();
+    // Listed now: the panic hook must not take the loader's lock to list them.
+    crate::modules::loaded();
     let mut errors: Vec<InstallError> = config_errors
         .into_iter()
         .map(InstallError::Config)

@@ -18,6 +18,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::event::CrashEvent;
+use crate::frames::RawTrace;
 use crate::gate::DropReason;
 use crate::install::{runtime, Runtime, Sink};
 use crate::pipeline::{event_from_pending, PendingEvent};
@@ -39,10 +40,18 @@ const EXIT_POLL: Duration = Duration::from_millis(1);
 /// Events stored in one batch at most.
 const BATCH: usize = 512;
 
+/// A panic the hook journaled, redacted and filtered, with its stack as taken when its
+/// frames are still to be resolved (see [`crate::modules`]).
+#[derive(Debug)]
+pub(crate) struct Journaled {
+    pub(crate) event: CrashEvent,
+    pub(crate) trace: Option<RawTrace>,
+}
+
 pub(crate) enum Job {
     Event(Box<PendingEvent>),
-    /// A finished event already in the journal (a panic).
-    Journaled(Box<CrashEvent>),
+    /// A panic already in the journal.
+    Journaled(Box<Journaled>),
     Flush(SyncSender<()>),
     /// A flush that says it is done by setting [`Writer`]'s `flushed_mark` to its mark:
     /// the exit handler waits for it without channels, which may need the thread-locals
@@ -86,7 +95,7 @@ impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Job::Event(e) => write!(f, "Event({})", e.id),
-            Job::Journaled(e) => write!(f, "Journaled({})", e.id),
+            Job::Journaled(e) => write!(f, "Journaled({})", e.event.id),
             Job::Flush(_) => f.write_str("Flush"),
             Job::FlushMark(m) => write!(f, "FlushMark({m})"),
         }
@@ -137,7 +146,7 @@ impl Writer {
     /// From the panic hook: queues a journaled event for storing, or gives it back when the
     /// queue is full, the writer is not running, or the queue's lock stays taken (the hook
     /// waits for no lock); the hook then stores it itself.
-    pub(crate) fn try_send_journaled(&self, event: Box<CrashEvent>) -> Result<(), Box<CrashEvent>> {
+    pub(crate) fn try_send_journaled(&self, event: Box<Journaled>) -> Result<(), Box<Journaled>> {
         let Some(thread) = self.thread.get() else {
             return Err(event);
         };
@@ -328,8 +337,8 @@ fn run(
 enum Queued {
     /// Still to be built (resolved, redacted) and filtered.
     Pending(Box<PendingEvent>),
-    /// Finished and filtered by the panic hook, and in the journal.
-    Journaled(Box<CrashEvent>),
+    /// Filtered by the panic hook, and in the journal; its frames may be unresolved.
+    Journaled(Box<Journaled>),
 }
 
 /// Stores the queued events of `buffers`, leaving its buffers empty.
@@ -343,11 +352,16 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         .filter(|q| matches!(q, Queued::Journaled(_)))
         .count();
     let Buffers { queued, events, .. } = buffers;
+    let mut files = crate::modules::ModuleFiles::default();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         events.clear();
         for q in queued.drain(..) {
             match q {
-                Queued::Journaled(e) => events.push(*e),
+                Queued::Journaled(j) => {
+                    let Journaled { mut event, trace } = *j;
+                    crate::modules::resolve_journaled(&mut event, trace.as_ref(), &mut files);
+                    events.push(event);
+                }
                 Queued::Pending(p) => {
                     let mut event = event_from_pending(*p, rt);
                     if rt.filters.keep(&mut event) {

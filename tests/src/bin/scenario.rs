@@ -324,6 +324,13 @@ fn main() {
             }
             guard.flush();
         }
+        // A panic in a thread, then the process aborts at once: the writer, which resolves
+        // the first panic's frames in a fraction of a second at best, has not stored it.
+        "panic-then-abort" => {
+            let _guard = stacktrace::install_with(base);
+            let _ = std::thread::spawn(site_b).join();
+            std::process::abort();
+        }
         // An error captured right before `process::exit`, which runs no destructor: the
         // guard never flushes.
         "error-then-exit" => {
