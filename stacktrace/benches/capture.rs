@@ -4,6 +4,13 @@
 //! writer, the database and other programs on the machine take from it.
 //!
 //! The hook is process-wide, so the baselines run first and the tracker is installed after.
+//!
+//! The first panic of a process is measured apart, in fresh processes (this program run
+//! again as a child): its hook time, with the tracker and with an empty hook (the baseline:
+//! the unwinder's own first-use cost), and a warm panic of the same process for the ratio.
+//! `cargo bench -p stacktrace --bench capture -- first` measures the bench profile (release
+//! with line tables); `cargo bench -p stacktrace --bench capture --profile dev -- first` the
+//! dev profile.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -111,7 +118,118 @@ fn stored<C: Clock>(c: &mut Criterion<C>, guard: &stacktrace::Guard) {
     group.finish();
 }
 
+/// Set in a child run of this program: which first panic to measure.
+const FIRST_PANIC_CHILD: &str = "STACKTRACE_BENCH_FIRST_PANIC";
+/// Fresh processes per kind (default 15).
+const FIRST_PANIC_RUNS: &str = "STACKTRACE_BENCH_FIRST_PANIC_RUNS";
+/// Warm panics timed in each child, the median kept.
+const WARM_PANICS: usize = 31;
+
+/// In a child: installs the tracker (`tracker`) or not (`baseline`, an empty hook), then
+/// prints the wall time of its first panic and the median of the warm ones, in nanoseconds.
+fn first_panic_child(kind: &str) {
+    std::panic::set_hook(Box::new(|_| {}));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let guard = (kind == "tracker").then(|| {
+        stacktrace::install_with(
+            stacktrace::Config::default()
+                .db_path(dir.path().join("first.db"))
+                .capture_env(false),
+        )
+    });
+    let time_one = || {
+        let start = std::time::Instant::now();
+        black_box(std::panic::catch_unwind(fail).is_err());
+        start.elapsed()
+    };
+    let first = time_one();
+    let mut warm: Vec<Duration> = (0..WARM_PANICS)
+        .map(|_| {
+            if let Some(g) = &guard {
+                g.flush();
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            time_one()
+        })
+        .collect();
+    warm.sort();
+    println!("{} {}", first.as_nanos(), warm[WARM_PANICS / 2].as_nanos());
+}
+
+/// Runs fresh processes of each kind; prints the medians of their first and warm panics.
+fn first_panic_in_fresh_processes() {
+    let runs: usize = std::env::var(FIRST_PANIC_RUNS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release (bench)"
+    };
+    let median = |mut v: Vec<u128>| {
+        v.sort();
+        Duration::from_nanos(v[v.len() / 2] as u64)
+    };
+    let mut medians = Vec::new();
+    for kind in ["baseline", "tracker"] {
+        let (mut firsts, mut warms) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let out = std::process::Command::new(&exe)
+                .env(FIRST_PANIC_CHILD, kind)
+                .output()
+                .expect("run a child");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut parts = text.split_whitespace().map(|n| n.parse::<u128>());
+            match (parts.next(), parts.next()) {
+                (Some(Ok(first)), Some(Ok(warm))) => {
+                    firsts.push(first);
+                    warms.push(warm);
+                }
+                _ => panic!(
+                    "child said {text:?}, {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            }
+        }
+        let (first, warm) = (median(firsts), median(warms));
+        medians.push((kind, first, warm));
+    }
+    println!("first panic of a fresh process, {profile} profile, median of {runs} processes:");
+    for (kind, first, warm) in &medians {
+        let hook = if *kind == "tracker" {
+            "tracker"
+        } else {
+            "empty hook (baseline)"
+        };
+        println!(
+            "  {hook:<22} first {first:>12?}  warm {warm:>10?}  first/warm {:>7.1}",
+            first.as_secs_f64() / warm.as_secs_f64().max(1e-9)
+        );
+    }
+    if let [(_, b_first, b_warm), (_, t_first, t_warm)] = medians[..] {
+        println!(
+            "  tracker's own cost:    first {:>12?}  warm {:>10?}",
+            t_first.saturating_sub(b_first),
+            t_warm.saturating_sub(b_warm)
+        );
+    }
+}
+
 fn main() {
+    if let Ok(kind) = std::env::var(FIRST_PANIC_CHILD) {
+        first_panic_child(&kind);
+        return;
+    }
+    // `-- first` (or a filter naming it) runs the fresh-process case; no filter runs all.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.as_deref().is_none_or(|f| "first panic".contains(f)) {
+        first_panic_in_fresh_processes();
+    }
+    if filter.as_deref() == Some("first") {
+        return;
+    }
     let wall = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))

@@ -218,6 +218,32 @@ pub struct Frame {
     pub in_app: bool,
 }
 
+/// Return addresses of a backtrace not yet resolved to frames, each relative to the module
+/// (executable or shared library) it falls in, which the module's GNU build id names for
+/// good. A panic is journaled in this form; the program resolves it right after, or the
+/// next process that opens the database does from the module's file. An event stored with
+/// it could not be resolved: [`UnresolvedFrames::reason`] says why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnresolvedFrames {
+    /// The modules the addresses fall in.
+    pub modules: Vec<UnresolvedModule>,
+    /// Innermost first: an index into `modules` and the address as the module's file
+    /// gives it (`u32::MAX` and the address in memory when it fell in no known module).
+    pub addresses: Vec<(u32, u64)>,
+    /// Why the addresses were not resolved, once that was tried and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A module of [`UnresolvedFrames`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnresolvedModule {
+    /// The module's file when the event was captured.
+    pub path: String,
+    /// Its GNU build id, hex (empty when it has none).
+    pub build_id: String,
+}
+
 /// One argument of a captured function, by name, as stored: its `Debug` text, its type name
 /// when the type is not `Debug`, or `**********` when it is sensitive.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +336,12 @@ pub struct CrashEvent {
     /// Resolved backtrace, innermost first, machinery trimmed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<Frame>,
+    /// The backtrace as return addresses, when it could not be resolved to [`frames`]
+    /// (the program's file changed before the event was stored).
+    ///
+    /// [`frames`]: CrashEvent::frames
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved: Option<UnresolvedFrames>,
     /// The chain of captured functions active at the time, outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<CapturedCall>,
@@ -346,6 +378,7 @@ impl CrashEvent {
             user: String::new(),
             fingerprint: "fp".into(),
             frames: Vec::new(),
+            unresolved: None,
             calls: Vec::new(),
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),

@@ -134,21 +134,29 @@ fn own_source(file: &str) -> Option<&Path> {
 static SYMBOL_CACHE: Mutex<Option<HashMap<usize, Arc<[Frame]>>>> = Mutex::new(None);
 const SYMBOL_CACHE_MAX: usize = 16_384;
 
+/// The frame of a symbol: its name demangled without the hash, its file shortened.
+pub(crate) fn frame_of(name: Option<&str>, file: Option<String>, line: Option<u32>) -> Frame {
+    let function = name
+        .map(|n| match rustc_demangle::try_demangle(n) {
+            Ok(d) => strip_hash(&format!("{d:#}")).to_owned(),
+            Err(_) => strip_hash(n).to_owned(),
+        })
+        .unwrap_or_default();
+    Frame {
+        in_app: is_in_app(&function, file.as_deref()),
+        function,
+        file: file.map(|f| short_file(&f)),
+        line,
+    }
+}
+
 /// The frames (more than one where calls were inlined) of one address, by symbolisation.
 fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
     let mut out = Vec::new();
     backtrace::resolve(ip, |symbol| {
-        let function = symbol
-            .name()
-            .map(|n| strip_hash(&format!("{n:#}")).to_owned())
-            .unwrap_or_default();
+        let name = symbol.name().map(|n| format!("{n:#}"));
         let file = symbol.filename().map(|p| p.display().to_string());
-        out.push(Frame {
-            in_app: is_in_app(&function, file.as_deref()),
-            function,
-            file: file.map(|f| short_file(&f)),
-            line: symbol.lineno(),
-        });
+        out.push(frame_of(name.as_deref(), file, symbol.lineno()));
     });
     if out.is_empty() {
         out.push(Frame::default());
@@ -198,6 +206,11 @@ impl RawTrace {
         }
         RawTrace(ips)
     }
+
+    /// The return addresses, innermost first.
+    pub(crate) fn ips(&self) -> &[usize] {
+        &self.0
+    }
 }
 
 /// Converts an unresolved stack, innermost first, resolving each address once per process.
@@ -231,6 +244,11 @@ pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
         resolved.push(frames);
     }
     drop(cache);
+    frames_kept(&resolved)
+}
+
+/// The frames worth reading of a resolved stack (each address's frames, innermost first).
+pub(crate) fn frames_kept(resolved: &[Arc<[Frame]>]) -> Vec<Frame> {
     // Only the frames kept are copied out of the cache.
     let mut all: Vec<&Frame> = Vec::with_capacity(resolved.iter().map(|f| f.len()).sum());
     all.extend(resolved.iter().flat_map(|f| f.iter()));

@@ -18,13 +18,15 @@ use std::any::Any;
 use std::cell::Cell;
 use std::io::Write;
 use std::panic::PanicHookInfo;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::capture::{accept, admitted, location_of};
 use crate::event::{CrashEvent, Level};
+use crate::frames::RawTrace;
 use crate::gate::DropReason;
 use crate::install::{Runtime, Sink};
 use crate::pipeline::{event_from_pending, PendingEvent};
-use crate::writer::IS_WRITER;
+use crate::writer::{Journaled, IS_WRITER};
 
 thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
@@ -37,18 +39,67 @@ pub(crate) fn say(line: &str) {
     let _ = err.write_all(b"\n");
 }
 
-/// Installs the hook in front of the current one, which it calls after storing.
-pub(crate) fn install() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
+/// The hook this crate installed: it stores the panic, then calls the one it replaced.
+///
+/// Dropping it means the program replaced it (`set_hook` drops the hook it replaces, and a
+/// hook taken with `take_hook` and not kept is dropped too): panics no longer reach it. A
+/// hook that chains to it keeps it alive. Watching the drop costs nothing per panic, and
+/// tells a chaining hook from a replacing one, which comparing hooks could not.
+struct OurHook {
+    previous: Box<dyn Fn(&PanicHookInfo<'_>) + Sync + Send + 'static>,
+}
+
+impl OurHook {
+    fn call(&self, info: &PanicHookInfo<'_>) {
         // Raised by a user's `Debug` while formatting a value for an event, and caught.
         if crate::chain::formatting_value() {
             return;
         }
         on_panic(info);
-        previous(info);
-    }));
+        (self.previous)(info);
+    }
 }
+
+impl Drop for OurHook {
+    fn drop(&mut self) {
+        HOOK_STATE.store(HOOK_DROPPED, Ordering::SeqCst);
+    }
+}
+
+const HOOK_NONE: u8 = 0;
+const HOOK_INSTALLED: u8 = 1;
+const HOOK_DROPPED: u8 = 2;
+static HOOK_STATE: AtomicU8 = AtomicU8::new(HOOK_NONE);
+static SAID_REPLACED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the hook in front of the current one, which it calls after storing.
+pub(crate) fn install() {
+    let hook = OurHook {
+        previous: std::panic::take_hook(),
+    };
+    std::panic::set_hook(Box::new(move |info| hook.call(info)));
+    HOOK_STATE.store(HOOK_INSTALLED, Ordering::SeqCst);
+}
+
+/// Whether panics reach this crate's hook: it was installed and not replaced since. The
+/// first time it finds the hook replaced, says so on stderr, with how to chain instead.
+pub(crate) fn is_capturing_panics() -> bool {
+    match HOOK_STATE.load(Ordering::SeqCst) {
+        HOOK_INSTALLED => true,
+        HOOK_DROPPED => {
+            if !SAID_REPLACED.swap(true, Ordering::SeqCst) {
+                say(REPLACED);
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+const REPLACED: &str = "stacktrace: the panic hook was replaced after install(); panics are no \
+    longer captured. Set your hook before install(), or chain to the previous one: \
+    `let previous = std::panic::take_hook(); \
+    std::panic::set_hook(Box::new(move |info| { /* yours */ previous(info) }));`";
 
 fn on_panic(info: &PanicHookInfo<'_>) {
     // Thread-locals may be gone (a panic in a thread-local's destructor): then assume we
@@ -89,8 +140,25 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     p.breadcrumbs = crate::breadcrumbs::take();
-    p.trace = Some(crate::frames::RawTrace::capture());
-    let mut event = event_from_pending(p, rt);
+    let trace = RawTrace::capture();
+    // Resolving symbols is most of a panic's cost, and the first time in a process it
+    // loads debug info (tens of milliseconds to seconds). What the process could not
+    // rebuild later is only the return addresses: the journal gets them relative to their
+    // modules, and the writer resolves them (or, if the process ends first, the next one
+    // to open the database). A `before_store` hook must see the finished event before
+    // anything reaches the disk, and a spool is merged by another process: both resolve
+    // here, as does a process whose modules could not be listed.
+    let journal_addresses = rt.filters.before_store.is_none()
+        && matches!(rt.sink, Sink::Store(_))
+        && !crate::modules::loaded().is_empty();
+    let (mut event, trace) = if journal_addresses {
+        let mut event = event_from_pending(p, rt);
+        event.unresolved = Some(crate::modules::unresolved_of(trace.ips()));
+        (event, Some(trace))
+    } else {
+        p.trace = Some(trace);
+        (event_from_pending(p, rt), None)
+    };
     if !rt.filters.keep(&mut event) {
         rt.drops.add(DropReason::Filtered);
         return Ok(());
@@ -113,6 +181,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     };
     if store.journal(&event).is_err() {
         // No journal: store the event and flush the database, the slow way.
+        resolve(&mut event, trace.as_ref());
         let outcome = store
             .insert(&event)
             .and_then(|outcome| store.flush().map(|()| outcome))
@@ -124,15 +193,25 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     // Durable now. The writer stores it and mails; when it cannot take it, the hook does.
-    let Err(event) = rt.writer.try_send_journaled(Box::new(event)) else {
+    let Err(journaled) = rt
+        .writer
+        .try_send_journaled(Box::new(Journaled { event, trace }))
+    else {
         return Ok(());
     };
+    let Journaled { mut event, trace } = *journaled;
+    resolve(&mut event, trace.as_ref());
     let outcome = store.insert(&event).map_err(|e| {
         format!("{e}; it is kept in the journal and stored when the database is next opened")
     })?;
     store.journaled_stored(1);
-    notify(rt, *event, Some(outcome));
+    notify(rt, event, Some(outcome));
     Ok(())
+}
+
+/// Resolves a journaled panic's frames in the hook: when the writer cannot take it.
+fn resolve(event: &mut CrashEvent, trace: Option<&RawTrace>) {
+    crate::modules::resolve_journaled(event, trace, &mut Default::default());
 }
 
 /// Hands a panic the hook stored itself to the mailer.

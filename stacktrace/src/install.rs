@@ -167,6 +167,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         };
     }
     crate::gate::seed_random();
+    // Listed now: the panic hook must not take the loader's lock to list them.
+    crate::modules::loaded();
     let mut errors: Vec<InstallError> = config_errors
         .into_iter()
         .map(InstallError::Config)
@@ -246,6 +248,12 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     if !std::thread::panicking() {
         crate::hook::install();
     }
+    if let Err(why) = exit_flush::register() {
+        errors.push(InstallError::Store(StoreError::Spool {
+            path: "exit handler".into(),
+            source: why,
+        }));
+    }
     for e in &errors {
         crate::hook::say(&format!("stacktrace: {e}"));
     }
@@ -290,8 +298,30 @@ const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Guard {
     /// What went wrong at install; empty when all went well.
+    ///
+    /// Also looks whether the panic hook was replaced since (see
+    /// [`Guard::is_capturing_panics`]), and says so once on stderr.
     pub fn errors(&self) -> &[InstallError] {
+        crate::hook::is_capturing_panics();
         &self.errors
+    }
+
+    /// Whether panics are captured: the hook was installed and no hook set since replaced
+    /// it. A hook set after [`install`] must chain to the one it takes, or panics stop
+    /// reaching this crate; the first time that is found (here, when the guard flushes or
+    /// drops, or when the writer goes idle) it is said once on stderr.
+    ///
+    /// ```no_run
+    /// let guard = stacktrace::install();
+    /// let previous = std::panic::take_hook();
+    /// std::panic::set_hook(Box::new(move |info| {
+    ///     eprintln!("the program's own hook");
+    ///     previous(info); // chains: panics are still captured
+    /// }));
+    /// assert!(guard.is_capturing_panics());
+    /// ```
+    pub fn is_capturing_panics(&self) -> bool {
+        crate::hook::is_capturing_panics()
     }
 
     /// Whether events are kept: in the database, or in a spool file beside a database held
@@ -316,12 +346,14 @@ impl Guard {
 
     /// Like [`Guard::flush`], waiting at most `timeout`.
     pub fn flush_timeout(&self, timeout: Duration) -> bool {
+        crate::hook::is_capturing_panics();
         runtime().is_some_and(|rt| rt.writer.flush(timeout))
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        crate::hook::is_capturing_panics();
         if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
             crate::hook::say("stacktrace: some queued events were not stored before exit");
         }
@@ -332,5 +364,50 @@ impl Drop for Guard {
         {
             mailer.drain_on_exit();
         }
+    }
+}
+
+/// Stores what is queued when the program calls `std::process::exit`, which runs no
+/// destructor: without it, an error captured just before `exit` would be lost with the
+/// writer's queue. Panics need no help; the hook journals them at once.
+mod exit_flush {
+    use super::runtime;
+
+    /// Registers the handler; called once per process, under the install lock.
+    #[cfg(unix)]
+    pub(super) fn register() -> std::io::Result<()> {
+        // SAFETY: `atexit` is given a plain function with the C ABI that takes nothing and
+        // cannot unwind (it catches every panic), and registering it has no precondition;
+        // the runtime it reads is a process-wide static that is never torn down.
+        #[allow(unsafe_code)]
+        let status = unsafe { libc::atexit(on_exit) };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("atexit refused the exit handler"))
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn register() -> std::io::Result<()> {
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    extern "C" fn on_exit() {
+        // A panic must not unwind out of a C callback; nothing here is expected to panic.
+        let _ = std::panic::catch_unwind(|| {
+            let Some(rt) = runtime() else {
+                return;
+            };
+            let timeout = rt.config.exit_flush_timeout;
+            let unflushed = rt.writer.unflushed();
+            if !rt.writer.flush_at_exit(timeout) {
+                crate::hook::say(&format!(
+                    "stacktrace: up to {unflushed} queued events were not stored before exit \
+                     (exit_flush_timeout is {timeout:?})"
+                ));
+            }
+        });
     }
 }

@@ -70,6 +70,7 @@ pub mod log;
 /// Mail to admins and managers (feature `mail`).
 #[cfg(feature = "mail")]
 pub mod mail;
+mod modules;
 mod pipeline;
 mod redact;
 mod report;
@@ -97,7 +98,7 @@ pub use dashboard::{Dashboard, ServeError};
 pub use error::{Error, InstallError, QueryError, StoreError};
 pub use event::{
     from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
-    ParseEventIdError, ParseLevelError, RuntimeContext,
+    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
 };
 pub use filter::BeforeStore;
 pub use gate::{DropReason, DROP_REASONS};

@@ -275,6 +275,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> C
         user: p.user,
         fingerprint,
         frames,
+        unresolved: None,
         calls,
         tags,
         extra,

@@ -11,13 +11,14 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::event::CrashEvent;
+use crate::frames::RawTrace;
 use crate::gate::DropReason;
 use crate::install::{runtime, Runtime, Sink};
 use crate::pipeline::{event_from_pending, PendingEvent};
@@ -34,14 +35,28 @@ const POLL: Duration = Duration::from_millis(1);
 const IDLE_POLLS: u32 = 50;
 /// How long an idle writer sleeps unless woken.
 const LONG_SLEEP: Duration = Duration::from_millis(250);
+/// How often the exit handler looks whether its flush is done.
+const EXIT_POLL: Duration = Duration::from_millis(1);
 /// Events stored in one batch at most.
 const BATCH: usize = 512;
 
+/// A panic the hook journaled, redacted and filtered, with its stack as taken when its
+/// frames are still to be resolved (see [`crate::modules`]).
+#[derive(Debug)]
+pub(crate) struct Journaled {
+    pub(crate) event: CrashEvent,
+    pub(crate) trace: Option<RawTrace>,
+}
+
 pub(crate) enum Job {
     Event(Box<PendingEvent>),
-    /// A finished event already in the journal (a panic).
-    Journaled(Box<CrashEvent>),
+    /// A panic already in the journal.
+    Journaled(Box<Journaled>),
     Flush(SyncSender<()>),
+    /// A flush that says it is done by setting [`Writer`]'s `flushed_mark` to its mark:
+    /// the exit handler waits for it without channels, which may need the thread-locals
+    /// that `exit` has already destroyed.
+    FlushMark(u64),
 }
 
 impl Job {
@@ -66,14 +81,23 @@ pub(crate) struct Writer {
     capacity: usize,
     sleeping: Arc<AtomicBool>,
     thread: OnceLock<Thread>,
+    /// Events queued so far.
+    queued: AtomicU64,
+    /// `queued` as it was when a flush that has finished was asked for: when the two are
+    /// equal, nothing waits to be stored or flushed.
+    flushed_through: AtomicU64,
+    /// The last mark given to a [`Job::FlushMark`], and the last one done.
+    marks: AtomicU64,
+    flushed_mark: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Job::Event(e) => write!(f, "Event({})", e.id),
-            Job::Journaled(e) => write!(f, "Journaled({})", e.id),
+            Job::Journaled(e) => write!(f, "Journaled({})", e.event.id),
             Job::Flush(_) => f.write_str("Flush"),
+            Job::FlushMark(m) => write!(f, "FlushMark({m})"),
         }
     }
 }
@@ -85,6 +109,10 @@ impl Writer {
             capacity,
             sleeping: Arc::new(AtomicBool::new(false)),
             thread: OnceLock::new(),
+            queued: AtomicU64::new(0),
+            flushed_through: AtomicU64::new(0),
+            marks: AtomicU64::new(0),
+            flushed_mark: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -100,6 +128,7 @@ impl Writer {
                     return Err(DropReason::QueueFull);
                 }
                 q.events += 1;
+                self.queued.fetch_add(1, Ordering::SeqCst);
             }
             q.jobs.push_back(job);
         }
@@ -117,7 +146,7 @@ impl Writer {
     /// From the panic hook: queues a journaled event for storing, or gives it back when the
     /// queue is full, the writer is not running, or the queue's lock stays taken (the hook
     /// waits for no lock); the hook then stores it itself.
-    pub(crate) fn try_send_journaled(&self, event: Box<CrashEvent>) -> Result<(), Box<CrashEvent>> {
+    pub(crate) fn try_send_journaled(&self, event: Box<Journaled>) -> Result<(), Box<Journaled>> {
         let Some(thread) = self.thread.get() else {
             return Err(event);
         };
@@ -137,6 +166,7 @@ impl Writer {
             return Err(event);
         }
         q.events += 1;
+        self.queued.fetch_add(1, Ordering::SeqCst);
         q.jobs.push_back(Job::Journaled(event));
         drop(q);
         if self.sleeping.load(Ordering::SeqCst) {
@@ -148,6 +178,7 @@ impl Writer {
     /// Waits until every event queued before the call is stored and flushed, or the
     /// timeout passes; says whether it finished.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let queued = self.queued.load(Ordering::SeqCst);
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
         if self.push(Job::Flush(ack_tx), false).is_err() {
             return false;
@@ -155,19 +186,61 @@ impl Writer {
         if let Some(t) = self.thread.get() {
             t.unpark();
         }
-        ack_rx.recv_timeout(timeout).is_ok()
+        let done = ack_rx.recv_timeout(timeout).is_ok();
+        if done {
+            self.flushed_through.fetch_max(queued, Ordering::SeqCst);
+        }
+        done
+    }
+
+    /// From the exit handler: like [`Writer::flush`], and at once when nothing was queued
+    /// since the last flush (the guard's, when `main` returned). Uses no thread-local: the
+    /// exiting thread's are destroyed before exit handlers run. On the writer thread (an
+    /// exit from a `before_store` hook) it cannot wait for itself and says it did not finish.
+    pub(crate) fn flush_at_exit(&self, timeout: Duration) -> bool {
+        let queued = self.queued.load(Ordering::SeqCst);
+        if queued == self.flushed_through.load(Ordering::SeqCst) {
+            return true;
+        }
+        if IS_WRITER.try_with(Cell::get).unwrap_or(false) || timeout.is_zero() {
+            return false;
+        }
+        let mark = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.push(Job::FlushMark(mark), false).is_err() {
+            return false;
+        }
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        let start = Instant::now();
+        while self.flushed_mark.load(Ordering::SeqCst) < mark {
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(EXIT_POLL);
+        }
+        self.flushed_through.fetch_max(queued, Ordering::SeqCst);
+        true
+    }
+
+    /// Events queued and not yet flushed, as far as finished flushes tell.
+    pub(crate) fn unflushed(&self) -> u64 {
+        self.queued
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.flushed_through.load(Ordering::SeqCst))
     }
 
     /// Starts the writer thread. It runs for the life of the process.
     pub(crate) fn spawn(&self) -> std::io::Result<()> {
         let queue = self.queue.clone();
         let sleeping = self.sleeping.clone();
+        let flushed_mark = self.flushed_mark.clone();
         let handle = std::thread::Builder::new()
             .name("stacktrace-writer".into())
             .spawn(move || {
                 IS_WRITER.with(|w| w.set(true));
                 if let Some(rt) = runtime() {
-                    run(rt, &queue, &sleeping);
+                    run(rt, &queue, &sleeping, &flushed_mark);
                 }
             })?;
         let _ = self.thread.set(handle.thread().clone());
@@ -191,16 +264,25 @@ struct Buffers {
     events: Vec<CrashEvent>,
 }
 
-fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
+fn run(
+    rt: &'static Runtime,
+    queue: &Mutex<Queue>,
+    sleeping: &AtomicBool,
+    flushed_mark: &AtomicU64,
+) {
     let mut idle = 0;
     let mut reported = false;
     let mut buffers = Buffers::default();
     let mut acks = Vec::new();
+    let mut mark = None;
     loop {
         take_jobs(queue, &mut buffers.jobs);
         if buffers.jobs.is_empty() {
             if idle == 0 {
                 rt.sink.settle();
+                // Cheap (an atomic load), and said once: a program that never flushes
+                // still hears that its panics are no longer captured.
+                crate::hook::is_capturing_panics();
             }
             idle += 1;
             if idle < IDLE_POLLS {
@@ -228,15 +310,22 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
                     store_batch(rt, &mut buffers, &mut reported);
                     acks.push(ack);
                 }
+                Job::FlushMark(m) => {
+                    store_batch(rt, &mut buffers, &mut reported);
+                    mark = Some(m);
+                }
             }
         }
         buffers.jobs = jobs;
         store_batch(rt, &mut buffers, &mut reported);
-        if !acks.is_empty() {
+        if !acks.is_empty() || mark.is_some() {
             rt.sink.persist_drops(&rt.drops);
             let _ = rt.sink.flush();
             for ack in acks.drain(..) {
                 let _ = ack.try_send(());
+            }
+            if let Some(m) = mark.take() {
+                flushed_mark.fetch_max(m, Ordering::SeqCst);
             }
         } else if rt.drops.peek().iter().any(|n| *n > 0) {
             rt.sink.persist_drops(&rt.drops);
@@ -248,8 +337,8 @@ fn run(rt: &'static Runtime, queue: &Mutex<Queue>, sleeping: &AtomicBool) {
 enum Queued {
     /// Still to be built (resolved, redacted) and filtered.
     Pending(Box<PendingEvent>),
-    /// Finished and filtered by the panic hook, and in the journal.
-    Journaled(Box<CrashEvent>),
+    /// Filtered by the panic hook, and in the journal; its frames may be unresolved.
+    Journaled(Box<Journaled>),
 }
 
 /// Stores the queued events of `buffers`, leaving its buffers empty.
@@ -263,11 +352,16 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         .filter(|q| matches!(q, Queued::Journaled(_)))
         .count();
     let Buffers { queued, events, .. } = buffers;
+    let mut files = crate::modules::ModuleFiles::default();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         events.clear();
         for q in queued.drain(..) {
             match q {
-                Queued::Journaled(e) => events.push(*e),
+                Queued::Journaled(j) => {
+                    let Journaled { mut event, trace } = *j;
+                    crate::modules::resolve_journaled(&mut event, trace.as_ref(), &mut files);
+                    events.push(event);
+                }
                 Queued::Pending(p) => {
                     let mut event = event_from_pending(*p, rt);
                     if rt.filters.keep(&mut event) {

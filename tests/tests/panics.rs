@@ -267,4 +267,121 @@ fn the_macro_form_knows_which_crates_without_files_are_dependencies() {
             e.frames
         );
     }
+// Pins: an error captured just before `std::process::exit` was lost, since `exit` runs no
+// destructor and the guard never flushed the writer's queue.
+#[test]
+fn an_error_captured_right_before_process_exit_is_stored() {
+    let (_dir, db) = db_dir();
+    let run = scenario("error-then-exit", &db, "");
+    assert_eq!(run.code, Some(3), "{run:?}");
+    let e = only_event(&db);
+    assert_eq!(e.level, Level::Error);
+    assert!(e.message.contains("cannot load config"), "{e:#?}");
+}
+
+/// The lines of `stderr` saying that panics are no longer captured.
+fn replaced_hook_warnings(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("panics are no longer captured"))
+        .count()
+}
+
+// Pins: a panic hook set after `install()` that replaced the tracker's stopped panic
+// capture without a word.
+#[test]
+fn a_hook_that_replaces_ours_after_install_is_said_once() {
+    let (_dir, db) = db_dir();
+    let run = scenario("hook-after-install", &db, "replaced");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // The program's own hook ran: its stderr is what was read.
+    assert!(run.stderr.contains("own hook ran"), "{run:?}");
+    assert_eq!(replaced_hook_warnings(&run.stderr), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("take_hook"), "{}", run.stderr);
+    assert!(run.stdout.contains("capturing panics: false"), "{run:?}");
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.query().count().unwrap(), 0);
+}
+
+// The control: a hook that chains to ours keeps panics captured, and nothing is said.
+#[test]
+fn a_hook_that_chains_to_ours_after_install_keeps_capturing_silently() {
+    let (_dir, db) = db_dir();
+    let run = scenario("hook-after-install", &db, "chained");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("own hook ran"), "{run:?}");
+    assert!(run.stderr.contains("failure at site b"), "{run:?}");
+    assert_eq!(replaced_hook_warnings(&run.stderr), 0, "{}", run.stderr);
+    assert!(run.stdout.contains("capturing panics: true"), "{run:?}");
+    let e = only_event(&db);
+    assert_eq!(e.message, "failure at site b");
+}
+
+/// The journal's lines (the panics a program made durable and had not stored), as JSON.
+fn journal_lines(db: &std::path::Path) -> Vec<serde_json::Value> {
+    let dir = db.with_file_name("events.db.spool");
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("a journal").flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        lines.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
+    }
+    lines
+}
+
+// Pins: the panic hook resolved symbols (loading debug info made the first panic of a
+// process take 100+ ms); it journals return addresses relative to their modules, and the
+// next open resolves them from the program's file.
+#[test]
+fn the_hook_journals_addresses_which_the_next_open_resolves() {
+    let (_dir, db) = db_dir();
+    let run = scenario("panic-then-abort", &db, "");
+    assert_eq!(run.code, None, "{run:?}");
+    let lines = journal_lines(&db);
+    let panic = lines
+        .iter()
+        .find(|l| l["message"] == "failure at site b")
+        .expect("the panic is journaled");
+    assert!(panic.get("frames").is_none(), "{panic:#}");
+    let unresolved = &panic["unresolved"];
+    let modules = unresolved["modules"].as_array().expect("modules");
+    assert!(!modules.is_empty(), "{panic:#}");
+    let exe = modules[0]["path"].as_str().unwrap();
+    assert!(exe.ends_with("scenario"), "{exe}");
+    assert!(modules[0]["build_id"].as_str().unwrap().len() >= 16);
+    assert!(!unresolved["addresses"].as_array().unwrap().is_empty());
+
+    let e = only_panic(&db);
+    assert_eq!(e.frames[0].function, "scenario::site_b", "{:#?}", e.frames);
+    assert!(e.unresolved.is_none());
+}
+
+fn only_panic(db: &std::path::Path) -> stacktrace::CrashEvent {
+    let store = Store::open(db).unwrap();
+    let mut panics = store.query().error_type("panic").run().unwrap().events;
+    assert_eq!(panics.len(), 1, "{panics:#?}");
+    panics.remove(0)
+}
+
+// A panic journaled by a program whose file is another build by the next open keeps its
+// addresses and its build id, and says why it has no frames.
+#[test]
+fn a_panic_of_a_program_since_rebuilt_keeps_its_addresses() {
+    let (dir, db) = db_dir();
+    let exe = dir.path().join("app");
+    std::fs::copy(env!("CARGO_BIN_EXE_scenario"), &exe).unwrap();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("panic-then-abort").arg(&db);
+    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(run.code, None, "{run:?}");
+    // The program is rebuilt (another build id) before the database is opened again.
+    std::fs::copy(env!("CARGO_BIN_EXE_macro_scenario"), &exe).unwrap();
+
+    let e = only_panic(&db);
+    assert_eq!(e.message, "failure at site b");
+    assert!(e.frames.is_empty(), "{:#?}", e.frames);
+    let unresolved = e.unresolved.expect("the addresses are kept");
+    assert!(!unresolved.addresses.is_empty());
+    assert!(!unresolved.modules[0].build_id.is_empty());
+    let reason = unresolved.reason.expect("says why");
+    assert!(reason.contains("another build"), "{reason}");
 }

@@ -144,6 +144,11 @@ impl Config {
                     .filter(|n| *n > 0)
                     .map(|n| c.queue_capacity = n)
                     .ok_or(bad(POSITIVE)),
+                "STACKTRACE_EXIT_FLUSH_MS" => value
+                    .trim()
+                    .parse()
+                    .map(|ms| c.exit_flush_timeout = std::time::Duration::from_millis(ms))
+                    .map_err(|_| bad(COUNT)),
                 "STACKTRACE_REDACT_FIELDS" => {
                     c.redact_fields = parse_list(value);
                     Ok(())
@@ -281,6 +286,7 @@ mod tests {
             ("STACKTRACE_RATE_LIMIT", "5"),
             ("STACKTRACE_DB", "x/y.db"),
             ("STACKTRACE_REDACT_FIELDS", "pin, ssn,,"),
+            ("STACKTRACE_EXIT_FLUSH_MS", "250"),
             ("PATH", "/bin"),
         ])
         .unwrap();
@@ -289,6 +295,7 @@ mod tests {
         assert_eq!(c.rate_limit, 5);
         assert_eq!(c.db_path, PathBuf::from("x/y.db"));
         assert_eq!(c.redact_fields, ["pin", "ssn"]);
+        assert_eq!(c.exit_flush_timeout, std::time::Duration::from_millis(250));
     }
 
     #[test]
@@ -300,6 +307,7 @@ mod tests {
             ("STACKTRACE_RATE_LIMIT", "-1"),
             ("STACKTRACE_ENABLED", "maybe"),
             ("STACKTRACE_QUEUE_CAPACITY", "0"),
+            ("STACKTRACE_EXIT_FLUSH_MS", "2s"),
             ("STACKTRACE_DB", " "),
         ] {
             let (c, errors) = Config::from_vars_lenient([(var, value)]);

@@ -1,6 +1,7 @@
 //! The settings, their defaults, and the builder.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Settings of the tracker. Start from [`Config::default()`] or [`Config::from_env()`] and
 /// change what you need:
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 /// | `user_field` | `username` | `STACKTRACE_USER_FIELD` |
 /// | `db_path` | `stacktrace.db` | `STACKTRACE_DB` |
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
+/// | `exit_flush_timeout` (0 = off) | 2 s | `STACKTRACE_EXIT_FLUSH_MS` (milliseconds) |
 /// | `release` | empty | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |
@@ -51,6 +53,7 @@ pub struct Config {
     pub(crate) user_field: String,
     pub(crate) db_path: PathBuf,
     pub(crate) queue_capacity: usize,
+    pub(crate) exit_flush_timeout: Duration,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
     pub(crate) max_breadcrumbs: usize,
@@ -82,6 +85,7 @@ impl Default for Config {
             user_field: "username".into(),
             db_path: PathBuf::from("stacktrace.db"),
             queue_capacity: 1024,
+            exit_flush_timeout: Duration::from_secs(2),
             release: String::new(),
             capture_env: true,
             max_breadcrumbs: 100,
@@ -160,6 +164,13 @@ impl Config {
     /// counted.
     pub fn queue_capacity(mut self, events: usize) -> Self {
         self.queue_capacity = events;
+        self
+    }
+    /// How long `std::process::exit` waits for queued events to be stored: `exit` runs no
+    /// destructor, so the guard cannot flush them. Zero stores nothing at exit that is not
+    /// stored already. Panics are kept whatever this says (they are journaled at once).
+    pub fn exit_flush_timeout(mut self, timeout: Duration) -> Self {
+        self.exit_flush_timeout = timeout;
         self
     }
     /// The program's version, stored in every event's context.
@@ -279,6 +290,10 @@ impl Config {
     /// The user attribute shown and indexed.
     pub fn get_user_field(&self) -> &str {
         &self.user_field
+    }
+    /// How long `std::process::exit` waits for queued events.
+    pub fn get_exit_flush_timeout(&self) -> Duration {
+        self.exit_flush_timeout
     }
     /// The database path.
     pub fn get_db_path(&self) -> &Path {

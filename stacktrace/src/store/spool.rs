@@ -190,7 +190,9 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
-    for path in files {
+    let paths = files;
+    let mut files = crate::modules::ModuleFiles::default();
+    for path in paths {
         let io = |source| StoreError::Spool {
             path: path.clone(),
             source,
@@ -207,11 +209,14 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
         let mut batch: Vec<CrashEvent> = Vec::new();
         for line in BufReader::new(&file).split(b'\n') {
             let line = line.map_err(io)?;
-            let Ok(event) = serde_json::from_slice::<CrashEvent>(&line) else {
+            let Ok(mut event) = serde_json::from_slice::<CrashEvent>(&line) else {
                 continue;
             };
             let repeated = batch.iter().any(|e| e.id == event.id);
             if !repeated && !store.contains_event(event.id)? {
+                // A panic journaled as return addresses, its program gone before it was
+                // stored: resolved from its modules' files while they are the same build.
+                crate::modules::resolve_journaled(&mut event, None, &mut files);
                 batch.push(event);
             }
             if batch.len() == MERGE_BATCH {

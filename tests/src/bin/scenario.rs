@@ -377,6 +377,37 @@ fn main() {
             let message = format!("huge-title-start {} huge-title-end", "é".repeat(n));
             stacktrace::capture_message(&message, Level::Error).expect("kept");
             guard.flush();
+        // A panic in a thread, then the process aborts at once: the writer, which resolves
+        // the first panic's frames in a fraction of a second at best, has not stored it.
+        "panic-then-abort" => {
+            let _guard = stacktrace::install_with(base);
+            let _ = std::thread::spawn(site_b).join();
+            std::process::abort();
+        }
+        // An error captured right before `process::exit`, which runs no destructor: the
+        // guard never flushes.
+        "error-then-exit" => {
+            let _guard = stacktrace::install_with(base);
+            let e = load_config().unwrap_err();
+            stacktrace::capture_error(&e).expect("kept");
+            std::process::exit(3);
+        }
+        // A hook set after install: "replaced" drops ours, "chained" calls it.
+        "hook-after-install" => {
+            let guard = stacktrace::install_with(base);
+            if arg == "chained" {
+                let previous = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    eprintln!("own hook ran");
+                    previous(info);
+                }));
+            } else {
+                std::panic::set_hook(Box::new(|_| eprintln!("own hook ran")));
+            }
+            let _ = std::thread::spawn(site_b).join();
+            println!("capturing panics: {}", guard.is_capturing_panics());
+            guard.flush();
+            println!("errors: {}", guard.errors().len());
         }
         other => {
             eprintln!("unknown scenario {other:?}");
