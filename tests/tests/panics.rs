@@ -267,6 +267,8 @@ fn the_macro_form_knows_which_crates_without_files_are_dependencies() {
             e.frames
         );
     }
+}
+
 // Pins: an error captured just before `std::process::exit` was lost, since `exit` runs no
 // destructor and the guard never flushed the writer's queue.
 #[test]

@@ -377,6 +377,7 @@ fn main() {
             let message = format!("huge-title-start {} huge-title-end", "é".repeat(n));
             stacktrace::capture_message(&message, Level::Error).expect("kept");
             guard.flush();
+        }
         // A panic in a thread, then the process aborts at once: the writer, which resolves
         // the first panic's frames in a fraction of a second at best, has not stored it.
         "panic-then-abort" => {
