@@ -182,7 +182,10 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         })
     });
     let sink = match opened {
-        Ok(store) => Sink::Store(Box::new(store.with_pending_drops(drops.clone()))),
+        Ok(store) => {
+            store.prepare_journal();
+            Sink::Store(Box::new(store.with_pending_drops(drops.clone())))
+        }
         Err(e @ StoreError::Locked { .. }) => {
             let sink = match Spool::create(&config.db_path) {
                 Ok(spool) => Sink::Spool(spool),

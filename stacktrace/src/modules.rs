@@ -109,7 +109,13 @@ pub(crate) fn resolve_journaled(
     };
     let frames = match trace {
         Some(t) => frames_from_trace(t),
-        None => match resolve_from_files(unresolved, files) {
+        // A module file is read as found on disk: parsing it must not take down the
+        // program opening the database.
+        None => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resolve_from_files(unresolved, files)
+        }))
+        .unwrap_or_else(|_| Err("reading the modules' debug info failed".to_owned()))
+        {
             Ok(resolved) => frames_kept(&resolved),
             Err(why) => {
                 unresolved.reason = Some(why);

@@ -239,6 +239,8 @@ impl Config {
     ///
     /// It runs on the background writer, and in the panic hook for panics: it must not
     /// panic there (a panic inside a panic hook aborts the process) and should be quick.
+    /// Since it sees panics with their frames, setting one makes the panic hook resolve
+    /// symbols itself, which the first time in a process means reading debug info.
     ///
     /// ```
     /// let config = stacktrace::Config::default().before_store(|event| {

@@ -311,6 +311,12 @@ impl Store {
         })
     }
 
+    /// Makes the journal now rather than at the first panic, which making it (a directory,
+    /// a file, its lock) would slow.
+    pub(crate) fn prepare_journal(&self) {
+        self.journal.get_or_init(|| Spool::create(&self.path).ok());
+    }
+
     /// Says that `n` journaled events were stored in the database.
     pub(crate) fn journaled_stored(&self, n: usize) {
         if n > 0 {
