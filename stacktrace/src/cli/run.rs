@@ -70,6 +70,10 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Locked { path } => CliError::Locked(path),
+            e @ StoreError::Corrupt { .. } => CliError::Failed(format!(
+                "{e}; the next program that installs stacktrace on it moves it aside and \
+                 starts a fresh database"
+            )),
             other => CliError::Failed(other.to_string()),
         }
     }

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 /// | `user_field` | `username` | `STACKTRACE_USER_FIELD` |
 /// | `db_path` | `stacktrace.db` | `STACKTRACE_DB` |
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
+/// | `cache_bytes` (sled's page cache) | `33554432` (32 MiB) | `STACKTRACE_CACHE_BYTES` |
 /// | `release` | empty | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |
@@ -49,6 +50,7 @@ pub struct Config {
     pub(crate) user_field: String,
     pub(crate) db_path: PathBuf,
     pub(crate) queue_capacity: usize,
+    pub(crate) cache_bytes: u64,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
     pub(crate) max_breadcrumbs: usize,
@@ -76,6 +78,7 @@ impl Default for Config {
             user_field: "username".into(),
             db_path: PathBuf::from("stacktrace.db"),
             queue_capacity: 1024,
+            cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             release: String::new(),
             capture_env: true,
             max_breadcrumbs: 100,
@@ -151,6 +154,12 @@ impl Config {
     /// counted.
     pub fn queue_capacity(mut self, events: usize) -> Self {
         self.queue_capacity = events;
+        self
+    }
+    /// How much memory sled's page cache may hold, about: what the database costs its host
+    /// program beyond the events being written. Smaller is slower to read old events.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
         self
     }
     /// The program's version, stored in every event's context.
@@ -256,6 +265,10 @@ impl Config {
     /// The database path.
     pub fn get_db_path(&self) -> &Path {
         &self.db_path
+    }
+    /// The most memory sled's page cache may hold, about.
+    pub fn get_cache_bytes(&self) -> u64 {
+        self.cache_bytes
     }
 }
 
