@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 /// | `user_field` | `username` | `STACKTRACE_USER_FIELD` |
 /// | `db_path` | `stacktrace.db` | `STACKTRACE_DB` |
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
-/// | `cache_bytes` (sled's page cache) | `33554432` (32 MiB) | `STACKTRACE_CACHE_BYTES` |
+/// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
 /// | `release` | empty | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |

@@ -20,7 +20,7 @@ use crate::event::{CrashEvent, EventId};
 use crate::gate::{DropCounters, DropReason, DROP_REASONS};
 
 /// sled's page cache when no size is given: what a reader or a host program spends on it.
-pub(crate) const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+pub(crate) const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
 
 /// An open event database.
 ///
@@ -123,7 +123,7 @@ fn is_lock_error(e: &sled::Error) -> bool {
 impl Store {
     /// Opens (or creates) the database at `path`, and merges into it the events that
     /// programs spooled beside it while another process held it. sled's page cache is
-    /// held to 32 MiB; see [`Store::open_with_cache`].
+    /// held to 16 MiB; see [`Store::open_with_cache`].
     ///
     /// Fails with [`StoreError::Locked`] when another process has it open: sled allows one
     /// process at a time. Read a running program's events through its own

@@ -59,11 +59,17 @@ fn main() {
                 let _ = t.join();
             }
         }
-        // Stores `arg` events (default 50,000), then prints the resident memory before and
-        // after, in bytes: `resident before <n> after <n>`.
+        // Stores `arg` events ("N" or "N:CACHE_BYTES", default 50,000 with the default
+        // cache), then prints how many are stored and the resident memory before and after,
+        // in bytes: `stored <n> resident before <n> after <n>`.
         "memory" => {
-            let n: u64 = arg.parse().unwrap_or(50_000);
-            let guard = stacktrace::install_with(base.queue_capacity(1 << 16));
+            let (n, cache) = arg.split_once(':').unwrap_or((&arg, ""));
+            let n: u64 = n.parse().unwrap_or(50_000);
+            let mut config = base.queue_capacity(1 << 16);
+            if let Ok(bytes) = cache.parse() {
+                config = config.cache_bytes(bytes);
+            }
+            let guard = stacktrace::install_with(config);
             for e in guard.errors() {
                 println!("install error: {e}");
             }
