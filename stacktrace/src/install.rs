@@ -109,18 +109,7 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 /// again from now on; the move is reported once.
 fn open_store(config: &Config, errors: &mut Vec<InstallError>) -> Result<Store, StoreError> {
     let (path, cache_bytes) = (&config.db_path, config.cache_bytes);
-    // A damaged database must not take the program down, even if sled panics reading it.
-    let open = || {
-        std::panic::catch_unwind(|| Store::open_with_cache(path, cache_bytes)).unwrap_or_else(
-            |_| {
-                Err(StoreError::Corrupt {
-                    path: path.clone(),
-                    expected: "a database sled can read".into(),
-                    found: "data that made sled panic".into(),
-                })
-            },
-        )
-    };
+    let open = || Store::open_with_cache(path, cache_bytes);
     match open() {
         Err(cause @ StoreError::Corrupt { .. }) => match crate::store::move_aside(path) {
             Ok((aside, held)) => {

@@ -200,3 +200,34 @@ fn a_damaged_data_file_is_named_moved_aside_once_and_a_fresh_database_stores_aga
     assert!(run.stdout.contains("storing: true"), "{run:?}");
     assert_eq!(moved_aside(&db).len(), 1);
 }
+
+// Pins: a data file damaged in its middle made sled panic while opening; the tool printed
+// sled's panic instead of one line naming the database.
+#[test]
+fn a_data_file_that_makes_sled_panic_is_named_in_one_line_and_moved_aside_at_install() {
+    let (_dir, db) = db_dir();
+    let run = scenario("fill", &db, "2000");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let data = db.join("db");
+    let len = std::fs::metadata(&data).unwrap().len();
+    assert!(len > 2 << 20, "{len} bytes: too small to damage its middle");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[1 << 20..2 << 20].fill(0xAB);
+    std::fs::write(&data, bytes).unwrap();
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stacktrace-cli"));
+    cmd.arg("--db")
+        .arg(&db)
+        .arg("stats")
+        .env_remove("STACKTRACE_DB");
+    let stats = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_ne!(stats.code, Some(0), "{stats:?}");
+    let said: Vec<&str> = stats.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(said.len(), 1, "{stats:?}");
+    assert!(said[0].contains(&*db.to_string_lossy()) && said[0].contains("damaged"));
+
+    let run = scenario("keep-running", &db, "");
+    assert!(run.stdout.contains("storing: true"), "{run:?}");
+    assert_eq!(moved_aside(&db).len(), 1);
+    assert_eq!(Store::open(&db).unwrap().query().count().unwrap(), 2);
+}

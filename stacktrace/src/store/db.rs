@@ -137,10 +137,30 @@ impl Store {
     /// Like [`Store::open`], with sled's page cache held to about `cache_bytes` (the
     /// `cache_bytes` setting of [`Config`](crate::Config)).
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        // sled panics on some damaged files rather than failing: that is a damaged database
+        // too, not a reason to take the program down.
+        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes)).unwrap_or_else(
+            |panic| {
+                let said = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    expected: "a database sled can read".into(),
+                    found: format!("data that made sled panic ({said})"),
+                })
+            },
+        )
+    }
+
+    fn open_unguarded(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         /// How long a lock just being released is waited for: sled lets go of its file
         /// lock when its background threads end, a moment after the holder closed it.
         const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
-        let path = path.as_ref().to_path_buf();
+        let path = path.to_path_buf();
         recovery::remove_torn_snapshots(&path);
         let start = std::time::Instant::now();
         let db = loop {
