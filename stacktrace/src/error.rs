@@ -24,8 +24,20 @@ pub enum StoreError {
     },
     /// A read or write of an open database failed (full disk, I/O error).
     Io(sled::Error),
-    /// A stored value could not be decoded: written by a newer version, or damaged.
+    /// The database is damaged: sled cannot read it, or it holds less than its manifest
+    /// (the record of what it held, kept beside sled's files and updated with each flush)
+    /// says was made durable. [`install`](crate::install) moves such a database aside and
+    /// starts a fresh one.
     Corrupt {
+        /// The database path.
+        path: PathBuf,
+        /// What the database should hold (from its manifest), or "a database sled can read".
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// A stored value could not be decoded: written by a newer version, or damaged.
+    Undecodable {
         /// Which tree and key.
         what: String,
         /// What was wrong with it.
@@ -58,7 +70,16 @@ impl fmt::Display for StoreError {
                 write!(f, "cannot open database {}: {source}", path.display())
             }
             StoreError::Io(e) => write!(f, "database I/O failed: {e}"),
-            StoreError::Corrupt { what, reason } => {
+            StoreError::Corrupt {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "database {} is damaged: expected {expected}, found {found}",
+                path.display()
+            ),
+            StoreError::Undecodable { what, reason } => {
                 write!(f, "stored value {what} cannot be decoded: {reason}")
             }
             StoreError::Spool { path, source } => {
@@ -151,6 +172,16 @@ pub enum InstallError {
     Config(ConfigError),
     /// The database could not be opened; panics and errors are not stored.
     Store(StoreError),
+    /// The database was damaged: it was moved aside and a fresh one started in its place,
+    /// into which the journal and the spool were merged. Events are stored from now on.
+    StoreReplaced {
+        /// What was wrong with it (a [`StoreError::Corrupt`], naming its path).
+        cause: StoreError,
+        /// Where it was moved: `<db>.corrupt-<seconds since the epoch>`.
+        aside: PathBuf,
+        /// How many events it held at its last flush, when its manifest said.
+        held: Option<u64>,
+    },
 }
 
 impl fmt::Display for InstallError {
@@ -161,6 +192,13 @@ impl fmt::Display for InstallError {
             }
             InstallError::Config(e) => write!(f, "{e}; the default is kept"),
             InstallError::Store(e) => write!(f, "{e}; events will not be stored"),
+            InstallError::StoreReplaced { cause, aside, held } => {
+                write!(f, "{cause}; moved it to {}", aside.display())?;
+                if let Some(n) = held {
+                    write!(f, " (it held {n} events at its last flush)")?;
+                }
+                f.write_str(" and started a fresh database; events are stored again")
+            }
         }
     }
 }
@@ -169,7 +207,7 @@ impl std::error::Error for InstallError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             InstallError::Config(e) => Some(e),
-            InstallError::Store(e) => Some(e),
+            InstallError::Store(e) | InstallError::StoreReplaced { cause: e, .. } => Some(e),
             InstallError::AlreadyInstalled => None,
         }
     }

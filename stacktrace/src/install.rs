@@ -107,6 +107,30 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
     RUNTIME.get()
 }
 
+/// Opens the configured database. A damaged one is moved aside and a fresh one opened in
+/// its place, into which the journal and the spool are merged, so that the program stores
+/// again from now on; the move is reported once.
+fn open_store(config: &Config, errors: &mut Vec<InstallError>) -> Result<Store, StoreError> {
+    let (path, cache_bytes) = (&config.db_path, config.cache_bytes);
+    let open = || Store::open_with_cache(path, cache_bytes);
+    match open() {
+        Err(cause @ StoreError::Corrupt { .. }) => match crate::store::move_aside(path) {
+            Ok((aside, held)) => {
+                errors.push(InstallError::StoreReplaced { cause, aside, held });
+                open()
+            }
+            Err(source) => Err(StoreError::Spool {
+                path: path.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("{cause}; moving it aside failed: {source}"),
+                ),
+            }),
+        },
+        other => other,
+    }
+}
+
 /// Installs the tracker with the configuration of the `STACKTRACE_*` environment variables
 /// (see [`Config`]): opens the database, starts the background writer and puts the panic
 /// hook in front of the current one. Keep the returned [`Guard`] alive for the life of the
@@ -174,13 +198,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         .map(InstallError::Config)
         .collect();
     let drops = Arc::new(DropCounters::default());
-    // A damaged database must not take the program down, even if sled panics reading it.
-    let opened = std::panic::catch_unwind(|| Store::open(&config.db_path)).unwrap_or_else(|_| {
-        Err(StoreError::Corrupt {
-            what: config.db_path.display().to_string(),
-            reason: "the database could not be read".into(),
-        })
-    });
+    let opened = open_store(&config, &mut errors);
     let sink = match opened {
         Ok(store) => {
             store.prepare_journal();

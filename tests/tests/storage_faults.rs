@@ -81,3 +81,153 @@ fn a_path_below_a_file_is_a_clear_error() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("still running"));
 }
+
+/// The databases moved aside next to `db`.
+fn moved_aside(db: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let prefix = format!("{}.corrupt-", db.file_name().unwrap().to_string_lossy());
+    std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+        .collect()
+}
+
+// Pins: garbage written over sled's data file (`db`, with `conf` intact) opened as an empty
+// database without a word; every earlier event was gone and nothing said so.
+#[test]
+fn a_damaged_data_file_is_named_moved_aside_once_and_a_fresh_database_stores_again() {
+    let (_dir, db) = db_dir();
+    let run = scenario("fill", &db, "20");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // An event a program spooled (or journaled) and no program merged yet: it must reach
+    // the fresh database, not the damaged one.
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.query().count().unwrap(), 20);
+    let mut spooled = store.query().limit(1).run().unwrap().events.remove(0);
+    drop(store);
+    spooled.message = "spooled before the damage".into();
+    let spool = db.with_file_name("events.db.spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(
+        spool.join("1-0.jsonl"),
+        format!("{}\n", serde_json::to_string(&spooled).unwrap()),
+    )
+    .unwrap();
+
+    let data = db.join("db");
+    let len = std::fs::metadata(&data).unwrap().len() as usize;
+    std::fs::write(&data, vec![0xAB; len]).unwrap();
+    // With its snapshot, sled refuses the data file; that is named too.
+    let refused = Store::open(&db).unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Corrupt { path, .. } if path == &db),
+        "{refused:?}"
+    );
+    // Without one, sled reads the data file as an empty database: the silent case.
+    for e in std::fs::read_dir(&db).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("snap.") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let err = Store::open(&db).unwrap_err();
+    match &err {
+        StoreError::Corrupt { path, expected, .. } => {
+            assert_eq!(path, &db);
+            assert!(expected.contains("20 events"), "{err}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&*db.to_string_lossy()), "{err}");
+
+    // The tool says it in one line naming the path, and leaves the database where it is.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stacktrace-cli"));
+    cmd.arg("--db")
+        .arg(&db)
+        .arg("list")
+        .env_remove("STACKTRACE_DB");
+    let listed = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_ne!(listed.code, Some(0), "{listed:?}");
+    let said: Vec<&str> = listed.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(said.len(), 1, "{listed:?}");
+    assert!(said[0].contains(&*db.to_string_lossy()) && said[0].contains("damaged"));
+    assert!(moved_aside(&db).is_empty());
+
+    // A program installing on it moves it aside, says so once, and stores again.
+    let run = scenario("keep-running", &db, "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("storing: true"), "{run:?}");
+    assert_eq!(run.stderr.matches("is damaged").count(), 1, "{run:?}");
+    assert_eq!(run.stdout.matches("install error").count(), 1, "{run:?}");
+    let aside = moved_aside(&db);
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let notice = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("install error"))
+        .unwrap();
+    assert!(notice.contains(&*db.to_string_lossy()), "{notice}");
+    assert!(notice.contains(&*aside[0].to_string_lossy()), "{notice}");
+    assert!(notice.contains("held 20 events"), "{notice}");
+
+    // The fresh database holds the spooled events and the new ones; the next start is quiet.
+    let store = Store::open(&db).unwrap();
+    let mut messages: Vec<String> = store
+        .query()
+        .run()
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            "failure at site b",
+            "spooled before the damage",
+            "while locked"
+        ]
+    );
+    drop(store);
+    let run = scenario("keep-running", &db, "");
+    assert!(!run.stderr.contains("damaged"), "{run:?}");
+    assert!(run.stdout.contains("storing: true"), "{run:?}");
+    assert_eq!(moved_aside(&db).len(), 1);
+}
+
+// Pins: a data file damaged in its middle made sled panic while opening; the tool printed
+// sled's panic instead of one line naming the database.
+#[test]
+fn a_data_file_that_makes_sled_panic_is_named_in_one_line_and_moved_aside_at_install() {
+    let (_dir, db) = db_dir();
+    let run = scenario("fill", &db, "2000");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let data = db.join("db");
+    let len = std::fs::metadata(&data).unwrap().len();
+    assert!(len > 2 << 20, "{len} bytes: too small to damage its middle");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[1 << 20..2 << 20].fill(0xAB);
+    std::fs::write(&data, bytes).unwrap();
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stacktrace-cli"));
+    cmd.arg("--db")
+        .arg(&db)
+        .arg("stats")
+        .env_remove("STACKTRACE_DB");
+    let stats = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_ne!(stats.code, Some(0), "{stats:?}");
+    let said: Vec<&str> = stats.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(said.len(), 1, "{stats:?}");
+    assert!(said[0].contains(&*db.to_string_lossy()) && said[0].contains("damaged"));
+
+    let run = scenario("keep-running", &db, "");
+    assert!(run.stdout.contains("storing: true"), "{run:?}");
+    assert_eq!(moved_aside(&db).len(), 1);
+    assert_eq!(Store::open(&db).unwrap().query().count().unwrap(), 2);
+}

@@ -70,6 +70,10 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Locked { path } => CliError::Locked(path),
+            e @ StoreError::Corrupt { .. } => CliError::Failed(format!(
+                "{e}; the next program that installs stacktrace on it moves it aside and \
+                 starts a fresh database"
+            )),
             other => CliError::Failed(other.to_string()),
         }
     }
@@ -99,7 +103,13 @@ pub(crate) fn open(path: &Path) -> Result<Store, CliError> {
     if !path.exists() {
         return Err(CliError::NoDatabase(path.to_path_buf()));
     }
-    Ok(Store::open(path)?)
+    // sled may panic on a damaged file, which the store reports as damaged: the tool says
+    // that in one line, without the panic's own message.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = Store::open(path);
+    std::panic::set_hook(hook);
+    Ok(opened?)
 }
 
 /// Runs the `stacktrace` command-line tool with these arguments (the first one is the

@@ -149,6 +149,13 @@ impl Config {
                     .parse()
                     .map(|ms| c.exit_flush_timeout = std::time::Duration::from_millis(ms))
                     .map_err(|_| bad(COUNT)),
+                "STACKTRACE_CACHE_BYTES" => value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(|n| c.cache_bytes = n)
+                    .ok_or(bad(POSITIVE)),
                 "STACKTRACE_REDACT_FIELDS" => {
                     c.redact_fields = parse_list(value);
                     Ok(())
@@ -246,6 +253,14 @@ impl Config {
             });
             self.queue_capacity = d.queue_capacity;
         }
+        if self.cache_bytes == 0 {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "cache_bytes",
+                value: "0".into(),
+                expected: POSITIVE,
+            });
+            self.cache_bytes = d.cache_bytes;
+        }
         if self.db_path.as_os_str().is_empty() {
             errors.push(ConfigError::InvalidSetting {
                 setting: "db_path",
@@ -285,6 +300,7 @@ mod tests {
             ("STACKTRACE_SAMPLE_RATE", "0.25"),
             ("STACKTRACE_RATE_LIMIT", "5"),
             ("STACKTRACE_DB", "x/y.db"),
+            ("STACKTRACE_CACHE_BYTES", "4194304"),
             ("STACKTRACE_REDACT_FIELDS", "pin, ssn,,"),
             ("STACKTRACE_EXIT_FLUSH_MS", "250"),
             ("PATH", "/bin"),
@@ -294,6 +310,7 @@ mod tests {
         assert_eq!(c.sample_rate, 0.25);
         assert_eq!(c.rate_limit, 5);
         assert_eq!(c.db_path, PathBuf::from("x/y.db"));
+        assert_eq!(c.cache_bytes, 4 << 20);
         assert_eq!(c.redact_fields, ["pin", "ssn"]);
         assert_eq!(c.exit_flush_timeout, std::time::Duration::from_millis(250));
     }
@@ -308,6 +325,8 @@ mod tests {
             ("STACKTRACE_ENABLED", "maybe"),
             ("STACKTRACE_QUEUE_CAPACITY", "0"),
             ("STACKTRACE_EXIT_FLUSH_MS", "2s"),
+            ("STACKTRACE_CACHE_BYTES", "0"),
+            ("STACKTRACE_CACHE_BYTES", "32MB"),
             ("STACKTRACE_DB", " "),
         ] {
             let (c, errors) = Config::from_vars_lenient([(var, value)]);

@@ -29,6 +29,7 @@ use std::time::Duration;
 /// | `db_path` | `stacktrace.db` | `STACKTRACE_DB` |
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
 /// | `exit_flush_timeout` (0 = off) | 2 s | `STACKTRACE_EXIT_FLUSH_MS` (milliseconds) |
+/// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
 /// | `release` | empty | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |
@@ -54,6 +55,7 @@ pub struct Config {
     pub(crate) db_path: PathBuf,
     pub(crate) queue_capacity: usize,
     pub(crate) exit_flush_timeout: Duration,
+    pub(crate) cache_bytes: u64,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
     pub(crate) max_breadcrumbs: usize,
@@ -86,6 +88,7 @@ impl Default for Config {
             db_path: PathBuf::from("stacktrace.db"),
             queue_capacity: 1024,
             exit_flush_timeout: Duration::from_secs(2),
+            cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             release: String::new(),
             capture_env: true,
             max_breadcrumbs: 100,
@@ -171,6 +174,12 @@ impl Config {
     /// stored already. Panics are kept whatever this says (they are journaled at once).
     pub fn exit_flush_timeout(mut self, timeout: Duration) -> Self {
         self.exit_flush_timeout = timeout;
+        self
+    }
+    /// How much memory sled's page cache may hold, about: what the database costs its host
+    /// program beyond the events being written. Smaller is slower to read old events.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
         self
     }
     /// The program's version, stored in every event's context.
@@ -308,6 +317,10 @@ impl Config {
     /// Paths whose frames never count as the application's.
     pub fn get_in_app_exclude(&self) -> &[String] {
         &self.in_app_exclude
+    }
+    /// The most memory sled's page cache may hold, about.
+    pub fn get_cache_bytes(&self) -> u64 {
+        self.cache_bytes
     }
 }
 

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -11,11 +11,16 @@ use serde::{Deserialize, Serialize};
 use super::event_blocks::Encoded;
 use super::groups::{self, Group};
 use super::keys::{self, Field};
+use super::manifest::Manifest;
 use super::postings::{Additions, Postings};
+use super::recovery;
 use super::spool::{self, Spool};
 use crate::error::StoreError;
 use crate::event::{CrashEvent, EventId};
 use crate::gate::{DropCounters, DropReason, DROP_REASONS};
+
+/// sled's page cache when no size is given: what a reader or a host program spends on it.
+pub(crate) const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
 
 /// An open event database.
 ///
@@ -51,6 +56,9 @@ pub struct Store {
     /// Held while events are written or removed: each write reads what is stored (the
     /// block an id falls in, a value's last index run) before it writes.
     write_lock: Mutex<()>,
+    /// Events stored, counted at open and kept up to date by every write, under the write
+    /// lock; recorded in the manifest at each flush.
+    stored: AtomicU64,
 }
 
 thread_local! {
@@ -114,21 +122,52 @@ fn is_lock_error(e: &sled::Error) -> bool {
 
 impl Store {
     /// Opens (or creates) the database at `path`, and merges into it the events that
-    /// programs spooled beside it while another process held it.
+    /// programs spooled beside it while another process held it. sled's page cache is
+    /// held to 16 MiB; see [`Store::open_with_cache`].
     ///
     /// Fails with [`StoreError::Locked`] when another process has it open: sled allows one
     /// process at a time. Read a running program's events through its own
-    /// [`store()`](crate::store) handle or the dashboard it serves.
+    /// [`store()`](crate::store) handle or the dashboard it serves. Fails with
+    /// [`StoreError::Corrupt`] when sled cannot read it, or when it holds less than it held
+    /// at its last flush (a damaged data file reads as an empty database).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`Store::open`], with sled's page cache held to about `cache_bytes` (the
+    /// `cache_bytes` setting of [`Config`](crate::Config)).
+    pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        // sled panics on some damaged files rather than failing: that is a damaged database
+        // too, not a reason to take the program down.
+        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes)).unwrap_or_else(
+            |panic| {
+                let said = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    expected: "a database sled can read".into(),
+                    found: format!("data that made sled panic ({said})"),
+                })
+            },
+        )
+    }
+
+    fn open_unguarded(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         /// How long a lock just being released is waited for: sled lets go of its file
         /// lock when its background threads end, a moment after the holder closed it.
         const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
-        let path = path.as_ref().to_path_buf();
+        let path = path.to_path_buf();
+        recovery::remove_torn_snapshots(&path);
         let start = std::time::Instant::now();
         let db = loop {
             let opened = sled::Config::new()
                 .path(&path)
                 .mode(sled::Mode::HighThroughput)
+                .cache_capacity(cache_bytes)
                 .open();
             match opened {
                 Ok(db) => break db,
@@ -136,6 +175,14 @@ impl Store {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
                 Err(e) if is_lock_error(&e) => return Err(StoreError::Locked { path }),
+                Err(sled::Error::Corruption { at, .. }) => {
+                    let at = at.map_or_else(|| "unknown".into(), |at| format!("{at:?}"));
+                    return Err(StoreError::Corrupt {
+                        path,
+                        expected: "a database sled can read".into(),
+                        found: format!("data sled refuses as corrupt (at file offset {at})"),
+                    });
+                }
                 Err(source) => return Err(StoreError::Open { path, source }),
             }
         };
@@ -145,7 +192,7 @@ impl Store {
                 source,
             })
         };
-        let store = Store {
+        let mut store = Store {
             events: tree(keys::EVENTS)?,
             postings: Postings::new(tree(keys::POSTINGS)?, tree(keys::WORDS)?, tree(keys::META)?),
             groups: tree(keys::GROUPS)?,
@@ -156,10 +203,38 @@ impl Store {
             journal: OnceLock::new(),
             journal_unstored: AtomicUsize::new(0),
             write_lock: Mutex::new(()),
+            stored: AtomicU64::new(0),
         };
+        *store.stored.get_mut() = store.event_count()?;
+        let recorded = Manifest::read(&store.path);
+        if let Some(recorded) = &recorded {
+            let found = store.manifest_now()?;
+            if let Some((expected, found)) = recorded.contradiction(&found) {
+                return Err(StoreError::Corrupt {
+                    path: store.path.clone(),
+                    expected,
+                    found,
+                });
+            }
+        }
         store.rebuild_old_index()?;
         spool::merge_into(&store)?;
+        if recorded.is_none() {
+            store.flush()?;
+        }
         Ok(store)
+    }
+
+    /// What the database holds now, as its manifest records it.
+    fn manifest_now(&self) -> Result<Manifest, StoreError> {
+        Ok(Manifest {
+            events: self.stored.load(Ordering::SeqCst),
+            newest: match self.events.last()? {
+                Some((k, _)) => keys::id_of_event_key(&k),
+                None => None,
+            },
+            purged_below: self.postings.purged_below()?,
+        })
     }
 
     /// Takes the write lock, waiting for another thread's write; refused on a thread that
@@ -187,7 +262,7 @@ impl Store {
     /// Stores an event with its index entries and updates its group.
     pub(crate) fn insert(&self, event: &CrashEvent) -> Result<InsertOutcome, StoreError> {
         let mut outcomes = self.insert_batch(std::slice::from_ref(event))?;
-        outcomes.pop().ok_or_else(|| StoreError::Corrupt {
+        outcomes.pop().ok_or_else(|| StoreError::Undecodable {
             what: format!("events/{}", event.id),
             reason: "stored without a group".into(),
         })
@@ -202,7 +277,7 @@ impl Store {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let _writing = self.writing()?;
         let mut event_batch = sled::Batch::default();
-        self.write_events(&Encoded::new(events), &mut event_batch)?;
+        let added = self.write_events(&Encoded::new(events), &mut event_batch)?;
         let mut additions = Additions::default();
         let mut by_group: Vec<(&str, Vec<&CrashEvent>)> = Vec::new();
         for e in events {
@@ -213,6 +288,7 @@ impl Store {
             }
         }
         self.events.apply_batch(event_batch)?;
+        self.stored.fetch_add(added, Ordering::SeqCst);
         additions.apply(&self.postings)?;
         let mut outcomes = Vec::with_capacity(by_group.len());
         for (_, members) in by_group {
@@ -268,6 +344,11 @@ impl Store {
         // The boundary is recorded first: from then on readers check the ids below it.
         self.postings.set_purged_below(boundary)?;
         let removed = self.remove_events_below(boundary)?;
+        let _ = self
+            .stored
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_sub(removed))
+            });
         self.postings.forget_below(boundary)?;
         Ok(removed)
     }
@@ -285,7 +366,19 @@ impl Store {
         // database and the flush below covers them.
         let mark = journal.map(Spool::mark);
         let all_stored = self.journal_unstored.load(Ordering::SeqCst) == 0;
+        // Taken before the flush, so the flush makes all it describes durable; under the
+        // write lock, so no write is half counted. A thread inside a write of its own
+        // leaves the manifest as it is: an older manifest is never wrong, only less sharp.
+        let manifest = match self.writing() {
+            Ok(_writing) => Some(self.manifest_now()?),
+            Err(_) => None,
+        };
         self.db.flush()?;
+        if let Some(m) = manifest {
+            // A manifest that cannot be written leaves the last one, which the database
+            // still holds at least.
+            let _ = m.write(&self.path);
+        }
         if let (Some(j), Some(mark), true) = (journal, mark, all_stored) {
             j.empty_if_unchanged(mark);
         }

@@ -66,7 +66,7 @@ fn corrupt(key: &[u8], reason: impl Into<String>) -> StoreError {
         Ok(k) => format!("events/{}", EventId::from_bytes(k)),
         Err(_) => format!("events/(a key of {} bytes)", key.len()),
     };
-    StoreError::Corrupt {
+    StoreError::Undecodable {
         what,
         reason: reason.into(),
     }
@@ -196,7 +196,7 @@ impl Block {
 
     /// Its `i`-th event.
     pub(crate) fn event(&self, i: usize) -> Result<CrashEvent, StoreError> {
-        serde_json::from_slice(self.json(i)).map_err(|e| StoreError::Corrupt {
+        serde_json::from_slice(self.json(i)).map_err(|e| StoreError::Undecodable {
             what: format!("events/{}", self.id(i)),
             reason: e.to_string(),
         })
@@ -340,13 +340,15 @@ impl Store {
     }
 
     /// Adds the writes that store `new` to `batch`: new blocks, and rewrites of the blocks
-    /// whose spans the new events fall in.
+    /// whose spans the new events fall in. Returns how many events the batch adds: those
+    /// that do not replace a stored one of the same id.
     pub(crate) fn write_events(
         &self,
         new: &Encoded,
         batch: &mut sled::Batch,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let spans = &new.spans;
+        let mut replaced = 0;
         let mut i = 0;
         while i < spans.len() {
             match self.block_at_or_after(spans[i].0)? {
@@ -383,6 +385,7 @@ impl Store {
                                 i += 1;
                                 // The new event replaces a stored one of the same id.
                                 k += usize::from(n == o);
+                                replaced += u64::from(n == o);
                             }
                             (Some(o), _) => {
                                 out.push_closing(o, block.json(k), batch);
@@ -399,7 +402,7 @@ impl Store {
                 }
             }
         }
-        Ok(())
+        Ok(spans.len() as u64 - replaced)
     }
 
     /// Visits the stored events with ids in `range`, as their blocks and positions, newest
@@ -519,7 +522,7 @@ impl Store {
         // The block the boundary falls in keeps its events from the boundary on. A damaged
         // one cannot be cut: it stays, as it is stored under an id after the boundary.
         let at_boundary = match self.block_at_or_after(boundary) {
-            Err(StoreError::Corrupt { .. }) => None,
+            Err(StoreError::Undecodable { .. }) => None,
             other => other?,
         };
         if let Some(block) = at_boundary {

@@ -127,7 +127,7 @@ pub(super) fn record_many(
     events: &[&CrashEvent],
 ) -> Result<(Option<Group>, Group), StoreError> {
     let Some(first) = events.first() else {
-        return Err(StoreError::Corrupt {
+        return Err(StoreError::Undecodable {
             what: "groups".into(),
             reason: "no event to record".into(),
         });

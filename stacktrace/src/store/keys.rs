@@ -79,16 +79,16 @@ pub(crate) fn decode<T: DeserializeOwned>(
 ) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&FORMAT_VERSION, body)) => {
-            serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
+            serde_json::from_slice(body).map_err(|e| StoreError::Undecodable {
                 what: what(),
                 reason: e.to_string(),
             })
         }
-        Some((v, _)) => Err(StoreError::Corrupt {
+        Some((v, _)) => Err(StoreError::Undecodable {
             what: what(),
             reason: format!("format version {v}, this build reads {FORMAT_VERSION}"),
         }),
-        None => Err(StoreError::Corrupt {
+        None => Err(StoreError::Undecodable {
             what: what(),
             reason: "empty value".into(),
         }),

@@ -6,8 +6,10 @@ mod export;
 mod group_pages;
 mod groups;
 mod keys;
+mod manifest;
 mod postings;
 mod query;
+mod recovery;
 mod request_summary;
 mod retention;
 mod spool;
@@ -15,11 +17,12 @@ mod tracking;
 mod tracking_block;
 mod trends;
 
-pub(crate) use db::InsertOutcome;
+pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
 pub use group_pages::GroupPage;
 pub use groups::{Group, GroupOrder, GroupStatus};
 pub use query::{Page, Query};
+pub(crate) use recovery::move_aside;
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
 pub(crate) use request_summary::{
     duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey,

@@ -449,7 +449,7 @@ impl TrackingQuery<'_> {
                     break;
                 }
             }
-            let corrupt = |reason: String| StoreError::Corrupt {
+            let corrupt = |reason: String| StoreError::Undecodable {
                 what: format!("{}/{key}", keys::TRACKING),
                 reason,
             };

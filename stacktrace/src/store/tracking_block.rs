@@ -770,7 +770,7 @@ pub(crate) fn block_entries(key: EventId, value: &[u8]) -> Result<Vec<Slot<'_>>,
         Some(&keys::FORMAT_VERSION) => {
             let r: TrackedRequest =
                 keys::decode(value, || key.to_string()).map_err(|e| match e {
-                    crate::error::StoreError::Corrupt { reason, .. } => reason,
+                    crate::error::StoreError::Undecodable { reason, .. } => reason,
                     other => other.to_string(),
                 })?;
             Ok(vec![Slot::Json(Box::new(r))])
