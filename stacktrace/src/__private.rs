@@ -12,9 +12,9 @@ use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
 use std::panic::RefUnwindSafe;
 
-pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
-use crate::chain::{debug_text, display_text, guarded};
-pub use crate::event::Level;
+pub use crate::capture::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
+use crate::capture::chain::{debug_text, display_text, guarded};
+pub use crate::model::event::Level;
 
 /// The program that installs the tracker, as the `install!` macros record it where they
 /// are called.
@@ -31,7 +31,7 @@ pub struct AppInfo {
 /// What `install!()` and `install_with!(config)` expand to: [`install`](crate::install()) or
 /// [`install_with`](crate::install_with()), knowing the app.
 pub fn install_for_app(app: AppInfo, config: Option<crate::Config>) -> crate::Guard {
-    crate::install::install_for_app(app, config)
+    crate::runtime::install::install_for_app(app, config)
 }
 
 /// The path of the function enclosing `__stacktrace_path`, from that item's type name
@@ -53,13 +53,13 @@ pub fn type_name_of<E: ?Sized>(_: &E) -> &'static str {
 /// Whether an `Err` is worth describing: the runtime is installed.
 #[inline]
 pub fn wants_errors() -> bool {
-    crate::install::runtime().is_some()
+    crate::runtime::install::runtime().is_some()
 }
 
 /// Stores (or records for the outer calls) an `Err` that `frame`'s body returned.
 #[cold]
 pub fn report(frame: &Frame<'_>, error: ErrorParts) {
-    crate::chain::report_error(frame, error);
+    crate::capture::chain::report_error(frame, error);
 }
 
 /// A shared-reference argument, kept as it is when its target is `Debug + Sync`.
@@ -286,7 +286,7 @@ pub mod spec {
     }
     impl<E: ?Sized + StdError> SourcesError for &&ErrorView<'_, E> {
         fn __stacktrace_sources(&self) -> Vec<String> {
-            sources_guarded(|| crate::capture::sources_of(self.0))
+            sources_guarded(|| crate::api::capture::sources_of(self.0))
         }
     }
     /// `Box<dyn Error>`, `anyhow::Error` and other handles that deref to an error.
@@ -299,7 +299,7 @@ pub mod spec {
         E::Target: StdError,
     {
         fn __stacktrace_sources(&self) -> Vec<String> {
-            sources_guarded(|| crate::capture::sources_of(&**self.0))
+            sources_guarded(|| crate::api::capture::sources_of(&**self.0))
         }
     }
     pub trait SourcesNone {

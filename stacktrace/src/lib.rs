@@ -39,74 +39,55 @@
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
-mod breadcrumbs;
+mod api;
 mod capture;
-mod chain;
-/// The command-line tool (feature `cli`).
-#[cfg(feature = "cli")]
-mod cli;
 mod config;
-mod context;
-mod credentials;
-/// The web dashboard (feature `dashboard`).
-#[cfg(feature = "dashboard")]
-mod dashboard;
 mod error;
 mod escape;
-mod event;
-mod filter;
-mod fingerprint;
-mod frames;
-mod gate;
-mod hook;
-/// The HTTP integration (feature `http`).
-#[cfg(feature = "http")]
-pub mod http;
-mod in_app;
-mod inherit;
-mod install;
-#[cfg(feature = "log")]
-pub mod log;
-/// Mail to admins and managers (feature `mail`).
-#[cfg(feature = "mail")]
-pub mod mail;
-mod modules;
+mod integrations;
+mod model;
+mod notify;
 mod pipeline;
-mod redact;
-mod report;
+mod readers;
+mod runtime;
 mod store;
-#[cfg(feature = "tokio")]
-pub mod tokio;
-#[cfg(feature = "tracing")]
-pub mod tracing;
-#[cfg(feature = "dashboard")]
-mod wording;
-mod writer;
 
 #[doc(hidden)]
 pub mod __private;
 
-pub use breadcrumbs::{add_breadcrumb, Breadcrumb};
-pub use capture::{capture_error, capture_message};
-/// The command-line tool (feature `cli`).
-#[cfg(feature = "cli")]
-pub use cli::run as run_cli;
+pub use api::capture::{capture_error, capture_message};
+pub use api::report::Report;
+pub use capture::breadcrumbs::{add_breadcrumb, Breadcrumb};
 pub use config::{Config, ConfigError};
-/// The web dashboard (feature `dashboard`).
-#[cfg(feature = "dashboard")]
-pub use dashboard::{Dashboard, ServeError};
 pub use error::{Error, InstallError, QueryError, StoreError};
-pub use event::{
+/// The HTTP integration (feature `http`).
+#[cfg(feature = "http")]
+pub use integrations::http;
+#[cfg(feature = "http")]
+pub use integrations::http::set_user;
+#[cfg(feature = "log")]
+pub use integrations::log;
+#[cfg(feature = "tokio")]
+pub use integrations::tokio;
+#[cfg(feature = "tracing")]
+pub use integrations::tracing;
+pub use model::event::{
     from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
     ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
 };
-pub use filter::BeforeStore;
-pub use gate::{DropReason, DROP_REASONS};
-#[cfg(feature = "http")]
-pub use http::set_user;
-pub use install::{install, install_with, store, Guard};
-pub use redact::PLACEHOLDER;
-pub use report::Report;
+/// Mail to admins and managers (feature `mail`).
+#[cfg(feature = "mail")]
+pub use notify::mail;
+pub use pipeline::filter::BeforeStore;
+pub use pipeline::gate::{DropReason, DROP_REASONS};
+pub use pipeline::redact::fields::PLACEHOLDER;
+/// The command-line tool (feature `cli`).
+#[cfg(feature = "cli")]
+pub use readers::cli::run as run_cli;
+/// The web dashboard (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+pub use readers::dashboard::{Dashboard, ServeError};
+pub use runtime::install::{install, install_with, store, Guard};
 pub use stacktrace_macros::{capture, sensitive_variables};
 pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.

@@ -2,6 +2,8 @@
 
 mod env;
 mod error;
+#[cfg(feature = "mail")]
+mod mail_env;
 mod settings;
 
 #[cfg(feature = "mail")]
@@ -10,4 +12,6 @@ pub(crate) use env::stacktrace_vars;
 #[cfg_attr(not(feature = "mail"), allow(unused_imports))]
 pub(crate) use env::strict;
 pub use error::ConfigError;
+#[cfg(feature = "mail")]
+pub(crate) use mail_env::mail_from_vars;
 pub use settings::Config;

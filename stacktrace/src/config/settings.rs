@@ -64,13 +64,13 @@ pub struct Config {
     pub(crate) ignore_error_types: Vec<String>,
     pub(crate) ignore_paths: Vec<String>,
     pub(crate) ignore_messages: Vec<String>,
-    pub(crate) before_store: Option<crate::filter::BeforeStore>,
+    pub(crate) before_store: Option<crate::pipeline::filter::BeforeStore>,
     pub(crate) in_app_include: Vec<String>,
     pub(crate) in_app_exclude: Vec<String>,
     /// The program that installed the tracker, when the `install!` macros named it.
     pub(crate) app: Option<crate::__private::AppInfo>,
     #[cfg(feature = "mail")]
-    pub(crate) mail: Option<crate::mail::MailConfig>,
+    pub(crate) mail: Option<crate::notify::mail::MailConfig>,
 }
 
 impl Default for Config {
@@ -262,7 +262,9 @@ impl Config {
     where
         F: Fn(&mut crate::CrashEvent) -> bool + Send + Sync + 'static,
     {
-        self.before_store = Some(crate::filter::BeforeStore(std::sync::Arc::new(hook)));
+        self.before_store = Some(crate::pipeline::filter::BeforeStore(std::sync::Arc::new(
+            hook,
+        )));
         self
     }
 
@@ -339,7 +341,7 @@ impl Config {
     /// );
     /// # let _ = config;
     /// ```
-    pub fn mail(mut self, mail: crate::mail::MailConfig) -> Self {
+    pub fn mail(mut self, mail: crate::notify::mail::MailConfig) -> Self {
         self.mail = Some(mail);
         self
     }

@@ -36,7 +36,7 @@ use sled::IVec;
 use super::db::Store;
 use super::keys::FORMAT_VERSION;
 use crate::error::StoreError;
-use crate::event::{CrashEvent, EventId};
+use crate::model::event::{CrashEvent, EventId};
 
 /// The first byte of a block.
 pub(crate) const BLOCK_FORMAT: u8 = 2;

@@ -5,7 +5,7 @@ use std::io::Write;
 use super::query::Query;
 use super::trends::civil_from_days;
 use crate::error::{QueryError, StoreError};
-use crate::event::CrashEvent;
+use crate::model::event::CrashEvent;
 
 /// `2026-11-21T04:43:50.123456Z` from microseconds since the epoch.
 pub(crate) fn rfc3339(us: u64) -> String {

@@ -135,7 +135,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{EventId, Level};
+    use crate::model::event::{EventId, Level};
     use crate::GroupStatus;
 
     fn group(fp: &str, count: u64, last: u64) -> Group {

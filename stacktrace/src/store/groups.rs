@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::db::Store;
 use super::keys;
 use crate::error::StoreError;
-use crate::event::{CrashEvent, EventId, Level};
+use crate::model::event::{CrashEvent, EventId, Level};
 
 /// Where a group stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

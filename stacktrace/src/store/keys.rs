@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::StoreError;
-use crate::event::EventId;
+use crate::model::event::EventId;
 
 /// The newest id of a block of events (16 bytes) to the block (see `event_blocks`).
 pub(crate) const EVENTS: &str = "events";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::event::EventId;
+use crate::model::event::EventId;
 
 /// The manifest's file name inside the database directory.
 pub(crate) const FILE: &str = "stacktrace.manifest";

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::keys::Field;
-use crate::event::EventId;
+use crate::model::event::EventId;
 
 /// Bytes of a value that are indexed; longer values share the key of their first bytes
 /// (readers compare the whole value on the event).

@@ -7,7 +7,7 @@ use super::event_blocks::EventReader;
 use super::keys::Field;
 use super::postings::{self, MAX_WORD, OVERFLOW};
 use crate::error::QueryError;
-use crate::event::{to_us, CrashEvent, EventId, Level};
+use crate::model::event::{to_us, CrashEvent, EventId, Level};
 
 /// A query over stored events, newest first. Build it with [`Store::query`]:
 ///
@@ -461,7 +461,7 @@ mod tests {
                     prop_assert_eq!(all_pages(&q), got);
                 }
             }
-            store.purge_before(crate::event::from_us(purge_at)).unwrap();
+            store.purge_before(crate::model::event::from_us(purge_at)).unwrap();
             stored.retain(|e| e.timestamp_us >= purge_at);
             for needle in NEEDLES {
                 for q in queries(&store, needle) {

@@ -106,7 +106,7 @@ mod tests {
     fn a_snapshot_left_half_written_by_a_killed_program_does_not_stop_the_next_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("events.db");
-        let e = crate::event::CrashEvent::sample(0x51, "stored before the kill");
+        let e = crate::model::event::CrashEvent::sample(0x51, "stored before the kill");
         {
             let store = crate::Store::open(&db).unwrap();
             store.insert(&e).unwrap();

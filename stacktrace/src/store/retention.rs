@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use super::db::Store;
 use crate::error::StoreError;
-use crate::event::{to_us, EventId};
+use crate::model::event::{to_us, EventId};
 
 impl Store {
     /// Removes the events captured before `time`; returns how many. Groups keep their

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use super::db::Store;
 use crate::error::StoreError;
-use crate::event::CrashEvent;
+use crate::model::event::CrashEvent;
 
 /// Spooled events stored at once when merging.
 const MERGE_BATCH: usize = 512;
@@ -72,7 +72,7 @@ impl Spool {
         let path = dir.join(format!(
             "{}-{:016x}.jsonl",
             std::process::id(),
-            crate::gate::random_u64()
+            crate::pipeline::gate::random_u64()
         ));
         let file = OpenOptions::new()
             .create(true)
@@ -191,7 +191,7 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
         .collect();
     files.sort();
     let paths = files;
-    let mut files = crate::modules::ModuleFiles::default();
+    let mut files = crate::pipeline::resolve::modules::ModuleFiles::default();
     for path in paths {
         let io = |source| StoreError::Spool {
             path: path.clone(),
@@ -216,7 +216,7 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
             if !repeated && !store.contains_event(event.id)? {
                 // A panic journaled as return addresses, its program gone before it was
                 // stored: resolved from its modules' files while they are the same build.
-                crate::modules::resolve_journaled(&mut event, None, &mut files);
+                crate::pipeline::resolve::modules::resolve_journaled(&mut event, None, &mut files);
                 batch.push(event);
             }
             if batch.len() == MERGE_BATCH {
@@ -241,7 +241,7 @@ mod tests {
 
     fn event(id: u128, message: &str) -> CrashEvent {
         let mut e = CrashEvent::sample(id, message);
-        e.level = crate::event::Level::Fatal;
+        e.level = crate::model::event::Level::Fatal;
         e.logger = "panic".into();
         e.error_type = "panic".into();
         e

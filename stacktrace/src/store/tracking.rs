@@ -12,7 +12,7 @@ use super::db::Store;
 use super::keys;
 use super::tracking_block::{self as block, EntryParts};
 use crate::error::{QueryError, StoreError};
-use crate::event::{to_us, EventId};
+use crate::model::event::{to_us, EventId};
 
 /// One tracked request, as stored (headers and bodies already redacted).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -571,8 +571,8 @@ mod tests {
         assert!(b.iter().all(|r| r.path == "/b"));
         let window = store
             .tracked()
-            .since(crate::event::from_us(base + 42))
-            .until(crate::event::from_us(base + 45))
+            .since(crate::model::event::from_us(base + 42))
+            .until(crate::model::event::from_us(base + 45))
             .run()
             .unwrap();
         assert_eq!(
@@ -704,8 +704,8 @@ mod tests {
         }
         let window = store
             .tracked()
-            .since(crate::event::from_us(base + 250))
-            .until(crate::event::from_us(base + 520))
+            .since(crate::model::event::from_us(base + 250))
+            .until(crate::model::event::from_us(base + 520))
             .limit(usize::MAX)
             .run()
             .unwrap();
@@ -739,11 +739,14 @@ mod tests {
         assert_eq!(ts(store.tracked().limit(2)), [50, 40]);
         assert_eq!(ts(store.tracked().limit(3)), [50, 40, 30]);
         assert_eq!(ts(store.tracked().limit(4)), [50, 40, 30, 20]);
-        let until = |us| store.tracked().until(crate::event::from_us(us));
+        let until = |us| store.tracked().until(crate::model::event::from_us(us));
         assert_eq!(ts(until(45)), [40, 30, 20, 10]);
         assert_eq!(ts(until(25).limit(1)), [20]);
         assert_eq!(
-            ts(store.tracked().since(crate::event::from_us(15)).limit(10)),
+            ts(store
+                .tracked()
+                .since(crate::model::event::from_us(15))
+                .limit(10)),
             [50, 40, 30, 20]
         );
         assert!(ts(store.tracked().limit(0)).is_empty());

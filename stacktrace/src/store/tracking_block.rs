@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use super::keys;
 use super::tracking::TrackedRequest;
-use crate::event::EventId;
+use crate::model::event::EventId;
 
 /// The version byte in front of a block.
 pub(crate) const BLOCK_VERSION: u8 = 2;

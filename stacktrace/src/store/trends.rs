@@ -12,7 +12,7 @@ use super::db::Store;
 use super::keys::Field;
 use super::query::Query;
 use crate::error::{QueryError, StoreError};
-use crate::event::{now_us, to_us, EventId};
+use crate::model::event::{now_us, to_us, EventId};
 
 const HOUR_US: u64 = 3_600_000_000;
 const DAY_US: u64 = 24 * HOUR_US;

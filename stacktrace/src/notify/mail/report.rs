@@ -1,0 +1,387 @@
+//! The report a mail carries, in text and HTML, as Django's `ExceptionReporter` writes it;
+//! and the [`Reporter`] trait to write your own.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::model::event::CrashEvent;
+use crate::store::Group;
+
+/// Why a mail goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MailReason {
+    /// The first event of a new group (to admins).
+    NewGroup,
+    /// An event of a resolved group (to admins).
+    Regression,
+    /// A server error (`5xx`) of the HTTP layer (to admins).
+    ServerError,
+    /// A `404` reached through a link (to managers).
+    BrokenLink,
+}
+
+impl MailReason {
+    /// A short label: `New error`, `Regression`, `Server error`, `Broken link`.
+    pub fn label(self) -> &'static str {
+        match self {
+            MailReason::NewGroup => "New error",
+            MailReason::Regression => "Regression",
+            MailReason::ServerError => "Server error",
+            MailReason::BrokenLink => "Broken link",
+        }
+    }
+}
+
+/// What a report is about: the stored event (already redacted), its group, why it is
+/// mailed, and how many occurrences of the group were held back since the last mail.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Notice<'a> {
+    /// The event, as stored.
+    pub event: &'a CrashEvent,
+    /// Its group after the event, when the database told it.
+    pub group: Option<&'a Group>,
+    /// Why the mail goes out.
+    pub reason: MailReason,
+    /// Occurrences of the group not mailed since the last mail (the throttle).
+    pub unmailed: u64,
+}
+
+impl<'a> Notice<'a> {
+    /// A notice of `event`.
+    pub fn new(
+        event: &'a CrashEvent,
+        group: Option<&'a Group>,
+        reason: MailReason,
+        unmailed: u64,
+    ) -> Self {
+        Notice {
+            event,
+            group,
+            reason,
+            unmailed,
+        }
+    }
+}
+
+/// Renders the body of a report mail. Reports longer than `chunk_size` are sent in parts as
+/// text only; shorter ones carry the HTML rendering too, when there is one.
+///
+/// The event is already redacted: render what you like of it.
+///
+/// ```
+/// use stacktrace::mail::{MailConfig, Notice, Reporter};
+///
+/// struct OneLine;
+///
+/// impl Reporter for OneLine {
+///     fn text(&self, notice: &Notice<'_>) -> String {
+///         format!("{}: {}\n", notice.reason.label(), notice.event.title())
+///     }
+/// }
+///
+/// let mail = MailConfig::default().admin("ops@example.com").reporter(OneLine);
+/// # let _ = mail;
+/// ```
+pub trait Reporter: Send + Sync + 'static {
+    /// The plain-text report.
+    fn text(&self, notice: &Notice<'_>) -> String;
+
+    /// The HTML report, if any (none by default).
+    fn html(&self, notice: &Notice<'_>) -> Option<String> {
+        let _ = notice;
+        None
+    }
+}
+
+/// The built-in report: error type and message, source chain, location, frames with the
+/// application's own marked, arguments of captured calls, request, user, tags, extra data,
+/// breadcrumbs, environment, and the group's count and first and last seen.
+///
+/// ```
+/// use stacktrace::mail::{MailReason, Notice, Reporter, StandardReporter};
+/// # fn report(event: &stacktrace::CrashEvent) {
+/// let text = StandardReporter.text(&Notice::new(event, None, MailReason::NewGroup, 0));
+/// assert!(text.starts_with(&event.title()));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StandardReporter;
+
+/// `2026-03-01 12:00:00 UTC` of microseconds since the Unix epoch.
+pub(crate) fn utc_text(us: u64) -> String {
+    let secs = us / 1_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date of a day count (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The report's sections, as (heading, lines); shared by both renderings.
+struct Section {
+    heading: &'static str,
+    lines: Vec<String>,
+}
+
+fn push(sections: &mut Vec<Section>, heading: &'static str, lines: Vec<String>) {
+    if !lines.is_empty() {
+        sections.push(Section { heading, lines });
+    }
+}
+
+fn summary_lines(n: &Notice<'_>) -> Vec<String> {
+    let e = n.event;
+    let mut out = vec![format!("{}.", n.reason.label())];
+    if n.unmailed > 0 {
+        out.push(format!(
+            "{} more occurrence{} of this group since the last mail were not mailed.",
+            n.unmailed,
+            if n.unmailed == 1 { "" } else { "s" }
+        ));
+    }
+    if !e.error_type.is_empty() {
+        out.push(format!("Error type: {}", e.error_type));
+    }
+    if let Some(l) = &e.location {
+        out.push(format!("Location: {l}"));
+    }
+    out.push(format!("Level: {}", e.level));
+    out.push(format!("Logger: {}", e.logger));
+    out.push(format!("Event: {}", e.id));
+    out.push(format!("Time: {}", utc_text(e.timestamp_us)));
+    if !e.request_path.is_empty() {
+        out.push(format!("Request path: {}", e.request_path));
+    }
+    if !e.user.is_empty() {
+        out.push(format!("User: {}", e.user));
+    }
+    out
+}
+
+fn group_lines(n: &Notice<'_>) -> Vec<String> {
+    match n.group {
+        Some(g) => vec![
+            format!("Fingerprint: {}", g.fingerprint),
+            format!("Occurrences: {}", g.count),
+            format!("First seen: {}", utc_text(g.first_seen_us)),
+            format!("Last seen: {}", utc_text(g.last_seen_us)),
+            format!(
+                "Status: {}{}",
+                g.status,
+                if g.regressed { " (regressed)" } else { "" }
+            ),
+        ],
+        None => vec![format!("Fingerprint: {}", n.event.fingerprint)],
+    }
+}
+
+fn request_lines(payload: &Value) -> Vec<String> {
+    let Some(r) = payload.get("request").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let field = |k: &str| r.get(k).map(json_text).unwrap_or_default();
+    let mut url = field("path");
+    let query = field("query");
+    if !query.is_empty() {
+        url = format!("{url}?{query}");
+    }
+    let mut out = vec![format!("{} {url}", field("method"))];
+    let addr = field("client_addr");
+    if !addr.is_empty() {
+        out.push(format!("Client address: {addr}"));
+    }
+    if let Some(u) = r.get("user") {
+        out.push(format!("User: {}", json_text(u)));
+    }
+    if let Some(h) = r.get("headers").and_then(Value::as_object) {
+        out.push("Headers:".into());
+        out.extend(h.iter().map(|(k, v)| format!("  {k}: {}", json_text(v))));
+    }
+    if let Some(b) = r.get("body") {
+        out.push(format!("Body ({} bytes):", field("body_size")));
+        out.extend(json_text(b).lines().map(|l| format!("  {l}")));
+    }
+    out
+}
+
+fn sections_of(n: &Notice<'_>) -> Vec<Section> {
+    let e = n.event;
+    let mut s = Vec::new();
+    push(&mut s, "Summary", summary_lines(n));
+    push(
+        &mut s,
+        "Message",
+        e.message.lines().map(str::to_owned).collect(),
+    );
+    push(
+        &mut s,
+        "Caused by",
+        e.sources
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{}: {m}", i + 1))
+            .collect(),
+    );
+    push(
+        &mut s,
+        "Frames (innermost first, * = application code)",
+        e.frames
+            .iter()
+            .map(|f| {
+                let at = match (&f.file, f.line) {
+                    (Some(file), Some(line)) => format!(" at {file}:{line}"),
+                    (Some(file), None) => format!(" at {file}"),
+                    _ => String::new(),
+                };
+                format!("{} {}{at}", if f.in_app { "*" } else { " " }, f.function)
+            })
+            .collect(),
+    );
+    let mut calls = Vec::new();
+    for c in &e.calls {
+        calls.push(format!("{} ({}:{})", c.function, c.file, c.line));
+        calls.extend(c.args.iter().map(|a| format!("  {} = {}", a.name, a.value)));
+    }
+    push(&mut s, "Captured calls (outermost first)", calls);
+    push(&mut s, "Request", request_lines(&e.payload));
+    push(
+        &mut s,
+        "Tags",
+        e.tags.iter().map(|(k, v)| format!("{k} = {v}")).collect(),
+    );
+    let mut extra = Vec::new();
+    for (k, v) in &e.extra {
+        let text = json_text(v);
+        let mut lines = text.lines();
+        extra.push(format!("{k} = {}", lines.next().unwrap_or("")));
+        extra.extend(lines.map(|l| format!("  {l}")));
+    }
+    push(&mut s, "Extra data", extra);
+    if let Some(other) = e.payload.as_object() {
+        push(
+            &mut s,
+            "Other data",
+            other
+                .iter()
+                .filter(|(k, _)| k.as_str() != "request")
+                .map(|(k, v)| format!("{k} = {}", json_text(v)))
+                .collect(),
+        );
+    }
+    push(
+        &mut s,
+        "Breadcrumbs (oldest first)",
+        e.breadcrumbs
+            .iter()
+            .map(|b| {
+                format!(
+                    "{} {} [{}] {}",
+                    utc_text(b.timestamp_us),
+                    b.level,
+                    b.category,
+                    b.message
+                )
+            })
+            .collect(),
+    );
+    push(&mut s, "Group", group_lines(n));
+    let c = &e.context;
+    let mut env = vec![
+        format!("Program: {} {}", c.program, c.program_version),
+        format!("Host: {}", c.hostname),
+        format!("System: {} {}", c.os, c.arch),
+        format!("Process: {}", c.pid),
+        format!(
+            "Thread: {} {}",
+            c.thread_name.as_deref().unwrap_or("<unnamed>"),
+            c.thread_id
+        ),
+    ];
+    env.extend(c.environment.iter().map(|(k, v)| format!("  {k} = {v}")));
+    push(&mut s, "Environment", env);
+    s
+}
+
+impl Reporter for StandardReporter {
+    fn text(&self, notice: &Notice<'_>) -> String {
+        let mut out = format!("{}\n", notice.event.title());
+        for section in sections_of(notice) {
+            let _ = write!(out, "\n{}:\n", section.heading);
+            for line in section.lines {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        out
+    }
+
+    fn html(&self, notice: &Notice<'_>) -> Option<String> {
+        let mut out = String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+        let title = html_escaped(&notice.event.title());
+        let _ = write!(
+            out,
+            "{title}</title></head>\n<body style=\"font-family:sans-serif\">\n<h1>{title}</h1>\n"
+        );
+        for section in sections_of(notice) {
+            let _ = write!(
+                out,
+                "<h2>{}</h2>\n<pre style=\"background:#f6f6f6;padding:6px\">",
+                html_escaped(section.heading)
+            );
+            for line in &section.lines {
+                let escaped = html_escaped(line);
+                if section.heading.starts_with("Frames") && line.starts_with('*') {
+                    let _ = writeln!(out, "<b>{escaped}</b>");
+                } else {
+                    let _ = writeln!(out, "{escaped}");
+                }
+            }
+            out.push_str("</pre>\n");
+        }
+        out.push_str("</body></html>\n");
+        Some(out)
+    }
+}
+
+pub(crate) use crate::escape::escape_html as html_escaped;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_text_of_known_instants() {
+        assert_eq!(utc_text(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_text(1_709_294_400_000_000), "2024-03-01 12:00:00 UTC");
+        assert_eq!(utc_text(951_782_400_000_000), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            html_escaped("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+}

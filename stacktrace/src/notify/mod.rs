@@ -1,0 +1,4 @@
+//! Notifiers: what is told to people when an event is stored.
+
+#[cfg(feature = "mail")]
+pub mod mail;

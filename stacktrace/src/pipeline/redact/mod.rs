@@ -1,0 +1,4 @@
+//! What must not be stored: secret fields by name, secret values, credentials in text.
+
+pub(crate) mod credentials;
+pub(crate) mod fields;

@@ -1,0 +1,361 @@
+//! The loaded modules (the executable and its shared libraries) and the symbols of an
+//! address relative to one of them, read from the module's file.
+//!
+//! A return address means nothing outside the process that took it: the module it falls in
+//! was loaded at an address chosen at start. Relative to the module's load address, with
+//! the module's GNU build id, it names one instruction of one build for good. The panic
+//! hook journals addresses in that form (resolving symbols would take the first panic of a
+//! process tens of milliseconds or more, loading debug info); the writer, or the next
+//! process that opens the database, resolves them by reading the module's file when that
+//! file is still the same build.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::model::event::{CrashEvent, Frame, UnresolvedFrames, UnresolvedModule};
+use crate::pipeline::fingerprint::fingerprint_of;
+use crate::pipeline::resolve::frames::{frames_from_trace, frames_kept, RawTrace};
+
+/// One loaded module: where its segments lie in memory, its file and its build id.
+#[derive(Debug, Clone)]
+pub(crate) struct Module {
+    /// What its addresses in the file are offset by in memory.
+    bias: usize,
+    /// Its loaded segments, as `start..end` in memory.
+    segments: Vec<(usize, usize)>,
+    path: PathBuf,
+    /// The GNU build id, hex; empty when the module has none.
+    build_id: String,
+}
+
+/// The modules loaded when first asked (at install): read once, since the hook must not
+/// take the loader's lock. A module loaded later is not found; its addresses are resolved
+/// in the process, or kept as they are.
+pub(crate) fn loaded() -> &'static [Module] {
+    static MODULES: OnceLock<Vec<Module>> = OnceLock::new();
+    MODULES.get_or_init(read_loaded)
+}
+
+/// `ip`'s module in `modules` and its address as the module's file gives it.
+fn relative(modules: &[Module], ip: usize) -> Option<(usize, u64)> {
+    modules.iter().enumerate().find_map(|(i, m)| {
+        m.segments
+            .iter()
+            .any(|(start, end)| (*start..*end).contains(&ip))
+            .then(|| (i, ip.wrapping_sub(m.bias) as u64))
+    })
+}
+
+/// The addresses of a stack relative to their modules, innermost first; an address in no
+/// known module is kept with no module.
+pub(crate) fn unresolved_of(ips: &[usize]) -> UnresolvedFrames {
+    let modules = loaded();
+    let mut used: Vec<usize> = Vec::new();
+    let mut addresses = Vec::with_capacity(ips.len());
+    for &ip in ips {
+        match relative(modules, ip) {
+            Some((m, offset)) => {
+                let index = match used.iter().position(|u| *u == m) {
+                    Some(i) => i,
+                    None => {
+                        used.push(m);
+                        used.len() - 1
+                    }
+                };
+                addresses.push((index as u32, offset));
+            }
+            None => addresses.push((u32::MAX, ip as u64)),
+        }
+    }
+    UnresolvedFrames {
+        modules: used
+            .iter()
+            .filter_map(|m| modules.get(*m))
+            .map(|m| UnresolvedModule {
+                path: m.path.display().to_string(),
+                build_id: m.build_id.clone(),
+            })
+            .collect(),
+        addresses,
+        reason: None,
+    }
+}
+
+/// Module files opened to resolve journaled events, by path and build id, or why one
+/// could not be: a merge of many events reads each file once.
+#[derive(Default)]
+pub(crate) struct ModuleFiles(HashMap<(String, String), Result<symbols::File, String>>);
+
+impl std::fmt::Debug for ModuleFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleFiles")
+            .field("open", &self.0.len())
+            .finish()
+    }
+}
+
+/// Gives a journaled event its frames, and its fingerprint from them: from `trace` (the
+/// stack as taken in this process) when there is one, else from the modules' files. When
+/// the files cannot resolve it (gone, or another build), the event keeps its addresses and
+/// says why, and its fingerprint stays the one its message gave.
+pub(crate) fn resolve_journaled(
+    event: &mut CrashEvent,
+    trace: Option<&RawTrace>,
+    files: &mut ModuleFiles,
+) {
+    let Some(unresolved) = event.unresolved.as_mut() else {
+        return;
+    };
+    let frames = match trace {
+        Some(t) => frames_from_trace(t),
+        // A module file is read as found on disk: parsing it must not take down the
+        // program opening the database.
+        None => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resolve_from_files(unresolved, files)
+        }))
+        .unwrap_or_else(|_| Err("reading the modules' debug info failed".to_owned()))
+        {
+            Ok(resolved) => frames_kept(&resolved),
+            Err(why) => {
+                unresolved.reason = Some(why);
+                return;
+            }
+        },
+    };
+    event.frames = frames;
+    event.unresolved = None;
+    event.fingerprint = fingerprint_of(&event.error_type, &event.frames, &event.message);
+}
+
+/// Resolves journaled addresses by reading each module's file; `Err` says why they could
+/// not be (the file is gone, or is another build).
+fn resolve_from_files(
+    trace: &UnresolvedFrames,
+    files: &mut ModuleFiles,
+) -> Result<Vec<Arc<[Frame]>>, String> {
+    for m in &trace.modules {
+        if m.build_id.is_empty() {
+            return Err(format!("{} has no build id", m.path));
+        }
+        let key = (m.path.clone(), m.build_id.clone());
+        if let Err(why) = files
+            .0
+            .entry(key)
+            .or_insert_with(|| symbols::File::open(Path::new(&m.path), &m.build_id))
+        {
+            return Err(why.clone());
+        }
+    }
+    let mut out = Vec::with_capacity(trace.addresses.len());
+    for &(module, offset) in &trace.addresses {
+        let file = trace
+            .modules
+            .get(module as usize)
+            .and_then(|m| files.0.get(&(m.path.clone(), m.build_id.clone())))
+            .and_then(|f| f.as_ref().ok());
+        out.push(match file {
+            Some(f) => f.frames_at(offset),
+            None => Arc::from(vec![Frame::default()]),
+        });
+    }
+    Ok(out)
+}
+
+// Reading the loader's list of modules is a C call with raw pointers; the blocks below say
+// why each is sound.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn read_loaded() -> Vec<Module> {
+    use std::ffi::CStr;
+
+    /// The build id in a note segment: notes of (name size, desc size, type, name, desc),
+    /// each part 4-byte aligned; the GNU build id has type 3 and name "GNU\0".
+    fn build_id_in(notes: &[u8]) -> Option<String> {
+        let word = |at: usize| -> Option<usize> {
+            let b = notes.get(at..at + 4)?;
+            Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        let align = |n: usize| (n + 3) & !3;
+        let mut at = 0;
+        while at + 12 <= notes.len() {
+            let (name_len, desc_len, kind) = (word(at)?, word(at + 4)?, word(at + 8)?);
+            let name_at = at + 12;
+            let desc_at = name_at + align(name_len);
+            let next = desc_at + align(desc_len);
+            if kind == 3 && notes.get(name_at..name_at + name_len) == Some(b"GNU\0") {
+                let desc = notes.get(desc_at..desc_at + desc_len)?;
+                return Some(desc.iter().map(|b| format!("{b:02x}")).collect());
+            }
+            at = next;
+        }
+        None
+    }
+
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: `dl_iterate_phdr` passes a valid `info` for the duration of the call, and
+        // `data` is the `Vec<Module>` that `read_loaded` gave it, borrowed by nothing else.
+        // The program headers it points to, and the note segments they describe, are
+        // mapped while the module is loaded, which it is during the call.
+        unsafe {
+            let (Some(info), Some(out)) = (info.as_ref(), data.cast::<Vec<Module>>().as_mut())
+            else {
+                return 0;
+            };
+            let bias = info.dlpi_addr as usize;
+            let headers = if info.dlpi_phdr.is_null() {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
+            };
+            let mut segments = Vec::new();
+            let mut build_id = None;
+            for h in headers {
+                let start = bias.wrapping_add(h.p_vaddr as usize);
+                if h.p_type == libc::PT_LOAD {
+                    segments.push((start, start.wrapping_add(h.p_memsz as usize)));
+                } else if h.p_type == libc::PT_NOTE && build_id.is_none() {
+                    let notes = std::slice::from_raw_parts(start as *const u8, h.p_memsz as usize);
+                    build_id = build_id_in(notes);
+                }
+            }
+            let name = if info.dlpi_name.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(info.dlpi_name)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            // The executable comes first, with no name.
+            let path = if name.is_empty() && out.is_empty() {
+                std::env::current_exe().unwrap_or_default()
+            } else {
+                PathBuf::from(name)
+            };
+            if !path.as_os_str().is_empty() && !segments.is_empty() {
+                out.push(Module {
+                    bias,
+                    segments,
+                    path,
+                    build_id: build_id.unwrap_or_default(),
+                });
+            }
+        }
+        0
+    }
+
+    let mut modules: Vec<Module> = Vec::new();
+    // SAFETY: `each` matches the callback type and only reads what it is given; `modules`
+    // outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(each), (&raw mut modules).cast());
+    }
+    modules
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_loaded() -> Vec<Module> {
+    Vec::new()
+}
+
+/// Symbols of a module's file, through its DWARF line and function tables, or its symbol
+/// table where those say nothing.
+mod symbols {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use object::{Object, ObjectSection, ObjectSymbol};
+
+    use crate::model::event::Frame;
+    use crate::pipeline::resolve::frames::frame_of;
+
+    type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
+
+    pub(super) struct File {
+        context: addr2line::Context<Reader>,
+        /// Function symbols, by address, with their sizes.
+        symbols: Vec<(u64, u64, String)>,
+    }
+
+    impl File {
+        /// Opens the module file at `path` if it is the build `build_id` names.
+        pub(super) fn open(path: &Path, build_id: &str) -> Result<File, String> {
+            let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let obj = object::File::parse(&*data)
+                .map_err(|e| format!("{}: not a readable module: {e}", path.display()))?;
+            let id: Option<String> = obj
+                .build_id()
+                .ok()
+                .flatten()
+                .map(|b| b.iter().map(|b| format!("{b:02x}")).collect());
+            if id.as_deref() != Some(build_id) {
+                return Err(format!(
+                    "{} is another build now (build id {}, the event's {build_id})",
+                    path.display(),
+                    id.as_deref().unwrap_or("none")
+                ));
+            }
+            let endian = if obj.is_little_endian() {
+                gimli::RunTimeEndian::Little
+            } else {
+                gimli::RunTimeEndian::Big
+            };
+            let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+                let bytes = obj
+                    .section_by_name(id.name())
+                    .and_then(|s| s.data().ok())
+                    .unwrap_or(&[]);
+                Ok(gimli::EndianArcSlice::new(Arc::from(bytes), endian))
+            };
+            let dwarf = gimli::Dwarf::load(load).map_err(|e| format!("{}: {e}", path.display()))?;
+            let context = addr2line::Context::from_dwarf(dwarf)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut symbols: Vec<(u64, u64, String)> = obj
+                .symbols()
+                .filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
+                .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_owned())))
+                .collect();
+            symbols.sort_by_key(|s| s.0);
+            Ok(File { context, symbols })
+        }
+
+        /// The frames (more than one where calls were inlined) of a return address.
+        pub(super) fn frames_at(&self, offset: u64) -> Arc<[Frame]> {
+            // A return address is one past the call: look up the call itself.
+            let probe = offset.saturating_sub(1);
+            let mut out = Vec::new();
+            if let Ok(mut frames) = self.context.find_frames(probe).skip_all_loads() {
+                while let Ok(Some(f)) = frames.next() {
+                    let name = f
+                        .function
+                        .as_ref()
+                        .and_then(|n| n.raw_name().ok())
+                        .map(|n| n.into_owned());
+                    let (file, line) = f
+                        .location
+                        .map(|l| (l.file.map(str::to_owned), l.line))
+                        .unwrap_or_default();
+                    let name = name.or_else(|| self.symbol_at(probe));
+                    out.push(frame_of(name.as_deref(), file, line));
+                }
+            }
+            if out.is_empty() {
+                out.push(frame_of(self.symbol_at(probe).as_deref(), None, None));
+            }
+            out.into()
+        }
+
+        fn symbol_at(&self, addr: u64) -> Option<String> {
+            let i = self
+                .symbols
+                .partition_point(|s| s.0 <= addr)
+                .checked_sub(1)?;
+            let (start, size, name) = self.symbols.get(i)?;
+            (size == &0 || addr < start + size).then(|| name.clone())
+        }
+    }
+}

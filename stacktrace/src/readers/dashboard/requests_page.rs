@@ -1,0 +1,249 @@
+//! The requests page: the request-tracking log of the HTTP layer as the slowest requests,
+//! requests by path, by status, and the latest ones, with filters by path, status and time
+//! taken.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::html::{self, esc, query_string, Frame};
+use super::pages::PageError;
+use crate::readers::wording::counted;
+use crate::store::{duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey};
+use crate::{Store, TrackedRequest};
+
+/// The latest entries the summaries cover: enough for a picture, bounded so the page stays
+/// quick on a full log.
+pub(crate) const SCAN: usize = 10_000;
+/// Rows in each table.
+const ROWS: usize = 25;
+
+/// Parameters of the requests page.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct RequestsParams {
+    pub(crate) path: String,
+    pub(crate) status: String,
+    /// Milliseconds.
+    pub(crate) slower_than: String,
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        500.. => "lv-error",
+        400..=499 => "lv-warning",
+        _ => "st-resolved",
+    }
+}
+
+fn requests_table(base: &str, rows: &[TrackedRequest]) -> String {
+    let mut b = String::from(
+        r#"<table class="requests"><thead><tr><th>Time</th><th>Method</th><th>Path</th><th class="num">Status</th><th class="num">Duration</th><th>User</th></tr></thead><tbody>"#,
+    );
+    for r in rows {
+        let query = if r.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", r.query)
+        };
+        let _ = write!(
+            b,
+            r#"<tr><td>{}</td><td>{}</td><td class="title"><a href="{}/requests{}">{}</a><span class="muted">{}</span></td><td class="num"><span class="badge {}">{}</span></td><td class="num">{}</td><td>{}</td></tr>"#,
+            html::time(r.timestamp_us),
+            esc(&r.method),
+            esc(base),
+            query_string(&[("path", &r.path)]),
+            esc(&r.path),
+            esc(&query),
+            status_class(r.status),
+            r.status,
+            duration_text(r.duration_us),
+            esc(&r.user),
+        );
+    }
+    b.push_str("</tbody></table>");
+    if rows.is_empty() {
+        b.push_str(r#"<p class="muted empty">No requests.</p>"#);
+    }
+    b
+}
+
+fn summary_table(
+    base: &str,
+    by: SummaryKey,
+    sums: &[RequestSummary],
+    p: &RequestsParams,
+) -> String {
+    let (head, class) = match by {
+        SummaryKey::Path => ("Path", "by-path"),
+        SummaryKey::Status => ("Status", "by-status"),
+    };
+    let mut b = format!(
+        r#"<table class="{class}"><thead><tr><th>{head}</th><th class="num">Requests</th><th class="num">5xx</th><th class="num">Mean</th><th class="num">95th percentile</th><th class="num">Slowest</th><th>Last</th></tr></thead><tbody>"#
+    );
+    for s in sums.iter().take(ROWS) {
+        let link = match by {
+            SummaryKey::Path => query_string(&[
+                ("path", &s.key),
+                ("status", &p.status),
+                ("slower_than", &p.slower_than),
+            ]),
+            SummaryKey::Status => query_string(&[
+                ("path", &p.path),
+                ("status", &s.key),
+                ("slower_than", &p.slower_than),
+            ]),
+        };
+        let _ = write!(
+            b,
+            r#"<tr><td class="title"><a href="{}/requests{link}">{}</a></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            esc(base),
+            esc(&s.key),
+            s.requests,
+            s.server_errors,
+            duration_text(s.mean_us),
+            duration_text(s.p95_us),
+            duration_text(s.max_us),
+            html::time(s.last_us),
+        );
+    }
+    b.push_str("</tbody></table>");
+    if sums.is_empty() {
+        b.push_str(r#"<p class="muted empty">No requests.</p>"#);
+    }
+    b
+}
+
+/// The requests page.
+pub(crate) fn requests(
+    store: &Store,
+    frame: &Frame,
+    p: &RequestsParams,
+) -> Result<String, PageError> {
+    let mut q = store.tracked().limit(SCAN);
+    let path = p.path.trim();
+    if !path.is_empty() {
+        q = q.path(path);
+    }
+    let status = p.status.trim();
+    if !status.is_empty() {
+        let s: u16 = status
+            .parse()
+            .ok()
+            .filter(|s| (100..=999).contains(s))
+            .ok_or_else(|| PageError::BadInput(format!("invalid status {status:?}")))?;
+        q = q.status(s);
+    }
+    let slower = p.slower_than.trim();
+    if !slower.is_empty() {
+        let ms: f64 = slower
+            .parse()
+            .ok()
+            .filter(|ms: &f64| ms.is_finite() && *ms >= 0.0)
+            .ok_or_else(|| {
+                PageError::BadInput(format!("invalid time {slower:?}: expected milliseconds"))
+            })?;
+        q = q.slower_than(Duration::from_micros((ms * 1e3) as u64));
+    }
+    let (rows, damaged) = q.run_skipping_damaged()?;
+    let base = &frame.base;
+
+    let mut b = String::from("<h1>Requests</h1>");
+    for e in &damaged {
+        let _ = write!(
+            b,
+            r#"<p class="notice">Skipped: {}</p>"#,
+            esc(&e.to_string())
+        );
+    }
+    let _ = write!(
+        b,
+        r#"<form class="filters" method="get" action="{}/requests"><input name="path" value="{}" placeholder="path, such as /checkout" aria-label="path"><input name="status" value="{}" placeholder="status" aria-label="status" size="6"><input name="slower_than" value="{}" placeholder="slower than (ms)" aria-label="slower than, in milliseconds" size="14"><button type="submit">Filter</button></form>"#,
+        esc(base),
+        esc(&p.path),
+        esc(&p.status),
+        esc(&p.slower_than),
+    );
+    if rows.is_empty() {
+        b.push_str(
+            r#"<p class="notice">No tracked requests match. Requests are tracked when the app's <code>StacktraceLayer</code> has <code>tracking</code> on.</p>"#,
+        );
+    } else {
+        // What the figures below are computed from: all the matching requests, or the
+        // latest `SCAN` of them.
+        let n = counted(rows.len() as u64, "matching request", "matching requests");
+        let covered = if rows.len() == SCAN {
+            format!("the latest {n}")
+        } else {
+            format!("the {n}")
+        };
+        let _ = write!(
+            b,
+            r#"<p class="muted" id="covered">From {} (tracked from {} to {}).</p>"#,
+            covered,
+            html::time(rows.last().map_or(0, |r| r.timestamp_us)),
+            html::time(rows.first().map_or(0, |r| r.timestamp_us)),
+        );
+    }
+    b.push_str("<h2>Slowest</h2>");
+    b.push_str(&requests_table(base, &slowest_of(rows.clone(), ROWS)));
+    b.push_str("<h2>By path</h2>");
+    b.push_str(&summary_table(
+        base,
+        SummaryKey::Path,
+        &summaries_of(&rows, SummaryKey::Path),
+        p,
+    ));
+    b.push_str("<h2>By status</h2>");
+    b.push_str(&summary_table(
+        base,
+        SummaryKey::Status,
+        &summaries_of(&rows, SummaryKey::Status),
+        p,
+    ));
+    b.push_str("<h2>Latest</h2>");
+    b.push_str(&requests_table(base, &rows[..rows.len().min(ROWS)]));
+    Ok(frame.page("Requests", &b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TrackingLog;
+
+    #[test]
+    fn a_damaged_block_is_named_and_the_other_requests_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let base = 1_700_000_000_000_000;
+        log.append(
+            &[
+                TrackedRequest::sample(base, "/kept-first", 200, 5),
+                TrackedRequest::sample(base + 1, "/kept-second", 200, 6),
+            ],
+            u64::MAX,
+            u64::MAX,
+        )
+        .unwrap();
+        let damaged = crate::model::event::EventId::new(base + 2);
+        store
+            .tracking_tree()
+            .insert(damaged.to_bytes(), vec![2, 1])
+            .unwrap();
+        let frame = Frame {
+            base: String::new(),
+            summary: String::new(),
+        };
+        let html = requests(&store, &frame, &RequestsParams::default()).unwrap();
+        assert!(
+            html.contains(&format!("Skipped: stored value tracking/{damaged}")),
+            "{html}"
+        );
+        assert!(
+            html.contains("/kept-first") && html.contains("/kept-second"),
+            "{html}"
+        );
+    }
+}

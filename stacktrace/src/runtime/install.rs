@@ -1,0 +1,434 @@
+//! `install()`: the process-wide runtime, its sink, the writer and the hook; and the guard.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use once_cell::sync::OnceCell;
+
+use crate::__private::AppInfo;
+use crate::config::{Config, ConfigError};
+use crate::error::{InstallError, StoreError};
+use crate::model::event::CrashEvent;
+use crate::pipeline::filter::{self, Filters};
+use crate::pipeline::gate::{DropCounters, Gate, KeyedLimit};
+use crate::pipeline::process::ProcessInfo;
+use crate::pipeline::redact::fields::{secrets_of_settings, FieldRedactor, Secrets};
+use crate::runtime::writer::Writer;
+use crate::store::{InsertOutcome, Spool, Store};
+
+/// Where events go.
+#[derive(Debug)]
+pub(crate) enum Sink {
+    /// The database, opened by this process.
+    Store(Box<Store>),
+    /// Another process holds the database: a spool file beside it.
+    Spool(Spool),
+    /// Nothing could be opened; events are counted as storage errors.
+    Nowhere,
+}
+
+impl Sink {
+    /// Stores events in one batch (not flushed). On failure, says how many were lost.
+    pub(crate) fn persist_batch(
+        &self,
+        events: &[CrashEvent],
+    ) -> Result<Vec<InsertOutcome>, (usize, StoreError)> {
+        match self {
+            Sink::Store(s) => s.insert_batch(events).map_err(|e| (events.len(), e)),
+            Sink::Spool(s) => {
+                for (i, e) in events.iter().enumerate() {
+                    s.append(e).map_err(|err| (events.len() - i, err))?;
+                }
+                Ok(Vec::new())
+            }
+            Sink::Nowhere => Err((
+                events.len(),
+                StoreError::Io(sled::Error::Unsupported("no database is open".into())),
+            )),
+        }
+    }
+
+    /// Flushes when the panic journal holds events, so that it is emptied while idle.
+    pub(crate) fn settle(&self) {
+        if let Sink::Store(s) = self {
+            if s.journal_pending() {
+                let _ = s.flush();
+            }
+        }
+    }
+
+    pub(crate) fn is_nowhere(&self) -> bool {
+        matches!(self, Sink::Nowhere)
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Sink::Store(s) => s.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves the in-memory drop counts into the database.
+    pub(crate) fn persist_drops(&self, drops: &DropCounters) {
+        if let Sink::Store(s) = self {
+            let counts = drops.take();
+            if s.add_drops(counts).is_err() {
+                // Put them back rather than lose them; the next try may succeed.
+                drops.put_back(counts);
+            }
+        }
+    }
+}
+
+/// Everything the capture path needs, set once per process.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    pub(crate) config: Config,
+    pub(crate) gate: Gate,
+    pub(crate) drops: Arc<DropCounters>,
+    pub(crate) process: ProcessInfo,
+    pub(crate) redactor: FieldRedactor,
+    /// The values of the settings that hold secrets, scrubbed from everything stored.
+    pub(crate) secrets: Secrets,
+    pub(crate) filters: Filters,
+    pub(crate) user_limit: KeyedLimit,
+    pub(crate) client_limit: KeyedLimit,
+    pub(crate) sink: Sink,
+    pub(crate) writer: Writer,
+    #[cfg(feature = "mail")]
+    pub(crate) mail: Option<crate::notify::mail::Mailer>,
+}
+
+static RUNTIME: OnceCell<Runtime> = OnceCell::new();
+static INSTALL: Mutex<()> = Mutex::new(());
+
+pub(crate) fn runtime() -> Option<&'static Runtime> {
+    RUNTIME.get()
+}
+
+/// Opens the configured database. A damaged one is moved aside and a fresh one opened in
+/// its place, into which the journal and the spool are merged, so that the program stores
+/// again from now on; the move is reported once.
+fn open_store(config: &Config, errors: &mut Vec<InstallError>) -> Result<Store, StoreError> {
+    let (path, cache_bytes) = (&config.db_path, config.cache_bytes);
+    let open = || Store::open_with_cache(path, cache_bytes);
+    match open() {
+        Err(cause @ StoreError::Corrupt { .. }) => match crate::store::move_aside(path) {
+            Ok((aside, held)) => {
+                errors.push(InstallError::StoreReplaced { cause, aside, held });
+                open()
+            }
+            Err(source) => Err(StoreError::Spool {
+                path: path.clone(),
+                source: std::io::Error::new(
+                    source.kind(),
+                    format!("{cause}; moving it aside failed: {source}"),
+                ),
+            }),
+        },
+        other => other,
+    }
+}
+
+/// Installs the tracker with the configuration of the `STACKTRACE_*` environment variables
+/// (see [`Config`]): opens the database, starts the background writer and puts the panic
+/// hook in front of the current one. Keep the returned [`Guard`] alive for the life of the
+/// program: dropping it flushes what is queued.
+///
+/// It never fails the host program: a bad variable or a database that cannot be opened is
+/// said once on stderr and reported by [`Guard::errors`], and the program runs on. A second
+/// call changes nothing and says so.
+///
+/// ```no_run
+/// let _guard = stacktrace::install();
+/// // ... the program ...
+/// ```
+pub fn install() -> Guard {
+    let (config, errors) = config_from_env();
+    install_inner(config, errors)
+}
+
+/// The configuration of the `STACKTRACE_*` variables, with what was wrong in them.
+fn config_from_env() -> (Config, Vec<ConfigError>) {
+    let vars: Vec<(String, String)> = crate::config::stacktrace_vars().collect();
+    #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
+    let (mut config, mut errors) = Config::from_vars_lenient(vars.iter().cloned());
+    #[cfg(feature = "mail")]
+    crate::config::mail_from_vars(&mut config, &mut errors, &vars);
+    (config, errors)
+}
+
+/// Installs the tracker with a configuration built in code; see [`install`].
+///
+/// ```no_run
+/// let _guard = stacktrace::install_with(
+///     stacktrace::Config::default().db_path("var/errors.db").rate_limit(60),
+/// );
+/// ```
+pub fn install_with(config: Config) -> Guard {
+    let (config, errors) = config.validated();
+    install_inner(config, errors)
+}
+
+/// [`install`] (no `config`) or [`install_with`], for the app the `install!` macros name.
+pub(crate) fn install_for_app(app: AppInfo, config: Option<Config>) -> Guard {
+    let (mut config, errors) = match config {
+        Some(config) => config.validated(),
+        None => config_from_env(),
+    };
+    config.app = Some(app);
+    install_inner(config, errors)
+}
+
+fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
+    let _serial = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    if RUNTIME.get().is_some() {
+        crate::runtime::hook::say("stacktrace: already installed in this process; nothing changed");
+        return Guard {
+            errors: vec![InstallError::AlreadyInstalled],
+            owner: false,
+        };
+    }
+    crate::pipeline::gate::seed_random();
+    // Listed now: the panic hook must not take the loader's lock to list them.
+    crate::pipeline::resolve::modules::loaded();
+    let mut errors: Vec<InstallError> = config_errors
+        .into_iter()
+        .map(InstallError::Config)
+        .collect();
+    let drops = Arc::new(DropCounters::default());
+    let opened = open_store(&config, &mut errors);
+    let sink = match opened {
+        Ok(store) => {
+            store.prepare_journal();
+            Sink::Store(Box::new(store.with_pending_drops(drops.clone())))
+        }
+        Err(e @ StoreError::Locked { .. }) => {
+            let sink = match Spool::create(&config.db_path) {
+                Ok(spool) => Sink::Spool(spool),
+                Err(spool_error) => {
+                    errors.push(InstallError::Store(spool_error));
+                    Sink::Nowhere
+                }
+            };
+            errors.push(InstallError::Store(e));
+            sink
+        }
+        Err(e) => {
+            errors.push(InstallError::Store(e));
+            Sink::Nowhere
+        }
+    };
+    let writer = Writer::new(config.queue_capacity);
+    let mut regex_errors = Vec::new();
+    let filters = Filters::new(
+        config.ignore_error_types.clone(),
+        filter::compile("ignore_paths", &config.ignore_paths, &mut regex_errors),
+        filter::compile(
+            "ignore_messages",
+            &config.ignore_messages,
+            &mut regex_errors,
+        ),
+        config.before_store.clone(),
+    );
+    errors.extend(regex_errors.into_iter().map(InstallError::Config));
+    #[cfg(feature = "mail")]
+    let mail = crate::notify::mail::Mailer::from_config(config.mail.as_ref(), &mut errors);
+    let redactor = FieldRedactor::new(&config.redact_fields);
+    let secrets = secrets_of_settings(&config);
+    crate::pipeline::redact::credentials::prepare();
+    let runtime = Runtime {
+        #[cfg(feature = "mail")]
+        mail,
+        filters,
+        user_limit: KeyedLimit::new(config.rate_limit_per_user),
+        client_limit: KeyedLimit::new(config.rate_limit_per_client),
+        gate: Gate::new(config.enabled, config.sample_rate, config.rate_limit),
+        drops,
+        process: ProcessInfo::read(&config.release, config.capture_env, &redactor, &secrets),
+        redactor,
+        secrets,
+        sink,
+        writer,
+        config,
+    };
+    if RUNTIME.set(runtime).is_err() {
+        // Unreachable under the install lock; report rather than panic.
+        return Guard {
+            errors: vec![InstallError::AlreadyInstalled],
+            owner: false,
+        };
+    }
+    if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
+        errors.push(InstallError::Store(StoreError::Spool {
+            path: "stacktrace-writer thread".into(),
+            source: e,
+        }));
+    }
+    if !std::thread::panicking() {
+        crate::runtime::hook::install();
+    }
+    if let Err(why) = exit_flush::register() {
+        errors.push(InstallError::Store(StoreError::Spool {
+            path: "exit handler".into(),
+            source: why,
+        }));
+    }
+    for e in &errors {
+        crate::runtime::hook::say(&format!("stacktrace: {e}"));
+    }
+    if let Some(Runtime {
+        sink: Sink::Spool(s),
+        ..
+    }) = RUNTIME.get()
+    {
+        crate::runtime::hook::say(&format!(
+            "stacktrace: events are written to {} and merged into the database when it is next opened",
+            s.path().display()
+        ));
+    }
+    Guard {
+        errors,
+        owner: true,
+    }
+}
+
+/// The running program's database handle, when [`install`] opened one. Read events through
+/// it while the program runs (sled lets only one process open a database). Events, panics
+/// included, are in it once the background writer stored them: call
+/// [`Guard::flush`] first to read what was just captured.
+pub fn store() -> Option<&'static Store> {
+    match &runtime()?.sink {
+        Sink::Store(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Returned by [`install`]: reports what went wrong at install, and flushes queued events
+/// when dropped. Keep it alive for the life of the program (`let _guard = ...`).
+#[derive(Debug)]
+#[must_use = "dropping the guard at once flushes at once; bind it: `let _guard = stacktrace::install();`"]
+pub struct Guard {
+    errors: Vec<InstallError>,
+    owner: bool,
+}
+
+/// How long dropping the guard waits for queued events.
+const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Guard {
+    /// What went wrong at install; empty when all went well.
+    ///
+    /// Also looks whether the panic hook was replaced since (see
+    /// [`Guard::is_capturing_panics`]), and says so once on stderr.
+    pub fn errors(&self) -> &[InstallError] {
+        crate::runtime::hook::is_capturing_panics();
+        &self.errors
+    }
+
+    /// Whether panics are captured: the hook was installed and no hook set since replaced
+    /// it. A hook set after [`install`] must chain to the one it takes, or panics stop
+    /// reaching this crate; the first time that is found (here, when the guard flushes or
+    /// drops, or when the writer goes idle) it is said once on stderr.
+    ///
+    /// ```no_run
+    /// let guard = stacktrace::install();
+    /// let previous = std::panic::take_hook();
+    /// std::panic::set_hook(Box::new(move |info| {
+    ///     eprintln!("the program's own hook");
+    ///     previous(info); // chains: panics are still captured
+    /// }));
+    /// assert!(guard.is_capturing_panics());
+    /// ```
+    pub fn is_capturing_panics(&self) -> bool {
+        crate::runtime::hook::is_capturing_panics()
+    }
+
+    /// Whether events are kept: in the database, or in a spool file beside a database held
+    /// by another process.
+    pub fn is_storing(&self) -> bool {
+        runtime().is_some_and(|rt| !rt.sink.is_nowhere())
+    }
+
+    /// The spool file events go to while another process holds the database.
+    pub fn spool_path(&self) -> Option<&'static Path> {
+        match &runtime()?.sink {
+            Sink::Spool(s) => Some(s.path()),
+            _ => None,
+        }
+    }
+
+    /// Waits until every event captured before the call is stored and flushed to disk (at
+    /// most 30 seconds); says whether it finished.
+    pub fn flush(&self) -> bool {
+        self.flush_timeout(Duration::from_secs(30))
+    }
+
+    /// Like [`Guard::flush`], waiting at most `timeout`.
+    pub fn flush_timeout(&self, timeout: Duration) -> bool {
+        crate::runtime::hook::is_capturing_panics();
+        runtime().is_some_and(|rt| rt.writer.flush(timeout))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        crate::runtime::hook::is_capturing_panics();
+        if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
+            crate::runtime::hook::say("stacktrace: some queued events were not stored before exit");
+        }
+        #[cfg(feature = "mail")]
+        if let Some(mailer) = runtime()
+            .and_then(|rt| rt.mail.as_ref())
+            .filter(|_| self.owner)
+        {
+            mailer.drain_on_exit();
+        }
+    }
+}
+
+/// Stores what is queued when the program calls `std::process::exit`, which runs no
+/// destructor: without it, an error captured just before `exit` would be lost with the
+/// writer's queue. Panics need no help; the hook journals them at once.
+mod exit_flush {
+    use super::runtime;
+
+    /// Registers the handler; called once per process, under the install lock.
+    #[cfg(unix)]
+    pub(super) fn register() -> std::io::Result<()> {
+        // SAFETY: `atexit` is given a plain function with the C ABI that takes nothing and
+        // cannot unwind (it catches every panic), and registering it has no precondition;
+        // the runtime it reads is a process-wide static that is never torn down.
+        #[allow(unsafe_code)]
+        let status = unsafe { libc::atexit(on_exit) };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("atexit refused the exit handler"))
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn register() -> std::io::Result<()> {
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    extern "C" fn on_exit() {
+        // A panic must not unwind out of a C callback; nothing here is expected to panic.
+        let _ = std::panic::catch_unwind(|| {
+            let Some(rt) = runtime() else {
+                return;
+            };
+            let timeout = rt.config.exit_flush_timeout;
+            let unflushed = rt.writer.unflushed();
+            if !rt.writer.flush_at_exit(timeout) {
+                crate::runtime::hook::say(&format!(
+                    "stacktrace: up to {unflushed} queued events were not stored before exit \
+                     (exit_flush_timeout is {timeout:?})"
+                ));
+            }
+        });
+    }
+}

@@ -1,0 +1,5 @@
+//! The process singleton: install and the guard, the sink, the panic hook, the writer.
+
+pub(crate) mod hook;
+pub(crate) mod install;
+pub(crate) mod writer;

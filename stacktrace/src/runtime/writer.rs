@@ -1,0 +1,412 @@
+//! The background writer: resolves, redacts and stores queued events off the calling
+//! thread, through a bounded queue that never blocks a capture. Panics come finished and
+//! already journaled by the hook (see the spool module); the writer stores them and tells
+//! the database they are in.
+//!
+//! Waking a sleeping thread is a system call that costs more than a capture itself, so a
+//! capture does not wake the writer while it is polling: after work the writer checks the
+//! queue every millisecond, and only once it has been idle for a while does it sleep long
+//! and ask to be woken. A burst of captures pays one wake-up; an idle program costs the
+//! writer four wake-ups a second.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crate::model::event::CrashEvent;
+use crate::pipeline::build::{event_from_pending, PendingEvent};
+use crate::pipeline::gate::DropReason;
+use crate::pipeline::resolve::frames::RawTrace;
+use crate::runtime::install::{runtime, Runtime, Sink};
+
+thread_local! {
+    /// Set on the writer thread: its panics must not be stored through the database it may
+    /// have been using when it panicked.
+    pub(crate) static IS_WRITER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Polls this often while work is recent.
+const POLL: Duration = Duration::from_millis(1);
+/// Polls before the writer counts as idle and sleeps long.
+const IDLE_POLLS: u32 = 50;
+/// How long an idle writer sleeps unless woken.
+const LONG_SLEEP: Duration = Duration::from_millis(250);
+/// How often the exit handler looks whether its flush is done.
+const EXIT_POLL: Duration = Duration::from_millis(1);
+/// Events stored in one batch at most.
+const BATCH: usize = 512;
+
+/// A panic the hook journaled, redacted and filtered, with its stack as taken when its
+/// frames are still to be resolved (see [`crate::modules`]).
+#[derive(Debug)]
+pub(crate) struct Journaled {
+    pub(crate) event: CrashEvent,
+    pub(crate) trace: Option<RawTrace>,
+}
+
+pub(crate) enum Job {
+    Event(Box<PendingEvent>),
+    /// A panic already in the journal.
+    Journaled(Box<Journaled>),
+    Flush(SyncSender<()>),
+    /// A flush that says it is done by setting [`Writer`]'s `flushed_mark` to its mark:
+    /// the exit handler waits for it without channels, which may need the thread-locals
+    /// that `exit` has already destroyed.
+    FlushMark(u64),
+}
+
+impl Job {
+    fn is_event(&self) -> bool {
+        matches!(self, Job::Event(_) | Job::Journaled(_))
+    }
+}
+
+/// How many times the panic hook tries the queue's lock before it stores the event itself.
+const HOOK_TRIES: u32 = 100;
+
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    events: usize,
+}
+
+/// The sending side of the writer's queue.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    queue: Arc<Mutex<Queue>>,
+    capacity: usize,
+    sleeping: Arc<AtomicBool>,
+    thread: OnceLock<Thread>,
+    /// Events queued so far.
+    queued: AtomicU64,
+    /// `queued` as it was when a flush that has finished was asked for: when the two are
+    /// equal, nothing waits to be stored or flushed.
+    flushed_through: AtomicU64,
+    /// The last mark given to a [`Job::FlushMark`], and the last one done.
+    marks: AtomicU64,
+    flushed_mark: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Job::Event(e) => write!(f, "Event({})", e.id),
+            Job::Journaled(e) => write!(f, "Journaled({})", e.event.id),
+            Job::Flush(_) => f.write_str("Flush"),
+            Job::FlushMark(m) => write!(f, "FlushMark({m})"),
+        }
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(capacity: usize) -> Writer {
+        Writer {
+            queue: Arc::new(Mutex::new(Queue::default())),
+            capacity,
+            sleeping: Arc::new(AtomicBool::new(false)),
+            thread: OnceLock::new(),
+            queued: AtomicU64::new(0),
+            flushed_through: AtomicU64::new(0),
+            marks: AtomicU64::new(0),
+            flushed_mark: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn push(&self, job: Job, bounded: bool) -> Result<(), DropReason> {
+        let Some(thread) = self.thread.get() else {
+            return Err(DropReason::StorageError);
+        };
+        {
+            // Nothing in the critical section can panic, so a poisoned lock is consistent.
+            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if job.is_event() {
+                if bounded && q.events >= self.capacity {
+                    return Err(DropReason::QueueFull);
+                }
+                q.events += 1;
+                self.queued.fetch_add(1, Ordering::SeqCst);
+            }
+            q.jobs.push_back(job);
+        }
+        if self.sleeping.load(Ordering::SeqCst) {
+            thread.unpark();
+        }
+        Ok(())
+    }
+
+    /// Queues an event, or says why it could not be.
+    pub(crate) fn try_send(&self, p: PendingEvent) -> Result<(), DropReason> {
+        self.push(Job::Event(Box::new(p)), true)
+    }
+
+    /// From the panic hook: queues a journaled event for storing, or gives it back when the
+    /// queue is full, the writer is not running, or the queue's lock stays taken (the hook
+    /// waits for no lock); the hook then stores it itself.
+    pub(crate) fn try_send_journaled(&self, event: Box<Journaled>) -> Result<(), Box<Journaled>> {
+        let Some(thread) = self.thread.get() else {
+            return Err(event);
+        };
+        let mut tries = 0;
+        let mut q = loop {
+            match self.queue.try_lock() {
+                Ok(q) => break q,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if tries < HOOK_TRIES => {
+                    tries += 1;
+                    std::thread::yield_now();
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return Err(event),
+            }
+        };
+        if q.events >= self.capacity {
+            return Err(event);
+        }
+        q.events += 1;
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        q.jobs.push_back(Job::Journaled(event));
+        drop(q);
+        if self.sleeping.load(Ordering::SeqCst) {
+            thread.unpark();
+        }
+        Ok(())
+    }
+
+    /// Waits until every event queued before the call is stored and flushed, or the
+    /// timeout passes; says whether it finished.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let queued = self.queued.load(Ordering::SeqCst);
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        if self.push(Job::Flush(ack_tx), false).is_err() {
+            return false;
+        }
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        let done = ack_rx.recv_timeout(timeout).is_ok();
+        if done {
+            self.flushed_through.fetch_max(queued, Ordering::SeqCst);
+        }
+        done
+    }
+
+    /// From the exit handler: like [`Writer::flush`], and at once when nothing was queued
+    /// since the last flush (the guard's, when `main` returned). Uses no thread-local: the
+    /// exiting thread's are destroyed before exit handlers run. On the writer thread (an
+    /// exit from a `before_store` hook) it cannot wait for itself and says it did not finish.
+    pub(crate) fn flush_at_exit(&self, timeout: Duration) -> bool {
+        let queued = self.queued.load(Ordering::SeqCst);
+        if queued == self.flushed_through.load(Ordering::SeqCst) {
+            return true;
+        }
+        if IS_WRITER.try_with(Cell::get).unwrap_or(false) || timeout.is_zero() {
+            return false;
+        }
+        let mark = self.marks.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.push(Job::FlushMark(mark), false).is_err() {
+            return false;
+        }
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        let start = Instant::now();
+        while self.flushed_mark.load(Ordering::SeqCst) < mark {
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(EXIT_POLL);
+        }
+        self.flushed_through.fetch_max(queued, Ordering::SeqCst);
+        true
+    }
+
+    /// Events queued and not yet flushed, as far as finished flushes tell.
+    pub(crate) fn unflushed(&self) -> u64 {
+        self.queued
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.flushed_through.load(Ordering::SeqCst))
+    }
+
+    /// Starts the writer thread. It runs for the life of the process.
+    pub(crate) fn spawn(&self) -> std::io::Result<()> {
+        let queue = self.queue.clone();
+        let sleeping = self.sleeping.clone();
+        let flushed_mark = self.flushed_mark.clone();
+        let handle = std::thread::Builder::new()
+            .name("stacktrace-writer".into())
+            .spawn(move || {
+                IS_WRITER.with(|w| w.set(true));
+                if let Some(rt) = runtime() {
+                    run(rt, &queue, &sleeping, &flushed_mark);
+                }
+            })?;
+        let _ = self.thread.set(handle.thread().clone());
+        Ok(())
+    }
+}
+
+/// Moves up to a batch of jobs from the queue into `jobs`.
+fn take_jobs(queue: &Mutex<Queue>, jobs: &mut Vec<Job>) {
+    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+    let n = q.jobs.len().min(BATCH);
+    jobs.extend(q.jobs.drain(..n));
+    q.events -= jobs.iter().filter(|j| j.is_event()).count();
+}
+
+/// What the writer reuses from batch to batch, so that a batch allocates no buffers.
+#[derive(Default)]
+struct Buffers {
+    jobs: Vec<Job>,
+    queued: Vec<Queued>,
+    events: Vec<CrashEvent>,
+}
+
+fn run(
+    rt: &'static Runtime,
+    queue: &Mutex<Queue>,
+    sleeping: &AtomicBool,
+    flushed_mark: &AtomicU64,
+) {
+    let mut idle = 0;
+    let mut reported = false;
+    let mut buffers = Buffers::default();
+    let mut acks = Vec::new();
+    let mut mark = None;
+    loop {
+        take_jobs(queue, &mut buffers.jobs);
+        if buffers.jobs.is_empty() {
+            if idle == 0 {
+                rt.sink.settle();
+                // Cheap (an atomic load), and said once: a program that never flushes
+                // still hears that its panics are no longer captured.
+                crate::runtime::hook::is_capturing_panics();
+            }
+            idle += 1;
+            if idle < IDLE_POLLS {
+                std::thread::park_timeout(POLL);
+            } else {
+                sleeping.store(true, Ordering::SeqCst);
+                // A capture that looked before the flag was set is seen here.
+                let empty = queue.lock().map(|q| q.jobs.is_empty()).unwrap_or(false);
+                if empty {
+                    std::thread::park_timeout(LONG_SLEEP);
+                }
+                sleeping.store(false, Ordering::SeqCst);
+            }
+            continue;
+        }
+        idle = 0;
+        let mut jobs = std::mem::take(&mut buffers.jobs);
+        for job in jobs.drain(..) {
+            match job {
+                Job::Event(p) => buffers.queued.push(Queued::Pending(p)),
+                Job::Journaled(e) => buffers.queued.push(Queued::Journaled(e)),
+                Job::Flush(ack) => {
+                    // Everything queued before the flush request is in this batch or an
+                    // earlier one: store the batch first.
+                    store_batch(rt, &mut buffers, &mut reported);
+                    acks.push(ack);
+                }
+                Job::FlushMark(m) => {
+                    store_batch(rt, &mut buffers, &mut reported);
+                    mark = Some(m);
+                }
+            }
+        }
+        buffers.jobs = jobs;
+        store_batch(rt, &mut buffers, &mut reported);
+        if !acks.is_empty() || mark.is_some() {
+            rt.sink.persist_drops(&rt.drops);
+            let _ = rt.sink.flush();
+            for ack in acks.drain(..) {
+                let _ = ack.try_send(());
+            }
+            if let Some(m) = mark.take() {
+                flushed_mark.fetch_max(m, Ordering::SeqCst);
+            }
+        } else if rt.drops.peek().iter().any(|n| *n > 0) {
+            rt.sink.persist_drops(&rt.drops);
+        }
+    }
+}
+
+/// An event taken from the queue.
+enum Queued {
+    /// Still to be built (resolved, redacted) and filtered.
+    Pending(Box<PendingEvent>),
+    /// Filtered by the panic hook, and in the journal; its frames may be unresolved.
+    Journaled(Box<Journaled>),
+}
+
+/// Stores the queued events of `buffers`, leaving its buffers empty.
+fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool) {
+    if buffers.queued.is_empty() {
+        return;
+    }
+    let journaled = buffers
+        .queued
+        .iter()
+        .filter(|q| matches!(q, Queued::Journaled(_)))
+        .count();
+    let Buffers { queued, events, .. } = buffers;
+    let mut files = crate::pipeline::resolve::modules::ModuleFiles::default();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        events.clear();
+        for q in queued.drain(..) {
+            match q {
+                Queued::Journaled(j) => {
+                    let Journaled { mut event, trace } = *j;
+                    crate::pipeline::resolve::modules::resolve_journaled(
+                        &mut event,
+                        trace.as_ref(),
+                        &mut files,
+                    );
+                    events.push(event);
+                }
+                Queued::Pending(p) => {
+                    let mut event = event_from_pending(*p, rt);
+                    if rt.filters.keep(&mut event) {
+                        events.push(event);
+                    } else {
+                        rt.drops.add(DropReason::Filtered);
+                    }
+                }
+            }
+        }
+        let n = events.len();
+        let outcomes = rt.sink.persist_batch(events)?;
+        if let Sink::Store(s) = &rt.sink {
+            s.journaled_stored(journaled);
+        }
+        #[cfg(feature = "mail")]
+        if let Some(mailer) = &rt.mail {
+            mailer.notify(events, &outcomes);
+        }
+        let _ = outcomes;
+        events.clear();
+        Ok(n)
+    }));
+    // After a panic part-way, what is left is dropped with the buffers' contents.
+    queued.clear();
+    events.clear();
+    // Journaled events are not lost when storing fails: they stay counted as unstored, so
+    // the journal keeps them until the next open merges them.
+    let failure = match outcome {
+        Ok(Ok(_)) => None,
+        Ok(Err((lost, e))) => Some((lost.saturating_sub(journaled), e.to_string())),
+        Err(_) => Some((1, "an event could not be built".to_owned())),
+    };
+    if let Some((lost, why)) = failure {
+        for _ in 0..lost {
+            rt.drops.add(DropReason::StorageError);
+        }
+        // One line for the first failure; the counter tells the rest.
+        if !*reported {
+            *reported = true;
+            crate::runtime::hook::say(&format!("stacktrace: could not store an event: {why}"));
+        }
+    }
+}
