@@ -42,6 +42,7 @@
 mod api;
 mod capture;
 mod config;
+mod diag;
 mod error;
 mod escape;
 mod integrations;
@@ -57,9 +58,9 @@ pub mod __private;
 
 pub use api::capture::{capture_error, capture_message};
 pub use api::report::Report;
-pub use capture::breadcrumbs::{add_breadcrumb, Breadcrumb};
-pub use config::{Config, ConfigError};
-pub use error::{Error, InstallError, QueryError, StoreError};
+pub use capture::breadcrumbs::add_breadcrumb;
+pub use config::Config;
+pub use error::{ConfigError, Error, InstallError, QueryError, StoreError};
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
 pub use integrations::http;
@@ -71,6 +72,9 @@ pub use integrations::log;
 pub use integrations::tokio;
 #[cfg(feature = "tracing")]
 pub use integrations::tracing;
+pub use model::breadcrumb::Breadcrumb;
+pub use model::drop::{DropReason, DROP_REASONS};
+pub use model::event::PLACEHOLDER;
 pub use model::event::{
     from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
     ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
@@ -79,8 +83,6 @@ pub use model::event::{
 #[cfg(feature = "mail")]
 pub use notify::mail;
 pub use pipeline::filter::BeforeStore;
-pub use pipeline::gate::{DropReason, DROP_REASONS};
-pub use pipeline::redact::fields::PLACEHOLDER;
 /// The command-line tool (feature `cli`).
 #[cfg(feature = "cli")]
 pub use readers::cli::run as run_cli;

@@ -3,9 +3,9 @@
 
 use std::error::Error as StdError;
 
+use crate::model::drop::DropReason;
 use crate::model::event::{now_us, CapturedCall, EventId, Level, Location};
 use crate::pipeline::build::PendingEvent;
-use crate::pipeline::gate::DropReason;
 use crate::runtime::install::{runtime, Runtime};
 
 /// Stores an error: its type, message and whole `source()` chain, where it was captured,
@@ -86,8 +86,7 @@ pub(crate) fn admitted() -> Option<(&'static Runtime, u64)> {
     let rt = runtime()?;
     if rt.sink.is_nowhere() {
         // Install already said why; count quietly rather than write a line per event.
-        rt.drops
-            .add(crate::pipeline::gate::DropReason::StorageError);
+        rt.drops.add(crate::model::drop::DropReason::StorageError);
         return None;
     }
     match rt.gate.admit() {

@@ -37,8 +37,8 @@ use std::panic::RefUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::model::event::PLACEHOLDER;
 use crate::model::event::{Argument, CapturedCall, Level};
-use crate::pipeline::redact::fields::PLACEHOLDER;
 
 /// What a captured function is, fixed at compile time.
 #[derive(Debug)]
@@ -171,7 +171,7 @@ pub(crate) fn guarded<T>(format: impl FnOnce() -> T, fallback: impl FnOnce(&str)
     match result {
         Ok(v) => v,
         Err(payload) => {
-            let message = crate::runtime::hook::panic_message(&*payload);
+            let message = crate::diag::panic_message(&*payload);
             // A payload whose destructor panics is dropped under the same guard.
             let _ = FORMATTING.try_with(|f| f.set(true));
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));

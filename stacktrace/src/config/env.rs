@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::{Config, ConfigError};
+use super::Config;
+use crate::error::ConfigError;
 
 const BOOL: &str = "true or false (also 1/0, yes/no, on/off)";
 const RATE: &str = "a number from 0.0 to 1.0";

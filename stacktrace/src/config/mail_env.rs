@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
-use super::{parse_list, stacktrace_vars, strict, ConfigError};
+use super::{parse_list, stacktrace_vars, strict};
+use crate::error::ConfigError;
 use crate::notify::mail::config::{MailConfig, TlsMode, ADDRESS, POSITIVE, SECONDS};
 use crate::notify::mail::url::smtp_url_parts;
 

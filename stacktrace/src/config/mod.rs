@@ -1,7 +1,6 @@
 //! Settings, with django-stacktrace's keys and defaults, from code or from the environment.
 
 mod env;
-mod error;
 #[cfg(feature = "mail")]
 mod mail_env;
 mod settings;
@@ -11,7 +10,6 @@ pub(crate) use env::parse_list;
 pub(crate) use env::stacktrace_vars;
 #[cfg_attr(not(feature = "mail"), allow(unused_imports))]
 pub(crate) use env::strict;
-pub use error::ConfigError;
 #[cfg(feature = "mail")]
 pub(crate) use mail_env::mail_from_vars;
 pub use settings::Config;

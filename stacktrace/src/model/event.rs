@@ -89,6 +89,9 @@ impl FromStr for Level {
     }
 }
 
+/// What a redacted value is stored as.
+pub const PLACEHOLDER: &str = "**********";
+
 /// A time-ordered event identifier: microseconds since the Unix epoch in the high 64 bits,
 /// random bits in the low 64, so ids from several processes never collide and sort by time.
 ///
@@ -98,7 +101,7 @@ pub struct EventId(pub(crate) u128);
 
 impl EventId {
     pub(crate) fn new(timestamp_us: u64) -> Self {
-        let low = crate::pipeline::gate::random_u64();
+        let low = crate::model::random::random_u64();
         EventId((u128::from(timestamp_us) << 64) | u128::from(low))
     }
 
@@ -353,7 +356,7 @@ pub struct CrashEvent {
     pub extra: BTreeMap<String, serde_json::Value>,
     /// What happened before, on the same thread or task, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub breadcrumbs: Vec<crate::Breadcrumb>,
+    pub breadcrumbs: Vec<crate::model::breadcrumb::Breadcrumb>,
     /// Program, machine and thread.
     pub context: RuntimeContext,
     /// Everything else (request details and integration data), as JSON.

@@ -1,3 +1,7 @@
-//! The data every stage passes on: the event and its parts. Imports nothing of the crate.
+//! The data every stage passes on: the event and its parts, drop reasons, the random
+//! source of ids. Imports nothing of the crate.
 
+pub(crate) mod breadcrumb;
+pub(crate) mod drop;
 pub(crate) mod event;
+pub(crate) mod random;

@@ -9,10 +9,10 @@ use std::thread::{Thread, ThreadId};
 use serde_json::Value;
 
 use crate::capture::breadcrumbs::Breadcrumb;
+use crate::model::event::PLACEHOLDER;
 use crate::model::event::{CapturedCall, CrashEvent, EventId, Level, Location, RuntimeContext};
 use crate::pipeline::fingerprint::fingerprint_of;
 use crate::pipeline::redact::credentials::{redact_credentials_in, redact_credentials_json};
-use crate::pipeline::redact::fields::PLACEHOLDER;
 use crate::pipeline::resolve::frames::{frames_from_trace, RawTrace};
 use crate::runtime::install::Runtime;
 

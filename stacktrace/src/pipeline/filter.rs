@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::model::event::CrashEvent;
 use crate::pipeline::build::PendingEvent;
 

@@ -1,120 +1,12 @@
 //! Volume control on the calling thread: enable switch, sampling and the per-minute rate
-//! limit, lock-free so that the panic hook can use them; and the counters of what was
-//! dropped, by reason.
+//! limit, lock-free so that the panic hook can use them.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
-/// Why an event was not stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum DropReason {
-    /// Capture is turned off (`enabled = false`).
-    Disabled,
-    /// Left out by `sample_rate`.
-    Sampled,
-    /// Over `rate_limit` for the current minute.
-    RateLimited,
-    /// Removed by a filter.
-    Filtered,
-    /// The background writer's queue was full.
-    QueueFull,
-    /// Storing failed (full disk, I/O error).
-    StorageError,
-}
-
-/// Every drop reason, in counter order.
-pub const DROP_REASONS: [DropReason; 6] = [
-    DropReason::Disabled,
-    DropReason::Sampled,
-    DropReason::RateLimited,
-    DropReason::Filtered,
-    DropReason::QueueFull,
-    DropReason::StorageError,
-];
-
-impl DropReason {
-    /// The snake-case name used in storage and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::Disabled => "disabled",
-            DropReason::Sampled => "sampled",
-            DropReason::RateLimited => "rate_limited",
-            DropReason::Filtered => "filtered",
-            DropReason::QueueFull => "queue_full",
-            DropReason::StorageError => "storage_error",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for DropReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Drops counted in memory since they were last persisted.
-#[derive(Debug, Default)]
-pub(crate) struct DropCounters([AtomicU64; 6]);
-
-impl DropCounters {
-    pub(crate) fn add(&self, reason: DropReason) {
-        self.0[reason.index()].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Takes the counts, leaving zeros.
-    pub(crate) fn take(&self) -> [u64; 6] {
-        let mut out = [0; 6];
-        for (o, c) in out.iter_mut().zip(&self.0) {
-            *o = c.swap(0, Ordering::Relaxed);
-        }
-        out
-    }
-
-    /// Adds counts back, after persisting them failed.
-    pub(crate) fn put_back(&self, counts: [u64; 6]) {
-        for (c, n) in self.0.iter().zip(counts) {
-            c.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn peek(&self) -> [u64; 6] {
-        let mut out = [0; 6];
-        for (o, c) in out.iter_mut().zip(&self.0) {
-            *o = c.load(Ordering::Relaxed);
-        }
-        out
-    }
-}
-
-static RANDOM_STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-
-/// A 64-bit random number without thread-locals (the panic hook may run while a thread's
-/// locals are being destroyed): SplitMix64 over a global counter, so values never repeat
-/// within a process, seeded by `rand` at install so that processes differ.
-pub(crate) fn random_u64() -> u64 {
-    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut z = RANDOM_STATE
-        .fetch_add(GAMMA, Ordering::Relaxed)
-        .wrapping_add(GAMMA);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Seeds [`random_u64`]; called at install, where thread-locals are safe to use.
-pub(crate) fn seed_random() {
-    RANDOM_STATE.store(rand::random::<u64>(), Ordering::Relaxed);
-}
+use crate::model::drop::DropReason;
+use crate::model::random::random_u64;
 
 #[derive(Debug)]
 pub(crate) struct Gate {
@@ -313,22 +205,5 @@ mod tests {
             l.admit(&i.to_string(), 0, true);
         }
         assert!(l.window.lock().unwrap().1.len() <= MAX_KEYS + 1);
-    }
-
-    #[test]
-    fn counters_take_resets() {
-        let c = DropCounters::default();
-        c.add(DropReason::QueueFull);
-        c.add(DropReason::QueueFull);
-        assert_eq!(c.take()[4], 2);
-        assert_eq!(c.take()[4], 0);
-        c.put_back([1, 0, 0, 0, 3, 0]);
-        assert_eq!(c.take(), [1, 0, 0, 0, 3, 0]);
-    }
-
-    #[test]
-    fn random_values_differ() {
-        let a: std::collections::HashSet<u64> = (0..1000).map(|_| random_u64()).collect();
-        assert_eq!(a.len(), 1000);
     }
 }

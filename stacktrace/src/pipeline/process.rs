@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::event::PLACEHOLDER;
 use crate::pipeline::redact::credentials::redact_credentials_in;
-use crate::pipeline::redact::fields::{is_secret_name, FieldRedactor, Secrets, PLACEHOLDER};
+use crate::pipeline::redact::fields::{is_secret_name, FieldRedactor, Secrets};
 
 /// What does not change while the process runs, read once at install.
 #[derive(Clone, Debug, Default)]

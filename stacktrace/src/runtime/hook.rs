@@ -14,29 +14,21 @@
 //! storing fails it writes one line to stderr and the program goes on as it would without
 //! this crate.
 
-use std::any::Any;
 use std::cell::Cell;
-use std::io::Write;
 use std::panic::PanicHookInfo;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use crate::api::capture::{accept, admitted, location_of};
+use crate::diag::{panic_message, say};
+use crate::model::drop::DropReason;
 use crate::model::event::{CrashEvent, Level};
 use crate::pipeline::build::{event_from_pending, PendingEvent};
-use crate::pipeline::gate::DropReason;
 use crate::pipeline::resolve::frames::RawTrace;
 use crate::runtime::install::{Runtime, Sink};
 use crate::runtime::writer::{Journaled, IS_WRITER};
 
 thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Writes one line to stderr, ignoring a closed or broken stderr.
-pub(crate) fn say(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(line.as_bytes());
-    let _ = err.write_all(b"\n");
 }
 
 /// The hook this crate installed: it stores the panic, then calls the one it replaced.
@@ -114,17 +106,6 @@ fn on_panic(info: &PanicHookInfo<'_>) {
         say(&format!("stacktrace: could not store this panic: {why}"));
     }
     let _ = IN_HOOK.try_with(|f| f.set(false));
-}
-
-/// The panic's message: the `&str` or `String` payload, or a placeholder.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any> (a panic payload that is not a string)".to_owned()
-    }
 }
 
 fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {

@@ -7,11 +7,13 @@ use std::time::Duration;
 use once_cell::sync::OnceCell;
 
 use crate::__private::AppInfo;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
+use crate::error::ConfigError;
 use crate::error::{InstallError, StoreError};
+use crate::model::drop::DropCounters;
 use crate::model::event::CrashEvent;
 use crate::pipeline::filter::{self, Filters};
-use crate::pipeline::gate::{DropCounters, Gate, KeyedLimit};
+use crate::pipeline::gate::{Gate, KeyedLimit};
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::fields::{secrets_of_settings, FieldRedactor, Secrets};
 use crate::runtime::writer::Writer;
@@ -184,13 +186,13 @@ pub(crate) fn install_for_app(app: AppInfo, config: Option<Config>) -> Guard {
 fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     let _serial = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
     if RUNTIME.get().is_some() {
-        crate::runtime::hook::say("stacktrace: already installed in this process; nothing changed");
+        crate::diag::say("stacktrace: already installed in this process; nothing changed");
         return Guard {
             errors: vec![InstallError::AlreadyInstalled],
             owner: false,
         };
     }
-    crate::pipeline::gate::seed_random();
+    crate::model::random::seed_random();
     // Listed now: the panic hook must not take the loader's lock to list them.
     crate::pipeline::resolve::modules::loaded();
     let mut errors: Vec<InstallError> = config_errors
@@ -276,14 +278,14 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         }));
     }
     for e in &errors {
-        crate::runtime::hook::say(&format!("stacktrace: {e}"));
+        crate::diag::say(&format!("stacktrace: {e}"));
     }
     if let Some(Runtime {
         sink: Sink::Spool(s),
         ..
     }) = RUNTIME.get()
     {
-        crate::runtime::hook::say(&format!(
+        crate::diag::say(&format!(
             "stacktrace: events are written to {} and merged into the database when it is next opened",
             s.path().display()
         ));
@@ -376,7 +378,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         crate::runtime::hook::is_capturing_panics();
         if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
-            crate::runtime::hook::say("stacktrace: some queued events were not stored before exit");
+            crate::diag::say("stacktrace: some queued events were not stored before exit");
         }
         #[cfg(feature = "mail")]
         if let Some(mailer) = runtime()
@@ -424,7 +426,7 @@ mod exit_flush {
             let timeout = rt.config.exit_flush_timeout;
             let unflushed = rt.writer.unflushed();
             if !rt.writer.flush_at_exit(timeout) {
-                crate::runtime::hook::say(&format!(
+                crate::diag::say(&format!(
                     "stacktrace: up to {unflushed} queued events were not stored before exit \
                      (exit_flush_timeout is {timeout:?})"
                 ));

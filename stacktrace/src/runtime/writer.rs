@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crate::model::drop::DropReason;
 use crate::model::event::CrashEvent;
 use crate::pipeline::build::{event_from_pending, PendingEvent};
-use crate::pipeline::gate::DropReason;
 use crate::pipeline::resolve::frames::RawTrace;
 use crate::runtime::install::{runtime, Runtime, Sink};
 
@@ -406,7 +406,7 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         // One line for the first failure; the counter tells the rest.
         if !*reported {
             *reported = true;
-            crate::runtime::hook::say(&format!("stacktrace: could not store an event: {why}"));
+            crate::diag::say(&format!("stacktrace: could not store an event: {why}"));
         }
     }
 }

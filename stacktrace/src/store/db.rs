@@ -16,8 +16,8 @@ use super::postings::{Additions, Postings};
 use super::recovery;
 use super::spool::{self, Spool};
 use crate::error::StoreError;
+use crate::model::drop::{DropCounters, DropReason, DROP_REASONS};
 use crate::model::event::{CrashEvent, EventId};
-use crate::pipeline::gate::{DropCounters, DropReason, DROP_REASONS};
 
 /// sled's page cache when no size is given: what a reader or a host program spends on it.
 pub(crate) const DEFAULT_CACHE_BYTES: u64 = 16 << 20;

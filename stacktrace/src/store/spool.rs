@@ -72,7 +72,7 @@ impl Spool {
         let path = dir.join(format!(
             "{}-{:016x}.jsonl",
             std::process::id(),
-            crate::pipeline::gate::random_u64()
+            crate::model::random::random_u64()
         ));
         let file = OpenOptions::new()
             .create(true)

@@ -21,7 +21,7 @@ use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
 use super::context::{Entered, RequestState};
 use super::events::{self, ResponseError};
 use super::tracking::{regex_setting, Plan, Tracker, Tracking};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::runtime::install::runtime;
 
 type UserFn = dyn Fn(&Parts) -> Option<Value> + Send + Sync;
@@ -292,7 +292,7 @@ where
         let kind = match called {
             Ok(future) => Kind::Running { future },
             Err(payload) => Kind::Panicked {
-                message: Some(crate::runtime::hook::panic_message(&*payload)),
+                message: Some(crate::diag::panic_message(&*payload)),
             },
         };
         // Only a request with a referer can be a broken link; the others need no share of
@@ -362,7 +362,7 @@ where
                             this.links.as_deref(),
                         )))
                     }
-                    Err(payload) => crate::runtime::hook::panic_message(&*payload),
+                    Err(payload) => crate::diag::panic_message(&*payload),
                 }
             }
             KindProj::Panicked { message } => message.take().unwrap_or_default(),

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::body::CapturedFrames;
 use super::context::{lock, redact_headers, stored_body, user_index, HeaderParts, RequestState};
 use super::redact::{capped_header, Redaction, SensitiveBody};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::model::event::EventId;
 use crate::pipeline::redact::credentials::redact_credentials;
 use crate::pipeline::redact::fields::Secrets;
@@ -455,7 +455,7 @@ fn run(q: &'static Queue) {
     let mut log = match TrackingLog::open(store) {
         Ok(log) => Some(log),
         Err(e) => {
-            crate::runtime::hook::say(&format!("stacktrace: request tracking is off: {e}"));
+            crate::diag::say(&format!("stacktrace: request tracking is off: {e}"));
             None
         }
     };
@@ -529,7 +529,7 @@ fn run(q: &'static Queue) {
                     DROPPED.fetch_add(lost, Ordering::Relaxed);
                     if !reported {
                         reported = true;
-                        crate::runtime::hook::say(&format!(
+                        crate::diag::say(&format!(
                             "stacktrace: could not store tracked requests: {e}"
                         ));
                     }

@@ -7,7 +7,7 @@ use lettre::message::Mailbox;
 
 use super::config::{MailConfig, ReporterHandle, TlsMode, ADDRESS, POSITIVE};
 use super::url::{smtp_url_parts, SmtpUrl};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Settings checked at install, ready for the sender.
 #[derive(Clone, Debug)]

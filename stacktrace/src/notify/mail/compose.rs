@@ -155,7 +155,7 @@ pub(crate) fn messages_of(s: &MailSettings, job: &Job) -> Vec<Message> {
         };
         match built {
             Ok(m) => out.push(m),
-            Err(e) => crate::runtime::hook::say(&format!(
+            Err(e) => crate::diag::say(&format!(
                 "stacktrace: a report mail could not be built: {e}"
             )),
         }

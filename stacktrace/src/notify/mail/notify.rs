@@ -138,7 +138,7 @@ impl Mailer {
     pub(crate) fn drain_on_exit(&self) {
         let left = self.sender.drain(self.settings.drain_timeout);
         if left > 0 {
-            crate::runtime::hook::say(&format!(
+            crate::diag::say(&format!(
                 "stacktrace: {left} report mail{} not sent before exit (SMTP {}:{})",
                 if left == 1 { " was" } else { "s were" },
                 self.settings.host,

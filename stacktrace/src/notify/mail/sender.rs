@@ -265,7 +265,7 @@ fn send_with_retries(
                 } else {
                     format!("still failing after {attempt} tries")
                 };
-                crate::runtime::hook::say(&format!(
+                crate::diag::say(&format!(
                     "stacktrace: a report mail was given up ({why}): {e}; \
                      later ones are counted in stacktrace::mail::stats()"
                 ));

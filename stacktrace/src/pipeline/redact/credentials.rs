@@ -11,7 +11,8 @@ use once_cell::sync::Lazy;
 use regex::{Captures, Regex};
 use serde_json::Value;
 
-use crate::pipeline::redact::fields::{FieldRedactor, PLACEHOLDER};
+use crate::model::event::PLACEHOLDER;
+use crate::pipeline::redact::fields::FieldRedactor;
 
 /// Scheme, user, password and `@` of a URL with credentials. The password runs to the last
 /// `@` before the host, as a URL parser reads it (`p@ss` unescaped is still the password).

@@ -6,10 +6,8 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::model::event::PLACEHOLDER;
 use crate::pipeline::redact::credentials::MIN_SECRET_LEN;
-
-/// What a redacted value is stored as.
-pub const PLACEHOLDER: &str = "**********";
 
 /// Whether an environment variable (or setting) name looks secret, as Django's
 /// `HIDDEN_SETTINGS` decides it: it contains `API`, `TOKEN`, `KEY`, `SECRET`, `PASS` or
