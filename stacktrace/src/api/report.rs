@@ -6,9 +6,10 @@ use std::error::Error as StdError;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::capture::{admitted, error_type_name, location_of, sources_of, submit};
+use crate::api::capture::{error_type_name, sources_of};
+use crate::capture::pending::PendingEvent;
 use crate::model::event::{EventId, Level, Location};
-use crate::pipeline::build::PendingEvent;
+use crate::runtime::admission::{admitted, location_of, submit};
 
 /// A manual event with more than [`capture_error`](crate::capture_error) or
 /// [`capture_message`](crate::capture_message) take: tags, extra data, a user, a request

@@ -4,13 +4,21 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) use crate::model::breadcrumb::Breadcrumb;
 use crate::model::event::{now_us, Level};
-use crate::runtime::install::runtime;
 
 /// The breadcrumbs of the current thread or task.
 pub(crate) type Trail = VecDeque<Breadcrumb>;
+
+/// `max_breadcrumbs` of the running configuration, set at install: none are kept before.
+static MAX_BREADCRUMBS: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps at most `max` breadcrumbs per thread or task from now on (0: none).
+pub(crate) fn keep_at_most(max: usize) {
+    MAX_BREADCRUMBS.store(max, Ordering::Relaxed);
+}
 
 thread_local! {
     static TRAIL: RefCell<Trail> = const { RefCell::new(VecDeque::new()) };
@@ -37,9 +45,7 @@ pub fn add_breadcrumb(crumb: Breadcrumb) {
 /// Runs `f` on this thread's (or task's) trail with `max_breadcrumbs`, when breadcrumbs are
 /// kept at all and the trail is not in use.
 fn with_trail(f: impl FnOnce(&mut Trail, usize)) {
-    let Some(max) = runtime().map(|rt| rt.config.max_breadcrumbs) else {
-        return;
-    };
+    let max = MAX_BREADCRUMBS.load(Ordering::Relaxed);
     if max == 0 {
         return;
     }

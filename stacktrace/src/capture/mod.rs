@@ -1,6 +1,8 @@
 //! What runs on the calling thread: the `#[capture]` call chain, the context a task
-//! inherits, breadcrumbs.
+//! inherits, breadcrumbs, the pending event and its unresolved trace.
 
 pub(crate) mod breadcrumbs;
 pub(crate) mod chain;
 pub(crate) mod inherit;
+pub(crate) mod pending;
+pub(crate) mod trace;

@@ -3,6 +3,7 @@
 mod env;
 #[cfg(feature = "mail")]
 mod mail_env;
+mod secrets;
 mod settings;
 
 #[cfg(feature = "mail")]
@@ -12,4 +13,5 @@ pub(crate) use env::stacktrace_vars;
 pub(crate) use env::strict;
 #[cfg(feature = "mail")]
 pub(crate) use mail_env::mail_from_vars;
+pub(crate) use secrets::secrets_of_settings;
 pub use settings::Config;

@@ -3,94 +3,18 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::thread::{Thread, ThreadId};
 
 use serde_json::Value;
 
-use crate::capture::breadcrumbs::Breadcrumb;
+use crate::capture::pending::PendingEvent;
 use crate::model::event::PLACEHOLDER;
-use crate::model::event::{CapturedCall, CrashEvent, EventId, Level, Location, RuntimeContext};
+use crate::model::event::{CrashEvent, RuntimeContext};
 use crate::pipeline::fingerprint::fingerprint_of;
+use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::credentials::{redact_credentials_in, redact_credentials_json};
-use crate::pipeline::resolve::frames::{frames_from_trace, RawTrace};
-use crate::runtime::install::Runtime;
-
-/// An event as taken on the calling thread: cheap to build, not yet redacted or resolved.
-#[derive(Debug)]
-pub(crate) struct PendingEvent {
-    pub(crate) id: EventId,
-    pub(crate) timestamp_us: u64,
-    pub(crate) level: Level,
-    pub(crate) logger: String,
-    pub(crate) error_type: String,
-    pub(crate) message: String,
-    pub(crate) sources: Vec<String>,
-    pub(crate) location: Option<Location>,
-    pub(crate) calls: Vec<CapturedCall>,
-    pub(crate) secrets: Vec<String>,
-    pub(crate) trace: Option<RawTrace>,
-    /// The capturing thread; its name and id are read when the event is built.
-    pub(crate) thread: std::thread::Thread,
-    pub(crate) request_path: String,
-    pub(crate) user: String,
-    pub(crate) client_addr: String,
-    pub(crate) breadcrumbs: Vec<Breadcrumb>,
-    pub(crate) tags: BTreeMap<String, String>,
-    pub(crate) extra: BTreeMap<String, Value>,
-    pub(crate) payload: Value,
-}
-
-impl PendingEvent {
-    /// A new event of the current thread at `timestamp_us`.
-    pub(crate) fn new(timestamp_us: u64, level: Level, logger: impl Into<String>) -> Self {
-        #[cfg_attr(not(feature = "http"), allow(unused_mut))]
-        let mut p = PendingEvent {
-            id: EventId::new(timestamp_us),
-            timestamp_us,
-            level,
-            logger: logger.into(),
-            error_type: String::new(),
-            message: String::new(),
-            sources: Vec::new(),
-            location: None,
-            calls: Vec::new(),
-            secrets: Vec::new(),
-            trace: None,
-            thread: std::thread::current(),
-            request_path: String::new(),
-            user: String::new(),
-            client_addr: String::new(),
-            breadcrumbs: Vec::new(),
-            tags: BTreeMap::new(),
-            extra: BTreeMap::new(),
-            payload: Value::Null,
-        };
-        #[cfg(feature = "http")]
-        crate::integrations::http::fill_pending(&mut p);
-        p
-    }
-
-    /// Adds the chain of captured functions active on this thread or task (after those its
-    /// task inherited from where it was spawned), and the values they hold as sensitive.
-    pub(crate) fn with_active_calls(self) -> Self {
-        let mut p = self.with_inherited_calls();
-        let snap = crate::capture::chain::snapshot();
-        p.calls.extend(snap.calls);
-        p.secrets.extend(snap.secrets);
-        p
-    }
-
-    /// Adds the calls (and their secrets) that the task being polled inherited from where
-    /// it was spawned: the outermost part of every event's chain.
-    pub(crate) fn with_inherited_calls(mut self) -> Self {
-        if let Some(inherited) = crate::capture::inherit::current() {
-            self.calls.extend(inherited.calls.iter().cloned());
-            self.secrets.extend(inherited.secrets.iter().cloned());
-        }
-        self
-    }
-}
+use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
+use crate::pipeline::resolve::frames::frames_from_trace;
 
 /// The most bytes of one argument's text kept in an event.
 pub(crate) const MAX_ARGUMENT_BYTES: usize = 4096;
@@ -144,9 +68,22 @@ fn thread_texts(thread: &Thread) -> (Option<String>, String) {
     texts
 }
 
+/// What building an event needs, made once at install.
+#[derive(Debug)]
+pub(crate) struct BuildSettings {
+    /// Field names whose values are replaced.
+    pub(crate) redactor: FieldRedactor,
+    /// The values of the settings that hold secrets, scrubbed from everything stored.
+    pub(crate) secrets: Secrets,
+    /// Program and machine.
+    pub(crate) process: ProcessInfo,
+    /// The most bytes of a message or source kept (at least 1024).
+    pub(crate) max_payload_bytes: usize,
+}
+
 /// Turns a pending event into the event that is stored. Nothing of the pending event
 /// reaches the disk except through here.
-pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> CrashEvent {
+pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings) -> CrashEvent {
     let frames = p
         .trace
         .take()
@@ -154,7 +91,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static Runtime) -> C
         .unwrap_or_default();
 
     let redactor = &rt.redactor;
-    let max = rt.config.max_payload_bytes.max(1024);
+    let max = rt.max_payload_bytes.max(1024);
 
     let mut message = p.message;
     let mut sources = p.sources;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::capture::pending::PendingEvent;
 use crate::error::ConfigError;
 use crate::model::event::CrashEvent;
-use crate::pipeline::build::PendingEvent;
 
 /// A hook that sees every event before it is stored: it may change it (redact a field, add
 /// a tag) and returns `false` to drop it. See [`Config::before_store`](crate::Config::before_store).

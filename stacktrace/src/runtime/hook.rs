@@ -18,12 +18,13 @@ use std::cell::Cell;
 use std::panic::PanicHookInfo;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use crate::api::capture::{accept, admitted, location_of};
+use crate::capture::pending::PendingEvent;
+use crate::capture::trace::RawTrace;
 use crate::diag::{panic_message, say};
 use crate::model::drop::DropReason;
 use crate::model::event::{CrashEvent, Level};
-use crate::pipeline::build::{event_from_pending, PendingEvent};
-use crate::pipeline::resolve::frames::RawTrace;
+use crate::pipeline::build::event_from_pending;
+use crate::runtime::admission::{accept, admitted, location_of};
 use crate::runtime::install::{Runtime, Sink};
 use crate::runtime::writer::{Journaled, IS_WRITER};
 
@@ -133,14 +134,14 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         && matches!(rt.sink, Sink::Store(_))
         && !crate::pipeline::resolve::modules::loaded().is_empty();
     let (mut event, trace) = if journal_addresses {
-        let mut event = event_from_pending(p, rt);
+        let mut event = event_from_pending(p, &rt.build);
         event.unresolved = Some(crate::pipeline::resolve::modules::unresolved_of(
             trace.ips(),
         ));
         (event, Some(trace))
     } else {
         p.trace = Some(trace);
-        (event_from_pending(p, rt), None)
+        (event_from_pending(p, &rt.build), None)
     };
     if !rt.filters.keep(&mut event) {
         rt.drops.add(DropReason::Filtered);

@@ -7,15 +7,18 @@ use std::time::Duration;
 use once_cell::sync::OnceCell;
 
 use crate::__private::AppInfo;
+use crate::config::secrets_of_settings;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::error::{InstallError, StoreError};
 use crate::model::drop::DropCounters;
 use crate::model::event::CrashEvent;
+use crate::pipeline::build::BuildSettings;
 use crate::pipeline::filter::{self, Filters};
 use crate::pipeline::gate::{Gate, KeyedLimit};
 use crate::pipeline::process::ProcessInfo;
-use crate::pipeline::redact::fields::{secrets_of_settings, FieldRedactor, Secrets};
+use crate::pipeline::redact::fields::FieldRedactor;
+use crate::pipeline::resolve::in_app::InAppSettings;
 use crate::runtime::writer::Writer;
 use crate::store::{InsertOutcome, Spool, Store};
 
@@ -89,10 +92,8 @@ pub(crate) struct Runtime {
     pub(crate) config: Config,
     pub(crate) gate: Gate,
     pub(crate) drops: Arc<DropCounters>,
-    pub(crate) process: ProcessInfo,
-    pub(crate) redactor: FieldRedactor,
-    /// The values of the settings that hold secrets, scrubbed from everything stored.
-    pub(crate) secrets: Secrets,
+    /// What building an event needs: redaction, the settings' secrets, the process.
+    pub(crate) build: BuildSettings,
     pub(crate) filters: Filters,
     pub(crate) user_limit: KeyedLimit,
     pub(crate) client_limit: KeyedLimit,
@@ -248,9 +249,12 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         client_limit: KeyedLimit::new(config.rate_limit_per_client),
         gate: Gate::new(config.enabled, config.sample_rate, config.rate_limit),
         drops,
-        process: ProcessInfo::read(&config.release, config.capture_env, &redactor, &secrets),
-        redactor,
-        secrets,
+        build: BuildSettings {
+            process: ProcessInfo::read(&config.release, config.capture_env, &redactor, &secrets),
+            redactor,
+            secrets,
+            max_payload_bytes: config.max_payload_bytes,
+        },
         sink,
         writer,
         config,
@@ -262,6 +266,18 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             owner: false,
         };
     }
+    // The settings the capture path reads without the runtime.
+    if let Some(rt) = RUNTIME.get() {
+        crate::capture::breadcrumbs::keep_at_most(rt.config.max_breadcrumbs);
+        crate::pipeline::resolve::in_app::judge_by(InAppSettings {
+            app: rt.config.app,
+            include: rt.config.in_app_include.clone(),
+            exclude: rt.config.in_app_exclude.clone(),
+        });
+    }
+    crate::capture::chain::on_function_error(crate::runtime::admission::capture_function_error);
+    #[cfg(feature = "mail")]
+    crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
     if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
         errors.push(InstallError::Store(StoreError::Spool {
             path: "stacktrace-writer thread".into(),

@@ -1,5 +1,6 @@
 //! The process singleton: install and the guard, the sink, the panic hook, the writer.
 
+pub(crate) mod admission;
 pub(crate) mod hook;
 pub(crate) mod install;
 pub(crate) mod writer;

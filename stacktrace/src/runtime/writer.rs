@@ -17,10 +17,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crate::capture::pending::PendingEvent;
+use crate::capture::trace::RawTrace;
 use crate::model::drop::DropReason;
 use crate::model::event::CrashEvent;
-use crate::pipeline::build::{event_from_pending, PendingEvent};
-use crate::pipeline::resolve::frames::RawTrace;
+use crate::pipeline::build::event_from_pending;
 use crate::runtime::install::{runtime, Runtime, Sink};
 
 thread_local! {
@@ -367,7 +368,7 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
                     events.push(event);
                 }
                 Queued::Pending(p) => {
-                    let mut event = event_from_pending(*p, rt);
+                    let mut event = event_from_pending(*p, &rt.build);
                     if rt.filters.keep(&mut event) {
                         events.push(event);
                     } else {

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 
 use super::body::Captured;
 use super::redact::{capped_header, is_textual, Redaction, SensitiveBody, MAX_HEADER_BYTES};
+use crate::capture::pending::PendingEvent;
 use crate::config::Config;
-use crate::pipeline::build::PendingEvent;
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 use crate::runtime::install::runtime;
 
@@ -265,6 +265,15 @@ pub(crate) fn current() -> Option<Arc<RequestState>> {
         .flatten()
 }
 
+/// Registers [`fill_pending`] with the pending events, once, before a request is first made
+/// current: from then on every event captured while a request is current carries it.
+fn add_requests_to_events() {
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        crate::capture::pending::register_enricher(fill_pending);
+    });
+}
+
 /// Makes a request current until dropped, then restores the one before.
 pub(crate) struct Entered {
     previous: Option<Option<Arc<RequestState>>>,
@@ -275,6 +284,7 @@ impl Entered {
         let Some(state) = state else {
             return Entered { previous: None };
         };
+        add_requests_to_events();
         let previous = CURRENT
             .try_with(|c| {
                 c.try_borrow_mut()
@@ -627,7 +637,7 @@ pub(crate) fn stored_body(
 }
 
 /// Adds the current request to an event: called for every event built on this thread.
-pub(crate) fn fill_pending(p: &mut PendingEvent) {
+fn fill_pending(p: &mut PendingEvent) {
     let Some(state) = current() else { return };
     state.events.fetch_add(1, Ordering::Relaxed);
     fill_from(p, &state);
@@ -636,7 +646,7 @@ pub(crate) fn fill_pending(p: &mut PendingEvent) {
 /// Adds a request to an event.
 pub(crate) fn fill_from(p: &mut PendingEvent, state: &RequestState) {
     let Some(rt) = runtime() else { return };
-    let view = state.view(&ViewOptions::of_config(&rt.config, &rt.redactor));
+    let view = state.view(&ViewOptions::of_config(&rt.config, &rt.build.redactor));
     p.request_path = state.path().to_owned();
     p.user = view.user;
     p.client_addr = state.client_addr.clone().unwrap_or_default();

@@ -10,9 +10,10 @@ use serde_json::Value;
 use super::broken_links::{verdict, Verdict};
 use super::context::RequestState;
 use super::redact::{Redaction, SensitiveBody};
-use crate::api::capture::{admitted, error_type_name, sources_of, submit};
+use crate::api::capture::{error_type_name, sources_of};
+use crate::capture::pending::PendingEvent;
 use crate::model::event::Level;
-use crate::pipeline::build::PendingEvent;
+use crate::runtime::admission::{admitted, submit};
 
 /// The error behind a `5xx` response, for the event the layer stores. Put it in the
 /// response's extensions where your error type becomes a response:
@@ -125,7 +126,7 @@ pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
     p.message = format!("{kind} on {host}: {}", state.path());
     // The URLs as stored: credentials and sensitive query fields hidden.
     let nothing = SensitiveBody::Nothing;
-    let mut r = Redaction::new(&rt.redactor, &rt.config.redact_headers, &nothing);
+    let mut r = Redaction::new(&rt.build.redactor, &rt.config.redact_headers, &nothing);
     let requested = r.url(&full_path);
     let referer = r.url(&referer);
     p.secrets.extend(r.secrets);

@@ -11,8 +11,6 @@ mod redact;
 mod sensitive;
 mod tracking;
 
-pub(crate) use context::fill_pending;
-
 pub use body::{RequestBody, ResponseBody};
 pub use context::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
 pub use events::ResponseError;

@@ -928,7 +928,7 @@ fn entry_of<'b>(
     let rt = runtime()?;
     let c = &rt.config;
     let nothing = SensitiveBody::Nothing;
-    let mut r = Redaction::new(&rt.redactor, &c.redact_headers, &record.sensitive);
+    let mut r = Redaction::new(&rt.build.redactor, &c.redact_headers, &record.sensitive);
     let mut found = Vec::new();
     let query = record.query.map(|q| r.pairs(q)).unwrap_or_default();
     let plain = record.sensitive == SensitiveBody::Nothing;
@@ -949,7 +949,7 @@ fn entry_of<'b>(
                 .find(|(n, _)| *n == http::header::CONTENT_TYPE.as_str())
                 .map(|(_, v)| v);
             if plain {
-                let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+                let fresh = || Redaction::new(&rt.build.redactor, &c.redact_headers, &nothing);
                 let b = cached_body(&mut cache.request, (ct, bytes, seen, limit), fresh);
                 found.extend_from_slice(&b.secrets);
                 (Cow::Borrowed(b.text.as_str()), b.truncated)
@@ -962,7 +962,7 @@ fn entry_of<'b>(
     // name its fields.
     let mut response_body: Option<(Cow<'_, str>, bool)> = (limit > 0).then(|| {
         let (bytes, seen) = record.response_body;
-        let fresh = || Redaction::new(&rt.redactor, &c.redact_headers, &nothing);
+        let fresh = || Redaction::new(&rt.build.redactor, &c.redact_headers, &nothing);
         let b = cached_body(
             &mut cache.response,
             (record.response_type, bytes, seen, limit),
@@ -984,15 +984,15 @@ fn entry_of<'b>(
         Some(data)
     };
     // The path and the user, by value as every text is.
-    let mut path = redact_credentials(record.path, &rt.redactor, &mut found);
-    let user = match redact_credentials(&user, &rt.redactor, &mut found) {
+    let mut path = redact_credentials(record.path, &rt.build.redactor, &mut found);
+    let user = match redact_credentials(&user, &rt.build.redactor, &mut found) {
         Cow::Owned(redacted) => redacted,
         Cow::Borrowed(_) => user,
     };
     found.append(&mut r.secrets);
     // Also as a JSON text, a URL or HTML would quote them: a body echoing `pa"ss` holds
     // `pa\"ss` (see `Secrets::new`). With the secrets of the settings (the SMTP password).
-    let secrets = rt.secrets.extended(found);
+    let secrets = rt.build.secrets.extended(found);
     if let Some(data) = &mut data {
         secrets.scrub_json(data);
     }

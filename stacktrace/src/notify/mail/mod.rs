@@ -13,7 +13,7 @@ mod subject;
 mod throttle;
 pub(crate) mod url;
 
-pub(crate) use notify::Mailer;
+pub(crate) use notify::{read_stats_with, Mailer};
 
 pub use config::{MailConfig, TlsMode};
 pub use notify::stats;

@@ -1,7 +1,7 @@
 //! Which stored events are mailed, to whom: the capture path's only contact with mail,
 //! which decides and queues and never waits on SMTP.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -157,7 +157,15 @@ impl Mailer {
 /// }
 /// ```
 pub fn stats() -> Option<MailStats> {
-    Some(crate::runtime::install::runtime()?.mail.as_ref()?.stats())
+    RUNNING_STATS.get().and_then(|stats| stats())
+}
+
+/// How [`stats`] reads the running mailer: set at install.
+static RUNNING_STATS: OnceLock<fn() -> Option<MailStats>> = OnceLock::new();
+
+/// Makes [`stats`] read the running mailer through `read` (once per process).
+pub(crate) fn read_stats_with(read: fn() -> Option<MailStats>) {
+    let _ = RUNNING_STATS.set(read);
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use crate::config::Config;
 use crate::model::event::PLACEHOLDER;
-use crate::pipeline::redact::credentials::MIN_SECRET_LEN;
 
 /// Whether an environment variable (or setting) name looks secret, as Django's
 /// `HIDDEN_SETTINGS` decides it: it contains `API`, `TOKEN`, `KEY`, `SECRET`, `PASS` or
@@ -74,24 +72,6 @@ impl FieldRedactor {
             _ => {}
         }
     }
-}
-
-/// The values of the settings that hold secrets, registered at install: scrubbed from every
-/// text of every event and tracked request as they are (and as texts quote them), also
-/// where no pattern would find them. Each setting that holds a secret adds its values here,
-/// a forwarding DSN as the SMTP URL does. Values shorter than [`MIN_SECRET_LEN`] are left
-/// to the patterns.
-pub(crate) fn secrets_of_settings(config: &Config) -> Secrets {
-    #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
-    let mut values: Vec<String> = Vec::new();
-    #[cfg(feature = "mail")]
-    if let Some(mail) = &config.mail {
-        values.extend(mail.secret_values());
-    }
-    #[cfg(not(feature = "mail"))]
-    let _ = config;
-    values.retain(|v| v.len() >= MIN_SECRET_LEN && v != PLACEHOLDER);
-    Secrets::new(values)
 }
 
 /// Raw secret values to scrub from every text of an event, longest first so that a secret
@@ -265,30 +245,6 @@ mod tests {
         both.scrub(&mut t);
         assert_eq!(t, format!("{PLACEHOLDER} and {PLACEHOLDER} and relay%2Dpw"));
         assert!(both.found_in("x relay-pw") && !both.found_in("relay"));
-    }
-
-    // Regression: the SMTP password of the mail settings was not a secret of the events: a
-    // message quoting it, bare, was stored and mailed as it was.
-    #[cfg(feature = "mail")]
-    #[test]
-    fn the_smtp_passwords_are_secrets_of_the_settings() {
-        let config = Config::default().mail(
-            crate::notify::mail::MailConfig::default()
-                .smtp_credentials("mailer", "cred-pw-1")
-                .smtp_url("smtp://relay:url%40pw-2@mx.example.com:587"),
-        );
-        let secrets = secrets_of_settings(&config);
-        let mut t = "login cred-pw-1 / url@pw-2 / url%40pw-2 / mx.example.com".to_owned();
-        secrets.scrub(&mut t);
-        assert_eq!(
-            t,
-            format!("login {PLACEHOLDER} / {PLACEHOLDER} / {PLACEHOLDER} / mx.example.com")
-        );
-        // Too short to be told apart from ordinary text: left to the patterns.
-        let short = Config::default()
-            .mail(crate::notify::mail::MailConfig::default().smtp_credentials("mailer", "pw"));
-        assert!(secrets_of_settings(&short).is_empty());
-        assert!(secrets_of_settings(&Config::default()).is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::capture::trace::{RawTrace, MAX_ADDRESSES};
 use crate::model::event::Frame;
 use crate::pipeline::resolve::in_app::is_in_app;
 
@@ -13,6 +14,8 @@ use crate::pipeline::resolve::in_app::is_in_app;
 const MACHINERY: &[&str] = &[
     "backtrace::",
     "stacktrace::api::capture::",
+    "stacktrace::runtime::admission::",
+    "stacktrace::capture::trace::",
     "stacktrace::api::report::",
     "<stacktrace::api::report::",
     "stacktrace::runtime::hook::",
@@ -46,6 +49,9 @@ const BOTTOM: &[&str] = &[
 /// The most frames an event keeps (innermost first): deep recursion would otherwise make
 /// one event megabytes long.
 pub(crate) const MAX_FRAMES: usize = 128;
+
+// A raw trace keeps enough addresses that `MAX_FRAMES` remain after the machinery is cut.
+const _: () = assert!(MAX_ADDRESSES >= MAX_FRAMES * 2);
 
 /// The readable part of a dependency's or the toolchain's source path: from
 /// `/home/u/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.0/src/de.rs` to
@@ -170,66 +176,17 @@ fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
     out.into()
 }
 
-/// The most return addresses a [`RawTrace`] keeps, innermost first: enough that
-/// [`MAX_FRAMES`] remain after the machinery above the failing frame is cut.
-const MAX_ADDRESSES: usize = MAX_FRAMES * 2;
-
-/// The return addresses of a stack, innermost first, not resolved: all the calling thread
-/// takes. Cheaper than [`backtrace::Backtrace::new_unresolved`], which also looks up each
-/// frame's enclosing function, twice; symbols are found later, off the calling thread.
-#[derive(Debug, Default)]
-pub(crate) struct RawTrace(Vec<usize>);
-
-impl RawTrace {
-    /// The current thread's stack.
-    ///
-    /// The unwinder's own frames, called from here, are left out: their stack pointers lie
-    /// below this function's locals (and so does this function's own frame, with unwinders
-    /// that report a frame's stack pointer at its call). Their names cannot tell them apart
-    /// in every build: with line tables only they are bare (`trace`,
-    /// `trace_unsynchronized<..>`).
-    #[inline(never)]
-    pub(crate) fn capture() -> RawTrace {
-        let mut ips = Vec::with_capacity(64);
-        let here = std::ptr::addr_of!(ips) as usize;
-        let mut callees = 0;
-        let mut seen_caller = false;
-        backtrace::trace(|frame| {
-            if !seen_caller {
-                let sp = frame.sp() as usize;
-                if sp != 0 && sp <= here {
-                    callees += 1;
-                } else {
-                    seen_caller = true;
-                }
-            }
-            ips.push(frame.ip() as usize);
-            ips.len() < MAX_ADDRESSES + callees
-        });
-        // A platform whose stack pointers say otherwise keeps everything.
-        if seen_caller {
-            ips.drain(..callees);
-        }
-        RawTrace(ips)
-    }
-
-    /// The return addresses, innermost first.
-    pub(crate) fn ips(&self) -> &[usize] {
-        &self.0
-    }
-}
-
 /// Converts an unresolved stack, innermost first, resolving each address once per process.
 /// Safe in the panic hook: the cache is only tried, never waited for.
 pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
-    let mut resolved: Vec<Arc<[Frame]>> = Vec::with_capacity(trace.0.len());
+    let mut resolved: Vec<Arc<[Frame]>> = Vec::with_capacity(trace.ips().len());
     let mut cache = match SYMBOL_CACHE.try_lock() {
         Ok(guard) => Some(guard),
         // Resolution cannot panic half-way through an update: the map is consistent.
         Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
         Err(std::sync::TryLockError::WouldBlock) => None,
     };
-    for &key in &trace.0 {
+    for &key in trace.ips() {
         let ip = key as *mut std::ffi::c_void;
         let cached = cache
             .as_mut()
@@ -414,7 +371,7 @@ mod tests {
     #[test]
     fn a_raw_trace_starts_at_its_taker() {
         let trace = RawTrace::capture();
-        let first = frames_at(trace.0[0] as *mut std::ffi::c_void);
+        let first = frames_at(trace.ips()[0] as *mut std::ffi::c_void);
         assert!(
             first
                 .iter()

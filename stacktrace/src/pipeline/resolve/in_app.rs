@@ -8,8 +8,9 @@
 //! file of its own is the app's; one without is judged by its crate, and counts as the
 //! app's only while the app's crates are unknown.
 
+use std::sync::OnceLock;
+
 use crate::__private::AppInfo;
-use crate::config::Config;
 use crate::pipeline::resolve::frames::is_own_source;
 
 /// Crates of the toolchain, and of the runtimes this crate works with: never the app's.
@@ -62,11 +63,11 @@ pub(crate) struct InAppRules<'a> {
 }
 
 impl<'a> InAppRules<'a> {
-    pub(crate) fn of(config: &'a Config) -> Self {
+    pub(crate) fn of(settings: &'a InAppSettings) -> Self {
         InAppRules {
-            app: config.app.as_ref(),
-            include: &config.in_app_include,
-            exclude: &config.in_app_exclude,
+            app: settings.app.as_ref(),
+            include: &settings.include,
+            exclude: &settings.exclude,
         }
     }
 
@@ -136,11 +137,30 @@ impl<'a> InAppRules<'a> {
     }
 }
 
+/// The settings of the running configuration that decide which frames are the app's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InAppSettings {
+    /// The crate that called `install!`.
+    pub(crate) app: Option<AppInfo>,
+    /// `in_app_include`.
+    pub(crate) include: Vec<String>,
+    /// `in_app_exclude`.
+    pub(crate) exclude: Vec<String>,
+}
+
+/// The running configuration's settings, set once at install.
+static RUNNING: OnceLock<InAppSettings> = OnceLock::new();
+
+/// Judges frames by `settings` from now on (once per process; install calls it).
+pub(crate) fn judge_by(settings: InAppSettings) {
+    let _ = RUNNING.set(settings);
+}
+
 /// Whether the frame of `function`, compiled from `file`, is the application's, by the
 /// running configuration (the defaults before `install`).
 pub(crate) fn is_in_app(function: &str, file: Option<&str>) -> bool {
-    match crate::runtime::install::runtime() {
-        Some(rt) => InAppRules::of(&rt.config).judge(function, file),
+    match RUNNING.get() {
+        Some(settings) => InAppRules::of(settings).judge(function, file),
         None => InAppRules::default().judge(function, file),
     }
 }

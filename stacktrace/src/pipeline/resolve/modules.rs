@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::capture::trace::RawTrace;
 use crate::model::event::{CrashEvent, Frame, UnresolvedFrames, UnresolvedModule};
 use crate::pipeline::fingerprint::fingerprint_of;
-use crate::pipeline::resolve::frames::{frames_from_trace, frames_kept, RawTrace};
+use crate::pipeline::resolve::frames::{frames_from_trace, frames_kept};
 
 /// One loaded module: where its segments lie in memory, its file and its build id.
 #[derive(Debug, Clone)]
