@@ -61,11 +61,12 @@ pub use api::report::Report;
 pub use capture::breadcrumbs::add_breadcrumb;
 pub use config::Config;
 pub use error::{ConfigError, Error, InstallError, QueryError, StoreError};
+#[cfg(feature = "http")]
+#[doc(no_inline)]
+pub use http::set_user;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
 pub use integrations::http;
-#[cfg(feature = "http")]
-pub use integrations::http::set_user;
 #[cfg(feature = "log")]
 pub use integrations::log;
 #[cfg(feature = "tokio")]
