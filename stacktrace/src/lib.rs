@@ -26,12 +26,30 @@
 //!
 //! # How it works
 //!
-//! Sources (the panic hook, [`capture_error`], [`capture_message`], the `#[capture]`
-//! attribute) build an event; it is redacted, gated (enabled, sampling, rate limit),
-//! fingerprinted from its in-app frames and stored with its indexes and group in the
-//! database. Errors and messages cost the calling thread little: the backtrace is taken
-//! unresolved and a background writer resolves and stores it. A panic is stored and flushed
-//! before the hook returns, because the process may end right after.
+//! The code runs in this order; each step names the folder of `src/` that holds it (see
+//! `ARCHITECTURE.md` in the repository for what each folder may import).
+//!
+//! 1. **Install** (`runtime/`): [`install()`] reads the [`Config`] (`config/`), opens the
+//!    [`Store`] (`store/`) or a spool file beside it, starts the background writer, puts the
+//!    panic hook in front of the current one, and hands the capture path the few settings
+//!    it reads (`max_breadcrumbs`, the in-app rules).
+//! 2. **Capture**, on the calling thread (`capture/`): a source — [`capture_error`],
+//!    [`capture_message`] and [`Report`] (`api/`), a `#[capture]` function returning `Err`,
+//!    the panic hook, or an integration (`integrations/`: HTTP, `log`, `tracing`, tokio) —
+//!    makes a pending event: the message, the chain of `#[capture]` calls, the breadcrumbs
+//!    and the unresolved backtrace. Integrations add their context (the current request)
+//!    through an enricher they registered.
+//! 3. **Admit** (`runtime/`, with the gate of `pipeline/`): the enable switch and sampling,
+//!    then ignore rules and rate limits. What is dropped is counted by [`DropReason`].
+//! 4. **Build** (`pipeline/`), on the background writer: frames resolved, trimmed and marked
+//!    in-app, fields and secrets redacted, the fingerprint computed; then the `before_store`
+//!    hook. Errors and messages cost the calling thread little for this: the backtrace is
+//!    taken unresolved. A panic is built and stored before the hook returns, because the
+//!    process may end right after.
+//! 5. **Write** (`runtime/` to `store/`): the event, its indexes and its group go into the
+//!    database in one batch; notifiers (`notify/`: mail) hear of new and regressed groups.
+//! 6. **Read** (`readers/`): [`store()`], the `stacktrace` tool and the dashboard read what
+//!    was stored.
 //!
 //! sled lets only one process open a database. While the program runs, read its events
 //! through [`store()`]; a program that finds its database held by another process writes its
@@ -39,28 +57,81 @@
 #![deny(missing_docs)]
 #![warn(rustdoc::broken_intra_doc_links)]
 
-mod api;
-mod capture;
-mod config;
+// The modules, in the order the code runs them; a module uses only those above it
+// (scripts/check-layers.py checks it). lib.rs and `__private` are the index and the macros'
+// glue.
+
+// The data every stage passes on: events, breadcrumbs, drop reasons, ids.
+mod model;
+// Errors, escaping, stderr.
 mod diag;
 mod error;
 mod escape;
-mod integrations;
-mod model;
-mod notify;
+// What runs on the calling thread: `#[capture]` calls, inherited context, breadcrumbs, the
+// pending event and its raw backtrace.
+mod capture;
+// From a pending event to the stored event: resolve, redact, gate, fingerprint.
 mod pipeline;
-mod readers;
-mod runtime;
+// The database.
 mod store;
+// Who is told of what was stored: mail.
+mod notify;
+// Settings and the `STACKTRACE_*` variables.
+mod config;
+// The process singleton: install, the guard, the panic hook, admission, the writer.
+mod runtime;
+// What programs call to store an event.
+mod api;
+// Feature-gated sources: HTTP, `log`, `tracing`, tokio tasks.
+mod integrations;
+// Read-only consumers of the store: the tool and the dashboard.
+mod readers;
 
 #[doc(hidden)]
 pub mod __private;
 
+// The event and its parts.
+pub use model::breadcrumb::Breadcrumb;
+pub use model::drop::{DropReason, DROP_REASONS};
+pub use model::event::{
+    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
+    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
+    PLACEHOLDER,
+};
+
+// Errors.
+pub use error::{ConfigError, Error, InstallError, QueryError, StoreError};
+
+// Capture on the calling thread.
+pub use capture::breadcrumbs::add_breadcrumb;
+pub use stacktrace_macros::{capture, sensitive_variables};
+
+// The pipeline's hook.
+pub use pipeline::filter::BeforeStore;
+
+// The database.
+pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
+/// Trends: events per hour or day.
+pub use store::{Interval, Trend, Window};
+/// Request tracking (written by the `http` feature).
+pub use store::{TrackedRequest, TrackingQuery};
+
+// Notifiers.
+/// Mail to admins and managers (feature `mail`).
+#[cfg(feature = "mail")]
+pub use notify::mail;
+
+// Settings.
+pub use config::Config;
+
+// Install and the guard.
+pub use runtime::install::{install, install_with, store, Guard};
+
+// What programs call.
 pub use api::capture::{capture_error, capture_message};
 pub use api::report::Report;
-pub use capture::breadcrumbs::add_breadcrumb;
-pub use config::Config;
-pub use error::{ConfigError, Error, InstallError, QueryError, StoreError};
+
+// Integrations, each behind its feature.
 #[cfg(feature = "http")]
 #[doc(no_inline)]
 pub use http::set_user;
@@ -73,30 +144,14 @@ pub use integrations::log;
 pub use integrations::tokio;
 #[cfg(feature = "tracing")]
 pub use integrations::tracing;
-pub use model::breadcrumb::Breadcrumb;
-pub use model::drop::{DropReason, DROP_REASONS};
-pub use model::event::PLACEHOLDER;
-pub use model::event::{
-    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
-    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
-};
-/// Mail to admins and managers (feature `mail`).
-#[cfg(feature = "mail")]
-pub use notify::mail;
-pub use pipeline::filter::BeforeStore;
+
+// Readers.
 /// The command-line tool (feature `cli`).
 #[cfg(feature = "cli")]
 pub use readers::cli::run as run_cli;
 /// The web dashboard (feature `dashboard`).
 #[cfg(feature = "dashboard")]
 pub use readers::dashboard::{Dashboard, ServeError};
-pub use runtime::install::{install, install_with, store, Guard};
-pub use stacktrace_macros::{capture, sensitive_variables};
-pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
-/// Trends: events per hour or day.
-pub use store::{Interval, Trend, Window};
-/// Request tracking (written by the `http` feature).
-pub use store::{TrackedRequest, TrackingQuery};
 
 /// Installs the tracker like [`install()`], and records the calling crate (by its module
 /// path, and cargo's package name and version) as the application's: its frames are the
