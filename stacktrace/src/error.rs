@@ -48,6 +48,13 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The database is damaged and moving it aside, to start a fresh one, failed.
+    MoveAside {
+        /// What is wrong with it (a [`StoreError::Corrupt`], naming its path).
+        cause: Box<StoreError>,
+        /// Why it could not be moved.
+        source: std::io::Error,
+    },
     /// Writing an export failed.
     Export(std::io::Error),
     /// A write was asked for by a thread whose own earlier write failed part way (a panic
@@ -64,10 +71,8 @@ impl fmt::Display for StoreError {
                  read it through that program's stacktrace::store() or its dashboard",
                 path.display()
             ),
-            StoreError::Open { path, source } => {
-                write!(f, "cannot open database {}: {source}", path.display())
-            }
-            StoreError::Io(e) => write!(f, "database I/O failed: {e}"),
+            StoreError::Open { path, .. } => write!(f, "cannot open database {}", path.display()),
+            StoreError::Io(_) => f.write_str("database I/O failed"),
             StoreError::Corrupt {
                 path,
                 expected,
@@ -80,10 +85,9 @@ impl fmt::Display for StoreError {
             StoreError::Undecodable { what, reason } => {
                 write!(f, "stored value {what} cannot be decoded: {reason}")
             }
-            StoreError::Spool { path, source } => {
-                write!(f, "spool file {} failed: {source}", path.display())
-            }
-            StoreError::Export(e) => write!(f, "export failed: {e}"),
+            StoreError::Spool { path, .. } => write!(f, "spool file {} failed", path.display()),
+            StoreError::MoveAside { cause, .. } => write!(f, "{cause}; moving it aside failed"),
+            StoreError::Export(_) => f.write_str("export failed"),
             StoreError::WriteReentered => f.write_str(
                 "a write to the database was refused: this thread's own earlier write \
                  failed part way (a panic's event stays in the journal for the next open)",
@@ -96,7 +100,9 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Open { source, .. } | StoreError::Io(source) => Some(source),
-            StoreError::Spool { source, .. } | StoreError::Export(source) => Some(source),
+            StoreError::Spool { source, .. }
+            | StoreError::MoveAside { source, .. }
+            | StoreError::Export(source) => Some(source),
             _ => None,
         }
     }
@@ -141,7 +147,8 @@ impl fmt::Display for QueryError {
 impl std::error::Error for QueryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            QueryError::Store(e) => Some(e),
+            // Displayed as the store error itself: its cause comes next.
+            QueryError::Store(e) => e.source(),
             _ => None,
         }
     }
@@ -158,6 +165,12 @@ impl From<sled::Error> for QueryError {
         QueryError::Store(StoreError::Io(e))
     }
 }
+
+/// The name of the background writer's thread.
+pub(crate) const WRITER_THREAD: &str = "stacktrace-writer";
+/// The name of the mail sender's thread.
+#[cfg(feature = "mail")]
+pub(crate) const MAIL_THREAD: &str = "stacktrace-mail";
 
 /// [`install`](crate::install()) could not do all it was asked. The program keeps running
 /// either way; the [`Guard`](crate::Guard) reports these.
@@ -180,6 +193,16 @@ pub enum InstallError {
         /// How many events it held at its last flush, when its manifest said.
         held: Option<u64>,
     },
+    /// A thread of the tracker could not be started.
+    Thread {
+        /// The thread's name (`stacktrace-writer`, `stacktrace-mail`).
+        name: &'static str,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The exit handler could not be registered: events queued when the program calls
+    /// `std::process::exit` are not stored.
+    ExitHandler(std::io::Error),
 }
 
 impl fmt::Display for InstallError {
@@ -197,6 +220,11 @@ impl fmt::Display for InstallError {
                 }
                 f.write_str(" and started a fresh database; events are stored again")
             }
+            InstallError::Thread { name, .. } => write!(f, "cannot start the {name} thread"),
+            InstallError::ExitHandler(_) => f.write_str(
+                "cannot register the exit handler; events queued when the program calls \
+                 std::process::exit will not be stored",
+            ),
         }
     }
 }
@@ -204,8 +232,10 @@ impl fmt::Display for InstallError {
 impl std::error::Error for InstallError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            InstallError::Config(e) => Some(e),
-            InstallError::Store(e) | InstallError::StoreReplaced { cause: e, .. } => Some(e),
+            // These are displayed with the error they wrap: its cause comes next.
+            InstallError::Config(e) => e.source(),
+            InstallError::Store(e) | InstallError::StoreReplaced { cause: e, .. } => e.source(),
+            InstallError::Thread { source, .. } | InstallError::ExitHandler(source) => Some(source),
             InstallError::AlreadyInstalled => None,
         }
     }
@@ -303,3 +333,61 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::error_chain;
+
+    // Regression: variants that return their cause from `source()` printed it in `Display`
+    // too, so a report that walks the chain said the cause twice.
+    #[test]
+    fn a_cause_returned_by_source_is_said_once_in_the_chain() {
+        let io = || std::io::Error::other("disk on fire");
+        let sled = || sled::Error::Unsupported("disk on fire".into());
+        let spool = || StoreError::Spool {
+            path: "events.db.spool".into(),
+            source: io(),
+        };
+        let corrupt = StoreError::Corrupt {
+            path: "events.db".into(),
+            expected: "20 events".into(),
+            found: "3".into(),
+        };
+        let errors: Vec<(Box<dyn std::error::Error>, &str)> = vec![
+            (
+                Box::new(StoreError::Open {
+                    path: "events.db".into(),
+                    source: sled(),
+                }),
+                "cannot open database events.db",
+            ),
+            (Box::new(StoreError::Io(sled())), "database I/O failed"),
+            (Box::new(spool()), "spool file events.db.spool failed"),
+            (Box::new(StoreError::Export(io())), "export failed"),
+            (
+                Box::new(StoreError::MoveAside {
+                    cause: Box::new(corrupt),
+                    source: io(),
+                }),
+                "database events.db is damaged",
+            ),
+            (Box::new(QueryError::Store(spool())), "events.db.spool"),
+            (Box::new(InstallError::Store(spool())), "events.db.spool"),
+            (
+                Box::new(InstallError::Thread {
+                    name: WRITER_THREAD,
+                    source: io(),
+                }),
+                "cannot start the stacktrace-writer thread",
+            ),
+            (Box::new(InstallError::ExitHandler(io())), "exit handler"),
+            (Box::new(Error::Store(spool())), "events.db.spool"),
+        ];
+        for (e, context) in &errors {
+            let chain = error_chain(&**e);
+            assert_eq!(chain.matches("disk on fire").count(), 1, "{chain}");
+            assert!(e.to_string().contains(context), "{e}");
+        }
+    }
+}

@@ -153,7 +153,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         Sink::Spool(spool) => {
             spool.append(&event).map_err(|e| {
                 rt.drops.add(DropReason::StorageError);
-                e.to_string()
+                crate::diag::error_chain(&e)
             })?;
             notify(rt, event, None);
             return Ok(());
@@ -171,7 +171,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
             .and_then(|outcome| store.flush().map(|()| outcome))
             .map_err(|e| {
                 rt.drops.add(DropReason::StorageError);
-                e.to_string()
+                crate::diag::error_chain(&e)
             })?;
         notify(rt, event, Some(outcome));
         return Ok(());
@@ -186,7 +186,10 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     let Journaled { mut event, trace } = *journaled;
     resolve(&mut event, trace.as_ref());
     let outcome = store.insert(&event).map_err(|e| {
-        format!("{e}; it is kept in the journal and stored when the database is next opened")
+        format!(
+            "{}; it is kept in the journal and stored when the database is next opened",
+            crate::diag::error_chain(&e)
+        )
     })?;
     store.journaled_stored(1);
     notify(rt, event, Some(outcome));

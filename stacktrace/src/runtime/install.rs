@@ -122,12 +122,9 @@ fn open_store(config: &Config, errors: &mut Vec<InstallError>) -> Result<Store, 
                 errors.push(InstallError::StoreReplaced { cause, aside, held });
                 open()
             }
-            Err(source) => Err(StoreError::Spool {
-                path: path.clone(),
-                source: std::io::Error::new(
-                    source.kind(),
-                    format!("{cause}; moving it aside failed: {source}"),
-                ),
+            Err(source) => Err(StoreError::MoveAside {
+                cause: Box::new(cause),
+                source,
             }),
         },
         other => other,
@@ -279,22 +276,19 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     #[cfg(feature = "mail")]
     crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
     if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
-        errors.push(InstallError::Store(StoreError::Spool {
-            path: "stacktrace-writer thread".into(),
+        errors.push(InstallError::Thread {
+            name: crate::error::WRITER_THREAD,
             source: e,
-        }));
+        });
     }
     if !std::thread::panicking() {
         crate::runtime::hook::install();
     }
     if let Err(why) = exit_flush::register() {
-        errors.push(InstallError::Store(StoreError::Spool {
-            path: "exit handler".into(),
-            source: why,
-        }));
+        errors.push(InstallError::ExitHandler(why));
     }
     for e in &errors {
-        crate::diag::say(&format!("stacktrace: {e}"));
+        crate::diag::say(&format!("stacktrace: {}", crate::diag::error_chain(e)));
     }
     if let Some(Runtime {
         sink: Sink::Spool(s),

@@ -237,7 +237,7 @@ impl Writer {
         let sleeping = self.sleeping.clone();
         let flushed_mark = self.flushed_mark.clone();
         let handle = std::thread::Builder::new()
-            .name("stacktrace-writer".into())
+            .name(crate::error::WRITER_THREAD.into())
             .spawn(move || {
                 IS_WRITER.with(|w| w.set(true));
                 if let Some(rt) = runtime() {
@@ -397,7 +397,7 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
     // the journal keeps them until the next open merges them.
     let failure = match outcome {
         Ok(Ok(_)) => None,
-        Ok(Err((lost, e))) => Some((lost.saturating_sub(journaled), e.to_string())),
+        Ok(Err((lost, e))) => Some((lost.saturating_sub(journaled), crate::diag::error_chain(&e))),
         Err(_) => Some((1, "an event could not be built".to_owned())),
     };
     if let Some((lost, why)) = failure {

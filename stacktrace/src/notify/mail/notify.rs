@@ -67,10 +67,10 @@ impl Mailer {
         match Mailer::start(settings?) {
             Ok(m) => Some(m),
             Err(e) => {
-                errors.push(InstallError::Store(crate::error::StoreError::Spool {
-                    path: "stacktrace-mail thread".into(),
+                errors.push(InstallError::Thread {
+                    name: crate::error::MAIL_THREAD,
                     source: e,
-                }));
+                });
                 None
             }
         }

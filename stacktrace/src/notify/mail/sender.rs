@@ -85,7 +85,7 @@ impl Sender {
         let capacity = settings.queue_capacity;
         let for_thread = shared.clone();
         std::thread::Builder::new()
-            .name("stacktrace-mail".into())
+            .name(crate::error::MAIL_THREAD.into())
             .spawn(move || run(&settings, &for_thread))?;
         Ok(Sender { shared, capacity })
     }

@@ -260,6 +260,6 @@ pub(crate) fn serve(db: &Path, a: &ServeArgs) -> Result<(), CliError> {
         dashboard
             .serve(listener)
             .await
-            .map_err(|e| CliError::Failed(e.to_string()))
+            .map_err(|e| CliError::Failed(crate::diag::error_chain(&e)))
     })
 }

@@ -99,7 +99,7 @@ fn matching(
         .limit(if whole { usize::MAX } else { limit })
         .run_skipping_damaged()?;
     for e in &damaged {
-        eprintln!("skipped: {e}");
+        eprintln!("skipped: {}", crate::diag::error_chain(e));
     }
     Ok(match status {
         Some(StatusFilter::Class(c)) => rows.into_iter().filter(|r| r.status / 100 == c).collect(),

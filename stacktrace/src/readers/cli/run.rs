@@ -74,7 +74,7 @@ impl From<StoreError> for CliError {
                 "{e}; the next program that installs stacktrace on it moves it aside and \
                  starts a fresh database"
             )),
-            other => CliError::Failed(other.to_string()),
+            other => CliError::Failed(crate::diag::error_chain(&other)),
         }
     }
 }

@@ -154,7 +154,7 @@ pub(crate) fn requests(
         let _ = write!(
             b,
             r#"<p class="notice">Skipped: {}</p>"#,
-            esc(&e.to_string())
+            esc(&crate::diag::error_chain(e))
         );
     }
     let _ = write!(

@@ -92,7 +92,7 @@ impl fmt::Display for ServeError {
                 "refusing to serve the dashboard on {addr} without a token: that address is \
                  reachable from other machines; bind a loopback address (127.0.0.1) or set a token"
             ),
-            ServeError::Io(e) => write!(f, "serving the dashboard failed: {e}"),
+            ServeError::Io(_) => f.write_str("serving the dashboard failed"),
         }
     }
 }
@@ -486,7 +486,7 @@ async fn set_status(
             StatusCode::INTERNAL_SERVER_ERROR,
             &frame,
             "Database error",
-            &e.to_string(),
+            &crate::diag::error_chain(&e),
         ),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
