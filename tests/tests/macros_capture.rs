@@ -616,3 +616,30 @@ fn anyhow_result_alias() {
         "the success path stores nothing"
     );
 }
+
+#[capture]
+fn frames_probe(code: &str) -> Result<(), CheckoutError> {
+    Err(fail(code))
+}
+
+// Regression: the handler that hands a `#[capture]` function's error to the runtime was
+// left out of the capture machinery, so the event's first frame was that handler instead
+// of the call chain that reported the error.
+#[test]
+fn the_first_frame_of_a_function_error_is_past_the_capture_machinery() {
+    installed();
+    let _ = frames_probe("T-FRAMES");
+    let e = only_event("T-FRAMES");
+    let names: Vec<&str> = e.frames.iter().map(|f| f.function.as_str()).collect();
+    assert!(
+        names.iter().any(|n| n.contains("frames_probe")),
+        "{names:#?}"
+    );
+    for machinery in [
+        "stacktrace::capture::function_error::",
+        "stacktrace::capture::trace::",
+        "stacktrace::runtime::",
+    ] {
+        assert!(!names[0].starts_with(machinery), "{names:#?}");
+    }
+}

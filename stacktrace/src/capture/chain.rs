@@ -37,9 +37,8 @@ use std::panic::RefUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use std::sync::OnceLock;
-
-use crate::model::event::{Argument, CapturedCall, EventId, Level, PLACEHOLDER};
+use crate::capture::function_error::{report_function_error, FunctionError};
+use crate::model::event::{Argument, CapturedCall, Level, PLACEHOLDER};
 
 /// What a captured function is, fixed at compile time.
 #[derive(Debug)]
@@ -539,36 +538,6 @@ pub(crate) fn report_error(frame: &Frame<'_>, error: ErrorParts) {
             *p = Some(record);
         }
     });
-}
-
-/// What a `#[capture]` function reports when it returns `Err`.
-#[derive(Debug)]
-pub(crate) struct FunctionError {
-    pub(crate) level: Level,
-    pub(crate) error_type: String,
-    pub(crate) message: String,
-    pub(crate) sources: Vec<String>,
-    /// The failing function, its sensitive arguments already shown as the placeholder.
-    pub(crate) function: CapturedCall,
-    /// The captured calls around it, outermost first, without `function`.
-    pub(crate) chain: Vec<CapturedCall>,
-    /// Raw text of sensitive values, scrubbed from every text of the event.
-    pub(crate) secrets: Vec<String>,
-}
-
-/// Where the errors of `#[capture]` functions go: set by the runtime at install. Until
-/// then they are not stored, as no event is.
-static FUNCTION_ERRORS: OnceLock<fn(FunctionError) -> Option<EventId>> = OnceLock::new();
-
-/// Sends the errors of `#[capture]` functions to `store` from now on (once per process).
-pub(crate) fn on_function_error(store: fn(FunctionError) -> Option<EventId>) {
-    let _ = FUNCTION_ERRORS.set(store);
-}
-
-fn report_function_error(e: FunctionError) {
-    if let Some(store) = FUNCTION_ERRORS.get() {
-        store(e);
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Admission on the calling thread: whether an event captured now is kept (enable switch,
 //! sampling, filters, limits), and its queueing to the writer.
 
-use crate::capture::chain::FunctionError;
+use crate::capture::function_error::FunctionError;
 use crate::capture::pending::PendingEvent;
 use crate::model::drop::DropReason;
 use crate::model::event::{now_us, EventId, Location};

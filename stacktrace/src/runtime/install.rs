@@ -272,7 +272,9 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             exclude: rt.config.in_app_exclude.clone(),
         });
     }
-    crate::capture::chain::on_function_error(crate::runtime::admission::capture_function_error);
+    crate::capture::function_error::on_function_error(
+        crate::runtime::admission::capture_function_error,
+    );
     #[cfg(feature = "mail")]
     crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
     if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {

@@ -16,6 +16,7 @@ const MACHINERY: &[&str] = &[
     "stacktrace::api::capture::",
     "stacktrace::runtime::admission::",
     "stacktrace::capture::trace::",
+    "stacktrace::capture::function_error::",
     "stacktrace::api::report::",
     "<stacktrace::api::report::",
     "stacktrace::runtime::hook::",
