@@ -8,16 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::event_blocks::Encoded;
-use super::groups::{self, Group};
-use super::keys::{self, Field};
-use super::manifest::Manifest;
-use super::postings::{Additions, Postings};
-use super::recovery;
-use super::spool::{self, Spool};
 use crate::error::StoreError;
 use crate::model::drop::{DropCounters, DropReason, DROP_REASONS};
 use crate::model::event::{CrashEvent, EventId};
+use crate::store::events::blocks::Encoded;
+use crate::store::groups::group::{self as groups, Group};
+use crate::store::index::postings::{Additions, Postings};
+use crate::store::keys::{self, Field};
+use crate::store::manifest::Manifest;
+use crate::store::recovery;
+use crate::store::spool::{self, Spool};
 
 /// sled's page cache when no size is given: what a reader or a host program spends on it.
 pub(crate) const DEFAULT_CACHE_BYTES: u64 = 16 << 20;
@@ -295,7 +295,7 @@ impl Store {
             let (old, group) = groups::record_many(&self.groups, &members)?;
             outcomes.push(InsertOutcome {
                 new_group: old.is_none(),
-                regressed: old.is_some_and(|g| g.status == super::GroupStatus::Resolved),
+                regressed: old.is_some_and(|g| g.status == crate::store::GroupStatus::Resolved),
                 group,
             });
         }

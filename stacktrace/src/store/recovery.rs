@@ -67,7 +67,7 @@ pub(crate) fn aside_path(db: &Path) -> PathBuf {
 /// Moves the damaged database at `db` aside (see [`aside_path`]); returns where it went
 /// and how many events its manifest recorded, when it had one.
 pub(crate) fn move_aside(db: &Path) -> std::io::Result<(PathBuf, Option<u64>)> {
-    let held = super::manifest::Manifest::read(db).map(|m| m.events);
+    let held = crate::store::manifest::Manifest::read(db).map(|m| m.events);
     let aside = aside_path(db);
     std::fs::rename(db, &aside)?;
     Ok((aside, held))

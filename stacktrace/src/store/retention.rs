@@ -2,9 +2,9 @@
 
 use std::time::SystemTime;
 
-use super::db::Store;
 use crate::error::StoreError;
 use crate::model::event::{to_us, EventId};
+use crate::store::db::Store;
 
 impl Store {
     /// Removes the events captured before `time`; returns how many. Groups keep their

@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::db::Store;
 use crate::error::StoreError;
 use crate::model::event::CrashEvent;
+use crate::store::db::Store;
 
 /// Spooled events stored at once when merging.
 const MERGE_BATCH: usize = 512;

@@ -8,11 +8,11 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::db::Store;
-use super::keys::Field;
-use super::query::Query;
 use crate::error::{QueryError, StoreError};
 use crate::model::event::{now_us, to_us, EventId};
+use crate::store::db::Store;
+use crate::store::events::query::Query;
+use crate::store::keys::Field;
 
 const HOUR_US: u64 = 3_600_000_000;
 const DAY_US: u64 = 24 * HOUR_US;

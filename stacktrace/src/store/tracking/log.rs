@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::db::Store;
-use super::keys;
-use super::tracking_block::{self as block, EntryParts};
 use crate::error::{QueryError, StoreError};
 use crate::model::event::{to_us, EventId};
+use crate::store::db::Store;
+use crate::store::keys;
+use crate::store::tracking::block::{self as block, EntryParts};
 
 /// One tracked request, as stored (headers and bodies already redacted).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

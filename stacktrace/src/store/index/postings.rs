@@ -22,8 +22,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-use super::keys::Field;
 use crate::model::event::EventId;
+use crate::store::keys::Field;
 
 /// Bytes of a value that are indexed; longer values share the key of their first bytes
 /// (readers compare the whole value on the event).

@@ -2,12 +2,12 @@
 
 use std::time::SystemTime;
 
-use super::db::Store;
-use super::event_blocks::EventReader;
-use super::keys::Field;
-use super::postings::{self, MAX_WORD, OVERFLOW};
 use crate::error::QueryError;
 use crate::model::event::{to_us, CrashEvent, EventId, Level};
+use crate::store::db::Store;
+use crate::store::events::blocks::EventReader;
+use crate::store::index::postings::{self, MAX_WORD, OVERFLOW};
+use crate::store::keys::Field;
 
 /// A query over stored events, newest first. Build it with [`Store::query`]:
 ///

@@ -33,10 +33,10 @@ use std::ops::Range;
 
 use sled::IVec;
 
-use super::db::Store;
-use super::keys::FORMAT_VERSION;
 use crate::error::StoreError;
 use crate::model::event::{CrashEvent, EventId};
+use crate::store::db::Store;
+use crate::store::keys::FORMAT_VERSION;
 
 /// The first byte of a block.
 pub(crate) const BLOCK_FORMAT: u8 = 2;
@@ -673,7 +673,7 @@ mod tests {
         let e = event(42, "old");
         store
             .events
-            .insert(e.id.to_bytes(), super::super::keys::encode(&e))
+            .insert(e.id.to_bytes(), crate::store::keys::encode(&e))
             .unwrap();
         write(&store, &[event(41, "before"), event(43, "after")]);
         assert_eq!(store.get(e.id).unwrap().as_ref(), Some(&e));

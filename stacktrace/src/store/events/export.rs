@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use super::query::Query;
-use super::trends::civil_from_days;
 use crate::error::{QueryError, StoreError};
 use crate::model::event::CrashEvent;
+use crate::store::events::query::Query;
+use crate::store::groups::trends::civil_from_days;
 
 /// `2026-11-21T04:43:50.123456Z` from microseconds since the epoch.
 pub(crate) fn rfc3339(us: u64) -> String {

@@ -5,10 +5,10 @@ use std::cmp::Ordering;
 
 use serde::Deserialize;
 
-use super::db::Store;
-use super::groups::{Group, GroupOrder};
-use super::keys;
 use crate::error::StoreError;
+use crate::store::db::Store;
+use crate::store::groups::group::{Group, GroupOrder};
+use crate::store::keys;
 
 /// One page of groups, from [`Store::groups_page`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::tracking::TrackedRequest;
+use crate::store::tracking::log::TrackedRequest;
 
 /// Requests of one path or one status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -5,10 +5,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::db::Store;
-use super::keys;
 use crate::error::StoreError;
 use crate::model::event::{CrashEvent, EventId, Level};
+use crate::store::db::Store;
+use crate::store::keys;
 
 /// Where a group stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -122,7 +122,7 @@ fn group_with_occurrence(mut g: Group, event: &CrashEvent) -> Group {
 }
 
 /// Counts events of one fingerprint in their group in one atomic update.
-pub(super) fn record_many(
+pub(in crate::store) fn record_many(
     groups: &sled::Tree,
     events: &[&CrashEvent],
 ) -> Result<(Option<Group>, Group), StoreError> {

@@ -32,9 +32,9 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use super::keys;
-use super::tracking::TrackedRequest;
 use crate::model::event::EventId;
+use crate::store::keys;
+use crate::store::tracking::log::TrackedRequest;
 
 /// The version byte in front of a block.
 pub(crate) const BLOCK_VERSION: u8 = 2;

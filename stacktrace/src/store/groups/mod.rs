@@ -1,0 +1,5 @@
+//! Groups of events by fingerprint: their records, pages of them, trends.
+
+pub(crate) mod group;
+pub(crate) mod pages;
+pub(crate) mod trends;

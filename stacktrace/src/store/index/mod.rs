@@ -1,0 +1,3 @@
+//! The postings that find events by field without a scan.
+
+pub(crate) mod postings;
