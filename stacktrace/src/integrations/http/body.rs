@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 
-use super::context::{lock, RequestState};
+use super::request::{lock, RequestState};
 use super::tracking::Tracker;
 
 /// The first bytes of a body, and how many went by in all.

@@ -8,8 +8,8 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::broken_links::{verdict, Verdict};
-use super::context::RequestState;
-use super::redact::{Redaction, SensitiveBody};
+use super::request::RequestState;
+use super::request_redaction::{Redaction, SensitiveBody};
 use crate::api::capture::{error_type_name, sources_of};
 use crate::capture::pending::PendingEvent;
 use crate::model::event::Level;

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use super::body::{RequestBody, ResponseBody};
 use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
-use super::context::{Entered, RequestState};
 use super::events::{self, ResponseError};
+use super::request::{Entered, RequestState};
 use super::tracking::{regex_setting, Plan, Tracker, Tracking};
 use crate::error::ConfigError;
 use crate::runtime::install::runtime;

@@ -4,16 +4,16 @@
 
 mod body;
 mod broken_links;
-mod context;
 mod events;
 mod layer;
-mod redact;
+mod request;
+mod request_redaction;
 mod sensitive;
 mod tracking;
 
 pub use body::{RequestBody, ResponseBody};
-pub use context::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
 pub use events::ResponseError;
 pub use layer::{ResponseFuture, StacktraceLayer, StacktraceService};
+pub use request::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
 pub use sensitive::{SensitivePostParameters, SensitiveService};
 pub use tracking::{flush_tracking, tracking_dropped, Tracking};

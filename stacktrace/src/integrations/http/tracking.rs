@@ -16,8 +16,8 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::body::CapturedFrames;
-use super::context::{lock, redact_headers, stored_body, user_index, HeaderParts, RequestState};
-use super::redact::{capped_header, Redaction, SensitiveBody};
+use super::request::{lock, redact_headers, stored_body, user_index, HeaderParts, RequestState};
+use super::request_redaction::{capped_header, Redaction, SensitiveBody};
 use crate::error::ConfigError;
 use crate::model::event::EventId;
 use crate::pipeline::redact::credentials::redact_credentials;
@@ -579,7 +579,7 @@ struct Record<'a> {
 }
 
 /// A record's headers: each value as its own name and value, the values of one header one
-/// after another (see [`RequestHead`](super::context::RequestHead)).
+/// after another (see [`RequestHead`](super::request::RequestHead)).
 struct Headers<'a> {
     count: usize,
     bytes: &'a [u8],
@@ -1035,7 +1035,7 @@ fn entry_of<'b>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::http::context::RequestHead;
+    use crate::integrations::http::request::RequestHead;
 
     fn record_bytes(f: &Following) -> Vec<u8> {
         with_record(f, |record| {

@@ -7,7 +7,7 @@ use lettre::Message;
 
 use super::checks::MailSettings;
 use super::chunk::{chunks_of, part_marker};
-use super::report::{MailReason, Notice, Reporter, StandardReporter};
+use super::reporter::{MailReason, Notice, Reporter, StandardReporter};
 use super::subject::{escaped_subject, MAX_SUBJECT_CHARS};
 use super::throttle::Audience;
 use crate::model::event::CrashEvent;

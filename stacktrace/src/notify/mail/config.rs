@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::report::Reporter;
+use super::reporter::Reporter;
 
 /// How the connection to the SMTP server is secured.
 ///

@@ -7,7 +7,7 @@ mod chunk;
 mod compose;
 pub(crate) mod config;
 mod notify;
-mod report;
+mod reporter;
 mod sender;
 mod subject;
 mod throttle;
@@ -17,5 +17,5 @@ pub(crate) use notify::{read_stats_with, Mailer};
 
 pub use config::{MailConfig, TlsMode};
 pub use notify::stats;
-pub use report::{MailReason, Notice, Reporter, StandardReporter};
+pub use reporter::{MailReason, Notice, Reporter, StandardReporter};
 pub use sender::MailStats;

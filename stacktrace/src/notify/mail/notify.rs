@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::checks::MailSettings;
 use super::compose::Job;
 use super::config::MailConfig;
-use super::report::MailReason;
+use super::reporter::MailReason;
 use super::sender::{lock_briefly, MailStats, Sender};
 use super::throttle::{Audience, Throttle};
 use crate::error::InstallError;

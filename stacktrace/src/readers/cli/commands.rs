@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::args::{Filters, GroupsArgs, ListArgs, OrderArg, TrendsArgs};
 use super::output::{bytes, cell, title_cell, Out, Table};
-use super::report;
 use super::run::CliError;
+use super::show;
 use super::when::us_of_when;
 use crate::model::event::now_us;
 use crate::readers::wording::counted;
@@ -129,7 +129,7 @@ pub(crate) fn show(store: &Store, id: &str, json: bool, out: &mut Out) -> Result
         return Ok(());
     }
     let group = store.group(&event.fingerprint)?;
-    report::print(out, &event, group.as_ref())?;
+    show::print(out, &event, group.as_ref())?;
     Ok(())
 }
 

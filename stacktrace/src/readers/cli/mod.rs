@@ -6,9 +6,9 @@ mod commands;
 mod maintain;
 mod output;
 mod progress;
-mod report;
 mod requests;
 mod run;
+mod show;
 mod when;
 
 pub use run::run;

@@ -19,7 +19,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::body::Captured;
-use super::redact::{capped_header, is_textual, Redaction, SensitiveBody, MAX_HEADER_BYTES};
+use super::request_redaction::{
+    capped_header, is_textual, Redaction, SensitiveBody, MAX_HEADER_BYTES,
+};
 use crate::capture::pending::PendingEvent;
 use crate::config::Config;
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
