@@ -23,15 +23,13 @@ pub(crate) fn secrets_of_settings(config: &Config) -> Secrets {
     Secrets::new(values)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "mail"))]
 mod tests {
     use super::*;
-    #[cfg(feature = "mail")]
     use crate::notify::mail::MailConfig;
 
     // Regression: the SMTP password of the mail settings was not a secret of the events: a
     // message quoting it, bare, was stored and mailed as it was.
-    #[cfg(feature = "mail")]
     #[test]
     fn the_smtp_passwords_are_secrets_of_the_settings() {
         let config = Config::default().mail(

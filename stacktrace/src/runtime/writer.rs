@@ -42,7 +42,7 @@ const EXIT_POLL: Duration = Duration::from_millis(1);
 const BATCH: usize = 512;
 
 /// A panic the hook journaled, redacted and filtered, with its stack as taken when its
-/// frames are still to be resolved (see [`crate::modules`]).
+/// frames are still to be resolved (see [`crate::pipeline::resolve::modules`]).
 #[derive(Debug)]
 pub(crate) struct Journaled {
     pub(crate) event: CrashEvent,

@@ -1,0 +1,15 @@
+//! Request tracking, as flask-tracking does it: every request with its status and execution
+//! time, built and written by threads of their own behind a bounded queue, so the request
+//! never waits on the database and a burst that outruns them drops entries (counted) rather
+//! than memory. Entries are stored many to a block (see the store's tracking tree).
+
+mod entry;
+mod queue;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use queue::Tracker;
+pub use queue::{flush_tracking, tracking_dropped};
+pub use settings::Tracking;
+pub(crate) use settings::{regex_setting, Plan};
