@@ -26,7 +26,7 @@ pub enum StoreError {
     Io(sled::Error),
     /// The database is damaged: sled cannot read it, or it holds less than its manifest
     /// (the record of what it held, kept beside sled's files and updated with each flush)
-    /// says was made durable. [`install`](crate::install) moves such a database aside and
+    /// says was made durable. [`install`](crate::install()) moves such a database aside and
     /// starts a fresh one.
     Corrupt {
         /// The database path.
