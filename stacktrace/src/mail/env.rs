@@ -8,7 +8,7 @@ use super::config::{MailConfig, TlsMode, ADDRESS, POSITIVE, SECONDS};
 use super::url::smtp_url_parts;
 use crate::config::{parse_list, stacktrace_vars, strict, ConfigError};
 
-/// For [`install`](crate::install): turns mail on from the `STACKTRACE_*` variables when
+/// For [`install`](crate::install()): turns mail on from the `STACKTRACE_*` variables when
 /// any of who to mail or where to send is set.
 pub(crate) fn mail_from_vars(
     config: &mut crate::Config,
