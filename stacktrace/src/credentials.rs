@@ -112,7 +112,7 @@ pub(crate) fn redact_credentials<'t>(
     out
 }
 
-/// [`redact_credentials`] in every string of a JSON value, at any depth.
+/// [`redact_credentials`] in every string and every key of a JSON value, at any depth.
 pub(crate) fn redact_credentials_json(
     value: &mut Value,
     fields: &FieldRedactor,
@@ -127,9 +127,21 @@ pub(crate) fn redact_credentials_json(
         Value::Array(items) => items
             .iter_mut()
             .for_each(|v| redact_credentials_json(v, fields, found)),
-        Value::Object(map) => map
-            .values_mut()
-            .for_each(|v| redact_credentials_json(v, fields, found)),
+        Value::Object(map) => {
+            // Keys are texts too (a map keyed by a connection URL).
+            let mut renamed = Vec::new();
+            for (k, v) in map.iter_mut() {
+                redact_credentials_json(v, fields, found);
+                if let Cow::Owned(key) = redact_credentials(k, fields, found) {
+                    renamed.push((k.clone(), key));
+                }
+            }
+            for (old, new) in renamed {
+                if let Some(v) = map.remove(&old) {
+                    map.insert(new, v);
+                }
+            }
+        }
         _ => {}
     }
 }

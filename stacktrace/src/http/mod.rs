@@ -5,13 +5,16 @@
 mod body;
 mod broken_links;
 mod context;
+mod cut;
 mod events;
+mod headers;
 mod layer;
 mod redact;
 mod sensitive;
 mod tracking;
 
 pub(crate) use context::fill_pending;
+pub(crate) use cut::cut_request;
 
 pub use body::{RequestBody, ResponseBody};
 pub use context::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::body::CapturedFrames;
 use super::context::{lock, redact_headers, stored_body, user_index, HeaderParts, RequestState};
-use super::redact::{capped_header, Redaction, SensitiveBody};
+use super::cut::{capped_header, cut_body};
+use super::redact::{Redaction, SensitiveBody};
 use crate::config::ConfigError;
 use crate::credentials::redact_credentials;
 use crate::event::EventId;
@@ -839,8 +840,9 @@ fn cached_body<'c, 'b>(
     &slot
         .get_or_insert_with(|| {
             let mut r = fresh();
-            let (ct, bytes, seen, limit) = key;
-            let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+            let (ct, bytes, seen, _) = key;
+            // All that was captured: cut at the limit once scrubbed (see `entry_of`).
+            let b = stored_body(&mut r, bytes, seen, &lossy(ct), bytes.len());
             let stored = Stored {
                 text: b.text,
                 truncated: b.truncated,
@@ -954,7 +956,7 @@ fn entry_of<'b>(
                 found.extend_from_slice(&b.secrets);
                 (Cow::Borrowed(b.text.as_str()), b.truncated)
             } else {
-                let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+                let b = stored_body(&mut r, bytes, seen, &lossy(ct), bytes.len());
                 (Cow::Owned(b.text), b.truncated)
             }
         });
@@ -1011,8 +1013,13 @@ fn entry_of<'b>(
             *t = scrubbed(&secrets, std::mem::take(t));
         }
     }
+    // Cut only once scrubbed: a secret cut in two could no longer be found.
     for (_, v) in &mut headers {
         *v = capped_header(std::mem::take(v));
+    }
+    for (t, cut) in request_body.iter_mut().chain(response_body.iter_mut()) {
+        let (text, truncated) = cut_body(std::mem::take(t), *cut, limit, &secrets);
+        (*t, *cut) = (text, truncated);
     }
     store(&EntryParts {
         id,
