@@ -420,17 +420,35 @@ async fn every_text_of_an_event_and_a_tracked_request_is_redacted_by_value() {
 
 /// The most bytes of a body or a message stored in an event (`max_payload_bytes`).
 const PAYLOAD_CAP: usize = 65536;
+/// The password of a URL in a body, found by its form only.
+const URL_PASSWORD: &str = "sv-cut-url-pw-9c";
 /// The most bytes of a body stored in a tracked request (`max_body_length` above).
 const TRACKED_BODY_CAP: usize = 4096;
 
 /// `start`, then filler up to `at` bytes, then the SMTP password and more filler: a text
 /// whose cut at `at` falls inside the password.
 fn straddling(start: &str, fill: char, at: usize, len: usize) -> String {
+    straddling_with(start, fill, at, len, "", SMTP_PASSWORD, "")
+}
+
+/// `start`, filler, `before`, `secret` and `after`, then more filler: `secret` begins 8
+/// bytes before `at`.
+fn straddling_with(
+    start: &str,
+    fill: char,
+    at: usize,
+    len: usize,
+    before: &str,
+    secret: &str,
+    after: &str,
+) -> String {
     let mut text = start.to_owned();
-    while text.len() < at - 8 {
+    while text.len() + before.len() < at - 8 {
         text.push(fill);
     }
-    text.push_str(SMTP_PASSWORD);
+    text.push_str(before);
+    text.push_str(secret);
+    text.push_str(after);
     while text.len() < len {
         text.push(fill);
     }
@@ -441,8 +459,8 @@ fn straddling(start: &str, fill: char, at: usize, len: usize) -> String {
 // request's own redaction had found, not the secrets of the settings, so the first bytes
 // of the SMTP password straddling the cut were stored; a body was cut at its limit before
 // the secrets were scrubbed, in tracking (cut at `max_body_length`) and in the event (cut
-// where it was captured), with the same result. A message cut at its cap keeps none
-// either.
+// where it was captured), with the same result, and a URL's password cut before its `@`
+// was not taken for one. A message cut at its cap keeps none either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_prefix_of_a_secret_remains_where_a_text_is_cut() {
     let dir = setup();
@@ -458,6 +476,19 @@ async fn no_prefix_of_a_secret_remains_where_a_text_is_cut() {
             "sv-cut-body",
             "ctl-short-header".to_owned(),
             straddling("ctl-event-body", 'e', PAYLOAD_CAP, PAYLOAD_CAP + 4000),
+        ),
+        (
+            "sv-url-cut",
+            "ctl-short-header".to_owned(),
+            straddling_with(
+                "ctl-url-body",
+                'u',
+                PAYLOAD_CAP,
+                PAYLOAD_CAP + 4000,
+                " postgres://ctl-cut-user:",
+                URL_PASSWORD,
+                "@db.internal/app ",
+            ),
         ),
     ];
     for (tag, header, body) in &requests {
@@ -493,7 +524,13 @@ async fn no_prefix_of_a_secret_remains_where_a_text_is_cut() {
     assert_eq!(body_event.payload["request"]["body_truncated"], true);
     for (what, bytes) in [("the database files", &files), ("the export", &export)] {
         assert!(!contains(bytes, prefix.as_bytes()), "{prefix} in {what}");
+        let url_prefix = &URL_PASSWORD[..8];
+        assert!(
+            !contains(bytes, url_prefix.as_bytes()),
+            "{url_prefix} in {what}"
+        );
         for control in [
+            "ctl-cut-user",
             "ctl-long-header",
             "ctl-tracked-body",
             "ctl-event-body",

@@ -2,14 +2,15 @@
 //! at its limit. Each is cut only once every secret known is scrubbed from it (those the
 //! redaction found anywhere in the event or request, and those of the settings), so that
 //! a secret across the cut is hidden whole; a body already cut where it was captured loses
-//! an end that could begin a secret, as no scrub can tell.
+//! an end that could begin a secret or a URL's password, as no scrub can tell.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::credentials::url_password_start_at_end;
 use crate::pipeline::truncate_utf8;
-use crate::redact::Secrets;
+use crate::redact::{Secrets, PLACEHOLDER};
 
 /// The most bytes of one header value stored; a longer one is cut and marked.
 pub(crate) const MAX_HEADER_BYTES: usize = 8 << 10;
@@ -30,7 +31,7 @@ pub(crate) fn capped_header(value: Cow<'_, str>) -> Cow<'_, str> {
 /// A body's text as stored, once scrubbed: cut to `max` bytes on a character boundary, and
 /// whether it is cut. `truncated` says whether the text was already cut where it was
 /// captured; its end is then the start of what was not captured, and any end that begins
-/// one of `secrets` is replaced by the placeholder.
+/// one of `secrets`, or a URL's password, is replaced by the placeholder.
 pub(crate) fn cut_body<'t>(
     text: Cow<'t, str>,
     truncated: bool,
@@ -42,10 +43,16 @@ pub(crate) fn cut_body<'t>(
         truncate_utf8(&mut cut, max);
         return (Cow::Owned(cut), true);
     }
-    if truncated && secrets.secret_start_at_end(&text) > 0 {
-        let mut guarded = text.into_owned();
-        secrets.scrub_cut_end(&mut guarded);
-        return (Cow::Owned(guarded), true);
+    if truncated {
+        let start = secrets
+            .secret_start_at_end(&text)
+            .max(url_password_start_at_end(&text));
+        if start > 0 {
+            let mut guarded = text.into_owned();
+            guarded.truncate(guarded.len() - start);
+            guarded.push_str(PLACEHOLDER);
+            return (Cow::Owned(guarded), true);
+        }
     }
     (text, truncated)
 }
@@ -101,6 +108,14 @@ mod tests {
         // Cut where it was captured, inside the secret.
         let (text, cut) = cut_body(Cow::Borrowed("ctl body relay-sec"), true, 100, &secrets);
         assert_eq!((text.as_ref(), cut), ("ctl body **********", true));
+        // A URL's password the capture cut, before its `@`.
+        let (text, _) = cut_body(
+            Cow::Borrowed("ctl db postgres://app:hun"),
+            true,
+            100,
+            &secrets,
+        );
+        assert_eq!(text, "ctl db postgres://app:**********");
         // Whole, ending like a secret's start: nothing was cut, nothing is hidden.
         let (text, cut) = cut_body(Cow::Borrowed("ctl body relay-sec"), false, 100, &secrets);
         assert_eq!((text.as_ref(), cut), ("ctl body relay-sec", false));
