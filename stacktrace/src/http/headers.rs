@@ -3,8 +3,7 @@
 //! and tracking alike.
 
 use super::redact::Redaction;
-use crate::redact::contains_ignore_ascii_case;
-use crate::redact::{is_secret_name, PLACEHOLDER};
+use crate::redact::{contains_ignore_ascii_case, is_secret_name, PLACEHOLDER};
 
 /// Cookie names that hold sessions whatever the configuration says.
 const SESSION_COOKIES: [&str; 4] = ["session", "csrf", "auth", "sid"];
