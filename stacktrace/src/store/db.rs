@@ -161,6 +161,9 @@ impl Store {
         /// lock when its background threads end, a moment after the holder closed it.
         const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
         let path = path.to_path_buf();
+        // A directory that is there holds a database (sled makes one otherwise): what keeps
+        // sled from reading it is damage, unless the system refused.
+        let existed = path.is_dir();
         recovery::remove_torn_snapshots(&path);
         let start = std::time::Instant::now();
         let db = loop {
@@ -181,6 +184,13 @@ impl Store {
                         path,
                         expected: "a database sled can read".into(),
                         found: format!("data sled refuses as corrupt (at file offset {at})"),
+                    });
+                }
+                Err(e) if existed && recovery::is_damage(&e) => {
+                    return Err(StoreError::Corrupt {
+                        path,
+                        expected: "a database sled can read".into(),
+                        found: format!("files sled cannot read ({e})"),
                     });
                 }
                 Err(source) => return Err(StoreError::Open { path, source }),
