@@ -14,8 +14,8 @@ pub enum StoreError {
         /// The database path.
         path: PathBuf,
     },
-    /// The database could not be opened: missing permissions, a file where a directory
-    /// should be, a corrupt file.
+    /// The database could not be opened: missing permissions, a read-only or full file
+    /// system, a file where a directory should be. Damage is [`StoreError::Corrupt`].
     Open {
         /// The database path.
         path: PathBuf,
@@ -182,6 +182,22 @@ pub enum InstallError {
         /// How many events it held at its last flush, when its manifest said.
         held: Option<u64>,
     },
+    /// The database was damaged and could not be moved aside; events are not stored.
+    MoveAside {
+        /// The database path.
+        path: PathBuf,
+        /// Where it was to be moved.
+        aside: PathBuf,
+        /// What was wrong with it (a [`StoreError::Corrupt`]).
+        cause: StoreError,
+        /// Why the move failed.
+        source: std::io::Error,
+    },
+    /// The background writer thread could not be started: queued events are not stored.
+    WriterThread(std::io::Error),
+    /// The handler that stores queued events when the program calls `std::process::exit`
+    /// could not be registered: events captured just before such an exit may be lost.
+    ExitHandler(std::io::Error),
 }
 
 impl fmt::Display for InstallError {
@@ -199,6 +215,27 @@ impl fmt::Display for InstallError {
                 }
                 f.write_str(" and started a fresh database; events are stored again")
             }
+            InstallError::MoveAside {
+                path,
+                aside,
+                cause,
+                source,
+            } => write!(
+                f,
+                "{cause}; moving {} to {} failed: {source}; events will not be stored",
+                path.display(),
+                aside.display()
+            ),
+            InstallError::WriterThread(e) => write!(
+                f,
+                "the background writer thread could not be started: {e}; queued events \
+                 will not be stored"
+            ),
+            InstallError::ExitHandler(e) => write!(
+                f,
+                "the exit handler could not be registered: {e}; events captured just \
+                 before std::process::exit may be lost"
+            ),
         }
     }
 }
@@ -208,6 +245,9 @@ impl std::error::Error for InstallError {
         match self {
             InstallError::Config(e) => Some(e),
             InstallError::Store(e) | InstallError::StoreReplaced { cause: e, .. } => Some(e),
+            InstallError::MoveAside { source, .. }
+            | InstallError::WriterThread(source)
+            | InstallError::ExitHandler(source) => Some(source),
             InstallError::AlreadyInstalled => None,
         }
     }
@@ -259,3 +299,42 @@ macro_rules! umbrella_from {
     )*};
 }
 umbrella_from!(InstallError => Install, StoreError => Store, QueryError => Query, ConfigError => Config);
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    // Pins: a failed exit-handler registration and a writer thread that did not start were
+    // reported as failed spool files named "exit handler" and "stacktrace-writer thread",
+    // saying that events would not be stored; both halves were false.
+    #[test]
+    fn install_steps_that_fail_say_which_step_failed() {
+        let why = || std::io::Error::other("refused by the system");
+        let exit = InstallError::ExitHandler(why()).to_string();
+        assert!(
+            exit.contains("exit handler could not be registered"),
+            "{exit}"
+        );
+        assert!(exit.contains("refused by the system"), "{exit}");
+        assert!(
+            !exit.contains("spool") && !exit.contains("will not be stored"),
+            "{exit}"
+        );
+        let thread = InstallError::WriterThread(why()).to_string();
+        assert!(
+            thread.contains("writer thread could not be started"),
+            "{thread}"
+        );
+        assert!(thread.contains("refused by the system"), "{thread}");
+        assert!(!thread.contains("spool"), "{thread}");
+        for e in [
+            InstallError::ExitHandler(why()),
+            InstallError::WriterThread(why()),
+        ] {
+            let source = e.source().map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some("refused by the system"));
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 mod db;
 mod event_blocks;
+mod event_count;
 mod export;
 mod group_pages;
 mod groups;
