@@ -52,7 +52,7 @@ struct OurHook {
 impl OurHook {
     fn call(&self, info: &PanicHookInfo<'_>) {
         // Raised by a user's `Debug` while formatting a value for an event, and caught.
-        if crate::chain::formatting_value() {
+        if crate::guarded::formatting_value() {
             return;
         }
         on_panic(info);

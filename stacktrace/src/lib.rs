@@ -58,6 +58,7 @@ mod filter;
 mod fingerprint;
 mod frames;
 mod gate;
+mod guarded;
 mod hook;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
