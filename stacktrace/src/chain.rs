@@ -376,7 +376,7 @@ pub(crate) struct ChainSnapshot {
 }
 
 /// Describes the active calls. Never panics by itself; the arguments' `Debug` impls run
-/// here, guarded, and on a thread of their own while this thread panics (see
+/// here, guarded, and on another thread while this thread panics (see
 /// [`describe_registered`]).
 pub(crate) fn snapshot() -> ChainSnapshot {
     let mut out = ChainSnapshot::default();
@@ -415,11 +415,12 @@ fn registered_frames(top: *const Node) -> Vec<*const Frame<'static>> {
 /// Describes the calls listed from `top` down, outermost first.
 ///
 /// While this thread panics (inside a panic hook, where a second panic aborts the process
-/// before anything can catch it), the arguments held by reference are formatted on a thread
-/// of their own, where a panicking `Debug` is caught like anywhere else; this thread waits
-/// for it. The values are `Sync`, which is why they are held by reference at all; the
-/// other arguments were formatted at entry. The success path pays nothing for it: the cost
-/// is a thread started per panic whose captured calls hold such arguments.
+/// before anything can catch it), the arguments held by reference are formatted on the
+/// formatting thread, where a panicking `Debug` is caught like anywhere else; this thread
+/// waits for it. The values are `Sync`, which is why they are held by reference at all;
+/// the other arguments were formatted at entry. Formatting every argument at entry instead
+/// would cost each successful call far more than the call (see the macros bench); this
+/// costs a hand-over to another thread per panic whose captured calls hold such arguments.
 #[allow(unsafe_code)]
 fn describe_registered(top: *const Node, out: &mut ChainSnapshot) {
     let frames: Vec<&Frame<'_>> = registered_frames(top)
@@ -429,9 +430,9 @@ fn describe_registered(top: *const Node, out: &mut ChainSnapshot) {
         // the `call` that borrows the frame (a local of the captured function, or of its
         // pinned future being polled) is running below us, and the frame and everything
         // it borrows are alive until this function returns: the erased lifetime is
-        // shortened back to it. The thread that formats them is joined before it returns.
-        // Calls made by the `Debug` impls on this thread link above `top` and unlink
-        // before they return.
+        // shortened back to it. The thread that formats them is waited for before this
+        // function returns. Calls made by the `Debug` impls on this thread link above
+        // `top` and unlink before they return.
         .map(|ptr| unsafe { &*ptr })
         .collect();
     let describe_all = || {

@@ -48,6 +48,21 @@ fn ship(order: &PanickingDebug, carrier: &str) {
     panic!("no carrier {carrier}");
 }
 
+/// A credential whose secret text is its `Display`; kept by reference (it is `Sync`).
+struct ApiKey(String);
+
+impl std::fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[capture]
+#[sensitive_variables("key")]
+fn call_api(key: &ApiKey, path: &str) {
+    panic!("api call to {path} refused key {key}");
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_default();
@@ -71,6 +86,8 @@ fn main() {
             let joined = std::thread::spawn(|| ship(&PanickingDebug, "post")).join();
             println!("thread ended: panicked={}", joined.is_err());
         }
+        // A sensitive argument held by reference, in the panic message.
+        "secret-by-reference" => call_api(&ApiKey(arg), "/v1/orders"),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);
