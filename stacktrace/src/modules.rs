@@ -148,13 +148,16 @@ pub(crate) fn resolve_journaled(
     event.fingerprint = fingerprint_of(&event.error_type, &event.frames, &event.message);
 }
 
+/// Each address's frames, innermost first, and the addresses left unresolved.
+type Resolved = (Vec<Arc<[Frame]>>, Option<UnresolvedFrames>);
+
 /// Resolves journaled addresses by reading each module's file, judged by the in-app rules
 /// journaled with them (the running ones for a journal that has none). Also returns the
 /// addresses of the modules that could not be read, with why; `Err` when none could.
 fn resolve_from_files(
     trace: &UnresolvedFrames,
     files: &mut ModuleFiles,
-) -> Result<(Vec<Arc<[Frame]>>, Option<UnresolvedFrames>), String> {
+) -> Result<Resolved, String> {
     let rules = trace.in_app.as_ref().map(InAppRules::of_settings);
     let judge = |function: &str, file: Option<&str>| match &rules {
         Some(rules) => rules.judge(function, file),
