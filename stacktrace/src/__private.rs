@@ -13,8 +13,8 @@ use std::fmt::{Debug, Display};
 use std::panic::RefUnwindSafe;
 
 pub use crate::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
-use crate::chain::{debug_text, display_text, guarded};
 pub use crate::event::Level;
+use crate::guarded::{debug_text, display_text, guarded};
 
 /// The program that installs the tracker, as the `install!` macros record it where they
 /// are called.

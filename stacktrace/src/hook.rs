@@ -52,7 +52,7 @@ struct OurHook {
 impl OurHook {
     fn call(&self, info: &PanicHookInfo<'_>) {
         // Raised by a user's `Debug` while formatting a value for an event, and caught.
-        if crate::chain::formatting_value() {
+        if crate::guarded::formatting_value() {
             return;
         }
         on_panic(info);
@@ -148,12 +148,13 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     // to open the database). A `before_store` hook must see the finished event before
     // anything reaches the disk, and a spool is merged by another process: both resolve
     // here, as does a process whose modules could not be listed.
+    // So does a program without a build id, whose file no later process could match.
     let journal_addresses = rt.filters.before_store.is_none()
         && matches!(rt.sink, Sink::Store(_))
-        && !crate::modules::loaded().is_empty();
+        && crate::modules::can_journal_addresses();
     let (mut event, trace) = if journal_addresses {
         let mut event = event_from_pending(p, rt);
-        event.unresolved = Some(crate::modules::unresolved_of(trace.ips()));
+        event.unresolved = Some(crate::modules::unresolved_of(trace.ips(), &rt.config));
         (event, Some(trace))
     } else {
         p.trace = Some(trace);

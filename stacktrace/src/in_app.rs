@@ -10,6 +10,7 @@
 
 use crate::__private::AppInfo;
 use crate::config::Config;
+use crate::event::InAppSettings;
 use crate::frames::is_own_source;
 
 /// Crates of the toolchain, and of the runtimes this crate works with: never the app's.
@@ -53,10 +54,29 @@ enum Verdict {
     Excluded,
 }
 
-/// The settings that decide, borrowed from the running configuration.
+/// The app's crate, as `install!` recorded it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppCrate<'a> {
+    /// `module_path!()` at the `install!` call: its first segment is the crate.
+    module: &'a str,
+    /// The package name, `my-app` for crate `my_app`.
+    package: Option<&'a str>,
+}
+
+impl<'a> From<&'a AppInfo> for AppCrate<'a> {
+    fn from(app: &'a AppInfo) -> Self {
+        AppCrate {
+            module: app.module,
+            package: app.package,
+        }
+    }
+}
+
+/// The settings that decide, borrowed from the running configuration or from the rules a
+/// journaled panic carries.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct InAppRules<'a> {
-    app: Option<&'a AppInfo>,
+    app: Option<AppCrate<'a>>,
     include: &'a [String],
     exclude: &'a [String],
 }
@@ -64,9 +84,21 @@ pub(crate) struct InAppRules<'a> {
 impl<'a> InAppRules<'a> {
     pub(crate) fn of(config: &'a Config) -> Self {
         InAppRules {
-            app: config.app.as_ref(),
+            app: config.app.as_ref().map(AppCrate::from),
             include: &config.in_app_include,
             exclude: &config.in_app_exclude,
+        }
+    }
+
+    /// The rules a program journaled with its panic's addresses.
+    pub(crate) fn of_settings(settings: &'a InAppSettings) -> Self {
+        InAppRules {
+            app: settings.app_module.as_deref().map(|module| AppCrate {
+                module,
+                package: settings.app_package.as_deref(),
+            }),
+            include: &settings.include,
+            exclude: &settings.exclude,
         }
     }
 
@@ -133,6 +165,17 @@ impl<'a> InAppRules<'a> {
                             .zip(krate.bytes())
                             .all(|(p, k)| p == k || (p == b'-' && k == b'_'))
                 }))
+    }
+}
+
+/// The running configuration's rules, to journal with a panic's addresses: whoever
+/// resolves them later judges its frames as this program would.
+pub(crate) fn settings_of(config: &Config) -> InAppSettings {
+    InAppSettings {
+        app_module: config.app.map(|a| a.module.to_owned()),
+        app_package: config.app.and_then(|a| a.package).map(str::to_owned),
+        include: config.in_app_include.clone(),
+        exclude: config.in_app_exclude.clone(),
     }
 }
 
@@ -291,7 +334,7 @@ mod tests {
 
     fn with_app(app: &AppInfo) -> InAppRules<'_> {
         InAppRules {
-            app: Some(app),
+            app: Some(app.into()),
             ..InAppRules::default()
         }
     }
@@ -355,7 +398,7 @@ mod tests {
         let include = vec!["billing".to_owned(), "vendored::".to_owned()];
         let exclude = vec!["myapp::generated".to_owned(), "billing::mocks".to_owned()];
         let rules = InAppRules {
-            app: Some(&myapp),
+            app: Some((&myapp).into()),
             include: &include,
             exclude: &exclude,
         };

@@ -58,6 +58,7 @@ mod filter;
 mod fingerprint;
 mod frames;
 mod gate;
+mod guarded;
 mod hook;
 /// The HTTP integration (feature `http`).
 #[cfg(feature = "http")]
@@ -97,8 +98,9 @@ pub use config::{Config, ConfigError};
 pub use dashboard::{Dashboard, ServeError};
 pub use error::{Error, InstallError, QueryError, StoreError};
 pub use event::{
-    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
-    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
+    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, InAppSettings, Level,
+    Location, ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames,
+    UnresolvedModule,
 };
 pub use filter::BeforeStore;
 pub use gate::{DropReason, DROP_REASONS};
