@@ -1,6 +1,8 @@
 //! The cost of `#[capture]` on the calling thread, against baselines in the same run: the
 //! same function without instrumentation, under `#[tracing::instrument]` with a subscriber
-//! that records the fields, and formatting the arguments eagerly by hand.
+//! that records the fields, and formatting the arguments eagerly by hand; and the cost of a
+//! panic in a captured call whose argument is held by reference, against one whose
+//! arguments are copied.
 //!
 //! ```text
 //! cargo bench -p stacktrace --bench macros -- --warm-up-time 1 --measurement-time 2
@@ -55,6 +57,21 @@ fn captured_owned(n: u64, s: String, small: &Small) -> Result<u64, String> {
 #[tracing::instrument]
 fn instrumented_owned(n: u64, s: String, small: &Small) -> Result<u64, String> {
     Ok(work(n, &s, small))
+}
+
+/// Panics inside a captured call holding `small` by reference: the panic hook formats it on
+/// a thread of its own.
+#[inline(never)]
+#[stacktrace::capture]
+fn captured_panicking_borrowed(n: u64, small: &Small) -> u64 {
+    panic!("failed {}", n ^ u64::from(small.id))
+}
+
+/// The same panic with no argument held by reference (baseline).
+#[inline(never)]
+#[stacktrace::capture]
+fn captured_panicking_copied(n: u64, id: u32) -> u64 {
+    panic!("failed {}", n ^ u64::from(id))
 }
 
 #[inline(never)]
@@ -146,6 +163,8 @@ fn macros(c: &mut Criterion) {
     // The error path on the calling thread: describe the call and the error, take the
     // unresolved backtrace, queue the event (storage happens on the writer thread).
     let dir = tempfile::tempdir().expect("temp dir");
+    // The panics below print nothing: the tracker's hook chains to this one.
+    std::panic::set_hook(Box::new(|_| {}));
     let guard = stacktrace::install_with(
         stacktrace::Config::default()
             .db_path(dir.path().join("bench.db"))
@@ -158,6 +177,19 @@ fn macros(c: &mut Criterion) {
     });
     g.bench_function("Backtrace::new_unresolved (baseline)", |b| {
         b.iter(|| black_box(backtrace::Backtrace::new_unresolved()))
+    });
+    g.finish();
+
+    // A panic in a captured call: made durable by the hook. An argument held by reference
+    // is formatted on a thread the hook starts, where its `Debug` may panic safely.
+    let mut g = c.benchmark_group("panic path");
+    g.bench_function("#[capture] with u64 arguments (baseline)", |b| {
+        b.iter(|| {
+            std::panic::catch_unwind(|| captured_panicking_copied(black_box(5), black_box(7)))
+        })
+    });
+    g.bench_function("#[capture] with a &Small argument", |b| {
+        b.iter(|| std::panic::catch_unwind(|| captured_panicking_borrowed(black_box(5), &small)))
     });
     g.finish();
     let _ = small.tag;

@@ -13,7 +13,7 @@ use std::fmt::{Debug, Display};
 use std::panic::RefUnwindSafe;
 
 pub use crate::capture::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
-use crate::capture::chain::{debug_text, display_text, guarded};
+use crate::capture::guarded::{debug_text, display_text, guarded};
 pub use crate::model::event::Level;
 
 /// The program that installs the tracker, as the `install!` macros record it where they

@@ -12,8 +12,8 @@ pub enum StoreError {
         /// The database path.
         path: PathBuf,
     },
-    /// The database could not be opened: missing permissions, a file where a directory
-    /// should be, a corrupt file.
+    /// The database could not be opened: missing permissions, a read-only or full file
+    /// system, a file where a directory should be. Damage is [`StoreError::Corrupt`].
     Open {
         /// The database path.
         path: PathBuf,
@@ -48,13 +48,6 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The database is damaged and moving it aside, to start a fresh one, failed.
-    MoveAside {
-        /// What is wrong with it (a [`StoreError::Corrupt`], naming its path).
-        cause: Box<StoreError>,
-        /// Why it could not be moved.
-        source: std::io::Error,
-    },
     /// Writing an export failed.
     Export(std::io::Error),
     /// A write was asked for by a thread whose own earlier write failed part way (a panic
@@ -86,7 +79,6 @@ impl fmt::Display for StoreError {
                 write!(f, "stored value {what} cannot be decoded: {reason}")
             }
             StoreError::Spool { path, .. } => write!(f, "spool file {} failed", path.display()),
-            StoreError::MoveAside { cause, .. } => write!(f, "{cause}; moving it aside failed"),
             StoreError::Export(_) => f.write_str("export failed"),
             StoreError::WriteReentered => f.write_str(
                 "a write to the database was refused: this thread's own earlier write \
@@ -100,9 +92,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreError::Open { source, .. } | StoreError::Io(source) => Some(source),
-            StoreError::Spool { source, .. }
-            | StoreError::MoveAside { source, .. }
-            | StoreError::Export(source) => Some(source),
+            StoreError::Spool { source, .. } | StoreError::Export(source) => Some(source),
             _ => None,
         }
     }
@@ -193,15 +183,23 @@ pub enum InstallError {
         /// How many events it held at its last flush, when its manifest said.
         held: Option<u64>,
     },
-    /// A thread of the tracker could not be started.
-    Thread {
-        /// The thread's name (`stacktrace-writer`, `stacktrace-mail`).
-        name: &'static str,
-        /// What the system said.
+    /// The database was damaged and could not be moved aside; events are not stored.
+    MoveAside {
+        /// The database path.
+        path: PathBuf,
+        /// Where it was to be moved.
+        aside: PathBuf,
+        /// What was wrong with it (a [`StoreError::Corrupt`]).
+        cause: StoreError,
+        /// Why the move failed.
         source: std::io::Error,
     },
-    /// The exit handler could not be registered: events queued when the program calls
-    /// `std::process::exit` are not stored.
+    /// The background writer thread could not be started: queued events are not stored.
+    WriterThread(std::io::Error),
+    /// The mail sender's thread could not be started: no mail is sent.
+    MailThread(std::io::Error),
+    /// The handler that stores queued events when the program calls `std::process::exit`
+    /// could not be registered: events captured just before such an exit may be lost.
     ExitHandler(std::io::Error),
 }
 
@@ -220,10 +218,24 @@ impl fmt::Display for InstallError {
                 }
                 f.write_str(" and started a fresh database; events are stored again")
             }
-            InstallError::Thread { name, .. } => write!(f, "cannot start the {name} thread"),
+            InstallError::MoveAside {
+                path, aside, cause, ..
+            } => write!(
+                f,
+                "{cause}; moving {} to {} failed; events will not be stored",
+                path.display(),
+                aside.display()
+            ),
+            InstallError::WriterThread(_) => f.write_str(
+                "the background writer thread could not be started; queued events will not \
+                 be stored",
+            ),
+            InstallError::MailThread(_) => {
+                f.write_str("the mail sender thread could not be started; no mail will be sent")
+            }
             InstallError::ExitHandler(_) => f.write_str(
-                "cannot register the exit handler; events queued when the program calls \
-                 std::process::exit will not be stored",
+                "the exit handler could not be registered; events captured just before \
+                 std::process::exit may be lost",
             ),
         }
     }
@@ -235,7 +247,10 @@ impl std::error::Error for InstallError {
             // These are displayed with the error they wrap: its cause comes next.
             InstallError::Config(e) => e.source(),
             InstallError::Store(e) | InstallError::StoreReplaced { cause: e, .. } => e.source(),
-            InstallError::Thread { source, .. } | InstallError::ExitHandler(source) => Some(source),
+            InstallError::MoveAside { source, .. }
+            | InstallError::WriterThread(source)
+            | InstallError::MailThread(source)
+            | InstallError::ExitHandler(source) => Some(source),
             InstallError::AlreadyInstalled => None,
         }
     }
@@ -366,20 +381,23 @@ mod tests {
             (Box::new(spool()), "spool file events.db.spool failed"),
             (Box::new(StoreError::Export(io())), "export failed"),
             (
-                Box::new(StoreError::MoveAside {
-                    cause: Box::new(corrupt),
+                Box::new(InstallError::MoveAside {
+                    path: "events.db".into(),
+                    aside: "events.db.corrupt-1".into(),
+                    cause: corrupt,
                     source: io(),
                 }),
-                "database events.db is damaged",
+                "moving events.db to events.db.corrupt-1 failed",
             ),
             (Box::new(QueryError::Store(spool())), "events.db.spool"),
             (Box::new(InstallError::Store(spool())), "events.db.spool"),
             (
-                Box::new(InstallError::Thread {
-                    name: WRITER_THREAD,
-                    source: io(),
-                }),
-                "cannot start the stacktrace-writer thread",
+                Box::new(InstallError::WriterThread(io())),
+                "writer thread could not be started",
+            ),
+            (
+                Box::new(InstallError::MailThread(io())),
+                "mail sender thread could not be started",
             ),
             (Box::new(InstallError::ExitHandler(io())), "exit handler"),
             (Box::new(Error::Store(spool())), "events.db.spool"),
@@ -388,6 +406,44 @@ mod tests {
             let chain = error_chain(&**e);
             assert_eq!(chain.matches("disk on fire").count(), 1, "{chain}");
             assert!(e.to_string().contains(context), "{e}");
+        }
+    }
+
+    // Pins: a failed exit-handler registration and a writer thread that did not start were
+    // reported as failed spool files named "exit handler" and "stacktrace-writer thread",
+    // saying that events would not be stored; both halves were false.
+    #[test]
+    fn install_steps_that_fail_say_which_step_failed() {
+        let why = || std::io::Error::other("refused by the system");
+        let exit = InstallError::ExitHandler(why()).to_string();
+        assert!(
+            exit.contains("exit handler could not be registered"),
+            "{exit}"
+        );
+        assert!(
+            error_chain(&InstallError::ExitHandler(why())).contains("refused by the system"),
+            "{exit}"
+        );
+        assert!(
+            !exit.contains("spool") && !exit.contains("will not be stored"),
+            "{exit}"
+        );
+        let thread = InstallError::WriterThread(why()).to_string();
+        assert!(
+            thread.contains("writer thread could not be started"),
+            "{thread}"
+        );
+        assert!(
+            error_chain(&InstallError::WriterThread(why())).contains("refused by the system"),
+            "{thread}"
+        );
+        assert!(!thread.contains("spool"), "{thread}");
+        for e in [
+            InstallError::ExitHandler(why()),
+            InstallError::WriterThread(why()),
+        ] {
+            let source = std::error::Error::source(&e).map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some("refused by the system"));
         }
     }
 }

@@ -94,9 +94,9 @@ pub mod __private;
 pub use model::breadcrumb::Breadcrumb;
 pub use model::drop::{DropReason, DROP_REASONS};
 pub use model::event::{
-    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
-    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
-    PLACEHOLDER,
+    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, InAppSettings, Level,
+    Location, ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames,
+    UnresolvedModule, PLACEHOLDER,
 };
 
 // Errors.

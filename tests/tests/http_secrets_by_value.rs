@@ -7,13 +7,13 @@ mod http_common;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use http::{Request, StatusCode};
 use http_common::{client, empty, flush, full, install, send, serve};
 use stacktrace::http::{StacktraceLayer, Tracking};
 use stacktrace::mail::MailConfig;
-use stacktrace::{Config, Level, Store, PLACEHOLDER};
+use stacktrace::{Breadcrumb, Config, Level, Report, Store, PLACEHOLDER};
 use stacktrace_tests::{contains, raw_bytes};
 
 /// The most bytes of one header value stored.
@@ -43,9 +43,18 @@ async fn echo(headers: HeaderMap, body: Bytes) -> String {
     body.len().to_string()
 }
 
+/// Says who the user is and attaches data under a key, both holding URL credentials.
+async fn who() -> &'static str {
+    stacktrace::set_user("ops postgres://ctl-http-user:sv-http-user-pw-7a@db.internal/app");
+    stacktrace::http::track("amqp://ctl-track-key:sv-track-key-pw-8b@mq.internal", 1);
+    stacktrace::capture_message("http-sv who ctl-who", Level::Info);
+    "ok"
+}
+
 fn app() -> Router {
     Router::new()
         .route("/echo", post(echo))
+        .route("/who", get(who))
         .layer(StacktraceLayer::new().tracking(Tracking::new().max_body_length(4096)))
 }
 
@@ -313,6 +322,220 @@ async fn the_smtp_password_is_hidden_in_events_and_tracking_wherever_it_shows() 
     for (what, bytes) in [("the database files", &files), ("the export", &export)] {
         assert!(!contains(bytes, SMTP_PASSWORD.as_bytes()), "in {what}");
         for control in ["ctl-registered-tag", "ctl-registered-body"] {
+            assert!(
+                contains(bytes, control.as_bytes()),
+                "{control} not in {what}"
+            );
+        }
+    }
+}
+
+// Regression: not every text went through the redaction by value: an event's user (set by
+// a report or by the request) was only scrubbed of known secrets, a breadcrumb's category
+// and the keys of tags, extra data, breadcrumb data and tracked data were not looked at,
+// so a URL password in any of them was stored as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_text_of_an_event_and_a_tracked_request_is_redacted_by_value() {
+    let dir = setup();
+    let addr = serve(app()).await;
+    // On a thread of its own, so that its breadcrumbs are those of the report.
+    std::thread::spawn(|| {
+        stacktrace::add_breadcrumb(
+            Breadcrumb::new(
+                Level::Info,
+                "redis://:sv-crumb-cat-pw-5e@cache.internal ctl-crumb-cat",
+                "ctl-crumb-message",
+            )
+            .with_data("token=sv-crumb-key-6f ctl-crumb-key", 1),
+        );
+        Report::message("http-sv every text ctl-every-message", Level::Warning)
+            .user("ops postgres://ctl-user-name:sv-user-url-pw-1a@db.internal/app")
+            .tag(
+                "postgres://ctl-tag-key-user:sv-tag-key-pw-2b@db.internal",
+                "ctl-tag-value",
+            )
+            .tag(format!("relay {SMTP_PASSWORD} ctl-tag-key-2"), "v")
+            .extra("Bearer sv-extra-key-token-3c ctl-extra-key", 1)
+            .extra(
+                "nested",
+                serde_json::json!({"amqp://ctl-nested-key:sv-nested-key-pw-4d@mq": 2}),
+            )
+            .capture()
+            .expect("the report is kept");
+    })
+    .join()
+    .unwrap();
+    let (status, _, _) = send(
+        &client(),
+        Request::get(format!("http://{addr}/who"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (files, export) = stored_bytes(&dir);
+
+    let store = stacktrace::store().unwrap();
+    let events = store.query().text("ctl-every-message").all().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].user,
+        format!("ops postgres://ctl-user-name:{PLACEHOLDER}@db.internal/app")
+    );
+    let tracked = store.tracked().path("/who").run().unwrap();
+    assert_eq!(tracked.len(), 1);
+    for (what, bytes) in [("the database files", &files), ("the export", &export)] {
+        for secret in [
+            "sv-user-url-pw-1a",
+            "sv-tag-key-pw-2b",
+            SMTP_PASSWORD,
+            "sv-extra-key-token-3c",
+            "sv-nested-key-pw-4d",
+            "sv-crumb-cat-pw-5e",
+            "sv-crumb-key-6f",
+            "sv-http-user-pw-7a",
+            "sv-track-key-pw-8b",
+        ] {
+            assert!(!contains(bytes, secret.as_bytes()), "{secret} in {what}");
+        }
+        for control in [
+            "ctl-user-name",
+            "ctl-tag-key-user",
+            "ctl-tag-key-2",
+            "ctl-extra-key",
+            "ctl-nested-key",
+            "ctl-crumb-cat",
+            "ctl-crumb-key",
+            "ctl-http-user",
+        ] {
+            assert!(
+                contains(bytes, control.as_bytes()),
+                "{control} not in {what}"
+            );
+        }
+    }
+    // Tracked data is in the database only, not in the export of events.
+    assert!(contains(&files, b"ctl-track-key"));
+}
+
+/// The most bytes of a body or a message stored in an event (`max_payload_bytes`).
+const PAYLOAD_CAP: usize = 65536;
+/// The password of a URL in a body, found by its form only.
+const URL_PASSWORD: &str = "sv-cut-url-pw-9c";
+/// The most bytes of a body stored in a tracked request (`max_body_length` above).
+const TRACKED_BODY_CAP: usize = 4096;
+
+/// `start`, then filler up to `at` bytes, then the SMTP password and more filler: a text
+/// whose cut at `at` falls inside the password.
+fn straddling(start: &str, fill: char, at: usize, len: usize) -> String {
+    straddling_with(start, fill, at, len, "", SMTP_PASSWORD, "")
+}
+
+/// `start`, filler, `before`, `secret` and `after`, then more filler: `secret` begins 8
+/// bytes before `at`.
+fn straddling_with(
+    start: &str,
+    fill: char,
+    at: usize,
+    len: usize,
+    before: &str,
+    secret: &str,
+    after: &str,
+) -> String {
+    let mut text = start.to_owned();
+    while text.len() + before.len() < at - 8 {
+        text.push(fill);
+    }
+    text.push_str(before);
+    text.push_str(secret);
+    text.push_str(after);
+    while text.len() < len {
+        text.push(fill);
+    }
+    text
+}
+
+// Regression: a header value over 8 KiB was cut in the event after scrubbing only what the
+// request's own redaction had found, not the secrets of the settings, so the first bytes
+// of the SMTP password straddling the cut were stored; a body was cut at its limit before
+// the secrets were scrubbed, in tracking (cut at `max_body_length`) and in the event (cut
+// where it was captured), with the same result, and a URL's password cut before its `@`
+// was not taken for one. A message cut at its cap keeps none either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_prefix_of_a_secret_remains_where_a_text_is_cut() {
+    let dir = setup();
+    let addr = serve(app()).await;
+    let prefix = &SMTP_PASSWORD[..8];
+    let requests = [
+        (
+            "sv-cut-header",
+            straddling("ctl-long-header", 'h', HEADER_CAP, HEADER_CAP + 100),
+            straddling("ctl-tracked-body", 't', TRACKED_BODY_CAP, 8000),
+        ),
+        (
+            "sv-cut-body",
+            "ctl-short-header".to_owned(),
+            straddling("ctl-event-body", 'e', PAYLOAD_CAP, PAYLOAD_CAP + 4000),
+        ),
+        (
+            "sv-url-cut",
+            "ctl-short-header".to_owned(),
+            straddling_with(
+                "ctl-url-body",
+                'u',
+                PAYLOAD_CAP,
+                PAYLOAD_CAP + 4000,
+                " postgres://ctl-cut-user:",
+                URL_PASSWORD,
+                "@db.internal/app ",
+            ),
+        ),
+    ];
+    for (tag, header, body) in &requests {
+        let req = Request::post(format!("http://{addr}/echo"))
+            .header("x-tag", *tag)
+            .header("x-long", header)
+            .header("content-type", "text/plain")
+            .body(full(body.clone()))
+            .unwrap();
+        let (status, _, answer) = send(&client(), req).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer, body.len().to_string());
+    }
+    let message = straddling("ctl-long-message", 'm', PAYLOAD_CAP, PAYLOAD_CAP + 100);
+    stacktrace::capture_message(&message, Level::Info);
+    let (files, export) = stored_bytes(&dir);
+
+    let store = stacktrace::store().unwrap();
+    let header_event = &store
+        .query()
+        .text("http-sv seen sv-cut-header")
+        .all()
+        .unwrap()[0];
+    let value = header_event.payload["request"]["headers"]["x-long"]
+        .as_str()
+        .unwrap();
+    assert!(value.ends_with("[truncated]"), "the header is cut");
+    let body_event = &store
+        .query()
+        .text("http-sv seen sv-cut-body")
+        .all()
+        .unwrap()[0];
+    assert_eq!(body_event.payload["request"]["body_truncated"], true);
+    for (what, bytes) in [("the database files", &files), ("the export", &export)] {
+        assert!(!contains(bytes, prefix.as_bytes()), "{prefix} in {what}");
+        let url_prefix = &URL_PASSWORD[..8];
+        assert!(
+            !contains(bytes, url_prefix.as_bytes()),
+            "{url_prefix} in {what}"
+        );
+        for control in [
+            "ctl-cut-user",
+            "ctl-long-header",
+            "ctl-tracked-body",
+            "ctl-event-body",
+            "ctl-long-message",
+        ] {
             assert!(
                 contains(bytes, control.as_bytes()),
                 "{control} not in {what}"

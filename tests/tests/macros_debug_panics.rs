@@ -167,3 +167,37 @@ fn an_error_whose_display_panics_is_stored_with_a_placeholder_message() {
         .collect();
     assert_eq!(ours.len(), 1, "{events:#?}");
 }
+
+mod common;
+
+// Pins: an argument held by reference was formatted by its `Debug` inside the panic hook,
+// where a second panic aborts the process: a captured function whose body panicked while
+// an argument's `Debug` panicked too ended the program instead of its thread, and stored
+// nothing.
+#[test]
+fn a_panicking_debug_inside_a_panicking_call_neither_aborts_nor_loses_the_panic() {
+    let (dir, db) = common::db_dir();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_macro_scenario"));
+    cmd.arg("debug-panics-in-panic").arg(&db);
+    cmd.env_remove("STACKTRACE_DB");
+    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("thread ended: panicked=true"),
+        "{run:?}"
+    );
+    let events = stacktrace::Store::open(&db)
+        .expect("open the scenario's database")
+        .query()
+        .all()
+        .expect("query");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(e.error_type, "panic");
+    assert_eq!(e.message, "no carrier post");
+    assert!(arg(e, "order").contains("debug-of-order-failed"), "{e:#?}");
+    assert!(arg(e, "order").starts_with('<'), "{e:#?}");
+    // The other argument of the same call is formatted as usual.
+    assert_eq!(arg(e, "carrier"), "\"post\"");
+    drop(dir);
+}

@@ -103,3 +103,29 @@ fn a_sensitive_argument_in_a_panic_message_never_reaches_the_disk() {
     let visible = b"wrong password";
     assert!(bytes.windows(visible.len()).any(|w| w == visible));
 }
+
+// Pins that a sensitive argument held by reference, whose text the panic hook gets from
+// the thread that formats such arguments during a panic, is still scrubbed from the panic.
+#[test]
+fn a_sensitive_argument_held_by_reference_never_reaches_the_disk() {
+    let canary = "canary-77e0c2-Ke7";
+    let (dir, run, events) = run("secret-by-reference", canary);
+    assert_eq!(run.code, Some(101), "{run:?}");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(
+        e.message,
+        format!("api call to /v1/orders refused key {PLACEHOLDER}")
+    );
+    assert_eq!(
+        calls_of(e),
+        [call(
+            "macro_scenario::call_api",
+            &[("key", PLACEHOLDER), ("path", "\"/v1/orders\"")]
+        )]
+    );
+    let bytes = raw_bytes(dir.path());
+    assert!(!bytes.windows(canary.len()).any(|w| w == canary.as_bytes()));
+    let visible = b"api call to /v1/orders";
+    assert!(bytes.windows(visible.len()).any(|w| w == visible));
+}

@@ -238,6 +238,55 @@ fn an_excluded_module_is_never_the_culprit() {
     );
 }
 
+// Pins: a panic resolved by the next open (the program aborted before its writer ran) was
+// judged by the default in-app rules, not the program's: `install!()`'s crate and
+// `in_app_exclude` were ignored, so the same failure got another culprit and another group
+// than when the program lived on.
+#[test]
+fn a_panic_resolved_at_the_next_open_keeps_the_programs_in_app_rules() {
+    let mut events = Vec::new();
+    for name in ["index-app", "index-app-then-abort"] {
+        let (dir, db) = db_dir();
+        let mut cmd = common::scenario_command(name, &db, "");
+        cmd.env("STACKTRACE_DB", &db)
+            .env("STACKTRACE_IN_APP_EXCLUDE", "scenario::ledger");
+        let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+        if name == "index-app" {
+            assert_eq!(run.code, Some(0), "{run:?}");
+        } else {
+            // Aborted: the panic is only in the journal, as addresses.
+            assert_eq!(run.code, None, "{run:?}");
+            let journaled = journal_lines(&db);
+            assert!(
+                journaled.iter().any(|l| l.get("unresolved").is_some()),
+                "{journaled:#?}"
+            );
+        }
+        events.push((only_event(&db), dir));
+    }
+    let (live, resolved) = (&events[0].0, &events[1].0);
+    let culprit = |e: &stacktrace::CrashEvent| {
+        e.frames
+            .iter()
+            .find(|f| f.in_app)
+            .map(|f| f.function.clone())
+    };
+    assert_eq!(
+        culprit(live).as_deref(),
+        Some("scenario::main::{{closure}}"),
+        "{:#?}",
+        live.frames
+    );
+    assert_eq!(culprit(resolved), culprit(live), "{:#?}", resolved.frames);
+    let rate_at = resolved
+        .frames
+        .iter()
+        .find(|f| f.function == "scenario::ledger::rate_at")
+        .unwrap_or_else(|| panic!("no rate_at frame: {:#?}", resolved.frames));
+    assert!(!rate_at.in_app, "{rate_at:#?}");
+    assert_eq!(resolved.fingerprint, live.fingerprint);
+}
+
 /// `install_with!` knows the calling crate as the app's: the `log` crate's frames, built
 /// without debug info, are then a dependency's; `install_with` cannot tell them from the
 /// app's own and keeps counting them in.
@@ -386,4 +435,90 @@ fn a_panic_of_a_program_since_rebuilt_keeps_its_addresses() {
     assert!(!unresolved.modules[0].build_id.is_empty());
     let reason = unresolved.reason.expect("says why");
     assert!(reason.contains("another build"), "{reason}");
+}
+
+/// Rewrites each journaled panic of `db` with `edit` applied to its unresolved addresses.
+fn edit_journal(db: &std::path::Path, edit: impl Fn(&mut serde_json::Value)) {
+    let dir = db.with_file_name("events.db.spool");
+    for entry in std::fs::read_dir(&dir).expect("a journal").flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(u) = v.get_mut("unresolved") {
+                edit(u);
+            }
+            out.push_str(&serde_json::to_string(&v).unwrap());
+            out.push('\n');
+        }
+        std::fs::write(entry.path(), out).unwrap();
+    }
+}
+
+// Pins: one module of a journaled panic without a build id, or since upgraded (a shared
+// library such as libc), made the next open refuse every frame of the event, the
+// unchanged program's included.
+#[test]
+fn a_changed_shared_library_keeps_only_its_own_addresses() {
+    for (build_id, why) in [("", "no build id"), ("00ff00ff00ff00ff", "another build")] {
+        let (_dir, db) = db_dir();
+        let run = scenario("panic-then-abort", &db, "");
+        assert_eq!(run.code, None, "{run:?}");
+        let lines = journal_lines(&db);
+        let panic = lines
+            .iter()
+            .find(|l| l["message"] == "failure at site b")
+            .expect("the panic is journaled");
+        let modules = panic["unresolved"]["modules"].as_array().unwrap().clone();
+        // The thread's start is in a shared library: the program is not the only module.
+        let library = modules
+            .iter()
+            .map(|m| m["path"].as_str().unwrap().to_owned())
+            .find(|p| !p.ends_with("scenario"))
+            .unwrap_or_else(|| panic!("no shared library in {modules:#?}"));
+        edit_journal(&db, |u| {
+            for m in u["modules"].as_array_mut().unwrap() {
+                if m["path"] == library.as_str() {
+                    m["build_id"] = build_id.into();
+                }
+            }
+        });
+
+        let e = only_panic(&db);
+        assert_eq!(e.frames[0].function, "scenario::site_b", "{:#?}", e.frames);
+        assert!(e.frames.iter().any(|f| f.in_app), "{:#?}", e.frames);
+        let unresolved = e.unresolved.expect("the library's addresses are kept");
+        assert_eq!(unresolved.modules.len(), 1, "{unresolved:#?}");
+        assert_eq!(unresolved.modules[0].path, library);
+        assert!(!unresolved.addresses.is_empty());
+        let reason = unresolved.reason.expect("says why");
+        assert!(reason.contains(why), "{reason}");
+    }
+}
+
+// Pins: a program without a build id journaled its panics' addresses anyway, which no
+// later open could match to its file: every frame of its panics was lost.
+#[test]
+fn a_program_without_a_build_id_resolves_its_panics_in_the_hook() {
+    let (dir, db) = db_dir();
+    let exe = dir.path().join("app");
+    let mut bytes = std::fs::read(env!("CARGO_BIN_EXE_scenario")).unwrap();
+    // The GNU build id note: name size 4, type 3 (NT_GNU_BUILD_ID), name "GNU\0". Another
+    // type makes it a note the loader and readers skip.
+    let marker = b"\x04\x00\x00\x00";
+    let tail = b"\x03\x00\x00\x00GNU\x00";
+    let at = (0..bytes.len().saturating_sub(16))
+        .find(|&i| bytes[i..i + 4] == marker[..] && bytes[i + 8..i + 16] == tail[..])
+        .expect("the program has a build id note");
+    bytes[at + 8] = 0x7f;
+    std::fs::write(&exe, &bytes).unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("panic-then-abort").arg(&db);
+    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(run.code, None, "{run:?}");
+
+    let e = only_panic(&db);
+    assert!(e.unresolved.is_none(), "{:#?}", e.unresolved);
+    assert_eq!(e.frames[0].function, "scenario::site_b", "{:#?}", e.frames);
 }

@@ -82,6 +82,18 @@ fn a_path_below_a_file_is_a_clear_error() {
     assert!(run.stdout.contains("still running"));
 }
 
+/// Copies the database directory `from` to `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
 /// The databases moved aside next to `db`.
 fn moved_aside(db: &std::path::Path) -> Vec<std::path::PathBuf> {
     let prefix = format!("{}.corrupt-", db.file_name().unwrap().to_string_lossy());
@@ -205,29 +217,120 @@ fn a_damaged_data_file_is_named_moved_aside_once_and_a_fresh_database_stores_aga
 // sled's panic instead of one line naming the database.
 #[test]
 fn a_data_file_that_makes_sled_panic_is_named_in_one_line_and_moved_aside_at_install() {
-    let (_dir, db) = db_dir();
+    let (dir, db) = db_dir();
     let run = scenario("fill", &db, "2000");
     assert_eq!(run.code, Some(0), "{run:?}");
+    let pristine = dir.path().join("pristine.db");
+    copy_dir(&db, &pristine);
     let data = db.join("db");
-    let len = std::fs::metadata(&data).unwrap().len();
+    let len = std::fs::metadata(&data).unwrap().len() as usize;
     assert!(len > 2 << 20, "{len} bytes: too small to damage its middle");
-    let mut bytes = std::fs::read(&data).unwrap();
-    bytes[1 << 20..2 << 20].fill(0xAB);
-    std::fs::write(&data, bytes).unwrap();
-
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stacktrace-cli"));
-    cmd.arg("--db")
-        .arg(&db)
-        .arg("stats")
-        .env_remove("STACKTRACE_DB");
-    let stats = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    // Where sled keeps its live pages varies from run to run (a damaged region may hold
+    // only stale ones): the first region of 1 MiB whose damage makes sled panic.
+    let stats = (1..len >> 20)
+        .find_map(|mib| {
+            std::fs::remove_dir_all(&db).unwrap();
+            copy_dir(&pristine, &db);
+            let mut bytes = std::fs::read(&data).unwrap();
+            bytes[mib << 20..(mib + 1) << 20].fill(0xAB);
+            std::fs::write(&data, bytes).unwrap();
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stacktrace-cli"));
+            cmd.arg("--db")
+                .arg(&db)
+                .arg("stats")
+                .env_remove("STACKTRACE_DB");
+            let stats = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+            stats.stderr.contains("made sled panic").then_some(stats)
+        })
+        .expect("damaging some region of the data file makes sled panic");
     assert_ne!(stats.code, Some(0), "{stats:?}");
     let said: Vec<&str> = stats.stderr.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(said.len(), 1, "{stats:?}");
     assert!(said[0].contains(&*db.to_string_lossy()) && said[0].contains("damaged"));
 
+    // Pins: at install, sled's panic reached the program's previous hook (here the default
+    // one), which printed it above the tracker's own line: the damage was not said once.
     let run = scenario("keep-running", &db, "");
     assert!(run.stdout.contains("storing: true"), "{run:?}");
+    let panics: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("panicked at"))
+        .collect();
+    // The scenario's own panic, chained to the default hook, is still printed.
+    assert_eq!(panics.len(), 1, "{run:?}");
+    assert!(panics[0].contains("scenario"), "{run:?}");
+    let damaged: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("is damaged"))
+        .collect();
+    assert_eq!(damaged.len(), 1, "{run:?}");
+    assert!(damaged[0].contains(&*db.to_string_lossy()), "{run:?}");
     assert_eq!(moved_aside(&db).len(), 1);
     assert_eq!(Store::open(&db).unwrap().query().count().unwrap(), 2);
+}
+
+// Pins: a damaged database that could not be moved aside was reported as a failed spool
+// file named after the database ("spool file <db> failed: ..."), naming the wrong step.
+#[test]
+fn a_damaged_database_that_cannot_be_moved_aside_says_the_move_failed() {
+    let (dir, _) = db_dir();
+    // A name the database fits under but its aside name (`.corrupt-<seconds>` added) does
+    // not: file names are limited to 255 bytes, so the move fails.
+    let db = dir.path().join(format!("{}.db", "e".repeat(243)));
+    let run = scenario("fill", &db, "5");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let data = db.join("db");
+    let len = std::fs::metadata(&data).unwrap().len() as usize;
+    std::fs::write(&data, vec![0xAB; len]).unwrap();
+    assert!(
+        matches!(Store::open(&db), Err(StoreError::Corrupt { .. })),
+        "the database must read as damaged for the move to be tried"
+    );
+
+    let run = scenario("keep-running", &db, "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("storing: false"), "{run:?}");
+    let notice = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("install error") && l.contains("is damaged"))
+        .unwrap_or_else(|| panic!("no notice of the damage: {run:?}"));
+    assert!(notice.contains(&*db.to_string_lossy()), "{notice}");
+    let moving = format!("moving {} to {}.corrupt-", db.display(), db.display());
+    assert!(notice.contains(&moving), "{notice}");
+    assert!(!notice.contains("spool"), "{notice}");
+    assert!(db.join("db").exists(), "the database stays where it was");
+}
+
+// Pins: only sled's Corruption error and its panics counted as damage; a damaged
+// configuration file failed as a plain open error, so install moved nothing aside and the
+// program stayed without storage at every start.
+#[test]
+fn a_damaged_configuration_file_is_moved_aside_at_install() {
+    for (what, conf) in [
+        ("cut short", None),
+        (
+            "garbage",
+            Some(b"\xff\xfe garbage that is not a sled conf".to_vec()),
+        ),
+    ] {
+        let (_dir, db) = db_dir();
+        let run = scenario("fill", &db, "3");
+        assert_eq!(run.code, Some(0), "{what}: {run:?}");
+        let path = db.join("conf");
+        let bytes = std::fs::read(&path).unwrap();
+        let damaged = conf.unwrap_or_else(|| bytes[..bytes.len() / 2].to_vec());
+        std::fs::write(&path, damaged).unwrap();
+        let err = Store::open(&db).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { path, .. } if path == &db),
+            "{what}: {err:?}"
+        );
+
+        let run = scenario("keep-running", &db, "");
+        assert!(run.stdout.contains("storing: true"), "{what}: {run:?}");
+        assert_eq!(moved_aside(&db).len(), 1, "{what}: {run:?}");
+    }
 }

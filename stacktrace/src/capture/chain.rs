@@ -38,6 +38,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::capture::function_error::{report_function_error, FunctionError};
+use crate::capture::guarded::{debug_text, guarded, on_another_thread};
 use crate::model::event::{Argument, CapturedCall, Level, PLACEHOLDER};
 
 /// What a captured function is, fixed at compile time.
@@ -146,55 +147,6 @@ impl From<u128> for ArgValue<'_> {
     fn from(v: u128) -> Self {
         ArgValue::Text(v.to_string())
     }
-}
-
-thread_local! {
-    /// Set while this thread formats a value for an event: a panic there is caught by
-    /// [`guarded`], and the panic hook leaves it alone (it is not the program's panic).
-    static FORMATTING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the current thread is formatting a value for an event, in which case a panic
-/// is caught and shown as a placeholder, not reported as the program's.
-pub(crate) fn formatting_value() -> bool {
-    FORMATTING.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Runs `format`, a user's `Debug` or `Display` impl; when it panics, returns what
-/// `fallback` makes of the panic's message instead, so formatting a value for an event never
-/// changes what the program does. (Inside the panic hook a second panic aborts the process
-/// before it can be caught: there the user's impl must not panic.)
-pub(crate) fn guarded<T>(format: impl FnOnce() -> T, fallback: impl FnOnce(&str) -> T) -> T {
-    let outer = FORMATTING.try_with(|f| f.replace(true)).unwrap_or(false);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(format));
-    let _ = FORMATTING.try_with(|f| f.set(outer));
-    match result {
-        Ok(v) => v,
-        Err(payload) => {
-            let message = crate::diag::panic_message(&*payload);
-            // A payload whose destructor panics is dropped under the same guard.
-            let _ = FORMATTING.try_with(|f| f.set(true));
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
-            let _ = FORMATTING.try_with(|f| f.set(outer));
-            fallback(&message)
-        }
-    }
-}
-
-/// An argument's `Debug` text, or a placeholder naming the panic it raised.
-pub(crate) fn debug_text(value: &(impl Debug + ?Sized)) -> String {
-    guarded(
-        || format!("{value:?}"),
-        |why| format!("<Debug of argument panicked: {why}>"),
-    )
-}
-
-/// An argument's `Display` text, or a placeholder naming the panic it raised.
-pub(crate) fn display_text(value: &(impl Display + ?Sized)) -> String {
-    guarded(
-        || value.to_string(),
-        |why| format!("<Display of argument panicked: {why}>"),
-    )
 }
 
 impl ArgValue<'_> {
@@ -423,9 +375,9 @@ pub(crate) struct ChainSnapshot {
     pub(crate) secrets: Vec<String>,
 }
 
-/// Describes the active calls. Never panics by itself and never blocks; the arguments'
-/// `Debug` impls run here (a `Debug` impl that panics inside the panic hook aborts the
-/// process, as any panic in a panic hook does).
+/// Describes the active calls. Never panics by itself; the arguments' `Debug` impls run
+/// here, guarded, and on another thread while this thread panics (see
+/// [`describe_registered`]).
 pub(crate) fn snapshot() -> ChainSnapshot {
     let mut out = ChainSnapshot::default();
     let pushes = TOP.try_with(|t| t.pushes.get()).unwrap_or(0);
@@ -461,19 +413,48 @@ fn registered_frames(top: *const Node) -> Vec<*const Frame<'static>> {
 }
 
 /// Describes the calls listed from `top` down, outermost first.
+///
+/// While this thread panics (inside a panic hook, where a second panic aborts the process
+/// before anything can catch it), the arguments held by reference are formatted on the
+/// formatting thread, where a panicking `Debug` is caught like anywhere else; this thread
+/// waits for it. The values are `Sync`, which is why they are held by reference at all;
+/// the other arguments were formatted at entry. Formatting every argument at entry instead
+/// would cost each successful call far more than the call (see the macros bench); this
+/// costs a hand-over to another thread per panic whose captured calls hold such arguments.
 #[allow(unsafe_code)]
 fn describe_registered(top: *const Node, out: &mut ChainSnapshot) {
-    for ptr in registered_frames(top).into_iter().rev() {
+    let frames: Vec<&Frame<'_>> = registered_frames(top)
+        .into_iter()
+        .rev()
         // SAFETY: as in `registered_frames`: the node pointing to this frame is linked, so
         // the `call` that borrows the frame (a local of the captured function, or of its
         // pinned future being polled) is running below us, and the frame and everything
-        // it borrows are alive. The erased lifetime is shortened back to this loop. Calls
-        // made by the `Debug` impls run here link above `top` and unlink before they
-        // return.
-        let frame: &Frame<'_> = unsafe { &*ptr };
-        let call = frame.describe(&mut out.secrets);
-        out.calls.push(call);
-    }
+        // it borrows are alive until this function returns: the erased lifetime is
+        // shortened back to it. The thread that formats them is waited for before this
+        // function returns. Calls made by the `Debug` impls on this thread link above
+        // `top` and unlink before they return.
+        .map(|ptr| unsafe { &*ptr })
+        .collect();
+    let describe_all = || {
+        let mut secrets = Vec::new();
+        let calls: Vec<CapturedCall> = frames.iter().map(|f| f.describe(&mut secrets)).collect();
+        (calls, secrets)
+    };
+    let formats_references = || {
+        frames.iter().any(|f| {
+            f.args
+                .iter()
+                .any(|a| matches!(a, ArgValue::Debug(_) | ArgValue::Display(_)))
+        })
+    };
+    let (calls, secrets) = if std::thread::panicking() && formats_references() {
+        // Where no thread can be started, the values are formatted here, as a last resort.
+        on_another_thread(describe_all).unwrap_or_else(describe_all)
+    } else {
+        describe_all()
+    };
+    out.calls.extend(calls);
+    out.secrets.extend(secrets);
 }
 
 /// How many calls are registered on this thread now.

@@ -4,6 +4,7 @@
 pub(crate) mod breadcrumbs;
 pub(crate) mod chain;
 pub(crate) mod function_error;
+pub(crate) mod guarded;
 pub(crate) mod inherit;
 pub(crate) mod pending;
 pub(crate) mod trace;

@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 use crate::notify::mail::config::{MailConfig, TlsMode, ADDRESS, POSITIVE, SECONDS};
 use crate::notify::mail::url::smtp_url_parts;
 
-/// For [`install`](crate::install): turns mail on from the `STACKTRACE_*` variables when
+/// For [`install`](crate::install()): turns mail on from the `STACKTRACE_*` variables when
 /// any of who to mail or where to send is set.
 pub(crate) fn mail_from_vars(
     config: &mut crate::Config,

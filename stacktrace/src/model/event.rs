@@ -236,6 +236,28 @@ pub struct UnresolvedFrames {
     /// Why the addresses were not resolved, once that was tried and failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The in-app rules of the program that took the addresses: the frames resolved from
+    /// them by another process are judged by these, as that program judges its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_app: Option<InAppSettings>,
+}
+
+/// Which frames a program counts as its own: the crate that called `install!` and the
+/// `in_app_include` and `in_app_exclude` settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InAppSettings {
+    /// `module_path!()` where `install!` was called, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_module: Option<String>,
+    /// The calling package's name, when cargo built the program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_package: Option<String>,
+    /// `in_app_include`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// `in_app_exclude`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 /// A module of [`UnresolvedFrames`].

@@ -3,16 +3,20 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::thread::{Thread, ThreadId};
 
 use serde_json::Value;
 
 use crate::capture::pending::PendingEvent;
+use crate::model::breadcrumb::Breadcrumb;
 use crate::model::event::PLACEHOLDER;
-use crate::model::event::{CrashEvent, RuntimeContext};
+use crate::model::event::{CapturedCall, CrashEvent, RuntimeContext};
 use crate::pipeline::fingerprint::fingerprint_of;
 use crate::pipeline::process::ProcessInfo;
-use crate::pipeline::redact::credentials::{redact_credentials_in, redact_credentials_json};
+use crate::pipeline::redact::credentials::{
+    redact_credentials, redact_credentials_in, redact_credentials_json,
+};
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 use crate::pipeline::resolve::frames::frames_from_trace;
 
@@ -81,6 +85,117 @@ pub(crate) struct BuildSettings {
     pub(crate) max_payload_bytes: usize,
 }
 
+/// One redaction step over texts: by value, or scrubbing known secrets.
+trait TextPass {
+    fn text(&mut self, text: &mut String);
+    /// Every string and every key of a JSON value, at any depth.
+    fn json(&mut self, value: &mut Value);
+    /// A key as this step leaves it, when it changes it (copied only then).
+    fn renamed(&mut self, key: &str) -> Option<String>;
+}
+
+/// Credentials found by their form (see [`redact_credentials_in`]), collecting what they
+/// hid.
+struct ByValue<'a> {
+    fields: &'a FieldRedactor,
+    found: Vec<String>,
+}
+
+impl TextPass for ByValue<'_> {
+    fn text(&mut self, text: &mut String) {
+        redact_credentials_in(text, self.fields, &mut self.found);
+    }
+    fn json(&mut self, value: &mut Value) {
+        redact_credentials_json(value, self.fields, &mut self.found);
+    }
+    fn renamed(&mut self, key: &str) -> Option<String> {
+        match redact_credentials(key, self.fields, &mut self.found) {
+            Cow::Owned(key) => Some(key),
+            Cow::Borrowed(_) => None,
+        }
+    }
+}
+
+impl TextPass for &Secrets {
+    fn text(&mut self, text: &mut String) {
+        self.scrub(text);
+    }
+    fn json(&mut self, value: &mut Value) {
+        self.scrub_json(value);
+    }
+    fn renamed(&mut self, key: &str) -> Option<String> {
+        if !self.found_in(key) {
+            return None;
+        }
+        let mut text = key.to_owned();
+        self.scrub(&mut text);
+        (text != key).then_some(text)
+    }
+}
+
+/// Every text of an event that a program, a request or the environment supplies, keys of
+/// maps included: each redaction step visits all of them through [`EventTexts::each`], so
+/// that no text is left out of one step and not another.
+struct EventTexts<'a> {
+    logger: &'a mut String,
+    error_type: &'a mut String,
+    message: &'a mut String,
+    sources: &'a mut Vec<String>,
+    calls: &'a mut Vec<CapturedCall>,
+    request_path: &'a mut String,
+    user: &'a mut String,
+    thread_name: &'a mut Option<String>,
+    tags: &'a mut BTreeMap<String, String>,
+    extra: &'a mut BTreeMap<String, Value>,
+    breadcrumbs: &'a mut Vec<Breadcrumb>,
+    payload: &'a mut Value,
+}
+
+impl EventTexts<'_> {
+    fn each(&mut self, pass: &mut impl TextPass) {
+        for text in [
+            &mut *self.logger,
+            &mut *self.error_type,
+            &mut *self.message,
+            &mut *self.request_path,
+            &mut *self.user,
+        ] {
+            pass.text(text);
+        }
+        if let Some(name) = self.thread_name.as_mut() {
+            pass.text(name);
+        }
+        self.sources.iter_mut().for_each(|s| pass.text(s));
+        for call in self.calls.iter_mut() {
+            call.args.iter_mut().for_each(|a| pass.text(&mut a.value));
+        }
+        rekey(self.tags, pass);
+        self.tags.values_mut().for_each(|v| pass.text(v));
+        rekey(self.extra, pass);
+        self.extra.values_mut().for_each(|v| pass.json(v));
+        for crumb in self.breadcrumbs.iter_mut() {
+            pass.text(&mut crumb.category);
+            pass.text(&mut crumb.message);
+            rekey(&mut crumb.data, pass);
+            crumb.data.values_mut().for_each(|v| pass.json(v));
+        }
+        pass.json(self.payload);
+    }
+}
+
+/// The keys of a map through a redaction step; the map is rebuilt only when one changes.
+fn rekey<V>(map: &mut BTreeMap<String, V>, pass: &mut impl TextPass) {
+    let renamed: Vec<(String, String)> = map
+        .keys()
+        .filter_map(|key| pass.renamed(key).map(|new| (key.clone(), new)))
+        .collect();
+    for (old, new) in renamed {
+        if let Some(v) = map.remove(&old) {
+            map.insert(new, v);
+        }
+    }
+}
+
 /// Turns a pending event into the event that is stored. Nothing of the pending event
 /// reaches the disk except through here.
 pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings) -> CrashEvent {
@@ -131,54 +246,38 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
         }
     }
 
+    let (mut thread_name, thread_id) = thread_texts(&p.thread);
+    let (mut logger, mut error_type) = (p.logger, p.error_type);
+    let (mut request_path, mut user) = (p.request_path, p.user);
+    let mut texts = EventTexts {
+        logger: &mut logger,
+        error_type: &mut error_type,
+        message: &mut message,
+        sources: &mut sources,
+        calls: &mut calls,
+        request_path: &mut request_path,
+        user: &mut user,
+        thread_name: &mut thread_name,
+        tags: &mut tags,
+        extra: &mut extra,
+        breadcrumbs: &mut breadcrumbs,
+        payload: &mut payload,
+    };
     // By value, whatever names them: credentials in URLs, authentication values and
     // sensitive `name=value` pairs, in every text. What they hid is scrubbed from the rest.
-    let mut found = std::mem::take(&mut p.secrets);
-    redact_credentials_in(&mut message, redactor, &mut found);
-    for s in &mut sources {
-        redact_credentials_in(s, redactor, &mut found);
-    }
-    for call in &mut calls {
-        for arg in &mut call.args {
-            redact_credentials_in(&mut arg.value, redactor, &mut found);
-        }
-    }
-    for v in extra.values_mut() {
-        redact_credentials_json(v, redactor, &mut found);
-    }
-    for v in tags.values_mut() {
-        redact_credentials_in(v, redactor, &mut found);
-    }
-    redact_credentials_json(&mut payload, redactor, &mut found);
-    redact_credentials_in(&mut p.request_path, redactor, &mut found);
-    for crumb in &mut breadcrumbs {
-        redact_credentials_in(&mut crumb.message, redactor, &mut found);
-        for v in crumb.data.values_mut() {
-            redact_credentials_json(v, redactor, &mut found);
-        }
-    }
+    let mut by_value = ByValue {
+        fields: redactor,
+        found: std::mem::take(&mut p.secrets),
+    };
+    texts.each(&mut by_value);
     // With the values of the settings that hold secrets (the SMTP password), wherever they
     // are quoted.
-    let secrets = rt.secrets.extended(found);
-
+    let secrets = rt.secrets.extended(by_value.found);
     if !secrets.is_empty() {
-        secrets.scrub(&mut message);
-        sources.iter_mut().for_each(|s| secrets.scrub(s));
-        for call in &mut calls {
-            call.args
-                .iter_mut()
-                .for_each(|a| secrets.scrub(&mut a.value));
-        }
-        extra.values_mut().for_each(|v| secrets.scrub_json(v));
-        tags.values_mut().for_each(|v| secrets.scrub(v));
-        secrets.scrub_json(&mut payload);
-        secrets.scrub(&mut p.request_path);
-        secrets.scrub(&mut p.user);
-        for crumb in &mut breadcrumbs {
-            secrets.scrub(&mut crumb.message);
-            crumb.data.values_mut().for_each(|v| secrets.scrub_json(v));
-        }
+        texts.each(&mut &*secrets);
     }
+    #[cfg(feature = "http")]
+    crate::pipeline::cut::cut_request(&mut payload, rt.max_payload_bytes, &secrets);
     // Cut only after scrubbing: a cut secret could no longer be found whole.
     if truncate_utf8(&mut message, max) {
         message.push_str(" [truncated]");
@@ -196,20 +295,19 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
         }
     }
 
-    let fingerprint = fingerprint_of(&p.error_type, &frames, &message);
-    let (thread_name, thread_id) = thread_texts(&p.thread);
+    let fingerprint = fingerprint_of(&error_type, &frames, &message);
     let info = &rt.process;
     CrashEvent {
         id: p.id,
         timestamp_us: p.timestamp_us,
         level: p.level,
-        logger: p.logger,
-        error_type: p.error_type,
+        logger,
+        error_type,
         message,
         sources,
         location: p.location,
-        request_path: p.request_path,
-        user: p.user,
+        request_path,
+        user,
         fingerprint,
         frames,
         unresolved: None,

@@ -45,7 +45,7 @@ struct OurHook {
 impl OurHook {
     fn call(&self, info: &PanicHookInfo<'_>) {
         // Raised by a user's `Debug` while formatting a value for an event, and caught.
-        if crate::capture::chain::formatting_value() {
+        if crate::capture::guarded::formatting_value() {
             return;
         }
         on_panic(info);
@@ -130,9 +130,10 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     // to open the database). A `before_store` hook must see the finished event before
     // anything reaches the disk, and a spool is merged by another process: both resolve
     // here, as does a process whose modules could not be listed.
+    // So does a program without a build id, whose file no later process could match.
     let journal_addresses = rt.filters.before_store.is_none()
         && matches!(rt.sink, Sink::Store(_))
-        && !crate::pipeline::resolve::modules::loaded().is_empty();
+        && crate::pipeline::resolve::modules::can_journal_addresses();
     let (mut event, trace) = if journal_addresses {
         let mut event = event_from_pending(p, &rt.build);
         event.unresolved = Some(crate::pipeline::resolve::modules::unresolved_of(

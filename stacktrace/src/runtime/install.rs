@@ -12,13 +12,12 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::error::{InstallError, StoreError};
 use crate::model::drop::DropCounters;
-use crate::model::event::CrashEvent;
+use crate::model::event::{CrashEvent, InAppSettings};
 use crate::pipeline::build::BuildSettings;
 use crate::pipeline::filter::{self, Filters};
 use crate::pipeline::gate::{Gate, KeyedLimit};
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::fields::FieldRedactor;
-use crate::pipeline::resolve::in_app::InAppSettings;
 use crate::runtime::writer::Writer;
 use crate::store::{InsertOutcome, Spool, Store};
 
@@ -113,22 +112,71 @@ pub(crate) fn runtime() -> Option<&'static Runtime> {
 /// Opens the configured database. A damaged one is moved aside and a fresh one opened in
 /// its place, into which the journal and the spool are merged, so that the program stores
 /// again from now on; the move is reported once.
-fn open_store(config: &Config, errors: &mut Vec<InstallError>) -> Result<Store, StoreError> {
+fn open_store(
+    config: &Config,
+    errors: &mut Vec<InstallError>,
+) -> Option<Result<Store, StoreError>> {
     let (path, cache_bytes) = (&config.db_path, config.cache_bytes);
-    let open = || Store::open_with_cache(path, cache_bytes);
+    let open = || quiet_own_panics(|| Store::open_with_cache(path, cache_bytes));
     match open() {
         Err(cause @ StoreError::Corrupt { .. }) => match crate::store::move_aside(path) {
             Ok((aside, held)) => {
                 errors.push(InstallError::StoreReplaced { cause, aside, held });
-                open()
+                Some(open())
             }
-            Err(source) => Err(StoreError::MoveAside {
-                cause: Box::new(cause),
-                source,
-            }),
+            Err((aside, source)) => {
+                errors.push(InstallError::MoveAside {
+                    path: path.clone(),
+                    aside,
+                    cause,
+                    source,
+                });
+                None
+            }
         },
-        other => other,
+        other => Some(other),
     }
+}
+
+/// Runs `f` with this thread's panics kept from the program's panic hook, and restores the
+/// hook after. sled panics on some damaged files; the store turns that into
+/// [`StoreError::Corrupt`], said once in the tracker's own words, and the previous hook (the
+/// default one, or the program's reporter) would print sled's panic above it. Panics of
+/// other threads meanwhile still reach the previous hook.
+fn quiet_own_panics<T>(f: impl FnOnce() -> T) -> T {
+    type Hook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+    /// Puts the previous hook back, even if `f` unwinds.
+    struct Restore(Option<Arc<Hook>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let Some(previous) = self.0.take() else {
+                return;
+            };
+            if std::thread::panicking() {
+                return; // setting a hook from a panicking thread panics
+            }
+            // Dropping ours releases its share of the previous one.
+            drop(std::panic::take_hook());
+            match Arc::try_unwrap(previous) {
+                Ok(hook) => std::panic::set_hook(hook),
+                Err(shared) => std::panic::set_hook(Box::new(move |info| shared(info))),
+            }
+        }
+    }
+    // Taking or setting the hook from a panicking thread panics.
+    if std::thread::panicking() {
+        return f();
+    }
+    let previous: Arc<Hook> = Arc::new(std::panic::take_hook());
+    let quiet = std::thread::current().id();
+    let others = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != quiet {
+            others(info);
+        }
+    }));
+    let _restore = Restore(Some(previous));
+    f()
 }
 
 /// Installs the tracker with the configuration of the `STACKTRACE_*` environment variables
@@ -198,13 +246,13 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         .map(InstallError::Config)
         .collect();
     let drops = Arc::new(DropCounters::default());
-    let opened = open_store(&config, &mut errors);
-    let sink = match opened {
-        Ok(store) => {
+    let sink = match open_store(&config, &mut errors) {
+        None => Sink::Nowhere,
+        Some(Ok(store)) => {
             store.prepare_journal();
             Sink::Store(Box::new(store.with_pending_drops(drops.clone())))
         }
-        Err(e @ StoreError::Locked { .. }) => {
+        Some(Err(e @ StoreError::Locked { .. })) => {
             let sink = match Spool::create(&config.db_path) {
                 Ok(spool) => Sink::Spool(spool),
                 Err(spool_error) => {
@@ -215,7 +263,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             errors.push(InstallError::Store(e));
             sink
         }
-        Err(e) => {
+        Some(Err(e)) => {
             errors.push(InstallError::Store(e));
             Sink::Nowhere
         }
@@ -267,7 +315,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     if let Some(rt) = RUNTIME.get() {
         crate::capture::breadcrumbs::keep_at_most(rt.config.max_breadcrumbs);
         crate::pipeline::resolve::in_app::judge_by(InAppSettings {
-            app: rt.config.app,
+            app_module: rt.config.app.map(|a| a.module.to_owned()),
+            app_package: rt.config.app.and_then(|a| a.package).map(str::to_owned),
             include: rt.config.in_app_include.clone(),
             exclude: rt.config.in_app_exclude.clone(),
         });
@@ -278,10 +327,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     #[cfg(feature = "mail")]
     crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
     if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
-        errors.push(InstallError::Thread {
-            name: crate::error::WRITER_THREAD,
-            source: e,
-        });
+        errors.push(InstallError::WriterThread(e));
     }
     if !std::thread::panicking() {
         crate::runtime::hook::install();

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,9 +56,9 @@ pub struct Store {
     /// Held while events are written or removed: each write reads what is stored (the
     /// block an id falls in, a value's last index run) before it writes.
     write_lock: Mutex<()>,
-    /// Events stored, counted at open and kept up to date by every write, under the write
-    /// lock; recorded in the manifest at each flush.
-    stored: AtomicU64,
+    /// Events stored, as recorded in the database (see the event_count module) and kept up
+    /// to date by every write, under the write lock; recorded in the manifest at each flush.
+    pub(super) stored: AtomicU64,
 }
 
 thread_local! {
@@ -161,6 +161,9 @@ impl Store {
         /// lock when its background threads end, a moment after the holder closed it.
         const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
         let path = path.to_path_buf();
+        // A directory that is there holds a database (sled makes one otherwise): what keeps
+        // sled from reading it is damage, unless the system refused.
+        let existed = path.is_dir();
         recovery::remove_torn_snapshots(&path);
         let start = std::time::Instant::now();
         let db = loop {
@@ -181,6 +184,13 @@ impl Store {
                         path,
                         expected: "a database sled can read".into(),
                         found: format!("data sled refuses as corrupt (at file offset {at})"),
+                    });
+                }
+                Err(e) if existed && recovery::is_damage(&e) => {
+                    return Err(StoreError::Corrupt {
+                        path,
+                        expected: "a database sled can read".into(),
+                        found: format!("files sled cannot read ({e})"),
                     });
                 }
                 Err(source) => return Err(StoreError::Open { path, source }),
@@ -205,10 +215,20 @@ impl Store {
             write_lock: Mutex::new(()),
             stored: AtomicU64::new(0),
         };
-        *store.stored.get_mut() = store.event_count()?;
+        let kept = store.recorded_count()?;
+        *store.stored.get_mut() = match kept {
+            Some(n) => n,
+            None => store.event_count()?,
+        };
         let recorded = Manifest::read(&store.path);
         if let Some(recorded) = &recorded {
-            let found = store.manifest_now()?;
+            let mut found = store.manifest_now()?;
+            // A version that kept no count may have written since this one kept it, leaving
+            // it low: the events are counted before the database is called damaged.
+            if kept.is_some() && recorded.contradiction(&found).is_some() {
+                *store.stored.get_mut() = store.event_count()?;
+                found = store.manifest_now()?;
+            }
             if let Some((expected, found)) = recorded.contradiction(&found) {
                 return Err(StoreError::Corrupt {
                     path: store.path.clone(),
@@ -216,6 +236,10 @@ impl Store {
                     found,
                 });
             }
+        }
+        let stored = *store.stored.get_mut();
+        if kept != Some(stored) {
+            store.record_count(stored)?;
         }
         store.rebuild_old_index()?;
         spool::merge_into(&store)?;
@@ -247,6 +271,21 @@ impl Store {
         let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         WRITING.with(|w| w.set(true));
         Ok(Writing { _guard: guard })
+    }
+
+    /// Takes the write lock when it is free; `None` while another thread writes, or on a
+    /// thread that holds it already. Never waits: the panic hook's path flushes.
+    fn try_writing(&self) -> Option<Writing<'_>> {
+        if WRITING.with(Cell::get) {
+            return None;
+        }
+        let guard = match self.write_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        WRITING.with(|w| w.set(true));
+        Some(Writing { _guard: guard })
     }
 
     pub(crate) fn with_pending_drops(mut self, counters: Arc<DropCounters>) -> Self {
@@ -287,8 +326,9 @@ impl Store {
                 None => by_group.push((&e.fingerprint, vec![e])),
             }
         }
-        self.events.apply_batch(event_batch)?;
-        self.stored.fetch_add(added, Ordering::SeqCst);
+        let count = self.stored.load(Ordering::SeqCst).saturating_add(added);
+        self.apply_counted(&event_batch, count)?;
+        self.stored.store(count, Ordering::SeqCst);
         additions.apply(&self.postings)?;
         let mut outcomes = Vec::with_capacity(by_group.len());
         for (_, members) in by_group {
@@ -344,11 +384,6 @@ impl Store {
         // The boundary is recorded first: from then on readers check the ids below it.
         self.postings.set_purged_below(boundary)?;
         let removed = self.remove_events_below(boundary)?;
-        let _ = self
-            .stored
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                Some(n.saturating_sub(removed))
-            });
         self.postings.forget_below(boundary)?;
         Ok(removed)
     }
@@ -367,11 +402,13 @@ impl Store {
         let mark = journal.map(Spool::mark);
         let all_stored = self.journal_unstored.load(Ordering::SeqCst) == 0;
         // Taken before the flush, so the flush makes all it describes durable; under the
-        // write lock, so no write is half counted. A thread inside a write of its own
-        // leaves the manifest as it is: an older manifest is never wrong, only less sharp.
-        let manifest = match self.writing() {
-            Ok(_writing) => Some(self.manifest_now()?),
-            Err(_) => None,
+        // write lock, so no write is half counted. While another thread writes, or on a
+        // thread inside a write of its own, the manifest stays as it is rather than the
+        // flush waiting (the panic hook flushes): an older manifest is never wrong, only
+        // less sharp.
+        let manifest = match self.try_writing() {
+            Some(_writing) => Some(self.manifest_now()?),
+            None => None,
         };
         self.db.flush()?;
         if let Some(m) = manifest {

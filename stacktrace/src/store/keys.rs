@@ -20,6 +20,9 @@ pub(crate) const POSTINGS: &str = "postings";
 pub(crate) const WORDS: &str = "words";
 /// Bookkeeping of the indexes: name to value.
 pub(crate) const META: &str = "meta";
+/// In [`META`]: the number of events stored, big-endian u64, written in the same
+/// transaction as the events it counts.
+pub(crate) const EVENT_COUNT: &[u8] = b"events.count";
 /// Fingerprint to versioned group.
 pub(crate) const GROUPS: &str = "groups";
 /// Counter name to big-endian u64.

@@ -1,6 +1,7 @@
 //! The embedded database: events, indexes, groups and counters in sled trees.
 
 mod db;
+mod event_count;
 mod events;
 mod groups;
 mod index;

@@ -45,6 +45,21 @@ pub(crate) fn remove_torn_snapshots(db: &Path) {
     }
 }
 
+/// Whether sled's failure to open an existing database says its files are damaged, rather
+/// than that the system refused: what the operating system reports (permission denied, a
+/// read-only or full file system, a missing directory, an I/O error) is the system's and
+/// may pass; what sled finds in the files' bytes (a short read, a value it does not
+/// support, a state it calls a bug, data it calls corrupt) stays at every open.
+pub(crate) fn is_damage(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(io) => io.raw_os_error().is_none(),
+        sled::Error::CollectionNotFound(_) => false,
+        sled::Error::Unsupported(_)
+        | sled::Error::ReportableBug(_)
+        | sled::Error::Corruption { .. } => true,
+    }
+}
+
 /// Where a damaged database at `db` is moved: `<db>.corrupt-<seconds since the epoch>`,
 /// with a counter added if that is taken.
 pub(crate) fn aside_path(db: &Path) -> PathBuf {
@@ -65,12 +80,15 @@ pub(crate) fn aside_path(db: &Path) -> PathBuf {
 }
 
 /// Moves the damaged database at `db` aside (see [`aside_path`]); returns where it went
-/// and how many events its manifest recorded, when it had one.
-pub(crate) fn move_aside(db: &Path) -> std::io::Result<(PathBuf, Option<u64>)> {
-    let held = crate::store::manifest::Manifest::read(db).map(|m| m.events);
+/// and how many events its manifest recorded, when it had one. On failure, says where it
+/// was to go and why it did not.
+pub(crate) fn move_aside(db: &Path) -> Result<(PathBuf, Option<u64>), (PathBuf, std::io::Error)> {
+    let held = super::manifest::Manifest::read(db).map(|m| m.events);
     let aside = aside_path(db);
-    std::fs::rename(db, &aside)?;
-    Ok((aside, held))
+    match std::fs::rename(db, &aside) {
+        Ok(()) => Ok((aside, held)),
+        Err(e) => Err((aside, e)),
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +135,52 @@ mod tests {
         std::fs::write(db.join("snap.7FFFFFFFFFFFFFFF.generating"), b"cut short").unwrap();
         let store = crate::Store::open(&db).unwrap();
         assert_eq!(store.get(e.id).unwrap().map(|s| s.message), Some(e.message));
+    }
+
+    // Pins: only sled's Corruption error and its panics counted as damage; a cut or
+    // garbled `conf` or data file failed as a plain open error (an unexpected end of file,
+    // an unsupported value), so install did not move it aside and stored nothing, start
+    // after start.
+    #[test]
+    fn a_cut_or_garbled_database_file_is_damage_not_an_open_error() {
+        type Damage = fn(&[u8]) -> Vec<u8>;
+        let variants: [(&str, &str, Damage); 5] = [
+            ("conf", "cut short", |b| b[..b.len() / 2].to_vec()),
+            ("conf", "garbled", |b| b.iter().map(|x| !x).collect()),
+            ("db", "cut short", |b| b[..b.len().min(20)].to_vec()),
+            ("db", "emptied", |_| Vec::new()),
+            ("db", "garbled", |b| b.iter().map(|x| !x).collect()),
+        ];
+        for (file, how, damage) in variants {
+            let dir = tempfile::tempdir().unwrap();
+            let db = dir.path().join("events.db");
+            {
+                let store = crate::Store::open(&db).unwrap();
+                store
+                    .insert(&crate::model::event::CrashEvent::sample(
+                        0x51,
+                        "before the damage",
+                    ))
+                    .unwrap();
+                store.flush().unwrap();
+            }
+            let target = db.join(file);
+            let bytes = std::fs::read(&target).unwrap();
+            std::fs::write(&target, damage(&bytes)).unwrap();
+            match crate::Store::open(&db) {
+                Err(crate::StoreError::Corrupt { path, .. }) => assert_eq!(path, db),
+                other => panic!("{file} {how}: expected Corrupt, got {other:?}"),
+            }
+        }
+        // The system refusing is not damage: a file where the directory should be.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        std::fs::write(&db, b"not a directory").unwrap();
+        let refused = crate::Store::open(&db);
+        assert!(
+            matches!(refused, Err(crate::StoreError::Open { .. })),
+            "{refused:?}"
+        );
     }
 
     #[test]

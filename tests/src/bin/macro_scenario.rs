@@ -32,6 +32,37 @@ fn authenticate(user: &str, password: &str) {
     panic!("wrong password {password} for {user}");
 }
 
+/// A value whose `Debug` panics: kept by reference (it is `Sync`), formatted only for an
+/// event.
+struct PanickingDebug;
+
+impl std::fmt::Debug for PanickingDebug {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("debug-of-order-failed")
+    }
+}
+
+#[capture]
+fn ship(order: &PanickingDebug, carrier: &str) {
+    let _ = order;
+    panic!("no carrier {carrier}");
+}
+
+/// A credential whose secret text is its `Display`; kept by reference (it is `Sync`).
+struct ApiKey(String);
+
+impl std::fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[capture]
+#[sensitive_variables("key")]
+fn call_api(key: &ApiKey, path: &str) {
+    panic!("api call to {path} refused key {key}");
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_default();
@@ -49,6 +80,14 @@ fn main() {
         }
         // A sensitive argument that is also in the panic message.
         "secret" => authenticate("ann", &arg),
+        // A panic in a captured function one of whose arguments has a `Debug` that panics,
+        // in a thread: the program goes on and says so.
+        "debug-panics-in-panic" => {
+            let joined = std::thread::spawn(|| ship(&PanickingDebug, "post")).join();
+            println!("thread ended: panicked={}", joined.is_err());
+        }
+        // A sensitive argument held by reference, in the panic message.
+        "secret-by-reference" => call_api(&ApiKey(arg), "/v1/orders"),
         other => {
             eprintln!("unknown scenario {other:?}");
             std::process::exit(2);

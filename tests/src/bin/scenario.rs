@@ -115,6 +115,13 @@ fn main() {
             let rates: Vec<u32> = std::hint::black_box(Vec::new());
             let _ = std::thread::spawn(move || ledger::rate_at(rates, 3)).join();
         }
+        // The same, then the process aborts at once: the next open resolves the panic.
+        "index-app-then-abort" => {
+            let _guard = stacktrace::install!();
+            let rates: Vec<u32> = std::hint::black_box(Vec::new());
+            let _ = std::thread::spawn(move || ledger::rate_at(rates, 3)).join();
+            std::process::abort();
+        }
         // A panic in the program's logger, called by the `log` crate: `arg` is `app` for the
         // macro form, anything else for `install_with`.
         "logger" => {

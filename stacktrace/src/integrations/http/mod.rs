@@ -5,6 +5,7 @@
 mod body;
 mod broken_links;
 mod events;
+mod headers;
 mod layer;
 mod request;
 mod request_redaction;

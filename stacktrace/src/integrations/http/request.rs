@@ -5,7 +5,6 @@
 //! Everything here may run inside the panic hook: thread-locals are read with `try_with`
 //! and `try_borrow`, locks taken with `try_lock`, and nothing panics or blocks.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,12 +18,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::body::Captured;
-use super::request_redaction::{
-    capped_header, is_textual, Redaction, SensitiveBody, MAX_HEADER_BYTES,
-};
+use super::request_redaction::{is_textual, Redaction, SensitiveBody};
 use crate::capture::pending::PendingEvent;
 use crate::config::Config;
-use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
+use crate::pipeline::redact::fields::FieldRedactor;
 use crate::runtime::install::runtime;
 
 /// What is known of one request while it is handled.
@@ -464,8 +461,9 @@ pub(crate) struct ViewOptions<'a> {
     pub(crate) redact_headers: &'a [String],
     pub(crate) user_field: &'a str,
     pub(crate) headers: bool,
-    /// The most body bytes shown; `None` for no body.
-    pub(crate) body: Option<usize>,
+    /// Whether the body is shown: all of it that was captured, which the pipeline cuts at
+    /// `max_payload_bytes` once scrubbed (see `cut_request`).
+    pub(crate) body: bool,
     /// Inside the panic hook: take no lock that could wait.
     pub(crate) in_hook: bool,
 }
@@ -477,7 +475,7 @@ impl<'a> ViewOptions<'a> {
             redact_headers: &c.redact_headers,
             user_field: &c.user_field,
             headers: c.capture_headers,
-            body: c.capture_body.then_some(c.max_payload_bytes),
+            body: c.capture_body,
             in_hook: true,
         }
     }
@@ -509,26 +507,15 @@ impl RequestState {
 
     /// The request, redacted, as a JSON object.
     pub(crate) fn view(&self, o: &ViewOptions<'_>) -> RequestView {
-        let copy = self.copy_shared(o.body.is_some(), o.in_hook);
+        let copy = self.copy_shared(o.body, o.in_hook);
         let sensitive = copy.sensitive;
         let mut r = Redaction::new(o.fields, o.redact_headers, &sensitive);
         let query = self.head.query().map(|q| r.pairs(q)).unwrap_or_default();
         let mut headers = Map::new();
         if o.headers {
-            let redacted = self.redacted_headers(&mut r);
-            // A value cut at the limit is scrubbed of what the redaction found first: a
-            // secret cut in two could no longer be found.
-            let long = redacted.iter().any(|(_, v)| v.len() > MAX_HEADER_BYTES);
-            let found = if long {
-                Secrets::new(r.secrets.clone())
-            } else {
-                Secrets::default()
-            };
-            for (name, mut value) in redacted {
-                if value.len() > MAX_HEADER_BYTES {
-                    found.scrub(&mut value);
-                    value = capped_header(Cow::Owned(value)).into_owned();
-                }
+            // Whole: the pipeline cuts long values once it has scrubbed every secret it
+            // knows, so that none is cut in two (see `cut_request`).
+            for (name, value) in self.redacted_headers(&mut r) {
                 headers.insert(name.to_owned(), Value::String(value));
             }
         } else {
@@ -544,11 +531,10 @@ impl RequestState {
         if o.headers {
             json.insert("headers".into(), Value::Object(headers));
         }
-        if let Some(max) = o.body {
-            if let Some((bytes, seen)) = copy.body {
-                let ct = self.content_type();
-                self.body_into(&mut json, &mut r, &bytes, seen, &ct, max, "body");
-            }
+        if let Some((bytes, seen)) = copy.body {
+            let ct = self.content_type();
+            let captured = bytes.len();
+            self.body_into(&mut json, &mut r, &bytes, seen, &ct, captured, "body");
         }
         if let Some(addr) = &self.client_addr {
             json.insert("client_addr".into(), Value::String(addr.clone()));

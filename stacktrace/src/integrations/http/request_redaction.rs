@@ -1,17 +1,16 @@
-//! Redaction of what a request carries, before any of it is stored: headers by name,
-//! cookies, fields of query strings, form and JSON bodies (nested, case-insensitive),
-//! credentials in URLs and `Bearer` values anywhere. The raw values replaced are kept as
-//! secrets, so the pipeline also scrubs them from the rest of the event (a panic message
-//! that quotes the token).
+//! Redaction of what a request carries, before any of it is stored: fields of query
+//! strings, form and JSON bodies (nested, case-insensitive, keys by value too),
+//! credentials in URLs and `Bearer` values anywhere; headers and cookies are in
+//! `headers.rs`. The raw values replaced are kept as secrets, so the pipeline also scrubs
+//! them from the rest of the event (a panic message that quotes the token).
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
 use crate::model::event::PLACEHOLDER;
-use crate::pipeline::build::truncate_utf8;
 use crate::pipeline::redact::credentials::{add_secret, percent_decode, redact_credentials};
-use crate::pipeline::redact::fields::{contains_ignore_ascii_case, is_secret_name, FieldRedactor};
+use crate::pipeline::redact::fields::FieldRedactor;
 
 /// What a route declared sensitive in its request body, as `@sensitive_post_parameters`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,29 +40,11 @@ impl SensitiveBody {
     }
 }
 
-/// Cookie names that hold sessions whatever the configuration says.
-const SESSION_COOKIES: [&str; 4] = ["session", "csrf", "auth", "sid"];
-
-/// Headers whose value is a URL or a path, which may carry credentials and a query: stored
-/// as the request's own URL is.
-const URL_HEADERS: [&str; 7] = [
-    "referer",
-    "origin",
-    "location",
-    "content-location",
-    "x-original-url",
-    "x-forwarded-uri",
-    "x-rewrite-url",
-];
-
-/// The most bytes of one header value stored; a longer one is cut and marked.
-pub(crate) const MAX_HEADER_BYTES: usize = 8 << 10;
-
 /// One request's redaction, collecting the raw values it replaced.
 #[derive(Debug)]
 pub(crate) struct Redaction<'a> {
-    fields: &'a FieldRedactor,
-    headers: &'a [String],
+    pub(super) fields: &'a FieldRedactor,
+    pub(super) headers: &'a [String],
     body: &'a SensitiveBody,
     pub(crate) secrets: Vec<String>,
 }
@@ -88,7 +69,7 @@ impl<'a> Redaction<'a> {
     }
 
     /// A raw value hidden here, to scrub from the rest (as written and percent-decoded).
-    fn secret(&mut self, raw: &str) {
+    pub(super) fn secret(&mut self, raw: &str) {
         add_secret(&mut self.secrets, raw);
     }
 
@@ -97,70 +78,6 @@ impl<'a> Redaction<'a> {
         self.fields.matches(name)
             || matches!(self.body, SensitiveBody::Names(list)
                 if list.iter().any(|n| n.eq_ignore_ascii_case(name.trim())))
-    }
-
-    /// A header hidden whole: named in `redact_headers` (as a part of its name, so
-    /// `authorization` also hides `proxy-authorization`), in `redact_fields`, or named like
-    /// a secret (`x-api-key`, `x-csrf-token`).
-    pub(crate) fn is_sensitive_header(&self, name: &str) -> bool {
-        self.headers
-            .iter()
-            .map(|h| h.trim())
-            .any(|h| !h.is_empty() && contains_ignore_ascii_case(name, h))
-            || self.fields.matches(name)
-            || is_secret_name(name)
-    }
-
-    /// A header value as stored.
-    pub(crate) fn header(&mut self, name: &str, raw: &[u8]) -> String {
-        let value = String::from_utf8_lossy(raw);
-        if self.is_sensitive_header(name) {
-            self.secret(&value);
-            if let Some((_, credential)) = value.split_once(char::is_whitespace) {
-                self.secret(credential);
-            }
-            return PLACEHOLDER.to_owned();
-        }
-        if name.eq_ignore_ascii_case("cookie") {
-            return self.cookies(&value);
-        }
-        if holds_url(name, &value) {
-            return self.url(&value);
-        }
-        self.inline(&value)
-    }
-
-    /// A URL or a path as the request's own is stored: credentials hidden, and the values
-    /// of sensitive fields of its query (names percent-decoded, as a server reads them).
-    pub(crate) fn url(&mut self, text: &str) -> String {
-        match text.split_once('?') {
-            Some((base, query)) => format!("{}?{}", self.inline(base), self.pairs(query)),
-            None => self.inline(text),
-        }
-    }
-
-    /// `a=1; session=xyz` with the values of sensitive cookies hidden.
-    fn cookies(&mut self, header: &str) -> String {
-        let mut out = Vec::new();
-        for part in header.split(';') {
-            let part = part.trim();
-            match part.split_once('=') {
-                Some((name, value)) => {
-                    let lower = name.to_ascii_lowercase();
-                    if self.is_sensitive_name(name)
-                        || is_secret_name(name)
-                        || SESSION_COOKIES.iter().any(|s| lower.contains(s))
-                    {
-                        self.secret(value);
-                        out.push(format!("{name}={PLACEHOLDER}"));
-                    } else {
-                        out.push(format!("{name}={}", self.inline(value)));
-                    }
-                }
-                None => out.push(self.inline(part)),
-            }
-        }
-        out.join("; ")
     }
 
     /// Credentials found by value in free text (see [`redact_credentials`]).
@@ -210,12 +127,22 @@ impl<'a> Redaction<'a> {
     pub(crate) fn json_value(&mut self, v: &mut Value) {
         match v {
             Value::Object(map) => {
+                let mut renamed = Vec::new();
                 for (k, v) in map.iter_mut() {
                     if self.is_sensitive_name(k) {
                         self.secrets_of(v);
                         *v = Value::String(PLACEHOLDER.to_owned());
                     } else {
                         self.json_value(v);
+                    }
+                    // Keys are texts too (data attached under a URL).
+                    if let Cow::Owned(key) = redact_credentials(k, self.fields, &mut self.secrets) {
+                        renamed.push((k.clone(), key));
+                    }
+                }
+                for (old, new) in renamed {
+                    if let Some(v) = map.remove(&old) {
+                        map.insert(new, v);
                     }
                 }
             }
@@ -282,33 +209,6 @@ impl<'a> Redaction<'a> {
             ContentKind::Text => self.inline(text),
         }
     }
-}
-
-/// Whether a header's value is a URL or a path: one of the headers that hold one, or a
-/// value that reads as one (`/a?b`, `https://...`, no spaces).
-fn holds_url(name: &str, value: &str) -> bool {
-    URL_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || (!value.contains(char::is_whitespace)
-            && (value.starts_with('/')
-                || value.split_once("://").is_some_and(|(scheme, _)| {
-                    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                        && scheme
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'))
-                })))
-}
-
-/// A header value as stored: at most [`MAX_HEADER_BYTES`], cut on a character boundary and
-/// marked `[truncated]` beyond, as a message is. Cut only once redacted and scrubbed: a cut
-/// secret could no longer be found whole.
-pub(crate) fn capped_header(value: Cow<'_, str>) -> Cow<'_, str> {
-    if value.len() <= MAX_HEADER_BYTES {
-        return value;
-    }
-    let mut cut = value.into_owned();
-    truncate_utf8(&mut cut, MAX_HEADER_BYTES);
-    cut.push_str(" [truncated]");
-    Cow::Owned(cut)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -454,42 +354,6 @@ mod tests {
     }
 
     #[test]
-    fn headers_by_name_and_bearer_anywhere() {
-        let ((auth, proxy, key, fwd, ok), secrets) = with(SensitiveBody::Nothing, |r| {
-            (
-                r.header("Authorization", b"Bearer abc.def"),
-                r.header("Proxy-Authorization", b"Basic dXNlcjpwdw=="),
-                r.header("X-Api-Key", b"k-123456"),
-                r.header("X-Upstream", b"Bearer zzz-999 and more"),
-                r.header("Accept", b"text/html"),
-            )
-        });
-        assert_eq!(auth, PLACEHOLDER);
-        assert_eq!(proxy, PLACEHOLDER);
-        assert_eq!(key, PLACEHOLDER);
-        assert_eq!(fwd, format!("Bearer {PLACEHOLDER} and more"));
-        assert_eq!(ok, "text/html");
-        for s in ["abc.def", "k-123456", "zzz-999"] {
-            assert!(secrets.iter().any(|x| x == s), "{s} in {secrets:?}");
-        }
-    }
-
-    #[test]
-    fn cookies_keep_names_and_hide_sessions() {
-        let fields = fields();
-        let body = SensitiveBody::Nothing;
-        let mut r = Redaction::new(&fields, &[], &body);
-        let out = r.header(
-            "Cookie",
-            b"theme=dark; sessionid=s3cr3t-1; csrftoken=c5rf-2",
-        );
-        assert_eq!(
-            out,
-            format!("theme=dark; sessionid={PLACEHOLDER}; csrftoken={PLACEHOLDER}")
-        );
-    }
-
-    #[test]
     fn url_credentials() {
         let (out, secrets) = with(SensitiveBody::Nothing, |r| {
             r.inline("see postgres://app:hunter22@db:5432/x and https://example.com/a@b")
@@ -590,49 +454,6 @@ mod tests {
             let (out, _) = with(SensitiveBody::Nothing, |r| r.body("text/plain", text));
             assert_eq!(out, text);
         }
-    }
-
-    // Regression: headers holding a URL or a path with a query (`Referer`, `X-Original-URL`,
-    // ...) kept sensitive query fields whose names a server decodes (`to%6Ben`).
-    #[test]
-    fn headers_holding_urls_are_redacted_as_the_request_url() {
-        let ((referer, original, location, custom, plain), secrets) =
-            with(SensitiveBody::Nothing, |r| {
-                (
-                    r.header("Referer", b"http://h/reset?token=tk-1&q=kept"),
-                    r.header("X-Original-URL", b"/reset?to%6Ben=tk-2&q=kept"),
-                    r.header("Location", b"https://u:pw-3@h/next?x=1"),
-                    r.header("X-Return-To", b"/back?pass%77ord=pw-4"),
-                    r.header("X-Note", b"a b=kept-5 /c?d=e note"),
-                )
-            });
-        assert_eq!(
-            referer,
-            format!("http://h/reset?token={PLACEHOLDER}&q=kept")
-        );
-        assert_eq!(original, format!("/reset?to%6Ben={PLACEHOLDER}&q=kept"));
-        assert_eq!(location, format!("https://u:{PLACEHOLDER}@h/next?x=1"));
-        assert_eq!(custom, format!("/back?pass%77ord={PLACEHOLDER}"));
-        // Free text is not a URL, and holds no credential here.
-        assert_eq!(plain, "a b=kept-5 /c?d=e note");
-        for s in ["tk-1", "tk-2", "pw-3", "pw-4"] {
-            assert!(secrets.iter().any(|x| x == s), "{s} in {secrets:?}");
-        }
-        assert!(holds_url("x-anything", "https://h/a?b=c"));
-        assert!(!holds_url("accept", "*/*"));
-        assert!(!holds_url("x-note", "see https://h/a?b=c"));
-    }
-
-    // Regression: a 200 KB header value was stored whole.
-    #[test]
-    fn header_values_are_cut_at_the_limit_and_marked() {
-        let short = "é".repeat(MAX_HEADER_BYTES / 2);
-        assert_eq!(capped_header(Cow::Borrowed(&short)), short);
-        let long = format!("a{}", "é".repeat(MAX_HEADER_BYTES));
-        let cut = capped_header(Cow::Borrowed(&long));
-        let kept = cut.strip_suffix(" [truncated]").expect("marked");
-        assert!(kept.len() <= MAX_HEADER_BYTES && kept.len() > MAX_HEADER_BYTES - 4);
-        assert!(long.starts_with(kept));
     }
 
     proptest! {

@@ -67,10 +67,7 @@ impl Mailer {
         match Mailer::start(settings?) {
             Ok(m) => Some(m),
             Err(e) => {
-                errors.push(InstallError::Thread {
-                    name: crate::error::MAIL_THREAD,
-                    source: e,
-                });
+                errors.push(InstallError::MailThread(e));
                 None
             }
         }

@@ -19,6 +19,11 @@ use crate::pipeline::redact::fields::FieldRedactor;
 static URL_CREDENTIALS: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^/?#\s:@]*):([^/?#\s]+)@").expect("valid regex")
 });
+/// A URL whose password a cut ended: scheme, user and `:`, then the start of a password
+/// with no `@` yet, at the end of the text.
+static URL_PASSWORD_AT_END: Lazy<Regex> = Lazy::new(|| {
+    Regex::new(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s:@]*:([^/?#\s@]+)$").expect("valid regex")
+});
 /// Credentials of HTTP authentication schemes, wherever they appear.
 static AUTH_VALUES: Lazy<Regex> = Lazy::new(|| {
     Regex::new(r"(?i)\b(bearer|basic|digest)(\s+)([A-Za-z0-9\-._~+/=:%]+)").expect("valid regex")
@@ -37,6 +42,27 @@ pub(crate) fn prepare() {
     Lazy::force(&URL_CREDENTIALS);
     Lazy::force(&AUTH_VALUES);
     Lazy::force(&PAIRS);
+    Lazy::force(&URL_PASSWORD_AT_END);
+}
+
+/// For a text cut where it was captured: the length in bytes of its end that may be the
+/// start of a URL's password (`postgres://app:hun`), which the cut left without the `@`
+/// that shows it is one; 0 when there is none. A port cut the same way (`http://host:80`)
+/// is taken for one too: a cut text cannot tell them apart.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn url_password_start_at_end(text: &str) -> usize {
+    if !text.contains("://") {
+        return 0;
+    }
+    let tail_from = text.len().saturating_sub(2048);
+    let from = (0..=tail_from)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    URL_PASSWORD_AT_END
+        .captures(&text[from..])
+        .and_then(|c| c.get(1))
+        .map_or(0, |m| m.len())
 }
 
 /// Adds a raw value to the secrets to scrub elsewhere, as written and percent-decoded,
@@ -113,7 +139,7 @@ pub(crate) fn redact_credentials<'t>(
     out
 }
 
-/// [`redact_credentials`] in every string of a JSON value, at any depth.
+/// [`redact_credentials`] in every string and every key of a JSON value, at any depth.
 pub(crate) fn redact_credentials_json(
     value: &mut Value,
     fields: &FieldRedactor,
@@ -128,9 +154,21 @@ pub(crate) fn redact_credentials_json(
         Value::Array(items) => items
             .iter_mut()
             .for_each(|v| redact_credentials_json(v, fields, found)),
-        Value::Object(map) => map
-            .values_mut()
-            .for_each(|v| redact_credentials_json(v, fields, found)),
+        Value::Object(map) => {
+            // Keys are texts too (a map keyed by a connection URL).
+            let mut renamed = Vec::new();
+            for (k, v) in map.iter_mut() {
+                redact_credentials_json(v, fields, found);
+                if let Cow::Owned(key) = redact_credentials(k, fields, found) {
+                    renamed.push((k.clone(), key));
+                }
+            }
+            for (old, new) in renamed {
+                if let Some(v) = map.remove(&old) {
+                    map.insert(new, v);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -275,6 +313,23 @@ mod tests {
             redact_credentials("a plain message = fine", &fields(), &mut found),
             Cow::Borrowed(_)
         ));
+    }
+
+    // Regression: a text cut inside a URL's password kept the password's start: without
+    // its `@` the URL was not taken for one with credentials.
+    #[test]
+    fn a_cut_inside_a_url_password_is_found_at_the_end() {
+        let text = "ctl postgres://app:hunt";
+        assert_eq!(url_password_start_at_end(text), "hunt".len());
+        assert_eq!(url_password_start_at_end("ctl redis://:pw"), 2);
+        for whole in [
+            "ctl postgres://app:pw@db/x",
+            "ctl postgres://app",
+            "ctl https://h/a:b",
+            "no url: here",
+        ] {
+            assert_eq!(url_password_start_at_end(whole), 0, "{whole}");
+        }
     }
 
     #[test]

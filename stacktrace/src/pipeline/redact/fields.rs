@@ -153,7 +153,6 @@ impl Secrets {
     }
 
     /// Whether a text holds one of the secrets.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn found_in(&self, text: &str) -> bool {
         self.0.iter().any(|s| text.contains(s.as_str()))
     }
@@ -179,6 +178,26 @@ impl Secrets {
                 *text = text.replace(s.as_str(), PLACEHOLDER);
             }
         }
+    }
+
+    /// The length in bytes of the longest end of `text` that is the start of a secret (but
+    /// not a whole one); 0 when none is. For a text cut where it was taken, so that a
+    /// secret may go on past its end: a scrub cannot find what is only a secret's start.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn secret_start_at_end(&self, text: &str) -> usize {
+        let mut longest = 0;
+        for s in &self.0 {
+            if PLACEHOLDER.contains(s.as_str()) {
+                // Made of stars: every placeholder ends with its start.
+                continue;
+            }
+            for (i, _) in s.char_indices().skip(1) {
+                if i > longest && text.ends_with(&s[..i]) {
+                    longest = i;
+                }
+            }
+        }
+        longest
     }
 
     pub(crate) fn scrub_json(&self, value: &mut Value) {
@@ -245,6 +264,40 @@ mod tests {
         both.scrub(&mut t);
         assert_eq!(t, format!("{PLACEHOLDER} and {PLACEHOLDER} and relay%2Dpw"));
         assert!(both.found_in("x relay-pw") && !both.found_in("relay"));
+    }
+
+    // Regression: a text cut where it was captured kept the first bytes of a secret that
+    // went on past the cut; no scrub finds a secret's start alone.
+    #[test]
+    fn the_end_of_a_cut_text_that_begins_a_secret_is_hidden() {
+        let secrets = Secrets::new(vec!["relay pw-é1".into()]);
+        let scrub_cut_end = |secrets: &Secrets, text: &mut String| {
+            let start = secrets.secret_start_at_end(text);
+            if start > 0 {
+                text.truncate(text.len() - start);
+                text.push_str(PLACEHOLDER);
+            }
+        };
+        for (cut, kept) in [
+            ("ctl relay pw-", "ctl "),
+            ("ctl relay pw-é", "ctl "),
+            ("ctl r", "ctl "),
+            // As a form writes it.
+            ("ctl relay+p", "ctl "),
+        ] {
+            let mut text = cut.to_owned();
+            scrub_cut_end(&secrets, &mut text);
+            assert_eq!(text, format!("{kept}{PLACEHOLDER}"), "{cut}");
+        }
+        for whole in ["ctl relay pw-x", "ctl", ""] {
+            let mut text = whole.to_owned();
+            scrub_cut_end(&secrets, &mut text);
+            assert_eq!(text, whole);
+        }
+        let stars = Secrets::new(vec!["**".into()]);
+        let mut text = format!("ctl {PLACEHOLDER}");
+        scrub_cut_end(&stars, &mut text);
+        assert_eq!(text, format!("ctl {PLACEHOLDER}"));
     }
 
     #[test]

@@ -147,8 +147,20 @@ fn own_source(file: &str) -> Option<&Path> {
 static SYMBOL_CACHE: Mutex<Option<HashMap<usize, Arc<[Frame]>>>> = Mutex::new(None);
 const SYMBOL_CACHE_MAX: usize = 16_384;
 
-/// The frame of a symbol: its name demangled without the hash, its file shortened.
+/// The frame of a symbol: its name demangled without the hash, its file shortened, judged
+/// by the running configuration's in-app rules.
 pub(crate) fn frame_of(name: Option<&str>, file: Option<String>, line: Option<u32>) -> Frame {
+    frame_judged(name, file, line, &is_in_app)
+}
+
+/// The frame of a symbol, whether it is the app's decided by `in_app` (given the function
+/// and the file as the debug info names them).
+pub(crate) fn frame_judged(
+    name: Option<&str>,
+    file: Option<String>,
+    line: Option<u32>,
+    in_app: &dyn Fn(&str, Option<&str>) -> bool,
+) -> Frame {
     let function = name
         .map(|n| match rustc_demangle::try_demangle(n) {
             Ok(d) => strip_hash(&format!("{d:#}")).to_owned(),
@@ -156,7 +168,7 @@ pub(crate) fn frame_of(name: Option<&str>, file: Option<String>, line: Option<u3
         })
         .unwrap_or_default();
     Frame {
-        in_app: is_in_app(&function, file.as_deref()),
+        in_app: in_app(&function, file.as_deref()),
         function,
         file: file.map(|f| short_file(&f)),
         line,

@@ -11,6 +11,7 @@
 use std::sync::OnceLock;
 
 use crate::__private::AppInfo;
+use crate::model::event::InAppSettings;
 use crate::pipeline::resolve::frames::is_own_source;
 
 /// Crates of the toolchain, and of the runtimes this crate works with: never the app's.
@@ -54,18 +55,42 @@ enum Verdict {
     Excluded,
 }
 
-/// The settings that decide, borrowed from the running configuration.
+/// The app's crate, as `install!` recorded it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppCrate<'a> {
+    /// `module_path!()` at the `install!` call: its first segment is the crate.
+    module: &'a str,
+    /// The package name, `my-app` for crate `my_app`.
+    package: Option<&'a str>,
+}
+
+impl<'a> From<&'a AppInfo> for AppCrate<'a> {
+    fn from(app: &'a AppInfo) -> Self {
+        AppCrate {
+            module: app.module,
+            package: app.package,
+        }
+    }
+}
+
+/// The settings that decide, borrowed from the running configuration or from the rules a
+/// journaled panic carries.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct InAppRules<'a> {
-    app: Option<&'a AppInfo>,
+    app: Option<AppCrate<'a>>,
     include: &'a [String],
     exclude: &'a [String],
 }
 
 impl<'a> InAppRules<'a> {
-    pub(crate) fn of(settings: &'a InAppSettings) -> Self {
+    /// The rules of `settings`: the running configuration's, or those a program journaled
+    /// with its panic's addresses.
+    pub(crate) fn of_settings(settings: &'a InAppSettings) -> Self {
         InAppRules {
-            app: settings.app.as_ref(),
+            app: settings.app_module.as_deref().map(|module| AppCrate {
+                module,
+                package: settings.app_package.as_deref(),
+            }),
             include: &settings.include,
             exclude: &settings.exclude,
         }
@@ -137,17 +162,6 @@ impl<'a> InAppRules<'a> {
     }
 }
 
-/// The settings of the running configuration that decide which frames are the app's.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct InAppSettings {
-    /// The crate that called `install!`.
-    pub(crate) app: Option<AppInfo>,
-    /// `in_app_include`.
-    pub(crate) include: Vec<String>,
-    /// `in_app_exclude`.
-    pub(crate) exclude: Vec<String>,
-}
-
 /// The running configuration's settings, set once at install.
 static RUNNING: OnceLock<InAppSettings> = OnceLock::new();
 
@@ -156,11 +170,18 @@ pub(crate) fn judge_by(settings: InAppSettings) {
     let _ = RUNNING.set(settings);
 }
 
+/// The running configuration's rules, to journal with a panic's addresses: whoever
+/// resolves them later judges its frames as this program would. The defaults before
+/// `install`.
+pub(crate) fn running_settings() -> InAppSettings {
+    RUNNING.get().cloned().unwrap_or_default()
+}
+
 /// Whether the frame of `function`, compiled from `file`, is the application's, by the
 /// running configuration (the defaults before `install`).
 pub(crate) fn is_in_app(function: &str, file: Option<&str>) -> bool {
     match RUNNING.get() {
-        Some(settings) => InAppRules::of(settings).judge(function, file),
+        Some(settings) => InAppRules::of_settings(settings).judge(function, file),
         None => InAppRules::default().judge(function, file),
     }
 }
@@ -311,7 +332,7 @@ mod tests {
 
     fn with_app(app: &AppInfo) -> InAppRules<'_> {
         InAppRules {
-            app: Some(app),
+            app: Some(app.into()),
             ..InAppRules::default()
         }
     }
@@ -375,7 +396,7 @@ mod tests {
         let include = vec!["billing".to_owned(), "vendored::".to_owned()];
         let exclude = vec!["myapp::generated".to_owned(), "billing::mocks".to_owned()];
         let rules = InAppRules {
-            app: Some(&myapp),
+            app: Some((&myapp).into()),
             include: &include,
             exclude: &exclude,
         };

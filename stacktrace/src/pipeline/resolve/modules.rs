@@ -17,6 +17,7 @@ use crate::capture::trace::RawTrace;
 use crate::model::event::{CrashEvent, Frame, UnresolvedFrames, UnresolvedModule};
 use crate::pipeline::fingerprint::fingerprint_of;
 use crate::pipeline::resolve::frames::{frames_from_trace, frames_kept};
+use crate::pipeline::resolve::in_app::{is_in_app, running_settings, InAppRules};
 
 /// One loaded module: where its segments lie in memory, its file and its build id.
 #[derive(Debug, Clone)]
@@ -38,6 +39,13 @@ pub(crate) fn loaded() -> &'static [Module] {
     MODULES.get_or_init(read_loaded)
 }
 
+/// Whether a panic's addresses can be journaled for later: the executable, which holds the
+/// program's own frames, has a build id to find its file by. Without one, the hook
+/// resolves them itself, or no later process could.
+pub(crate) fn can_journal_addresses() -> bool {
+    loaded().first().is_some_and(|exe| !exe.build_id.is_empty())
+}
+
 /// `ip`'s module in `modules` and its address as the module's file gives it.
 fn relative(modules: &[Module], ip: usize) -> Option<(usize, u64)> {
     modules.iter().enumerate().find_map(|(i, m)| {
@@ -49,7 +57,7 @@ fn relative(modules: &[Module], ip: usize) -> Option<(usize, u64)> {
 }
 
 /// The addresses of a stack relative to their modules, innermost first; an address in no
-/// known module is kept with no module.
+/// known module is kept with no module. The running in-app rules go with them.
 pub(crate) fn unresolved_of(ips: &[usize]) -> UnresolvedFrames {
     let modules = loaded();
     let mut used: Vec<usize> = Vec::new();
@@ -80,6 +88,7 @@ pub(crate) fn unresolved_of(ips: &[usize]) -> UnresolvedFrames {
             .collect(),
         addresses,
         reason: None,
+        in_app: Some(running_settings()),
     }
 }
 
@@ -97,9 +106,12 @@ impl std::fmt::Debug for ModuleFiles {
 }
 
 /// Gives a journaled event its frames, and its fingerprint from them: from `trace` (the
-/// stack as taken in this process) when there is one, else from the modules' files. When
-/// the files cannot resolve it (gone, or another build), the event keeps its addresses and
-/// says why, and its fingerprint stays the one its message gave.
+/// stack as taken in this process) when there is one, else from the modules' files, module
+/// by module. The addresses of a module whose file cannot resolve them (gone, another
+/// build, no build id) stay in [`CrashEvent::unresolved`] with the reason, and stand in the
+/// frames as `file+0xoffset`. When no frame of the app's resolves, the event keeps all its
+/// addresses and its fingerprint stays the one its message gave: frames of libraries
+/// alone do not say where it failed.
 pub(crate) fn resolve_journaled(
     event: &mut CrashEvent,
     trace: Option<&RawTrace>,
@@ -108,8 +120,8 @@ pub(crate) fn resolve_journaled(
     let Some(unresolved) = event.unresolved.as_mut() else {
         return;
     };
-    let frames = match trace {
-        Some(t) => frames_from_trace(t),
+    let (frames, left) = match trace {
+        Some(t) => (frames_from_trace(t), None),
         // A module file is read as found on disk: parsing it must not take down the
         // program opening the database.
         None => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -117,7 +129,14 @@ pub(crate) fn resolve_journaled(
         }))
         .unwrap_or_else(|_| Err("reading the modules' debug info failed".to_owned()))
         {
-            Ok(resolved) => frames_kept(&resolved),
+            Ok((resolved, left)) => {
+                let frames = frames_kept(&resolved);
+                if let Some(left) = left.as_ref().filter(|_| !frames.iter().any(|f| f.in_app)) {
+                    unresolved.reason.clone_from(&left.reason);
+                    return;
+                }
+                (frames, left)
+            }
             Err(why) => {
                 unresolved.reason = Some(why);
                 return;
@@ -125,42 +144,94 @@ pub(crate) fn resolve_journaled(
         },
     };
     event.frames = frames;
-    event.unresolved = None;
+    event.unresolved = left;
     event.fingerprint = fingerprint_of(&event.error_type, &event.frames, &event.message);
 }
 
-/// Resolves journaled addresses by reading each module's file; `Err` says why they could
-/// not be (the file is gone, or is another build).
+/// Each address's frames, innermost first, and the addresses left unresolved.
+type Resolved = (Vec<Arc<[Frame]>>, Option<UnresolvedFrames>);
+
+/// Resolves journaled addresses by reading each module's file, judged by the in-app rules
+/// journaled with them (the running ones for a journal that has none). Also returns the
+/// addresses of the modules that could not be read, with why; `Err` when none could.
 fn resolve_from_files(
     trace: &UnresolvedFrames,
     files: &mut ModuleFiles,
-) -> Result<Vec<Arc<[Frame]>>, String> {
+) -> Result<Resolved, String> {
+    let rules = trace.in_app.as_ref().map(InAppRules::of_settings);
+    let judge = |function: &str, file: Option<&str>| match &rules {
+        Some(rules) => rules.judge(function, file),
+        None => is_in_app(function, file),
+    };
+    // Each module's file, or why it cannot resolve the module's addresses.
+    let mut status: Vec<Result<(String, String), String>> = Vec::new();
     for m in &trace.modules {
-        if m.build_id.is_empty() {
-            return Err(format!("{} has no build id", m.path));
-        }
         let key = (m.path.clone(), m.build_id.clone());
-        if let Err(why) = files
-            .0
-            .entry(key)
-            .or_insert_with(|| symbols::File::open(Path::new(&m.path), &m.build_id))
-        {
-            return Err(why.clone());
-        }
-    }
-    let mut out = Vec::with_capacity(trace.addresses.len());
-    for &(module, offset) in &trace.addresses {
-        let file = trace
-            .modules
-            .get(module as usize)
-            .and_then(|m| files.0.get(&(m.path.clone(), m.build_id.clone())))
-            .and_then(|f| f.as_ref().ok());
-        out.push(match file {
-            Some(f) => f.frames_at(offset),
-            None => Arc::from(vec![Frame::default()]),
+        status.push(if m.build_id.is_empty() {
+            Err(format!("{} has no build id", m.path))
+        } else {
+            match files
+                .0
+                .entry(key.clone())
+                .or_insert_with(|| symbols::File::open(Path::new(&m.path), &m.build_id))
+            {
+                Ok(_) => Ok(key),
+                Err(why) => Err(why.clone()),
+            }
         });
     }
-    Ok(out)
+    if !status.is_empty() && status.iter().all(Result::is_err) {
+        let why: Vec<&str> = status
+            .iter()
+            .filter_map(|s| s.as_ref().err())
+            .map(String::as_str)
+            .collect();
+        return Err(why.join("; "));
+    }
+    let mut left = UnresolvedFrames {
+        in_app: trace.in_app.clone(),
+        ..UnresolvedFrames::default()
+    };
+    // Indexes into `left.modules` of the modules left, by their index in `trace.modules`.
+    let mut left_index: HashMap<u32, u32> = HashMap::new();
+    let mut out = Vec::with_capacity(trace.addresses.len());
+    for &(module, offset) in &trace.addresses {
+        let Some(m) = trace.modules.get(module as usize) else {
+            out.push(Arc::from(vec![Frame::default()]));
+            continue;
+        };
+        let file = status
+            .get(module as usize)
+            .and_then(|s| s.as_ref().ok())
+            .and_then(|key| files.0.get(key))
+            .and_then(|f| f.as_ref().ok());
+        if let Some(f) = file {
+            out.push(f.frames_at(offset, &judge));
+            continue;
+        }
+        let index = *left_index.entry(module).or_insert_with(|| {
+            left.modules.push(m.clone());
+            (left.modules.len() - 1) as u32
+        });
+        left.addresses.push((index, offset));
+        let name = Path::new(&m.path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| m.path.clone());
+        out.push(Arc::from(vec![Frame {
+            function: format!("{name}+{offset:#x}"),
+            ..Frame::default()
+        }]));
+    }
+    if left.addresses.is_empty() {
+        return Ok((out, None));
+    }
+    let why: Vec<&str> = left_index
+        .keys()
+        .filter_map(|m| status.get(*m as usize)?.as_ref().err().map(String::as_str))
+        .collect();
+    left.reason = Some(why.join("; "));
+    Ok((out, Some(left)))
 }
 
 // Reading the loader's list of modules is a C call with raw pointers; the blocks below say
@@ -264,17 +335,38 @@ fn read_loaded() -> Vec<Module> {
 }
 
 /// Symbols of a module's file, through its DWARF line and function tables, or its symbol
-/// table where those say nothing.
+/// table where those say nothing. The file is mapped, not read: a dev build's debug info
+/// can be hundreds of megabytes, and resolving a few addresses touches a few pages of it.
 mod symbols {
+    use std::ops::Deref;
     use std::path::Path;
     use std::sync::Arc;
 
     use object::{Object, ObjectSection, ObjectSymbol};
 
     use crate::model::event::Frame;
-    use crate::pipeline::resolve::frames::frame_of;
+    use crate::pipeline::resolve::frames::frame_judged;
 
-    type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
+    /// A module file mapped into memory, shared by the readers of its sections.
+    #[derive(Debug, Clone)]
+    struct Mapped(Arc<memmap2::Mmap>);
+
+    impl Deref for Mapped {
+        type Target = [u8];
+        fn deref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    // SAFETY: the bytes live in the mapping, which the `Arc` keeps in place until its last
+    // clone is dropped: moving or cloning a `Mapped` never moves them.
+    #[allow(unsafe_code)]
+    unsafe impl gimli::StableDeref for Mapped {}
+    // SAFETY: as above; a clone shares the same mapping.
+    #[allow(unsafe_code)]
+    unsafe impl gimli::CloneStableDeref for Mapped {}
+
+    type Reader = gimli::EndianReader<gimli::RunTimeEndian, Mapped>;
 
     pub(super) struct File {
         context: addr2line::Context<Reader>,
@@ -282,10 +374,24 @@ mod symbols {
         symbols: Vec<(u64, u64, String)>,
     }
 
+    /// Maps the file at `path` into memory, read-only.
+    #[allow(unsafe_code)]
+    fn map(path: &Path) -> Result<Mapped, String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: the mapping is only read. A file changed in place while mapped would show
+        // its new bytes, which the parsers read through bounds-checked slices (wrong frames,
+        // no undefined reads); toolchains and package managers replace a module's file
+        // rather than rewrite it, which leaves this mapping the old one. The `backtrace`
+        // crate maps these same files in the running process.
+        let map = unsafe { memmap2::Mmap::map(&file) }
+            .map_err(|e| format!("{}: cannot map the file: {e}", path.display()))?;
+        Ok(Mapped(Arc::new(map)))
+    }
+
     impl File {
         /// Opens the module file at `path` if it is the build `build_id` names.
         pub(super) fn open(path: &Path, build_id: &str) -> Result<File, String> {
-            let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let data = map(path)?;
             let obj = object::File::parse(&*data)
                 .map_err(|e| format!("{}: not a readable module: {e}", path.display()))?;
             let id: Option<String> = obj
@@ -305,12 +411,18 @@ mod symbols {
             } else {
                 gimli::RunTimeEndian::Big
             };
+            // Each section is a window on the mapping: nothing is copied.
             let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
-                let bytes = obj
+                let range = obj
                     .section_by_name(id.name())
-                    .and_then(|s| s.data().ok())
-                    .unwrap_or(&[]);
-                Ok(gimli::EndianArcSlice::new(Arc::from(bytes), endian))
+                    .and_then(|s| s.file_range())
+                    .and_then(|(start, size)| {
+                        let start = usize::try_from(start).ok()?;
+                        let end = start.checked_add(usize::try_from(size).ok()?)?;
+                        (end <= data.len()).then_some(start..end)
+                    })
+                    .unwrap_or(0..0);
+                Ok(gimli::EndianReader::new(data.clone(), endian).range(range))
             };
             let dwarf = gimli::Dwarf::load(load).map_err(|e| format!("{}: {e}", path.display()))?;
             let context = addr2line::Context::from_dwarf(dwarf)
@@ -324,8 +436,13 @@ mod symbols {
             Ok(File { context, symbols })
         }
 
-        /// The frames (more than one where calls were inlined) of a return address.
-        pub(super) fn frames_at(&self, offset: u64) -> Arc<[Frame]> {
+        /// The frames (more than one where calls were inlined) of a return address, judged
+        /// app's or not by `in_app`.
+        pub(super) fn frames_at(
+            &self,
+            offset: u64,
+            in_app: &dyn Fn(&str, Option<&str>) -> bool,
+        ) -> Arc<[Frame]> {
             // A return address is one past the call: look up the call itself.
             let probe = offset.saturating_sub(1);
             let mut out = Vec::new();
@@ -341,11 +458,16 @@ mod symbols {
                         .map(|l| (l.file.map(str::to_owned), l.line))
                         .unwrap_or_default();
                     let name = name.or_else(|| self.symbol_at(probe));
-                    out.push(frame_of(name.as_deref(), file, line));
+                    out.push(frame_judged(name.as_deref(), file, line, in_app));
                 }
             }
             if out.is_empty() {
-                out.push(frame_of(self.symbol_at(probe).as_deref(), None, None));
+                out.push(frame_judged(
+                    self.symbol_at(probe).as_deref(),
+                    None,
+                    None,
+                    in_app,
+                ));
             }
             out.into()
         }

@@ -30,6 +30,7 @@
 //! a block's span and that block is rewritten with it.
 
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 
 use sled::IVec;
 
@@ -458,6 +459,8 @@ impl Store {
     /// How many events are stored.
     /// A damaged block counts as one event, as its removal does: the count stays readable.
     pub(crate) fn event_count(&self) -> Result<u64, StoreError> {
+        #[cfg(test)]
+        crate::store::event_count::FULL_COUNTS.with(|n| n.set(n.get() + 1));
         let mut n = 0;
         for item in self.events.iter() {
             let (k, v) = item?;
@@ -505,6 +508,13 @@ impl Store {
 
     /// Removes the events with ids below `boundary` from the events tree; returns how many.
     pub(crate) fn remove_events_below(&self, boundary: EventId) -> Result<u64, StoreError> {
+        let stored = self.stored.load(Ordering::SeqCst);
+        let apply = |batch: sled::Batch, removed: u64| {
+            let count = stored.saturating_sub(removed);
+            self.apply_counted(&batch, count)?;
+            self.stored.store(count, Ordering::SeqCst);
+            Ok::<_, StoreError>(())
+        };
         let mut removed = 0;
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
@@ -515,7 +525,7 @@ impl Store {
             batch.remove(k);
             in_batch += 1;
             if in_batch == 4096 {
-                self.events.apply_batch(std::mem::take(&mut batch))?;
+                apply(std::mem::take(&mut batch), removed)?;
                 in_batch = 0;
             }
         }
@@ -539,7 +549,7 @@ impl Store {
                 out.finish(&mut batch);
             }
         }
-        self.events.apply_batch(batch)?;
+        apply(batch, removed)?;
         Ok(removed)
     }
 }

@@ -8,8 +8,9 @@ use std::hash::BuildHasherDefault;
 use serde_json::Value;
 
 use super::super::request::{redact_headers, stored_body, user_index, HeaderParts};
-use super::super::request_redaction::{capped_header, Redaction, SensitiveBody};
+use super::super::request_redaction::{Redaction, SensitiveBody};
 use crate::model::event::EventId;
+use crate::pipeline::cut::{capped_header, cut_body};
 use crate::pipeline::redact::credentials::redact_credentials;
 use crate::pipeline::redact::fields::Secrets;
 use crate::runtime::install::runtime;
@@ -298,8 +299,9 @@ pub(super) fn cached_body<'c, 'b>(
     &slot
         .get_or_insert_with(|| {
             let mut r = fresh();
-            let (ct, bytes, seen, limit) = key;
-            let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+            let (ct, bytes, seen, _) = key;
+            // All that was captured: cut at the limit once scrubbed (see `entry_of`).
+            let b = stored_body(&mut r, bytes, seen, &lossy(ct), bytes.len());
             let stored = Stored {
                 text: b.text,
                 truncated: b.truncated,
@@ -413,7 +415,7 @@ pub(super) fn entry_of<'b>(
                 found.extend_from_slice(&b.secrets);
                 (Cow::Borrowed(b.text.as_str()), b.truncated)
             } else {
-                let b = stored_body(&mut r, bytes, seen, &lossy(ct), limit);
+                let b = stored_body(&mut r, bytes, seen, &lossy(ct), bytes.len());
                 (Cow::Owned(b.text), b.truncated)
             }
         });
@@ -470,8 +472,13 @@ pub(super) fn entry_of<'b>(
             *t = scrubbed(&secrets, std::mem::take(t));
         }
     }
+    // Cut only once scrubbed: a secret cut in two could no longer be found.
     for (_, v) in &mut headers {
         *v = capped_header(std::mem::take(v));
+    }
+    for (t, cut) in request_body.iter_mut().chain(response_body.iter_mut()) {
+        let (text, truncated) = cut_body(std::mem::take(t), *cut, limit, &secrets);
+        (*t, *cut) = (text, truncated);
     }
     store(&EntryParts {
         id,
