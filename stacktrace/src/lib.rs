@@ -94,10 +94,10 @@ pub mod __private;
 pub use model::breadcrumb::Breadcrumb;
 pub use model::drop::{DropReason, DROP_REASONS};
 pub use model::event::{
-    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location,
-    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
-    PLACEHOLDER,
+    Argument, CapturedCall, CrashEvent, EventId, Frame, Level, Location, ParseEventIdError,
+    ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule, PLACEHOLDER,
 };
+pub use model::time::{from_us, to_us};
 
 // Errors.
 pub use error::{ConfigError, Error, InstallError, QueryError, StoreError};

@@ -70,7 +70,7 @@ impl RequestState {
                     .map(|a| a.ip().to_string())
             }),
             started: Instant::now(),
-            started_us: crate::model::event::now_us(),
+            started_us: crate::model::time::now_us(),
             shared: Mutex::new(Shared {
                 body: Captured::new(body_limit),
                 user,
