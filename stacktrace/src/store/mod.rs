@@ -24,7 +24,3 @@ pub(crate) use tracking::block::{EntryParts, Fnv};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::log::TrackingLog;
 pub use tracking::log::{TrackedRequest, TrackingQuery};
-#[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
-pub(crate) use tracking::summary::{
-    duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey,
-};
