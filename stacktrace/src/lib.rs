@@ -63,10 +63,11 @@
 
 // The data every stage passes on: events, breadcrumbs, drop reasons, ids.
 mod model;
-// Errors, escaping, stderr.
+// Errors, escaping, locks, stderr.
 mod diag;
 mod error;
 mod escape;
+mod sync;
 // What runs on the calling thread: `#[capture]` calls, inherited context, breadcrumbs, the
 // pending event and its raw backtrace.
 mod capture;

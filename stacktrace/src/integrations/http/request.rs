@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -18,6 +18,7 @@ use super::request_redaction::{
 };
 use crate::config::Config;
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
+use crate::sync::{lock, try_lock};
 
 /// What is known of one request while it is handled.
 #[derive(Debug)]
@@ -231,20 +232,6 @@ impl<'a> Iterator for HeaderParts<'a> {
         let value = self.part()?;
         Some((name, value))
     }
-}
-
-/// Takes a lock without waiting; a poisoned lock is still read (the data is plain).
-pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    match m.try_lock() {
-        Ok(g) => Some(g),
-        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
-}
-
-/// Takes a lock, waiting; for code outside the panic hook only.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The user as shown and indexed: the `user_field` attribute of an object (else its `id`),

@@ -16,9 +16,10 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::request::{lock, RequestState, ViewOptions};
+use super::request::{RequestState, ViewOptions};
 use crate::capture::pending::PendingEvent;
 use crate::runtime::install::runtime;
+use crate::sync::lock;
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<RequestState>>> = const { RefCell::new(None) };
