@@ -63,10 +63,11 @@
 
 // The data every stage passes on: events, breadcrumbs, drop reasons, ids.
 mod model;
-// Errors, escaping, stderr.
+// Errors, escaping, locks, stderr.
 mod diag;
 mod error;
 mod escape;
+mod sync;
 // What runs on the calling thread: `#[capture]` calls, inherited context, breadcrumbs, the
 // pending event and its raw backtrace.
 mod capture;
@@ -94,10 +95,11 @@ pub mod __private;
 pub use model::breadcrumb::Breadcrumb;
 pub use model::drop::{DropReason, DROP_REASONS};
 pub use model::event::{
-    from_us, to_us, Argument, CapturedCall, CrashEvent, EventId, Frame, InAppSettings, Level,
-    Location, ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames,
-    UnresolvedModule, PLACEHOLDER,
+    Argument, CapturedCall, CrashEvent, EventId, Frame, InAppSettings, Level, Location,
+    ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
+    PLACEHOLDER,
 };
+pub use model::time::{from_us, to_us};
 
 // Errors.
 pub use error::{ConfigError, Error, InstallError, QueryError, StoreError};

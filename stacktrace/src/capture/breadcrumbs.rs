@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) use crate::model::breadcrumb::Breadcrumb;
-use crate::model::event::{now_us, Level};
+use crate::model::event::Level;
+use crate::model::time::now_us;
 
 /// The breadcrumbs of the current thread or task.
 pub(crate) type Trail = VecDeque<Breadcrumb>;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::event::{now_us, Level};
+use crate::model::event::Level;
+use crate::model::time::now_us;
 
 /// Something that happened before an event: a log record, a tracing event, a step of your
 /// own.

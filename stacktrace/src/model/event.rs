@@ -4,9 +4,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+
+use crate::model::time::from_us;
 
 /// How serious an event is.
 ///
@@ -169,23 +171,6 @@ impl<'de> Deserialize<'de> for EventId {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// Microseconds since the Unix epoch, now.
-pub(crate) fn now_us() -> u64 {
-    to_us(SystemTime::now())
-}
-
-/// Microseconds since the Unix epoch of a system time (0 before the epoch, saturating).
-pub fn to_us(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// The system time of a count of microseconds since the Unix epoch.
-pub fn from_us(us: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(us)
 }
 
 /// Where in the source something happened.

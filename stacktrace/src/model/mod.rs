@@ -5,3 +5,4 @@ pub(crate) mod breadcrumb;
 pub(crate) mod drop;
 pub(crate) mod event;
 pub(crate) mod random;
+pub(crate) mod time;

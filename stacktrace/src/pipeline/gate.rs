@@ -102,13 +102,9 @@ impl KeyedLimit {
             return true;
         }
         let guard = if wait {
-            Some(self.window.lock().unwrap_or_else(|p| p.into_inner()))
+            Some(crate::sync::lock(&self.window))
         } else {
-            match self.window.try_lock() {
-                Ok(g) => Some(g),
-                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            }
+            crate::sync::try_lock(&self.window)
         };
         let Some(mut w) = guard else { return true };
         let minute = now_us / 60_000_000;

@@ -7,4 +7,6 @@ pub(crate) mod cli;
 #[cfg(feature = "dashboard")]
 pub(crate) mod dashboard;
 #[cfg(feature = "dashboard")]
+pub(crate) mod request_summary;
+#[cfg(feature = "dashboard")]
 pub(crate) mod wording;

@@ -4,7 +4,8 @@
 use crate::capture::function_error::FunctionError;
 use crate::capture::pending::PendingEvent;
 use crate::model::drop::DropReason;
-use crate::model::event::{now_us, EventId, Location};
+use crate::model::event::{EventId, Location};
+use crate::model::time::now_us;
 use crate::runtime::install::{runtime, Runtime};
 
 /// Stores the error a `#[capture]` function returned; registered with the call chain at

@@ -230,7 +230,7 @@ pub(crate) fn install_for_app(app: AppInfo, config: Option<Config>) -> Guard {
 }
 
 fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
-    let _serial = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = crate::sync::lock(&INSTALL);
     if RUNTIME.get().is_some() {
         crate::diag::say("stacktrace: already installed in this process; nothing changed");
         return Guard {

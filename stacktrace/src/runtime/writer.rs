@@ -123,7 +123,7 @@ impl Writer {
         };
         {
             // Nothing in the critical section can panic, so a poisoned lock is consistent.
-            let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = crate::sync::lock(&self.queue);
             if job.is_event() {
                 if bounded && q.events >= self.capacity {
                     return Err(DropReason::QueueFull);
@@ -251,7 +251,7 @@ impl Writer {
 
 /// Moves up to a batch of jobs from the queue into `jobs`.
 fn take_jobs(queue: &Mutex<Queue>, jobs: &mut Vec<Job>) {
-    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+    let mut q = crate::sync::lock(&queue);
     let n = q.jobs.len().min(BATCH);
     jobs.extend(q.jobs.drain(..n));
     q.events -= jobs.iter().filter(|j| j.is_event()).count();

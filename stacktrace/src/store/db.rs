@@ -268,7 +268,7 @@ impl Store {
         if WRITING.with(Cell::get) {
             return Err(StoreError::WriteReentered);
         }
-        let guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let guard = crate::sync::lock(&self.write_lock);
         WRITING.with(|w| w.set(true));
         Ok(Writing { _guard: guard })
     }

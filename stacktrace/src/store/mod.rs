@@ -17,8 +17,6 @@ pub use db::{Stats, Store};
 pub use events::query::{Page, Query};
 pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
-#[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
-pub(crate) use groups::trends::{days_from_civil, utc_text};
 pub use groups::trends::{Interval, Trend, Window};
 pub(crate) use recovery::move_aside;
 pub(crate) use spool::Spool;
@@ -27,7 +25,3 @@ pub(crate) use tracking::block::{EntryParts, Fnv};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::log::TrackingLog;
 pub use tracking::log::{TrackedRequest, TrackingQuery};
-#[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
-pub(crate) use tracking::summary::{
-    duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey,
-};

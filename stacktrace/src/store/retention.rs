@@ -3,7 +3,8 @@
 use std::time::SystemTime;
 
 use crate::error::StoreError;
-use crate::model::event::{to_us, EventId};
+use crate::model::event::EventId;
+use crate::model::time::to_us;
 use crate::store::db::Store;
 
 impl Store {

@@ -123,18 +123,13 @@ impl Spool {
             source,
         };
         for attempt in 0..YIELDS + SLEEPS {
-            let mut file = match self.file.try_lock() {
-                Ok(f) => f,
-                // Writes cannot panic, so a poisoned lock holds a consistent file.
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    if attempt < YIELDS {
-                        std::thread::yield_now();
-                    } else {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    continue;
+            let Some(mut file) = crate::sync::try_lock(&self.file) else {
+                if attempt < YIELDS {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
                 }
+                continue;
             };
             file.write_all(line).map_err(io)?;
             self.appended.fetch_add(1, Ordering::SeqCst);
@@ -163,10 +158,9 @@ impl Spool {
     /// that everything up to there is in the database, made durable by a flush that began
     /// after.
     pub(crate) fn empty_if_unchanged(&self, mark: u64) {
-        let file = match self.file.try_lock() {
-            Ok(f) => f,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return, // an append is under way
+        // None: an append is under way.
+        let Some(file) = crate::sync::try_lock(&self.file) else {
+            return;
         };
         if self.appended.load(Ordering::SeqCst) == mark
             && self.emptied_at.load(Ordering::SeqCst) != mark

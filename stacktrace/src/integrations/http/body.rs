@@ -8,8 +8,9 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 
-use super::request::{lock, RequestState};
+use super::request::RequestState;
 use super::tracking::Tracker;
+use crate::sync::lock;
 
 /// The first bytes of a body, and how many went by in all.
 #[derive(Clone, Debug, Default)]

@@ -9,12 +9,13 @@ mod headers;
 mod layer;
 mod request;
 mod request_redaction;
+mod scope;
 mod sensitive;
 mod tracking;
 
 pub use body::{RequestBody, ResponseBody};
 pub use events::ResponseError;
 pub use layer::{ResponseFuture, StacktraceLayer, StacktraceService};
-pub use request::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
+pub use scope::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
 pub use sensitive::{SensitivePostParameters, SensitiveService};
 pub use tracking::{flush_tracking, tracking_dropped, Tracking};

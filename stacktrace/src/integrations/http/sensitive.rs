@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::request::sensitive_post_parameters;
+use super::scope::sensitive_post_parameters;
 
 /// Hides body parameters of the routes it wraps, as Django's
 /// `@sensitive_post_parameters("pass_word", "card")`: form fields and JSON keys (at any

@@ -10,11 +10,12 @@ use super::checks::MailSettings;
 use super::compose::Job;
 use super::config::MailConfig;
 use super::reporter::MailReason;
-use super::sender::{lock_briefly, MailStats, Sender};
+use super::sender::{MailStats, Sender};
 use super::throttle::{Audience, Throttle};
 use crate::error::InstallError;
 use crate::model::event::{CrashEvent, Level};
 use crate::store::InsertOutcome;
+use crate::sync::lock_briefly;
 
 /// The mail side of the runtime.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::Credentials;
@@ -11,6 +11,7 @@ use lettre::{Message, SmtpTransport, Transport};
 
 use super::checks::MailSettings;
 use super::compose::{messages_of, Job};
+use crate::sync::{lock, lock_briefly};
 
 /// Whether this build can speak TLS to the SMTP server.
 pub(crate) const TLS_AVAILABLE: bool = cfg!(feature = "mail-tls");
@@ -57,25 +58,6 @@ struct Shared {
 pub(crate) struct Sender {
     shared: Arc<Shared>,
     capacity: usize,
-}
-
-/// Takes a lock without waiting long: the panic hook must not block on a lock that the
-/// sender or another capture holds. Gives up after about 20 ms.
-pub(crate) fn lock_briefly<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    for i in 0..400u32 {
-        match m.try_lock() {
-            Ok(g) => return Some(g),
-            // Nothing under these locks can panic half-way: the data is consistent.
-            Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) if i < 50 => std::thread::yield_now(),
-            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_micros(50)),
-        }
-    }
-    None
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Sender {

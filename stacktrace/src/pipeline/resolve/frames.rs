@@ -193,12 +193,7 @@ fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
 /// Safe in the panic hook: the cache is only tried, never waited for.
 pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
     let mut resolved: Vec<Arc<[Frame]>> = Vec::with_capacity(trace.ips().len());
-    let mut cache = match SYMBOL_CACHE.try_lock() {
-        Ok(guard) => Some(guard),
-        // Resolution cannot panic half-way through an update: the map is consistent.
-        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-        Err(std::sync::TryLockError::WouldBlock) => None,
-    };
+    let mut cache = crate::sync::try_lock(&SYMBOL_CACHE);
     for &key in trace.ips() {
         let ip = key as *mut std::ffi::c_void;
         let cached = cache

@@ -8,9 +8,9 @@ use super::output::{bytes, cell, title_cell, Out, Table};
 use super::run::CliError;
 use super::show;
 use super::when::us_of_when;
-use crate::model::event::now_us;
+use crate::model::time::now_us;
+use crate::model::time::utc_text;
 use crate::readers::wording::counted;
-use crate::store::utc_text;
 use crate::{EventId, Group, GroupOrder, GroupStatus, Interval, Level, Query, Store, Window};
 
 /// The group a fingerprint or a unique prefix of it (at least 4 characters) names.

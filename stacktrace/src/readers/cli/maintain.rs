@@ -13,7 +13,7 @@ use super::output::Out;
 use super::progress::Progress;
 use super::run::{open, CliError};
 use super::when::us_of_when;
-use crate::model::event::{from_us, now_us};
+use crate::model::time::{from_us, now_us};
 use crate::readers::wording::counted;
 use crate::{Dashboard, ServeError, Store};
 

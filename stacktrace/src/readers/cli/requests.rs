@@ -9,9 +9,10 @@ use super::args::{ByArg, RequestsArgs};
 use super::output::{cell, Out, Table};
 use super::run::CliError;
 use super::when::us_of_when;
-use crate::model::event::{from_us, now_us};
+use crate::model::time::utc_text;
+use crate::model::time::{from_us, now_us};
+use crate::readers::request_summary::{duration_text, slowest_of, summaries_of, SummaryKey};
 use crate::readers::wording::counted;
-use crate::store::{duration_text, slowest_of, summaries_of, utc_text, SummaryKey};
 use crate::{Store, TrackedRequest};
 
 /// A status filter: one status, or a class such as `5xx`.

@@ -5,8 +5,8 @@ use std::io;
 use serde_json::Value;
 
 use super::output::{block, cell, title_cell, Out};
+use crate::model::time::utc_text;
 use crate::readers::wording::counted;
-use crate::store::utc_text;
 use crate::{CrashEvent, Group};
 
 fn field(out: &mut Out, name: &str, value: &str) -> io::Result<()> {

@@ -1,7 +1,7 @@
 //! Times on the command line: `2h` (ago), `7d`, `now`, `2026-01-31`, `2026-01-31T14:05Z`,
 //! `2026-01-31 14:05:09`, `@1767225600` (Unix seconds). Dates and times are UTC.
 
-use crate::store::days_from_civil;
+use crate::model::time::days_from_civil;
 
 const SECOND_US: u64 = 1_000_000;
 

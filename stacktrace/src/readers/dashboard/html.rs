@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
+use crate::model::time::utc_text;
 use crate::readers::wording::counted;
-use crate::store::{utc_text, Trend};
+use crate::store::Trend;
 use crate::{GroupStatus, Level};
 
 pub(crate) use crate::escape::escape_html as esc;

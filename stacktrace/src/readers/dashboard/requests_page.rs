@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use super::html::{self, esc, query_string, Frame};
 use super::pages::PageError;
+use crate::readers::request_summary::{
+    duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey,
+};
 use crate::readers::wording::counted;
-use crate::store::{duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey};
 use crate::{Store, TrackedRequest};
 
 /// The latest entries the summaries cover: enough for a picture, bounded so the page stays

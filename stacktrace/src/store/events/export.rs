@@ -4,23 +4,8 @@ use std::io::Write;
 
 use crate::error::{QueryError, StoreError};
 use crate::model::event::CrashEvent;
+use crate::model::time::rfc3339;
 use crate::store::events::query::Query;
-use crate::store::groups::trends::civil_from_days;
-
-/// `2026-11-21T04:43:50.123456Z` from microseconds since the epoch.
-pub(crate) fn rfc3339(us: u64) -> String {
-    let secs = us / 1_000_000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        us % 1_000_000
-    )
-}
 
 const CSV_HEADER: &str =
     "id,time,level,logger,error_type,message,request_path,user,fingerprint,location\n";
@@ -118,16 +103,6 @@ fn export_error(e: std::io::Error) -> QueryError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(rfc3339(951_782_400_000_001), "2000-02-29T00:00:00.000001Z");
-        assert_eq!(
-            rfc3339(1_795_235_030_500_000),
-            "2026-11-21T04:23:50.500000Z"
-        );
-    }
 
     #[test]
     fn csv_cells_are_quoted_and_defused() {

@@ -3,7 +3,8 @@
 use std::time::SystemTime;
 
 use crate::error::QueryError;
-use crate::model::event::{to_us, CrashEvent, EventId, Level};
+use crate::model::event::{CrashEvent, EventId, Level};
+use crate::model::time::to_us;
 use crate::store::db::Store;
 use crate::store::events::blocks::EventReader;
 use crate::store::index::postings::{self, MAX_WORD, OVERFLOW};
@@ -461,7 +462,7 @@ mod tests {
                     prop_assert_eq!(all_pages(&q), got);
                 }
             }
-            store.purge_before(crate::model::event::from_us(purge_at)).unwrap();
+            store.purge_before(crate::model::time::from_us(purge_at)).unwrap();
             stored.retain(|e| e.timestamp_us >= purge_at);
             for needle in NEEDLES {
                 for q in queries(&store, needle) {

@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueryError, StoreError};
-use crate::model::event::{now_us, to_us, EventId};
+use crate::model::event::EventId;
+use crate::model::time::{now_us, to_us};
 use crate::store::db::Store;
 use crate::store::events::query::Query;
 use crate::store::keys::Field;
@@ -242,60 +243,9 @@ impl Query<'_> {
     }
 }
 
-#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-/// Days since 1970-01-01 of a civil (proleptic Gregorian) date.
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a count of days since 1970-01-01.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-/// `2026-01-31 14:05:09` (UTC) of microseconds since the epoch, for people.
-pub(crate) fn utc_text(us: u64) -> String {
-    let secs = us / 1_000_000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates_round_trip() {
-        for days in [-1_000_000, -1, 0, 1, 11_016, 19_000, 20_513, 2_000_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
-        assert_eq!(utc_text(951_782_400_000_001), "2000-02-29 00:00:00");
-    }
 
     #[test]
     fn window_aligns_to_whole_buckets() {

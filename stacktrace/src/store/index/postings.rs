@@ -208,7 +208,7 @@ impl Postings {
         let mut batch = sled::Batch::default();
         let mut any = false;
         {
-            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let mut known = crate::sync::lock(&self.known);
             for w in words {
                 if known.contains(w) {
                     continue;

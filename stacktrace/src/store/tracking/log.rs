@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{QueryError, StoreError};
-use crate::model::event::{to_us, EventId};
+use crate::model::event::EventId;
+use crate::model::time::to_us;
 use crate::store::db::Store;
 use crate::store::keys;
 use crate::store::tracking::block::{self as block, EntryParts};
@@ -571,8 +572,8 @@ mod tests {
         assert!(b.iter().all(|r| r.path == "/b"));
         let window = store
             .tracked()
-            .since(crate::model::event::from_us(base + 42))
-            .until(crate::model::event::from_us(base + 45))
+            .since(crate::model::time::from_us(base + 42))
+            .until(crate::model::time::from_us(base + 45))
             .run()
             .unwrap();
         assert_eq!(
@@ -704,8 +705,8 @@ mod tests {
         }
         let window = store
             .tracked()
-            .since(crate::model::event::from_us(base + 250))
-            .until(crate::model::event::from_us(base + 520))
+            .since(crate::model::time::from_us(base + 250))
+            .until(crate::model::time::from_us(base + 520))
             .limit(usize::MAX)
             .run()
             .unwrap();
@@ -739,13 +740,13 @@ mod tests {
         assert_eq!(ts(store.tracked().limit(2)), [50, 40]);
         assert_eq!(ts(store.tracked().limit(3)), [50, 40, 30]);
         assert_eq!(ts(store.tracked().limit(4)), [50, 40, 30, 20]);
-        let until = |us| store.tracked().until(crate::model::event::from_us(us));
+        let until = |us| store.tracked().until(crate::model::time::from_us(us));
         assert_eq!(ts(until(45)), [40, 30, 20, 10]);
         assert_eq!(ts(until(25).limit(1)), [20]);
         assert_eq!(
             ts(store
                 .tracked()
-                .since(crate::model::event::from_us(15))
+                .since(crate::model::time::from_us(15))
                 .limit(10)),
             [50, 40, 30, 20]
         );

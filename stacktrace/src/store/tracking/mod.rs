@@ -1,5 +1,4 @@
-//! Tracked requests: the log, its blocks and codec, summaries.
+//! Tracked requests: the log, and its blocks and codec.
 
 pub(crate) mod block;
 pub(crate) mod log;
-pub(crate) mod summary;

@@ -9,12 +9,13 @@ use bytes::Bytes;
 use once_cell::sync::OnceCell;
 
 use super::super::body::CapturedFrames;
-use super::super::request::{lock, RequestState};
+use super::super::request::RequestState;
 use super::entry::{entry_of, Headers, Record, TakeCache};
 use super::settings::Plan;
 use crate::model::event::EventId;
 use crate::runtime::install::store;
 use crate::store::TrackingLog;
+use crate::sync::lock;
 
 /// A response being sent: what its tracking entry needs once the body ends.
 #[derive(Debug)]

@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::entry::{cached_headers, HeaderCache, Headers, Record};
 use super::queue::{tracking_dropped, with_record, Following, Inbox, Queue, INBOX_BYTES};
 use crate::integrations::http::body::CapturedFrames;
-use crate::integrations::http::request::{lock, redact_headers, RequestHead, RequestState};
+use crate::integrations::http::request::{redact_headers, RequestHead, RequestState};
 use crate::integrations::http::request_redaction::{Redaction, SensitiveBody};
+use crate::sync::lock;
 
 fn record_bytes(f: &Following) -> Vec<u8> {
     with_record(f, |record| {

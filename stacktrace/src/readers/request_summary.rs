@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::store::tracking::log::TrackedRequest;
+use crate::store::TrackedRequest;
 
 /// Requests of one path or one status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,0 +1,225 @@
+//! The request current on this thread, made known to every capture made while it is:
+//! installed in a thread-local for the duration of each poll of the request's future (and
+//! of the inner service's `call`), so interleaved requests on one thread never see each
+//! other's; and what a handler adds to it (`set_user`, `track`, sensitive parameters).
+//!
+//! Everything here may run inside the panic hook: thread-locals are read with `try_with`
+//! and `try_borrow`, locks taken with `try_lock`, and nothing panics or blocks.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Once};
+use std::task::{Context, Poll};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::request::{RequestState, ViewOptions};
+use crate::capture::pending::PendingEvent;
+use crate::runtime::install::runtime;
+use crate::sync::lock;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<RequestState>>> = const { RefCell::new(None) };
+}
+
+/// The request current on this thread.
+pub(crate) fn current() -> Option<Arc<RequestState>> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Registers [`fill_pending`] with the pending events, once, before a request is first made
+/// current: from then on every event captured while a request is current carries it.
+fn add_requests_to_events() {
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        crate::capture::pending::register_enricher(fill_pending);
+    });
+}
+
+/// Makes a request current until dropped, then restores the one before.
+pub(crate) struct Entered {
+    previous: Option<Option<Arc<RequestState>>>,
+}
+
+impl Entered {
+    pub(crate) fn new(state: Option<&Arc<RequestState>>) -> Self {
+        let Some(state) = state else {
+            return Entered { previous: None };
+        };
+        add_requests_to_events();
+        let previous = CURRENT
+            .try_with(|c| {
+                c.try_borrow_mut()
+                    .ok()
+                    .map(|mut c| c.replace(state.clone()))
+            })
+            .ok()
+            .flatten();
+        Entered { previous }
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = CURRENT.try_with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    *c = previous;
+                }
+            });
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that carries the request that was current when it was made: spawn a task
+    /// from a handler with it, and what the task captures belongs to the request.
+    ///
+    /// ```no_run
+    /// # async fn handler() {
+    /// tokio::spawn(stacktrace::http::in_current_request(async {
+    ///     // a panic or capture here carries the request's method, path and user
+    /// }));
+    /// # }
+    /// ```
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InRequest<F> {
+        #[pin]
+        inner: F,
+        state: Option<Arc<RequestState>>,
+    }
+}
+
+/// Binds a future to the request current now (see [`InRequest`]).
+pub fn in_current_request<F: Future>(future: F) -> InRequest<F> {
+    InRequest {
+        inner: future,
+        state: current(),
+    }
+}
+
+impl<F: Future> Future for InRequest<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = Entered::new(this.state.as_ref());
+        this.inner.poll(cx)
+    }
+}
+
+/// Says who the user of the current request is: a value whose `user_field` attribute
+/// (`username` unless configured) is shown and indexed, as django-stacktrace reads
+/// `request.user`; a plain string is the user itself. The whole value is stored with the
+/// request, its fields redacted by name. Returns `false` outside a request.
+///
+/// ```no_run
+/// # async fn handler() {
+/// stacktrace::set_user(serde_json::json!({"id": 7, "username": "ann", "plan": "pro"}));
+/// // or simply
+/// stacktrace::set_user("ann");
+/// # }
+/// ```
+pub fn set_user(user: impl Serialize) -> bool {
+    let Some(state) = current() else {
+        return false;
+    };
+    let value = serde_json::to_value(user).unwrap_or(Value::Null);
+    lock(&state.shared).user = Some(value);
+    true
+}
+
+/// Attaches data to the current request's tracking entry (stored as JSON, fields redacted
+/// by name). Returns `false` outside a request.
+///
+/// ```no_run
+/// # async fn handler() {
+/// stacktrace::http::track("cart_items", 3);
+/// # }
+/// ```
+pub fn track(key: &str, value: impl Serialize) -> bool {
+    let Some(state) = current() else {
+        return false;
+    };
+    let value = serde_json::to_value(value).unwrap_or(Value::Null);
+    lock(&state.shared).data.insert(key.to_owned(), value);
+    true
+}
+
+/// Django's `@sensitive_post_parameters` from inside a handler: the named body parameters
+/// (form fields, JSON keys at any depth; whole names, any case) of the current request are
+/// stored as `**********`; with no names, the whole body is. Returns `false` outside a
+/// request. [`SensitivePostParameters`](super::SensitivePostParameters) does the same as a
+/// route layer.
+///
+/// ```no_run
+/// # async fn login() {
+/// stacktrace::http::sensitive_post_parameters(&["pass_word", "card"]);
+/// # }
+/// ```
+pub fn sensitive_post_parameters(names: &[&str]) -> bool {
+    let Some(state) = current() else {
+        return false;
+    };
+    lock(&state.shared).sensitive.add(names);
+    true
+}
+
+/// Adds the current request to an event: called for every event built on this thread.
+fn fill_pending(p: &mut PendingEvent) {
+    let Some(state) = current() else { return };
+    state.events.fetch_add(1, Ordering::Relaxed);
+    fill_from(p, &state);
+}
+
+/// Adds a request to an event.
+pub(crate) fn fill_from(p: &mut PendingEvent, state: &RequestState) {
+    let Some(rt) = runtime() else { return };
+    let view = state.view(&ViewOptions::of_config(&rt.config, &rt.build.redactor));
+    p.request_path = state.path().to_owned();
+    p.user = view.user;
+    p.client_addr = state.client_addr.clone().unwrap_or_default();
+    p.secrets.extend(view.secrets);
+    match &mut p.payload {
+        Value::Object(map) => {
+            map.insert("request".into(), view.json);
+        }
+        other => {
+            let mut map = Map::new();
+            if !other.is_null() {
+                map.insert("value".into(), other.take());
+            }
+            map.insert("request".into(), view.json);
+            *other = Value::Object(map);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entered_restores_the_previous_request() {
+        let parts = http::Request::get("/a").body(()).unwrap().into_parts().0;
+        let a = Arc::new(RequestState::new(&parts, None, None, 0));
+        let parts = http::Request::get("/b").body(()).unwrap().into_parts().0;
+        let b = Arc::new(RequestState::new(&parts, None, None, 0));
+        assert!(current().is_none());
+        {
+            let _a = Entered::new(Some(&a));
+            {
+                let _b = Entered::new(Some(&b));
+                assert_eq!(current().unwrap().path(), "/b");
+            }
+            assert_eq!(current().unwrap().path(), "/a");
+        }
+        assert!(current().is_none());
+    }
+}
