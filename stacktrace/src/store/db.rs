@@ -12,10 +12,11 @@ use crate::error::StoreError;
 use crate::model::drop::{DropCounters, DropReason, DROP_REASONS};
 use crate::model::event::{CrashEvent, EventId};
 use crate::store::events::blocks::Encoded;
-use crate::store::groups::group::{self as groups, Group};
+use crate::store::groups::group::Group;
 use crate::store::index::postings::{Additions, Postings};
-use crate::store::keys::{self, Field};
+use crate::store::keys;
 use crate::store::manifest::Manifest;
+use crate::store::pending::{index_event, Marker};
 use crate::store::recovery;
 use crate::store::spool::{self, Spool};
 
@@ -242,6 +243,8 @@ impl Store {
             store.record_count(stored)?;
         }
         store.rebuild_old_index()?;
+        // Before the merge, which skips the events that are stored.
+        store.complete_pending()?;
         spool::merge_into(&store)?;
         if recorded.is_none() {
             store.flush()?;
@@ -307,9 +310,10 @@ impl Store {
         })
     }
 
-    /// Stores events in blocks (see the event_blocks module), indexes them with a few writes per indexed value
-    /// (see the postings module), and updates each group once; returns what happened to
-    /// each group touched, in order of first occurrence.
+    /// Stores events in blocks (see the event_blocks module), indexes them with a few writes
+    /// per indexed value (see the postings module), and updates each group once; returns
+    /// what happened to each group touched, in order of first occurrence. A batch cut short
+    /// after its events are written is completed at the next open (see the pending module).
     pub(crate) fn insert_batch(
         &self,
         events: &[CrashEvent],
@@ -317,29 +321,15 @@ impl Store {
         let _writing = self.writing()?;
         let mut event_batch = sled::Batch::default();
         let added = self.write_events(&Encoded::new(events), &mut event_batch)?;
-        let mut additions = Additions::default();
-        let mut by_group: Vec<(&str, Vec<&CrashEvent>)> = Vec::new();
-        for e in events {
-            index_event(&mut additions, e);
-            match by_group.iter_mut().find(|(fp, _)| *fp == e.fingerprint) {
-                Some((_, members)) => members.push(e),
-                None => by_group.push((&e.fingerprint, vec![e])),
-            }
-        }
+        let marker = Marker::of(self, events)?;
         let count = self.stored.load(Ordering::SeqCst).saturating_add(added);
-        self.apply_counted(&event_batch, count)?;
+        self.apply_counted_marked(&event_batch, count, Some((&marker.key, &marker.ids)))?;
         self.stored.store(count, Ordering::SeqCst);
-        additions.apply(&self.postings)?;
-        let mut outcomes = Vec::with_capacity(by_group.len());
-        for (_, members) in by_group {
-            let (old, group) = groups::record_many(&self.groups, &members)?;
-            outcomes.push(InsertOutcome {
-                new_group: old.is_none(),
-                regressed: old.is_some_and(|g| g.status == crate::store::GroupStatus::Resolved),
-                group,
-            });
+        #[cfg(test)]
+        if crate::store::pending::torn_after(crate::store::pending::Stage::Events) {
+            return Ok(Vec::new());
         }
-        Ok(outcomes)
+        self.index_and_group(events, &marker.key)
     }
 
     /// Indexes the events of a database written with the earlier index layout (one key
@@ -517,17 +507,4 @@ impl Store {
             size_on_disk: self.db.size_on_disk()?,
         })
     }
-}
-
-/// Adds an event's index entries: its level, error type, request path, user, group and
-/// words.
-fn index_event<'a>(additions: &mut Additions<'a>, e: &'a CrashEvent) {
-    const LEVELS: [u8; 5] = [0, 1, 2, 3, 4];
-    let level = usize::from(e.level.as_byte()).min(LEVELS.len() - 1);
-    additions.add(Field::Level, &LEVELS[level..=level], e.id);
-    additions.add(Field::ErrorType, e.error_type.as_bytes(), e.id);
-    additions.add(Field::RequestPath, e.request_path.as_bytes(), e.id);
-    additions.add(Field::User, e.user.as_bytes(), e.id);
-    additions.add(Field::Fingerprint, e.fingerprint.as_bytes(), e.id);
-    additions.add_text(&e.message, &e.error_type, e.id);
 }

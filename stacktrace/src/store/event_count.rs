@@ -15,24 +15,42 @@ thread_local! {
     pub(super) static FULL_COUNTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The error of a transaction whose closure never aborts.
+pub(super) fn from_transaction(e: TransactionError<()>) -> StoreError {
+    match e {
+        TransactionError::Storage(e) => StoreError::Io(e),
+        TransactionError::Abort(()) => StoreError::Io(sled::Error::ReportableBug(
+            "a transaction that cannot abort aborted".into(),
+        )),
+    }
+}
+
 impl Store {
     /// Applies `batch` to the events tree and records `count` as the number of events
     /// stored, both or neither.
     pub(super) fn apply_counted(&self, batch: &sled::Batch, count: u64) -> Result<(), StoreError> {
+        self.apply_counted_marked(batch, count, None)
+    }
+
+    /// Like [`Store::apply_counted`], writing `marker` (a key and value of the meta tree)
+    /// in the same transaction.
+    pub(super) fn apply_counted_marked(
+        &self,
+        batch: &sled::Batch,
+        count: u64,
+        marker: Option<(&[u8], &[u8])>,
+    ) -> Result<(), StoreError> {
         let meta = &self.postings.meta;
         (&self.events, meta)
             .transaction(|(events, meta)| {
                 events.apply_batch(batch)?;
                 meta.insert(keys::EVENT_COUNT, &count.to_be_bytes())?;
+                if let Some((key, value)) = marker {
+                    meta.insert(key, value)?;
+                }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StoreError::Io(e),
-                // The closure above never aborts.
-                TransactionError::Abort(()) => StoreError::Io(sled::Error::ReportableBug(
-                    "the event count's transaction aborted".into(),
-                )),
-            })
+            .map_err(from_transaction)
     }
 
     /// The number of events recorded with the last write; `None` in a database written by

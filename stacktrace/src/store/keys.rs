@@ -23,6 +23,11 @@ pub(crate) const META: &str = "meta";
 /// In [`META`]: the number of events stored, big-endian u64, written in the same
 /// transaction as the events it counts.
 pub(crate) const EVENT_COUNT: &[u8] = b"events.count";
+/// In [`META`]: prefix of the marker of a stored batch whose events may not be indexed and
+/// grouped yet, followed by a big-endian u64 from sled's id generator; the value is the
+/// batch's ids, 16 big-endian bytes each. Written in the same transaction as the events,
+/// removed in the same transaction as their groups' updates.
+pub(crate) const PENDING: &[u8] = b"events.pending.";
 /// Fingerprint to versioned group.
 pub(crate) const GROUPS: &str = "groups";
 /// Counter name to big-endian u64.

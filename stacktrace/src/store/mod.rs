@@ -7,6 +7,7 @@ mod groups;
 mod index;
 mod keys;
 mod manifest;
+mod pending;
 mod recovery;
 mod retention;
 mod spool;

@@ -4,10 +4,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
 
 use crate::error::StoreError;
 use crate::model::event::{CrashEvent, EventId, Level};
 use crate::store::db::Store;
+use crate::store::event_count::from_transaction;
 use crate::store::keys;
 
 /// Where a group stands.
@@ -121,40 +124,47 @@ fn group_with_occurrence(mut g: Group, event: &CrashEvent) -> Group {
     g
 }
 
-/// Counts events of one fingerprint in their group in one atomic update.
-pub(in crate::store) fn record_many(
+/// The group `old` (or a new one) after `events`, all of its fingerprint; `None` when
+/// there are none.
+fn group_after(old: Option<Group>, events: &[&CrashEvent]) -> Option<Group> {
+    let mut rest = events.iter();
+    let mut g = match old {
+        Some(g) => g,
+        None => group_from_first(rest.next()?),
+    };
+    for e in rest {
+        g = group_with_occurrence(g, e);
+    }
+    Some(g)
+}
+
+/// Counts each fingerprint's events in its group and removes `marker` from the meta tree,
+/// all in one transaction: a marker still there says the groups were not counted, so
+/// that completing its batch counts them once. Returns each group before and after.
+pub(in crate::store) fn record_groups(
     groups: &sled::Tree,
-    events: &[&CrashEvent],
-) -> Result<(Option<Group>, Group), StoreError> {
-    let Some(first) = events.first() else {
-        return Err(StoreError::Undecodable {
-            what: "groups".into(),
-            reason: "no event to record".into(),
-        });
-    };
-    // A damaged group record is rebuilt from the events rather than blocking every later
-    // event of the group.
-    let fold = |old: Option<Group>| {
-        let mut rest = events.iter();
-        let mut g = match old {
-            Some(g) => g,
-            None => {
-                rest.next();
-                group_from_first(first)
+    meta: &sled::Tree,
+    by_group: &[(&str, Vec<&CrashEvent>)],
+    marker: &[u8],
+) -> Result<Vec<(Option<Group>, Group)>, StoreError> {
+    (groups, meta)
+        .transaction(|(groups, meta)| {
+            let mut out = Vec::with_capacity(by_group.len());
+            for (fingerprint, events) in by_group {
+                // A damaged group record is rebuilt from the events rather than blocking
+                // every later event of the group.
+                let old = groups
+                    .get(fingerprint.as_bytes())?
+                    .and_then(|b| keys::decode::<Group>(&b, String::new).ok());
+                if let Some(new) = group_after(old.clone(), events) {
+                    groups.insert(fingerprint.as_bytes(), keys::encode(&new))?;
+                    out.push((old, new));
+                }
             }
-        };
-        for e in rest {
-            g = group_with_occurrence(g, e);
-        }
-        g
-    };
-    let old = groups.fetch_and_update(first.fingerprint.as_bytes(), |old| {
-        let old = old.and_then(|b| keys::decode::<Group>(b, String::new).ok());
-        Some(keys::encode(&fold(old)))
-    })?;
-    let old = old.and_then(|b| keys::decode::<Group>(&b, String::new).ok());
-    let new = fold(old.clone());
-    Ok((old, new))
+            meta.remove(marker)?;
+            Ok::<_, ConflictableTransactionError<()>>(out)
+        })
+        .map_err(from_transaction)
 }
 
 impl Store {

@@ -650,6 +650,31 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    // Pins: completing a batch cut short after its index entries were written applies them
+    // again; each id must stay indexed once, in runs of the same layout.
+    #[test]
+    fn applying_the_same_additions_again_changes_nothing() {
+        let (_d, p) = postings();
+        let ids: Vec<_> = (0..600).map(|t| id(t * 3, 0)).collect();
+        add(&p, Field::User, "ann", &ids[..40]);
+        let snapshot = |p: &Postings| -> Vec<(Vec<u8>, Vec<u8>)> {
+            p.runs
+                .iter()
+                .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+                .collect()
+        };
+        // A short last run extended, then runs split past the limit.
+        for batch in [&ids[40..50], &ids[50..]] {
+            add(&p, Field::User, "ann", batch);
+            let once = snapshot(&p);
+            add(&p, Field::User, "ann", batch);
+            assert_eq!(snapshot(&p), once);
+        }
+        let mut want = ids.clone();
+        want.reverse();
+        assert_eq!(read(&p, Field::User, "ann", ALL.0, ALL.1), want);
+    }
+
     #[test]
     fn values_with_a_shared_start_or_a_nul_stay_apart() {
         let (_d, p) = postings();
