@@ -251,7 +251,7 @@ impl Writer {
 
 /// Moves up to a batch of jobs from the queue into `jobs`.
 fn take_jobs(queue: &Mutex<Queue>, jobs: &mut Vec<Job>) {
-    let mut q = crate::sync::lock(&queue);
+    let mut q = crate::sync::lock(queue);
     let n = q.jobs.len().min(BATCH);
     jobs.extend(q.jobs.drain(..n));
     q.events -= jobs.iter().filter(|j| j.is_event()).count();
