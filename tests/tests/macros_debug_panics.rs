@@ -4,29 +4,17 @@
 //! event must never change what the function does: the panic is caught, the value is
 //! stored as a placeholder naming the problem, and no panic event is stored for it.
 
+mod support;
+
 use std::cell::Cell;
 use std::fmt;
-use std::sync::OnceLock;
 
-use stacktrace::{capture, CrashEvent};
-
-struct Installed {
-    _dir: tempfile::TempDir,
-    guard: stacktrace::Guard,
-}
+use stacktrace::{capture, Config, CrashEvent};
+use support::install::{install_once, Installed};
 
 /// One runtime for this test binary (the install is process-global).
 fn installed() -> &'static Installed {
-    static INSTALLED: OnceLock<Installed> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let guard = stacktrace::install_with(
-            stacktrace::Config::default()
-                .db_path(dir.path().join("events.db"))
-                .capture_env(false),
-        );
-        Installed { _dir: dir, guard }
-    })
+    install_once(|| Config::default().capture_env(false))
 }
 
 fn all_events() -> Vec<CrashEvent> {
