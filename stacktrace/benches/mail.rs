@@ -14,7 +14,7 @@ use stacktrace::{Config, Guard, Level};
 
 #[path = "support/clocks.rs"]
 mod clocks;
-#[path = "../../tests/tests/mail_support/smtp.rs"]
+#[path = "../../tests/tests/support/mail/smtp.rs"]
 mod smtp;
 
 use clocks::{batched, Clock, ThreadCpu};

@@ -1,14 +1,14 @@
 //! A `panic = "abort"` build: the process ends as soon as the hook returns, so the event
 //! must already be durable.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{db_dir, run_with_limit};
 use stacktrace::Store;
+use support::scenario::{db_dir, run_with_limit};
 
 /// Builds the scenario program with `panic = "abort"` in a target directory of its own (the
 /// panic strategy is chosen per build, not per crate). The build has line tables only, the

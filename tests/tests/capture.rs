@@ -1,10 +1,10 @@
 //! Manual capture, volume control, install behaviour and configuration from the
 //! environment, each in a process of its own.
 
-mod common;
+mod support;
 
-use common::{db_dir, scenario, scenario_command};
 use stacktrace::{DropReason, Level, Store};
+use support::scenario::{db_dir, scenario, scenario_command};
 
 #[test]
 fn capture_error_stores_type_message_chain_location_and_frames() {
@@ -98,7 +98,7 @@ fn environment_configures_and_bad_values_are_reported_with_defaults_kept() {
     let mut cmd = scenario_command("env", &db, "");
     cmd.env("STACKTRACE_DB", &db)
         .env("STACKTRACE_SAMPLE_RATE", "1.5");
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     let expected = r#"invalid STACKTRACE_SAMPLE_RATE="1.5": expected a number from 0.0 to 1.0"#;
     assert!(run.stdout.contains(expected), "{run:?}");
@@ -113,7 +113,7 @@ fn environment_rate_limit_applies() {
     let mut cmd = scenario_command("env", &db, "");
     cmd.env("STACKTRACE_DB", &db)
         .env("STACKTRACE_RATE_LIMIT", "3");
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(Store::open(&db).unwrap().query().count().unwrap(), 3);
 }

@@ -2,13 +2,12 @@
 //! 10,000 events, a rich one, a missing one and one held by a running program. Each command
 //! is checked for its output (tables for people, JSON for scripts) and its exit code.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::collections::HashSet;
 
-use cli_support::{cli, cli_json, empty_db, large_db, showcase_db, Holder, LARGE};
 use serde_json::Value;
+use support::cli::{cli, cli_json, empty_db, large_db, showcase_db, Holder, LARGE};
 
 /// Exit codes the tool documents.
 const USAGE: i32 = 2;
@@ -359,7 +358,7 @@ fn a_limit_of_zero_means_all_and_a_negative_limit_is_explained() {
 // heading of `show`) when the output is not a terminal.
 #[test]
 fn a_long_title_is_shortened_in_tables_and_headings_and_shown_whole_as_the_message() {
-    let (_dir, db) = cli_support::long_message_db();
+    let (_dir, db) = support::cli::long_message_db();
     for args in [&["groups"][..], &["list"]] {
         let run = cli(&db, args);
         assert_eq!(run.code, Some(0), "{run:?}");

@@ -3,12 +3,11 @@
 //! `--since`, `--path`, `--status`), summaries by path and status, tables and `--json`, and
 //! its exit codes on bad values, a missing and a held database.
 
-mod cli_support;
-mod common;
+mod support;
 
-use cli_support::tracked::{tracked_db, FAILED, FAST_BEFORE, MISSING, SLOW, TOTAL};
-use cli_support::{cli, cli_json, empty_db, Holder};
 use serde_json::Value;
+use support::cli::tracked::{tracked_db, FAILED, FAST_BEFORE, MISSING, SLOW, TOTAL};
+use support::cli::{cli, cli_json, empty_db, Holder};
 
 const USAGE: i32 = 2;
 const LOCKED: i32 = 4;
@@ -17,7 +16,7 @@ const NO_DATABASE: i32 = 5;
 #[test]
 #[ignore = "run as a child by the tests that need tracked requests"]
 fn tracked_requests_writer() {
-    cli_support::tracked::write_if_asked();
+    support::cli::tracked::write_if_asked();
 }
 
 fn rows(v: &Value) -> &Vec<Value> {

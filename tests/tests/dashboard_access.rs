@@ -2,8 +2,7 @@
 //! token holders from anywhere), mounting under a path, escaping of event text, and forms
 //! that did not come from the dashboard.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -47,7 +46,7 @@ fn get(uri: &str, peer: Option<&str>, host: &str) -> Request<Body> {
 }
 
 fn showcase_store() -> (tempfile::TempDir, Store) {
-    let (dir, db) = cli_support::showcase_db();
+    let (dir, db) = support::cli::showcase_db();
     let store = Store::open(&db).expect("open the copy");
     (dir, store)
 }
@@ -294,7 +293,7 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
 // and the page titles; counts of one were plural ("1 events").
 #[tokio::test]
 async fn a_long_title_is_shortened_in_lists_and_headings_and_the_message_is_whole() {
-    let (_dir, db) = cli_support::long_message_db();
+    let (_dir, db) = support::cli::long_message_db();
     let store = Store::open(&db).expect("open the copy");
     let id = store.query().run().unwrap().events[0].id;
     let fp = store.groups(stacktrace::GroupOrder::Count).unwrap()[0]

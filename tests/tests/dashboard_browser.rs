@@ -6,8 +6,7 @@
 //!
 //! `scripts/install-browser.sh` installs chromium and chromium-driver when they are missing.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::mail::smtp::base64_decode;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -93,28 +93,6 @@ fn dechunk(mut rest: &str) -> String {
         }
         out.push_str(&after[..n]);
         rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn decode_base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let mut acc = 0u32;
-        for (i, d) in chunk.iter().enumerate() {
-            acc |= u32::from(*d) << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
     }
     out
 }
@@ -303,7 +281,7 @@ impl Browser {
 
     fn screenshot(&self, name: &str) {
         let b64 = self.cmd("GET", "/screenshot", None);
-        let png = decode_base64(b64.as_str().unwrap_or(""));
+        let png = base64_decode(b64.as_str().unwrap_or(""));
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("save screenshot");
     }
@@ -325,8 +303,8 @@ impl Drop for Browser {
 #[test]
 fn the_dashboard_works_in_a_headless_browser() {
     ensure_browser();
-    let (_dir, db) = cli_support::showcase_db();
-    let server = cli_support::Server::start(&db, &[]);
+    let (_dir, db) = support::cli::showcase_db();
+    let server = support::cli::Server::start(&db, &[]);
     let browser = Browser::start();
     let base = &server.url;
 

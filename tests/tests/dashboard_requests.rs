@@ -2,8 +2,7 @@
 //! through the HTTP layer: the slowest, by path, by status and the latest, its filters, and
 //! what it says when nothing is tracked.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -11,14 +10,14 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use cli_support::tracked::{tracked_db, FAILED, FAST_BEFORE, MISSING};
 use stacktrace::{Dashboard, Store};
+use support::cli::tracked::{tracked_db, FAILED, FAST_BEFORE, MISSING};
 use tower::ServiceExt;
 
 #[test]
 #[ignore = "run as a child by the tests that need tracked requests"]
 fn tracked_requests_writer() {
-    cli_support::tracked::write_if_asked();
+    support::cli::tracked::write_if_asked();
 }
 
 async fn page(app: &Router, uri: &str) -> (StatusCode, String) {
@@ -142,7 +141,7 @@ async fn the_requests_page_filters_by_path_status_and_time() {
 
 #[tokio::test]
 async fn without_tracked_requests_the_page_says_how_to_track_them() {
-    let (_dir, db) = cli_support::empty_db();
+    let (_dir, db) = support::cli::empty_db();
     let app: Router = Dashboard::owning(Store::open(&db).unwrap()).router();
     let (status, html) = page(&app, "/requests").await;
     assert_eq!(status, StatusCode::OK);

@@ -1,7 +1,7 @@
 //! The request known to every capture made while it is handled: the panic hook,
 //! `capture_error`, `#[capture]`, spawned tasks; 500 on panics; server errors.
 
-mod http_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use http::Request;
-use http_common::{client, empty, events_at, flush, get as fetch, install, send, serve};
 use serde_json::{json, Value};
 use stacktrace::http::{in_current_request, ResponseError, StacktraceLayer};
 use stacktrace::{capture, Config, Level, PLACEHOLDER};
+use support::http::{client, empty, events_at, flush, get as fetch, install, send, serve};
 
 fn setup() {
     install(|| Config::default().capture_env(false));

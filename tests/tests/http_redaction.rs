@@ -2,17 +2,17 @@
 //! JSON bodies, URLs and bearer values never reach the database; bodies are kept up to the
 //! limit, marked when cut or not UTF-8, and the handler still receives them whole.
 
-mod http_common;
+mod support;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
 use http::Request;
-use http_common::{chunked, client, flush, full, install, send, serve};
 use stacktrace::http::{SensitivePostParameters, StacktraceLayer};
-use stacktrace::{Config, CrashEvent, Level, PLACEHOLDER};
+use stacktrace::{Config, CrashEvent, PLACEHOLDER};
 use stacktrace_tests::{contains, raw_bytes};
+use support::http::{chunked, client, echo_tagged, flush, full, install, send, serve};
 
 const LIMIT: usize = 1024;
 
@@ -27,13 +27,7 @@ fn setup() -> std::path::PathBuf {
 
 /// Reads the whole body, stores an event tagged by `x-tag`, answers the length it read.
 async fn echo(headers: HeaderMap, body: Bytes) -> String {
-    let tag = headers
-        .get("x-tag")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("untagged")
-        .to_owned();
-    stacktrace::capture_message(&format!("seen {tag}"), Level::Info);
-    body.len().to_string()
+    echo_tagged("seen", &headers, &body)
 }
 
 async fn inside(headers: HeaderMap, body: Bytes) -> String {
@@ -70,7 +64,7 @@ async fn post_body(
     path: &str,
     tag: &str,
     content_type: &str,
-    body: http_common::Body,
+    body: support::http::Body,
 ) -> String {
     let req = Request::post(format!("http://{addr}{path}"))
         .header("x-tag", tag)
@@ -101,7 +95,7 @@ async fn secrets_never_reach_the_database() {
     .header("x-upstream", "Bearer sec-upstream-bearer")
     .header("referer", "https://deploy:sec-url-pass@example.test/page")
     .header("x-control", "ctl-header-1")
-    .body(http_common::empty())
+    .body(support::http::empty())
     .unwrap();
     assert!(send(&c, req).await.0.is_success());
 

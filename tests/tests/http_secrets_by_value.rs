@@ -3,18 +3,18 @@
 //! alike; a JSON or form body is redacted as one whatever its declared content type; and a
 //! huge header value is stored cut, marked.
 
-mod http_common;
+mod support;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
 use http::{Request, StatusCode};
-use http_common::{client, empty, flush, full, install, send, serve};
 use stacktrace::http::{StacktraceLayer, Tracking};
 use stacktrace::mail::MailConfig;
 use stacktrace::{Breadcrumb, Config, Level, Report, Store, PLACEHOLDER};
 use stacktrace_tests::{contains, raw_bytes};
+use support::http::{client, echo_tagged, empty, flush, full, install, send, serve};
 
 /// The most bytes of one header value stored.
 const HEADER_CAP: usize = 8 << 10;
@@ -34,13 +34,7 @@ fn setup() -> std::path::PathBuf {
 }
 
 async fn echo(headers: HeaderMap, body: Bytes) -> String {
-    let tag = headers
-        .get("x-tag")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("untagged")
-        .to_owned();
-    stacktrace::capture_message(&format!("http-sv seen {tag}"), Level::Info);
-    body.len().to_string()
+    echo_tagged("http-sv seen", &headers, &body)
 }
 
 /// Says who the user is and attaches data under a key, both holding URL credentials.

@@ -1,7 +1,7 @@
 //! Request tracking (execution times, excludes, body limits, the cap, queries) and broken
 //! links (referer rules, ignorable URLs), against a real server.
 
-mod http_common;
+mod support;
 
 use std::time::{Duration, SystemTime};
 
@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use http::Request;
-use http_common::{client, empty, flush, full, get as fetch, install, send, serve};
 use stacktrace::http::{StacktraceLayer, Tracking};
 use stacktrace::{Config, Level};
+use support::http::{client, empty, flush, full, get as fetch, install, send, serve};
 use tokio::sync::Mutex;
 
 /// The tests share one tracking tree; the cap test must not see the others' entries.

@@ -1,13 +1,13 @@
 //! log and tracing integrations, breadcrumbs, tokio tasks, filters and per-user limits,
 //! each scenario in a process of its own.
 
-mod common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{db_dir, run_with_limit, Run};
 use stacktrace::{CrashEvent, DropReason, Level, Store};
+use support::scenario::{db_dir, run_with_limit, Run};
 
 fn run(name: &str, db: &std::path::Path) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_integrations_scenario"));

@@ -8,14 +8,14 @@
 //! Pins: about one kill in 400 left a database sled refused to open ("Read corrupted data at
 //! file offset None"), and from then on every start stored nothing.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::db_dir;
 use stacktrace::Store;
+use support::scenario::{db_dir, env_u64, stress_enabled};
 
 /// splitmix64: a seeded sequence, so a failing run can be replayed.
 struct Seq(u64);
@@ -32,14 +32,10 @@ impl Seq {
 
 #[test]
 fn a_program_killed_at_any_moment_leaves_a_database_the_next_open_reads() {
-    if std::env::var_os("STACKTRACE_STRESS").is_none() {
-        println!("skipped: set STACKTRACE_STRESS=1 to run the kill loop");
+    if !stress_enabled("run the kill loop") {
         return;
     }
-    let kills: u64 = std::env::var("STACKTRACE_KILLS")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(1000);
+    let kills = env_u64("STACKTRACE_KILLS", 1000);
     let seed: u64 = std::env::var("STACKTRACE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -1,28 +1,17 @@
 //! `#[capture]` on every supported form of function: an `Err` is stored with the function's
 //! path, its arguments and the error's chain; `Ok` stores nothing.
 
+mod support;
+
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
-use stacktrace::{capture, sensitive_variables, CrashEvent, Level, PLACEHOLDER};
-
-struct Installed {
-    _dir: tempfile::TempDir,
-    guard: stacktrace::Guard,
-}
+use stacktrace::{capture, sensitive_variables, Config, CrashEvent, Level, PLACEHOLDER};
+use support::install::{install_once, Installed};
 
 /// One runtime for this test binary (the install is process-global).
 fn installed() -> &'static Installed {
-    static INSTALLED: OnceLock<Installed> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let guard = stacktrace::install_with(
-            stacktrace::Config::default()
-                .db_path(dir.path().join("events.db"))
-                .capture_env(false),
-        );
-        Installed { _dir: dir, guard }
-    })
+    install_once(|| Config::default().capture_env(false))
 }
 
 /// Every stored event whose message contains `token`.

@@ -4,29 +4,17 @@
 //! event must never change what the function does: the panic is caught, the value is
 //! stored as a placeholder naming the problem, and no panic event is stored for it.
 
+mod support;
+
 use std::cell::Cell;
 use std::fmt;
-use std::sync::OnceLock;
 
-use stacktrace::{capture, CrashEvent};
-
-struct Installed {
-    _dir: tempfile::TempDir,
-    guard: stacktrace::Guard,
-}
+use stacktrace::{capture, Config, CrashEvent};
+use support::install::{install_once, Installed};
 
 /// One runtime for this test binary (the install is process-global).
 fn installed() -> &'static Installed {
-    static INSTALLED: OnceLock<Installed> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let guard = stacktrace::install_with(
-            stacktrace::Config::default()
-                .db_path(dir.path().join("events.db"))
-                .capture_env(false),
-        );
-        Installed { _dir: dir, guard }
-    })
+    install_once(|| Config::default().capture_env(false))
 }
 
 fn all_events() -> Vec<CrashEvent> {
@@ -168,19 +156,17 @@ fn an_error_whose_display_panics_is_stored_with_a_placeholder_message() {
     assert_eq!(ours.len(), 1, "{events:#?}");
 }
 
-mod common;
-
 // Pins: an argument held by reference was formatted by its `Debug` inside the panic hook,
 // where a second panic aborts the process: a captured function whose body panicked while
 // an argument's `Debug` panicked too ended the program instead of its thread, and stored
 // nothing.
 #[test]
 fn a_panicking_debug_inside_a_panicking_call_neither_aborts_nor_loses_the_panic() {
-    let (dir, db) = common::db_dir();
+    let (dir, db) = support::scenario::db_dir();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_macro_scenario"));
     cmd.arg("debug-panics-in-panic").arg(&db);
     cmd.env_remove("STACKTRACE_DB");
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
         run.stdout.contains("thread ended: panicked=true"),

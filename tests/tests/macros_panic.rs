@@ -2,14 +2,14 @@
 //! of the thread, or of the task, that panicked. Each scenario runs in a process of its own
 //! (`src/bin/macro_scenario.rs`).
 
-mod common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{db_dir, run_with_limit, Run};
 use stacktrace::{CrashEvent, Level, Store, PLACEHOLDER};
 use stacktrace_tests::raw_bytes;
+use support::scenario::{db_dir, run_with_limit, Run};
 
 fn run(name: &str, arg: &str) -> (tempfile::TempDir, Run, Vec<CrashEvent>) {
     let (dir, db) = db_dir();

@@ -1,27 +1,18 @@
 //! Values of `#[sensitive_variables]` arguments never reach the database: the argument is
 //! stored as the placeholder, and its value is scrubbed from every other text of the event.
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+mod support;
+
+use std::sync::{Mutex, MutexGuard};
 
 use proptest::prelude::*;
-use stacktrace::{capture, sensitive_variables, CrashEvent, PLACEHOLDER};
+use stacktrace::{capture, sensitive_variables, Config, CrashEvent, PLACEHOLDER};
+use stacktrace_tests::raw_bytes;
+use support::install::{install_once, Installed};
 
-struct Installed {
-    dir: tempfile::TempDir,
-    guard: stacktrace::Guard,
-}
-
+/// One runtime for this test binary (the install is process-global).
 fn installed() -> &'static Installed {
-    static INSTALLED: OnceLock<Installed> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let guard = stacktrace::install_with(
-            stacktrace::Config::default()
-                .db_path(dir.path().join("events.db"))
-                .capture_env(false),
-        );
-        Installed { dir, guard }
-    })
+    install_once(|| Config::default().capture_env(false))
 }
 
 /// The tests read "the newest event", so they take turns.
@@ -96,18 +87,8 @@ fn a_canary_secret_is_shown_as_the_placeholder_and_is_not_in_the_database_files(
 
     let store = stacktrace::store().expect("a store");
     store.flush().expect("flush to disk");
-    let mut bytes = Vec::new();
-    let mut stack = vec![installed().dir.path().to_path_buf()];
-    while let Some(p) = stack.pop() {
-        if p.is_dir() {
-            for entry in std::fs::read_dir(&p).expect("read dir") {
-                stack.push(entry.expect("entry").path());
-            }
-        } else {
-            bytes.extend(std::fs::read(&p).unwrap_or_default());
-        }
-    }
-    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let bytes = raw_bytes(&installed().dir);
+    let contains = |needle: &[u8]| stacktrace_tests::contains(&bytes, needle);
     assert!(!contains(canary.as_bytes()));
     assert!(!contains(cvv.as_bytes()));
     // Meaningful only if the event is in the files at all.

@@ -4,13 +4,13 @@
 //! The panic hook is process-wide, so the scenario runs in a child process: this test binary
 //! started again with `MACRO_TASKS_DB` set, running only `child_scenario`.
 
-mod common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{db_dir, run_with_limit};
 use stacktrace::{capture, Store};
+use support::scenario::{db_dir, run_with_limit};
 
 #[capture]
 async fn quiet_task(name: &str, rounds: u32) -> u32 {

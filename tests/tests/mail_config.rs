@@ -1,21 +1,22 @@
 //! Bad mail settings are reported at install, naming the setting, and never panic.
 
+mod support;
+
 use stacktrace::mail::MailConfig;
 use stacktrace::{Config, InstallError};
+use support::scenario::db_dir;
 
 #[test]
 fn bad_addresses_and_urls_are_install_errors_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, db) = db_dir();
     let guard = stacktrace::install_with(
-        Config::default()
-            .db_path(dir.path().join("events.db"))
-            .mail(
-                MailConfig::default()
-                    .admin("ops@example.com")
-                    .admin("ops at example dot com")
-                    .manager("<>")
-                    .smtp_url("smtp://ann:hunter2@mail.test:99999"),
-            ),
+        Config::default().db_path(db).mail(
+            MailConfig::default()
+                .admin("ops@example.com")
+                .admin("ops at example dot com")
+                .manager("<>")
+                .smtp_url("smtp://ann:hunter2@mail.test:99999"),
+        ),
     );
     let texts: Vec<String> = guard
         .errors()

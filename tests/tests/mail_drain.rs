@@ -1,21 +1,22 @@
 //! Dropping the guard sends what the mail queue holds, within the drain timeout, and says
 //! what was left.
 
-mod mail_support;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mail_support::smtp::SmtpServer;
+use support::mail::smtp::SmtpServer;
+use support::scenario::db_dir;
 
 fn scenario(port: u16, drain_ms: u64) -> (std::process::Output, Duration) {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, db) = db_dir();
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
         .args([
             port.to_string(),
             drain_ms.to_string(),
-            dir.path().join("events.db").display().to_string(),
+            db.display().to_string(),
         ])
         .output()
         .expect("run mail_scenario");
@@ -58,11 +59,11 @@ fn the_guard_says_what_was_left_when_the_server_is_down() {
 #[test]
 fn install_reads_mail_settings_from_the_environment() {
     let server = SmtpServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, db) = db_dir();
     let run = |admins: &str| {
         Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
             .arg("env")
-            .env("STACKTRACE_DB", dir.path().join("events.db"))
+            .env("STACKTRACE_DB", &db)
             .env("STACKTRACE_ADMINS", admins)
             .env("STACKTRACE_SMTP_URL", server.url())
             .env("STACKTRACE_MAIL_DRAIN_TIMEOUT", "10")
@@ -92,12 +93,12 @@ fn install_reads_mail_settings_from_the_environment() {
 #[test]
 fn a_panic_is_mailed_once_whether_the_hook_or_the_writer_stores_it() {
     let server = SmtpServer::start();
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, db) = db_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
         .args([
             "panics".to_owned(),
             server.port().to_string(),
-            dir.path().join("events.db").display().to_string(),
+            db.display().to_string(),
         ])
         .output()
         .expect("run mail_scenario");

@@ -1,7 +1,7 @@
 //! The SMTP server down, busy, failing and back: captures return at once, the mail queue
 //! stays bounded, and what was queued arrives once the server is back, each mail once.
 
-mod mail_support;
+mod support;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -9,29 +9,28 @@ use std::time::{Duration, Instant};
 use stacktrace::mail::MailConfig;
 use stacktrace::{Config, Level};
 
-use mail_support::smtp::{Mode, SmtpServer};
+use support::mail::smtp::{Mode, SmtpServer};
+use support::scenario::db_dir;
 
 const CAPACITY: usize = 5;
 
 #[test]
 fn queued_mails_arrive_once_after_the_server_is_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, db) = db_dir();
     // A port with nobody listening: the server is down.
     let port = SmtpServer::start().port();
     std::thread::sleep(Duration::from_millis(50));
     let guard = stacktrace::install_with(
-        Config::default()
-            .db_path(dir.path().join("events.db"))
-            .mail(
-                MailConfig::default()
-                    .admin("ops@example.com")
-                    .smtp_host("127.0.0.1")
-                    .smtp_port(port)
-                    .queue_capacity(CAPACITY)
-                    .max_attempts(10_000)
-                    .smtp_timeout(Duration::from_secs(2))
-                    .retry_backoff(Duration::from_millis(20), Duration::from_millis(100)),
-            ),
+        Config::default().db_path(db).mail(
+            MailConfig::default()
+                .admin("ops@example.com")
+                .smtp_host("127.0.0.1")
+                .smtp_port(port)
+                .queue_capacity(CAPACITY)
+                .max_attempts(10_000)
+                .smtp_timeout(Duration::from_secs(2))
+                .retry_backoff(Duration::from_millis(20), Duration::from_millis(100)),
+        ),
     );
     assert!(guard.errors().is_empty(), "{:?}", guard.errors());
 

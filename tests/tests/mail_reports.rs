@@ -1,8 +1,7 @@
 //! Mail reports against a real SMTP server on 127.0.0.1: a panic, a report in parts, the
 //! throttle and regressions, broken links, header injection, and secrets.
 
-mod http_common;
-mod mail_support;
+mod support;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -13,8 +12,8 @@ use http::{Request, StatusCode};
 use stacktrace::mail::{MailConfig, MailReason, Notice, Reporter, StandardReporter};
 use stacktrace::{Config, Level};
 
-use http_common::{client, empty, send, serve};
-use mail_support::smtp::{Received, SmtpServer};
+use support::http::{client, empty, send, serve};
+use support::mail::smtp::{Received, SmtpServer};
 
 const ADMINS: [&str; 2] = ["ops@example.com", "dev@example.com"];
 const MANAGER: &str = "web@example.com";
@@ -26,7 +25,7 @@ fn server() -> &'static SmtpServer {
     static SERVER: OnceLock<SmtpServer> = OnceLock::new();
     let server = SERVER.get_or_init(SmtpServer::start);
     let url = server.url();
-    http_common::install(move || {
+    support::http::install(move || {
         Config::default()
             .max_payload_bytes(1 << 20)
             .capture_body(true)
@@ -53,7 +52,7 @@ fn about<'a>(mails: &'a [Received], marker: &str) -> Vec<&'a Received> {
 /// Waits for `n` mails about `marker`, then a little longer to see that no more come.
 fn mails_about(marker: &str, n: usize) -> Vec<Received> {
     let s = server();
-    http_common::flush();
+    support::http::flush();
     s.wait_for(WAIT, |m| about(m, marker).len() >= n);
     std::thread::sleep(Duration::from_millis(300));
     about(&s.mails(), marker).into_iter().cloned().collect()

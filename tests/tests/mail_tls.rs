@@ -2,18 +2,19 @@
 //! the test CA trusted through `STACKTRACE_SMTP_ROOT_CERT`; never in the clear when TLS is
 //! required, and nothing delivered to a server whose certificate is not trusted.
 
-mod mail_support;
+mod support;
 
 use std::process::{Command, Output};
 
-use mail_support::smtp::{test_ca, Security, SmtpServer};
+use support::mail::smtp::{test_ca, Security, SmtpServer};
+use support::scenario::db_dir;
 
 /// Runs `mail_scenario tls-panic`: one panic, mailed with these settings.
 fn panic_mailed(url: &str, root_certificate: Option<&std::path::Path>) -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, db) = db_dir();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mail_scenario"));
     cmd.arg("tls-panic")
-        .arg(dir.path().join("events.db"))
+        .arg(&db)
         .env("STACKTRACE_ADMINS", "ops@example.com")
         .env("STACKTRACE_SMTP_URL", url)
         .env_remove("STACKTRACE_SMTP_ROOT_CERT");

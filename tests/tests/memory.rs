@@ -6,11 +6,11 @@
 //! Pins: resident memory grew by about 9 KB per stored event (470 MB after 51,200 panics),
 //! sled's page cache being left at its default of 1 GiB.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{db_dir, run_with_limit};
+use support::scenario::{db_dir, env_u64, run_with_limit, stress_enabled};
 
 /// The figures a `memory` run printed: events stored, resident bytes before and after.
 fn figures(stdout: &str) -> (u64, u64, u64) {
@@ -27,14 +27,10 @@ fn figures(stdout: &str) -> (u64, u64, u64) {
 
 #[test]
 fn storing_fifty_thousand_events_grows_resident_memory_by_less_than_64_mib() {
-    if std::env::var_os("STACKTRACE_STRESS").is_none() {
-        println!("skipped: set STACKTRACE_STRESS=1 to store 50,000 events and measure");
+    if !stress_enabled("store 50,000 events and measure") {
         return;
     }
-    let events: u64 = std::env::var("STACKTRACE_MEMORY_EVENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50_000);
+    let events = env_u64("STACKTRACE_MEMORY_EVENTS", 50_000);
     let (_dir, db) = db_dir();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_store_scenario"));
     cmd.arg("memory").arg(&db).arg(events.to_string());

@@ -1,10 +1,10 @@
 //! Panic scenarios, each in a process of its own: the event is stored durably by the hook,
 //! the previous hook still prints, the exit code is unchanged.
 
-mod common;
+mod support;
 
-use common::{db_dir, scenario};
 use stacktrace::{GroupOrder, GroupStatus, Level, Store};
+use support::scenario::{db_dir, scenario};
 
 fn only_event(db: &std::path::Path) -> stacktrace::CrashEvent {
     let store = Store::open(db).expect("open after the program ended");
@@ -111,7 +111,7 @@ fn sixteen_threads_panicking_at_once_are_each_stored_once() {
 fn a_panic_survives_kill_9_right_after_the_hook() {
     use std::io::BufRead;
     let (_dir, db) = db_dir();
-    let mut child = common::scenario_command("panic-then-hang", &db, "")
+    let mut child = support::scenario::scenario_command("panic-then-hang", &db, "")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -218,10 +218,10 @@ fn the_culprit_of_an_index_panic_is_the_programs_function_not_the_slice_index() 
 #[test]
 fn an_excluded_module_is_never_the_culprit() {
     let (_dir, db) = db_dir();
-    let mut cmd = common::scenario_command("index-app", &db, "");
+    let mut cmd = support::scenario::scenario_command("index-app", &db, "");
     cmd.env("STACKTRACE_DB", &db)
         .env("STACKTRACE_IN_APP_EXCLUDE", "scenario::ledger");
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     let e = only_event(&db);
     let rate_at = e
@@ -247,10 +247,10 @@ fn a_panic_resolved_at_the_next_open_keeps_the_programs_in_app_rules() {
     let mut events = Vec::new();
     for name in ["index-app", "index-app-then-abort"] {
         let (dir, db) = db_dir();
-        let mut cmd = common::scenario_command(name, &db, "");
+        let mut cmd = support::scenario::scenario_command(name, &db, "");
         cmd.env("STACKTRACE_DB", &db)
             .env("STACKTRACE_IN_APP_EXCLUDE", "scenario::ledger");
-        let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+        let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
         if name == "index-app" {
             assert_eq!(run.code, Some(0), "{run:?}");
         } else {
@@ -422,7 +422,7 @@ fn a_panic_of_a_program_since_rebuilt_keeps_its_addresses() {
     std::fs::copy(env!("CARGO_BIN_EXE_scenario"), &exe).unwrap();
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg("panic-then-abort").arg(&db);
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, None, "{run:?}");
     // The program is rebuilt (another build id) before the database is opened again.
     std::fs::copy(env!("CARGO_BIN_EXE_macro_scenario"), &exe).unwrap();
@@ -515,7 +515,7 @@ fn a_program_without_a_build_id_resolves_its_panics_in_the_hook() {
     std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg("panic-then-abort").arg(&db);
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, None, "{run:?}");
 
     let e = only_panic(&db);

@@ -1,13 +1,13 @@
 //! The read API over a database filled by a program: filters answered from indexes, paging,
 //! groups, retention, export and stats.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use common::{db_dir, scenario};
 use stacktrace::{GroupOrder, Level, QueryError, Store};
+use support::scenario::{db_dir, scenario};
 
 fn filled(n: usize) -> (tempfile::TempDir, Store) {
     let (dir, db) = db_dir();

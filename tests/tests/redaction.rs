@@ -1,10 +1,10 @@
 //! Secrets in extra data, tags and the environment never reach the database files.
 
-mod common;
+mod support;
 
-use common::{db_dir, scenario_command};
 use stacktrace::{Store, PLACEHOLDER};
 use stacktrace_tests::{contains, raw_bytes};
+use support::scenario::{db_dir, scenario_command};
 
 #[test]
 fn redacted_fields_and_secret_environment_are_absent_from_raw_bytes() {
@@ -14,7 +14,7 @@ fn redacted_fields_and_secret_environment_are_absent_from_raw_bytes() {
     let mut cmd = scenario_command("secrets", &db, canary);
     cmd.env("MY_API_KEY", env_canary)
         .env("PLAIN_SETTING", "visible-env-marker");
-    let run = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let run = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
 
     {

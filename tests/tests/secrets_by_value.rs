@@ -4,8 +4,7 @@
 //! and the crate's own SMTP password wherever it shows. None reaches the database files, the
 //! JSON-lines export or a mail; the text around each is kept.
 
-mod common;
-mod mail_support;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use stacktrace::{GroupOrder, Store};
 use stacktrace_tests::{contains, raw_bytes};
 
-use mail_support::smtp::SmtpServer;
+use support::mail::smtp::SmtpServer;
 
 /// `user:password` in base64, as a `Basic` credential carries it.
 fn base64(text: &str) -> String {
@@ -45,7 +44,7 @@ fn base64(text: &str) -> String {
 #[test]
 fn secrets_by_value_reach_neither_the_files_nor_the_export_nor_a_mail() {
     let server = SmtpServer::start();
-    let (dir, db) = common::db_dir();
+    let (dir, db) = support::scenario::db_dir();
     let smtp = "sv-smtp-pass-4c1d";
     let database = "sv-database-pw-77e2";
     let redis = "sv-redis-pw-0b9a";
@@ -62,7 +61,7 @@ fn secrets_by_value_reach_neither_the_files_nor_the_export_nor_a_mail() {
         "sv-arg-pw-2a7e",
     ];
     let basic = base64("deploy:sv-basic-pw-e3f8");
-    let run = common::run_with_limit(
+    let run = support::scenario::run_with_limit(
         {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_secrets_scenario"));
             cmd.args(reported)

@@ -1,10 +1,10 @@
 //! A database held by another process, corrupt or unwritable: the program runs on, and
 //! events of a held database are not lost.
 
-mod common;
+mod support;
 
-use common::{db_dir, scenario};
 use stacktrace::{Store, StoreError};
+use support::scenario::{db_dir, scenario};
 
 #[test]
 fn held_database_spools_and_merges_on_next_open() {
@@ -163,7 +163,7 @@ fn a_damaged_data_file_is_named_moved_aside_once_and_a_fresh_database_stores_aga
         .arg(&db)
         .arg("list")
         .env_remove("STACKTRACE_DB");
-    let listed = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let listed = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
     assert_ne!(listed.code, Some(0), "{listed:?}");
     let said: Vec<&str> = listed.stderr.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(said.len(), 1, "{listed:?}");
@@ -239,7 +239,7 @@ fn a_data_file_that_makes_sled_panic_is_named_in_one_line_and_moved_aside_at_ins
                 .arg(&db)
                 .arg("stats")
                 .env_remove("STACKTRACE_DB");
-            let stats = common::run_with_limit(cmd, std::time::Duration::from_secs(60));
+            let stats = support::scenario::run_with_limit(cmd, std::time::Duration::from_secs(60));
             stats.stderr.contains("made sled panic").then_some(stats)
         })
         .expect("damaging some region of the data file makes sled panic");

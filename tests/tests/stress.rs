@@ -1,12 +1,12 @@
 //! Heavy runs, opt-in: `cargo test -p stacktrace-tests --test stress -- --ignored`
 //! (`STACKTRACE_STRESS=THREADS:ROUNDS`, default 64:50).
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{db_dir, run_with_limit, scenario_command};
 use stacktrace::Store;
+use support::scenario::{db_dir, run_with_limit, scenario_command};
 
 #[test]
 #[ignore = "heavy: run with --ignored"]

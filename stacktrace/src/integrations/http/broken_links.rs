@@ -1,10 +1,9 @@
-//! Broken links, as Django's `BrokenLinkEmailsMiddleware` decides them: a 404 that a page
-//! linked to, not a bot probing, not a search engine, not an ignorable URL.
+//! Broken links: a 404 that a page linked to, not a bot probing, not a search engine, not an ignorable URL.
 
 use regex::Regex;
 
-/// Django's suggested `IGNORABLE_404_URLS`, with PHP probes added: requests browsers and
-/// scanners make on their own.
+/// Addresses never reported as broken links: requests browsers and scanners make on their
+/// own (icons, robots, PHP probes).
 pub(crate) const DEFAULT_IGNORABLE_404_URLS: [&str; 4] = [
     r"^/favicon\.ico$",
     r"^/robots\.txt$",

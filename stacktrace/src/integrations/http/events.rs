@@ -102,7 +102,8 @@ pub(crate) fn unstored_panic(state: &RequestState, message: &str) {
     submit(rt, p, false);
 }
 
-/// Stores a 404 as a broken link when Django would mail it to the managers.
+/// Stores a 404 as a broken link when a page linked to it (see `broken_links`), for the
+/// managers' mail.
 pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
     let head = &state.head;
     let referer = head.header_text(http::header::REFERER);

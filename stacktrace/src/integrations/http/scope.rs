@@ -152,7 +152,7 @@ pub fn track(key: &str, value: impl Serialize) -> bool {
     true
 }
 
-/// Django's `@sensitive_post_parameters` from inside a handler: the named body parameters
+/// Hides body parameters from inside a handler: the named body parameters
 /// (form fields, JSON keys at any depth; whole names, any case) of the current request are
 /// stored as `**********`; with no names, the whole body is. Returns `false` outside a
 /// request. [`SensitivePostParameters`](super::SensitivePostParameters) does the same as a

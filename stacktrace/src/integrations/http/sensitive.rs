@@ -1,12 +1,11 @@
-//! Django's `@sensitive_post_parameters` for a route, as a layer.
+//! A route layer that hides the named body parameters of its requests.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::scope::sensitive_post_parameters;
 
-/// Hides body parameters of the routes it wraps, as Django's
-/// `@sensitive_post_parameters("pass_word", "card")`: form fields and JSON keys (at any
+/// Hides body parameters of the routes it wraps (`["pass_word", "card"]`): form fields and JSON keys (at any
 /// depth) with these names, in any case, are stored as `**********`; with
 /// [`all`](SensitivePostParameters::all), the whole body is. It works inside a
 /// [`StacktraceLayer`](super::StacktraceLayer), which it tells; put it on the route:

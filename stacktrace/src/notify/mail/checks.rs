@@ -278,7 +278,7 @@ mod tests {
     /// The test CA of the integration tests' TLS SMTP server.
     const TEST_CA: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/tests/mail_support/tls/ca.pem"
+        "/../tests/tests/support/mail/tls/ca.pem"
     );
 
     #[cfg(feature = "mail-tls")]

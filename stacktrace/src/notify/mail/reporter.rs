@@ -1,5 +1,5 @@
-//! The report a mail carries, in text and HTML, as Django's `ExceptionReporter` writes it;
-//! and the [`Reporter`] trait to write your own.
+//! The report a mail carries: the event's title, frames, request and context, in text and
+//! HTML; and the [`Reporter`] trait to write your own.
 
 use std::fmt::Write as _;
 

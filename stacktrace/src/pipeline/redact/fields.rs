@@ -7,9 +7,8 @@ use serde_json::Value;
 
 use crate::model::event::PLACEHOLDER;
 
-/// Whether an environment variable (or setting) name looks secret, as Django's
-/// `HIDDEN_SETTINGS` decides it: it contains `API`, `TOKEN`, `KEY`, `SECRET`, `PASS` or
-/// `SIGNATURE`, in any case.
+/// Whether an environment variable (or setting) name looks secret: it contains `API`,
+/// `TOKEN`, `KEY`, `SECRET`, `PASS` or `SIGNATURE`, in any case.
 pub(crate) fn is_secret_name(name: &str) -> bool {
     ["API", "TOKEN", "KEY", "SECRET", "PASS", "SIGNATURE"]
         .iter()

@@ -1,5 +1,4 @@
-//! Request tracking, as flask-tracking does it: every request with its status and execution
-//! time, built and written by threads of their own behind a bounded queue, so the request
+//! Request tracking: every request with its status and execution time, built and written by threads of their own behind a bounded queue, so the request
 //! never waits on the database and a burst that outruns them drops entries (counted) rather
 //! than memory. Entries are stored many to a block (see the store's tracking tree).
 

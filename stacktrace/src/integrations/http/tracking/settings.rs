@@ -19,13 +19,13 @@ use crate::error::ConfigError;
 /// # Ok::<(), stacktrace::ConfigError>(())
 /// ```
 ///
-/// | setting | default | flask-tracking |
-/// |---|---|---|
-/// | `exclude` (path regexes: not tracked) | none | `EXCLUDE` |
-/// | `exclude_body` (path regexes: bodies not kept) | none | `EXCLUDE_BODY` |
-/// | `max_body_length` (bytes of each body kept) | `4096` | `MAX_BODY_LENGTH` |
-/// | `max_entries` | `100000` | capped collection |
-/// | `max_bytes` (of keys and values) | 64 MiB | capped collection |
+/// | setting | default |
+/// |---|---|
+/// | `exclude` (path regexes: not tracked) | none |
+/// | `exclude_body` (path regexes: bodies not kept) | none |
+/// | `max_body_length` (bytes of each body kept) | `4096` |
+/// | `max_entries` (oldest trimmed beyond it) | `100000` |
+/// | `max_bytes` (of keys and values; oldest trimmed beyond it) | 64 MiB |
 #[derive(Clone, Debug)]
 pub struct Tracking {
     exclude: Vec<Regex>,

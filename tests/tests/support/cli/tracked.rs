@@ -8,7 +8,7 @@
 //! #[test]
 //! #[ignore = "run as a child by the tests that need tracked requests"]
 //! fn tracked_requests_writer() {
-//!     cli_support::tracked::write_if_asked();
+//!     support::cli::tracked::write_if_asked();
 //! }
 //! ```
 
@@ -26,7 +26,7 @@ use stacktrace::Config;
 use tower::ServiceExt;
 
 use super::{copy_of, Template};
-use crate::common::run_with_limit;
+use crate::support::scenario::run_with_limit;
 
 /// Where the child writes; set only in the child.
 const WRITER_DB: &str = "STACKTRACE_TEST_TRACKED_DB";

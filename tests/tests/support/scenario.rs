@@ -1,7 +1,4 @@
-//! Helpers shared by the integration tests: running scenario programs with a time limit,
-//! and reading what they stored.
-
-#![allow(dead_code)]
+//! Scenario programs run with a time limit, and fresh directories for their databases.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -85,4 +82,23 @@ pub fn scenario_command(name: &str, db: &Path, arg: &str) -> Command {
 /// Runs the scenario program with a 60-second limit.
 pub fn scenario(name: &str, db: &Path, arg: &str) -> Run {
     run_with_limit(scenario_command(name, db, arg), Duration::from_secs(60))
+}
+
+/// Whether the opt-in stress tests run (`STACKTRACE_STRESS` set); when they do not, says
+/// what was skipped and how to run it.
+pub fn stress_enabled(skipped: &str) -> bool {
+    if std::env::var_os("STACKTRACE_STRESS").is_none() {
+        println!("skipped: set STACKTRACE_STRESS=1 to {skipped}");
+        return false;
+    }
+    true
+}
+
+/// The number in the environment variable `name`, or `default` when it is unset or not a
+/// number.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
 }

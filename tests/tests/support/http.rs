@@ -1,13 +1,11 @@
-//! Helpers of the HTTP integration tests: one installed tracker per test program, an axum
-//! app served on 127.0.0.1, a real HTTP client with time limits.
-
-#![allow(dead_code)]
+//! The HTTP tests' harness: an axum app served on 127.0.0.1, a real HTTP client with time
+//! limits, the tracker installed once (through [`super::install`]) and flushed with its
+//! request tracking.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,41 +18,21 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use stacktrace::{Config, CrashEvent, Guard};
+use stacktrace::{Config, CrashEvent};
+
+use super::install::{install_once, installed};
 
 pub type Body = BoxBody<Bytes, Infallible>;
-
-struct Installed {
-    guard: Guard,
-    dir: PathBuf,
-    _keep: tempfile::TempDir,
-}
-
-static INSTALLED: OnceLock<Installed> = OnceLock::new();
 
 /// Installs the tracker once for this test program, with `config` (its database in a
 /// fresh directory); returns that directory.
 pub fn install(config: impl FnOnce() -> Config) -> PathBuf {
-    INSTALLED
-        .get_or_init(|| {
-            let keep = tempfile::tempdir().expect("temp dir");
-            let dir = keep.path().to_path_buf();
-            let guard = stacktrace::install_with(config().db_path(dir.join("events.db")));
-            assert!(guard.errors().is_empty(), "{:?}", guard.errors());
-            Installed {
-                guard,
-                dir,
-                _keep: keep,
-            }
-        })
-        .dir
-        .clone()
+    install_once(config).dir.clone()
 }
 
 /// Waits until captured events and tracked requests are stored.
 pub fn flush() {
-    let installed = INSTALLED.get().expect("installed");
-    assert!(installed.guard.flush_timeout(Duration::from_secs(20)));
+    assert!(installed().guard.flush_timeout(Duration::from_secs(20)));
     assert!(stacktrace::http::flush_tracking(Duration::from_secs(20)));
 }
 
@@ -123,6 +101,18 @@ pub async fn get(client: &Client<HttpConnector, Body>, url: String) -> (StatusCo
     let req = Request::get(url).body(empty()).expect("request");
     let (status, _, body) = send(client, req).await;
     (status, body)
+}
+
+/// What the tests' echo handlers do: stores an info event `{what} {tag}`, the tag being the
+/// request's `x-tag` header (`untagged` without one), and answers the length of the body read.
+pub fn echo_tagged(what: &str, headers: &HeaderMap, body: &Bytes) -> String {
+    let tag = headers
+        .get("x-tag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("untagged")
+        .to_owned();
+    stacktrace::capture_message(&format!("{what} {tag}"), stacktrace::Level::Info);
+    body.len().to_string()
 }
 
 /// The events stored for a request path, newest first.

@@ -2,15 +2,13 @@
 //! copied for each test (sled lets one process open a database, so tests never share one),
 //! the tool run as a program with a time limit, and a program that holds a database.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::common::{run_with_limit, scenario_command, Run};
+use super::scenario::{run_with_limit, scenario_command, Run};
 
 pub mod tracked;
 
@@ -152,7 +150,7 @@ pub struct Holder {
 
 impl Holder {
     pub fn start(db: &Path) -> Holder {
-        let mut cmd = crate::common::scenario_command("hold", db, "");
+        let mut cmd = super::scenario::scenario_command("hold", db, "");
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -38,7 +38,7 @@ pub enum Security {
 
 /// The test CA, which signed the server's certificate (a file of the tests crate).
 pub fn test_ca() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mail_support/tls/ca.pem")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/mail/tls/ca.pem")
 }
 
 /// The server's TLS settings: the test certificate for `localhost` and `127.0.0.1`, with
@@ -418,7 +418,7 @@ fn decoded_body(head: &str, content: &str) -> String {
     let text = if head.contains("quoted-printable") {
         quoted_printable(content)
     } else if head.contains("base64") {
-        String::from_utf8_lossy(&base64(content)).into_owned()
+        String::from_utf8_lossy(&base64_decode(content)).into_owned()
     } else {
         content.to_owned()
     };
@@ -449,7 +449,8 @@ fn quoted_printable(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn base64(s: &str) -> Vec<u8> {
+/// Standard base64 decoded, skipping what is not a digit of it (line breaks, padding).
+pub fn base64_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| match c {
         b'A'..=b'Z' => Some(c - b'A'),
         b'a'..=b'z' => Some(c - b'a' + 26),
@@ -492,7 +493,7 @@ fn decoded_words(v: &str) -> String {
         };
         let text = &tail[..end];
         if enc.eq_ignore_ascii_case("b") {
-            out.push_str(&String::from_utf8_lossy(&base64(text)));
+            out.push_str(&String::from_utf8_lossy(&base64_decode(text)));
         } else {
             out.push_str(&quoted_printable(&text.replace('_', " ")));
         }

@@ -1,0 +1,17 @@
+//! Helpers shared by the integration tests, one folder for all of them: each test file
+//! declares `mod support;` and uses the parts it needs.
+//!
+//! - [`scenario`]: scenario programs run with a time limit, fresh database directories;
+//! - [`install`]: the tracker installed once per test program (the install is process-global);
+//! - [`http`]: an axum app served on 127.0.0.1 and a real HTTP client with time limits;
+//! - [`cli`]: databases for the command-line and dashboard tests, the tool run as a program;
+//! - [`mail`]: an SMTP server on 127.0.0.1, with the test-only TLS certificates of `mail/tls/`.
+
+// Every test program compiles all of this module and uses only a part of it.
+#![allow(dead_code)]
+
+pub mod cli;
+pub mod http;
+pub mod install;
+pub mod mail;
+pub mod scenario;
