@@ -8,9 +8,10 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::escape::percent_decode;
 use crate::model::event::PLACEHOLDER;
 use crate::pipeline::build::truncate_utf8;
-use crate::pipeline::redact::credentials::{add_secret, percent_decode, redact_credentials};
+use crate::pipeline::redact::credentials::{add_secret, redact_credentials};
 use crate::pipeline::redact::fields::{contains_ignore_ascii_case, is_secret_name, FieldRedactor};
 
 /// What a route declared sensitive in its request body, as `@sensitive_post_parameters`.

@@ -71,21 +71,21 @@ pub(crate) fn smtp_url_parts(url: &str) -> Result<SmtpUrl, &'static str> {
     })
 }
 
+/// A user or password decoded; a `%` not followed by two hex digits, or bytes that are not
+/// UTF-8, make the URL bad.
 fn percent_decoded(s: &str) -> Result<String, &'static str> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or(EXPECTED)?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| EXPECTED)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let mut escapes = s.split('%').skip(1);
+    if !escapes.all(|after| {
+        after
+            .get(..2)
+            .is_some_and(|h| u8::from_str_radix(h, 16).is_ok())
+    }) {
+        return Err(EXPECTED);
     }
-    String::from_utf8(out).map_err(|_| EXPECTED)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|d| d.into_owned())
+        .map_err(|_| EXPECTED)
 }
 
 /// The URL with its password replaced by the placeholder, for messages.
