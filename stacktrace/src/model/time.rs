@@ -4,7 +4,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 /// Microseconds since the Unix epoch, now.
@@ -36,16 +35,14 @@ pub(crate) fn timestamp_of_us(us: u64) -> Timestamp {
 #[cfg_attr(not(any(feature = "dashboard", feature = "mail")), allow(dead_code))]
 /// `2026-01-31 14:05:09` (UTC) of microseconds since the epoch, for people.
 pub(crate) fn utc_text(us: u64) -> String {
-    let t = TimeZone::UTC.to_datetime(timestamp_of_us(us));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    // jiff's RFC 3339 printer (`2026-01-31T14:05:09Z`, a 4-digit year from 1970 on), with a
+    // space for the `T` and no `Z`: several times cheaper than formatting the fields.
+    let mut text = format!("{:.0}", timestamp_of_us(us));
+    text.pop();
+    if text.get(10..11) == Some("T") {
+        text.replace_range(10..11, " ");
+    }
+    text
 }
 
 /// `2026-11-21T04:43:50.123456Z` from microseconds since the epoch.
