@@ -110,7 +110,7 @@ impl From<sled::Error> for StoreError {
 pub enum QueryError {
     /// The cursor given is not one this store produced.
     BadCursor(String),
-    /// The time range is empty or inverted.
+    /// The time range is inverted: its start is after its end (both ends are inclusive).
     BadRange {
         /// Start, microseconds since the epoch.
         since_us: u64,
@@ -302,6 +302,10 @@ macro_rules! umbrella_from {
     )*};
 }
 umbrella_from!(InstallError => Install, StoreError => Store, QueryError => Query, ConfigError => Config);
+
+/// The `expected` of a [`ConfigError`] for a count that cannot be 0, in code settings and
+/// variables alike.
+pub(crate) const POSITIVE: &str = "a whole number from 1";
 
 /// A setting has a value it cannot take.
 #[derive(Clone, Debug, PartialEq, Eq)]

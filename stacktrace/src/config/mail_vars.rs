@@ -1,12 +1,11 @@
 //! Mail settings from `STACKTRACE_*` environment variables.
 
-use std::time::Duration;
-
 use lettre::message::Mailbox;
 
-use super::{parse_list, stacktrace_vars, strict};
-use crate::error::ConfigError;
-use crate::notify::mail::config::{MailConfig, TlsMode, ADDRESS, POSITIVE, SECONDS};
+use super::vars::{parse_list, parse_non_empty, parse_positive, parse_seconds};
+use super::{stacktrace_vars, strict};
+use crate::error::{ConfigError, POSITIVE};
+use crate::notify::mail::config::{MailConfig, TlsMode, ADDRESS, SECONDS};
 use crate::notify::mail::url::smtp_url_parts;
 
 /// For [`install`](crate::install()): turns mail on from the `STACKTRACE_*` variables when
@@ -61,7 +60,6 @@ impl MailConfig {
                 value: value.to_owned(),
                 expected,
             };
-            let secs = |v: &str| v.trim().parse::<u64>().ok().map(Duration::from_secs);
             let result = match var {
                 "STACKTRACE_ADMINS" | "STACKTRACE_MANAGERS" => {
                     let list = parse_list(value);
@@ -98,18 +96,12 @@ impl MailConfig {
                         expected: why,
                     }),
                 },
-                "STACKTRACE_SMTP_HOST" if !value.trim().is_empty() => {
-                    c.host = value.trim().to_owned();
-                    Ok(())
-                }
-                "STACKTRACE_SMTP_HOST" => Err(bad("a host name or address")),
-                "STACKTRACE_SMTP_PORT" => match value.trim().parse::<u16>() {
-                    Ok(p) if p > 0 => {
-                        c.port = Some(p);
-                        Ok(())
-                    }
-                    _ => Err(bad("a port from 1 to 65535")),
-                },
+                "STACKTRACE_SMTP_HOST" => parse_non_empty(value)
+                    .map(|h| c.host = h.to_owned())
+                    .ok_or(bad("a host name or address")),
+                "STACKTRACE_SMTP_PORT" => parse_positive::<u16>(value)
+                    .map(|p| c.port = Some(p))
+                    .ok_or(bad("a port from 1 to 65535")),
                 "STACKTRACE_SMTP_USER" => {
                     c.user = Some(value.to_owned());
                     Ok(())
@@ -121,29 +113,19 @@ impl MailConfig {
                 "STACKTRACE_SMTP_TLS" => TlsMode::parse(value)
                     .map(|m| c.tls = m)
                     .ok_or(bad("none, opportunistic, required or wrapper")),
-                "STACKTRACE_SMTP_ROOT_CERT" if !value.trim().is_empty() => {
-                    c.root_certificate = Some(value.trim().into());
-                    Ok(())
-                }
-                "STACKTRACE_SMTP_ROOT_CERT" => Err(bad("the path of a PEM file")),
-                "STACKTRACE_MAIL_THROTTLE" => {
-                    secs(value).map(|d| c.throttle = d).ok_or(bad(SECONDS))
-                }
-                "STACKTRACE_MAIL_DRAIN_TIMEOUT" => {
-                    secs(value).map(|d| c.drain_timeout = d).ok_or(bad(SECONDS))
-                }
-                "STACKTRACE_MAIL_CHUNK_SIZE" => value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
+                "STACKTRACE_SMTP_ROOT_CERT" => parse_non_empty(value)
+                    .map(|p| c.root_certificate = Some(p.into()))
+                    .ok_or(bad("the path of a PEM file")),
+                "STACKTRACE_MAIL_THROTTLE" => parse_seconds(value)
+                    .map(|d| c.throttle = d)
+                    .ok_or(bad(SECONDS)),
+                "STACKTRACE_MAIL_DRAIN_TIMEOUT" => parse_seconds(value)
+                    .map(|d| c.drain_timeout = d)
+                    .ok_or(bad(SECONDS)),
+                "STACKTRACE_MAIL_CHUNK_SIZE" => parse_positive(value)
                     .map(|n| c.chunk_size = n)
                     .ok_or(bad(POSITIVE)),
-                "STACKTRACE_MAIL_QUEUE_CAPACITY" => value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
+                "STACKTRACE_MAIL_QUEUE_CAPACITY" => parse_positive(value)
                     .map(|n| c.queue_capacity = n)
                     .ok_or(bad(POSITIVE)),
                 _ => Ok(()),

@@ -4,14 +4,12 @@
 mod mail_vars;
 mod secrets;
 mod settings;
-mod vars;
+pub(crate) mod vars;
 
 #[cfg(feature = "mail")]
 pub(crate) use mail_vars::mail_from_vars;
 pub(crate) use secrets::secrets_of_settings;
 pub use settings::Config;
-#[cfg(feature = "mail")]
-pub(crate) use vars::parse_list;
 pub(crate) use vars::stacktrace_vars;
 #[cfg_attr(not(feature = "mail"), allow(unused_imports))]
 pub(crate) use vars::strict;

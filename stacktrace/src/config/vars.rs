@@ -1,14 +1,15 @@
 //! Settings from `STACKTRACE_*` variables, and the checks of settings given in code.
 
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 use super::Config;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, POSITIVE};
 
 const BOOL: &str = "true or false (also 1/0, yes/no, on/off)";
 const RATE: &str = "a number from 0.0 to 1.0";
 const COUNT: &str = "a whole number from 0";
-const POSITIVE: &str = "a whole number from 1";
 const PATHS: &str = "crate or module paths (`app`, `app::billing`), comma-separated";
 
 /// Whether `prefix` is a crate or module path: identifiers joined by `::`, a trailing `::`
@@ -29,6 +30,30 @@ pub(crate) fn strict<T>((parsed, errors): (T, Vec<ConfigError>)) -> Result<T, Co
         None => Ok(parsed),
         Some(first) => Err(first),
     }
+}
+
+// The value parsers, shared by `Config` and `MailConfig`: each kind of value is read one way.
+
+/// A whole number, surrounding blanks ignored.
+pub(crate) fn parse_count<T: FromStr>(s: &str) -> Option<T> {
+    s.trim().parse().ok()
+}
+
+/// A whole number other than 0, surrounding blanks ignored.
+pub(crate) fn parse_positive<T: FromStr + PartialEq + Default>(s: &str) -> Option<T> {
+    parse_count(s).filter(|n| *n != T::default())
+}
+
+/// A whole number of seconds.
+#[cfg_attr(not(feature = "mail"), allow(dead_code))]
+pub(crate) fn parse_seconds(s: &str) -> Option<Duration> {
+    parse_count(s).map(Duration::from_secs)
+}
+
+/// The value trimmed, unless nothing is left.
+pub(crate) fn parse_non_empty(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty()).then_some(t)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -119,11 +144,9 @@ impl Config {
                 "STACKTRACE_SAMPLE_RATE" => parse_rate(value)
                     .map(|r| c.sample_rate = r)
                     .ok_or(bad(RATE)),
-                "STACKTRACE_RATE_LIMIT" => value
-                    .trim()
-                    .parse()
+                "STACKTRACE_RATE_LIMIT" => parse_count(value)
                     .map(|n| c.rate_limit = n)
-                    .map_err(|_| bad(COUNT)),
+                    .ok_or(bad(COUNT)),
                 "STACKTRACE_CAPTURE_HEADERS" => parse_bool(value)
                     .map(|b| c.capture_headers = b)
                     .ok_or(bad(BOOL)),
@@ -133,28 +156,16 @@ impl Config {
                 "STACKTRACE_CAPTURE_ENV" => parse_bool(value)
                     .map(|b| c.capture_env = b)
                     .ok_or(bad(BOOL)),
-                "STACKTRACE_MAX_PAYLOAD_BYTES" => value
-                    .trim()
-                    .parse()
+                "STACKTRACE_MAX_PAYLOAD_BYTES" => parse_count(value)
                     .map(|n| c.max_payload_bytes = n)
-                    .map_err(|_| bad(COUNT)),
-                "STACKTRACE_QUEUE_CAPACITY" => value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
+                    .ok_or(bad(COUNT)),
+                "STACKTRACE_QUEUE_CAPACITY" => parse_positive(value)
                     .map(|n| c.queue_capacity = n)
                     .ok_or(bad(POSITIVE)),
-                "STACKTRACE_EXIT_FLUSH_MS" => value
-                    .trim()
-                    .parse()
-                    .map(|ms| c.exit_flush_timeout = std::time::Duration::from_millis(ms))
-                    .map_err(|_| bad(COUNT)),
-                "STACKTRACE_CACHE_BYTES" => value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
+                "STACKTRACE_EXIT_FLUSH_MS" => parse_count(value)
+                    .map(|ms| c.exit_flush_timeout = Duration::from_millis(ms))
+                    .ok_or(bad(COUNT)),
+                "STACKTRACE_CACHE_BYTES" => parse_positive(value)
                     .map(|n| c.cache_bytes = n)
                     .ok_or(bad(POSITIVE)),
                 "STACKTRACE_REDACT_FIELDS" => {
@@ -169,26 +180,18 @@ impl Config {
                     c.user_field = value.trim().to_owned();
                     Ok(())
                 }
-                "STACKTRACE_DB" if !value.trim().is_empty() => {
-                    c.db_path = PathBuf::from(value);
-                    Ok(())
-                }
-                "STACKTRACE_DB" => Err(bad("a path")),
-                "STACKTRACE_MAX_BREADCRUMBS" => value
-                    .trim()
-                    .parse()
+                "STACKTRACE_DB" => parse_non_empty(value)
+                    .map(|_| c.db_path = PathBuf::from(value))
+                    .ok_or(bad("a path")),
+                "STACKTRACE_MAX_BREADCRUMBS" => parse_count(value)
                     .map(|n| c.max_breadcrumbs = n)
-                    .map_err(|_| bad(COUNT)),
-                "STACKTRACE_RATE_LIMIT_PER_USER" => value
-                    .trim()
-                    .parse()
+                    .ok_or(bad(COUNT)),
+                "STACKTRACE_RATE_LIMIT_PER_USER" => parse_count(value)
                     .map(|n| c.rate_limit_per_user = n)
-                    .map_err(|_| bad(COUNT)),
-                "STACKTRACE_RATE_LIMIT_PER_CLIENT" => value
-                    .trim()
-                    .parse()
+                    .ok_or(bad(COUNT)),
+                "STACKTRACE_RATE_LIMIT_PER_CLIENT" => parse_count(value)
                     .map(|n| c.rate_limit_per_client = n)
-                    .map_err(|_| bad(COUNT)),
+                    .ok_or(bad(COUNT)),
                 "STACKTRACE_IGNORE_ERROR_TYPES" => {
                     c.ignore_error_types = parse_list(value);
                     Ok(())

@@ -8,8 +8,9 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::escape::percent_decode;
 use crate::model::event::PLACEHOLDER;
-use crate::pipeline::redact::credentials::{add_secret, percent_decode, redact_credentials};
+use crate::pipeline::redact::credentials::{add_secret, redact_credentials};
 use crate::pipeline::redact::fields::FieldRedactor;
 
 /// What a route declared sensitive in its request body, as `@sensitive_post_parameters`.

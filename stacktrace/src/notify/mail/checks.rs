@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
-use super::config::{MailConfig, ReporterHandle, TlsMode, ADDRESS, POSITIVE};
+use super::config::{MailConfig, ReporterHandle, TlsMode, ADDRESS};
 use super::url::{smtp_url_parts, SmtpUrl};
 use crate::error::ConfigError;
+use crate::error::POSITIVE;
 
 /// Settings checked at install, ready for the sender.
 #[derive(Clone, Debug)]

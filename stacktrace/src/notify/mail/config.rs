@@ -195,7 +195,6 @@ impl Default for MailConfig {
 pub(crate) const ADDRESS: &str =
     "email addresses such as ops@example.com or \"Ops <ops@example.com>\"";
 pub(crate) const SECONDS: &str = "a whole number of seconds";
-pub(crate) const POSITIVE: &str = "a whole number above 0";
 
 impl MailConfig {
     /// Adds an admin: mailed on new groups, regressions and server errors.

@@ -15,77 +15,67 @@ pub(crate) struct SmtpUrl {
 const EXPECTED: &str =
     "an SMTP URL such as smtp://user:password@host:587?tls=required or smtps://host";
 
-/// Splits an SMTP URL into its parts, or says what it should look like.
+/// Splits an SMTP URL into its parts, or says what it should look like. The URL is read by
+/// `url`; what it may hold beyond the host is checked here: no path but `/`, no fragment,
+/// and `tls=MODE` as the only query.
 pub(crate) fn smtp_url_parts(url: &str) -> Result<SmtpUrl, &'static str> {
-    let url = url.trim();
-    let (scheme, rest) = url.split_once("://").ok_or(EXPECTED)?;
-    let mut tls = match scheme.to_ascii_lowercase().as_str() {
+    let parsed = url::Url::parse(url.trim()).map_err(|_| EXPECTED)?;
+    let mut tls = match parsed.scheme() {
         "smtp" => TlsMode::None,
         "smtps" => TlsMode::Wrapper,
         _ => return Err(EXPECTED),
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let (userinfo, hostport) = match rest.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, rest),
-    };
-    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
-        // [::1]:25
-        let (h, after) = inner.split_once(']').ok_or(EXPECTED)?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/') {
+    if !matches!(parsed.path(), "" | "/") || parsed.fragment().is_some() {
         return Err(EXPECTED);
     }
-    let port = match port {
-        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0).ok_or(EXPECTED)?),
-        None => None,
+    let host = match parsed.host() {
+        Some(url::Host::Domain(d)) if !d.is_empty() && !d.contains('%') => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        _ => return Err(EXPECTED),
     };
-    let credentials = match userinfo {
-        Some(u) => {
-            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
-            Some((percent_decoded(user)?, percent_decoded(pass)?))
-        }
-        None => None,
+    let port = match parsed.port() {
+        Some(0) => return Err(EXPECTED),
+        p => p,
     };
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    let credentials = match (parsed.username(), parsed.password()) {
+        ("", None) => None,
+        (user, pass) => Some((percent_decoded(user)?, percent_decoded(pass.unwrap_or(""))?)),
+    };
+    for pair in parsed
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         match pair.split_once('=') {
             Some(("tls", mode)) => tls = TlsMode::parse(mode).ok_or(EXPECTED)?,
             _ => return Err(EXPECTED),
         }
     }
     Ok(SmtpUrl {
-        host: host.to_owned(),
+        host,
         port,
         credentials,
         tls,
     })
 }
 
+/// A user or password decoded; a `%` not followed by two hex digits, or bytes that are not
+/// UTF-8, make the URL bad.
 fn percent_decoded(s: &str) -> Result<String, &'static str> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or(EXPECTED)?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| EXPECTED)?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let mut escapes = s.split('%').skip(1);
+    if !escapes.all(|after| {
+        after
+            .get(..2)
+            .is_some_and(|h| u8::from_str_radix(h, 16).is_ok())
+    }) {
+        return Err(EXPECTED);
     }
-    String::from_utf8(out).map_err(|_| EXPECTED)
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|d| d.into_owned())
+        .map_err(|_| EXPECTED)
 }
 
 /// The URL with its password replaced by the placeholder, for messages.
@@ -123,6 +113,10 @@ mod tests {
         assert_eq!((u.port, u.tls), (None, TlsMode::Wrapper));
         let u = smtp_url_parts("smtp://[::1]:25/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", Some(25)));
+        let u = smtp_url_parts(" SMTP://a%40b:p@ss@10.0.0.1?tls=wrapper ").unwrap();
+        assert_eq!(u.host, "10.0.0.1");
+        assert_eq!(u.credentials, Some(("a@b".into(), "p@ss".into())));
+        assert_eq!(u.tls, TlsMode::Wrapper);
         for bad in [
             "mail.test",
             "http://mail.test",
@@ -132,6 +126,9 @@ mod tests {
             "smtp://host?x=1",
             "smtp://a b",
             "smtp://u:%zz@host",
+            "smtp://host/path",
+            "smtp://host#part",
+            "smtp://ho%20st",
         ] {
             assert!(smtp_url_parts(bad).is_err(), "{bad}");
         }

@@ -11,6 +11,7 @@ use once_cell::sync::Lazy;
 use regex::{Captures, Regex};
 use serde_json::Value;
 
+use crate::escape::percent_decode;
 use crate::model::event::PLACEHOLDER;
 use crate::pipeline::redact::fields::FieldRedactor;
 
@@ -215,36 +216,6 @@ fn base64_decoded(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `%XX` and `+` decoded; bytes that are not UTF-8 replaced.
-pub(crate) fn percent_decode(s: &str) -> String {
-    if !s.contains(['%', '+']) {
-        return s.to_owned();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,9 +308,6 @@ mod tests {
         assert_eq!(base64_decoded("dXNlcjpwdw==").unwrap(), b"user:pw");
         assert_eq!(base64_decoded("dXNlcjpwdw").unwrap(), b"user:pw");
         assert!(base64_decoded("not base64!").is_none());
-        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("%e2%82%ac"), "€");
     }
 
     proptest! {

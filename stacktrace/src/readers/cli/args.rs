@@ -98,10 +98,11 @@ pub(crate) struct Filters {
     /// Only events of this group (fingerprint or a unique prefix of it).
     #[arg(long)]
     pub(crate) group: Option<String>,
-    /// Only events at or after: `2h` (ago), `7d`, `2026-01-31`, `2026-01-31T14:00Z`, `@UNIX`.
+    /// Only events at or after (inclusive): `2h` (ago), `7d`, `2026-01-31`,
+    /// `2026-01-31T14:00Z`, `@UNIX`.
     #[arg(long, value_name = "WHEN")]
     pub(crate) since: Option<String>,
-    /// Only events at or before (same forms as --since).
+    /// Only events at or before (inclusive; same forms as --since).
     #[arg(long, value_name = "WHEN")]
     pub(crate) until: Option<String>,
     /// Only events whose message or error type contains this, in any case.
@@ -221,11 +222,11 @@ pub(crate) struct RequestsArgs {
     /// Only requests that took longer than this: `1s`, `250ms`, `1.5s`, `2m`.
     #[arg(long, value_name = "DURATION")]
     pub(crate) slower_than: Option<String>,
-    /// Only requests that started between two times (forms as `list --since`: `2h`,
-    /// `2026-01-31T14:00Z`, `now`, ...).
+    /// Only requests that started between two times, both included (forms as
+    /// `list --since`: `2h`, `2026-01-31T14:00Z`, `now`, ...).
     #[arg(long, num_args = 2, value_names = ["START", "END"], conflicts_with = "since")]
     pub(crate) between: Option<Vec<String>>,
-    /// Only requests that started at or after this time.
+    /// Only requests that started at or after this time (inclusive).
     #[arg(long, value_name = "WHEN")]
     pub(crate) since: Option<String>,
     /// Only requests to exactly this path (without the query).

@@ -1,7 +1,13 @@
-//! Times on the command line: `2h` (ago), `7d`, `now`, `2026-01-31`, `2026-01-31T14:05Z`,
-//! `2026-01-31 14:05:09`, `@1767225600` (Unix seconds). Dates and times are UTC.
+//! Times on the command line: `2h` (ago), `7d`, `1h30m`, `3 days ago`, `now`, `2026-01-31`,
+//! `2026-01-31T14:05Z`, `2026-01-31 14:05:09`, `2026-01-31T14:05:09+02:00`, `@1767225600`
+//! (Unix seconds). Dates and times without an offset are UTC. Durations and dates are read
+//! by `jiff`.
 
-use crate::model::time::days_from_civil;
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::{Span, Timestamp};
+
+use crate::model::time::timestamp_of_us;
 
 const SECOND_US: u64 = 1_000_000;
 
@@ -10,8 +16,9 @@ pub(crate) fn us_of_when(text: &str, now_us: u64) -> Result<u64, String> {
     let t = text.trim();
     let bad = || {
         format!(
-            "invalid time {text:?}: expected a duration ago (30m, 2h, 7d, 1w), now, a date \
-             (2026-01-31), a UTC date and time (2026-01-31T14:05:09Z) or @UNIX_SECONDS"
+            "invalid time {text:?}: expected a duration ago (30m, 2h, 7d, 1w, 1h30m, 3 days ago), \
+             now, a date (2026-01-31), a UTC date and time (2026-01-31T14:05:09Z) or \
+             @UNIX_SECONDS"
         )
     };
     if t.eq_ignore_ascii_case("now") {
@@ -23,79 +30,34 @@ pub(crate) fn us_of_when(text: &str, now_us: u64) -> Result<u64, String> {
             .map(|s| s.saturating_mul(SECOND_US))
             .map_err(|_| bad());
     }
-    if let Some(d) = us_of_duration(t.trim_end_matches(" ago")) {
-        return Ok(now_us.saturating_sub(d));
+    if let Ok(span) = t.parse::<Span>() {
+        return Ok(us_before(now_us, span));
     }
     us_of_datetime(t).ok_or_else(bad)
 }
 
-/// `90s`, `30m`, `2h`, `7d`, `1w` in microseconds.
-pub(crate) fn us_of_duration(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let unit_secs = match unit.trim() {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hour" | "hours" => 3_600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 7 * 86_400,
-        _ => return None,
-    };
-    Some(n.saturating_mul(unit_secs).saturating_mul(SECOND_US))
+/// The instant a span before `now_us` (`2h` and `2h ago` alike), in UTC's calendar (a month
+/// back from March 31 is February's last day); 0 before the epoch.
+fn us_before(now_us: u64, span: Span) -> u64 {
+    timestamp_of_us(now_us)
+        .to_zoned(TimeZone::UTC)
+        .checked_sub(span.abs())
+        .ok()
+        .and_then(|then| u64::try_from(then.timestamp().as_microsecond()).ok())
+        .unwrap_or(0)
 }
 
-fn number<T: std::str::FromStr>(s: Option<&str>, len: usize) -> Option<T> {
-    let s = s?;
-    if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM[:SS[.frac]]`, optionally
-/// `Z`; all UTC.
+/// An RFC 3339 instant with its offset, or a civil date and time (`2026-01-31`,
+/// `2026-01-31T14:05`, `2026-01-31 14:05:09.5`, an optional `Z`) read as UTC.
 fn us_of_datetime(t: &str) -> Option<u64> {
-    let t = t.strip_suffix('Z').unwrap_or(t);
-    let (date, time) = match t.split_once(['T', ' ']) {
-        Some((d, tm)) => (d, Some(tm)),
-        None => (t, None),
+    let instant = match t.parse::<Timestamp>() {
+        Ok(instant) => instant,
+        Err(_) => {
+            let civil: DateTime = t.strip_suffix('Z').unwrap_or(t).parse().ok()?;
+            TimeZone::UTC.to_timestamp(civil).ok()?
+        }
     };
-    let mut d = date.split('-');
-    let year: i64 = number(d.next(), 4)?;
-    let month: u32 = number(d.next(), 2)?;
-    let day: u32 = number(d.next(), 2)?;
-    if d.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let mut secs: u64 = 0;
-    let mut micros: u64 = 0;
-    if let Some(time) = time {
-        let (hms, frac) = match time.split_once('.') {
-            Some((a, f)) => (a, Some(f)),
-            None => (time, None),
-        };
-        let mut p = hms.split(':');
-        let h: u64 = number(p.next(), 2)?;
-        let m: u64 = number(p.next(), 2)?;
-        let s: u64 = match p.next() {
-            Some(s) => number(Some(s), 2)?,
-            None => 0,
-        };
-        if p.next().is_some() || h > 23 || m > 59 || s > 60 {
-            return None;
-        }
-        secs = h * 3600 + m * 60 + s;
-        if let Some(f) = frac {
-            if f.is_empty() || f.len() > 6 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            micros = format!("{f:0<6}").parse().ok()?;
-        }
-    }
-    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
-    Some((days * 86_400 + secs) * SECOND_US + micros)
+    u64::try_from(instant.as_microsecond()).ok()
 }
 
 #[cfg(test)]
@@ -112,7 +74,13 @@ mod tests {
             NOW - 7 * 86_400 * SECOND_US
         );
         assert_eq!(us_of_when("now", NOW).unwrap(), NOW);
-        assert_eq!(us_of_duration("1w"), Some(604_800 * SECOND_US));
+        assert_eq!(us_of_when("1w", NOW).unwrap(), NOW - 604_800 * SECOND_US);
+        assert_eq!(us_of_when("90s", NOW).unwrap(), NOW - 90 * SECOND_US);
+        assert_eq!(
+            us_of_when("1h30m", NOW).unwrap(),
+            us_of_when("90 minutes ago", NOW).unwrap()
+        );
+        assert_eq!(us_of_when("2h", 1_000).unwrap(), 0, "before the epoch is 0");
     }
 
     #[test]
@@ -130,6 +98,10 @@ mod tests {
             (951_782_400 + 3_720) * SECOND_US
         );
         assert_eq!(us_of_when("@10", NOW).unwrap(), 10 * SECOND_US);
+        assert_eq!(
+            us_of_when("2000-02-29T02:02:03+01:00", NOW).unwrap(),
+            (951_782_400 + 3_723) * SECOND_US
+        );
     }
 
     #[test]

@@ -117,7 +117,8 @@ impl<'s> Query<'s> {
         self.since_us = Some(to_us(t));
         self
     }
-    /// Only events at or before this time.
+    /// Only events at or before this time (both ends of the range are inclusive, as in
+    /// [`TrackingQuery::until`](crate::TrackingQuery::until)).
     pub fn until(mut self, t: SystemTime) -> Self {
         self.until_us = Some(to_us(t));
         self

@@ -380,7 +380,8 @@ impl TrackingQuery<'_> {
         self.since_us = Some(to_us(t));
         self
     }
-    /// Requests that started before `t`.
+    /// Requests that started at or before `t` (both ends of the range are inclusive, as
+    /// in [`Query::until`](crate::Query::until)).
     pub fn until(mut self, t: SystemTime) -> Self {
         self.until_us = Some(to_us(t));
         self
@@ -418,7 +419,7 @@ impl TrackingQuery<'_> {
     ) -> Result<(Vec<TrackedRequest>, Vec<StoreError>), QueryError> {
         let since = self.since_us.unwrap_or(0);
         let until = self.until_us.unwrap_or(u64::MAX);
-        if since >= until {
+        if since > until {
             return Err(QueryError::BadRange {
                 since_us: since,
                 until_us: until,
@@ -430,7 +431,6 @@ impl TrackingQuery<'_> {
             .open_tree(keys::TRACKING)
             .map_err(StoreError::from)?;
         let lo = EventId::floor(since);
-        let hi = EventId::floor(until);
         let mut out: Vec<TrackedRequest> = Vec::new();
         let mut damaged = Vec::new();
         if self.limit == 0 {
@@ -455,7 +455,7 @@ impl TrackingQuery<'_> {
                 reason,
             };
             match block::block_head(key, &v) {
-                Ok(head) if head.min >= hi => continue,
+                Ok(head) if head.min.timestamp_us() > until => continue,
                 Ok(_) => {}
                 Err(reason) => {
                     damaged.push(corrupt(reason));
@@ -475,7 +475,7 @@ impl TrackingQuery<'_> {
                 let keep = match slot.head() {
                     Ok(h) => {
                         h.id >= lo
-                            && h.id < hi
+                            && h.id.timestamp_us() <= until
                             && !(self.slower_than_us.is_some_and(|min| h.duration_us <= min)
                                 || self.path.as_ref().is_some_and(|p| p != h.path)
                                 || self.status.is_some_and(|s| s != h.status))
@@ -581,7 +581,7 @@ mod tests {
                 .iter()
                 .map(|r| r.timestamp_us - base)
                 .collect::<Vec<_>>(),
-            [44, 43, 42]
+            [45, 44, 43, 42]
         );
         assert!(store.tracked().status(404).run().unwrap().is_empty());
         // Reopening counts what is there, so the cap holds across restarts.
@@ -710,7 +710,7 @@ mod tests {
             .limit(usize::MAX)
             .run()
             .unwrap();
-        assert_eq!(stamps(&window, base), (250..520).rev().collect::<Vec<_>>());
+        assert_eq!(stamps(&window, base), (250..=520).rev().collect::<Vec<_>>());
         let a = store
             .tracked()
             .path("/a")
@@ -873,6 +873,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("db")).unwrap();
         let t = SystemTime::now();
-        assert!(store.tracked().since(t).until(t).run().is_err());
+        assert!(store
+            .tracked()
+            .since(t + Duration::from_micros(1))
+            .until(t)
+            .run()
+            .is_err());
+    }
+
+    #[test]
+    fn until_is_inclusive_as_in_event_queries() {
+        // Regression: a tracking query's `until` left out the requests that started at that
+        // very instant, while an event query's `until` keeps the events of that instant.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        let mut log = TrackingLog::open(&store).unwrap();
+        let r = |ts| TrackedRequest::sample(ts, "/x", 200, 1);
+        log.append(&[r(10), r(20), r(30)], u64::MAX, u64::MAX)
+            .unwrap();
+        let at = crate::model::time::from_us;
+        let ts = |q: TrackingQuery<'_>| stamps(&q.run().unwrap(), 0);
+        assert_eq!(ts(store.tracked().until(at(20))), [20, 10]);
+        assert_eq!(ts(store.tracked().since(at(20)).until(at(20))), [20]);
+        assert_eq!(ts(store.tracked().since(at(11)).until(at(29))), [20]);
     }
 }
