@@ -203,6 +203,9 @@ pub enum InstallError {
     /// The exit handler could not be registered: events queued when the program calls
     /// `std::process::exit` are not stored.
     ExitHandler(std::io::Error),
+    /// The crash record or the fatal-signal handler could not be set up: crashes that
+    /// skip the panic hook are not reported. Says what failed, with its path.
+    CrashRecord(String),
 }
 
 impl fmt::Display for InstallError {
@@ -221,6 +224,9 @@ impl fmt::Display for InstallError {
                 f.write_str(" and started a fresh database; events are stored again")
             }
             InstallError::Thread { name, .. } => write!(f, "cannot start the {name} thread"),
+            InstallError::CrashRecord(why) => {
+                write!(f, "{why}; crashes past the panic hook will not be reported")
+            }
             InstallError::ExitHandler(_) => f.write_str(
                 "cannot register the exit handler; events queued when the program calls \
                  std::process::exit will not be stored",
@@ -236,7 +242,7 @@ impl std::error::Error for InstallError {
             InstallError::Config(e) => e.source(),
             InstallError::Store(e) | InstallError::StoreReplaced { cause: e, .. } => e.source(),
             InstallError::Thread { source, .. } | InstallError::ExitHandler(source) => Some(source),
-            InstallError::AlreadyInstalled => None,
+            InstallError::AlreadyInstalled | InstallError::CrashRecord(_) => None,
         }
     }
 }

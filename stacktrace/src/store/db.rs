@@ -219,10 +219,26 @@ impl Store {
         }
         store.rebuild_old_index()?;
         spool::merge_into(&store)?;
+        store.merge_crash_records()?;
         if recorded.is_none() {
             store.flush()?;
         }
         Ok(store)
+    }
+
+    /// Stores the events of crash records left by processes that are gone, their frames
+    /// resolved from the modules' files while those are the same build.
+    fn merge_crash_records(&self) -> Result<(), StoreError> {
+        let mut events = crate::crash::take_records(&self.path);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut files = crate::pipeline::resolve::modules::ModuleFiles::default();
+        for e in &mut events {
+            crate::pipeline::resolve::modules::resolve_journaled(e, None, &mut files);
+        }
+        self.insert_batch(&events)?;
+        self.flush()
     }
 
     /// What the database holds now, as its manifest records it.

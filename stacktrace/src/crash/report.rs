@@ -1,0 +1,375 @@
+//! Crash records of processes that are gone, turned into events by the next process that
+//! opens the database: a crash becomes a fatal event, a record left open an event of the
+//! level its process was set to. Each record is taken by one reader only.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::crash::layout::{self, records_dir, state, Crash, Record};
+use crate::model::breadcrumb::Breadcrumb;
+use crate::model::event::{CrashEvent, EventId, Level, RuntimeContext};
+use crate::pipeline::fingerprint::fingerprint_of;
+use crate::pipeline::resolve::modules::unresolved_in;
+
+/// The records beside the database at `db` whose processes are gone, each as the event
+/// it makes (if any), taken: a record is read by whoever locks it first, marked consumed,
+/// then removed. A record that cannot be read is left where it is.
+pub(crate) fn take_records(db: &Path) -> Vec<CrashEvent> {
+    let dir = records_dir(db);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rec"))
+        .collect();
+    paths.sort();
+    let mut events = Vec::new();
+    for path in paths {
+        let Ok(mut file) = OpenOptions::new().read(true).write(true).open(&path) else {
+            continue;
+        };
+        // Locked: its process still runs, or another reader is taking it.
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(layout::SIZE);
+        if file.read_to_end(&mut bytes).is_err() {
+            continue;
+        }
+        let Some(record) = layout::parse(&bytes) else {
+            // Not a record: a stray file is removed only when it is not even the header.
+            if bytes.len() < 8 {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        };
+        // Taken already by a reader that opened it before this one.
+        if record.state == state::CONSUMED {
+            continue;
+        }
+        let consumed = file
+            .seek(SeekFrom::Start(layout::STATE as u64))
+            .and_then(|_| file.write_all(&state::CONSUMED.to_ne_bytes()))
+            .and_then(|_| file.sync_data());
+        if consumed.is_err() {
+            continue;
+        }
+        events.extend(event_of(&record));
+        let _ = std::fs::remove_file(&path);
+    }
+    let _ = std::fs::remove_dir(&dir);
+    events
+}
+
+/// The event a record makes: `None` for a process that ended cleanly, or ended without a
+/// word when its settings ask for no event then.
+pub(crate) fn event_of(record: &Record) -> Option<CrashEvent> {
+    let meta = record.meta.clone().unwrap_or_default();
+    let breadcrumbs: Vec<Breadcrumb> = record
+        .crumbs
+        .iter()
+        .map(|c| Breadcrumb {
+            timestamp_us: c.time_us,
+            level: c.level,
+            category: c.category.clone(),
+            message: c.message.clone(),
+            data: BTreeMap::new(),
+        })
+        .collect();
+    let mut context = RuntimeContext {
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
+        program: meta.program.clone().into(),
+        program_version: meta.release.clone().into(),
+        pid: record.pid as u32,
+        ..RuntimeContext::default()
+    };
+    let mut extra = BTreeMap::new();
+    extra.insert(
+        "process_started_us".to_owned(),
+        serde_json::Value::from(record.started_us),
+    );
+    let (level, error_type, message, time_us, unresolved) = match &record.crash {
+        Some(c) => {
+            context.thread_id = c.tid.to_string();
+            context.thread_name = (!c.thread_name.is_empty()).then(|| c.thread_name.clone());
+            extra.insert("signal".into(), serde_json::Value::from(c.signal));
+            extra.insert("signal_code".into(), serde_json::Value::from(c.code));
+            extra.insert(
+                "fault_address".into(),
+                serde_json::Value::from(format!("{:#x}", c.fault)),
+            );
+            let (error_type, mut message) = describe(c);
+            if !c.complete {
+                message.push_str(" (the crash record is incomplete: the process died writing it)");
+                extra.insert("record".into(), serde_json::Value::from("incomplete"));
+            }
+            let ips = crashed_frames(c);
+            let unresolved = (!ips.is_empty()).then(|| unresolved_in(&meta.modules, &ips));
+            let time = if c.time_us == 0 {
+                record.started_us
+            } else {
+                c.time_us
+            };
+            (Level::Fatal, error_type, message, time, unresolved)
+        }
+        None if record.state == state::CLOSED => return None,
+        None => {
+            let level = meta.unclean_exit_level?;
+            let message = "the process ended without a clean shutdown: killed by a signal \
+                           (SIGKILL) or by the kernel's out-of-memory killer, which cannot \
+                           be told apart; it left no stack"
+                .to_owned();
+            let last = breadcrumbs
+                .last()
+                .map_or(record.started_us, |b| b.timestamp_us);
+            (level, "unclean shutdown".to_owned(), message, last, None)
+        }
+    };
+    let mut event = CrashEvent {
+        id: EventId::new(time_us),
+        timestamp_us: time_us,
+        level,
+        logger: "crash".into(),
+        fingerprint: fingerprint_of(&error_type, &[], &message),
+        error_type,
+        message,
+        sources: Vec::new(),
+        location: None,
+        request_path: String::new(),
+        user: String::new(),
+        frames: Vec::new(),
+        unresolved,
+        calls: Vec::new(),
+        tags: BTreeMap::new(),
+        extra,
+        breadcrumbs,
+        context,
+        payload: serde_json::Value::Null,
+    };
+    if let Some(c) = &record.crash {
+        event
+            .tags
+            .insert("signal".into(), signal_name(c.signal).into());
+    }
+    Some(event)
+}
+
+/// The addresses from the interrupted instruction outwards: the handler's own frames,
+/// taken first, are left out when the instruction is found among them.
+fn crashed_frames(c: &Crash) -> Vec<usize> {
+    match c.ips.iter().position(|ip| *ip as u64 == c.pc) {
+        Some(at) if c.pc != 0 => c.ips[at..].to_vec(),
+        _ => c.ips.clone(),
+    }
+}
+
+/// The error type and message of a crash: the signal and what it means, the fault
+/// address, the thread; a stack overflow named as such.
+fn describe(c: &Crash) -> (String, String) {
+    let thread = if c.thread_name.is_empty() {
+        format!("thread {}", c.tid)
+    } else {
+        format!("thread '{}'", c.thread_name)
+    };
+    let name = signal_name(c.signal);
+    if is_stack_overflow(c) {
+        return (
+            "stack overflow".into(),
+            format!(
+                "stack overflow in {thread} ({name} at {:#x}, beside the stack pointer {:#x})",
+                c.fault, c.sp
+            ),
+        );
+    }
+    let what = signal_meaning(c.signal);
+    let message = match c.signal {
+        libc_signals::SEGV | libc_signals::BUS | libc_signals::ILL | libc_signals::FPE => {
+            format!("{name} ({what}) at {:#x} in {thread}", c.fault)
+        }
+        _ => format!("{name} ({what}) in {thread}"),
+    };
+    (name.to_owned(), message)
+}
+
+/// A fault in the pages just below the stack pointer: the stack ran into its guard page.
+fn is_stack_overflow(c: &Crash) -> bool {
+    const NEAR: u64 = 64 * 1024;
+    matches!(c.signal, libc_signals::SEGV | libc_signals::BUS)
+        && c.sp != 0
+        && c.fault != 0
+        && c.fault <= c.sp.saturating_add(4096)
+        && c.sp.saturating_sub(c.fault) < NEAR
+}
+
+/// Signal numbers as Linux has them, known on every platform so that a record reads the
+/// same anywhere.
+mod libc_signals {
+    pub(super) const ILL: i32 = 4;
+    pub(super) const TRAP: i32 = 5;
+    pub(super) const ABRT: i32 = 6;
+    pub(super) const BUS: i32 = 7;
+    pub(super) const FPE: i32 = 8;
+    pub(super) const SEGV: i32 = 11;
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc_signals::ILL => "SIGILL",
+        libc_signals::TRAP => "SIGTRAP",
+        libc_signals::ABRT => "SIGABRT",
+        libc_signals::BUS => "SIGBUS",
+        libc_signals::FPE => "SIGFPE",
+        libc_signals::SEGV => "SIGSEGV",
+        0 => "none",
+        _ => "signal",
+    }
+}
+
+fn signal_meaning(signal: i32) -> &'static str {
+    match signal {
+        libc_signals::ILL => "illegal instruction",
+        libc_signals::TRAP => "trace or breakpoint trap",
+        libc_signals::ABRT => "aborted",
+        libc_signals::BUS => "bus error",
+        libc_signals::FPE => "arithmetic error",
+        libc_signals::SEGV => "invalid memory reference",
+        _ => "unknown signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crash::layout::{Crumb, Meta};
+
+    fn crash(signal: i32, fault: u64, sp: u64) -> Crash {
+        Crash {
+            signal,
+            fault,
+            sp,
+            tid: 7,
+            thread_name: "worker".into(),
+            complete: true,
+            ..Crash::default()
+        }
+    }
+
+    fn record(crash: Option<Crash>, state: u32, level: Option<Level>) -> Record {
+        Record {
+            state,
+            pid: 9,
+            started_us: 5,
+            meta: Some(Meta {
+                release: "1.0".into(),
+                unclean_exit_level: level,
+                ..Meta::default()
+            }),
+            crash,
+            crumbs: vec![Crumb {
+                seq: 1,
+                time_us: 6,
+                level: Level::Info,
+                category: "cart".into(),
+                message: "item added".into(),
+            }],
+        }
+    }
+
+    // Two processes starting at once must not both report a crash: each record is taken
+    // by whoever locks it first.
+    #[test]
+    fn records_taken_by_readers_at_once_are_each_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let records = records_dir(&db);
+        std::fs::create_dir_all(&records).unwrap();
+        let meta = Meta {
+            unclean_exit_level: Some(Level::Warning),
+            ..Meta::default()
+        };
+        const N: usize = 40;
+        for i in 0..N {
+            let bytes = layout::fresh(i as u32 + 1, i as u64, &meta);
+            std::fs::write(records.join(format!("{i}.rec")), bytes).unwrap();
+        }
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || take_records(&db))
+            })
+            .collect();
+        let mut pids: Vec<u32> = readers
+            .into_iter()
+            .flat_map(|r| r.join().unwrap())
+            .map(|e| e.context.pid)
+            .collect();
+        pids.sort_unstable();
+        assert_eq!(pids, (1..=N as u32).collect::<Vec<_>>());
+        assert!(!records.exists());
+    }
+
+    #[test]
+    fn a_null_write_reads_as_the_signal_its_meaning_the_address_and_the_thread() {
+        let e = event_of(&record(
+            Some(crash(11, 0, 0x7000_0000)),
+            state::CRASHING,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            e.message,
+            "SIGSEGV (invalid memory reference) at 0x0 in thread 'worker'"
+        );
+        assert_eq!((e.level, e.logger.as_str()), (Level::Fatal, "crash"));
+        assert_eq!(e.context.program_version, "1.0");
+        assert_eq!(e.breadcrumbs[0].message, "item added");
+    }
+
+    #[test]
+    fn a_fault_just_below_the_stack_pointer_is_a_stack_overflow() {
+        let e = event_of(&record(
+            Some(crash(11, 0x7000_0000 - 8, 0x7000_0000)),
+            3,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(e.error_type, "stack overflow");
+        assert!(
+            e.message.starts_with("stack overflow in thread 'worker'"),
+            "{}",
+            e.message
+        );
+        // Control: far from the stack pointer is a plain fault.
+        let e = event_of(&record(Some(crash(11, 0x10, 0x7000_0000)), 3, None)).unwrap();
+        assert_eq!(e.error_type, "SIGSEGV");
+    }
+
+    #[test]
+    fn a_torn_record_says_it_is_incomplete() {
+        let mut c = crash(6, 0, 0);
+        c.complete = false;
+        let e = event_of(&record(Some(c), state::CRASHING, None)).unwrap();
+        assert!(e
+            .message
+            .starts_with("SIGABRT (aborted) in thread 'worker'"));
+        assert!(e.message.contains("incomplete"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_open_record_is_an_unclean_end_at_its_level_or_nothing_when_off() {
+        let e = event_of(&record(None, state::OPEN, Some(Level::Warning))).unwrap();
+        assert_eq!(
+            (e.level, e.error_type.as_str()),
+            (Level::Warning, "unclean shutdown")
+        );
+        assert!(e.message.contains("cannot be told apart"));
+        assert_eq!(e.breadcrumbs.len(), 1);
+        assert!(event_of(&record(None, state::OPEN, None)).is_none());
+        assert!(event_of(&record(None, state::CLOSED, Some(Level::Warning))).is_none());
+    }
+}
