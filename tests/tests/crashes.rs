@@ -233,7 +233,7 @@ fn a_double_panic_is_reported_as_an_abort_beside_the_first_panic() {
 }
 
 #[test]
-fn an_allocation_failure_is_reported_as_an_abort() {
+fn an_allocation_failure_is_named_out_of_memory() {
     let (_dir, db) = common::db_dir();
     let ended = run_both("alloc-failure", &db);
     assert!(
@@ -244,7 +244,11 @@ fn an_allocation_failure_is_reported_as_an_abort() {
         ended.stderr
     );
     let e = the_one_crash(&db);
-    assert!(e.message.starts_with("SIGABRT (aborted)"), "{}", e.message);
+    assert_eq!(e.error_type, "out of memory", "{}", e.message);
+    assert_eq!(
+        e.message,
+        "out of memory: an allocation failed and the program aborted in thread 'main'"
+    );
 }
 
 #[test]

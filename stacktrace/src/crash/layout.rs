@@ -92,6 +92,9 @@ pub(crate) struct Meta {
     pub(crate) program: String,
     /// The level of the event for an end without a clean shutdown; `None`: no event.
     pub(crate) unclean_exit_level: Option<Level>,
+    /// The field names whose `name=value` pairs in text are credentials.
+    #[serde(default)]
+    pub(crate) redact_fields: Vec<String>,
     pub(crate) modules: Vec<Module>,
 }
 
@@ -253,6 +256,7 @@ mod tests {
             release: "1.2.3".into(),
             program: "app".into(),
             unclean_exit_level: Some(Level::Warning),
+            redact_fields: Vec::new(),
             modules: Vec::new(),
         };
         let r = parse(&fresh(42, 7, &meta)).unwrap();

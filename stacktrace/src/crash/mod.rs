@@ -13,7 +13,7 @@ pub(crate) mod handler;
 pub(crate) mod recorder;
 
 pub(crate) use layout::Meta;
-pub(crate) use report::take_records;
+pub(crate) use report::{name_out_of_memory, take_records};
 
 /// Creates this process's record beside the database at `db` and, with `handler`,
 /// installs the fatal-signal handler; breadcrumbs are copied into the record from now on.

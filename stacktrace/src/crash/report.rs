@@ -7,10 +7,12 @@ use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use crate::crash::layout::{self, records_dir, state, Crash, Record};
+use crate::crash::layout::{self, records_dir, state, Crash, Meta, Record};
 use crate::model::breadcrumb::Breadcrumb;
 use crate::model::event::{CrashEvent, EventId, Level, RuntimeContext};
 use crate::pipeline::fingerprint::fingerprint_of;
+use crate::pipeline::redact::credentials::redact_credentials_in;
+use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 use crate::pipeline::resolve::modules::unresolved_in;
 
 /// The records beside the database at `db` whose processes are gone, each as the event
@@ -69,17 +71,7 @@ pub(crate) fn take_records(db: &Path) -> Vec<CrashEvent> {
 /// word when its settings ask for no event then.
 pub(crate) fn event_of(record: &Record) -> Option<CrashEvent> {
     let meta = record.meta.clone().unwrap_or_default();
-    let breadcrumbs: Vec<Breadcrumb> = record
-        .crumbs
-        .iter()
-        .map(|c| Breadcrumb {
-            timestamp_us: c.time_us,
-            level: c.level,
-            category: c.category.clone(),
-            message: c.message.clone(),
-            data: BTreeMap::new(),
-        })
-        .collect();
+    let breadcrumbs = breadcrumbs_redacted(record, &meta);
     let mut context = RuntimeContext {
         os: std::env::consts::OS.into(),
         arch: std::env::consts::ARCH.into(),
@@ -157,6 +149,66 @@ pub(crate) fn event_of(record: &Record) -> Option<CrashEvent> {
             .insert("signal".into(), signal_name(c.signal).into());
     }
     Some(event)
+}
+
+/// Names an abort that followed an allocation failure as out of memory, once its frames
+/// are resolved and show the allocation error handler; other events are left as they are.
+pub(crate) fn name_out_of_memory(event: &mut CrashEvent) {
+    const HANDLERS: [&str; 4] = [
+        "handle_alloc_error",
+        "rust_oom",
+        "__rdl_oom",
+        "default_alloc_error_hook",
+    ];
+    let oom = event.logger == "crash"
+        && event.error_type == "SIGABRT"
+        && event
+            .frames
+            .iter()
+            .any(|f| HANDLERS.iter().any(|h| f.function.contains(h)));
+    if oom {
+        let rest = event
+            .message
+            .strip_prefix("SIGABRT (aborted) ")
+            .unwrap_or("")
+            .to_owned();
+        event.error_type = "out of memory".into();
+        event.message =
+            format!("out of memory: an allocation failed and the program aborted {rest}")
+                .trim_end()
+                .to_owned();
+        event.fingerprint = fingerprint_of(&event.error_type, &event.frames, &event.message);
+    }
+}
+
+/// The recovered breadcrumbs, redacted as the panic path redacts them: credentials in
+/// their text by value (with the dying process's `redact_fields`), and what those hid
+/// wherever else it is quoted. The settings' own secrets are not in the record.
+fn breadcrumbs_redacted(record: &Record, meta: &Meta) -> Vec<Breadcrumb> {
+    let fields = FieldRedactor::new(&meta.redact_fields);
+    let mut found = Vec::new();
+    let mut crumbs: Vec<Breadcrumb> = record
+        .crumbs
+        .iter()
+        .map(|c| {
+            let mut message = c.message.clone();
+            redact_credentials_in(&mut message, &fields, &mut found);
+            Breadcrumb {
+                timestamp_us: c.time_us,
+                level: c.level,
+                category: c.category.clone(),
+                message,
+                data: BTreeMap::new(),
+            }
+        })
+        .collect();
+    if !found.is_empty() {
+        let secrets = Secrets::new(found);
+        for c in &mut crumbs {
+            secrets.scrub(&mut c.message);
+        }
+    }
+    crumbs
 }
 
 /// The addresses from the interrupted instruction outwards: the handler's own frames,
@@ -245,7 +297,7 @@ fn signal_meaning(signal: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::layout::{Crumb, Meta};
+    use crate::crash::layout::Crumb;
 
     fn crash(signal: i32, fault: u64, sp: u64) -> Crash {
         Crash {
@@ -311,6 +363,55 @@ mod tests {
         pids.sort_unstable();
         assert_eq!(pids, (1..=N as u32).collect::<Vec<_>>());
         assert!(!records.exists());
+    }
+
+    // Breadcrumbs recovered from a crash record went into the database as they were
+    // recorded, credentials and all, where the same breadcrumbs on a panic are redacted.
+    #[test]
+    fn recovered_breadcrumbs_have_their_credentials_redacted() {
+        let mut r = record(Some(crash(11, 0, 0)), state::CRASHING, None);
+        r.meta = Some(Meta {
+            redact_fields: vec!["password".into()],
+            ..Meta::default()
+        });
+        r.crumbs[0].message = "connect postgres://app:hunter2@db/main password=swordfish".into();
+        r.crumbs.push(Crumb {
+            seq: 2,
+            message: "retrying with hunter2".into(),
+            ..r.crumbs[0].clone()
+        });
+        let e = event_of(&r).unwrap();
+        let texts: Vec<&str> = e.breadcrumbs.iter().map(|b| b.message.as_str()).collect();
+        let all = texts.join("\n");
+        assert!(
+            !all.contains("hunter2") && !all.contains("swordfish"),
+            "{all}"
+        );
+        // Control: the rest of the text is kept.
+        assert!(
+            all.contains("connect postgres://app:") && all.contains("@db/main"),
+            "{all}"
+        );
+        assert!(all.contains("retrying with "), "{all}");
+    }
+
+    #[test]
+    fn an_abort_from_the_allocation_error_handler_is_named_out_of_memory() {
+        let mut e = event_of(&record(Some(crash(6, 0, 0)), state::CRASHING, None)).unwrap();
+        let mut frame = crate::model::event::Frame::default();
+        frame.function = "std::process::abort".into();
+        e.frames = vec![frame.clone()];
+        name_out_of_memory(&mut e);
+        // Control: a plain abort stays one.
+        assert_eq!(e.error_type, "SIGABRT");
+        frame.function = "alloc::alloc::handle_alloc_error::rt_error".into();
+        e.frames.push(frame);
+        name_out_of_memory(&mut e);
+        assert_eq!(e.error_type, "out of memory");
+        assert_eq!(
+            e.message,
+            "out of memory: an allocation failed and the program aborted in thread 'worker'"
+        );
     }
 
     #[test]

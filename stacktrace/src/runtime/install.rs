@@ -294,6 +294,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default(),
             unclean_exit_level: rt.config.unclean_exit_level,
+            redact_fields: rt.config.redact_fields.clone(),
             modules: crate::pipeline::resolve::modules::loaded().to_vec(),
         };
         if let Err(why) = crate::crash::arm(&rt.config.db_path, &meta, rt.config.crash_handler) {

@@ -236,6 +236,7 @@ impl Store {
         let mut files = crate::pipeline::resolve::modules::ModuleFiles::default();
         for e in &mut events {
             crate::pipeline::resolve::modules::resolve_journaled(e, None, &mut files);
+            crate::crash::name_out_of_memory(e);
         }
         self.insert_batch(&events)?;
         self.flush()
