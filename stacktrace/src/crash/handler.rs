@@ -75,6 +75,8 @@ fn on_crash(cx: &crash_handler::CrashContext) -> crash_handler::CrashEventResult
             pc,
             time_us: now_us_signal_safe(),
             thread_name,
+            // A read of a thread-local counter that needs no initialising.
+            panicking: std::thread::panicking(),
             walk: &walk,
         });
     }

@@ -59,6 +59,8 @@ pub(crate) const CRASHED_US: usize = CRASH + 24;
 pub(crate) const SP: usize = CRASH + 32;
 pub(crate) const PC: usize = CRASH + 40;
 pub(crate) const IP_COUNT: usize = CRASH + 48;
+/// Non-zero when the crashing thread was panicking (an abort after a panic).
+pub(crate) const PANICKING: usize = CRASH + 52;
 pub(crate) const THREAD_NAME: usize = CRASH + 56;
 pub(crate) const THREAD_NAME_LEN: usize = 16;
 pub(crate) const IPS: usize = CRASH + 72;
@@ -109,6 +111,7 @@ pub(crate) struct Crash {
     pub(crate) sp: u64,
     pub(crate) pc: u64,
     pub(crate) thread_name: String,
+    pub(crate) panicking: bool,
     pub(crate) ips: Vec<usize>,
     /// The completeness marker was found.
     pub(crate) complete: bool,
@@ -183,6 +186,7 @@ pub(crate) fn parse(b: &[u8]) -> Option<Record> {
             sp: u64_at(b, SP),
             pc: u64_at(b, PC),
             thread_name: text_at(b, THREAD_NAME, THREAD_NAME_LEN),
+            panicking: u32_at(b, PANICKING) != 0,
             ips: (0..count)
                 .map(|i| u64_at(b, IPS + 8 * i) as usize)
                 .take_while(|ip| *ip != 0)

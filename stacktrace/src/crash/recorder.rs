@@ -177,6 +177,8 @@ impl Recorder {
         self.u64_word(layout::CRASHED_US)
             .store(c.time_us, Ordering::Relaxed);
         self.copy_to(layout::THREAD_NAME, c.thread_name, layout::THREAD_NAME_LEN);
+        self.u32_word(layout::PANICKING)
+            .store(u32::from(c.panicking), Ordering::Relaxed);
         let mut n = 0;
         (c.walk)(&mut |ip| {
             if n >= layout::MAX_IPS {
@@ -204,6 +206,7 @@ pub(crate) struct CrashWrite<'a> {
     pub(crate) pc: u64,
     pub(crate) time_us: u64,
     pub(crate) thread_name: &'a [u8],
+    pub(crate) panicking: bool,
     /// Walks the stack, giving each return address to the callback until it says stop.
     pub(crate) walk: &'a dyn Fn(&mut EachAddress<'_>),
 }

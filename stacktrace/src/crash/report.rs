@@ -91,6 +91,9 @@ pub(crate) fn event_of(record: &Record) -> Option<CrashEvent> {
             context.thread_name = (!c.thread_name.is_empty()).then(|| c.thread_name.clone());
             extra.insert("signal".into(), serde_json::Value::from(c.signal));
             extra.insert("signal_code".into(), serde_json::Value::from(c.code));
+            if c.panicking {
+                extra.insert("panicking".into(), serde_json::Value::from(true));
+            }
             extra.insert(
                 "fault_address".into(),
                 serde_json::Value::from(format!("{:#x}", c.fault)),
@@ -244,6 +247,13 @@ fn describe(c: &Crash) -> (String, String) {
             format!("{name} ({what}) at {:#x} in {thread}", c.fault)
         }
         _ => format!("{name} ({what}) in {thread}"),
+    };
+    // An abort during a panic: a second panic, or a panic in a `panic = "abort"` build,
+    // whose panic the hook reported on its own.
+    let message = if c.panicking {
+        format!("{message} while panicking")
+    } else {
+        message
     };
     (name.to_owned(), message)
 }
