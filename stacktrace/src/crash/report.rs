@@ -408,8 +408,10 @@ mod tests {
     #[test]
     fn an_abort_from_the_allocation_error_handler_is_named_out_of_memory() {
         let mut e = event_of(&record(Some(crash(6, 0, 0)), state::CRASHING, None)).unwrap();
-        let mut frame = crate::model::event::Frame::default();
-        frame.function = "std::process::abort".into();
+        let mut frame = crate::model::event::Frame {
+            function: "std::process::abort".into(),
+            ..Default::default()
+        };
         e.frames = vec![frame.clone()];
         name_out_of_memory(&mut e);
         // Control: a plain abort stays one.
