@@ -45,15 +45,19 @@ impl Recorder {
         std::fs::create_dir_all(dir)?;
         let pid = std::process::id();
         let started = crate::model::event::now_us();
+        // Made whole under another name, locked, then renamed: a reader never finds it
+        // empty and unlocked.
+        let making = dir.join(format!("{pid}-{started}.making"));
         let path = dir.join(format!("{pid}-{started}.rec"));
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)?;
+            .open(&making)?;
         file.try_lock()
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", making.display())))?;
         std::io::Write::write_all(&mut file, &layout::fresh(pid, started, meta))?;
+        std::fs::rename(&making, &path)?;
         // SAFETY: the file is this process's own, created just now and locked; no one else
         // writes it while the process runs (readers skip a locked record), and its size is
         // fixed, so the mapping never points past its end.

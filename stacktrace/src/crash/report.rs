@@ -3,9 +3,9 @@
 //! level its process was set to. Each record is taken by one reader only.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::crash::layout::{self, records_dir, state, Crash, Meta, Record};
 use crate::model::breadcrumb::Breadcrumb;
@@ -15,13 +15,45 @@ use crate::pipeline::redact::credentials::redact_credentials_in;
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 use crate::pipeline::resolve::modules::unresolved_in;
 
-/// The records beside the database at `db` whose processes are gone, each as the event
-/// it makes (if any), taken: a record is read by whoever locks it first, marked consumed,
-/// then removed. A record that cannot be read is left where it is.
-pub(crate) fn take_records(db: &Path) -> Vec<CrashEvent> {
+/// Records taken from beside a database: the events they make, and the records
+/// themselves, still locked, until [`Taken::settle`] removes them once the events are
+/// stored. Dropped unsettled, the records stay for the next reader.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub(crate) events: Vec<CrashEvent>,
+    records: Vec<(File, PathBuf)>,
+    dir: PathBuf,
+}
+
+impl Taken {
+    /// Marks each record consumed (a reader that opened it before it is removed leaves
+    /// it alone) and removes it.
+    pub(crate) fn settle(self) {
+        for (mut file, path) in self.records {
+            let consumed = file
+                .seek(SeekFrom::Start(layout::STATE as u64))
+                .and_then(|_| file.write_all(&state::CONSUMED.to_ne_bytes()))
+                .and_then(|_| file.sync_data());
+            if consumed.is_ok() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        // Leave no empty folder behind; another program may have just made a record.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The records beside the database at `db` whose processes are gone, each with the event
+/// it makes (if any): a record is taken by whoever locks it first, and held locked until
+/// settled. A record that cannot be read is left where it is.
+pub(crate) fn take_records(db: &Path) -> Taken {
     let dir = records_dir(db);
+    let mut taken = Taken {
+        dir: dir.clone(),
+        ..Taken::default()
+    };
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
+        return taken;
     };
     let mut paths: Vec<_> = entries
         .flatten()
@@ -29,7 +61,6 @@ pub(crate) fn take_records(db: &Path) -> Vec<CrashEvent> {
         .filter(|p| p.extension().is_some_and(|x| x == "rec"))
         .collect();
     paths.sort();
-    let mut events = Vec::new();
     for path in paths {
         let Ok(mut file) = OpenOptions::new().read(true).write(true).open(&path) else {
             continue;
@@ -43,7 +74,8 @@ pub(crate) fn take_records(db: &Path) -> Vec<CrashEvent> {
             continue;
         }
         let Some(record) = layout::parse(&bytes) else {
-            // Not a record: a stray file is removed only when it is not even the header.
+            // Not a record (a process makes its record under another name, and renames
+            // it whole): a stray file is removed only when it is not even the header.
             if bytes.len() < 8 {
                 let _ = std::fs::remove_file(&path);
             }
@@ -53,18 +85,10 @@ pub(crate) fn take_records(db: &Path) -> Vec<CrashEvent> {
         if record.state == state::CONSUMED {
             continue;
         }
-        let consumed = file
-            .seek(SeekFrom::Start(layout::STATE as u64))
-            .and_then(|_| file.write_all(&state::CONSUMED.to_ne_bytes()))
-            .and_then(|_| file.sync_data());
-        if consumed.is_err() {
-            continue;
-        }
-        events.extend(event_of(&record));
-        let _ = std::fs::remove_file(&path);
+        taken.events.extend(event_of(&record));
+        taken.records.push((file, path));
     }
-    let _ = std::fs::remove_dir(&dir);
-    events
+    taken
 }
 
 /// The event a record makes: `None` for a process that ended cleanly, or ended without a
@@ -362,7 +386,12 @@ mod tests {
         let readers: Vec<_> = (0..4)
             .map(|_| {
                 let db = db.clone();
-                std::thread::spawn(move || take_records(&db))
+                std::thread::spawn(move || {
+                    let taken = take_records(&db);
+                    let events = taken.events.clone();
+                    taken.settle();
+                    events
+                })
             })
             .collect();
         let mut pids: Vec<u32> = readers
@@ -372,6 +401,31 @@ mod tests {
             .collect();
         pids.sort_unstable();
         assert_eq!(pids, (1..=N as u32).collect::<Vec<_>>());
+        assert!(!records.exists());
+    }
+
+    // Records taken by an opener that failed to store their events were gone: they must
+    // stay for the next reader until the events are stored.
+    #[test]
+    fn records_not_settled_stay_for_the_next_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let records = records_dir(&db);
+        std::fs::create_dir_all(&records).unwrap();
+        let meta = Meta {
+            unclean_exit_level: Some(Level::Warning),
+            ..Meta::default()
+        };
+        std::fs::write(records.join("1.rec"), layout::fresh(7, 1, &meta)).unwrap();
+        let first = take_records(&db);
+        assert_eq!(first.events.len(), 1);
+        // While the first holds it, a second reader gets nothing.
+        assert!(take_records(&db).events.is_empty());
+        drop(first);
+        let again = take_records(&db);
+        assert_eq!(again.events.len(), 1);
+        again.settle();
+        assert!(take_records(&db).events.is_empty());
         assert!(!records.exists());
     }
 
