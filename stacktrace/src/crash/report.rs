@@ -55,11 +55,18 @@ pub(crate) fn take_records(db: &Path) -> Taken {
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return taken;
     };
-    let mut paths: Vec<_> = entries
+    let (mut paths, making): (Vec<_>, Vec<_>) = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rec"))
-        .collect();
+        .filter(|p| p.extension().is_some_and(|x| x == "rec" || x == "making"))
+        .partition(|p| p.extension().is_some_and(|x| x == "rec"));
+    // A record its process died making, before it held anything: nothing to report.
+    for path in making {
+        let unlocked = File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+        if unlocked {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
     paths.sort();
     for path in paths {
         let Ok(mut file) = OpenOptions::new().read(true).write(true).open(&path) else {
@@ -417,7 +424,10 @@ mod tests {
             ..Meta::default()
         };
         std::fs::write(records.join("1.rec"), layout::fresh(7, 1, &meta)).unwrap();
+        // A record its process died making is removed, and reported by no one.
+        std::fs::write(records.join("2.making"), b"").unwrap();
         let first = take_records(&db);
+        assert!(!records.join("2.making").exists());
         assert_eq!(first.events.len(), 1);
         // While the first holds it, a second reader gets nothing.
         assert!(take_records(&db).events.is_empty());
