@@ -405,3 +405,96 @@ fn a_record_from_another_build_keeps_its_addresses() {
     );
     assert!(e.frames.is_empty(), "{:#?}", e.frames);
 }
+
+/// Every file under `dir`, at any depth, with its bytes.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).expect("read a directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+/// Checks that no file under `dir` holds a canary and that some file holds `control`.
+fn no_canary_on_disk(dir: &Path, canaries: &[&str], control: &str, when: &str) {
+    let files = files_under(dir);
+    for (path, bytes) in &files {
+        for canary in canaries {
+            assert!(
+                !holds(bytes, canary),
+                "{when}: {} holds {canary:?}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        files.iter().any(|(_, bytes)| holds(bytes, control)),
+        "{when}: no file holds the control {control:?}: {:?}",
+        files.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+}
+
+// Regression: the flight recorder copied each breadcrumb's texts into the crash record
+// unredacted, so a URL's password, a bearer token or the SMTP password of the settings in
+// a breadcrumb reached the disk while the process ran, and stayed there after a kill.
+#[test]
+fn secrets_in_breadcrumbs_never_reach_the_crash_record() {
+    let (dir, db) = common::db_dir();
+    let smtp = "sv-ring-smtp-3";
+    let mut cmd = command("secrets-then-wait-for-kill", &db, false);
+    cmd.arg("tracked")
+        .arg(smtp)
+        .env("STACKTRACE_ADMINS", "ops@example.com")
+        .env(
+            "STACKTRACE_SMTP_URL",
+            format!("smtp://mailer:{smtp}@127.0.0.1:9"),
+        )
+        .stdout(Stdio::piped());
+    let mut child = cmd.spawn().expect("start the scenario");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout piped");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read ready");
+    assert_eq!(line.trim(), "ready");
+    let canaries = ["sv-ring-pw-1", "sv-ring-tok-2", smtp];
+    let control = "ring-control-text";
+    // While the process runs, and once it is killed, before the next open reads the record.
+    no_canary_on_disk(dir.path(), &canaries, control, "while running");
+    child.kill().expect("SIGKILL the scenario");
+    let ended = wait_with_limit(child);
+    assert_eq!(ended.status.signal(), Some(libc::SIGKILL));
+    no_canary_on_disk(dir.path(), &canaries, control, "after the kill");
+    let record = std::fs::read(the_record(&db)).expect("read the record");
+    assert!(holds(&record, control), "the record lacks the control");
+
+    let e = the_one_crash(&db);
+    assert!(
+        breadcrumb_messages(&e)
+            .iter()
+            .any(|m| m.contains(control) && m.contains("postgres://u:")),
+        "{:?}",
+        breadcrumb_messages(&e)
+    );
+    for c in &e.breadcrumbs {
+        for canary in canaries {
+            assert!(
+                !c.message.contains(canary) && !c.category.contains(canary),
+                "{c:?}"
+            );
+        }
+    }
+    no_canary_on_disk(dir.path(), &canaries, control, "after the next open");
+}

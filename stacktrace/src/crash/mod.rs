@@ -15,13 +15,26 @@ pub(crate) mod recorder;
 pub(crate) use layout::Meta;
 pub(crate) use report::{name_out_of_memory, take_records};
 
+use crate::pipeline::redact::fields::Secrets;
+
 /// Creates this process's record beside the database at `db` and, with `handler`,
-/// installs the fatal-signal handler; breadcrumbs are copied into the record from now on.
-/// `Err` says what could not be done. Does nothing outside Linux.
+/// installs the fatal-signal handler; breadcrumbs are copied into the record from now on,
+/// redacted as an event's are (`meta.redact_fields`, and `secrets`, the values of the
+/// settings that hold secrets). `Err` says what could not be done. Does nothing outside
+/// Linux.
 #[cfg(target_os = "linux")]
-pub(crate) fn arm(db: &std::path::Path, meta: &Meta, handler: bool) -> Result<(), String> {
+pub(crate) fn arm(
+    db: &std::path::Path,
+    meta: &Meta,
+    secrets: Secrets,
+    handler: bool,
+) -> Result<(), String> {
     let dir = layout::records_dir(db);
-    recorder::Recorder::arm(&dir, meta).map_err(|e| {
+    let redaction = recorder::Redaction {
+        fields: crate::pipeline::redact::fields::FieldRedactor::new(&meta.redact_fields),
+        secrets,
+    };
+    recorder::Recorder::arm(&dir, meta, redaction).map_err(|e| {
         format!(
             "the crash record in {} could not be made: {e}",
             dir.display()
@@ -35,7 +48,12 @@ pub(crate) fn arm(db: &std::path::Path, meta: &Meta, handler: bool) -> Result<()
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn arm(_db: &std::path::Path, _meta: &Meta, _handler: bool) -> Result<(), String> {
+pub(crate) fn arm(
+    _db: &std::path::Path,
+    _meta: &Meta,
+    _secrets: Secrets,
+    _handler: bool,
+) -> Result<(), String> {
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! (breadcrumbs copied in as they happen) and the room the fatal-signal handler writes
 //! the crash into. Only Linux keeps one; elsewhere nothing is recorded.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -9,6 +10,8 @@ use std::sync::OnceLock;
 
 use crate::crash::layout::{self, state, Meta};
 use crate::model::event::Level;
+use crate::pipeline::redact::credentials::redact_credentials;
+use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 
 /// The record of this process, once armed.
 pub(crate) struct Recorder {
@@ -18,6 +21,40 @@ pub(crate) struct Recorder {
     map: memmap2::MmapMut,
     /// The start of `map`, for writes through a shared reference.
     base: *mut u8,
+    /// How a breadcrumb's texts are redacted before they are copied in: no secret reaches
+    /// the disk, the record included.
+    redaction: Redaction,
+}
+
+/// The redaction the pipeline applies to an event's breadcrumbs, by value: `redact_fields`
+/// for `name=value` pairs, and the values of the settings that hold secrets.
+pub(crate) struct Redaction {
+    pub(crate) fields: FieldRedactor,
+    pub(crate) secrets: Secrets,
+}
+
+impl Redaction {
+    /// A breadcrumb's category and message as they may reach the disk: credentials found by
+    /// their form hidden, and what they hid and the settings' secrets scrubbed from both
+    /// texts wherever quoted. Texts that hold no candidate stay borrowed: one scan each,
+    /// no allocation.
+    fn apply<'t>(&self, category: &'t str, message: &'t str) -> (Cow<'t, str>, Cow<'t, str>) {
+        let mut found = Vec::new();
+        let mut texts = [
+            redact_credentials(category, &self.fields, &mut found),
+            redact_credentials(message, &self.fields, &mut found),
+        ];
+        let secrets = self.secrets.extended(found);
+        if !secrets.is_empty() {
+            for text in &mut texts {
+                if secrets.found_in(text) {
+                    secrets.scrub(text.to_mut());
+                }
+            }
+        }
+        let [category, message] = texts;
+        (category, message)
+    }
 }
 
 // SAFETY: `base` points into `map`, which the recorder owns and never remaps; every write
@@ -37,8 +74,13 @@ pub(crate) fn recorder() -> Option<&'static Recorder> {
 }
 
 impl Recorder {
-    /// Creates, sizes, locks and maps this process's record in `dir`.
-    pub(crate) fn arm(dir: &Path, meta: &Meta) -> std::io::Result<&'static Recorder> {
+    /// Creates, sizes, locks and maps this process's record in `dir`; breadcrumbs copied in
+    /// go through `redaction` first.
+    pub(crate) fn arm(
+        dir: &Path,
+        meta: &Meta,
+        redaction: Redaction,
+    ) -> std::io::Result<&'static Recorder> {
         if let Some(r) = RECORDER.get() {
             return Ok(r);
         }
@@ -76,6 +118,7 @@ impl Recorder {
             _file: file,
             map,
             base,
+            redaction,
         };
         let _ = RECORDER.set(recorder);
         RECORDER
@@ -115,9 +158,13 @@ impl Recorder {
         n
     }
 
-    /// Copies a breadcrumb into the ring: a slot claimed by a counter, its sequence number
-    /// cleared while it is written and set last, so a reader takes only whole slots.
+    /// Copies a breadcrumb into the ring, redacted: a slot claimed by a counter, its
+    /// sequence number cleared while it is written and set last, so a reader takes only
+    /// whole slots.
     pub(crate) fn breadcrumb(&self, level: Level, category: &str, message: &str) {
+        // Redacted whole, then cut: a cut first could leave a secret its pattern no longer
+        // finds (a URL's password without its `@`).
+        let (category, message) = self.redaction.apply(category, message);
         let seq = self
             .u64_word(layout::CRUMB_COUNT)
             .fetch_add(1, Ordering::Relaxed)
@@ -129,12 +176,12 @@ impl Recorder {
             .store(crate::model::event::now_us(), Ordering::Relaxed);
         let c = self.copy_to(
             at + layout::SLOT_CATEGORY,
-            cut(category, layout::CATEGORY_MAX),
+            cut(&category, layout::CATEGORY_MAX),
             layout::CATEGORY_MAX,
         );
         let m = self.copy_to(
             at + layout::SLOT_MESSAGE,
-            cut(message, layout::MESSAGE_MAX),
+            cut(&message, layout::MESSAGE_MAX),
             layout::MESSAGE_MAX,
         );
         let lengths = [

@@ -217,7 +217,9 @@ pub(crate) fn name_out_of_memory(event: &mut CrashEvent) {
 
 /// The recovered breadcrumbs, redacted as the panic path redacts them: credentials in
 /// their text by value (with the dying process's `redact_fields`), and what those hid
-/// wherever else it is quoted. The settings' own secrets are not in the record.
+/// wherever else it is quoted. The texts were redacted so as they were copied in, the
+/// settings' own secrets with them (which the record does not hold); this pass is for a
+/// record written by a build that did not.
 fn breadcrumbs_redacted(record: &Record, meta: &Meta) -> Vec<Breadcrumb> {
     let fields = FieldRedactor::new(&meta.redact_fields);
     let mut found = Vec::new();

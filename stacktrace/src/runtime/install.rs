@@ -297,7 +297,11 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             redact_fields: rt.config.redact_fields.clone(),
             modules: crate::pipeline::resolve::modules::loaded().to_vec(),
         };
-        if let Err(why) = crate::crash::arm(&rt.config.db_path, &meta, rt.config.crash_handler) {
+        // Breadcrumbs reach the record as they happen: redacted with the settings' secrets.
+        let secrets = rt.build.secrets.clone();
+        if let Err(why) =
+            crate::crash::arm(&rt.config.db_path, &meta, secrets, rt.config.crash_handler)
+        {
             errors.push(InstallError::CrashRecord(why));
         }
     }

@@ -2,7 +2,7 @@
 //! stack overflow, a kill), for the crash tests. With `plain` it does the same without the
 //! tracker, so that a test can check that the exit status is what it would have been.
 //!
-//! Usage: `crash_scenario <name> <db-path> [plain]`.
+//! Usage: `crash_scenario <name> <db-path> [plain|tracked] [secret]`.
 
 use std::io::BufRead;
 
@@ -42,7 +42,17 @@ fn main() {
     let plain = args.get(3).is_some_and(|a| a == "plain");
     let _guard = (!plain).then(|| {
         // The `STACKTRACE_*` variables apply (the crash handler's among them).
-        let config = Config::from_env().unwrap_or_default();
+        let mut config = Config::from_env().unwrap_or_default();
+        // And the mail ones, when a scenario sets them (the SMTP password is a secret).
+        if std::env::var_os("STACKTRACE_SMTP_URL").is_some() {
+            match stacktrace::mail::MailConfig::from_env() {
+                Ok(mail) => config = config.mail(mail),
+                Err(e) => {
+                    eprintln!("bad mail settings: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
         stacktrace::install_with(config.db_path(&db).release("crash-test 1.0"))
     });
     add_breadcrumb(Breadcrumb::new(Level::Info, "setup", "scenario started"));
@@ -85,6 +95,23 @@ fn main() {
         }
         "wait-for-kill" => {
             // Told ready on stdout; waits for the parent's SIGKILL.
+            println!("ready");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        "secrets-then-wait-for-kill" => {
+            // Secrets in a breadcrumb's texts (a URL's password, a bearer token, the SMTP
+            // password of the settings), beside plain text; then as `wait-for-kill`.
+            let smtp = args.get(4).cloned().unwrap_or_default();
+            add_breadcrumb(Breadcrumb::new(
+                Level::Info,
+                format!("db {smtp}"),
+                format!(
+                    "connect postgres://u:sv-ring-pw-1@db/x auth Bearer sv-ring-tok-2 \
+                     mail {smtp} ring-control-text"
+                ),
+            ));
             println!("ready");
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
