@@ -201,6 +201,9 @@ pub enum InstallError {
     /// The handler that stores queued events when the program calls `std::process::exit`
     /// could not be registered: events captured just before such an exit may be lost.
     ExitHandler(std::io::Error),
+    /// The crash record or the fatal-signal handler could not be set up: crashes that
+    /// skip the panic hook are not reported. Says what failed, with its path.
+    CrashRecord(String),
 }
 
 impl fmt::Display for InstallError {
@@ -233,6 +236,9 @@ impl fmt::Display for InstallError {
             InstallError::MailThread(_) => {
                 f.write_str("the mail sender thread could not be started; no mail will be sent")
             }
+            InstallError::CrashRecord(why) => {
+                write!(f, "{why}; crashes past the panic hook will not be reported")
+            }
             InstallError::ExitHandler(_) => f.write_str(
                 "the exit handler could not be registered; events captured just before \
                  std::process::exit may be lost",
@@ -251,7 +257,7 @@ impl std::error::Error for InstallError {
             | InstallError::WriterThread(source)
             | InstallError::MailThread(source)
             | InstallError::ExitHandler(source) => Some(source),
-            InstallError::AlreadyInstalled => None,
+            InstallError::AlreadyInstalled | InstallError::CrashRecord(_) => None,
         }
     }
 }

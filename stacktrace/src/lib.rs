@@ -73,6 +73,9 @@ mod sync;
 mod capture;
 // From a pending event to the stored event: resolve, redact, gate, fingerprint.
 mod pipeline;
+// Crashes past the panic hook: the per-process crash record, the fatal-signal handler, and
+// the records of gone processes as events.
+mod crash;
 // The database.
 mod store;
 // Who is told of what was stored: mail.

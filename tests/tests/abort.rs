@@ -51,9 +51,26 @@ fn panic_in_an_abort_build_is_stored_before_the_process_aborts() {
     assert!(run.stderr.contains("failure at site a"), "{}", run.stderr);
 
     let store = Store::open(&db).unwrap();
-    let events = store.query().run().unwrap().events;
-    assert_eq!(events.len(), 1);
+    let (events, crashes): (Vec<_>, Vec<_>) = store
+        .query()
+        .run()
+        .unwrap()
+        .events
+        .into_iter()
+        .partition(|e| e.logger == "panic");
+    assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0].message, "failure at site a");
+    // The abort that ended it is reported too (Linux), by the fatal-signal handler.
+    if cfg!(target_os = "linux") {
+        assert_eq!(crashes.len(), 1, "{crashes:#?}");
+        assert!(
+            crashes[0].message.starts_with("SIGABRT"),
+            "{}",
+            crashes[0].message
+        );
+    } else {
+        assert!(crashes.is_empty(), "{crashes:#?}");
+    }
     // The capture machinery is trimmed even where its frames carry bare names (`trace`,
     // `on_panic`); the panicking function's own name may be bare too.
     let first = &events[0].frames[0];

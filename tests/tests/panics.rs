@@ -123,9 +123,24 @@ fn a_panic_survives_kill_9_right_after_the_hook() {
     assert_eq!(line.trim(), "ready");
     child.kill().unwrap(); // SIGKILL: no flush, no exit handlers
     child.wait().unwrap();
-    let e = only_event(&db);
-    assert_eq!(e.message, "failure at site b");
-    assert_eq!(e.frames[0].function, "scenario::site_b");
+    let store = Store::open(&db).expect("open after the program ended");
+    let (panics, others): (Vec<_>, Vec<_>) = store
+        .query()
+        .run()
+        .expect("query")
+        .events
+        .into_iter()
+        .partition(|e| e.logger == "panic");
+    assert_eq!(panics.len(), 1, "{panics:#?}");
+    assert_eq!(panics[0].message, "failure at site b");
+    assert_eq!(panics[0].frames[0].function, "scenario::site_b");
+    // The kill itself is reported too (Linux), as an end without a clean shutdown.
+    if cfg!(target_os = "linux") {
+        assert_eq!(others.len(), 1, "{others:#?}");
+        assert_eq!(others[0].error_type, "unclean shutdown");
+    } else {
+        assert!(others.is_empty(), "{others:#?}");
+    }
 }
 
 #[test]
@@ -262,7 +277,19 @@ fn a_panic_resolved_at_the_next_open_keeps_the_programs_in_app_rules() {
                 "{journaled:#?}"
             );
         }
-        events.push((only_event(&db), dir));
+        if name == "index-app" {
+            events.push((only_event(&db), dir));
+        } else {
+            // The abort is reported too, by the crash handler, beside the journaled panic.
+            let store = Store::open(&db).expect("open after the program ended");
+            let mut all = store.query().run().expect("query").events;
+            assert_eq!(all.len(), 2, "{all:#?}");
+            assert!(all.iter().any(|e| e.logger == "crash"), "{all:#?}");
+            let at = all.iter().position(|e| e.logger == "panic");
+            let panic = all.remove(at.unwrap_or_else(|| panic!("no panic event: {all:#?}")));
+            drop(store);
+            events.push((panic, dir));
+        }
     }
     let (live, resolved) = (&events[0].0, &events[1].0);
     let culprit = |e: &stacktrace::CrashEvent| {

@@ -21,6 +21,22 @@ pub(crate) fn keep_at_most(max: usize) {
     MAX_BREADCRUMBS.store(max, Ordering::Relaxed);
 }
 
+/// Where each breadcrumb is also copied as it is recorded (the crash record's ring), set
+/// at install.
+static COPY_TO: std::sync::OnceLock<fn(Level, &str, &str)> = std::sync::OnceLock::new();
+
+/// Copies every breadcrumb recorded from now on to `copy` too.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn copy_to(copy: fn(Level, &str, &str)) {
+    let _ = COPY_TO.set(copy);
+}
+
+fn copy_out(level: Level, category: &str, message: &str) {
+    if let Some(copy) = COPY_TO.get() {
+        copy(level, category, message);
+    }
+}
+
 thread_local! {
     static TRAIL: RefCell<Trail> = const { RefCell::new(VecDeque::new()) };
 }
@@ -39,6 +55,7 @@ pub fn add_breadcrumb(crumb: Breadcrumb) {
         while trail.len() >= max {
             trail.pop_front();
         }
+        copy_out(crumb.level, &crumb.category, &crumb.message);
         trail.push_back(crumb);
     });
 }
@@ -80,6 +97,7 @@ pub(crate) fn record_with(level: Level, category: &str, write_message: impl FnOn
         crumb.message.clear();
         write_message(&mut crumb.message);
         crumb.data.clear();
+        copy_out(crumb.level, &crumb.category, &crumb.message);
         trail.push_back(crumb);
     });
 }

@@ -40,6 +40,8 @@ use std::time::Duration;
 /// | `ignore_messages` (regexes) | none | `STACKTRACE_IGNORE_MESSAGES` (one a line) |
 /// | `in_app_include` (crate or module paths) | none | `STACKTRACE_IN_APP_INCLUDE` (comma-separated) |
 /// | `in_app_exclude` (crate or module paths) | none | `STACKTRACE_IN_APP_EXCLUDE` (comma-separated) |
+/// | `crash_handler` (Linux) | `true` | `STACKTRACE_CRASH_HANDLER` |
+/// | `unclean_exit_level` (Linux; `None` = no event) | `Some(Warning)` | `STACKTRACE_UNCLEAN_EXIT_LEVEL` (a level or `off`) |
 /// | `before_store` | none | (code only) |
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -58,6 +60,8 @@ pub struct Config {
     pub(crate) cache_bytes: u64,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
+    pub(crate) crash_handler: bool,
+    pub(crate) unclean_exit_level: Option<crate::model::event::Level>,
     pub(crate) max_breadcrumbs: usize,
     pub(crate) rate_limit_per_user: u32,
     pub(crate) rate_limit_per_client: u32,
@@ -91,6 +95,8 @@ impl Default for Config {
             cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             release: String::new(),
             capture_env: true,
+            crash_handler: true,
+            unclean_exit_level: Some(crate::model::event::Level::Warning),
             max_breadcrumbs: 100,
             rate_limit_per_user: 0,
             rate_limit_per_client: 0,
@@ -190,6 +196,21 @@ impl Config {
     /// Whether environment variables are stored (secret-looking ones as `**********`).
     pub fn capture_env(mut self, on: bool) -> Self {
         self.capture_env = on;
+        self
+    }
+
+    /// Whether fatal signals (a segfault, an abort, a stack overflow) are written down by a
+    /// signal handler and reported at the next start (Linux; see the README's "Crashes").
+    pub fn crash_handler(mut self, on: bool) -> Self {
+        self.crash_handler = on;
+        self
+    }
+
+    /// The level of the event for a process that ended without a clean shutdown and
+    /// without a crash record (killed by SIGKILL or the OOM killer), reported at the next
+    /// start; `None`: no event (Linux).
+    pub fn unclean_exit_level(mut self, level: Option<crate::model::event::Level>) -> Self {
+        self.unclean_exit_level = level;
         self
     }
 
@@ -307,6 +328,14 @@ impl Config {
     /// How long `std::process::exit` waits for queued events.
     pub fn get_exit_flush_timeout(&self) -> Duration {
         self.exit_flush_timeout
+    }
+    /// Whether the fatal-signal handler is installed.
+    pub fn get_crash_handler(&self) -> bool {
+        self.crash_handler
+    }
+    /// The level of an unclean end's event, `None` when none is made.
+    pub fn get_unclean_exit_level(&self) -> Option<crate::model::event::Level> {
+        self.unclean_exit_level
     }
     /// The database path.
     pub fn get_db_path(&self) -> &Path {

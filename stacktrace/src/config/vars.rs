@@ -10,6 +10,7 @@ use crate::error::{ConfigError, POSITIVE};
 const BOOL: &str = "true or false (also 1/0, yes/no, on/off)";
 const RATE: &str = "a number from 0.0 to 1.0";
 const COUNT: &str = "a whole number from 0";
+const LEVEL_OR_OFF: &str = "debug, info, warning, error, fatal or off";
 const PATHS: &str = "crate or module paths (`app`, `app::billing`), comma-separated";
 
 /// Whether `prefix` is a crate or module path: identifiers joined by `::`, a trailing `::`
@@ -156,6 +157,19 @@ impl Config {
                 "STACKTRACE_CAPTURE_ENV" => parse_bool(value)
                     .map(|b| c.capture_env = b)
                     .ok_or(bad(BOOL)),
+                "STACKTRACE_CRASH_HANDLER" => parse_bool(value)
+                    .map(|b| c.crash_handler = b)
+                    .ok_or(bad(BOOL)),
+                "STACKTRACE_UNCLEAN_EXIT_LEVEL" => match value.trim() {
+                    "off" | "none" => {
+                        c.unclean_exit_level = None;
+                        Ok(())
+                    }
+                    v => v
+                        .parse()
+                        .map(|l| c.unclean_exit_level = Some(l))
+                        .map_err(|_| bad(LEVEL_OR_OFF)),
+                },
                 "STACKTRACE_MAX_PAYLOAD_BYTES" => parse_count(value)
                     .map(|n| c.max_payload_bytes = n)
                     .ok_or(bad(COUNT)),
@@ -296,6 +310,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crash_settings_read_their_variables_and_name_a_bad_level() {
+        let c = Config::default();
+        assert!(c.crash_handler);
+        assert_eq!(
+            c.unclean_exit_level,
+            Some(crate::model::event::Level::Warning)
+        );
+        let c = Config::from_vars([
+            ("STACKTRACE_CRASH_HANDLER", "off"),
+            ("STACKTRACE_UNCLEAN_EXIT_LEVEL", "off"),
+        ])
+        .unwrap();
+        assert!(!c.crash_handler);
+        assert_eq!(c.unclean_exit_level, None);
+        let c = Config::from_vars([("STACKTRACE_UNCLEAN_EXIT_LEVEL", "error")]).unwrap();
+        assert_eq!(
+            c.unclean_exit_level,
+            Some(crate::model::event::Level::Error)
+        );
+        let err = Config::from_vars([("STACKTRACE_UNCLEAN_EXIT_LEVEL", "loud")]).unwrap_err();
+        assert!(err.to_string().contains("\"loud\""), "{err}");
+    }
 
     #[test]
     fn env_values_apply() {

@@ -332,6 +332,25 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     if !std::thread::panicking() {
         crate::runtime::hook::install();
     }
+    if let Some(rt) = RUNTIME.get().filter(|rt| !rt.sink.is_nowhere()) {
+        let meta = crate::crash::Meta {
+            release: rt.config.release.clone(),
+            program: std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+            unclean_exit_level: rt.config.unclean_exit_level,
+            redact_fields: rt.config.redact_fields.clone(),
+            modules: crate::pipeline::resolve::modules::loaded().to_vec(),
+        };
+        // Breadcrumbs reach the record as they happen: redacted with the settings' secrets.
+        let secrets = rt.build.secrets.clone();
+        if let Err(why) =
+            crate::crash::arm(&rt.config.db_path, &meta, secrets, rt.config.crash_handler)
+        {
+            errors.push(InstallError::CrashRecord(why));
+        }
+    }
     if let Err(why) = exit_flush::register() {
         errors.push(InstallError::ExitHandler(why));
     }
@@ -445,6 +464,9 @@ impl Drop for Guard {
         {
             mailer.drain_on_exit();
         }
+        if self.owner {
+            crate::crash::close();
+        }
     }
 }
 
@@ -478,6 +500,7 @@ mod exit_flush {
     extern "C" fn on_exit() {
         // A panic must not unwind out of a C callback; nothing here is expected to panic.
         let _ = std::panic::catch_unwind(|| {
+            crate::crash::close();
             let Some(rt) = runtime() else {
                 return;
             };

@@ -246,10 +246,29 @@ impl Store {
         // Before the merge, which skips the events that are stored.
         store.complete_pending()?;
         spool::merge_into(&store)?;
+        store.merge_crash_records()?;
         if recorded.is_none() {
             store.flush()?;
         }
         Ok(store)
+    }
+
+    /// Stores the events of crash records left by processes that are gone, their frames
+    /// resolved from the modules' files while those are the same build.
+    fn merge_crash_records(&self) -> Result<(), StoreError> {
+        let mut taken = crate::crash::take_records(&self.path);
+        if !taken.events.is_empty() {
+            let mut files = crate::pipeline::resolve::modules::ModuleFiles::default();
+            for e in &mut taken.events {
+                crate::pipeline::resolve::modules::resolve_journaled(e, None, &mut files);
+                crate::crash::name_out_of_memory(e);
+            }
+            self.insert_batch(&taken.events)?;
+            self.flush()?;
+        }
+        // Removed once their events are stored; on an error above they stay for the next.
+        taken.settle();
+        Ok(())
     }
 
     /// What the database holds now, as its manifest records it.

@@ -80,15 +80,21 @@ pub(crate) fn add_secret(found: &mut Vec<String>, raw: &str) {
     }
 }
 
-/// A cheap test that lets most texts skip the patterns.
+/// A cheap test that lets most texts skip the patterns: one pass over the bytes, looking
+/// further only at a `:`, a `b` or a `d` (every breadcrumb copied into the crash record
+/// takes it).
 fn might_hold_credentials(text: &str) -> bool {
-    text.contains("://")
-        || text.contains('=')
-        || text.as_bytes().windows(5).any(|w| {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'=' => true,
+        b':' => b[i + 1..].starts_with(b"//"),
+        b'b' | b'B' | b'd' | b'D' => b.get(i..i + 5).is_some_and(|w| {
             w.eq_ignore_ascii_case(b"beare")
                 || w.eq_ignore_ascii_case(b"basic")
                 || w.eq_ignore_ascii_case(b"diges")
-        })
+        }),
+        _ => false,
+    })
 }
 
 /// `text` with the credentials it holds replaced by the placeholder: URL passwords
@@ -310,7 +316,57 @@ mod tests {
         assert!(base64_decoded("not base64!").is_none());
     }
 
+    /// The test as first written, plainly: the one pass must agree with it.
+    fn might_hold_credentials_plainly(text: &str) -> bool {
+        text.contains("://")
+            || text.contains('=')
+            || text.as_bytes().windows(5).any(|w| {
+                w.eq_ignore_ascii_case(b"beare")
+                    || w.eq_ignore_ascii_case(b"basic")
+                    || w.eq_ignore_ascii_case(b"diges")
+            })
+    }
+
+    #[test]
+    fn the_cheap_test_agrees_with_the_plain_one_on_edges() {
+        for text in [
+            "",
+            ":",
+            "://",
+            "a:/",
+            "x://y",
+            "=",
+            "a=b",
+            "bearer",
+            "BEARE",
+            "Basi",
+            "basic",
+            "xdiges",
+            "dige",
+            "bb",
+            "plain text",
+            "héllo Bearer",
+            "ends with :/",
+        ] {
+            assert_eq!(
+                might_hold_credentials(text),
+                might_hold_credentials_plainly(text),
+                "{text:?}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_cheap_test_agrees_with_the_plain_one(
+            text in "(BeaRer|basic|Diges|://|:/|=|[a-zA-Z:/é ]){0,8}"
+        ) {
+            prop_assert_eq!(
+                might_hold_credentials(&text),
+                might_hold_credentials_plainly(&text)
+            );
+        }
+
         #[test]
         fn a_credential_never_survives_in_any_text(
             // Starts with a digit: no other part of the text contains it.

@@ -19,8 +19,9 @@ use crate::pipeline::fingerprint::fingerprint_of;
 use crate::pipeline::resolve::frames::{frames_from_trace, frames_kept};
 use crate::pipeline::resolve::in_app::{is_in_app, running_settings, InAppRules};
 
-/// One loaded module: where its segments lie in memory, its file and its build id.
-#[derive(Debug, Clone)]
+/// One loaded module: where its segments lie in memory, its file and its build id. A crash
+/// record keeps the table of its process, to place its addresses after the process is gone.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Module {
     /// What its addresses in the file are offset by in memory.
     bias: usize,
@@ -59,7 +60,11 @@ fn relative(modules: &[Module], ip: usize) -> Option<(usize, u64)> {
 /// The addresses of a stack relative to their modules, innermost first; an address in no
 /// known module is kept with no module. The running in-app rules go with them.
 pub(crate) fn unresolved_of(ips: &[usize]) -> UnresolvedFrames {
-    let modules = loaded();
+    unresolved_in(loaded(), ips)
+}
+
+/// [`unresolved_of`] with the modules of another process, as its crash record lists them.
+pub(crate) fn unresolved_in(modules: &[Module], ips: &[usize]) -> UnresolvedFrames {
     let mut used: Vec<usize> = Vec::new();
     let mut addresses = Vec::with_capacity(ips.len());
     for &ip in ips {

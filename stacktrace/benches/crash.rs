@@ -1,0 +1,135 @@
+//! The costs of the crash record, each against a baseline in the same run, measured in
+//! fresh processes (this program run again), since `install()` happens once a process:
+//!
+//! - `install()` with the fatal-signal handler against without (`crash_handler(false)`),
+//!   in CPU time of the calling thread;
+//! - a breadcrumb copied into the flight recorder against the in-memory trail alone (a
+//!   process whose database cannot be opened keeps its breadcrumbs but no record).
+//!
+//! `cargo bench -p stacktrace --bench crash` (`STACKTRACE_BENCH_RUNS` processes of each
+//! kind, default 15). Linux: elsewhere there is no record, and the two sides are the same.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use stacktrace::{add_breadcrumb, Breadcrumb, Config, Level};
+
+const CHILD: &str = "STACKTRACE_BENCH_CRASH_CHILD";
+const RUNS: &str = "STACKTRACE_BENCH_RUNS";
+const CRUMBS: u32 = 1_000_000;
+
+/// In a child: does one kind of measurement and prints nanoseconds.
+fn child(kind: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = match kind {
+        // A path under a file: the database cannot be opened, so no record is kept.
+        "crumb-trail" => {
+            let file = dir.path().join("a-file");
+            std::fs::write(&file, b"").expect("write a file");
+            file.join("bench.db")
+        }
+        _ => dir.path().join("bench.db"),
+    };
+    let config = Config::default().db_path(&db).capture_env(false);
+    match kind {
+        "install-handler" | "install-no-handler" => {
+            let config = config.crash_handler(kind == "install-handler");
+            // The calling thread's CPU time: install's work is done on it, and unlike the
+            // wall time it holds still on a machine busy with other work.
+            let start = thread_cpu_ns();
+            let guard = stacktrace::install_with(config);
+            let took = thread_cpu_ns().saturating_sub(start);
+            black_box(&guard);
+            println!("{took}");
+        }
+        _ => {
+            let _guard = stacktrace::install_with(config);
+            let crumb = || Breadcrumb::new(Level::Info, "bench", "a breadcrumb of a usual length");
+            for _ in 0..10_000 {
+                add_breadcrumb(crumb());
+            }
+            let start = Instant::now();
+            for _ in 0..CRUMBS {
+                add_breadcrumb(black_box(crumb()));
+            }
+            println!("{}", start.elapsed().as_nanos() / u128::from(CRUMBS));
+        }
+    }
+}
+
+/// The CPU time of the calling thread, in nanoseconds.
+fn thread_cpu_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    #[allow(unsafe_code)]
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if ok {
+        ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+    } else {
+        0
+    }
+}
+
+fn median(mut v: Vec<u128>) -> u128 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+fn main() {
+    if let Ok(kind) = std::env::var(CHILD) {
+        child(&kind);
+        return;
+    }
+    // `cargo bench` passes `--bench`; a filter naming neither part skips it.
+    let runs: usize = std::env::var(RUNS)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(15);
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let kinds = [
+        "install-no-handler",
+        "install-handler",
+        "crumb-trail",
+        "crumb-recorder",
+    ];
+    let mut results: Vec<Vec<u128>> = vec![Vec::new(); kinds.len()];
+    // Interleaved, so that a busy moment of the machine falls on both sides alike.
+    for round in 0..runs {
+        // Each side first in every other round: the first child of a round runs on a
+        // machine just busy with the last one's exit.
+        let mut order: Vec<usize> = (0..kinds.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let kind = kinds[i];
+            let out = std::process::Command::new(&exe)
+                .env(CHILD, kind)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .expect("run a child");
+            let text = String::from_utf8_lossy(&out.stdout);
+            if let Ok(n) = text.trim().parse() {
+                results[i].push(n);
+            }
+        }
+    }
+    let m: Vec<u128> = results.into_iter().map(median).collect();
+    let d = |n: u128| Duration::from_nanos(n as u64);
+    println!("median of {runs} fresh processes each:");
+    println!(
+        "  install(), CPU time: without the crash handler {:>12?}  with {:>12?}  difference {:>10?}",
+        d(m[0]),
+        d(m[1]),
+        d(m[1].saturating_sub(m[0]))
+    );
+    println!(
+        "  breadcrumb, trail alone {:>6} ns  with the flight recorder {:>6} ns  difference {:>4} ns",
+        m[2],
+        m[3],
+        m[3] as i128 - m[2] as i128
+    );
+}

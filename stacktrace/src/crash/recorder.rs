@@ -1,0 +1,286 @@
+//! This process's crash record, mapped for the life of the process: the flight recorder
+//! (breadcrumbs copied in as they happen) and the room the fatal-signal handler writes
+//! the crash into. Only Linux keeps one; elsewhere nothing is recorded.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::crash::layout::{self, state, Meta};
+use crate::model::event::Level;
+use crate::pipeline::redact::credentials::redact_credentials;
+use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
+
+/// The record of this process, once armed.
+pub(crate) struct Recorder {
+    /// Kept open, and locked: the lock tells readers the process still runs.
+    _file: File,
+    /// Kept for the life of the process: the handler and breadcrumbs write into it.
+    map: memmap2::MmapMut,
+    /// The start of `map`, for writes through a shared reference.
+    base: *mut u8,
+    /// How a breadcrumb's texts are redacted before they are copied in: no secret reaches
+    /// the disk, the record included.
+    redaction: Redaction,
+}
+
+/// The redaction the pipeline applies to an event's breadcrumbs, by value: `redact_fields`
+/// for `name=value` pairs, and the values of the settings that hold secrets.
+pub(crate) struct Redaction {
+    pub(crate) fields: FieldRedactor,
+    pub(crate) secrets: Secrets,
+}
+
+impl Redaction {
+    /// A breadcrumb's category and message as they may reach the disk: credentials found by
+    /// their form hidden, and what they hid and the settings' secrets scrubbed from both
+    /// texts wherever quoted. Texts that hold no candidate stay borrowed: one scan each,
+    /// no allocation.
+    fn apply<'t>(&self, category: &'t str, message: &'t str) -> (Cow<'t, str>, Cow<'t, str>) {
+        let mut found = Vec::new();
+        let mut texts = [
+            redact_credentials(category, &self.fields, &mut found),
+            redact_credentials(message, &self.fields, &mut found),
+        ];
+        let secrets = self.secrets.extended(found);
+        if !secrets.is_empty() {
+            for text in &mut texts {
+                if secrets.found_in(text) {
+                    secrets.scrub(text.to_mut());
+                }
+            }
+        }
+        let [category, message] = texts;
+        (category, message)
+    }
+}
+
+// SAFETY: `base` points into `map`, which the recorder owns and never remaps; every write
+// through it goes to a fixed offset inside the mapping, and the words written by more than
+// one thread at a time are atomics.
+#[allow(unsafe_code)]
+unsafe impl Send for Recorder {}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Sync for Recorder {}
+
+static RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+/// The armed recorder, if any.
+pub(crate) fn recorder() -> Option<&'static Recorder> {
+    RECORDER.get()
+}
+
+impl Recorder {
+    /// Creates, sizes, locks and maps this process's record in `dir`; breadcrumbs copied in
+    /// go through `redaction` first.
+    pub(crate) fn arm(
+        dir: &Path,
+        meta: &Meta,
+        redaction: Redaction,
+    ) -> std::io::Result<&'static Recorder> {
+        if let Some(r) = RECORDER.get() {
+            return Ok(r);
+        }
+        std::fs::create_dir_all(dir)?;
+        let pid = std::process::id();
+        let started = crate::model::time::now_us();
+        // Made whole under another name, locked, then renamed: a reader never finds it
+        // empty and unlocked.
+        let making = dir.join(format!("{pid}-{started}.making"));
+        let path = dir.join(format!("{pid}-{started}.rec"));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&making)?;
+        file.try_lock()
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", making.display())))?;
+        std::io::Write::write_all(&mut file, &layout::fresh(pid, started, meta))?;
+        std::fs::rename(&making, &path)?;
+        // SAFETY: the file is this process's own, created just now and locked; no one else
+        // writes it while the process runs (readers skip a locked record), and its size is
+        // fixed, so the mapping never points past its end.
+        #[allow(unsafe_code)]
+        let mut map = unsafe { memmap2::MmapMut::map_mut(&file)? };
+        let base = map.as_mut_ptr();
+        if map.len() < layout::SIZE {
+            return Err(std::io::Error::other(format!(
+                "{}: mapped {} bytes of {}",
+                path.display(),
+                map.len(),
+                layout::SIZE
+            )));
+        }
+        let recorder = Recorder {
+            _file: file,
+            map,
+            base,
+            redaction,
+        };
+        let _ = RECORDER.set(recorder);
+        RECORDER
+            .get()
+            .ok_or_else(|| std::io::Error::other("crash record not kept"))
+    }
+
+    fn u32_word(&self, at: usize) -> &AtomicU32 {
+        debug_assert!(at.is_multiple_of(4) && at + 4 <= self.map.len());
+        // SAFETY: `at` is one of the layout's offsets, 4-aligned (the mapping is
+        // page-aligned) and inside the mapping, which lives as long as `self`.
+        #[allow(unsafe_code)]
+        unsafe {
+            &*self.base.add(at).cast::<AtomicU32>()
+        }
+    }
+
+    fn u64_word(&self, at: usize) -> &AtomicU64 {
+        debug_assert!(at.is_multiple_of(8) && at + 8 <= self.map.len());
+        // SAFETY: as in `u32_word`, 8-aligned.
+        #[allow(unsafe_code)]
+        unsafe {
+            &*self.base.add(at).cast::<AtomicU64>()
+        }
+    }
+
+    /// Copies `bytes` to `at`, cut to `max`; returns how many were copied.
+    fn copy_to(&self, at: usize, bytes: &[u8], max: usize) -> usize {
+        let n = bytes.len().min(max);
+        debug_assert!(at + n <= self.map.len());
+        // SAFETY: `at..at + n` lies inside the mapping (the layout's offsets and sizes);
+        // the bytes written are plain data no reference in this process points to.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(at), n);
+        }
+        n
+    }
+
+    /// Copies a breadcrumb into the ring, redacted: a slot claimed by a counter, its
+    /// sequence number cleared while it is written and set last, so a reader takes only
+    /// whole slots.
+    pub(crate) fn breadcrumb(&self, level: Level, category: &str, message: &str) {
+        // Redacted whole, then cut: a cut first could leave a secret its pattern no longer
+        // finds (a URL's password without its `@`).
+        let (category, message) = self.redaction.apply(category, message);
+        let seq = self
+            .u64_word(layout::CRUMB_COUNT)
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        let at = layout::RING + (seq as usize % layout::SLOTS) * layout::SLOT;
+        let stamp = self.u64_word(at);
+        stamp.store(0, Ordering::Relaxed);
+        self.u64_word(at + layout::SLOT_TIME)
+            .store(crate::model::time::now_us(), Ordering::Relaxed);
+        let c = self.copy_to(
+            at + layout::SLOT_CATEGORY,
+            cut(&category, layout::CATEGORY_MAX),
+            layout::CATEGORY_MAX,
+        );
+        let m = self.copy_to(
+            at + layout::SLOT_MESSAGE,
+            cut(&message, layout::MESSAGE_MAX),
+            layout::MESSAGE_MAX,
+        );
+        let lengths = [
+            level.as_byte(),
+            c as u8,
+            (m as u16).to_ne_bytes()[0],
+            (m as u16).to_ne_bytes()[1],
+        ];
+        self.copy_to(at + layout::SLOT_LEVEL, &lengths, 4);
+        stamp.store(seq, Ordering::Release);
+    }
+
+    /// Marks the process as ended cleanly, unless it crashed.
+    pub(crate) fn close(&self) {
+        let _ = self.u32_word(layout::STATE).compare_exchange(
+            state::OPEN,
+            state::CLOSED,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Writes a crash into the record: no allocation, no lock, no system call but the
+    /// thread's name and the clock. Only the first crash of the process is written.
+    pub(crate) fn write_crash(&self, c: &CrashWrite<'_>) {
+        let state = self.u32_word(layout::STATE);
+        let first = [state::OPEN, state::CLOSED].into_iter().any(|from| {
+            state
+                .compare_exchange(from, state::CRASHING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        });
+        if !first {
+            return;
+        }
+        self.u32_word(layout::SIGNAL)
+            .store(c.signal as u32, Ordering::Relaxed);
+        self.u32_word(layout::CODE)
+            .store(c.code as u32, Ordering::Relaxed);
+        self.u64_word(layout::FAULT)
+            .store(c.fault, Ordering::Relaxed);
+        self.u64_word(layout::TID).store(c.tid, Ordering::Relaxed);
+        self.u64_word(layout::SP).store(c.sp, Ordering::Relaxed);
+        self.u64_word(layout::PC).store(c.pc, Ordering::Relaxed);
+        self.u64_word(layout::CRASHED_US)
+            .store(c.time_us, Ordering::Relaxed);
+        self.copy_to(layout::THREAD_NAME, c.thread_name, layout::THREAD_NAME_LEN);
+        self.u32_word(layout::PANICKING)
+            .store(u32::from(c.panicking), Ordering::Relaxed);
+        let mut n = 0;
+        (c.walk)(&mut |ip| {
+            if n >= layout::MAX_IPS {
+                return false;
+            }
+            self.u64_word(layout::IPS + 8 * n)
+                .store(ip as u64, Ordering::Relaxed);
+            n += 1;
+            self.u32_word(layout::IP_COUNT)
+                .store(n as u32, Ordering::Relaxed);
+            true
+        });
+        std::sync::atomic::fence(Ordering::Release);
+        self.copy_to(layout::DONE, &layout::DONE_MARK, 8);
+    }
+}
+
+/// What the handler knows of a crash, without allocating.
+pub(crate) struct CrashWrite<'a> {
+    pub(crate) signal: i32,
+    pub(crate) code: i32,
+    pub(crate) fault: u64,
+    pub(crate) tid: u64,
+    pub(crate) sp: u64,
+    pub(crate) pc: u64,
+    pub(crate) time_us: u64,
+    pub(crate) thread_name: &'a [u8],
+    pub(crate) panicking: bool,
+    /// Walks the stack, giving each return address to the callback until it says stop.
+    pub(crate) walk: &'a dyn Fn(&mut EachAddress<'_>),
+}
+
+/// Takes one return address; says whether to go on.
+pub(crate) type EachAddress<'a> = dyn FnMut(usize) -> bool + 'a;
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn cut(s: &str, max: usize) -> &[u8] {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s.as_bytes()[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("héllo", 2), b"h");
+        assert_eq!(cut("abc", 10), b"abc");
+    }
+}

@@ -1,0 +1,554 @@
+//! Crash records of processes that are gone, turned into events by the next process that
+//! opens the database: a crash becomes a fatal event, a record left open an event of the
+//! level its process was set to. Each record is taken by one reader only.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::crash::layout::{self, records_dir, state, Crash, Meta, Record};
+use crate::model::breadcrumb::Breadcrumb;
+use crate::model::event::{CrashEvent, EventId, Level, RuntimeContext};
+use crate::pipeline::fingerprint::fingerprint_of;
+use crate::pipeline::redact::credentials::redact_credentials_in;
+use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
+use crate::pipeline::resolve::modules::unresolved_in;
+
+/// Records taken from beside a database: the events they make, and the records
+/// themselves, still locked, until [`Taken::settle`] removes them once the events are
+/// stored. Dropped unsettled, the records stay for the next reader.
+#[derive(Debug, Default)]
+pub(crate) struct Taken {
+    pub(crate) events: Vec<CrashEvent>,
+    records: Vec<(File, PathBuf)>,
+    dir: PathBuf,
+}
+
+impl Taken {
+    /// Marks each record consumed (a reader that opened it before it is removed leaves
+    /// it alone) and removes it.
+    pub(crate) fn settle(self) {
+        for (mut file, path) in self.records {
+            let consumed = file
+                .seek(SeekFrom::Start(layout::STATE as u64))
+                .and_then(|_| file.write_all(&state::CONSUMED.to_ne_bytes()))
+                .and_then(|_| file.sync_data());
+            if consumed.is_ok() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        // Leave no empty folder behind; another program may have just made a record.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The records beside the database at `db` whose processes are gone, each with the event
+/// it makes (if any): a record is taken by whoever locks it first, and held locked until
+/// settled. A record that cannot be read is left where it is.
+pub(crate) fn take_records(db: &Path) -> Taken {
+    let dir = records_dir(db);
+    let mut taken = Taken {
+        dir: dir.clone(),
+        ..Taken::default()
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return taken;
+    };
+    let (mut paths, making): (Vec<_>, Vec<_>) = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rec" || x == "making"))
+        .partition(|p| p.extension().is_some_and(|x| x == "rec"));
+    // A record its process died making, before it held anything: nothing to report.
+    for path in making {
+        let unlocked = File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+        if unlocked {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    paths.sort();
+    for path in paths {
+        let Ok(mut file) = OpenOptions::new().read(true).write(true).open(&path) else {
+            continue;
+        };
+        // Locked: its process still runs, or another reader is taking it.
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(layout::SIZE);
+        if file.read_to_end(&mut bytes).is_err() {
+            continue;
+        }
+        let Some(record) = layout::parse(&bytes) else {
+            // Not a record (a process makes its record under another name, and renames
+            // it whole): a stray file is removed only when it is not even the header.
+            if bytes.len() < 8 {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        };
+        // Taken already by a reader that opened it before this one.
+        if record.state == state::CONSUMED {
+            continue;
+        }
+        taken.events.extend(event_of(&record));
+        taken.records.push((file, path));
+    }
+    taken
+}
+
+/// The event a record makes: `None` for a process that ended cleanly, or ended without a
+/// word when its settings ask for no event then.
+pub(crate) fn event_of(record: &Record) -> Option<CrashEvent> {
+    let meta = record.meta.clone().unwrap_or_default();
+    let breadcrumbs = breadcrumbs_redacted(record, &meta);
+    let mut context = RuntimeContext {
+        os: std::env::consts::OS.into(),
+        arch: std::env::consts::ARCH.into(),
+        program: meta.program.clone().into(),
+        program_version: meta.release.clone().into(),
+        pid: record.pid as u32,
+        ..RuntimeContext::default()
+    };
+    let mut extra = BTreeMap::new();
+    extra.insert(
+        "process_started_us".to_owned(),
+        serde_json::Value::from(record.started_us),
+    );
+    let (level, error_type, message, time_us, unresolved) = match &record.crash {
+        Some(c) => {
+            context.thread_id = c.tid.to_string();
+            context.thread_name = (!c.thread_name.is_empty()).then(|| c.thread_name.clone());
+            extra.insert("signal".into(), serde_json::Value::from(c.signal));
+            extra.insert("signal_code".into(), serde_json::Value::from(c.code));
+            if c.panicking {
+                extra.insert("panicking".into(), serde_json::Value::from(true));
+            }
+            extra.insert(
+                "fault_address".into(),
+                serde_json::Value::from(format!("{:#x}", c.fault)),
+            );
+            let (error_type, mut message) = describe(c);
+            if !c.complete {
+                message.push_str(" (the crash record is incomplete: the process died writing it)");
+                extra.insert("record".into(), serde_json::Value::from("incomplete"));
+            }
+            let ips = crashed_frames(c);
+            let unresolved = (!ips.is_empty()).then(|| unresolved_in(&meta.modules, &ips));
+            let time = if c.time_us == 0 {
+                record.started_us
+            } else {
+                c.time_us
+            };
+            (Level::Fatal, error_type, message, time, unresolved)
+        }
+        None if record.state == state::CLOSED => return None,
+        None => {
+            let level = meta.unclean_exit_level?;
+            let message = "the process ended without a clean shutdown: killed by a signal \
+                           (SIGKILL) or by the kernel's out-of-memory killer, which cannot \
+                           be told apart; it left no stack"
+                .to_owned();
+            let last = breadcrumbs
+                .last()
+                .map_or(record.started_us, |b| b.timestamp_us);
+            (level, "unclean shutdown".to_owned(), message, last, None)
+        }
+    };
+    let mut event = CrashEvent {
+        id: EventId::new(time_us),
+        timestamp_us: time_us,
+        level,
+        logger: "crash".into(),
+        fingerprint: fingerprint_of(&error_type, &[], &message),
+        error_type,
+        message,
+        sources: Vec::new(),
+        location: None,
+        request_path: String::new(),
+        user: String::new(),
+        frames: Vec::new(),
+        unresolved,
+        calls: Vec::new(),
+        tags: BTreeMap::new(),
+        extra,
+        breadcrumbs,
+        context,
+        payload: serde_json::Value::Null,
+    };
+    if let Some(c) = &record.crash {
+        event
+            .tags
+            .insert("signal".into(), signal_name(c.signal).into());
+    }
+    Some(event)
+}
+
+/// Names an abort that followed an allocation failure as out of memory, once its frames
+/// are resolved and show the allocation error handler; other events are left as they are.
+pub(crate) fn name_out_of_memory(event: &mut CrashEvent) {
+    const HANDLERS: [&str; 4] = [
+        "handle_alloc_error",
+        "rust_oom",
+        "__rdl_oom",
+        "default_alloc_error_hook",
+    ];
+    let oom = event.logger == "crash"
+        && event.error_type == "SIGABRT"
+        && event
+            .frames
+            .iter()
+            .any(|f| HANDLERS.iter().any(|h| f.function.contains(h)));
+    if oom {
+        let rest = event
+            .message
+            .strip_prefix("SIGABRT (aborted) ")
+            .unwrap_or("")
+            .to_owned();
+        event.error_type = "out of memory".into();
+        event.message =
+            format!("out of memory: an allocation failed and the program aborted {rest}")
+                .trim_end()
+                .to_owned();
+        event.fingerprint = fingerprint_of(&event.error_type, &event.frames, &event.message);
+    }
+}
+
+/// The recovered breadcrumbs, redacted as the panic path redacts them: credentials in
+/// their text by value (with the dying process's `redact_fields`), and what those hid
+/// wherever else it is quoted. The texts were redacted so as they were copied in, the
+/// settings' own secrets with them (which the record does not hold); this pass is for a
+/// record written by a build that did not.
+fn breadcrumbs_redacted(record: &Record, meta: &Meta) -> Vec<Breadcrumb> {
+    let fields = FieldRedactor::new(&meta.redact_fields);
+    let mut found = Vec::new();
+    let mut crumbs: Vec<Breadcrumb> = record
+        .crumbs
+        .iter()
+        .map(|c| {
+            let mut message = c.message.clone();
+            redact_credentials_in(&mut message, &fields, &mut found);
+            Breadcrumb {
+                timestamp_us: c.time_us,
+                level: c.level,
+                category: c.category.clone(),
+                message,
+                data: BTreeMap::new(),
+            }
+        })
+        .collect();
+    if !found.is_empty() {
+        let secrets = Secrets::new(found);
+        for c in &mut crumbs {
+            secrets.scrub(&mut c.message);
+        }
+    }
+    crumbs
+}
+
+/// The addresses from the interrupted instruction outwards: the handler's own frames,
+/// taken first, are left out when the instruction is found among them.
+fn crashed_frames(c: &Crash) -> Vec<usize> {
+    match c.ips.iter().position(|ip| *ip as u64 == c.pc) {
+        Some(at) if c.pc != 0 => c.ips[at..].to_vec(),
+        _ => c.ips.clone(),
+    }
+}
+
+/// The error type and message of a crash: the signal and what it means, the fault
+/// address, the thread; a stack overflow named as such.
+fn describe(c: &Crash) -> (String, String) {
+    let thread = if c.thread_name.is_empty() {
+        format!("thread {}", c.tid)
+    } else {
+        format!("thread '{}'", c.thread_name)
+    };
+    let name = signal_name(c.signal);
+    if is_stack_overflow(c) {
+        return (
+            "stack overflow".into(),
+            format!(
+                "stack overflow in {thread} ({name} at {:#x}, beside the stack pointer {:#x})",
+                c.fault, c.sp
+            ),
+        );
+    }
+    let what = signal_meaning(c.signal);
+    let message = match c.signal {
+        libc_signals::SEGV | libc_signals::BUS | libc_signals::ILL | libc_signals::FPE => {
+            format!("{name} ({what}) at {:#x} in {thread}", c.fault)
+        }
+        _ => format!("{name} ({what}) in {thread}"),
+    };
+    // An abort during a panic: a second panic, or a panic in a `panic = "abort"` build,
+    // whose panic the hook reported on its own.
+    let message = if c.panicking {
+        format!("{message} while panicking")
+    } else {
+        message
+    };
+    (name.to_owned(), message)
+}
+
+/// A fault in the pages just below the stack pointer: the stack ran into its guard page.
+fn is_stack_overflow(c: &Crash) -> bool {
+    const NEAR: u64 = 64 * 1024;
+    matches!(c.signal, libc_signals::SEGV | libc_signals::BUS)
+        && c.sp != 0
+        && c.fault != 0
+        && c.fault <= c.sp.saturating_add(4096)
+        && c.sp.saturating_sub(c.fault) < NEAR
+}
+
+/// Signal numbers as Linux has them, known on every platform so that a record reads the
+/// same anywhere.
+mod libc_signals {
+    pub(super) const ILL: i32 = 4;
+    pub(super) const TRAP: i32 = 5;
+    pub(super) const ABRT: i32 = 6;
+    pub(super) const BUS: i32 = 7;
+    pub(super) const FPE: i32 = 8;
+    pub(super) const SEGV: i32 = 11;
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc_signals::ILL => "SIGILL",
+        libc_signals::TRAP => "SIGTRAP",
+        libc_signals::ABRT => "SIGABRT",
+        libc_signals::BUS => "SIGBUS",
+        libc_signals::FPE => "SIGFPE",
+        libc_signals::SEGV => "SIGSEGV",
+        0 => "none",
+        _ => "signal",
+    }
+}
+
+fn signal_meaning(signal: i32) -> &'static str {
+    match signal {
+        libc_signals::ILL => "illegal instruction",
+        libc_signals::TRAP => "trace or breakpoint trap",
+        libc_signals::ABRT => "aborted",
+        libc_signals::BUS => "bus error",
+        libc_signals::FPE => "arithmetic error",
+        libc_signals::SEGV => "invalid memory reference",
+        _ => "unknown signal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crash::layout::Crumb;
+
+    fn crash(signal: i32, fault: u64, sp: u64) -> Crash {
+        Crash {
+            signal,
+            fault,
+            sp,
+            tid: 7,
+            thread_name: "worker".into(),
+            complete: true,
+            ..Crash::default()
+        }
+    }
+
+    fn record(crash: Option<Crash>, state: u32, level: Option<Level>) -> Record {
+        Record {
+            state,
+            pid: 9,
+            started_us: 5,
+            meta: Some(Meta {
+                release: "1.0".into(),
+                unclean_exit_level: level,
+                ..Meta::default()
+            }),
+            crash,
+            crumbs: vec![Crumb {
+                seq: 1,
+                time_us: 6,
+                level: Level::Info,
+                category: "cart".into(),
+                message: "item added".into(),
+            }],
+        }
+    }
+
+    // Two processes starting at once must not both report a crash: each record is taken
+    // by whoever locks it first.
+    #[test]
+    fn records_taken_by_readers_at_once_are_each_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let records = records_dir(&db);
+        std::fs::create_dir_all(&records).unwrap();
+        let meta = Meta {
+            unclean_exit_level: Some(Level::Warning),
+            ..Meta::default()
+        };
+        const N: usize = 40;
+        for i in 0..N {
+            let bytes = layout::fresh(i as u32 + 1, i as u64, &meta);
+            std::fs::write(records.join(format!("{i}.rec")), bytes).unwrap();
+        }
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    let taken = take_records(&db);
+                    let events = taken.events.clone();
+                    taken.settle();
+                    events
+                })
+            })
+            .collect();
+        let mut pids: Vec<u32> = readers
+            .into_iter()
+            .flat_map(|r| r.join().unwrap())
+            .map(|e| e.context.pid)
+            .collect();
+        pids.sort_unstable();
+        assert_eq!(pids, (1..=N as u32).collect::<Vec<_>>());
+        assert!(!records.exists());
+    }
+
+    // Records taken by an opener that failed to store their events were gone: they must
+    // stay for the next reader until the events are stored.
+    #[test]
+    fn records_not_settled_stay_for_the_next_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.db");
+        let records = records_dir(&db);
+        std::fs::create_dir_all(&records).unwrap();
+        let meta = Meta {
+            unclean_exit_level: Some(Level::Warning),
+            ..Meta::default()
+        };
+        std::fs::write(records.join("1.rec"), layout::fresh(7, 1, &meta)).unwrap();
+        // A record its process died making is removed, and reported by no one.
+        std::fs::write(records.join("2.making"), b"").unwrap();
+        let first = take_records(&db);
+        assert!(!records.join("2.making").exists());
+        assert_eq!(first.events.len(), 1);
+        // While the first holds it, a second reader gets nothing.
+        assert!(take_records(&db).events.is_empty());
+        drop(first);
+        let again = take_records(&db);
+        assert_eq!(again.events.len(), 1);
+        again.settle();
+        assert!(take_records(&db).events.is_empty());
+        assert!(!records.exists());
+    }
+
+    // Breadcrumbs recovered from a crash record went into the database as they were
+    // recorded, credentials and all, where the same breadcrumbs on a panic are redacted.
+    #[test]
+    fn recovered_breadcrumbs_have_their_credentials_redacted() {
+        let mut r = record(Some(crash(11, 0, 0)), state::CRASHING, None);
+        r.meta = Some(Meta {
+            redact_fields: vec!["password".into()],
+            ..Meta::default()
+        });
+        r.crumbs[0].message = "connect postgres://app:hunter2@db/main password=swordfish".into();
+        r.crumbs.push(Crumb {
+            seq: 2,
+            message: "retrying with hunter2".into(),
+            ..r.crumbs[0].clone()
+        });
+        let e = event_of(&r).unwrap();
+        let texts: Vec<&str> = e.breadcrumbs.iter().map(|b| b.message.as_str()).collect();
+        let all = texts.join("\n");
+        assert!(
+            !all.contains("hunter2") && !all.contains("swordfish"),
+            "{all}"
+        );
+        // Control: the rest of the text is kept.
+        assert!(
+            all.contains("connect postgres://app:") && all.contains("@db/main"),
+            "{all}"
+        );
+        assert!(all.contains("retrying with "), "{all}");
+    }
+
+    #[test]
+    fn an_abort_from_the_allocation_error_handler_is_named_out_of_memory() {
+        let mut e = event_of(&record(Some(crash(6, 0, 0)), state::CRASHING, None)).unwrap();
+        let mut frame = crate::model::event::Frame {
+            function: "std::process::abort".into(),
+            ..Default::default()
+        };
+        e.frames = vec![frame.clone()];
+        name_out_of_memory(&mut e);
+        // Control: a plain abort stays one.
+        assert_eq!(e.error_type, "SIGABRT");
+        frame.function = "alloc::alloc::handle_alloc_error::rt_error".into();
+        e.frames.push(frame);
+        name_out_of_memory(&mut e);
+        assert_eq!(e.error_type, "out of memory");
+        assert_eq!(
+            e.message,
+            "out of memory: an allocation failed and the program aborted in thread 'worker'"
+        );
+    }
+
+    #[test]
+    fn a_null_write_reads_as_the_signal_its_meaning_the_address_and_the_thread() {
+        let e = event_of(&record(
+            Some(crash(11, 0, 0x7000_0000)),
+            state::CRASHING,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(
+            e.message,
+            "SIGSEGV (invalid memory reference) at 0x0 in thread 'worker'"
+        );
+        assert_eq!((e.level, e.logger.as_str()), (Level::Fatal, "crash"));
+        assert_eq!(e.context.program_version, "1.0");
+        assert_eq!(e.breadcrumbs[0].message, "item added");
+    }
+
+    #[test]
+    fn a_fault_just_below_the_stack_pointer_is_a_stack_overflow() {
+        let e = event_of(&record(
+            Some(crash(11, 0x7000_0000 - 8, 0x7000_0000)),
+            3,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(e.error_type, "stack overflow");
+        assert!(
+            e.message.starts_with("stack overflow in thread 'worker'"),
+            "{}",
+            e.message
+        );
+        // Control: far from the stack pointer is a plain fault.
+        let e = event_of(&record(Some(crash(11, 0x10, 0x7000_0000)), 3, None)).unwrap();
+        assert_eq!(e.error_type, "SIGSEGV");
+    }
+
+    #[test]
+    fn a_torn_record_says_it_is_incomplete() {
+        let mut c = crash(6, 0, 0);
+        c.complete = false;
+        let e = event_of(&record(Some(c), state::CRASHING, None)).unwrap();
+        assert!(e
+            .message
+            .starts_with("SIGABRT (aborted) in thread 'worker'"));
+        assert!(e.message.contains("incomplete"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_open_record_is_an_unclean_end_at_its_level_or_nothing_when_off() {
+        let e = event_of(&record(None, state::OPEN, Some(Level::Warning))).unwrap();
+        assert_eq!(
+            (e.level, e.error_type.as_str()),
+            (Level::Warning, "unclean shutdown")
+        );
+        assert!(e.message.contains("cannot be told apart"));
+        assert_eq!(e.breadcrumbs.len(), 1);
+        assert!(event_of(&record(None, state::OPEN, None)).is_none());
+        assert!(event_of(&record(None, state::CLOSED, Some(Level::Warning))).is_none());
+    }
+}

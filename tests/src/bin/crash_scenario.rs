@@ -1,0 +1,132 @@
+//! A program that dies past the panic hook in a chosen way (a fatal signal, an abort, a
+//! stack overflow, a kill), for the crash tests. With `plain` it does the same without the
+//! tracker, so that a test can check that the exit status is what it would have been.
+//!
+//! Usage: `crash_scenario <name> <db-path> [plain|tracked] [secret]`.
+
+use std::io::BufRead;
+
+use stacktrace::{add_breadcrumb, Breadcrumb, Config, Level};
+
+#[inline(never)]
+fn write_through_null() {
+    let p: *mut u64 = std::hint::black_box(std::ptr::null_mut());
+    // SAFETY: none; the scenario writes through a null pointer on purpose.
+    #[allow(unsafe_code)]
+    unsafe {
+        p.write_volatile(7);
+    }
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let room = std::hint::black_box([depth; 64]);
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    room[(depth % 64) as usize] + recurse(depth + 1)
+}
+
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("second panic, while unwinding");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let name = args.get(1).map(String::as_str).unwrap_or("");
+    let db = args.get(2).cloned().unwrap_or_else(|| "events.db".into());
+    let plain = args.get(3).is_some_and(|a| a == "plain");
+    let _guard = (!plain).then(|| {
+        // The `STACKTRACE_*` variables apply (the crash handler's among them).
+        let mut config = Config::from_env().unwrap_or_default();
+        // And the mail ones, when a scenario sets them (the SMTP password is a secret).
+        if std::env::var_os("STACKTRACE_SMTP_URL").is_some() {
+            match stacktrace::mail::MailConfig::from_env() {
+                Ok(mail) => config = config.mail(mail),
+                Err(e) => {
+                    eprintln!("bad mail settings: {e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        stacktrace::install_with(config.db_path(&db).release("crash-test 1.0"))
+    });
+    add_breadcrumb(Breadcrumb::new(Level::Info, "setup", "scenario started"));
+    add_breadcrumb(Breadcrumb::new(
+        Level::Info,
+        "cart",
+        format!("running {name}"),
+    ));
+    match name {
+        "null-write" => write_through_null(),
+        "null-write-in-thread" => {
+            let _ = std::thread::Builder::new()
+                .name("worker".into())
+                .spawn(write_through_null)
+                .map(|h| h.join());
+        }
+        "raise-segv" => {
+            // SAFETY: raising a signal has no precondition.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::raise(libc::SIGSEGV);
+            }
+        }
+        "overflow-main" => {
+            println!("{}", recurse(0));
+        }
+        "overflow-thread" => {
+            let _ = std::thread::Builder::new()
+                .name("worker".into())
+                .spawn(|| println!("{}", recurse(0)))
+                .map(|h| h.join());
+        }
+        "abort" => std::process::abort(),
+        "alloc-failure" => {
+            std::alloc::handle_alloc_error(std::alloc::Layout::new::<[u8; 4096]>());
+        }
+        "double-panic" => {
+            let _bomb = PanicsOnDrop;
+            panic!("first panic");
+        }
+        "wait-for-kill" => {
+            // Told ready on stdout; waits for the parent's SIGKILL.
+            println!("ready");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        "secrets-then-wait-for-kill" => {
+            // Secrets in a breadcrumb's texts (a URL's password, a bearer token, the SMTP
+            // password of the settings), beside plain text; then as `wait-for-kill`.
+            let smtp = args.get(4).cloned().unwrap_or_default();
+            add_breadcrumb(Breadcrumb::new(
+                Level::Info,
+                format!("db {smtp}"),
+                format!(
+                    "connect postgres://u:sv-ring-pw-1@db/x auth Bearer sv-ring-tok-2 \
+                     mail {smtp} ring-control-text"
+                ),
+            ));
+            println!("ready");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        "hold-until-eof" => {
+            // Holds the database until stdin closes, then ends cleanly.
+            println!("ready");
+            for _ in std::io::stdin().lock().lines() {}
+        }
+        "exit-3" => std::process::exit(3),
+        "clean" => {}
+        other => {
+            eprintln!("unknown scenario {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
