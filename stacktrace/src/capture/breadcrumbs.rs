@@ -23,17 +23,23 @@ pub(crate) fn keep_at_most(max: usize) {
 
 /// Where each breadcrumb is also copied as it is recorded (the crash record's ring), set
 /// at install.
-static COPY_TO: std::sync::OnceLock<fn(Level, &str, &str)> = std::sync::OnceLock::new();
+static COPY_TO: std::sync::OnceLock<fn(Level, u64, &str, &str)> = std::sync::OnceLock::new();
 
-/// Copies every breadcrumb recorded from now on to `copy` too.
+/// Copies every breadcrumb recorded from now on to `copy` too: its level, time (microseconds
+/// since the epoch), category and message.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-pub(crate) fn copy_to(copy: fn(Level, &str, &str)) {
+pub(crate) fn copy_to(copy: fn(Level, u64, &str, &str)) {
     let _ = COPY_TO.set(copy);
 }
 
-fn copy_out(level: Level, category: &str, message: &str) {
+fn copy_out(crumb: &Breadcrumb) {
     if let Some(copy) = COPY_TO.get() {
-        copy(level, category, message);
+        copy(
+            crumb.level,
+            crumb.timestamp_us,
+            &crumb.category,
+            &crumb.message,
+        );
     }
 }
 
@@ -55,7 +61,7 @@ pub fn add_breadcrumb(crumb: Breadcrumb) {
         while trail.len() >= max {
             trail.pop_front();
         }
-        copy_out(crumb.level, &crumb.category, &crumb.message);
+        copy_out(&crumb);
         trail.push_back(crumb);
     });
 }
@@ -97,7 +103,7 @@ pub(crate) fn record_with(level: Level, category: &str, write_message: impl FnOn
         crumb.message.clear();
         write_message(&mut crumb.message);
         crumb.data.clear();
-        copy_out(crumb.level, &crumb.category, &crumb.message);
+        copy_out(&crumb);
         trail.push_back(crumb);
     });
 }

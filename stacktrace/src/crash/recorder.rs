@@ -161,7 +161,7 @@ impl Recorder {
     /// Copies a breadcrumb into the ring, redacted: a slot claimed by a counter, its
     /// sequence number cleared while it is written and set last, so a reader takes only
     /// whole slots.
-    pub(crate) fn breadcrumb(&self, level: Level, category: &str, message: &str) {
+    pub(crate) fn breadcrumb(&self, level: Level, at_us: u64, category: &str, message: &str) {
         // Redacted whole, then cut: a cut first could leave a secret its pattern no longer
         // finds (a URL's password without its `@`).
         let (category, message) = self.redaction.apply(category, message);
@@ -173,7 +173,7 @@ impl Recorder {
         let stamp = self.u64_word(at);
         stamp.store(0, Ordering::Relaxed);
         self.u64_word(at + layout::SLOT_TIME)
-            .store(crate::model::time::now_us(), Ordering::Relaxed);
+            .store(at_us, Ordering::Relaxed);
         let c = self.copy_to(
             at + layout::SLOT_CATEGORY,
             cut(&category, layout::CATEGORY_MAX),
