@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use serde::{Deserialize, Serialize};
+use sled::Transactional;
 
 use crate::error::StoreError;
 use crate::model::drop::{DropCounters, DropReason, DROP_REASONS};
@@ -16,6 +17,7 @@ use crate::store::groups::group::{self as groups, Group};
 use crate::store::index::postings::{Additions, Postings};
 use crate::store::keys::{self, Field};
 use crate::store::manifest::Manifest;
+use crate::store::outbox::OutboxMarks;
 use crate::store::recovery;
 use crate::store::spool::{self, Spool};
 
@@ -43,6 +45,10 @@ pub struct Store {
     pub(super) postings: Postings,
     pub(super) groups: sled::Tree,
     pub(super) counters: sled::Tree,
+    pub(super) outbox: sled::Tree,
+    pub(super) forward_failed: sled::Tree,
+    /// Which stored events are marked unsent, when forwarding is on.
+    pub(super) outbox_marks: Option<OutboxMarks>,
     path: PathBuf,
     /// Drops counted in memory by the running program, not yet persisted.
     pending_drops: Option<Arc<DropCounters>>,
@@ -137,10 +143,20 @@ impl Store {
     /// Like [`Store::open`], with sled's page cache held to about `cache_bytes` (the
     /// `cache_bytes` setting of [`Config`](crate::Config)).
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Store, StoreError> {
-        let path = path.as_ref();
+        Store::open_marking(path.as_ref(), cache_bytes, None)
+    }
+
+    /// Like [`Store::open_with_cache`]; with `marks`, every event stored from the start
+    /// (the merged spool and journal included) that they select is marked unsent in the
+    /// same atomic write.
+    pub(crate) fn open_marking(
+        path: &Path,
+        cache_bytes: u64,
+        marks: Option<OutboxMarks>,
+    ) -> Result<Store, StoreError> {
         // sled panics on some damaged files rather than failing: that is a damaged database
         // too, not a reason to take the program down.
-        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes)).unwrap_or_else(
+        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes, marks)).unwrap_or_else(
             |panic| {
                 let said = panic
                     .downcast_ref::<&str>()
@@ -156,7 +172,11 @@ impl Store {
         )
     }
 
-    fn open_unguarded(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    fn open_unguarded(
+        path: &Path,
+        cache_bytes: u64,
+        outbox_marks: Option<OutboxMarks>,
+    ) -> Result<Store, StoreError> {
         /// How long a lock just being released is waited for: sled lets go of its file
         /// lock when its background threads end, a moment after the holder closed it.
         const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -197,6 +217,9 @@ impl Store {
             postings: Postings::new(tree(keys::POSTINGS)?, tree(keys::WORDS)?, tree(keys::META)?),
             groups: tree(keys::GROUPS)?,
             counters: tree(keys::COUNTERS)?,
+            outbox: tree(keys::OUTBOX)?,
+            forward_failed: tree(keys::FORWARD_FAILED)?,
+            outbox_marks,
             db,
             path,
             pending_drops: None,
@@ -287,7 +310,22 @@ impl Store {
                 None => by_group.push((&e.fingerprint, vec![e])),
             }
         }
-        self.events.apply_batch(event_batch)?;
+        match self.outbox_batch_of(events) {
+            // One atomic write: an event is never stored without its unsent mark.
+            Some(outbox_batch) => (&self.events, &self.outbox)
+                .transaction(|(events, outbox)| {
+                    events.apply_batch(&event_batch)?;
+                    outbox.apply_batch(&outbox_batch)?;
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| match e {
+                    sled::transaction::TransactionError::Storage(e) => e,
+                    sled::transaction::TransactionError::Abort(()) => {
+                        sled::Error::Unsupported("the outbox write was aborted".into())
+                    }
+                })?,
+            None => self.events.apply_batch(event_batch)?,
+        }
         self.stored.fetch_add(added, Ordering::SeqCst);
         additions.apply(&self.postings)?;
         let mut outcomes = Vec::with_capacity(by_group.len());

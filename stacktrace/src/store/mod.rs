@@ -6,6 +6,7 @@ mod groups;
 mod index;
 mod keys;
 mod manifest;
+mod outbox;
 mod recovery;
 mod retention;
 mod spool;
@@ -13,12 +14,21 @@ mod tracking;
 
 pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
+#[cfg_attr(not(feature = "forward"), allow(unused_imports))]
+pub(crate) use events::export::rfc3339;
 pub use events::query::{Page, Query};
 pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
+#[cfg_attr(
+    not(any(feature = "dashboard", feature = "forward")),
+    allow(unused_imports)
+)]
+pub(crate) use groups::trends::days_from_civil;
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
-pub(crate) use groups::trends::{days_from_civil, utc_text};
+pub(crate) use groups::trends::utc_text;
 pub use groups::trends::{Interval, Trend, Window};
+pub(crate) use outbox::OutboxMarks;
+pub use outbox::{ForwardCounts, Refusal, Unsent};
 pub(crate) use recovery::move_aside;
 pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
