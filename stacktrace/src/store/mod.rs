@@ -19,6 +19,8 @@ pub(crate) use events::export::rfc3339;
 pub use events::query::{Page, Query};
 pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
+#[cfg(all(test, feature = "forward"))]
+pub(crate) use groups::trends::civil_from_days;
 #[cfg_attr(
     not(any(feature = "dashboard", feature = "forward")),
     allow(unused_imports)

@@ -1,0 +1,431 @@
+//! Delivery against a small fault-injecting HTTP server: each answer form, each failure.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::config::ForwardConfig;
+use super::event::Additions;
+use super::forwarder::{Backoff, Delivery, Step};
+use super::send::Sender;
+use crate::model::event::{CrashEvent, EventId, Level};
+use crate::store::{OutboxMarks, Store};
+
+/// What the server does with one request.
+#[derive(Clone, Debug)]
+enum Act {
+    Answer(u16, Vec<(&'static str, String)>, &'static str),
+    /// Reads the request, then answers nothing for this long.
+    Stall(Duration),
+    /// Closes the connection without an answer.
+    Reset,
+    /// Sends the status line and headers, then the body one byte per `Duration`.
+    SlowBody(Duration),
+}
+
+/// A request as received: its headers (lower-case names) and its body, un-gzipped.
+#[derive(Clone, Debug)]
+struct Received {
+    head: String,
+    body: Vec<u8>,
+}
+
+#[derive(Clone)]
+struct FaultServer {
+    port: u16,
+    acts: Arc<Mutex<VecDeque<Act>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl FaultServer {
+    fn start(acts: Vec<Act>) -> FaultServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = FaultServer {
+            port: listener.local_addr().unwrap().port(),
+            acts: Arc::new(Mutex::new(acts.into())),
+            received: Arc::default(),
+        };
+        let s = server.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || s.serve(conn));
+            }
+        });
+        server
+    }
+
+    fn serve(&self, mut conn: TcpStream) {
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line.to_ascii_lowercase());
+        }
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut gz = vec![0; len];
+        if reader.read_exact(&mut gz).is_err() {
+            return;
+        }
+        let mut body = Vec::new();
+        let _ = flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut body);
+        self.received.lock().unwrap().push(Received { head, body });
+        let act = self
+            .acts
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Act::Answer(200, vec![], "{}"));
+        match act {
+            Act::Answer(status, headers, body) => {
+                let mut text = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (k, v) in headers {
+                    text.push_str(&format!("{k}: {v}\r\n"));
+                }
+                text.push_str("\r\n");
+                text.push_str(body);
+                let _ = conn.write_all(text.as_bytes());
+            }
+            Act::Stall(d) => std::thread::sleep(d),
+            Act::Reset => drop(conn),
+            Act::SlowBody(d) => {
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n");
+                for _ in 0..20 {
+                    std::thread::sleep(d);
+                    if conn.write_all(b"x").is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    store: Store,
+    sender: Sender,
+    config: ForwardConfig,
+    server: FaultServer,
+}
+
+fn bench(acts: Vec<Act>) -> Bench {
+    let server = FaultServer::start(acts);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_marking(
+        &dir.path().join("db"),
+        crate::store::DEFAULT_CACHE_BYTES,
+        Some(OutboxMarks {
+            min_level: Level::Error,
+        }),
+    )
+    .unwrap();
+    let config = ForwardConfig::new(&format!("http://publickey01@127.0.0.1:{}/7", server.port))
+        .unwrap()
+        .timeout(Duration::from_millis(600))
+        .retry_backoff(Duration::from_millis(100), Duration::from_millis(400));
+    let sender = Sender::new(&config).unwrap();
+    Bench {
+        _dir: dir,
+        store,
+        sender,
+        config,
+        server,
+    }
+}
+
+impl Bench {
+    /// Stores one event, then sends the oldest unsent one once.
+    fn store_and_forward(&self, event: CrashEvent) -> Step {
+        self.store.insert(&event).unwrap();
+        self.forward_oldest()
+    }
+
+    fn forward_oldest(&self) -> Step {
+        let (id, unsent) = self.store.unsent(None, 1).unwrap().remove(0);
+        let delivery = Delivery {
+            store: &self.store,
+            sender: &self.sender,
+            additions: &Additions::default(),
+            give_up_after: Duration::from_secs(3600),
+        };
+        delivery.forward(id, &unsent, &mut Backoff::new(&self.config))
+    }
+}
+
+fn event(n: u128) -> CrashEvent {
+    let mut e = CrashEvent::sample(n, "db down");
+    e.error_type = "std::io::Error".into();
+    e
+}
+
+fn pause_of(step: Step) -> Duration {
+    match step {
+        Step::Pause(d) => d,
+        Step::Next => panic!("expected a pause, got Next"),
+    }
+}
+
+#[test]
+fn a_2xx_marks_the_event_sent_and_the_envelope_has_no_dsn() {
+    let b = bench(vec![Act::Answer(
+        200,
+        vec![(
+            "X-Sentry-Rate-Limits",
+            "86400:transaction;span:organization".into(),
+        )],
+        "{}",
+    )]);
+    assert_eq!(b.store_and_forward(event(1)), Step::Next);
+    let counts = b.store.forward_counts().unwrap();
+    assert_eq!((counts.pending, counts.sent), (0, 1));
+    let got = b.server.received();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0]
+            .head
+            .contains("x-sentry-auth: sentry sentry_version=7"),
+        "{}",
+        got[0].head
+    );
+    assert!(got[0].head.contains("sentry_key=publickey01"));
+    assert!(got[0].head.contains("content-encoding: gzip"));
+    let text = String::from_utf8(got[0].body.clone()).unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["event_id"], format!("{:032x}", 1));
+    assert!(header.get("dsn").is_none(), "{header}");
+    let item: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(item["type"], "event");
+    let body = lines.next().unwrap();
+    assert_eq!(item["length"].as_u64().unwrap() as usize, body.len());
+    assert!(!text.contains("publickey01"));
+}
+
+// Regression: a 429 must be waited out for as long as the server says, in each of its
+// forms, and the event kept, never dropped or counted as failed.
+#[test]
+fn a_429_is_waited_out_in_each_header_form() {
+    let date = {
+        let at = std::time::SystemTime::now() + Duration::from_secs(40);
+        let us = crate::model::event::to_us(at);
+        // An IMF-fixdate 40 s ahead (rounded down to the second).
+        let secs = us / 1_000_000;
+        let days = (secs / 86_400) as i64;
+        let (y, m, d) = crate::store::civil_from_days(days);
+        let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+        let mon = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ][m as usize - 1];
+        let r = secs % 86_400;
+        format!(
+            "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} GMT",
+            r / 3600,
+            r / 60 % 60,
+            r % 60
+        )
+    };
+    let forms: Vec<(Vec<(&'static str, String)>, Duration, Duration)> = vec![
+        (
+            vec![("X-Sentry-Rate-Limits", "60::key".into())],
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        ),
+        (
+            vec![
+                (
+                    "X-Sentry-Rate-Limits",
+                    "5:error:project, 90:transaction:key".into(),
+                ),
+                ("Retry-After", "30".into()),
+            ],
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        ),
+        (
+            vec![("Retry-After", "17".into())],
+            Duration::from_secs(17),
+            Duration::from_secs(17),
+        ),
+        (
+            vec![("Retry-After", date)],
+            Duration::from_secs(38),
+            Duration::from_secs(40),
+        ),
+        (vec![], Duration::from_secs(60), Duration::from_secs(60)),
+    ];
+    for (headers, low, high) in forms {
+        let b = bench(vec![Act::Answer(429, headers.clone(), "quota")]);
+        let wait = pause_of(b.store_and_forward(event(1)));
+        assert!(wait >= low && wait <= high, "{headers:?}: waited {wait:?}");
+        let counts = b.store.forward_counts().unwrap();
+        assert_eq!(
+            (counts.pending, counts.failed_total(), counts.retried),
+            (1, 0, 0)
+        );
+        // The next try is taken: the event goes out, once.
+        assert_eq!(b.forward_oldest(), Step::Next);
+        assert_eq!(b.store.forward_counts().unwrap().sent, 1);
+    }
+}
+
+// Regression: network errors, timeouts and 5xx must be retried after a growing,
+// jittered back-off, the event kept and the try counted, until the server takes it; an
+// answer whose body dribbles holds the forwarder no longer than the timeout, and its
+// status decides.
+#[test]
+fn a_500_a_timeout_a_reset_and_a_slow_body_are_retried() {
+    let b = bench(vec![
+        Act::Answer(500, vec![], "oops"),
+        Act::Answer(503, vec![], "busy"),
+        Act::Stall(Duration::from_secs(2)),
+        Act::Reset,
+        Act::SlowBody(Duration::from_millis(100)),
+    ]);
+    b.store.insert(&event(1)).unwrap();
+    let mut backoff = Backoff::new(&b.config);
+    let delivery = Delivery {
+        store: &b.store,
+        sender: &b.sender,
+        additions: &Additions::default(),
+        give_up_after: Duration::from_secs(3600),
+    };
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let (id, unsent) = b.store.unsent(None, 1).unwrap().remove(0);
+        let started = Instant::now();
+        waits.push(pause_of(delivery.forward(id, &unsent, &mut backoff)));
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "the timeout held"
+        );
+    }
+    let (_, unsent) = b.store.unsent(None, 1).unwrap().remove(0);
+    assert_eq!(unsent.attempts, 4);
+    assert!(unsent.first_failure_us.is_some());
+    // Doubling from 100 ms, capped at 400 ms, each drawn in [half, all].
+    for (w, full) in waits.iter().zip([100u64, 200, 400, 400]) {
+        let full = Duration::from_millis(full);
+        assert!(*w >= full / 2 && *w <= full, "{waits:?}");
+    }
+    let (id, unsent) = b.store.unsent(None, 1).unwrap().remove(0);
+    let started = Instant::now();
+    assert_eq!(delivery.forward(id, &unsent, &mut backoff), Step::Next);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the timeout held"
+    );
+    let counts = b.store.forward_counts().unwrap();
+    assert_eq!(
+        (
+            counts.pending,
+            counts.sent,
+            counts.retried,
+            counts.failed_total()
+        ),
+        (0, 1, 4, 0)
+    );
+    assert_eq!(b.server.received().len(), 5);
+}
+
+// Regression: a permanent refusal (400, 413) must end the event with the server's answer
+// recorded and counted, not retry it forever; and a failing event is given up at its age.
+#[test]
+fn a_400_or_413_fails_the_event_with_the_answer() {
+    let b = bench(vec![
+        Act::Answer(400, vec![], "bad envelope header"),
+        Act::Answer(413, vec![], "MAX_EVENT_SIZE exceeded"),
+    ]);
+    assert_eq!(b.store_and_forward(event(1)), Step::Next);
+    assert_eq!(b.store_and_forward(event(2)), Step::Next);
+    let counts = b.store.forward_counts().unwrap();
+    assert_eq!((counts.pending, counts.sent), (0, 0));
+    assert_eq!(
+        (counts.failed["status_400"], counts.failed["status_413"]),
+        (1, 1)
+    );
+    let r = b.store.forward_refusal(EventId(2)).unwrap().unwrap();
+    assert_eq!(r.answer, "413 MAX_EVENT_SIZE exceeded");
+
+    let b = bench(vec![Act::Answer(502, vec![], "gateway")]);
+    b.store.insert(&event(1)).unwrap();
+    let (id, mut unsent) = b.store.unsent(None, 1).unwrap().remove(0);
+    unsent.first_failure_us = Some(1);
+    let delivery = Delivery {
+        store: &b.store,
+        sender: &b.sender,
+        additions: &Additions::default(),
+        give_up_after: Duration::from_secs(3600),
+    };
+    assert_eq!(
+        delivery.forward(id, &unsent, &mut Backoff::new(&b.config)),
+        Step::Next
+    );
+    assert_eq!(b.store.forward_counts().unwrap().failed["gave_up"], 1);
+    assert_eq!(
+        b.store.forward_refusal(id).unwrap().unwrap().answer,
+        "502 gateway"
+    );
+}
+
+// Regression: an event over the servers' 1 MiB limit must be trimmed to fit before it
+// is sent, saying what was cut; the message stays.
+#[test]
+fn an_event_over_one_mib_is_trimmed_to_fit() {
+    let b = bench(vec![]);
+    let mut e = event(1);
+    e.extra
+        .insert("blob".into(), serde_json::json!("x".repeat(600_000)));
+    for i in 0..300 {
+        e.breadcrumbs
+            .push(crate::model::breadcrumb::Breadcrumb::new(
+                Level::Info,
+                "db",
+                format!("{i} {}", "y".repeat(4000)),
+            ));
+    }
+    for i in 0..2000 {
+        e.frames.push(crate::model::event::Frame {
+            function: format!("app::f{i}::{}", "z".repeat(200)),
+            file: Some("src/lib.rs".into()),
+            line: Some(i),
+            in_app: true,
+        });
+    }
+    assert_eq!(b.store_and_forward(e), Step::Next);
+    let got = b.server.received();
+    let text = String::from_utf8(got[0].body.clone()).unwrap();
+    let body = text.lines().nth(2).unwrap();
+    assert!(
+        body.len() <= super::envelope::MAX_EVENT_BYTES,
+        "{}",
+        body.len()
+    );
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["exception"]["values"][0]["value"], "db down");
+    assert!(
+        v["extra"]["stacktrace_trimmed"].as_array().is_some(),
+        "{}",
+        v["extra"]
+    );
+}
