@@ -92,9 +92,11 @@ print("DSN=" + project.dsn)
 
 serve() {
     local dir="$1" port="$2"
-    (cd "$dir" && PYTHONPATH="$dir" DJANGO_SETTINGS_MODULE=bugsink_conf nohup \
+    # Detached, and holding none of the caller's streams: a caller reading this script's
+    # output would otherwise wait for the server to end.
+    (cd "$dir" && PYTHONPATH="$dir" DJANGO_SETTINGS_MODULE=bugsink_conf exec nohup \
         "$venv/bin/gunicorn" bugsink.wsgi --bind "127.0.0.1:$port" --workers 1 \
-        --no-control-socket --pid "$dir/bugsink.pid" >"$dir/server.log" 2>&1 &)
+        --no-control-socket --pid "$dir/bugsink.pid") </dev/null >"$dir/server.log" 2>&1 &
     for _ in $(seq 1 200); do
         if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health/ready', timeout=1)" 2>/dev/null; then
             return 0

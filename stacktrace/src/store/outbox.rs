@@ -109,6 +109,39 @@ impl Store {
         self.outbox.len()
     }
 
+    /// Marks events as unsent (a backfill): those already in the outbox keep their
+    /// records.
+    pub(crate) fn mark_unsent(&self, ids: &[EventId]) -> Result<(), StoreError> {
+        let record = keys::encode(&Unsent::default());
+        for id in ids {
+            let _ = self.outbox.compare_and_swap(
+                id.to_bytes(),
+                None as Option<&[u8]>,
+                Some(record.clone()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with every readable event captured at or after `since_us`, oldest
+    /// first.
+    pub(crate) fn visit_all_from(
+        &self,
+        since_us: u64,
+        mut visit: impl FnMut(&CrashEvent),
+    ) -> Result<(), StoreError> {
+        self.visit_events(
+            EventId::floor(since_us)..EventId(u128::MAX),
+            false,
+            |block, i| {
+                if let Ok(e) = block.event(i) {
+                    visit(&e);
+                }
+                Ok(true)
+            },
+        )
+    }
+
     /// The server took the event.
     pub(crate) fn mark_sent(&self, id: EventId) -> Result<(), StoreError> {
         self.outbox.remove(id.to_bytes())?;

@@ -2,6 +2,7 @@
 //! outbox, a thread sends its events one envelope each, oldest first, and keeps each one
 //! until the server took it. See [`ForwardConfig`](crate::forward::ForwardConfig).
 
+mod backfill;
 mod config;
 pub(crate) mod dsn;
 mod envelope;
@@ -11,6 +12,7 @@ mod limits;
 mod send;
 
 pub use crate::store::{ForwardCounts, Refusal, Unsent};
+pub use backfill::{backfill, backfill_candidates};
 pub use config::ForwardConfig;
 pub(crate) use forwarder::Forwarder;
 pub(crate) use forwarder::FORWARD_THREAD;
