@@ -210,6 +210,8 @@ fn a_panic_an_error_chain_and_a_message_arrive_with_their_fields() {
 }
 
 // The server down while events are captured, then up: every event arrives, once.
+// Regression: the marks of the last events sent were not flushed at exit, so the outbox
+// still held events the server had taken (and the next start sent them again).
 #[test]
 fn events_captured_while_the_server_is_down_arrive_once_when_it_is_up() {
     if skipped() {
@@ -243,4 +245,151 @@ fn events_captured_while_the_server_is_down_arrive_once_when_it_is_up() {
         })
         .count();
     assert_eq!(offline, 5);
+    let stats = cli(&db, &["stats"]);
+    assert_eq!(stats["forwarded"]["sent"], 7, "{stats}");
+    assert_eq!(stats["forwarded"]["pending"], 0, "{stats}");
+    assert!(
+        stats["forwarded"]["retried"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+}
+
+fn cli(db: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_stacktrace-cli"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run the stacktrace tool");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).expect("JSON from the tool")
+}
+
+// Three processes, each with its own database, forward into one server: every event
+// arrives once, and the same failure from all three is one issue there.
+#[test]
+fn three_processes_forward_into_one_server_and_group_as_one() {
+    if skipped() {
+        return;
+    }
+    let server = Bugsink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            let db = dir.path().join(format!("app{i}.db"));
+            let dsn = server.dsn.clone();
+            std::thread::spawn(move || scenario(&db, &dsn, &["many", "3", "multi"]))
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let events = server.wait_for(9);
+    let mut ids: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((events.len(), ids.len()), (9, 9), "{events:#?}");
+    // Our fingerprint decides the issue: one issue per fingerprint, across processes.
+    let mut issues: BTreeMap<String, (Vec<String>, Vec<u64>)> = BTreeMap::new();
+    for (_, issue, data) in &events {
+        let fp = data["fingerprint"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let entry = issues.entry(fp).or_default();
+        entry.0.push(issue.clone());
+        entry
+            .1
+            .push(data["contexts"]["process"]["pid"].as_u64().unwrap_or(0));
+    }
+    for (fp, (mut in_issues, mut pids)) in issues {
+        in_issues.dedup();
+        assert_eq!(in_issues.len(), 1, "{fp} is one issue");
+        pids.sort();
+        pids.dedup();
+        assert_eq!(pids.len(), 3, "{fp} came from all three processes");
+    }
+}
+
+// kill -9 of a forwarding process loses nothing: what it had not sent goes at the next
+// start, and what it sent twice is stored once.
+#[test]
+fn a_killed_process_loses_nothing() {
+    if skipped() {
+        return;
+    }
+    let server = Bugsink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_forward_scenario"))
+        .args(["hold", "30"])
+        .env("STACKTRACE_DB", &db)
+        .env("STACKTRACE_DSN", &server.dsn)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run forward_scenario");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line.trim(), "stored");
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let before = cli(&db, &["stats"])["forwarded"].clone();
+    let out = scenario(&db, &server.dsn, &["none"]);
+    assert!(out.status.success(), "{out:?}");
+    let events = server.wait_for(30);
+    let mut ids: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (events.len(), ids.len()),
+        (30, 30),
+        "before the restart: {before}"
+    );
+    let after = cli(&db, &["stats"]);
+    assert_eq!(after["forwarded"]["pending"], 0, "{after}");
+}
+
+// `stacktrace forward` sends a database that was kept without forwarding; --dry-run
+// only counts, --since leaves older events out.
+#[test]
+fn the_tool_backfills_a_database() {
+    if skipped() {
+        return;
+    }
+    let server = Bugsink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    assert!(scenario(&db, "", &["many", "4", "offline"])
+        .status
+        .success());
+    let dry = cli(&db, &["forward", "--dsn", &server.dsn, "--dry-run"]);
+    assert_eq!(dry["would_send"], 4, "{dry}");
+    let future = cli(
+        &db,
+        &[
+            "forward",
+            "--dsn",
+            &server.dsn,
+            "--since",
+            "2100-01-01",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(future["would_send"], 0, "{future}");
+    assert!(server.events().is_empty(), "a dry run sends nothing");
+    let done = cli(&db, &["forward", "--dsn", &server.dsn]);
+    assert_eq!(done["forwarded"]["sent"], 4, "{done}");
+    assert!(
+        !done
+            .to_string()
+            .contains(server.dsn.split('@').next().unwrap()),
+        "no key shown"
+    );
+    assert_eq!(server.wait_for(4).len(), 4);
+    let stats = cli(&db, &["stats"]);
+    assert_eq!(stats["forwarded"]["sent"], 4, "{stats}");
 }

@@ -1,7 +1,9 @@
 //! A program that forwards to the server of `STACKTRACE_DSN`, configured by `STACKTRACE_*`
 //! variables: `forward_scenario all` captures an error with a source chain, a message and
 //! a panic (with secret canaries and a control value); `forward_scenario many <n> <label>`
-//! captures `n` messages; `forward_scenario none` only sends what earlier runs left.
+//! captures `n` messages; `forward_scenario hold <n>` captures `n` messages, prints
+//! `stored` once they are stored, and waits to be killed; `forward_scenario none` only sends
+//! what earlier runs left.
 
 use std::fmt;
 
@@ -62,6 +64,18 @@ fn main() {
             let label = args.get(3).cloned().unwrap_or_default();
             for i in 0..n {
                 stacktrace::capture_message(&format!("forward-scenario {label} {i}"), Level::Error);
+            }
+        }
+        Some("hold") => {
+            // Captures, waits until they are stored, says so, and waits to be killed.
+            let n: usize = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(1);
+            for i in 0..n {
+                stacktrace::capture_message(&format!("forward-scenario killed {i}"), Level::Error);
+            }
+            assert!(guard.flush());
+            println!("stored");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
             }
         }
         _ => {}

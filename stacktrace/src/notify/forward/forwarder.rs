@@ -194,22 +194,32 @@ impl Forwarder {
     pub(crate) fn drain_on_exit(&self) -> bool {
         self.wake();
         let end = Instant::now() + self.drain_timeout;
-        loop {
+        let drained = loop {
             if self.store.unsent_count() == 0 && !self.shared.busy.load(Ordering::SeqCst) {
-                return true;
+                break true;
             }
             if Instant::now() >= end {
-                return false;
+                break false;
             }
             std::thread::sleep(Duration::from_millis(10));
-        }
+        };
+        // The sent marks are made durable, or the next start sends those events again.
+        let _ = self.store.flush();
+        drained
     }
 }
 
 fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
+    let mut marked = false;
     loop {
         shared.busy.store(true, Ordering::SeqCst);
         let batch = delivery.store.unsent(None, BATCH).unwrap_or_default();
+        if batch.is_empty() && marked {
+            // Idle: the marks of what was sent are made durable.
+            let _ = delivery.store.flush();
+            marked = false;
+        }
+        marked |= !batch.is_empty();
         let mut pause = None;
         for (id, unsent) in &batch {
             if let Step::Pause(d) = delivery.forward(*id, unsent, backoff) {
