@@ -109,7 +109,26 @@ fn request_json(payload: &Value) -> Option<Value> {
     };
     let mut m = Map::new();
     m.insert("method".into(), Value::String(text("method")));
-    m.insert("url".into(), Value::String(text("path")));
+    // Sentry wants an absolute URL: the path under the Host the client asked for; with
+    // no Host header kept, the path alone, as CGI's PATH_INFO.
+    let host = r
+        .get("headers")
+        .and_then(Value::as_object)
+        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")))
+        .and_then(|(_, v)| v.as_str())
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '*']));
+    let mut env = Map::new();
+    match host {
+        Some(host) => {
+            m.insert(
+                "url".into(),
+                Value::String(format!("http://{host}{}", text("path"))),
+            );
+        }
+        None => {
+            env.insert("PATH_INFO".into(), Value::String(text("path")));
+        }
+    }
     let query = text("query");
     if !query.is_empty() {
         m.insert("query_string".into(), Value::String(query));
@@ -121,7 +140,10 @@ fn request_json(payload: &Value) -> Option<Value> {
         m.insert("data".into(), b.clone());
     }
     if let Some(addr) = r.get("client_addr") {
-        m.insert("env".into(), json!({ "REMOTE_ADDR": addr }));
+        env.insert("REMOTE_ADDR".into(), addr.clone());
+    }
+    if !env.is_empty() {
+        m.insert("env".into(), Value::Object(env));
     }
     Some(Value::Object(m))
 }

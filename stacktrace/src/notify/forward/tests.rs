@@ -429,3 +429,128 @@ fn an_event_over_one_mib_is_trimmed_to_fit() {
         v["extra"]
     );
 }
+
+/// An event with every part filled.
+fn full_event() -> CrashEvent {
+    let mut e = event(0x0123_4567_89ab_cdef_0011_2233_4455_6677);
+    e.level = Level::Fatal;
+    e.logger = "panic".into();
+    e.error_type = "panic".into();
+    e.message = "index out of bounds".into();
+    e.sources = vec!["outer cause".into(), "root cause".into()];
+    e.fingerprint = "f".repeat(64);
+    e.user = "user-7".into();
+    e.tags.insert("shop".into(), "eu-1".into());
+    e.extra
+        .insert("order".into(), serde_json::json!({"id": 12}));
+    e.frames = vec![
+        crate::model::event::Frame {
+            function: "app::inner".into(),
+            file: Some("src/inner.rs".into()),
+            line: Some(3),
+            in_app: true,
+        },
+        crate::model::event::Frame {
+            function: "std::rt::lang_start".into(),
+            file: None,
+            line: None,
+            in_app: false,
+        },
+    ];
+    e.breadcrumbs
+        .push(crate::model::breadcrumb::Breadcrumb::new(
+            Level::Info,
+            "db",
+            "select 1",
+        ));
+    e.calls.push(crate::model::event::CapturedCall {
+        function: "app::checkout".into(),
+        file: "src/checkout.rs".into(),
+        line: 30,
+        args: vec![crate::model::event::Argument {
+            name: "card".into(),
+            value: crate::PLACEHOLDER.into(),
+        }],
+    });
+    e.context.hostname = "web-1".into();
+    e.context.program_version = "shop@1.4.2".into();
+    e.context.os = "linux".into();
+    e.payload = serde_json::json!({"request": {
+        "method": "POST", "path": "/checkout", "query": "a=1",
+        "headers": {"host": "shop.example.com", "content-type": "application/json"},
+        "client_addr": "10.0.0.1",
+    }});
+    e
+}
+
+// Every envelope we make must parse with Sentry's own protocol types (sentry-types, v7)
+// and keep our fields. Regression: a request's path was sent as `url`, which Sentry's
+// types refuse (not an absolute URL).
+#[test]
+fn the_envelope_parses_with_sentry_types_and_keeps_our_fields() {
+    use sentry_types::protocol::v7;
+    let e = full_event();
+    let additions = Additions {
+        environment: Some("production".into()),
+    };
+    let envelope = super::envelope::envelope_of(
+        super::event::event_json(&e, &additions),
+        "2026-01-01T00:00:00.000000Z",
+    );
+    let text = String::from_utf8(envelope).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let header: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert!(header.get("dsn").is_none());
+    let parsed: v7::Event<'_> = serde_json::from_str(lines[2]).expect("sentry-types parses it");
+    assert_eq!(parsed.event_id.simple().to_string(), e.id.to_string());
+    assert_eq!(header["event_id"], e.id.to_string());
+    assert_eq!(parsed.level, v7::Level::Fatal);
+    assert_eq!(parsed.platform, "native");
+    assert_eq!(parsed.fingerprint.as_ref(), [e.fingerprint.as_str()]);
+    assert_eq!(parsed.release.as_deref(), Some("shop@1.4.2"));
+    assert_eq!(parsed.environment.as_deref(), Some("production"));
+    assert_eq!(parsed.server_name.as_deref(), Some("web-1"));
+    assert_eq!(
+        parsed.user.as_ref().and_then(|u| u.id.as_deref()),
+        Some("user-7")
+    );
+    assert_eq!(parsed.tags["shop"], "eu-1");
+    assert_eq!(parsed.extra["order"]["id"], 12);
+    assert_eq!(parsed.sdk.as_ref().unwrap().name, "stacktrace");
+    assert_eq!(
+        parsed.breadcrumbs.values[0].message.as_deref(),
+        Some("select 1")
+    );
+    let request = parsed.request.as_ref().expect("a request");
+    assert_eq!(
+        request.url.as_ref().map(|u| u.as_str()),
+        Some("http://shop.example.com/checkout")
+    );
+    assert_eq!(request.method.as_deref(), Some("POST"));
+    assert!(serde_json::from_str::<v7::Request>(r#"{"url": "/checkout"}"#).is_err());
+    // The chain in Sentry's order: the innermost cause first, the panic last, with its
+    // mechanism and its frames oldest first.
+    let chain = &parsed.exception.values;
+    let values: Vec<&str> = chain
+        .iter()
+        .map(|x| x.value.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(values, ["root cause", "outer cause", "index out of bounds"]);
+    let top = chain.last().unwrap();
+    let mechanism = top.mechanism.as_ref().unwrap();
+    assert_eq!(
+        (mechanism.ty.as_str(), mechanism.handled),
+        ("panic", Some(false))
+    );
+    let frames = &top.stacktrace.as_ref().unwrap().frames;
+    let functions: Vec<&str> = frames
+        .iter()
+        .map(|f| f.function.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(functions, ["std::rt::lang_start", "app::inner"]);
+    assert_eq!(frames[1].in_app, Some(true));
+    assert_eq!(frames[1].lineno, Some(3));
+    assert!(parsed.contexts.contains_key("os"));
+    assert!(lines[2].contains("app::checkout") && lines[2].contains(crate::PLACEHOLDER));
+}
