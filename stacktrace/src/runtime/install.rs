@@ -316,10 +316,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             Ok(f) => {
                 let _ = FORWARDER.set(f);
             }
-            Err(source) => errors.push(InstallError::Thread {
-                name: crate::notify::forward::FORWARD_THREAD,
-                source,
-            }),
+            Err(e) => errors.push(e),
         }
     }
     if !std::thread::panicking() {

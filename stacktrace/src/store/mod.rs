@@ -29,7 +29,9 @@ pub(crate) use groups::trends::days_from_civil;
 #[cfg_attr(not(feature = "dashboard"), allow(unused_imports))]
 pub(crate) use groups::trends::utc_text;
 pub use groups::trends::{Interval, Trend, Window};
+#[cfg_attr(not(feature = "forward"), allow(unused_imports))]
 pub(crate) use outbox::OutboxMarks;
+#[cfg_attr(not(feature = "forward"), allow(unused_imports))]
 pub use outbox::{ForwardCounts, Refusal, Unsent};
 pub(crate) use recovery::move_aside;
 pub(crate) use spool::Spool;

@@ -68,6 +68,8 @@ pub(crate) struct OutboxMarks {
     pub(crate) min_level: Level,
 }
 
+// What writes the outbox runs only in a build with forwarding.
+#[cfg_attr(not(feature = "forward"), allow(dead_code))]
 impl Store {
     /// The outbox records of `events` that are to be forwarded, as a batch for the
     /// `outbox` tree.

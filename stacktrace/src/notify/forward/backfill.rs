@@ -40,7 +40,7 @@ pub fn backfill(
     ids: &[EventId],
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ForwardCounts, String> {
-    let sender = Sender::new(config)?;
+    let sender = Sender::new(config).map_err(|e| e.to_string())?;
     store.mark_unsent(ids).map_err(|e| e.to_string())?;
     let additions = Additions {
         environment: config.environment.clone(),

@@ -9,11 +9,12 @@ use super::config::ForwardConfig;
 use super::envelope::{envelope_of, gzip, rfc3339_now};
 use super::event::{event_json, Additions};
 use super::send::{Answer, Sender};
+use crate::error::InstallError;
 use crate::model::event::{to_us, EventId};
 use crate::store::{Refusal, Store, Unsent};
 
 /// The thread's name.
-pub(crate) const FORWARD_THREAD: &str = "stacktrace-forward";
+const FORWARD_THREAD: &str = "stacktrace-forward";
 
 /// Events read from the outbox at a time.
 const BATCH: usize = 32;
@@ -156,8 +157,8 @@ impl Forwarder {
     pub(crate) fn start(
         config: &ForwardConfig,
         store: &'static Store,
-    ) -> Result<Forwarder, std::io::Error> {
-        let sender = Sender::new(config).map_err(std::io::Error::other)?;
+    ) -> Result<Forwarder, InstallError> {
+        let sender = Sender::new(config).map_err(InstallError::Config)?;
         let shared = Arc::new(Shared::default());
         let additions = Additions {
             environment: config.environment.clone(),
@@ -175,6 +176,10 @@ impl Forwarder {
                     give_up_after,
                 };
                 run(&delivery, &thread_shared, &mut backoff);
+            })
+            .map_err(|source| InstallError::Thread {
+                name: FORWARD_THREAD,
+                source,
             })?;
         Ok(Forwarder {
             shared,

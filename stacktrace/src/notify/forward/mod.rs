@@ -15,6 +15,5 @@ pub use crate::store::{ForwardCounts, Refusal, Unsent};
 pub use backfill::{backfill, backfill_candidates};
 pub use config::ForwardConfig;
 pub(crate) use forwarder::Forwarder;
-pub(crate) use forwarder::FORWARD_THREAD;
 #[cfg(test)]
 mod tests;

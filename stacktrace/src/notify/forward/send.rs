@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::config::ForwardConfig;
 use super::limits::{error_wait_of_rate_limits, wait_of_retry_after, DEFAULT_RETRY_AFTER};
+use crate::error::ConfigError;
 
 /// The bytes of an answer's body kept for a refusal.
 const KEPT_ANSWER: u64 = 2048;
@@ -54,12 +55,15 @@ fn root_certificates_of(
 
 impl Sender {
     /// The client of the settings; fails when the root certificate file is unusable,
-    /// saying why.
-    pub(crate) fn new(config: &ForwardConfig) -> Result<Sender, String> {
+    /// naming it and saying why.
+    pub(crate) fn new(config: &ForwardConfig) -> Result<Sender, ConfigError> {
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &config.root_certificate {
-            let certs = root_certificates_of(path)
-                .map_err(|why| format!("root certificate {}: {why}", path.display()))?;
+            let certs = root_certificates_of(path).map_err(|why| ConfigError::InvalidSetting {
+                setting: "forward root_certificate",
+                value: format!("{} ({why})", path.display()),
+                expected: "a readable PEM file of CA certificates",
+            })?;
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -123,5 +127,34 @@ impl Sender {
             408 | 500..=599 => (Answer::Retry(answer), retry_after),
             _ => (Answer::Refused { status, answer }, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression: an unusable root certificate file must be a bad setting naming the
+    // file, not a thread that could not start.
+    #[test]
+    fn a_bad_root_certificate_is_a_bad_setting_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let config = ForwardConfig::new("https://k1@errors.example.com/3")
+            .unwrap()
+            .root_certificate(&path);
+        let text = Sender::new(&config).unwrap_err().to_string();
+        assert!(
+            text.contains("forward root_certificate") && text.contains("ca.pem"),
+            "{text}"
+        );
+        let missing = config.root_certificate(dir.path().join("none.pem"));
+        assert!(Sender::new(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("none.pem"));
+        let fine = ForwardConfig::new("https://k1@errors.example.com/3").unwrap();
+        assert!(Sender::new(&fine).is_ok());
     }
 }

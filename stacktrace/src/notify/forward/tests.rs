@@ -13,10 +13,13 @@ use super::send::Sender;
 use crate::model::event::{CrashEvent, EventId, Level};
 use crate::store::{OutboxMarks, Store};
 
+/// Headers of an answer.
+type Headers = Vec<(&'static str, String)>;
+
 /// What the server does with one request.
 #[derive(Clone, Debug)]
 enum Act {
-    Answer(u16, Vec<(&'static str, String)>, &'static str),
+    Answer(u16, Headers, &'static str),
     /// Reads the request, then answers nothing for this long.
     Stall(Duration),
     /// Closes the connection without an answer.
@@ -245,7 +248,7 @@ fn a_429_is_waited_out_in_each_header_form() {
             r % 60
         )
     };
-    let forms: Vec<(Vec<(&'static str, String)>, Duration, Duration)> = vec![
+    let forms: Vec<(Headers, Duration, Duration)> = vec![
         (
             vec![("X-Sentry-Rate-Limits", "60::key".into())],
             Duration::from_secs(60),
