@@ -37,6 +37,11 @@ pub(crate) const COUNTERS: &str = "counters";
 /// oldest removed first.
 pub(crate) const TRACKING: &str = "tracking";
 
+/// Forwarding's outbox: the id of an event not yet taken by the server to its record.
+pub(crate) const OUTBOX: &str = "outbox";
+/// Forwarding's given-up events: event id to the refusal that ended it.
+pub(crate) const FORWARD_FAILED: &str = "forward_failed";
+
 /// The version byte in front of every stored value.
 pub(crate) const FORMAT_VERSION: u8 = 1;
 
