@@ -348,6 +348,10 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
         errors.push(InstallError::WriterThread(e));
     }
+    #[cfg(any(feature = "mail", feature = "forward"))]
+    if let Some(rt) = RUNTIME.get() {
+        notify_crashes(rt);
+    }
     #[cfg(feature = "forward")]
     if let Some(Runtime {
         sink: Sink::Store(store),
@@ -511,6 +515,57 @@ impl Drop for Guard {
         if self.owner {
             crate::crash::close();
         }
+    }
+}
+
+/// Hands the crash events stored by an earlier open, and not yet mailed or forwarded by any
+/// program, to mail and the outbox as the writer hands its events; before the forwarder
+/// starts. They stay waiting when this program has neither.
+#[cfg(any(feature = "mail", feature = "forward"))]
+fn notify_crashes(rt: &Runtime) {
+    let Sink::Store(store) = &rt.sink else {
+        return;
+    };
+    #[cfg(feature = "mail")]
+    let mail = rt.mail.as_ref();
+    #[cfg(feature = "forward")]
+    let forward = rt.config.forward.as_ref();
+    #[cfg(not(feature = "forward"))]
+    let forward: Option<&()> = None;
+    #[cfg(not(feature = "mail"))]
+    let mail: Option<&()> = None;
+    if mail.is_none() && forward.is_none() {
+        return;
+    }
+    let taken = match store.take_unnotified() {
+        Ok(taken) => taken,
+        Err(e) => {
+            crate::diag::say(&format!(
+                "stacktrace: could not read the crashes to report: {}",
+                crate::diag::error_chain(&e)
+            ));
+            return;
+        }
+    };
+    #[cfg(feature = "forward")]
+    if let Some(f) = forward {
+        let ids: Vec<_> = taken
+            .iter()
+            .filter(|u| u.event.level >= f.min_level)
+            .map(|u| u.event.id)
+            .collect();
+        if let Err(e) = store.mark_unsent(&ids) {
+            crate::diag::say(&format!(
+                "stacktrace: could not put the crashes in the outbox: {}",
+                crate::diag::error_chain(&e)
+            ));
+        }
+    }
+    #[cfg(feature = "mail")]
+    if let Some(mailer) = mail {
+        let (events, outcomes): (Vec<_>, Vec<_>) =
+            taken.into_iter().map(|u| (u.event, u.outcome)).unzip();
+        mailer.notify(&events, &outcomes);
     }
 }
 

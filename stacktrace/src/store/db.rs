@@ -47,6 +47,7 @@ pub struct Store {
     pub(super) counters: sled::Tree,
     pub(super) outbox: sled::Tree,
     pub(super) forward_failed: sled::Tree,
+    pub(super) unnotified: sled::Tree,
     /// Which stored events are marked unsent, when forwarding is on.
     pub(super) outbox_marks: Option<OutboxMarks>,
     path: PathBuf,
@@ -229,6 +230,7 @@ impl Store {
             counters: tree(keys::COUNTERS)?,
             outbox: tree(keys::OUTBOX)?,
             forward_failed: tree(keys::FORWARD_FAILED)?,
+            unnotified: tree(keys::UNNOTIFIED)?,
             outbox_marks,
             db,
             path,
@@ -276,7 +278,8 @@ impl Store {
     }
 
     /// Stores the events of crash records left by processes that are gone, their frames
-    /// resolved from the modules' files while those are the same build.
+    /// resolved from the modules' files while those are the same build, and lists them
+    /// for mail and forwarding (see the unnotified module).
     fn merge_crash_records(&self) -> Result<(), StoreError> {
         let mut taken = crate::crash::take_records(&self.path);
         if !taken.events.is_empty() {
@@ -285,7 +288,8 @@ impl Store {
                 crate::pipeline::resolve::modules::resolve_journaled(e, None, &mut files);
                 crate::crash::name_out_of_memory(e);
             }
-            self.insert_batch(&taken.events)?;
+            let outcomes = self.insert_batch(&taken.events)?;
+            self.add_unnotified(&taken.events, &outcomes)?;
             self.flush()?;
         }
         // Removed once their events are stored; on an error above they stay for the next.

@@ -13,6 +13,7 @@ mod recovery;
 mod retention;
 mod spool;
 mod tracking;
+mod unnotified;
 
 pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
