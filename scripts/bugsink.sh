@@ -3,6 +3,9 @@
 #
 #   scripts/bugsink.sh start DIR PORT [QUOTA]   install if needed, start, print DSN=...
 #   scripts/bugsink.sh stop DIR                 stop the server started in DIR
+#   scripts/bugsink.sh restart DIR PORT         start it again (after stop)
+#   scripts/bugsink.sh requota DIR PORT QUOTA   restart it with another quota (a raised
+#                                               quota lifts a block, as the window ending)
 #   scripts/bugsink.sh events DIR               every stored event, one JSON object a line
 #
 # The virtualenv goes under target/bugsink/ on first use and is reused after; so is a
@@ -133,6 +136,13 @@ stop() {
     fi
 }
 
+requota() {
+    local dir="$1" port="$2" quota="$3"
+    stop "$dir"
+    sed -i -E "s/(\"MAX_EVENTS_[A-Z_0-9]+\": )[0-9]+/\1$quota/" "$dir/bugsink_conf.py"
+    serve "$dir" "$port"
+}
+
 events() {
     local dir="$1"
     manage "$dir" shell -c '
@@ -146,7 +156,8 @@ for e in Event.objects.order_by("digested_at"):
 case "${1:-}" in
     start) start "$2" "$3" "${4:-}" ;;
     restart) serve "$2" "$3" ;;
+    requota) requota "$2" "$3" "$4" ;;
     stop) stop "$2" ;;
     events) events "$2" ;;
-    *) echo "usage: $0 start DIR PORT [QUOTA] | restart DIR PORT | stop DIR | events DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 start DIR PORT [QUOTA] | restart DIR PORT | requota DIR PORT QUOTA | stop DIR | events DIR" >&2; exit 2 ;;
 esac

@@ -16,6 +16,7 @@ use crate::store::Store;
 
 const SENT: &str = "forward.sent";
 const RETRIED: &str = "forward.retried";
+const RATE_LIMITED: &str = "forward.rate_limited";
 const FAILED_PREFIX: &str = "forward.failed.";
 
 /// What is known of an event not yet taken by the server.
@@ -50,6 +51,9 @@ pub struct ForwardCounts {
     pub sent: u64,
     /// Failed tries that were retried.
     pub retried: u64,
+    /// Answers that asked for a wait (429, a rate limit), each waited out; not failures.
+    #[serde(default)]
+    pub rate_limited: u64,
     /// Events given up, by reason (`status_400`, `status_413`, `gave_up`, ...).
     pub failed: BTreeMap<String, u64>,
 }
@@ -156,6 +160,11 @@ impl Store {
         self.count(RETRIED, 1)
     }
 
+    /// The server asked for a wait (a rate limit): counted; the event keeps its record.
+    pub(crate) fn count_rate_limited(&self) -> Result<(), StoreError> {
+        self.count(RATE_LIMITED, 1)
+    }
+
     /// The event is given up: out of the outbox, its refusal kept and counted.
     pub(crate) fn mark_failed(&self, id: EventId, refusal: &Refusal) -> Result<(), StoreError> {
         self.forward_failed
@@ -191,6 +200,7 @@ impl Store {
             pending: self.outbox.len() as u64,
             sent: read(SENT)?,
             retried: read(RETRIED)?,
+            rate_limited: read(RATE_LIMITED)?,
             failed,
         })
     }

@@ -102,7 +102,10 @@ impl Delivery<'_> {
                 backoff.reset();
                 limit.map_or(Step::Next, Step::Pause)
             }
-            Answer::Wait(wait, _) => Step::Pause(wait),
+            Answer::Wait(wait, _) => {
+                let _ = self.store.count_rate_limited();
+                Step::Pause(wait)
+            }
             Answer::Refused { status, answer } => {
                 let refusal = Refusal {
                     reason: format!("status_{status}"),

@@ -272,8 +272,13 @@ fn a_429_is_waited_out_in_each_header_form() {
         assert!(wait >= low && wait <= high, "{headers:?}: waited {wait:?}");
         let counts = b.store.forward_counts().unwrap();
         assert_eq!(
-            (counts.pending, counts.failed_total(), counts.retried),
-            (1, 0, 0)
+            (
+                counts.pending,
+                counts.failed_total(),
+                counts.retried,
+                counts.rate_limited
+            ),
+            (1, 0, 0, 1)
         );
         // The next try is taken: the event goes out, once.
         assert_eq!(b.forward_oldest(), Step::Next);
