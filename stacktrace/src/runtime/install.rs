@@ -362,11 +362,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         ..
     }) = RUNTIME.get()
     {
-        match crate::notify::forward::Forwarder::start(forward, store) {
-            Ok(f) => {
-                let _ = FORWARDER.set(f);
-            }
-            Err(e) => errors.push(e),
+        if let Some(f) = crate::notify::forward::Forwarder::start(forward, store, &mut errors) {
+            let _ = FORWARDER.set(f);
         }
     }
     if !std::thread::panicking() {

@@ -13,7 +13,8 @@ use crate::store::db::{InsertOutcome, Store};
 pub(crate) struct Unnotified {
     /// The event as stored.
     pub(crate) event: CrashEvent,
-    /// What storing it did to its group, the group as it is now.
+    /// What storing it did to its group, the group as it is now (mail reads it).
+    #[cfg_attr(not(feature = "mail"), allow(dead_code))]
     pub(crate) outcome: InsertOutcome,
 }
 

@@ -156,13 +156,21 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    /// Starts the thread over the running program's store. Fails when the client cannot
-    /// be made (a bad root certificate) or the thread cannot start, saying why.
+    /// Starts the thread over the running program's store. `None` when the client cannot
+    /// be made (a bad root certificate) or the thread cannot start, the reason added to
+    /// `errors`.
     pub(crate) fn start(
         config: &ForwardConfig,
         store: &'static Store,
-    ) -> Result<Forwarder, InstallError> {
-        let sender = Sender::new(config).map_err(InstallError::Config)?;
+        errors: &mut Vec<InstallError>,
+    ) -> Option<Forwarder> {
+        let sender = match Sender::new(config) {
+            Ok(sender) => sender,
+            Err(e) => {
+                errors.push(InstallError::Config(e));
+                return None;
+            }
+        };
         let shared = Arc::new(Shared::default());
         let additions = Additions {
             environment: config.environment.clone(),
@@ -170,7 +178,7 @@ impl Forwarder {
         let mut backoff = Backoff::new(config);
         let give_up_after = config.give_up_after;
         let thread_shared = shared.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(FORWARD_THREAD.into())
             .spawn(move || {
                 let delivery = Delivery {
@@ -181,8 +189,12 @@ impl Forwarder {
                 };
                 run(&delivery, &thread_shared, &mut backoff);
             })
-            .map_err(InstallError::ForwardThread)?;
-        Ok(Forwarder {
+            .map_err(InstallError::ForwardThread);
+        if let Err(e) = spawned {
+            errors.push(e);
+            return None;
+        }
+        Some(Forwarder {
             shared,
             store,
             drain_timeout: config.drain_timeout,
