@@ -198,6 +198,9 @@ pub enum InstallError {
     WriterThread(std::io::Error),
     /// The mail sender's thread could not be started: no mail is sent.
     MailThread(std::io::Error),
+    /// The forwarder's thread could not be started: events stay in the outbox and are
+    /// sent by the next start.
+    ForwardThread(std::io::Error),
     /// The handler that stores queued events when the program calls `std::process::exit`
     /// could not be registered: events captured just before such an exit may be lost.
     ExitHandler(std::io::Error),
@@ -236,6 +239,10 @@ impl fmt::Display for InstallError {
             InstallError::MailThread(_) => {
                 f.write_str("the mail sender thread could not be started; no mail will be sent")
             }
+            InstallError::ForwardThread(_) => f.write_str(
+                "the forwarding thread could not be started; events stay in the outbox for \
+                 the next start",
+            ),
             InstallError::CrashRecord(why) => {
                 write!(f, "{why}; crashes past the panic hook will not be reported")
             }
@@ -256,6 +263,7 @@ impl std::error::Error for InstallError {
             InstallError::MoveAside { source, .. }
             | InstallError::WriterThread(source)
             | InstallError::MailThread(source)
+            | InstallError::ForwardThread(source)
             | InstallError::ExitHandler(source) => Some(source),
             InstallError::AlreadyInstalled | InstallError::CrashRecord(_) => None,
         }

@@ -122,6 +122,9 @@ pub use store::{Interval, Trend, Window};
 pub use store::{TrackedRequest, TrackingQuery};
 
 // Notifiers.
+/// Forwarding to a Sentry-compatible server (feature `forward`).
+#[cfg(feature = "forward")]
+pub use notify::forward;
 /// Mail to admins and managers (feature `mail`).
 #[cfg(feature = "mail")]
 pub use notify::mail;

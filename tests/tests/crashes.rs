@@ -498,3 +498,89 @@ fn secrets_in_breadcrumbs_never_reach_the_crash_record() {
     }
     no_canary_on_disk(dir.path(), &canaries, control, "after the next open");
 }
+
+/// Runs the forwarding scenario program on `db` with mail to `smtp` and forwarding to
+/// `sink`: it installs, sends what waits, and exits.
+fn notify_with(db: &Path, sink: &support::sink::Sink, smtp: &support::mail::smtp::SmtpServer) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_forward_scenario"));
+    cmd.arg("none")
+        .env("STACKTRACE_DB", db)
+        .env("STACKTRACE_DSN", sink.dsn())
+        .env("STACKTRACE_FORWARD_DRAIN_TIMEOUT", "20")
+        .env("STACKTRACE_ADMINS", "ops@example.com")
+        .env("STACKTRACE_SMTP_URL", smtp.url())
+        .env_remove("STACKTRACE_CRASH_HANDLER");
+    let run = support::scenario::run_with_limit(cmd, Duration::from_secs(60));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("exited") && !run.stdout.contains("install error"),
+        "{run:?}"
+    );
+}
+
+// Regression: a crash stored by the next open was neither mailed nor forwarded, since the
+// open stores it past the writer; and when the tool opened the database first, nothing
+// would ever send it. Both crashes here are mailed and forwarded by the next program with
+// mail and forwarding, once each: one stored by a reader's open, one by its own.
+#[test]
+fn crashes_are_mailed_and_forwarded_once_by_the_next_program() {
+    let (_dir, db) = support::scenario::db_dir();
+    let ended = run("null-write", &db, false);
+    assert_eq!(ended.status.signal(), Some(libc::SIGSEGV));
+    // A reader (as the tool) stores it, with neither mail nor forwarding.
+    let segv = the_one_crash(&db);
+    assert_eq!(segv.error_type, "SIGSEGV");
+    let ended = run("abort", &db, false);
+    assert_eq!(ended.status.signal(), Some(libc::SIGABRT));
+
+    let sink = support::sink::Sink::start();
+    let smtp = support::mail::smtp::SmtpServer::start();
+    notify_with(&db, &sink, &smtp);
+    let stored = crash_events(&db);
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let abort = stored
+        .iter()
+        .find(|e| e.error_type == "SIGABRT")
+        .expect("the abort is stored");
+
+    let envelopes = sink.wait_for(2);
+    let sent: Vec<String> = envelopes
+        .iter()
+        .map(|e| {
+            e.event()["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    for (e, kind) in [(&segv, "SIGSEGV"), (abort, "SIGABRT")] {
+        let id = e.id.to_string().replace('-', "");
+        assert_eq!(
+            sent.iter().filter(|s| s.replace('-', "") == id).count(),
+            1,
+            "{kind} {id} not forwarded once: {sent:?}"
+        );
+        let event = envelopes
+            .iter()
+            .map(|e| e.event())
+            .find(|v| v["event_id"].as_str().unwrap_or_default().replace('-', "") == id)
+            .expect("its envelope");
+        assert_eq!(event["level"], "fatal", "{event}");
+        assert!(event.to_string().contains(kind), "{event}");
+    }
+    let mails = smtp.wait_for(Duration::from_secs(30), |m| m.len() >= 2);
+    for kind in ["SIGSEGV", "SIGABRT"] {
+        assert_eq!(
+            mails.iter().filter(|m| m.subject().contains(kind)).count(),
+            1,
+            "{kind}: {:?}",
+            mails.iter().map(|m| m.subject()).collect::<Vec<_>>()
+        );
+    }
+
+    // Once: a further program finds nothing left to send or mail (it exits only after
+    // draining both).
+    notify_with(&db, &sink, &smtp);
+    assert_eq!(sink.envelopes().len(), envelopes.len());
+    assert_eq!(smtp.mails().len(), mails.len());
+}

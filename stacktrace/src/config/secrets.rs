@@ -11,16 +11,37 @@ use crate::pipeline::redact::fields::Secrets;
 /// a forwarding DSN as the SMTP URL does. Values shorter than [`MIN_SECRET_LEN`] are left
 /// to the patterns.
 pub(crate) fn secrets_of_settings(config: &Config) -> Secrets {
-    #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "mail", feature = "forward")), allow(unused_mut))]
     let mut values: Vec<String> = Vec::new();
     #[cfg(feature = "mail")]
     if let Some(mail) = &config.mail {
         values.extend(mail.secret_values());
     }
-    #[cfg(not(feature = "mail"))]
+    #[cfg(feature = "forward")]
+    if let Some(forward) = &config.forward {
+        values.extend(forward.secret_values());
+    }
+    #[cfg(not(any(feature = "mail", feature = "forward")))]
     let _ = config;
     values.retain(|v| v.len() >= MIN_SECRET_LEN && v != PLACEHOLDER);
     Secrets::new(values)
+}
+
+#[cfg(all(test, feature = "forward"))]
+mod forward_tests {
+    use super::*;
+    use crate::notify::forward::ForwardConfig;
+
+    // Regression: the forwarding DSN's key must be a secret of the events, as the SMTP
+    // password is: a message quoting it is stored (and forwarded) with it scrubbed.
+    #[test]
+    fn the_dsn_key_is_a_secret_of_the_settings() {
+        let forward = ForwardConfig::new("https://dsnkey0123456789@errors.example.com/3").unwrap();
+        let secrets = secrets_of_settings(&Config::default().forward(forward));
+        let mut t = "key dsnkey0123456789 at errors.example.com".to_owned();
+        secrets.scrub(&mut t);
+        assert_eq!(t, format!("key {PLACEHOLDER} at errors.example.com"));
+    }
 }
 
 #[cfg(all(test, feature = "mail"))]

@@ -75,6 +75,8 @@ pub struct Config {
     pub(crate) app: Option<crate::__private::AppInfo>,
     #[cfg(feature = "mail")]
     pub(crate) mail: Option<crate::notify::mail::MailConfig>,
+    #[cfg(feature = "forward")]
+    pub(crate) forward: Option<crate::notify::forward::ForwardConfig>,
 }
 
 impl Default for Config {
@@ -109,6 +111,8 @@ impl Default for Config {
             app: None,
             #[cfg(feature = "mail")]
             mail: None,
+            #[cfg(feature = "forward")]
+            forward: None,
         }
     }
 }
@@ -372,6 +376,17 @@ impl Config {
     /// ```
     pub fn mail(mut self, mail: crate::notify::mail::MailConfig) -> Self {
         self.mail = Some(mail);
+        self
+    }
+}
+
+/// Forwarding (feature `forward`).
+#[cfg(feature = "forward")]
+impl Config {
+    /// Forwards stored events to a Sentry-compatible server; see
+    /// [`ForwardConfig`](crate::forward::ForwardConfig).
+    pub fn forward(mut self, forward: crate::notify::forward::ForwardConfig) -> Self {
+        self.forward = Some(forward);
         self
     }
 }

@@ -205,6 +205,7 @@ fn resolve(event: &mut CrashEvent, trace: Option<&RawTrace>) {
 /// Hands a panic the hook stored itself to the mailer.
 #[cfg_attr(not(feature = "mail"), allow(unused_variables))]
 fn notify(rt: &Runtime, event: CrashEvent, outcome: Option<crate::store::InsertOutcome>) {
+    crate::runtime::install::wake_forwarder();
     #[cfg(feature = "mail")]
     if let Some(mailer) = &rt.mail {
         mailer.notify(std::slice::from_ref(&event), outcome.as_slice());

@@ -103,6 +103,17 @@ pub(crate) struct Runtime {
 }
 
 static RUNTIME: OnceCell<Runtime> = OnceCell::new();
+/// The forwarder, started once the runtime (and so its store) is in place.
+#[cfg(feature = "forward")]
+static FORWARDER: OnceCell<crate::notify::forward::Forwarder> = OnceCell::new();
+
+/// Tells the forwarder that events were stored.
+pub(crate) fn wake_forwarder() {
+    #[cfg(feature = "forward")]
+    if let Some(f) = FORWARDER.get() {
+        f.wake();
+    }
+}
 static INSTALL: Mutex<()> = Mutex::new(());
 
 pub(crate) fn runtime() -> Option<&'static Runtime> {
@@ -117,7 +128,13 @@ fn open_store(
     errors: &mut Vec<InstallError>,
 ) -> Option<Result<Store, StoreError>> {
     let (path, cache_bytes) = (&config.db_path, config.cache_bytes);
-    let open = || quiet_own_panics(|| Store::open_with_cache(path, cache_bytes));
+    #[cfg(feature = "forward")]
+    let marks = config.forward.as_ref().map(|f| crate::store::OutboxMarks {
+        min_level: f.min_level,
+    });
+    #[cfg(not(feature = "forward"))]
+    let marks = None;
+    let open = || quiet_own_panics(|| Store::open_marking(path, cache_bytes, marks));
     match open() {
         Err(cause @ StoreError::Corrupt { .. }) => match crate::store::move_aside(path) {
             Ok((aside, held)) => {
@@ -200,10 +217,12 @@ pub fn install() -> Guard {
 /// The configuration of the `STACKTRACE_*` variables, with what was wrong in them.
 fn config_from_env() -> (Config, Vec<ConfigError>) {
     let vars: Vec<(String, String)> = crate::config::stacktrace_vars().collect();
-    #[cfg_attr(not(feature = "mail"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "mail", feature = "forward")), allow(unused_mut))]
     let (mut config, mut errors) = Config::from_vars_lenient(vars.iter().cloned());
     #[cfg(feature = "mail")]
     crate::config::mail_from_vars(&mut config, &mut errors, &vars);
+    #[cfg(feature = "forward")]
+    crate::config::forward_from_vars(&mut config, &mut errors, &vars);
     (config, errors)
 }
 
@@ -328,6 +347,24 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
     if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
         errors.push(InstallError::WriterThread(e));
+    }
+    #[cfg(any(feature = "mail", feature = "forward"))]
+    if let Some(rt) = RUNTIME.get() {
+        notify_crashes(rt);
+    }
+    #[cfg(feature = "forward")]
+    if let Some(Runtime {
+        sink: Sink::Store(store),
+        config: Config {
+            forward: Some(forward),
+            ..
+        },
+        ..
+    }) = RUNTIME.get()
+    {
+        if let Some(f) = crate::notify::forward::Forwarder::start(forward, store, &mut errors) {
+            let _ = FORWARDER.set(f);
+        }
     }
     if !std::thread::panicking() {
         crate::runtime::hook::install();
@@ -464,9 +501,68 @@ impl Drop for Guard {
         {
             mailer.drain_on_exit();
         }
+        #[cfg(feature = "forward")]
+        if let Some(forwarder) = FORWARDER.get().filter(|_| self.owner) {
+            if !forwarder.drain_on_exit() {
+                crate::diag::say(
+                    "stacktrace: some events were not forwarded before exit; they go at the next start",
+                );
+            }
+        }
         if self.owner {
             crate::crash::close();
         }
+    }
+}
+
+/// Hands the crash events stored by an earlier open, and not yet mailed or forwarded by any
+/// program, to mail and the outbox as the writer hands its events; before the forwarder
+/// starts. They stay waiting when this program has neither.
+#[cfg(any(feature = "mail", feature = "forward"))]
+fn notify_crashes(rt: &Runtime) {
+    let Sink::Store(store) = &rt.sink else {
+        return;
+    };
+    #[cfg(feature = "mail")]
+    let mail = rt.mail.as_ref();
+    #[cfg(feature = "forward")]
+    let forward = rt.config.forward.as_ref();
+    #[cfg(not(feature = "forward"))]
+    let forward: Option<&()> = None;
+    #[cfg(not(feature = "mail"))]
+    let mail: Option<&()> = None;
+    if mail.is_none() && forward.is_none() {
+        return;
+    }
+    let taken = match store.take_unnotified() {
+        Ok(taken) => taken,
+        Err(e) => {
+            crate::diag::say(&format!(
+                "stacktrace: could not read the crashes to report: {}",
+                crate::diag::error_chain(&e)
+            ));
+            return;
+        }
+    };
+    #[cfg(feature = "forward")]
+    if let Some(f) = forward {
+        let ids: Vec<_> = taken
+            .iter()
+            .filter(|u| u.event.level >= f.min_level)
+            .map(|u| u.event.id)
+            .collect();
+        if let Err(e) = store.mark_unsent(&ids) {
+            crate::diag::say(&format!(
+                "stacktrace: could not put the crashes in the outbox: {}",
+                crate::diag::error_chain(&e)
+            ));
+        }
+    }
+    #[cfg(feature = "mail")]
+    if let Some(mailer) = mail {
+        let (events, outcomes): (Vec<_>, Vec<_>) =
+            taken.into_iter().map(|u| (u.event, u.outcome)).unzip();
+        mailer.notify(&events, &outcomes);
     }
 }
 

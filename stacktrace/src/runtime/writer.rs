@@ -387,6 +387,7 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
             mailer.notify(events, &outcomes);
         }
         let _ = outcomes;
+        crate::runtime::install::wake_forwarder();
         events.clear();
         Ok(n)
     }));

@@ -16,6 +16,7 @@ use crate::store::groups::group::Group;
 use crate::store::index::postings::{Additions, Postings};
 use crate::store::keys;
 use crate::store::manifest::Manifest;
+use crate::store::outbox::OutboxMarks;
 use crate::store::pending::{index_event, Marker};
 use crate::store::recovery;
 use crate::store::spool::{self, Spool};
@@ -44,6 +45,11 @@ pub struct Store {
     pub(super) postings: Postings,
     pub(super) groups: sled::Tree,
     pub(super) counters: sled::Tree,
+    pub(super) outbox: sled::Tree,
+    pub(super) forward_failed: sled::Tree,
+    pub(super) unnotified: sled::Tree,
+    /// Which stored events are marked unsent, when forwarding is on.
+    pub(super) outbox_marks: Option<OutboxMarks>,
     path: PathBuf,
     /// Drops counted in memory by the running program, not yet persisted.
     pending_drops: Option<Arc<DropCounters>>,
@@ -138,10 +144,20 @@ impl Store {
     /// Like [`Store::open`], with sled's page cache held to about `cache_bytes` (the
     /// `cache_bytes` setting of [`Config`](crate::Config)).
     pub fn open_with_cache(path: impl AsRef<Path>, cache_bytes: u64) -> Result<Store, StoreError> {
-        let path = path.as_ref();
+        Store::open_marking(path.as_ref(), cache_bytes, None)
+    }
+
+    /// Like [`Store::open_with_cache`]; with `marks`, every event stored from the start
+    /// (the merged spool and journal included) that they select is marked unsent in the
+    /// same atomic write.
+    pub(crate) fn open_marking(
+        path: &Path,
+        cache_bytes: u64,
+        marks: Option<OutboxMarks>,
+    ) -> Result<Store, StoreError> {
         // sled panics on some damaged files rather than failing: that is a damaged database
         // too, not a reason to take the program down.
-        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes)).unwrap_or_else(
+        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes, marks)).unwrap_or_else(
             |panic| {
                 let said = panic
                     .downcast_ref::<&str>()
@@ -157,7 +173,11 @@ impl Store {
         )
     }
 
-    fn open_unguarded(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+    fn open_unguarded(
+        path: &Path,
+        cache_bytes: u64,
+        outbox_marks: Option<OutboxMarks>,
+    ) -> Result<Store, StoreError> {
         /// How long a lock just being released is waited for: sled lets go of its file
         /// lock when its background threads end, a moment after the holder closed it.
         const LOCK_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -208,6 +228,10 @@ impl Store {
             postings: Postings::new(tree(keys::POSTINGS)?, tree(keys::WORDS)?, tree(keys::META)?),
             groups: tree(keys::GROUPS)?,
             counters: tree(keys::COUNTERS)?,
+            outbox: tree(keys::OUTBOX)?,
+            forward_failed: tree(keys::FORWARD_FAILED)?,
+            unnotified: tree(keys::UNNOTIFIED)?,
+            outbox_marks,
             db,
             path,
             pending_drops: None,
@@ -254,7 +278,8 @@ impl Store {
     }
 
     /// Stores the events of crash records left by processes that are gone, their frames
-    /// resolved from the modules' files while those are the same build.
+    /// resolved from the modules' files while those are the same build, and lists them
+    /// for mail and forwarding (see the unnotified module).
     fn merge_crash_records(&self) -> Result<(), StoreError> {
         let mut taken = crate::crash::take_records(&self.path);
         if !taken.events.is_empty() {
@@ -263,7 +288,8 @@ impl Store {
                 crate::pipeline::resolve::modules::resolve_journaled(e, None, &mut files);
                 crate::crash::name_out_of_memory(e);
             }
-            self.insert_batch(&taken.events)?;
+            let outcomes = self.insert_batch(&taken.events)?;
+            self.add_unnotified(&taken.events, &outcomes)?;
             self.flush()?;
         }
         // Removed once their events are stored; on an error above they stay for the next.
@@ -342,7 +368,13 @@ impl Store {
         let added = self.write_events(&Encoded::new(events), &mut event_batch)?;
         let marker = Marker::of(self, events)?;
         let count = self.stored.load(Ordering::SeqCst).saturating_add(added);
-        self.apply_counted_marked(&event_batch, count, Some((&marker.key, &marker.ids)))?;
+        let unsent = self.outbox_batch_of(events);
+        self.apply_counted_marked(
+            &event_batch,
+            count,
+            Some((&marker.key, &marker.ids)),
+            unsent.as_ref(),
+        )?;
         self.stored.store(count, Ordering::SeqCst);
         #[cfg(test)]
         if crate::store::pending::torn_after(crate::store::pending::Stage::Events) {

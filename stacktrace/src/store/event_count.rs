@@ -2,7 +2,7 @@
 //! transaction as the events it counts, so that opening a database reads one key instead of
 //! every block (the manifest check needs the count at each open).
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::db::Store;
@@ -29,28 +29,39 @@ impl Store {
     /// Applies `batch` to the events tree and records `count` as the number of events
     /// stored, both or neither.
     pub(super) fn apply_counted(&self, batch: &sled::Batch, count: u64) -> Result<(), StoreError> {
-        self.apply_counted_marked(batch, count, None)
+        self.apply_counted_marked(batch, count, None, None)
     }
 
     /// Like [`Store::apply_counted`], writing `marker` (a key and value of the meta tree)
-    /// in the same transaction.
+    /// and `outbox` (the unsent marks of the events, see the outbox module) in the same
+    /// transaction: an event is never stored without its unsent mark.
     pub(super) fn apply_counted_marked(
         &self,
         batch: &sled::Batch,
         count: u64,
         marker: Option<(&[u8], &[u8])>,
+        outbox: Option<&sled::Batch>,
     ) -> Result<(), StoreError> {
         let meta = &self.postings.meta;
-        (&self.events, meta)
-            .transaction(|(events, meta)| {
-                events.apply_batch(batch)?;
-                meta.insert(keys::EVENT_COUNT, &count.to_be_bytes())?;
-                if let Some((key, value)) = marker {
-                    meta.insert(key, value)?;
-                }
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(from_transaction)
+        let write = |events: &TransactionalTree, meta: &TransactionalTree| {
+            events.apply_batch(batch)?;
+            meta.insert(keys::EVENT_COUNT, &count.to_be_bytes())?;
+            if let Some((key, value)) = marker {
+                meta.insert(key, value)?;
+            }
+            Ok::<_, ConflictableTransactionError<()>>(())
+        };
+        match outbox {
+            Some(unsent) => {
+                (&self.events, meta, &self.outbox).transaction(|(events, meta, out)| {
+                    write(events, meta)?;
+                    out.apply_batch(unsent)?;
+                    Ok(())
+                })
+            }
+            None => (&self.events, meta).transaction(|(events, meta)| write(events, meta)),
+        }
+        .map_err(from_transaction)
     }
 
     /// The number of events recorded with the last write; `None` in a database written by

@@ -37,6 +37,15 @@ pub(crate) const COUNTERS: &str = "counters";
 /// oldest removed first.
 pub(crate) const TRACKING: &str = "tracking";
 
+/// Forwarding's outbox: the id of an event not yet taken by the server to its record.
+pub(crate) const OUTBOX: &str = "outbox";
+/// Forwarding's given-up events: event id to the refusal that ended it.
+pub(crate) const FORWARD_FAILED: &str = "forward_failed";
+
+/// Crash events stored at an open, waiting for mail and forwarding: event id to two
+/// bytes, new group and regressed (see the unnotified module).
+pub(crate) const UNNOTIFIED: &str = "unnotified";
+
 /// The version byte in front of every stored value.
 pub(crate) const FORMAT_VERSION: u8 = 1;
 

@@ -7,11 +7,13 @@ mod groups;
 mod index;
 mod keys;
 mod manifest;
+mod outbox;
 mod pending;
 mod recovery;
 mod retention;
 mod spool;
 mod tracking;
+mod unnotified;
 
 pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
@@ -19,6 +21,10 @@ pub use events::query::{Page, Query};
 pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
 pub use groups::trends::{Interval, Trend, Window};
+#[cfg_attr(not(feature = "forward"), allow(unused_imports))]
+pub(crate) use outbox::OutboxMarks;
+#[cfg_attr(not(feature = "forward"), allow(unused_imports))]
+pub use outbox::{ForwardCounts, Refusal, Unsent};
 pub(crate) use recovery::move_aside;
 pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]

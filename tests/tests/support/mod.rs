@@ -5,7 +5,8 @@
 //! - [`install`]: the tracker installed once per test program (the install is process-global);
 //! - [`http`]: an axum app served on 127.0.0.1 and a real HTTP client with time limits;
 //! - [`cli`]: databases for the command-line and dashboard tests, the tool run as a program;
-//! - [`mail`]: an SMTP server on 127.0.0.1, with the test-only TLS certificates of `mail/tls/`.
+//! - [`mail`]: an SMTP server on 127.0.0.1, with the test-only TLS certificates of `mail/tls/`;
+//! - [`sink`]: a Sentry-compatible server on 127.0.0.1 that takes and keeps every envelope.
 
 // Every test program compiles all of this module and uses only a part of it.
 #![allow(dead_code)]
@@ -15,3 +16,4 @@ pub mod http;
 pub mod install;
 pub mod mail;
 pub mod scenario;
+pub mod sink;

@@ -78,6 +78,31 @@ pub(crate) enum Command {
     Requests(RequestsArgs),
     /// Serve the web dashboard over this database.
     Serve(ServeArgs),
+    /// Send the events to a Sentry-compatible server, for a machine that was offline
+    /// (those sent before go again; servers drop a repeated event id).
+    #[cfg(feature = "forward")]
+    Forward(ForwardArgs),
+}
+
+/// `forward`'s arguments.
+#[cfg(feature = "forward")]
+#[derive(Debug, Args)]
+pub(crate) struct ForwardArgs {
+    /// The server's DSN (`https://KEY@host/PROJECT_ID`).
+    #[arg(long, env = "STACKTRACE_DSN", hide_env_values = true)]
+    pub(crate) dsn: String,
+    /// Only events at or after: `2h` (ago), `7d`, `2026-01-31`, `@UNIX`.
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    /// The environment the events are sent with.
+    #[arg(long)]
+    pub(crate) environment: Option<String>,
+    /// The lowest level sent (default error).
+    #[arg(long)]
+    pub(crate) level: Option<String>,
+    /// Count what would be sent; send nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// The read API's filters.

@@ -299,6 +299,7 @@ pub(crate) fn trends(
 
 pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliError> {
     let s = store.stats()?;
+    let f = store.forward_counts()?;
     if json {
         out.json(&json!({
             "path": store.path(),
@@ -306,6 +307,7 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
             "groups": s.groups,
             "dropped": s.dropped,
             "size_on_disk": s.size_on_disk,
+            "forwarded": f,
         }))?;
         return Ok(());
     }
@@ -318,6 +320,16 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
     t.row(vec!["dropped".into(), dropped_total.to_string()]);
     for (reason, n) in &s.dropped {
         t.row(vec![format!("  {reason}"), n.to_string()]);
+    }
+    if f != Default::default() {
+        t.row(vec!["forwarding: pending".into(), f.pending.to_string()]);
+        t.row(vec!["  sent".into(), f.sent.to_string()]);
+        t.row(vec!["  retried".into(), f.retried.to_string()]);
+        t.row(vec!["  rate limited".into(), f.rate_limited.to_string()]);
+        t.row(vec!["  failed".into(), f.failed_total().to_string()]);
+        for (reason, n) in &f.failed {
+            t.row(vec![format!("    {reason}"), n.to_string()]);
+        }
     }
     t.print(out)?;
     Ok(())

@@ -3,6 +3,8 @@
 
 mod args;
 mod commands;
+#[cfg(feature = "forward")]
+mod forward;
 mod maintain;
 mod output;
 mod progress;

@@ -172,6 +172,8 @@ fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
                 Command::Export(a) => maintain::export(&store, a, json, out),
                 Command::Purge(a) => maintain::purge(&store, a, json, out),
                 Command::Serve(_) => Ok(()),
+                #[cfg(feature = "forward")]
+                Command::Forward(a) => super::forward::forward(&store, a, json, out),
             }
         }
     }

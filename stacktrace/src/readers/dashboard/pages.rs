@@ -82,16 +82,30 @@ fn parse_level(s: &str) -> Result<Option<Level>, PageError> {
 }
 
 /// `"42 events · 7 groups"` for the header, counted from the groups (events since purged
-/// included): counting the events tree would read every event's key on every page.
+/// included): counting the events tree would read every event's key on every page. A
+/// database that forwards adds `"forwarded: 40 sent · 2 pending · 0 failed"`.
 pub(crate) fn summary(store: &Store) -> String {
-    match store.group_totals() {
+    let mut text = match store.group_totals() {
         Ok((groups, events)) => format!(
             "{} · {}",
             counted(events, "event", "events"),
             counted(groups, "group", "groups")
         ),
         Err(_) => String::new(),
+    };
+    if let Ok(f) = store.forward_counts() {
+        if f != Default::default() {
+            let _ = write!(
+                text,
+                " · forwarded: {} sent · {} pending · {} retried · {} failed",
+                f.sent,
+                f.pending,
+                f.retried,
+                f.failed_total()
+            );
+        }
     }
+    text
 }
 
 const LEVELS: [(&str, &str); 6] = [

@@ -1,0 +1,441 @@
+//! Forwarding's costs, in one run:
+//!
+//! - the calling thread's cost of capture (`capture_error`, a panic made durable) with
+//!   forwarding on against off, in wall time and the thread's CPU time: forwarding adds
+//!   nothing to the caller, as nothing is forwarded from the capture path;
+//! - the forwarder's cost per event (serialise, gzip, HTTP, and the outbox's marks) against
+//!   a local sink that answers 200 at once, as events per second and the process's CPU time
+//!   per event, against `sentry`'s own transport (ureq) sending the same event to the same
+//!   sink.
+//!
+//! The tracker installs once per process, so each capture half runs in a child process of
+//! this same benchmark, set up alike, "forwarding off" first; the sink runs in a child
+//! process of its own, so that its CPU time is not counted as the sender's.
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{Criterion, Throughput};
+use stacktrace::forward::{backfill, backfill_candidates, ForwardConfig};
+use stacktrace::{Config, Guard, Report};
+
+#[path = "support/clocks.rs"]
+mod clocks;
+
+use clocks::{batched, Clock, ThreadCpu};
+
+const MODE_VAR: &str = "STACKTRACE_BENCH_FORWARD";
+/// Rounds of "forwarding off" then "forwarding on".
+const ROUNDS: u32 = 2;
+/// Events a sender sends per timed iteration: `sentry`'s transport holds 30 at most and
+/// drops the rest, so each iteration stays under that and waits for its queue to empty.
+const PER_ITERATION: u64 = 25;
+
+#[derive(Debug)]
+struct Inner;
+
+impl std::fmt::Display for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection refused by db.internal:5432")
+    }
+}
+
+impl std::error::Error for Inner {}
+
+#[derive(Debug)]
+struct BenchError(Inner);
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("checkout failed for order 4455")
+    }
+}
+
+impl std::error::Error for BenchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[inline(never)]
+fn fail() {
+    panic!("bench panic");
+}
+
+// ---------------------------------------------------------------------------------------
+// The sink: a child process answering every POST with 200 at once. `GET /count` answers the
+// number of POSTs so far, `GET /first` the first envelope's body, un-gzipped.
+
+fn run_sink() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the sink");
+    println!("{}", listener.local_addr().expect("address").port());
+    std::io::stdout().flush().ok();
+    let posts = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(Mutex::new(None::<Vec<u8>>));
+    for stream in listener.incoming().flatten() {
+        let (posts, first) = (Arc::clone(&posts), Arc::clone(&first));
+        std::thread::spawn(move || sink_connection(stream, &posts, &first));
+    }
+}
+
+fn sink_connection(stream: TcpStream, posts: &AtomicU64, first: &Mutex<Option<Vec<u8>>>) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let (method, path) = {
+            let mut parts = line.split_whitespace();
+            (
+                parts.next().unwrap_or_default().to_owned(),
+                parts.next().unwrap_or_default().to_owned(),
+            )
+        };
+        let (mut length, mut gzip) = (0usize, false);
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end().to_ascii_lowercase();
+            if h.is_empty() {
+                break;
+            }
+            if let Some(v) = h.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if h.starts_with("content-encoding:") && h.contains("gzip") {
+                gzip = true;
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = if method == "POST" {
+            posts.fetch_add(1, Ordering::SeqCst);
+            let mut kept = first.lock().unwrap();
+            if kept.is_none() {
+                let mut plain = Vec::new();
+                if gzip {
+                    let _ = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain);
+                } else {
+                    plain = body;
+                }
+                *kept = Some(plain);
+            }
+            b"{}".to_vec()
+        } else if path == "/count" {
+            posts.load(Ordering::SeqCst).to_string().into_bytes()
+        } else {
+            first.lock().unwrap().clone().unwrap_or_default()
+        };
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&answer).is_err() {
+            return;
+        }
+    }
+}
+
+/// The sink child process and its port; killed when dropped.
+struct SinkProcess {
+    child: Child,
+    port: u16,
+}
+
+impl SinkProcess {
+    fn start() -> SinkProcess {
+        let mut child = Command::new(std::env::current_exe().expect("this benchmark"))
+            .env(MODE_VAR, "sink")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the sink");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the sink's port");
+        let port = line.trim().parse().expect("a port");
+        SinkProcess { child, port }
+    }
+
+    fn dsn(&self) -> String {
+        format!("http://benchkey01@127.0.0.1:{}/1", self.port)
+    }
+
+    fn get(&self, path: &str) -> Vec<u8> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the sink");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: sink\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(s);
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            let h = h.trim_end().to_ascii_lowercase();
+            if h.is_empty() {
+                break;
+            }
+            if let Some(v) = h.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        body
+    }
+
+    fn count(&self) -> u64 {
+        String::from_utf8_lossy(&self.get("/count"))
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The capture path, forwarding off and on.
+
+fn bench_captures<C: Clock>(c: &mut Criterion<C>, guard: &Guard, label: &str) {
+    // The writer's work (storing, the outbox mark) is left out of the timing: each batch
+    // is flushed untimed, so every capture is a real enqueue.
+    let flush = || {
+        guard.flush();
+    };
+    let mut group = c.benchmark_group(format!("capture_error, {}", C::NAME));
+    group.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            batched::<C>(
+                iters,
+                2_000,
+                || {
+                    black_box(stacktrace::capture_error(&BenchError(Inner)));
+                },
+                flush,
+            )
+        })
+    });
+    group.finish();
+    // A panic is journaled durably on the panicking thread before the hook returns.
+    let mut group = c.benchmark_group(format!("panic, {}", C::NAME));
+    group.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            batched::<C>(
+                iters,
+                200,
+                || {
+                    black_box(std::panic::catch_unwind(fail).is_err());
+                },
+                flush,
+            )
+        })
+    });
+    group.finish();
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+fn capture_half(on: bool) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = on.then(SinkProcess::start);
+    let mut config = Config::default()
+        .db_path(dir.path().join("bench.db"))
+        .queue_capacity(1 << 20)
+        .capture_env(false);
+    if let Some(s) = &sink {
+        config = config.forward(ForwardConfig::new(&s.dsn()).expect("a DSN"));
+    }
+    let guard = stacktrace::install_with(config);
+    assert!(guard.errors().is_empty(), "{:?}", guard.errors());
+    let label = if on {
+        "forwarding on"
+    } else {
+        "forwarding off"
+    };
+    let mut wall = criterion().configure_from_args();
+    let mut cpu = criterion()
+        .with_measurement(ThreadCpu)
+        .configure_from_args();
+    bench_captures(&mut wall, &guard, label);
+    bench_captures(&mut cpu, &guard, label);
+    wall.final_summary();
+    cpu.final_summary();
+    if let Some(s) = &sink {
+        drop(guard);
+        println!("the sink took {} envelopes", s.count());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The sender's cost per event: ours against `sentry`'s transport.
+
+/// The process's CPU time (every thread: `sentry` sends on a thread of its own).
+#[derive(Debug, Default, Clone, Copy)]
+struct ProcessCpu;
+
+impl Measurement for ProcessCpu {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID)
+    }
+
+    fn end(&self, start: Duration) -> Duration {
+        clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(start)
+    }
+
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
+    }
+}
+
+fn bench_senders<M: Measurement>(
+    c: &mut Criterion<M>,
+    clock: &str,
+    ours: &mut dyn FnMut(),
+    theirs: &mut dyn FnMut(),
+) {
+    let mut group = c.benchmark_group(format!("forward {PER_ITERATION} events, {clock}"));
+    group.throughput(Throughput::Elements(PER_ITERATION));
+    group.bench_function("stacktrace forwarder (gzip)", |b| b.iter(&mut *ours));
+    group.bench_function("sentry transport (ureq)", |b| b.iter(&mut *theirs));
+    group.finish();
+}
+
+fn senders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = SinkProcess::start();
+    let guard = stacktrace::install_with(
+        Config::default()
+            .db_path(dir.path().join("bench.db"))
+            .capture_env(false),
+    );
+    assert!(guard.errors().is_empty(), "{:?}", guard.errors());
+    for i in 0..PER_ITERATION {
+        Report::error(&BenchError(Inner))
+            .tag("shop", "eu-1")
+            .user("user-42")
+            .extra("order", i.to_string())
+            .capture();
+    }
+    assert!(guard.flush());
+    let store = stacktrace::store().expect("the running program's store");
+    let config = ForwardConfig::new(&sink.dsn()).expect("a DSN");
+    let ids = backfill_candidates(store, &config, 0).expect("the events");
+    assert_eq!(ids.len() as u64, PER_ITERATION);
+    let sent_by = |counts: stacktrace::forward::ForwardCounts| counts.sent;
+    let first = backfill(store, &config, &ids, |_, _| {}).expect("a first backfill");
+    assert_eq!(sent_by(first), PER_ITERATION);
+
+    // The same event for `sentry`: the one the sink received, as `sentry`'s own type.
+    let body = sink.get("/first");
+    let item = body.split(|b| *b == b'\n').nth(2).expect("an event item");
+    let event: sentry::protocol::Event<'static> =
+        serde_json::from_slice(item).expect("our event read by sentry's types");
+    let _sentry = sentry::init((
+        sink.dsn(),
+        sentry::ClientOptions {
+            default_integrations: false,
+            ..Default::default()
+        },
+    ));
+    let client = sentry::Hub::current().client().expect("a sentry client");
+
+    let mut ours = || {
+        let counts = backfill(store, &config, &ids, |_, _| {}).expect("a backfill");
+        black_box(counts);
+    };
+    let mut sent_by_sentry = 0u64;
+    let mut theirs = || {
+        for _ in 0..PER_ITERATION {
+            black_box(sentry::capture_event(event.clone()));
+        }
+        assert!(client.flush(Some(Duration::from_secs(30))));
+        sent_by_sentry += PER_ITERATION;
+    };
+    let before = sink.count();
+    let mut wall = criterion().configure_from_args();
+    bench_senders(&mut wall, "wall time", &mut ours, &mut theirs);
+    let mut cpu = criterion()
+        .with_measurement(ProcessCpu)
+        .configure_from_args();
+    bench_senders(&mut cpu, "process CPU time", &mut ours, &mut theirs);
+    wall.final_summary();
+    cpu.final_summary();
+    // Every event sentry was given reached the sink: none was dropped from its queue.
+    let took = sink.count() - before;
+    println!(
+        "the sink took {took} envelopes; sentry's transport was given {sent_by_sentry}, \
+         our forwarder the rest"
+    );
+    assert!(took >= sent_by_sentry);
+}
+
+fn main() {
+    std::panic::set_hook(Box::new(|_| {}));
+    match std::env::var(MODE_VAR).as_deref() {
+        Ok("sink") => return run_sink(),
+        Ok("off") => return capture_half(false),
+        Ok("on") => return capture_half(true),
+        Ok("senders") => return senders(),
+        _ => {}
+    }
+    // Each part in fresh child processes set up alike; the capture halves alternate for
+    // `ROUNDS` rounds, so a drift of the machine shows as a change between rounds of one
+    // half, next to the difference between halves.
+    let run = |mode: &str| {
+        let status = Command::new(std::env::current_exe().expect("this benchmark"))
+            .args(std::env::args_os().skip(1))
+            .env(MODE_VAR, mode)
+            .status()
+            .expect("a part of the benchmark");
+        assert!(status.success(), "the {mode} part failed");
+    };
+    for round in 1..=ROUNDS {
+        for mode in ["off", "on"] {
+            println!("round {round} of {ROUNDS}, forwarding {mode}");
+            run(mode);
+        }
+    }
+    println!("senders: our forwarder against sentry's transport");
+    run("senders");
+}

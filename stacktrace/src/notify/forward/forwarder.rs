@@ -1,0 +1,262 @@
+//! The forwarder: a thread that sends the outbox's events, oldest first, and records what
+//! became of each. Nothing is sent from the capture path.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::config::ForwardConfig;
+use super::envelope::{envelope_of, gzip, rfc3339_now};
+use super::event::{event_json, Additions};
+use super::send::{Answer, Sender};
+use crate::error::InstallError;
+use crate::model::event::EventId;
+use crate::model::time::to_us;
+use crate::store::{Refusal, Store, Unsent};
+
+/// The thread's name.
+const FORWARD_THREAD: &str = "stacktrace-forward";
+
+/// Events read from the outbox at a time.
+const BATCH: usize = 32;
+/// How often an idle forwarder looks at the outbox without being woken (events merged
+/// by another process's spool, a retry asked for by hand).
+const IDLE_LOOK: Duration = Duration::from_secs(5);
+
+/// What to do after one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Go on with the next.
+    Next,
+    /// Wait this long, then start again from the oldest unsent event.
+    Pause(Duration),
+}
+
+/// Exponential back-off with jitter: each wait drawn between half and all of the
+/// doubled delay, capped.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    initial: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new(config: &ForwardConfig) -> Backoff {
+        Backoff {
+            initial: config.backoff_initial,
+            max: config.backoff_max,
+            failures: 0,
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    pub(crate) fn next_wait(&mut self) -> Duration {
+        let factor = 1u32 << self.failures.min(20);
+        self.failures = self.failures.saturating_add(1);
+        let full = self.initial.saturating_mul(factor).min(self.max);
+        let fraction = (crate::model::random::random_u64() % 1001) as f64 / 1000.0;
+        full.mul_f64(0.5 + fraction / 2.0)
+    }
+}
+
+/// One event, sent; what became of it recorded in the store.
+pub(crate) struct Delivery<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) sender: &'a Sender,
+    pub(crate) additions: &'a Additions,
+    pub(crate) give_up_after: Duration,
+}
+
+impl Delivery<'_> {
+    /// Sends the event `id` once, records the outcome, and says what to do next.
+    pub(crate) fn forward(&self, id: EventId, unsent: &Unsent, backoff: &mut Backoff) -> Step {
+        let event = match self.store.get(id) {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                // Removed by retention before it could be sent.
+                let refusal = Refusal {
+                    reason: "removed".into(),
+                    answer: "the event was removed from the database before it was sent".into(),
+                };
+                let _ = self.store.mark_failed(id, &refusal);
+                return Step::Next;
+            }
+            Err(e) => {
+                let refusal = Refusal {
+                    reason: "unreadable".into(),
+                    answer: crate::diag::error_chain(&e),
+                };
+                let _ = self.store.mark_failed(id, &refusal);
+                return Step::Next;
+            }
+        };
+        let envelope = envelope_of(event_json(&event, self.additions), &rfc3339_now());
+        let (answer, limit) = self.sender.send(&gzip(&envelope));
+        match answer {
+            Answer::Taken => {
+                let _ = self.store.mark_sent(id);
+                backoff.reset();
+                limit.map_or(Step::Next, Step::Pause)
+            }
+            Answer::Wait(wait, _) => {
+                let _ = self.store.count_rate_limited();
+                Step::Pause(wait)
+            }
+            Answer::Refused { status, answer } => {
+                let refusal = Refusal {
+                    reason: format!("status_{status}"),
+                    answer,
+                };
+                let _ = self.store.mark_failed(id, &refusal);
+                Step::Next
+            }
+            Answer::Retry(why) => {
+                let now = to_us(std::time::SystemTime::now());
+                let first = unsent.first_failure_us.unwrap_or(now);
+                let age = Duration::from_micros(now.saturating_sub(first));
+                if age >= self.give_up_after {
+                    let refusal = Refusal {
+                        reason: "gave_up".into(),
+                        answer: why,
+                    };
+                    let _ = self.store.mark_failed(id, &refusal);
+                    return Step::Next;
+                }
+                let record = Unsent {
+                    attempts: unsent.attempts.saturating_add(1),
+                    first_failure_us: Some(first),
+                    last_error: why,
+                };
+                let _ = self.store.mark_retried(id, &record);
+                Step::Pause(backoff.next_wait())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    woken: Mutex<bool>,
+    wake: Condvar,
+    /// Set while an event is on its way, so that a drain does not end between the
+    /// outbox read and the mark.
+    busy: AtomicBool,
+}
+
+/// The running forwarder, held by the runtime.
+#[derive(Debug)]
+pub(crate) struct Forwarder {
+    shared: Arc<Shared>,
+    store: &'static Store,
+    drain_timeout: Duration,
+}
+
+impl Forwarder {
+    /// Starts the thread over the running program's store. `None` when the client cannot
+    /// be made (a bad root certificate) or the thread cannot start, the reason added to
+    /// `errors`.
+    pub(crate) fn start(
+        config: &ForwardConfig,
+        store: &'static Store,
+        errors: &mut Vec<InstallError>,
+    ) -> Option<Forwarder> {
+        let sender = match Sender::new(config) {
+            Ok(sender) => sender,
+            Err(e) => {
+                errors.push(InstallError::Config(e));
+                return None;
+            }
+        };
+        let shared = Arc::new(Shared::default());
+        let additions = Additions {
+            environment: config.environment.clone(),
+        };
+        let mut backoff = Backoff::new(config);
+        let give_up_after = config.give_up_after;
+        let thread_shared = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(FORWARD_THREAD.into())
+            .spawn(move || {
+                let delivery = Delivery {
+                    store,
+                    sender: &sender,
+                    additions: &additions,
+                    give_up_after,
+                };
+                run(&delivery, &thread_shared, &mut backoff);
+            })
+            .map_err(InstallError::ForwardThread);
+        if let Err(e) = spawned {
+            errors.push(e);
+            return None;
+        }
+        Some(Forwarder {
+            shared,
+            store,
+            drain_timeout: config.drain_timeout,
+        })
+    }
+
+    /// Tells the thread new events are in the outbox.
+    pub(crate) fn wake(&self) {
+        let mut woken = self.shared.woken.lock().unwrap_or_else(|p| p.into_inner());
+        *woken = true;
+        self.shared.wake.notify_one();
+    }
+
+    /// Waits until the outbox is empty, at most the drain timeout; says whether it is.
+    pub(crate) fn drain_on_exit(&self) -> bool {
+        self.wake();
+        let end = Instant::now() + self.drain_timeout;
+        let drained = loop {
+            if self.store.unsent_count() == 0 && !self.shared.busy.load(Ordering::SeqCst) {
+                break true;
+            }
+            if Instant::now() >= end {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // The sent marks are made durable, or the next start sends those events again.
+        let _ = self.store.flush();
+        drained
+    }
+}
+
+fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
+    let mut marked = false;
+    loop {
+        shared.busy.store(true, Ordering::SeqCst);
+        let batch = delivery.store.unsent(None, BATCH).unwrap_or_default();
+        if batch.is_empty() && marked {
+            // Idle: the marks of what was sent are made durable.
+            let _ = delivery.store.flush();
+            marked = false;
+        }
+        marked |= !batch.is_empty();
+        let mut pause = None;
+        for (id, unsent) in &batch {
+            if let Step::Pause(d) = delivery.forward(*id, unsent, backoff) {
+                pause = Some(d);
+                break;
+            }
+        }
+        shared.busy.store(false, Ordering::SeqCst);
+        match pause {
+            Some(d) => std::thread::sleep(d),
+            None if batch.is_empty() => {
+                let woken = shared.woken.lock().unwrap_or_else(|p| p.into_inner());
+                let (mut woken, _) = shared
+                    .wake
+                    .wait_timeout_while(woken, IDLE_LOOK, |w| !*w)
+                    .unwrap_or_else(|p| p.into_inner());
+                *woken = false;
+            }
+            None => {}
+        }
+    }
+}
