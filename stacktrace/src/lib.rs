@@ -160,7 +160,9 @@ pub use readers::dashboard::{Dashboard, ServeError};
 
 /// Installs the tracker like [`install()`], and records the calling crate (by its module
 /// path, and cargo's package name and version) as the application's: its frames are the
-/// in-app ones, and frames of other crates without a source file are not.
+/// in-app ones, and frames of other crates without a source file are not. Unless a release
+/// is set ([`Config::release`], `STACKTRACE_RELEASE`), the crate's `name@version` is the
+/// release every event and session of the process carries.
 ///
 /// `install!()` reads the `STACKTRACE_*` variables as [`install()`] does;
 /// [`install_with!(config)`](crate::install_with!) takes a [`Config`] as [`install_with()`]

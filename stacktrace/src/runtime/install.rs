@@ -226,6 +226,12 @@ pub(crate) fn install_for_app(app: AppInfo, config: Option<Config>) -> Guard {
         None => config_from_env(),
     };
     config.app = Some(app);
+    // The calling crate's version is the release unless one is set.
+    if config.release.is_empty() {
+        if let Some(release) = crate::model::release::of_package(app.package, app.version) {
+            config.release = release;
+        }
+    }
     install_inner(config, errors)
 }
 
