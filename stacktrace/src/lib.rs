@@ -118,6 +118,8 @@ pub use pipeline::filter::BeforeStore;
 pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};
+/// Releases: their health (sessions by outcome) and groups resolved in one.
+pub use store::{Release, ResolvedIn};
 /// Request tracking (written by the `http` feature).
 pub use store::{TrackedRequest, TrackingQuery};
 

@@ -339,7 +339,15 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         crate::runtime::hook::install();
     }
     if let Some(rt) = RUNTIME.get().filter(|rt| !rt.sink.is_nowhere()) {
+        let session_us = match crate::runtime::session::begin(&rt.sink, &rt.config.release) {
+            Ok(us) => us,
+            Err(e) => {
+                errors.push(InstallError::Store(e));
+                0
+            }
+        };
         let meta = crate::crash::Meta {
+            session_us,
             release: rt.config.release.clone(),
             program: std::env::current_exe()
                 .ok()
@@ -471,6 +479,7 @@ impl Drop for Guard {
             mailer.drain_on_exit();
         }
         if self.owner {
+            crate::runtime::session::end(true);
             crate::crash::close();
         }
     }
@@ -506,6 +515,7 @@ mod exit_flush {
     extern "C" fn on_exit() {
         // A panic must not unwind out of a C callback; nothing here is expected to panic.
         let _ = std::panic::catch_unwind(|| {
+            crate::runtime::session::end(false);
             crate::crash::close();
             let Some(rt) = runtime() else {
                 return;

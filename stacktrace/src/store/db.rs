@@ -44,6 +44,10 @@ pub struct Store {
     pub(super) postings: Postings,
     pub(super) groups: sled::Tree,
     pub(super) counters: sled::Tree,
+    /// Releases, sessions and the sessions still open (see the releases module).
+    pub(super) releases: sled::Tree,
+    pub(super) sessions: sled::Tree,
+    pub(super) open_sessions: sled::Tree,
     path: PathBuf,
     /// Drops counted in memory by the running program, not yet persisted.
     pending_drops: Option<Arc<DropCounters>>,
@@ -208,6 +212,9 @@ impl Store {
             postings: Postings::new(tree(keys::POSTINGS)?, tree(keys::WORDS)?, tree(keys::META)?),
             groups: tree(keys::GROUPS)?,
             counters: tree(keys::COUNTERS)?,
+            releases: tree(keys::RELEASES)?,
+            sessions: tree(keys::SESSIONS)?,
+            open_sessions: tree(keys::OPEN_SESSIONS)?,
             db,
             path,
             pending_drops: None,
@@ -264,6 +271,12 @@ impl Store {
                 crate::crash::name_out_of_memory(e);
             }
             self.insert_batch(&taken.events)?;
+        }
+        // Their sessions ended as the records tell; then those left open with no record
+        // (another system, a record that could not be made) are settled as crashed.
+        self.end_sessions_of(&taken.ended)?;
+        self.settle_open_sessions()?;
+        if !taken.events.is_empty() || !taken.ended.is_empty() {
             self.flush()?;
         }
         // Removed once their events are stored; on an error above they stay for the next.

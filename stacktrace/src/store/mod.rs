@@ -9,6 +9,7 @@ mod keys;
 mod manifest;
 mod pending;
 mod recovery;
+mod releases;
 mod retention;
 mod spool;
 mod tracking;
@@ -20,6 +21,8 @@ pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
 pub use groups::trends::{Interval, Trend, Window};
 pub(crate) use recovery::move_aside;
+pub use releases::record::{Release, ResolvedIn};
+pub(crate) use releases::sessions::{claim_own, Outcome, SessionKey};
 pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::block::{EntryParts, Fnv};

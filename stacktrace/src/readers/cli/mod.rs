@@ -6,6 +6,7 @@ mod commands;
 mod maintain;
 mod output;
 mod progress;
+mod releases;
 mod requests;
 mod run;
 mod show;
