@@ -414,6 +414,7 @@ mod tests {
     fn record(crash: Option<Crash>, state: u32, level: Option<Level>) -> Record {
         Record {
             state,
+            outcome: 0,
             pid: 9,
             started_us: 5,
             meta: Some(Meta {

@@ -119,6 +119,9 @@ pub(crate) fn releases(
     Ok(())
 }
 
+/// One row of a comparison: a release's value as text.
+type Measure = fn(&Release) -> String;
+
 fn compare(store: &Store, pair: &[String], json: bool, out: &mut Out) -> Result<(), CliError> {
     let [a, b] = pair else {
         return Err(CliError::Usage("--compare takes two releases".into()));
@@ -135,7 +138,7 @@ fn compare(store: &Store, pair: &[String], json: bool, out: &mut Out) -> Result<
     }
     let mut t = Table::new(&["", ">A", ">B"]);
     t.row(vec!["release".into(), cell(&ra.name), cell(&rb.name)]);
-    let rows: [(&str, fn(&Release) -> String); 9] = [
+    let rows: [(&str, Measure); 9] = [
         ("sessions", |r| r.sessions.to_string()),
         ("crash-free", |r| percent(r.crash_free_rate())),
         ("errored", |r| percent(r.errored_rate())),

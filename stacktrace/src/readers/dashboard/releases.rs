@@ -84,6 +84,9 @@ pub(crate) fn releases(
     Ok(frame.page("Releases", &b))
 }
 
+/// One row of a comparison: a release's value as text.
+type Measure = fn(&Release) -> String;
+
 /// Two releases side by side.
 fn comparison(a: &Release, b: &Release) -> String {
     let mut s = format!(
@@ -93,7 +96,7 @@ fn comparison(a: &Release, b: &Release) -> String {
         esc(&a.name),
         esc(&b.name),
     );
-    let rows: [(&str, fn(&Release) -> String); 9] = [
+    let rows: [(&str, Measure); 9] = [
         ("Sessions", |r| r.sessions.to_string()),
         ("Crash-free", |r| percent(r.crash_free_rate())),
         ("Errored", |r| percent(r.errored_rate())),
