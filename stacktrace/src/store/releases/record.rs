@@ -298,3 +298,93 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: u128, release: &str) -> CrashEvent {
+        let mut e = CrashEvent::sample(id, "boom");
+        e.timestamp_us = id as u64;
+        e.context.program_version = release.to_owned().into();
+        e
+    }
+
+    fn status(store: &Store) -> (GroupStatus, bool, u64) {
+        let g = store.group("fp").unwrap().unwrap();
+        (g.status, g.regressed, g.count)
+    }
+
+    #[test]
+    fn resolved_in_a_release_only_a_newer_one_or_an_unknown_build_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        store.insert(&event(10, "app@1.9.0")).unwrap();
+        let g = store
+            .resolve_in_release("fp", "app@1.9.0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.resolved_in.unwrap().first_seen_us, 10);
+        // Older by version though seen later, then the same release: counted, resolved.
+        let outcome = store.insert(&event(20, "app@1.2.0")).unwrap();
+        assert!(!outcome.regressed);
+        store.insert(&event(30, "app@1.9.0")).unwrap();
+        assert_eq!(status(&store), (GroupStatus::Resolved, false, 3));
+        // 1.10.0 is newer than 1.9.0, though it sorts before it as text.
+        let outcome = store.insert(&event(40, "app@1.10.0")).unwrap();
+        assert!(outcome.regressed);
+        assert_eq!(status(&store), (GroupStatus::Unresolved, true, 4));
+        // An event without a release could be any build: it reopens.
+        store.resolve_in_release("fp", "app@1.10.0").unwrap();
+        store.insert(&event(50, "")).unwrap();
+        assert_eq!(status(&store), (GroupStatus::Unresolved, true, 5));
+        // Counted in their releases, and the group in the release of its first event.
+        let r = store.release("app@1.9.0").unwrap().unwrap();
+        assert_eq!(
+            (r.events, r.new_groups, r.first_seen_us, r.last_seen_us),
+            (2, 1, 10, 30)
+        );
+        assert_eq!(store.current_release().unwrap().unwrap().name, "app@1.10.0");
+    }
+
+    #[test]
+    fn bad_releases_and_unknown_groups_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        // No release seen: there is no current one.
+        store.insert(&event(10, "")).unwrap();
+        assert!(matches!(
+            store.resolve_in_current_release("fp"),
+            Err(StoreError::InvalidRelease { .. })
+        ));
+        for bad in ["", " ", "1.0\r", &"x".repeat(201)] {
+            let err = store.resolve_in_release("fp", bad).unwrap_err();
+            assert!(matches!(err, StoreError::InvalidRelease { .. }), "{bad:?}");
+            assert!(err.to_string().len() < 300, "{err}");
+        }
+        assert_eq!(status(&store).0, GroupStatus::Unresolved);
+        assert_eq!(store.resolve_in_release("nope", "1.0.0").unwrap(), None);
+        // A release not seen yet is placed at the time it was named: the control.
+        let g = store.resolve_in_release("fp", "later").unwrap().unwrap();
+        assert_eq!(g.status, GroupStatus::Resolved);
+    }
+
+    #[test]
+    fn a_group_stored_before_releases_reads_and_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("db")).unwrap();
+        // As an earlier version wrote it: no first release, no release resolved in.
+        let old = br#"{"fingerprint":"fp","title":"boom","error_type":"","level":"error","count":2,"first_seen_us":1,"last_seen_us":2,"last_event":"00000000000000000000000000000002","status":"resolved","regressed":false}"#;
+        let mut value = vec![keys::FORMAT_VERSION];
+        value.extend_from_slice(old);
+        store.groups.insert("fp", value).unwrap();
+        let g = store.group("fp").unwrap().unwrap();
+        assert_eq!(
+            (g.first_release.as_str(), g.resolved_in.is_none()),
+            ("", true)
+        );
+        // Resolved outright: any event reopens it, as before.
+        store.insert(&event(10, "1.0.0")).unwrap();
+        assert_eq!(status(&store), (GroupStatus::Unresolved, true, 3));
+    }
+}
