@@ -153,6 +153,23 @@ fn session_outcomes_per_release_are_exact() {
         let r = run(&db, release, how);
         assert_eq!(r.code, code, "{release} {how}: {r:?}");
     }
+    // Killed (SIGKILL) while it runs: it could say nothing, and is settled as crashed.
+    kill_when_ready(&db, "3.0.0");
+    {
+        // Every event carries its release: the crash events of the aborts too.
+        let store = Store::open(&db).unwrap();
+        let mut crashes: Vec<_> = store
+            .query()
+            .run()
+            .unwrap()
+            .events
+            .into_iter()
+            .filter(|e| e.logger == "crash" && e.error_type == "SIGABRT")
+            .map(|e| e.release().to_owned())
+            .collect();
+        crashes.sort();
+        assert_eq!(crashes, ["1.0.0", "2.0.0"]);
+    }
     let list = cli_json(&db, &["releases"]);
     let of = |name: &str| {
         list.as_array()
@@ -166,7 +183,8 @@ fn session_outcomes_per_release_are_exact() {
         ["sessions", "clean", "errored", "crashed", "open"].map(|k| r[k].as_u64().unwrap())
     };
     // Newest first.
-    assert_eq!(list[0]["name"], "2.0.0", "{list}");
+    assert_eq!(list[0]["name"], "3.0.0", "{list}");
+    assert_eq!(counts(&of("3.0.0")), [1, 0, 0, 1, 0]);
     let (one, two) = (of("1.0.0"), of("2.0.0"));
     assert_eq!(counts(&one), [5, 2, 1, 2, 0], "{one}");
     assert_eq!(counts(&two), [3, 1, 1, 1, 0], "{two}");
@@ -190,6 +208,23 @@ fn session_outcomes_per_release_are_exact() {
     assert!(table.stdout.contains("CRASH-FREE"), "{table:?}");
     // Read again: settled once, counted once.
     assert_eq!(counts(&of_again(&db, "1.0.0")), [5, 2, 1, 2, 0]);
+}
+
+/// Runs a process of `release` that waits, and kills it once it is installed.
+fn kill_when_ready(db: &Path, release: &str) {
+    use std::io::BufRead;
+    let mut cmd = scenario_command("release", db, &format!("{release}/hang"));
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("start the scenario");
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 fn of_again(db: &Path, name: &str) -> serde_json::Value {

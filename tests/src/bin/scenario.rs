@@ -72,7 +72,7 @@ fn main() {
 
     match name.as_str() {
         // A process of release `RELEASE` that ends as `HOW`, for the release tests:
-        // `arg` is `RELEASE/HOW`, HOW one of clean, error, panic (in main), abort.
+        // `arg` is `RELEASE/HOW`, HOW one of clean, error, panic (in main), abort, hang.
         "release" => {
             let (release, how) = arg.rsplit_once('/').unwrap_or((arg.as_str(), "clean"));
             let guard = stacktrace::install_with(base.release(release));
@@ -88,6 +88,13 @@ fn main() {
                 }
                 "panic" => site_a(),
                 "abort" => std::process::abort(),
+                // Waits to be killed: an end without a clean shutdown.
+                "hang" => {
+                    println!("ready");
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
                 _ => {}
             }
         }
