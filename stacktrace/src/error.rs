@@ -53,6 +53,13 @@ pub enum StoreError {
     /// A write was asked for by a thread whose own earlier write failed part way (a panic
     /// inside it reached the panic hook): it is refused rather than waiting for itself.
     WriteReentered,
+    /// A release name given to resolve a group in cannot name a release, or none is known.
+    InvalidRelease {
+        /// The name given (its start, when it is long).
+        release: String,
+        /// What it should be.
+        expected: &'static str,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -84,6 +91,9 @@ impl fmt::Display for StoreError {
                 "a write to the database was refused: this thread's own earlier write \
                  failed part way (a panic's event stays in the journal for the next open)",
             ),
+            StoreError::InvalidRelease { release, expected } => {
+                write!(f, "invalid release {release:?}: expected {expected}")
+            }
         }
     }
 }

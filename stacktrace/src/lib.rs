@@ -118,6 +118,8 @@ pub use pipeline::filter::BeforeStore;
 pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};
+/// Releases: their health (sessions by outcome) and groups resolved in one.
+pub use store::{Release, ResolvedIn};
 /// Request tracking (written by the `http` feature).
 pub use store::{TrackedRequest, TrackingQuery};
 
@@ -163,7 +165,9 @@ pub use readers::dashboard::{Dashboard, ServeError};
 
 /// Installs the tracker like [`install()`], and records the calling crate (by its module
 /// path, and cargo's package name and version) as the application's: its frames are the
-/// in-app ones, and frames of other crates without a source file are not.
+/// in-app ones, and frames of other crates without a source file are not. Unless a release
+/// is set ([`Config::release`], `STACKTRACE_RELEASE`), the crate's `name@version` is the
+/// release every event and session of the process carries.
 ///
 /// `install!()` reads the `STACKTRACE_*` variables as [`install()`] does;
 /// [`install_with!(config)`](crate::install_with!) takes a [`Config`] as [`install_with()`]

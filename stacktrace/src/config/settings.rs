@@ -30,7 +30,7 @@ use std::time::Duration;
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
 /// | `exit_flush_timeout` (0 = off) | 2 s | `STACKTRACE_EXIT_FLUSH_MS` (milliseconds) |
 /// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
-/// | `release` | empty | `STACKTRACE_RELEASE` |
+/// | `release` | empty; `install!()`: the crate's `name@version` | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |
 /// | `rate_limit_per_user` (a minute, 0 = off) | `0` | `STACKTRACE_RATE_LIMIT_PER_USER` |
@@ -192,7 +192,10 @@ impl Config {
         self.cache_bytes = bytes;
         self
     }
-    /// The program's version, stored in every event's context.
+    /// The program's version, stored in every event's context and naming its sessions (see
+    /// [`Store::releases`](crate::Store::releases)). Unset, `install!()` takes the calling
+    /// crate's `name@version` from cargo. At most 200 bytes, no control characters: another
+    /// is refused as a configuration error and no release is set.
     pub fn release(mut self, version: impl Into<String>) -> Self {
         self.release = version.into();
         self

@@ -238,8 +238,20 @@ impl Config {
                     }
                 }
                 "STACKTRACE_RELEASE" => {
-                    c.release = value.to_owned();
-                    Ok(())
+                    // Set but empty: no release, as when unset.
+                    if value.trim().is_empty() {
+                        c.release.clear();
+                        Ok(())
+                    } else if crate::model::release::is_valid(value) {
+                        c.release = value.trim().to_owned();
+                        Ok(())
+                    } else {
+                        Err(ConfigError::InvalidVar {
+                            var: var.to_owned(),
+                            value: crate::model::release::cut(value),
+                            expected: crate::model::release::EXPECTED,
+                        })
+                    }
                 }
                 // Variables of integrations are read by them.
                 _ => Ok(()),
@@ -278,6 +290,19 @@ impl Config {
                 expected: POSITIVE,
             });
             self.cache_bytes = d.cache_bytes;
+        }
+        // Empty is no release; anything else must be a name the store and the tool can show.
+        if !self.release.is_empty() {
+            if crate::model::release::is_valid(&self.release) {
+                self.release = self.release.trim().to_owned();
+            } else {
+                errors.push(ConfigError::InvalidSetting {
+                    setting: "release",
+                    value: format!("{:?}", crate::model::release::cut(&self.release)),
+                    expected: crate::model::release::EXPECTED,
+                });
+                self.release = d.release.clone();
+            }
         }
         if self.db_path.as_os_str().is_empty() {
             errors.push(ConfigError::InvalidSetting {

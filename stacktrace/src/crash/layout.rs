@@ -34,6 +34,8 @@ pub(crate) const PID: usize = 16;
 pub(crate) const STARTED_US: usize = 24;
 pub(crate) const CRUMB_COUNT: usize = 32;
 pub(crate) const META_LEN: usize = 40;
+/// How the process's session ended, written at a clean end (see [`outcome`]).
+pub(crate) const OUTCOME: usize = 48;
 pub(crate) const META: usize = 64;
 pub(crate) const META_MAX: usize = CRASH - META;
 
@@ -47,6 +49,16 @@ pub(crate) mod state {
     pub(crate) const CRASHING: u32 = 3;
     /// Taken by a reader: whoever else reads it leaves it alone.
     pub(crate) const CONSUMED: u32 = 5;
+}
+
+/// How a session ended, in the outcome word: written before the state is set closed.
+pub(crate) mod outcome {
+    /// Not written (a record of a build that did not write it): clean.
+    pub(crate) const UNSAID: u32 = 0;
+    /// Ended after an error event.
+    pub(crate) const ERRORED: u32 = 2;
+    /// Ended by a panic in `main`.
+    pub(crate) const CRASHED: u32 = 3;
 }
 
 // The crash section.
@@ -98,6 +110,10 @@ pub(crate) struct Meta {
     #[serde(default)]
     pub(crate) redact_fields: Vec<String>,
     pub(crate) modules: Vec<Module>,
+    /// The start of the process's session, which names it with the process id (0: the
+    /// record's own start).
+    #[serde(default)]
+    pub(crate) session_us: u64,
 }
 
 /// A crash as the handler wrote it.
@@ -131,6 +147,8 @@ pub(crate) struct Crumb {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Record {
     pub(crate) state: u32,
+    /// How its session ended, when it ended cleanly (see [`outcome`]).
+    pub(crate) outcome: u32,
     pub(crate) pid: u64,
     pub(crate) started_us: u64,
     /// `None` when the meta block is missing or unreadable.
@@ -219,6 +237,7 @@ pub(crate) fn parse(b: &[u8]) -> Option<Record> {
     crumbs.sort_by_key(|c| c.seq);
     Some(Record {
         state,
+        outcome: u32_at(b, OUTCOME),
         pid: u64_at(b, PID),
         started_us: u64_at(b, STARTED_US),
         meta,
@@ -262,8 +281,13 @@ mod tests {
             unclean_exit_level: Some(Level::Warning),
             redact_fields: Vec::new(),
             modules: Vec::new(),
+            session_us: 5,
         };
         let r = parse(&fresh(42, 7, &meta)).unwrap();
+        assert_eq!(
+            (r.outcome, r.meta.as_ref().unwrap().session_us),
+            (outcome::UNSAID, 5)
+        );
         assert_eq!((r.state, r.pid, r.started_us), (state::OPEN, 42, 7));
         assert_eq!(r.meta.unwrap().release, "1.2.3");
         assert!(r.crash.is_none());

@@ -13,7 +13,7 @@ pub(crate) mod handler;
 pub(crate) mod recorder;
 
 pub(crate) use layout::Meta;
-pub(crate) use report::{name_out_of_memory, take_records};
+pub(crate) use report::{name_out_of_memory, take_records, Ended, EndedAs};
 
 use crate::pipeline::redact::fields::Secrets;
 
@@ -62,6 +62,18 @@ fn copy_breadcrumb(level: crate::model::event::Level, at_us: u64, category: &str
     if let Some(r) = recorder::recorder() {
         r.breadcrumb(level, at_us, category, message);
     }
+}
+
+/// Writes into this process's record that its session ended errored
+/// (`layout::outcome::ERRORED`) or crashed (`layout::outcome::CRASHED`, a panic in `main`),
+/// for a reader that finds the record closed.
+pub(crate) fn set_outcome(outcome: u32) {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = recorder::recorder() {
+        r.set_outcome(outcome);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = outcome;
 }
 
 /// Marks this process as ended cleanly (the guard dropped, or the program exiting).

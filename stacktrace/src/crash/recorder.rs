@@ -194,6 +194,12 @@ impl Recorder {
         stamp.store(seq, Ordering::Release);
     }
 
+    /// Writes how the process's session ended (see `layout::outcome`), before it closes.
+    pub(crate) fn set_outcome(&self, outcome: u32) {
+        self.u32_word(layout::OUTCOME)
+            .store(outcome, Ordering::Release);
+    }
+
     /// Marks the process as ended cleanly, unless it crashed.
     pub(crate) fn close(&self) {
         let _ = self.u32_word(layout::STATE).compare_exchange(

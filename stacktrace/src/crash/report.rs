@@ -21,6 +21,8 @@ use crate::pipeline::resolve::modules::unresolved_in;
 #[derive(Debug, Default)]
 pub(crate) struct Taken {
     pub(crate) events: Vec<CrashEvent>,
+    /// How each record's process ended: the end of its session.
+    pub(crate) ended: Vec<Ended>,
     records: Vec<(File, PathBuf)>,
     dir: PathBuf,
 }
@@ -93,9 +95,64 @@ pub(crate) fn take_records(db: &Path) -> Taken {
             continue;
         }
         taken.events.extend(event_of(&record));
+        taken.ended.extend(ended_of(&record));
         taken.records.push((file, path));
     }
     taken
+}
+
+/// How a process ended, as its record tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndedAs {
+    Clean,
+    Errored,
+    /// A crash, a panic in `main`, or an end without a clean shutdown.
+    Crashed,
+}
+
+/// The end of a gone process's session, read from its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub(crate) release: String,
+    /// The session's start (with the pid, its name).
+    pub(crate) session_us: u64,
+    pub(crate) pid: u32,
+    pub(crate) how: EndedAs,
+    /// When it was last seen: the crash, its last breadcrumb, or its start.
+    pub(crate) at_us: u64,
+}
+
+/// The end of the session a record tells of; `None` when its meta is unreadable.
+pub(crate) fn ended_of(record: &Record) -> Option<Ended> {
+    let meta = record.meta.as_ref()?;
+    let last_crumb = record.crumbs.last().map(|c| c.time_us);
+    let (how, at_us) = match &record.crash {
+        Some(c) => (EndedAs::Crashed, c.time_us),
+        None if record.state == state::CLOSED => {
+            let how = match record.outcome {
+                layout::outcome::ERRORED => EndedAs::Errored,
+                layout::outcome::CRASHED => EndedAs::Crashed,
+                _ => EndedAs::Clean,
+            };
+            (how, 0)
+        }
+        None => (EndedAs::Crashed, 0),
+    };
+    let at_us = [at_us, last_crumb.unwrap_or(0), record.started_us]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    Some(Ended {
+        release: meta.release.clone(),
+        session_us: if meta.session_us == 0 {
+            record.started_us
+        } else {
+            meta.session_us
+        },
+        pid: record.pid as u32,
+        how,
+        at_us,
+    })
 }
 
 /// The event a record makes: `None` for a process that ended cleanly, or ended without a
@@ -357,6 +414,7 @@ mod tests {
     fn record(crash: Option<Crash>, state: u32, level: Option<Level>) -> Record {
         Record {
             state,
+            outcome: 0,
             pid: 9,
             started_us: 5,
             meta: Some(Meta {

@@ -410,6 +410,11 @@ impl CrashEvent {
         self.frames.iter().find(|f| f.in_app)
     }
 
+    /// The release of the program that captured the event (empty when none was set).
+    pub fn release(&self) -> &str {
+        &self.context.program_version
+    }
+
     /// A one-line title: the error type and message, or the message alone.
     pub fn title(&self) -> String {
         let first_line = self.message.lines().next().unwrap_or("");

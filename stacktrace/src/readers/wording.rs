@@ -6,6 +6,11 @@
 pub(crate) const TITLE_CHARS: usize = 200;
 
 /// `1 event`, `2 events`: `n` with the singular or the plural noun.
+/// A rate as a percentage with one decimal (`97.5%`), or `-` when there is none.
+pub(crate) fn percent(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
 pub(crate) fn counted(n: u64, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }

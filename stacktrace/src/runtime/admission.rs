@@ -67,6 +67,7 @@ pub(crate) fn accept(rt: &Runtime, p: &PendingEvent, in_hook: bool) -> Result<()
 /// Accepts, completes (breadcrumbs, backtrace) and queues an event; the id, or `None` when
 /// it was dropped (counted).
 pub(crate) fn submit(rt: &Runtime, mut p: PendingEvent, backtrace: bool) -> Option<EventId> {
+    crate::runtime::session::note_event(p.level);
     if let Err(reason) = accept(rt, &p, false) {
         rt.drops.add(reason);
         return None;

@@ -110,6 +110,8 @@ fn on_panic(info: &PanicHookInfo<'_>) {
 }
 
 fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
+    crate::runtime::session::note_event(Level::Fatal);
+    crate::runtime::session::note_panic();
     let Some((rt, now)) = admitted() else {
         return Ok(());
     };

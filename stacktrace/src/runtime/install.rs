@@ -245,6 +245,12 @@ pub(crate) fn install_for_app(app: AppInfo, config: Option<Config>) -> Guard {
         None => config_from_env(),
     };
     config.app = Some(app);
+    // The calling crate's version is the release unless one is set.
+    if config.release.is_empty() {
+        if let Some(release) = crate::model::release::of_package(app.package, app.version) {
+            config.release = release;
+        }
+    }
     install_inner(config, errors)
 }
 
@@ -370,7 +376,15 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         crate::runtime::hook::install();
     }
     if let Some(rt) = RUNTIME.get().filter(|rt| !rt.sink.is_nowhere()) {
+        let session_us = match crate::runtime::session::begin(&rt.sink, &rt.config.release) {
+            Ok(us) => us,
+            Err(e) => {
+                errors.push(InstallError::Store(e));
+                0
+            }
+        };
         let meta = crate::crash::Meta {
+            session_us,
             release: rt.config.release.clone(),
             program: std::env::current_exe()
                 .ok()
@@ -510,6 +524,7 @@ impl Drop for Guard {
             }
         }
         if self.owner {
+            crate::runtime::session::end(true);
             crate::crash::close();
         }
     }
@@ -596,6 +611,7 @@ mod exit_flush {
     extern "C" fn on_exit() {
         // A panic must not unwind out of a C callback; nothing here is expected to panic.
         let _ = std::panic::catch_unwind(|| {
+            crate::runtime::session::end(false);
             crate::crash::close();
             let Some(rt) = runtime() else {
                 return;

@@ -3,4 +3,5 @@
 pub(crate) mod admission;
 pub(crate) mod hook;
 pub(crate) mod install;
+pub(crate) mod session;
 pub(crate) mod writer;

@@ -50,6 +50,10 @@ pub struct Store {
     pub(super) unnotified: sled::Tree,
     /// Which stored events are marked unsent, when forwarding is on.
     pub(super) outbox_marks: Option<OutboxMarks>,
+    /// Releases, sessions and the sessions still open (see the releases module).
+    pub(super) releases: sled::Tree,
+    pub(super) sessions: sled::Tree,
+    pub(super) open_sessions: sled::Tree,
     path: PathBuf,
     /// Drops counted in memory by the running program, not yet persisted.
     pending_drops: Option<Arc<DropCounters>>,
@@ -232,6 +236,9 @@ impl Store {
             forward_failed: tree(keys::FORWARD_FAILED)?,
             unnotified: tree(keys::UNNOTIFIED)?,
             outbox_marks,
+            releases: tree(keys::RELEASES)?,
+            sessions: tree(keys::SESSIONS)?,
+            open_sessions: tree(keys::OPEN_SESSIONS)?,
             db,
             path,
             pending_drops: None,
@@ -290,6 +297,12 @@ impl Store {
             }
             let outcomes = self.insert_batch(&taken.events)?;
             self.add_unnotified(&taken.events, &outcomes)?;
+        }
+        // Their sessions ended as the records tell; then those left open with no record
+        // (another system, a record that could not be made) are settled as crashed.
+        self.end_sessions_of(&taken.ended)?;
+        self.settle_open_sessions()?;
+        if !taken.events.is_empty() || !taken.ended.is_empty() {
             self.flush()?;
         }
         // Removed once their events are stored; on an error above they stay for the next.

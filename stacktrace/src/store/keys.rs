@@ -30,6 +30,15 @@ pub(crate) const EVENT_COUNT: &[u8] = b"events.count";
 pub(crate) const PENDING: &[u8] = b"events.pending.";
 /// Fingerprint to versioned group.
 pub(crate) const GROUPS: &str = "groups";
+/// Release name to its record: first and last seen, events, new groups, sessions by
+/// outcome (see the releases module).
+pub(crate) const RELEASES: &str = "releases";
+/// A session (its start, big-endian u64 microseconds, and its process id, big-endian u32)
+/// to its record: release and outcome.
+pub(crate) const SESSIONS: &str = "sessions";
+/// The sessions not yet ended, keyed as in [`SESSIONS`], to nothing: those the next open
+/// settles.
+pub(crate) const OPEN_SESSIONS: &str = "sessions.open";
 /// Counter name to big-endian u64.
 pub(crate) const COUNTERS: &str = "counters";
 /// Request tracking (HTTP): the id of a block's newest request (its start and random bits,

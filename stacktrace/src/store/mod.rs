@@ -10,6 +10,7 @@ mod manifest;
 mod outbox;
 mod pending;
 mod recovery;
+mod releases;
 mod retention;
 mod spool;
 mod tracking;
@@ -26,6 +27,8 @@ pub(crate) use outbox::OutboxMarks;
 #[cfg_attr(not(feature = "forward"), allow(unused_imports))]
 pub use outbox::{ForwardCounts, Refusal, Unsent};
 pub(crate) use recovery::move_aside;
+pub use releases::record::{Release, ResolvedIn};
+pub(crate) use releases::sessions::{claim_own, Outcome, SessionKey};
 pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::block::{EntryParts, Fnv};

@@ -57,12 +57,15 @@ impl Store {
         if torn_after(Stage::Postings) {
             return Ok(Vec::new());
         }
-        let recorded = record_groups(&self.groups, &self.postings.meta, &by_group, marker)?;
+        let trees = (&self.groups, &self.postings.meta, &self.releases);
+        let recorded = record_groups(trees, &by_group, marker)?;
         Ok(recorded
             .into_iter()
             .map(|(old, group)| InsertOutcome {
                 new_group: old.is_none(),
-                regressed: old.is_some_and(|g| g.status == GroupStatus::Resolved),
+                // Resolved in a release, an older build's event leaves it resolved.
+                regressed: old.is_some_and(|g| g.status == GroupStatus::Resolved)
+                    && group.status == GroupStatus::Unresolved,
                 group,
             })
             .collect())

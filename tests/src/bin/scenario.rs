@@ -71,6 +71,47 @@ fn main() {
     let base = Config::default().db_path(&db);
 
     match name.as_str() {
+        // A process of release `RELEASE` that ends as `HOW`, for the release tests:
+        // `arg` is `RELEASE/HOW`, HOW one of clean, error, panic (in main), abort, hang.
+        "release" => {
+            let (release, how) = arg.rsplit_once('/').unwrap_or((arg.as_str(), "clean"));
+            let guard = stacktrace::install_with(base.release(release));
+            for e in guard.errors() {
+                println!("install error: {e}");
+            }
+            match how {
+                "error" => {
+                    if let Err(e) = load_config() {
+                        stacktrace::capture_error(&e);
+                    }
+                    guard.flush();
+                }
+                "panic" => site_a(),
+                "abort" => std::process::abort(),
+                // Waits to be killed: an end without a clean shutdown.
+                "hang" => {
+                    println!("ready");
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Installed by the macro form, with the configuration of the environment, and one
+        // error: the release is the crate's unless STACKTRACE_RELEASE sets one.
+        "release-app" => {
+            let guard = stacktrace::install!();
+            for e in guard.errors() {
+                println!("install error: {e}");
+            }
+            if let Err(e) = load_config() {
+                stacktrace::capture_error(&e);
+            }
+            stacktrace::capture_message("a message", Level::Info);
+            let _ = std::thread::spawn(site_b).join();
+            guard.flush();
+        }
         // Configuration from the environment (STACKTRACE_DB and friends).
         "env" => {
             let guard = stacktrace::install();

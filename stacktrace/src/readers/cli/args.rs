@@ -57,8 +57,9 @@ pub(crate) enum Command {
     },
     /// Groups of events with the same fingerprint.
     Groups(GroupsArgs),
-    /// Mark a group fixed (a new occurrence reopens it as a regression).
-    Resolve(GroupArg),
+    /// Mark a group fixed (a new occurrence reopens it as a regression; with
+    /// --in-release, only one of a newer release does).
+    Resolve(ResolveArgs),
     /// Mark a group ignored.
     Ignore(GroupArg),
     /// Reopen a group.
@@ -82,6 +83,9 @@ pub(crate) enum Command {
     /// (those sent before go again; servers drop a repeated event id).
     #[cfg(feature = "forward")]
     Forward(ForwardArgs),
+    /// Releases with their health: sessions, crash-free and errored rates, new groups;
+    /// or two compared side by side.
+    Releases(ReleasesArgs),
 }
 
 /// `forward`'s arguments.
@@ -103,6 +107,24 @@ pub(crate) struct ForwardArgs {
     /// Count what would be sent; send nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResolveArgs {
+    /// The group's fingerprint, or a unique prefix of it (at least 4 characters).
+    pub(crate) group: String,
+    /// Fixed in this release (without a value: the newest release seen): an event of an
+    /// older build is counted and leaves the group resolved, one of a newer release
+    /// reopens it. Releases compare by semantic version, else by when first seen.
+    #[arg(long, value_name = "RELEASE", num_args = 0..=1)]
+    pub(crate) in_release: Option<Option<String>>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReleasesArgs {
+    /// Two releases side by side.
+    #[arg(long, num_args = 2, value_names = ["A", "B"])]
+    pub(crate) compare: Option<Vec<String>>,
 }
 
 /// The read API's filters.

@@ -8,6 +8,7 @@ mod forward;
 mod maintain;
 mod output;
 mod progress;
+mod releases;
 mod requests;
 mod run;
 mod show;

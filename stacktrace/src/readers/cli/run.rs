@@ -11,7 +11,7 @@ use clap::Parser;
 
 use super::args::{Cli, Command};
 use super::output::Out;
-use super::{commands, maintain, requests};
+use super::{commands, maintain, releases, requests};
 use crate::{QueryError, Store, StoreError};
 
 /// Why a command failed, each with its exit code.
@@ -159,9 +159,8 @@ fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
                 Command::Search(a) => commands::list(&store, &a.list, Some(&a.query), json, out),
                 Command::Show { id } => commands::show(&store, id, json, out),
                 Command::Groups(a) => commands::groups(&store, a, json, out),
-                Command::Resolve(g) => {
-                    commands::set_status(&store, &g.group, "resolved", json, out)
-                }
+                Command::Resolve(a) => releases::resolve(&store, a, json, out),
+                Command::Releases(a) => releases::releases(&store, a, json, out),
                 Command::Ignore(g) => commands::set_status(&store, &g.group, "ignored", json, out),
                 Command::Reopen(g) => {
                     commands::set_status(&store, &g.group, "unresolved", json, out)

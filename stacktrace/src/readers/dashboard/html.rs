@@ -173,7 +173,7 @@ impl Frame {
             r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{} · stacktrace</title><style>{STYLE}</style></head>
-<body><header><a class="brand" href="{home}">stacktrace</a><a href="{home}">Groups</a><a href="{base}/events">Events</a><a href="{base}/requests">Requests</a><span class="stats">{}</span></header>
+<body><header><a class="brand" href="{home}">stacktrace</a><a href="{home}">Groups</a><a href="{base}/events">Events</a><a href="{base}/requests">Requests</a><a href="{base}/releases">Releases</a><span class="stats">{}</span></header>
 <main>{body}</main></body></html>"#,
             esc(title),
             esc(&self.summary),

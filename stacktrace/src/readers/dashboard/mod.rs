@@ -5,6 +5,7 @@ mod access;
 mod event_page;
 mod html;
 mod pages;
+mod releases;
 mod requests_page;
 mod router;
 

@@ -302,6 +302,16 @@ pub(crate) fn group(
             );
         }
     }
+    if g.status != GroupStatus::Resolved || g.resolved_in.is_none() {
+        b.push_str(&super::releases::resolve_in_release_form(&here, csrf));
+    }
+    if let Some(r) = &g.resolved_in {
+        let _ = write!(
+            b,
+            r#" <span id="resolved-in" class="muted">resolved in {}: an event of a newer release reopens it</span>"#,
+            esc(&r.release)
+        );
+    }
     b.push_str("</p>");
     let _ = write!(
         b,

@@ -17,6 +17,7 @@ use super::access::{self, Presented, Verdict, TOKEN_COOKIE};
 use super::event_page;
 use super::html::{esc, Frame};
 use super::pages::{self, EventsParams, GroupParams, GroupsParams, PageError};
+use super::releases::{self, ReleasesParams};
 use super::requests_page::{self, RequestsParams};
 use crate::{GroupStatus, Store};
 
@@ -193,6 +194,7 @@ impl Dashboard {
             .route("/groups/{fingerprint}", get(group_page))
             .route("/groups/{fingerprint}/status", post(set_status))
             .route("/requests", get(requests_page))
+            .route("/releases", get(releases_page))
             .fallback(unknown_page)
             .layer(middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared)
@@ -415,6 +417,18 @@ async fn requests_page(
     .await
 }
 
+async fn releases_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Query(p): Query<ReleasesParams>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        releases::releases(store, frame, &p)
+    })
+    .await
+}
+
 /// An address the dashboard does not have: the HTML 404 page, in the dashboard's frame.
 async fn unknown_page(
     State(s): State<Shared>,
@@ -433,6 +447,9 @@ async fn unknown_page(
 struct StatusForm {
     status: String,
     csrf: String,
+    /// Resolved in this release (empty: the newest seen); absent: resolved outright.
+    #[serde(default)]
+    in_release: Option<String>,
 }
 
 async fn set_status(
@@ -462,7 +479,11 @@ async fn set_status(
     let fp = fingerprint.clone();
     let done = tokio::task::spawn_blocking(move || {
         let store = s.store();
-        let r = store.set_group_status(&fp, status);
+        let r = match (status, form.in_release.as_deref()) {
+            (GroupStatus::Resolved, Some("")) => store.resolve_in_current_release(&fp),
+            (GroupStatus::Resolved, Some(release)) => store.resolve_in_release(&fp, release),
+            _ => store.set_group_status(&fp, status),
+        };
         // Made durable at once: a server stopped right after must not lose the change.
         let flushed = store.flush();
         r.and_then(|g| flushed.map(|()| g))
@@ -481,6 +502,12 @@ async fn set_status(
             &frame,
             "Not found",
             &format!("no group {fingerprint}"),
+        ),
+        Ok(Err(e @ crate::StoreError::InvalidRelease { .. })) => message_page(
+            StatusCode::BAD_REQUEST,
+            &frame,
+            "Bad request",
+            &e.to_string(),
         ),
         Ok(Err(e)) => message_page(
             StatusCode::INTERNAL_SERVER_ERROR,

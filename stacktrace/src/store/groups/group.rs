@@ -12,6 +12,7 @@ use crate::model::event::{CrashEvent, EventId, Level};
 use crate::store::db::Store;
 use crate::store::event_count::from_transaction;
 use crate::store::keys;
+use crate::store::releases::record::{self, ResolvedIn};
 
 /// Where a group stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -91,6 +92,14 @@ pub struct Group {
     /// Whether the group came back after it was resolved (cleared by resolving it again).
     #[serde(default)]
     pub regressed: bool,
+    /// The release of the group's first event (empty when it had none, or the group is
+    /// older than releases).
+    #[serde(default)]
+    pub first_release: String,
+    /// Resolved in a release: only an event of a newer release reopens the group; one of
+    /// that release or an older build is counted and leaves it resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_in: Option<ResolvedIn>,
 }
 
 fn group_from_first(event: &CrashEvent) -> Group {
@@ -105,10 +114,15 @@ fn group_from_first(event: &CrashEvent) -> Group {
         last_event: event.id,
         status: GroupStatus::Unresolved,
         regressed: false,
+        first_release: event.release().to_owned(),
+        resolved_in: None,
     }
 }
 
-fn group_with_occurrence(mut g: Group, event: &CrashEvent) -> Group {
+/// Whether an event reopens a group resolved in a release: its release is newer.
+type Reopens<'a> = dyn Fn(&ResolvedIn, &CrashEvent) -> bool + 'a;
+
+fn group_with_occurrence(mut g: Group, event: &CrashEvent, reopens: &Reopens<'_>) -> Group {
     g.count = g.count.saturating_add(1);
     g.level = event.level;
     // Events can arrive out of order (the writer and the panic hook store concurrently).
@@ -117,23 +131,28 @@ fn group_with_occurrence(mut g: Group, event: &CrashEvent) -> Group {
         g.last_seen_us = event.timestamp_us;
         g.last_event = event.id;
     }
-    if g.status == GroupStatus::Resolved {
+    let back = match &g.resolved_in {
+        Some(release) => reopens(release, event),
+        None => true,
+    };
+    if g.status == GroupStatus::Resolved && back {
         g.status = GroupStatus::Unresolved;
         g.regressed = true;
+        g.resolved_in = None;
     }
     g
 }
 
 /// The group `old` (or a new one) after `events`, all of its fingerprint; `None` when
 /// there are none.
-fn group_after(old: Option<Group>, events: &[&CrashEvent]) -> Option<Group> {
+fn group_after(old: Option<Group>, events: &[&CrashEvent], reopens: &Reopens<'_>) -> Option<Group> {
     let mut rest = events.iter();
     let mut g = match old {
         Some(g) => g,
         None => group_from_first(rest.next()?),
     };
     for e in rest {
-        g = group_with_occurrence(g, e);
+        g = group_with_occurrence(g, e, reopens);
     }
     Some(g)
 }
@@ -142,13 +161,19 @@ fn group_after(old: Option<Group>, events: &[&CrashEvent]) -> Option<Group> {
 /// all in one transaction: a marker still there says the groups were not counted, so
 /// that completing its batch counts them once. Returns each group before and after.
 pub(in crate::store) fn record_groups(
-    groups: &sled::Tree,
-    meta: &sled::Tree,
+    (groups, meta, releases): (&sled::Tree, &sled::Tree, &sled::Tree),
     by_group: &[(&str, Vec<&CrashEvent>)],
     marker: &[u8],
 ) -> Result<Vec<(Option<Group>, Group)>, StoreError> {
-    (groups, meta)
-        .transaction(|(groups, meta)| {
+    (groups, meta, releases)
+        .transaction(|(groups, meta, releases)| {
+            // The batch's releases are counted, and known, before any group is judged.
+            let batch = by_group
+                .iter()
+                .flat_map(|(_, events)| events.iter().copied());
+            let seen = record::note_events(releases, batch)?;
+            let reopens =
+                |resolved: &ResolvedIn, e: &CrashEvent| record::reopens(resolved, e, &seen);
             let mut out = Vec::with_capacity(by_group.len());
             for (fingerprint, events) in by_group {
                 // A damaged group record is rebuilt from the events rather than blocking
@@ -156,7 +181,10 @@ pub(in crate::store) fn record_groups(
                 let old = groups
                     .get(fingerprint.as_bytes())?
                     .and_then(|b| keys::decode::<Group>(&b, String::new).ok());
-                if let Some(new) = group_after(old.clone(), events) {
+                if let Some(new) = group_after(old.clone(), events, &reopens) {
+                    if old.is_none() {
+                        record::note_new_group(releases, &new.first_release)?;
+                    }
                     groups.insert(fingerprint.as_bytes(), keys::encode(&new))?;
                     out.push((old, new));
                 }
@@ -211,6 +239,7 @@ impl Store {
                 match keys::decode::<Group>(old, || format!("groups/{fingerprint}")) {
                     Ok(mut g) => {
                         g.status = status;
+                        g.resolved_in = None;
                         if status != GroupStatus::Unresolved {
                             g.regressed = false;
                         }

@@ -154,6 +154,8 @@ mod tests {
                 GroupStatus::Unresolved
             },
             regressed: false,
+            first_release: String::new(),
+            resolved_in: None,
         }
     }
 
