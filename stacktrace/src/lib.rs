@@ -115,6 +115,7 @@ pub use stacktrace_macros::{capture, sensitive_variables};
 pub use pipeline::filter::BeforeStore;
 
 // The database.
+pub use store::FunctionStats;
 pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};

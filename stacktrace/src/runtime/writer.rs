@@ -276,9 +276,11 @@ fn run(
     let mut buffers = Buffers::default();
     let mut acks = Vec::new();
     let mut mark = None;
+    let mut calls = crate::runtime::functions::CallTotals::default();
     loop {
         take_jobs(queue, &mut buffers.jobs);
         if buffers.jobs.is_empty() {
+            calls.now_and_then(rt);
             if idle == 0 {
                 rt.sink.settle();
                 // Cheap (an atomic load), and said once: a program that never flushes
@@ -320,6 +322,7 @@ fn run(
         buffers.jobs = jobs;
         store_batch(rt, &mut buffers, &mut reported);
         if !acks.is_empty() || mark.is_some() {
+            calls.persist(rt);
             rt.sink.persist_drops(&rt.drops);
             let _ = rt.sink.flush();
             for ack in acks.drain(..) {
@@ -381,6 +384,8 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         let outcomes = rt.sink.persist_batch(events)?;
         if let Sink::Store(s) = &rt.sink {
             s.journaled_stored(journaled);
+            // Counts are kept whether or not this bookkeeping succeeds.
+            let _ = s.note_function_failures(events);
         }
         #[cfg(feature = "mail")]
         if let Some(mailer) = &rt.mail {
