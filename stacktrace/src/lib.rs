@@ -102,6 +102,7 @@ pub use model::event::{
     ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
     PLACEHOLDER,
 };
+pub use model::source::SourceContext;
 pub use model::time::{from_us, to_us};
 
 // Errors.

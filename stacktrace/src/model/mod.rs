@@ -5,4 +5,5 @@ pub(crate) mod breadcrumb;
 pub(crate) mod drop;
 pub(crate) mod event;
 pub(crate) mod random;
+pub(crate) mod source;
 pub(crate) mod time;

@@ -47,6 +47,9 @@ const BATCH: usize = 512;
 pub(crate) struct Journaled {
     pub(crate) event: CrashEvent,
     pub(crate) trace: Option<RawTrace>,
+    /// The secrets of the event's calls, to redact the source lines of its frames once
+    /// they are resolved. Never written.
+    pub(crate) secrets: Vec<String>,
 }
 
 pub(crate) enum Job {
@@ -362,12 +365,17 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         for q in queued.drain(..) {
             match q {
                 Queued::Journaled(j) => {
-                    let Journaled { mut event, trace } = *j;
+                    let Journaled {
+                        mut event,
+                        trace,
+                        secrets,
+                    } = *j;
                     crate::pipeline::resolve::modules::resolve_journaled(
                         &mut event,
                         trace.as_ref(),
                         &mut files,
                     );
+                    crate::pipeline::build::add_source_lines(&mut event.frames, &rt.build, secrets);
                     events.push(event);
                 }
                 Queued::Pending(p) => {

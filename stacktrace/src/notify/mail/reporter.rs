@@ -96,6 +96,17 @@ pub trait Reporter: Send + Sync + 'static {
     }
 }
 
+/// A frame's source lines, numbered, its own line marked with `>`.
+fn source_lines(f: &crate::model::event::Frame) -> Vec<String> {
+    let (Some(source), Some(line)) = (&f.source, f.line) else {
+        return Vec::new();
+    };
+    source
+        .numbered(line)
+        .map(|(n, text)| format!("    {} {n:>5} | {text}", if n == line { ">" } else { " " }))
+        .collect()
+}
+
 /// The built-in report: error type and message, source chain, location, frames with the
 /// application's own marked, arguments of captured calls, request, user, tags, extra data,
 /// breadcrumbs, environment, and the group's count and first and last seen.
@@ -232,13 +243,14 @@ fn sections_of(n: &Notice<'_>) -> Vec<Section> {
         "Frames (innermost first, * = application code)",
         e.frames
             .iter()
-            .map(|f| {
+            .flat_map(|f| {
                 let at = match (&f.file, f.line) {
                     (Some(file), Some(line)) => format!(" at {file}:{line}"),
                     (Some(file), None) => format!(" at {file}"),
                     _ => String::new(),
                 };
-                format!("{} {}{at}", if f.in_app { "*" } else { " " }, f.function)
+                let head = format!("{} {}{at}", if f.in_app { "*" } else { " " }, f.function);
+                std::iter::once(head).chain(source_lines(f))
             })
             .collect(),
     );

@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod functions;
 mod maintain;
 mod output;
 mod progress;

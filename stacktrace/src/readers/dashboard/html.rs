@@ -145,6 +145,7 @@ form.inline{display:inline}button{cursor:pointer}
 .spark polyline{fill:none;stroke:#3165c9;stroke-width:1.5}
 .chart{max-width:760px;display:block}.chart rect{fill:#3165c9}.chart line{stroke:#999}.chart text{font-size:11px;fill:#555}
 .meta th{width:12em}.muted{color:#67707c}.pager{margin:1em 0}
+pre.source{margin:0 0 .4em;padding:.4em;background:#f6f7f9;font-size:12px;overflow-x:auto}pre.source .ln{display:inline-block;width:3.5em;color:#99a;user-select:none}pre.source .current{background:#fff1b8;display:block}
 .notice{background:#fff;border-left:4px solid #3165c9;padding:.6em 1em;margin:0 0 1em}
 ";
 
@@ -173,7 +174,7 @@ impl Frame {
             r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{} · stacktrace</title><style>{STYLE}</style></head>
-<body><header><a class="brand" href="{home}">stacktrace</a><a href="{home}">Groups</a><a href="{base}/events">Events</a><a href="{base}/requests">Requests</a><span class="stats">{}</span></header>
+<body><header><a class="brand" href="{home}">stacktrace</a><a href="{home}">Groups</a><a href="{base}/events">Events</a><a href="{base}/requests">Requests</a><a href="{base}/functions">Functions</a><span class="stats">{}</span></header>
 <main>{body}</main></body></html>"#,
             esc(title),
             esc(&self.summary),

@@ -3,9 +3,11 @@
 
 mod access;
 mod event_page;
+mod functions;
 mod html;
 mod pages;
 mod requests_page;
 mod router;
+mod source_view;
 
 pub use router::{Dashboard, ServeError};

@@ -193,6 +193,7 @@ impl Dashboard {
             .route("/groups/{fingerprint}", get(group_page))
             .route("/groups/{fingerprint}/status", post(set_status))
             .route("/requests", get(requests_page))
+            .route("/functions", get(functions_page))
             .fallback(unknown_page)
             .layer(middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared)
@@ -411,6 +412,18 @@ async fn requests_page(
 ) -> Response {
     render(s, base_of(&original, &uri), move |store, frame| {
         requests_page::requests(store, frame, &p)
+    })
+    .await
+}
+
+async fn functions_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Query(p): Query<super::functions::FunctionsParams>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        super::functions::functions(store, frame, &p)
     })
     .await
 }
