@@ -3,12 +3,14 @@
 //! - `functions_scenario counts DB RELEASE` calls captured functions that succeed, return
 //!   `Err` and panic, on the main thread, on a thread that has ended and on one still
 //!   running when the guard is dropped; then exits.
+//! - `functions_scenario group DB RELEASE` stores four reports of one error by three users,
+//!   each after breadcrumbs, with a tag, and calls a captured function that fails once.
 //! - `functions_scenario source DB` stores one error captured in `main`, configured from
 //!   the environment (`STACKTRACE_SOURCE_CONTEXT`).
 
 use std::sync::mpsc;
 
-use stacktrace::{capture, Config};
+use stacktrace::{add_breadcrumb, capture, Breadcrumb, Config, Level, Report};
 
 /// 1 call in 4 fails (`n % 4 == 0`).
 #[capture]
@@ -31,6 +33,12 @@ fn hot(n: u64) -> Result<u64, String> {
     Ok(n + 1)
 }
 
+/// Reports a failed settlement for `user` on `shard`.
+fn settle(user: &str, shard: &str) {
+    let err = std::io::Error::other("settlement failed");
+    Report::error(&err).user(user).tag("shard", shard).capture();
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_default();
@@ -45,6 +53,24 @@ fn main() {
     };
     let guard = stacktrace::install_with(config.db_path(&db).capture_env(false));
     match name.as_str() {
+        "group" => {
+            for (i, (user, shard)) in [("ann", "eu"), ("bob", "eu"), ("ann", "us"), ("cy", "eu")]
+                .into_iter()
+                .enumerate()
+            {
+                add_breadcrumb(Breadcrumb::new(
+                    Level::Info,
+                    "http",
+                    format!("GET /cart/{i}"),
+                ));
+                add_breadcrumb(Breadcrumb::new(Level::Warning, "db", "slow query"));
+                settle(user, shard);
+            }
+            for n in 1..5 {
+                let _ = checkout(n);
+            }
+            drop(guard);
+        }
         "source" => {
             let err = std::io::Error::other("source lines wanted");
             stacktrace::capture_error(&err);

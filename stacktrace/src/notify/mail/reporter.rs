@@ -373,6 +373,35 @@ mod tests {
     }
 
     #[test]
+    fn frames_show_their_source_lines_with_the_line_marked() {
+        let mut e = CrashEvent::sample(1, "boom");
+        e.frames = vec![
+            crate::model::event::Frame {
+                function: "app::pay".into(),
+                file: Some("src/pay.rs".into()),
+                line: Some(12),
+                in_app: true,
+                source: Some(crate::model::source::SourceContext {
+                    pre: vec!["let total = 3;".into()],
+                    line: "if total > 2 { panic!(\"<too much>\") }".into(),
+                    post: vec!["}".into()],
+                }),
+            },
+            crate::model::event::Frame {
+                function: "std::rt::lang_start".into(),
+                ..Default::default()
+            },
+        ];
+        let notice = Notice::new(&e, None, MailReason::NewGroup, 0);
+        let text = StandardReporter.text(&notice);
+        assert!(text.contains("   11 | let total = 3;"), "{text}");
+        assert!(text.contains(">    12 | if total > 2"), "{text}");
+        assert!(text.contains("   13 | }"), "{text}");
+        let html = StandardReporter.html(&notice).unwrap();
+        assert!(html.contains("&lt;too much&gt;") && !html.contains("<too much>"));
+    }
+
+    #[test]
     fn html_is_escaped() {
         assert_eq!(
             html_escaped("<a href='x'>&</a>"),

@@ -104,6 +104,7 @@ mod tests {
             .add_function_counts("<1.0>", &[("app::<pay>".into(), 8, 2)])
             .unwrap();
         let mut e = crate::CrashEvent::sample(u128::from(5u64) << 64, "x");
+        e.logger = "capture".into();
         e.timestamp_us = 5;
         e.fingerprint = "abcdef0123456789".into();
         e.context.program_version = "<1.0>".into();

@@ -4,10 +4,12 @@
 mod access;
 mod event_page;
 mod functions;
+mod group_page;
 mod html;
 mod pages;
 mod requests_page;
 mod router;
 mod source_view;
+mod trend_chart;
 
 pub use router::{Dashboard, ServeError};

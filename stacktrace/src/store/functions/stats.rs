@@ -8,6 +8,10 @@ use crate::model::event::CrashEvent;
 use crate::store::keys;
 use crate::store::Store;
 
+/// The loggers of the events of failed calls: an `Err` a captured function returned, a
+/// panic.
+const FAILURE_LOGGERS: [&str; 2] = ["capture", "panic"];
+
 /// Groups kept per function and release, the most recent last.
 const MAX_GROUPS: usize = 20;
 
@@ -104,7 +108,12 @@ impl Store {
     /// the innermost call of an event's chain is the one that failed.
     pub(crate) fn note_function_failures(&self, events: &[CrashEvent]) -> Result<(), StoreError> {
         let mut tree = None;
-        for e in events {
+        // Only a `#[capture]` error or a panic is a failure of the call; an event captured
+        // by hand inside a captured call is not.
+        for e in events
+            .iter()
+            .filter(|e| FAILURE_LOGGERS.contains(&e.logger.as_str()))
+        {
             let Some(call) = e.calls.last() else { continue };
             let tree = match &tree {
                 Some(t) => t,
@@ -149,6 +158,7 @@ mod tests {
 
     fn failure(function: &str, release: &str, at: u64, group: &str) -> CrashEvent {
         let mut e = CrashEvent::sample(u128::from(at) << 64, "failed");
+        e.logger = "capture".into();
         e.timestamp_us = at;
         e.fingerprint = group.to_owned();
         e.context.program_version = release.to_owned().into();
@@ -209,9 +219,15 @@ mod tests {
         assert_eq!(s.groups, ["g2", "g1"]);
         // Events without a captured call are no function's failure.
         let mut unrelated = CrashEvent::sample(1, "no call");
+        unrelated.logger = "capture".into();
         unrelated.calls.clear();
-        store.note_function_failures(&[unrelated]).unwrap();
-        assert_eq!(store.functions().unwrap().len(), 1);
+        // Nor is an event captured by hand inside a captured call.
+        let mut by_hand = failure("app::pay", "1.0", 3_000, "g3");
+        by_hand.logger = "report".into();
+        store.note_function_failures(&[unrelated, by_hand]).unwrap();
+        let all = store.functions().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].last_failure_us, Some(2_000));
     }
 
     #[test]
