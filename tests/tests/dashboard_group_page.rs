@@ -84,6 +84,10 @@ fn a_group_page_answers_who_where_and_since_when() {
         "the newest has no newer"
     );
     browser.screenshot("group-02-group");
+    browser.script("document.querySelector('table.releases').scrollIntoView()");
+    browser.screenshot("group-02b-releases-and-tags");
+    browser.script("document.getElementById('event').scrollIntoView()");
+    browser.screenshot("group-02c-culprit-and-breadcrumbs");
 
     // Previous and next event.
     browser.click("#older-event");

@@ -37,14 +37,21 @@ fn hour_label(us: u64) -> String {
     format!("{}:00", utc_text(us).get(11..13).unwrap_or("00"))
 }
 
-/// The time label of a bucket, or none between labels: every 6 hours (with the date under
-/// midnight) or every 5 days, and the first bucket.
-fn label_of(interval: Interval, i: usize, start: u64) -> Option<(String, Option<String>)> {
+/// The time label of a bucket, or none between labels: every 6 hours, or every 5 days. The
+/// first bucket is labelled too when the next label is at least 3 buckets away (closer, the
+/// two would overlap). Hour labels carry the date under midnight and under the first one.
+fn label_of(
+    interval: Interval,
+    i: usize,
+    start: u64,
+    first: bool,
+) -> Option<(String, Option<String>)> {
     match interval {
         Interval::Hour => {
             let hour = utc_text(start).get(11..13)?.parse::<u32>().ok()?;
-            (i == 0 || hour % 6 == 0).then(|| {
-                let date = (i == 0 || hour == 0).then(|| day_label(start));
+            let labelled = hour % 6 == 0 || (i == 0 && hour % 6 <= 3);
+            labelled.then(|| {
+                let date = (first || hour == 0).then(|| day_label(start));
                 (hour_label(start), date)
             })
         }
@@ -79,6 +86,7 @@ pub(crate) fn labelled_chart(trend: &Trend) -> String {
             y + 4.0
         );
     }
+    let mut labelled_one = false;
     for (i, (start, count)) in trend.buckets().enumerate() {
         let x = LEFT + i as f64 * slot;
         let h = y_of(0) - y_of(count);
@@ -90,7 +98,8 @@ pub(crate) fn labelled_chart(trend: &Trend) -> String {
             (slot - 2.0).max(1.0),
             esc(&utc_text(start)),
         );
-        if let Some((label, date)) = label_of(trend.interval, i, start) {
+        if let Some((label, date)) = label_of(trend.interval, i, start, !labelled_one) {
+            labelled_one = true;
             let _ = write!(
                 s,
                 r#"<line class="tick" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/><text class="x-label" x="{x:.1}" y="{:.1}">{}</text>"#,
@@ -127,18 +136,27 @@ mod tests {
     fn labels_read_as_hours_and_days() {
         // 2026-01-31 00:00:00 UTC.
         let midnight = 1_769_817_600_000_000;
+        let hour = 3_600_000_000;
         assert_eq!(day_label(midnight), "Jan 31");
-        assert_eq!(hour_label(midnight + 14 * 3_600_000_000), "14:00");
-        let hourly = Trend {
+        assert_eq!(hour_label(midnight + 14 * hour), "14:00");
+        let hourly = |end: u64| Trend {
             interval: Interval::Hour,
-            start_us: Window::ending_at_us(Interval::Hour, 48, midnight + 3_600_000_000).start_us(),
+            start_us: Window::ending_at_us(Interval::Hour, 48, end).start_us(),
             counts: vec![1; 48],
         };
-        let svg = labelled_chart(&hourly);
+        // From 02:00 two days before: the first bucket is labelled, with its date.
+        let svg = labelled_chart(&hourly(midnight + hour));
         assert_eq!(svg.matches("<rect").count(), 48);
-        assert!(svg.contains(">Jan 31<"), "{svg}");
-        assert!(svg.contains(">12:00<") && svg.contains(">06:00<"));
+        assert!(svg.contains(">02:00<") && svg.contains(">Jan 29<"), "{svg}");
+        assert!(svg.contains(">12:00<") && svg.contains(">Jan 31<"));
         assert!(svg.contains(r#"class="y-label""#));
+        // From 05:00: too close to 06:00 to be labelled; the date goes under 06:00.
+        let svg = labelled_chart(&hourly(midnight + 4 * hour));
+        assert!(!svg.contains(">05:00<"), "{svg}");
+        assert!(
+            svg.contains(">06:00</text><text class=\"x-label date\""),
+            "{svg}"
+        );
         let daily = Trend {
             interval: Interval::Day,
             start_us: midnight,
