@@ -58,7 +58,7 @@ pub struct Site {
     pub reports_errors: bool,
     /// Its calls and failures are counted (`#[capture]` without `uncounted`).
     pub counted: bool,
-    /// Its slot in the call counters (see [`crate::capture::calls`]).
+    /// Its slot in the call counters, given on its first counted call.
     pub calls: crate::capture::calls::CallSlot,
     /// The arguments kept in a frame, in signature order.
     pub args: &'static [ArgMeta],

@@ -7,6 +7,10 @@
 //! the workspace in a cargo build. A relative path is looked for below the current
 //! directory and its parents, then below the executable's directory and its parents
 //! (`target/debug/app` is two levels below the workspace).
+//!
+//! A panic journaled by a process that ended before its writer stored it is resolved by the
+//! next process to open the database, from the module files: its frames get no lines, since
+//! that process does not have the secrets of the event's calls to redact them with.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
