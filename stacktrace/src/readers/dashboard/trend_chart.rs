@@ -49,13 +49,13 @@ fn label_of(
     match interval {
         Interval::Hour => {
             let hour = utc_text(start).get(11..13)?.parse::<u32>().ok()?;
-            let labelled = hour % 6 == 0 || (i == 0 && hour % 6 <= 3);
+            let labelled = hour.is_multiple_of(6) || (i == 0 && hour % 6 <= 3);
             labelled.then(|| {
                 let date = (first || hour == 0).then(|| day_label(start));
                 (hour_label(start), date)
             })
         }
-        Interval::Day => (i % 5 == 0).then(|| (day_label(start), None)),
+        Interval::Day => i.is_multiple_of(5).then(|| (day_label(start), None)),
     }
 }
 
@@ -74,7 +74,7 @@ pub(crate) fn labelled_chart(trend: &Trend) -> String {
     );
     // Count axis: 0, half, the most (half only when it is a whole number of events).
     let mut ticks = vec![0, top];
-    if top >= 2 && top % 2 == 0 {
+    if top >= 2 && top.is_multiple_of(2) {
         ticks.insert(1, top / 2);
     }
     for v in ticks {
