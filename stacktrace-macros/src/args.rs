@@ -28,6 +28,7 @@ pub(crate) enum CaptureOption {
     Name(Ident, LitStr),
     Skip(Ident, Vec<Ident>),
     SkipAll(Ident),
+    Uncounted(Ident),
 }
 
 impl CaptureOption {
@@ -36,7 +37,8 @@ impl CaptureOption {
             CaptureOption::Level(k, _)
             | CaptureOption::Name(k, _)
             | CaptureOption::Skip(k, _)
-            | CaptureOption::SkipAll(k) => k,
+            | CaptureOption::SkipAll(k)
+            | CaptureOption::Uncounted(k) => k,
         }
     }
 }
@@ -69,11 +71,12 @@ impl Parse for CaptureOption {
                 Ok(CaptureOption::Skip(key, names.into_iter().collect()))
             }
             "skip_all" => Ok(CaptureOption::SkipAll(key)),
+            "uncounted" => Ok(CaptureOption::Uncounted(key)),
             other => Err(syn::Error::new(
                 key.span(),
                 format!(
                     "unknown option `{other}`; expected `level = \"...\"`, `name = \"...\"`, \
-                     `skip(...)` or `skip_all`"
+                     `skip(...)`, `skip_all` or `uncounted`"
                 ),
             )),
         }

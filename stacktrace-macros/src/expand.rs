@@ -156,6 +156,7 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let capture = plan.capture;
+    let counted = plan.counted;
     let file_line =
         quote_spanned!(sig.ident.span()=> file: ::core::file!(), line: ::core::line!(),);
 
@@ -169,6 +170,8 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
             #file_line
             level: #private::Level::#level,
             reports_errors: #capture,
+            counted: #counted,
+            calls: #private::CallSlot::new(),
             args: &[#(#metas),*],
         };
         let __stacktrace_args = {
@@ -219,6 +222,7 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
                 if let ::core::option::Option::Some(__stacktrace_err) =
                     (&&#private::ResultProbe(&__stacktrace_result)).__stacktrace_err()
                 {
+                    __stacktrace_frame.count_failure();
                     if #private::wants_errors() {
                         #private::report(
                             &__stacktrace_frame,

@@ -90,6 +90,16 @@ mod valid;
 /// - `skip(a, b)`: leaves these arguments out of events.
 /// - `skip_all`: leaves every argument out.
 /// - `name = "checkout.pay"`: the name events show instead of the function's path.
+/// - `uncounted`: its calls and failures are not counted (see below).
+///
+/// # Calls and failures
+///
+/// Each call of a captured function is counted, and so is each failure (an `Err` returned
+/// or a panic unwinding through it), by release, whether or not its event is stored: the
+/// counts are kept per thread, summed by the background writer now and then and when the
+/// guard is dropped, and read with `Store::functions`, `stacktrace functions` and the
+/// dashboard. A count costs about a nanosecond; `uncounted` leaves it out of a function
+/// that runs in the hottest loops.
 ///
 /// ```
 /// #[stacktrace::capture(level = "warning", skip(payload), name = "sync.push")]

@@ -32,6 +32,8 @@ pub(crate) struct Param {
 pub(crate) struct Plan {
     /// `#[capture]` is on the function: an `Err` it returns is stored.
     pub(crate) capture: bool,
+    /// Calls and failures are counted: `#[capture]` without `uncounted`.
+    pub(crate) counted: bool,
     /// Variant of `stacktrace::Level` for the stored errors.
     pub(crate) level: &'static str,
     pub(crate) name: Option<LitStr>,
@@ -152,6 +154,7 @@ pub(crate) fn plan(func: &ItemFn, args: Args) -> syn::Result<Plan> {
     let mut name = None;
     let mut skip: HashSet<String> = HashSet::new();
     let mut skip_all = false;
+    let mut uncounted = false;
     let capture = args.capture.is_some();
     let mut seen: Vec<(String, Span)> = Vec::new();
     for option in args.capture.unwrap_or_default() {
@@ -206,6 +209,7 @@ pub(crate) fn plan(func: &ItemFn, args: Args) -> syn::Result<Plan> {
                 }
             }
             CaptureOption::SkipAll(_) => skip_all = true,
+            CaptureOption::Uncounted(_) => uncounted = true,
         }
     }
     if skip_all && !skip.is_empty() {
@@ -262,6 +266,7 @@ pub(crate) fn plan(func: &ItemFn, args: Args) -> syn::Result<Plan> {
         .collect();
     Ok(Plan {
         capture,
+        counted: capture && !uncounted,
         level,
         name,
         params,

@@ -1,5 +1,6 @@
 //! The cost of `#[capture]` on the calling thread, against baselines in the same run: the
-//! same function without instrumentation, under `#[tracing::instrument]` with a subscriber
+//! same function without instrumentation, with `#[capture(uncounted)]` (the attribute
+//! without its call and failure counters, as it was before they were added), under `#[tracing::instrument]` with a subscriber
 //! that records the fields, and formatting the arguments eagerly by hand; and the cost of a
 //! panic in a captured call whose argument is held by reference, against one whose
 //! arguments are copied.
@@ -34,6 +35,29 @@ fn plain(n: u64, s: &str, small: &Small) -> Result<u64, String> {
 #[stacktrace::capture]
 fn captured(n: u64, s: &str, small: &Small) -> Result<u64, String> {
     Ok(work(n, s, small))
+}
+
+#[inline(never)]
+#[stacktrace::capture(uncounted)]
+fn captured_uncounted(n: u64, s: &str, small: &Small) -> Result<u64, String> {
+    Ok(work(n, s, small))
+}
+
+#[inline(never)]
+fn plain_copy(n: u64, id: u32) -> Result<u64, String> {
+    Ok(n.wrapping_mul(31) ^ u64::from(id))
+}
+
+#[inline(never)]
+#[stacktrace::capture(uncounted)]
+fn captured_copy_uncounted(n: u64, id: u32) -> Result<u64, String> {
+    Ok(n.wrapping_mul(31) ^ u64::from(id))
+}
+
+#[inline(never)]
+#[stacktrace::capture]
+fn captured_copy(n: u64, id: u32) -> Result<u64, String> {
+    Ok(n.wrapping_mul(31) ^ u64::from(id))
 }
 
 #[inline(never)]
@@ -120,6 +144,9 @@ fn macros(c: &mut Criterion) {
     g.bench_function("plain call (baseline)", |b| {
         b.iter(|| plain(black_box(5), black_box(text), black_box(&small)))
     });
+    g.bench_function("#[capture(uncounted)] (without counting)", |b| {
+        b.iter(|| captured_uncounted(black_box(5), black_box(text), black_box(&small)))
+    });
     g.bench_function("#[capture]", |b| {
         b.iter(|| captured(black_box(5), black_box(text), black_box(&small)))
     });
@@ -133,6 +160,18 @@ fn macros(c: &mut Criterion) {
             let sm = black_box(&small);
             black_box([format!("{n:?}"), format!("{s:?}"), format!("{sm:?}")])
         })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("success path, Copy args (u64, u32)");
+    g.bench_function("plain call (baseline)", |b| {
+        b.iter(|| plain_copy(black_box(5), black_box(7)))
+    });
+    g.bench_function("#[capture(uncounted)] (without counting)", |b| {
+        b.iter(|| captured_copy_uncounted(black_box(5), black_box(7)))
+    });
+    g.bench_function("#[capture]", |b| {
+        b.iter(|| captured_copy(black_box(5), black_box(7)))
     });
     g.finish();
 

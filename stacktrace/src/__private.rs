@@ -12,6 +12,7 @@ use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
 use std::panic::RefUnwindSafe;
 
+pub use crate::capture::calls::CallSlot;
 pub use crate::capture::chain::{call, ArgMeta, ArgValue, ErrorParts, Frame, Instrumented, Site};
 use crate::capture::guarded::{debug_text, display_text, guarded};
 pub use crate::model::event::Level;

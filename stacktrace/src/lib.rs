@@ -102,6 +102,7 @@ pub use model::event::{
     ParseEventIdError, ParseLevelError, RuntimeContext, UnresolvedFrames, UnresolvedModule,
     PLACEHOLDER,
 };
+pub use model::source::SourceContext;
 pub use model::time::{from_us, to_us};
 
 // Errors.
@@ -115,6 +116,7 @@ pub use stacktrace_macros::{capture, sensitive_variables};
 pub use pipeline::filter::BeforeStore;
 
 // The database.
+pub use store::FunctionStats;
 pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};

@@ -27,6 +27,16 @@ pub fn checkout(order: &Order, card: &str, qty: u32) -> Result<u64, String> {
     Ok(order.id * u64::from(qty))
 }
 
+/// Not counted, with `#[sensitive_variables]` below and other options beside it.
+#[capture(uncounted, level = "warning")]
+#[sensitive_variables(card)]
+pub fn checkout_hot(order: &Order, card: &str) -> Result<u64, String> {
+    if card.is_empty() {
+        return Err("no card".to_owned());
+    }
+    Ok(order.id)
+}
+
 /// Unit return.
 #[capture(skip_all)]
 pub fn log(line: String) {
@@ -53,6 +63,7 @@ impl Svc {
 
 fn main() {
     let _ = checkout(&Order { id: 1 }, "4111", 2);
+    let _ = checkout_hot(&Order { id: 2 }, "");
     log(String::new());
     let _ = fetch(1);
     let _ = Svc.run(1);

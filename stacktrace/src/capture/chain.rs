@@ -56,6 +56,10 @@ pub struct Site {
     pub level: Level,
     /// `#[capture]` is on the function: an `Err` it returns is stored.
     pub reports_errors: bool,
+    /// Its calls and failures are counted (`#[capture]` without `uncounted`).
+    pub counted: bool,
+    /// Its slot in the call counters, given on its first counted call.
+    pub calls: crate::capture::calls::CallSlot,
     /// The arguments kept in a frame, in signature order.
     pub args: &'static [ArgMeta],
 }
@@ -213,10 +217,22 @@ pub struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    /// A frame of `site` with `args` (one per entry of `site.args`).
+    /// A frame of `site` with `args` (one per entry of `site.args`): a call of a
+    /// counted function.
     #[inline]
     pub fn new(site: &'static Site, args: &'a [ArgValue<'a>]) -> Self {
+        if site.counted {
+            crate::capture::calls::count_call(site);
+        }
         Frame { site, args }
+    }
+
+    /// The call failed: it returned an `Err`.
+    #[inline]
+    pub fn count_failure(&self) {
+        if self.site.counted {
+            crate::capture::calls::count_failure(self.site);
+        }
     }
 
     pub(crate) fn site(&self) -> &'static Site {
@@ -249,6 +265,18 @@ impl<'a> Frame<'a> {
             file: self.site.file.to_owned(),
             line: self.site.line,
             args,
+        }
+    }
+}
+
+/// A frame dropped while its thread panics belongs to a call the panic unwinds through: a
+/// failure of that call. (A captured call made by a destructor that runs during an unwind
+/// counts as failed too; rare enough to leave.)
+impl Drop for Frame<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.site.counted && std::thread::panicking() {
+            crate::capture::calls::count_failure(self.site);
         }
     }
 }
@@ -532,6 +560,8 @@ mod tests {
         line: 7,
         level: Level::Error,
         reports_errors: true,
+        counted: false,
+        calls: crate::capture::calls::CallSlot::new(),
         args: &[
             ArgMeta {
                 name: "user",

@@ -2,6 +2,7 @@
 //! inherits, breadcrumbs, the pending event and its unresolved trace.
 
 pub(crate) mod breadcrumbs;
+pub(crate) mod calls;
 pub(crate) mod chain;
 pub(crate) mod function_error;
 pub(crate) mod guarded;

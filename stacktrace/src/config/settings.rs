@@ -32,6 +32,7 @@ use std::time::Duration;
 /// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
 /// | `release` | empty; `install!()`: the crate's `name@version` | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
+/// | `source_context` (lines around the app's frames) | `true` | `STACKTRACE_SOURCE_CONTEXT` |
 /// | `max_breadcrumbs` (per thread or task) | `100` | `STACKTRACE_MAX_BREADCRUMBS` |
 /// | `rate_limit_per_user` (a minute, 0 = off) | `0` | `STACKTRACE_RATE_LIMIT_PER_USER` |
 /// | `rate_limit_per_client` (a minute, 0 = off) | `0` | `STACKTRACE_RATE_LIMIT_PER_CLIENT` |
@@ -60,6 +61,7 @@ pub struct Config {
     pub(crate) cache_bytes: u64,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
+    pub(crate) source_context: bool,
     pub(crate) crash_handler: bool,
     pub(crate) unclean_exit_level: Option<crate::model::event::Level>,
     pub(crate) max_breadcrumbs: usize,
@@ -97,6 +99,7 @@ impl Default for Config {
             cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             release: String::new(),
             capture_env: true,
+            source_context: true,
             crash_handler: true,
             unclean_exit_level: Some(crate::model::event::Level::Warning),
             max_breadcrumbs: 100,
@@ -203,6 +206,13 @@ impl Config {
     /// Whether environment variables are stored (secret-looking ones as `**********`).
     pub fn capture_env(mut self, on: bool) -> Self {
         self.capture_env = on;
+        self
+    }
+
+    /// Whether the app's frames keep five source lines before and after their line, read
+    /// from the source file when it is where the program runs (redacted like every text).
+    pub fn source_context(mut self, on: bool) -> Self {
+        self.source_context = on;
         self
     }
 

@@ -157,6 +157,9 @@ impl Config {
                 "STACKTRACE_CAPTURE_ENV" => parse_bool(value)
                     .map(|b| c.capture_env = b)
                     .ok_or(bad(BOOL)),
+                "STACKTRACE_SOURCE_CONTEXT" => parse_bool(value)
+                    .map(|b| c.source_context = b)
+                    .ok_or(bad(BOOL)),
                 "STACKTRACE_CRASH_HANDLER" => parse_bool(value)
                     .map(|b| c.crash_handler = b)
                     .ok_or(bad(BOOL)),

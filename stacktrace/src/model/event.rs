@@ -204,6 +204,9 @@ pub struct Frame {
     /// Whether the frame belongs to the application rather than the standard library or a
     /// dependency.
     pub in_app: bool,
+    /// Source lines around `line`, for the app's frames whose file could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::model::source::SourceContext>,
 }
 
 /// Return addresses of a backtrace not yet resolved to frames, each relative to the module

@@ -6,4 +6,5 @@ pub(crate) mod drop;
 pub(crate) mod event;
 pub(crate) mod random;
 pub(crate) mod release;
+pub(crate) mod source;
 pub(crate) mod time;

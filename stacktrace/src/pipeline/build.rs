@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::capture::pending::PendingEvent;
 use crate::model::breadcrumb::Breadcrumb;
 use crate::model::event::PLACEHOLDER;
-use crate::model::event::{CapturedCall, CrashEvent, RuntimeContext};
+use crate::model::event::{CapturedCall, CrashEvent, Frame, RuntimeContext};
 use crate::pipeline::fingerprint::fingerprint_of;
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::credentials::{
@@ -83,6 +83,8 @@ pub(crate) struct BuildSettings {
     pub(crate) process: ProcessInfo,
     /// The most bytes of a message or source kept (at least 1024).
     pub(crate) max_payload_bytes: usize,
+    /// Source lines around the app's frames (off by a setting).
+    pub(crate) source: crate::pipeline::resolve::source::SourceLines,
 }
 
 /// One redaction step over texts: by value, or scrubbing known secrets.
@@ -149,6 +151,7 @@ struct EventTexts<'a> {
     extra: &'a mut BTreeMap<String, Value>,
     breadcrumbs: &'a mut Vec<Breadcrumb>,
     payload: &'a mut Value,
+    frames: &'a mut Vec<Frame>,
 }
 
 impl EventTexts<'_> {
@@ -180,6 +183,33 @@ impl EventTexts<'_> {
             crumb.data.values_mut().for_each(|v| pass.json(v));
         }
         pass.json(self.payload);
+        source_lines_each(self.frames, pass);
+    }
+}
+
+/// The source lines of the frames through a redaction step.
+fn source_lines_each(frames: &mut [Frame], pass: &mut impl TextPass) {
+    for source in frames.iter_mut().filter_map(|f| f.source.as_mut()) {
+        source.lines_mut().for_each(|l| pass.text(l));
+    }
+}
+
+/// Gives the frames of an event resolved after it was built (a journaled panic) their
+/// source lines, redacted as [`event_from_pending`] redacts them: credentials by form, the
+/// values they hid, the settings' secrets and `secrets` (those of the event's calls).
+pub(crate) fn add_source_lines(frames: &mut [Frame], rt: &BuildSettings, secrets: Vec<String>) {
+    rt.source.add_to(frames);
+    if frames.iter().all(|f| f.source.is_none()) {
+        return;
+    }
+    let mut by_value = ByValue {
+        fields: &rt.redactor,
+        found: secrets,
+    };
+    source_lines_each(frames, &mut by_value);
+    let secrets = rt.secrets.extended(by_value.found);
+    if !secrets.is_empty() {
+        source_lines_each(frames, &mut &*secrets);
     }
 }
 
@@ -199,11 +229,12 @@ fn rekey<V>(map: &mut BTreeMap<String, V>, pass: &mut impl TextPass) {
 /// Turns a pending event into the event that is stored. Nothing of the pending event
 /// reaches the disk except through here.
 pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings) -> CrashEvent {
-    let frames = p
+    let mut frames = p
         .trace
         .take()
         .map(|t| frames_from_trace(&t))
         .unwrap_or_default();
+    rt.source.add_to(&mut frames);
 
     let redactor = &rt.redactor;
     let max = rt.max_payload_bytes.max(1024);
@@ -262,6 +293,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
         extra: &mut extra,
         breadcrumbs: &mut breadcrumbs,
         payload: &mut payload,
+        frames: &mut frames,
     };
     // By value, whatever names them: credentials in URLs, authentication values and
     // sensitive `name=value` pairs, in every text. What they hid is scrubbed from the rest.

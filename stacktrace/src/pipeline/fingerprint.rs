@@ -83,6 +83,7 @@ mod tests {
             file: Some("src/main.rs".into()),
             line: Some(line),
             in_app,
+            source: None,
         }
     }
 

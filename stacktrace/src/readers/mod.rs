@@ -7,6 +7,8 @@ pub(crate) mod cli;
 #[cfg(feature = "dashboard")]
 pub(crate) mod dashboard;
 #[cfg(feature = "dashboard")]
+pub(crate) mod function_rates;
+#[cfg(feature = "dashboard")]
 pub(crate) mod request_summary;
 #[cfg(feature = "dashboard")]
 pub(crate) mod wording;

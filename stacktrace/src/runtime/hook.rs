@@ -136,7 +136,11 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     let journal_addresses = rt.filters.before_store.is_none()
         && matches!(rt.sink, Sink::Store(_))
         && crate::pipeline::resolve::modules::can_journal_addresses();
+    // The secrets of the calls, kept in memory to redact the source lines of the frames
+    // the writer resolves.
+    let mut secrets = Vec::new();
     let (mut event, trace) = if journal_addresses {
+        secrets.clone_from(&p.secrets);
         let mut event = event_from_pending(p, &rt.build);
         event.unresolved = Some(crate::pipeline::resolve::modules::unresolved_of(
             trace.ips(),
@@ -180,13 +184,16 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         return Ok(());
     }
     // Durable now. The writer stores it and mails; when it cannot take it, the hook does.
-    let Err(journaled) = rt
-        .writer
-        .try_send_journaled(Box::new(Journaled { event, trace }))
-    else {
+    let Err(journaled) = rt.writer.try_send_journaled(Box::new(Journaled {
+        event,
+        trace,
+        secrets,
+    })) else {
         return Ok(());
     };
-    let Journaled { mut event, trace } = *journaled;
+    let Journaled {
+        mut event, trace, ..
+    } = *journaled;
     resolve(&mut event, trace.as_ref());
     let outcome = store.insert(&event).map_err(|e| {
         format!(

@@ -18,6 +18,7 @@ use crate::pipeline::filter::{self, Filters};
 use crate::pipeline::gate::{Gate, KeyedLimit};
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::fields::FieldRedactor;
+use crate::pipeline::resolve::source::SourceLines;
 use crate::runtime::writer::Writer;
 use crate::store::{InsertOutcome, Spool, Store};
 
@@ -324,6 +325,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             redactor,
             secrets,
             max_payload_bytes: config.max_payload_bytes,
+            source: SourceLines::new(config.source_context),
         },
         sink,
         writer,

@@ -47,6 +47,9 @@ const BATCH: usize = 512;
 pub(crate) struct Journaled {
     pub(crate) event: CrashEvent,
     pub(crate) trace: Option<RawTrace>,
+    /// The secrets of the event's calls, to redact the source lines of its frames once
+    /// they are resolved. Never written.
+    pub(crate) secrets: Vec<String>,
 }
 
 pub(crate) enum Job {
@@ -276,9 +279,11 @@ fn run(
     let mut buffers = Buffers::default();
     let mut acks = Vec::new();
     let mut mark = None;
+    let mut calls = crate::runtime::functions::CallTotals::default();
     loop {
         take_jobs(queue, &mut buffers.jobs);
         if buffers.jobs.is_empty() {
+            calls.now_and_then(rt);
             if idle == 0 {
                 rt.sink.settle();
                 // Cheap (an atomic load), and said once: a program that never flushes
@@ -320,6 +325,7 @@ fn run(
         buffers.jobs = jobs;
         store_batch(rt, &mut buffers, &mut reported);
         if !acks.is_empty() || mark.is_some() {
+            calls.persist(rt);
             rt.sink.persist_drops(&rt.drops);
             let _ = rt.sink.flush();
             for ack in acks.drain(..) {
@@ -359,12 +365,17 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         for q in queued.drain(..) {
             match q {
                 Queued::Journaled(j) => {
-                    let Journaled { mut event, trace } = *j;
+                    let Journaled {
+                        mut event,
+                        trace,
+                        secrets,
+                    } = *j;
                     crate::pipeline::resolve::modules::resolve_journaled(
                         &mut event,
                         trace.as_ref(),
                         &mut files,
                     );
+                    crate::pipeline::build::add_source_lines(&mut event.frames, &rt.build, secrets);
                     events.push(event);
                 }
                 Queued::Pending(p) => {
@@ -381,6 +392,8 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         let outcomes = rt.sink.persist_batch(events)?;
         if let Sink::Store(s) = &rt.sink {
             s.journaled_stored(journaled);
+            // Counts are kept whether or not this bookkeeping succeeds.
+            let _ = s.note_function_failures(events);
         }
         #[cfg(feature = "mail")]
         if let Some(mailer) = &rt.mail {

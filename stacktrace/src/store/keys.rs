@@ -45,6 +45,9 @@ pub(crate) const COUNTERS: &str = "counters";
 /// 16 bytes, as an event id) to a block of tracked requests (see `tracking_block`); capped,
 /// oldest removed first.
 pub(crate) const TRACKING: &str = "tracking";
+/// Calls and failures of each `#[capture]` function by release: the function's name, a
+/// zero byte and the release, to a versioned `FunctionStats`.
+pub(crate) const FUNCTIONS: &str = "functions";
 
 /// Forwarding's outbox: the id of an event not yet taken by the server to its record.
 pub(crate) const OUTBOX: &str = "outbox";

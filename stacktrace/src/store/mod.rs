@@ -3,6 +3,7 @@
 mod db;
 mod event_count;
 mod events;
+mod functions;
 mod groups;
 mod index;
 mod keys;
@@ -19,6 +20,7 @@ mod unnotified;
 pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
 pub use events::query::{Page, Query};
+pub use functions::FunctionStats;
 pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
 pub use groups::trends::{Interval, Trend, Window};

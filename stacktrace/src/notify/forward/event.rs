@@ -30,6 +30,11 @@ fn frame_json(f: &Frame) -> Value {
         m.insert("lineno".into(), json!(line));
     }
     m.insert("in_app".into(), Value::Bool(f.in_app));
+    if let Some(source) = &f.source {
+        m.insert("pre_context".into(), json!(source.pre));
+        m.insert("context_line".into(), json!(source.line));
+        m.insert("post_context".into(), json!(source.post));
+    }
     Value::Object(m)
 }
 

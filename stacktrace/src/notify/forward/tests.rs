@@ -407,6 +407,7 @@ fn an_event_over_one_mib_is_trimmed_to_fit() {
             file: Some("src/lib.rs".into()),
             line: Some(i),
             in_app: true,
+            source: None,
         });
     }
     assert_eq!(b.store_and_forward(e), Step::Next);
@@ -446,12 +447,18 @@ fn full_event() -> CrashEvent {
             file: Some("src/inner.rs".into()),
             line: Some(3),
             in_app: true,
+            source: Some(crate::model::source::SourceContext {
+                pre: vec!["fn inner() {".into()],
+                line: "    let x = v[9];".into(),
+                post: vec!["}".into()],
+            }),
         },
         crate::model::event::Frame {
             function: "std::rt::lang_start".into(),
             file: None,
             line: None,
             in_app: false,
+            source: None,
         },
     ];
     e.breadcrumbs
@@ -548,6 +555,11 @@ fn the_envelope_parses_with_sentry_types_and_keeps_our_fields() {
     assert_eq!(functions, ["std::rt::lang_start", "app::inner"]);
     assert_eq!(frames[1].in_app, Some(true));
     assert_eq!(frames[1].lineno, Some(3));
+    // The source lines as Sentry's context lines; none for a frame without them.
+    assert_eq!(frames[1].pre_context, ["fn inner() {"]);
+    assert_eq!(frames[1].context_line.as_deref(), Some("    let x = v[9];"));
+    assert_eq!(frames[1].post_context, ["}"]);
+    assert!(frames[0].context_line.is_none() && frames[0].pre_context.is_empty());
     assert!(parsed.contexts.contains_key("os"));
     assert!(lines[2].contains("app::checkout") && lines[2].contains(crate::PLACEHOLDER));
 }

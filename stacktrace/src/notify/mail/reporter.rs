@@ -96,6 +96,17 @@ pub trait Reporter: Send + Sync + 'static {
     }
 }
 
+/// A frame's source lines, numbered, its own line marked with `>`.
+fn source_lines(f: &crate::model::event::Frame) -> Vec<String> {
+    let (Some(source), Some(line)) = (&f.source, f.line) else {
+        return Vec::new();
+    };
+    source
+        .numbered(line)
+        .map(|(n, text)| format!("    {} {n:>5} | {text}", if n == line { ">" } else { " " }))
+        .collect()
+}
+
 /// The built-in report: error type and message, source chain, location, frames with the
 /// application's own marked, arguments of captured calls, request, user, tags, extra data,
 /// breadcrumbs, environment, and the group's count and first and last seen.
@@ -232,13 +243,14 @@ fn sections_of(n: &Notice<'_>) -> Vec<Section> {
         "Frames (innermost first, * = application code)",
         e.frames
             .iter()
-            .map(|f| {
+            .flat_map(|f| {
                 let at = match (&f.file, f.line) {
                     (Some(file), Some(line)) => format!(" at {file}:{line}"),
                     (Some(file), None) => format!(" at {file}"),
                     _ => String::new(),
                 };
-                format!("{} {}{at}", if f.in_app { "*" } else { " " }, f.function)
+                let head = format!("{} {}{at}", if f.in_app { "*" } else { " " }, f.function);
+                std::iter::once(head).chain(source_lines(f))
             })
             .collect(),
     );
@@ -358,6 +370,35 @@ mod tests {
         assert_eq!(utc_text(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_text(1_709_294_400_000_000), "2024-03-01 12:00:00 UTC");
         assert_eq!(utc_text(951_782_400_000_000), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn frames_show_their_source_lines_with_the_line_marked() {
+        let mut e = CrashEvent::sample(1, "boom");
+        e.frames = vec![
+            crate::model::event::Frame {
+                function: "app::pay".into(),
+                file: Some("src/pay.rs".into()),
+                line: Some(12),
+                in_app: true,
+                source: Some(crate::model::source::SourceContext {
+                    pre: vec!["let total = 3;".into()],
+                    line: "if total > 2 { panic!(\"<too much>\") }".into(),
+                    post: vec!["}".into()],
+                }),
+            },
+            crate::model::event::Frame {
+                function: "std::rt::lang_start".into(),
+                ..Default::default()
+            },
+        ];
+        let notice = Notice::new(&e, None, MailReason::NewGroup, 0);
+        let text = StandardReporter.text(&notice);
+        assert!(text.contains("   11 | let total = 3;"), "{text}");
+        assert!(text.contains(">    12 | if total > 2"), "{text}");
+        assert!(text.contains("   13 | }"), "{text}");
+        let html = StandardReporter.html(&notice).unwrap();
+        assert!(html.contains("&lt;too much&gt;") && !html.contains("<too much>"));
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub(crate) fn frame_judged(
         function,
         file: file.map(|f| short_file(&f)),
         line,
+        source: None,
     }
 }
 
@@ -269,6 +270,7 @@ mod tests {
             file: None,
             line: None,
             in_app: is_in_app(name, None),
+            source: None,
         }
     }
 
@@ -349,6 +351,7 @@ mod tests {
             ),
             line: Some(1),
             in_app: false,
+            source: None,
         };
         let frames = [
             own("capture", "pipeline/resolve/frames.rs"),

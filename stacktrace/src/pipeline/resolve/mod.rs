@@ -3,3 +3,4 @@
 pub(crate) mod frames;
 pub(crate) mod in_app;
 pub(crate) mod modules;
+pub(crate) mod source;

@@ -74,6 +74,8 @@ pub(crate) enum Command {
     Purge(PurgeArgs),
     /// Events, groups, dropped events by reason and size on disk.
     Stats,
+    /// Calls, failures and failure rate of each `#[capture]` function, by release.
+    Functions(super::functions::FunctionsArgs),
     /// Tracked HTTP requests (the request-tracking log), newest or slowest first, or summed
     /// up by path or status.
     Requests(RequestsArgs),

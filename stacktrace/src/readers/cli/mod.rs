@@ -5,6 +5,7 @@ mod args;
 mod commands;
 #[cfg(feature = "forward")]
 mod forward;
+mod functions;
 mod maintain;
 mod output;
 mod progress;

@@ -167,6 +167,7 @@ fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
                 }
                 Command::Trends(a) => commands::trends(&store, a, json, out),
                 Command::Stats => commands::stats(&store, json, out),
+                Command::Functions(a) => super::functions::functions(&store, a, json, out),
                 Command::Requests(a) => requests::requests(&store, a, json, out),
                 Command::Export(a) => maintain::export(&store, a, json, out),
                 Command::Purge(a) => maintain::purge(&store, a, json, out),

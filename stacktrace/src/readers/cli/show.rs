@@ -101,6 +101,13 @@ pub(crate) fn print(out: &mut Out, e: &CrashEvent, group: Option<&Group>) -> io:
             if !place.is_empty() {
                 out.line(&format!("      at {}", cell(&place)))?;
             }
+            if let (Some(source), Some(at)) = (&f.source, f.line) {
+                for (n, text) in source.numbered(at) {
+                    let mark = if n == at { ">" } else { " " };
+                    let text = format!("      {mark} {n:>5} | {}", cell(text));
+                    out.line(&if n == at { out.paint("1", &text) } else { text })?;
+                }
+            }
         }
     }
 

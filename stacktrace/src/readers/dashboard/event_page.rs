@@ -115,6 +115,9 @@ fn event_body(store: &Store, base: &str, e: &CrashEvent) -> String {
                 esc(&f.function),
                 esc(&place)
             );
+            if let (Some(source), Some(at)) = (&f.source, f.line) {
+                b.push_str(&super::source_view::source_block(source, at));
+            }
         }
         b.push_str("</tbody></table>");
     }

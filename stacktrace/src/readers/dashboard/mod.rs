@@ -3,10 +3,14 @@
 
 mod access;
 mod event_page;
+mod functions;
+mod group_page;
 mod html;
 mod pages;
 mod releases;
 mod requests_page;
 mod router;
+mod source_view;
+mod trend_chart;
 
 pub use router::{Dashboard, ServeError};

@@ -70,6 +70,8 @@ pub(crate) struct EventsParams {
 pub(crate) struct GroupParams {
     pub(crate) interval: String,
     pub(crate) after: String,
+    /// The event shown with its culprit and breadcrumbs (the newest when empty).
+    pub(crate) event: String,
 }
 
 fn parse_level(s: &str) -> Result<Option<Level>, PageError> {
@@ -329,6 +331,7 @@ pub(crate) fn group(
         query_string(&[("interval", "day")]),
         html::bar_chart(&trend),
     );
+    b.push_str(&super::group_page::details(store, frame, &g, &p.event)?);
     b.push_str("<h2>Events</h2>");
     b.push_str(&events_table(base, &page.events));
     if let Some(next) = &page.next {

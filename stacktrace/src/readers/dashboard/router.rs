@@ -195,6 +195,8 @@ impl Dashboard {
             .route("/groups/{fingerprint}/status", post(set_status))
             .route("/requests", get(requests_page))
             .route("/releases", get(releases_page))
+            .route("/functions", get(functions_page))
+            .route("/groups/{fingerprint}/trends", get(group_trends_page))
             .fallback(unknown_page)
             .layer(middleware::from_fn_with_state(shared.clone(), guard))
             .with_state(shared)
@@ -425,6 +427,30 @@ async fn releases_page(
 ) -> Response {
     render(s, base_of(&original, &uri), move |store, frame| {
         releases::releases(store, frame, &p)
+    })
+    .await
+}
+
+async fn group_trends_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Path(fingerprint): Path<String>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        super::group_page::trends(store, frame, &fingerprint)
+    })
+    .await
+}
+
+async fn functions_page(
+    State(s): State<Shared>,
+    OriginalUri(original): OriginalUri,
+    uri: Uri,
+    Query(p): Query<super::functions::FunctionsParams>,
+) -> Response {
+    render(s, base_of(&original, &uri), move |store, frame| {
+        super::functions::functions(store, frame, &p)
     })
     .await
 }
