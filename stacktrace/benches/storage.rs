@@ -31,7 +31,9 @@ fn storage(c: &mut Criterion) {
         stacktrace::Config::default()
             .db_path(dir.path().join("bench.db"))
             .queue_capacity(1 << 20)
-            .capture_env(false),
+            .capture_env(false)
+            // As `install!()` sets one: each batch is counted in its release too.
+            .release("bench@1.0.0"),
     );
     assert!(guard.errors().is_empty(), "{:?}", guard.errors());
     let store = stacktrace::store().expect("store");
