@@ -18,6 +18,7 @@ use crate::pipeline::filter::{self, Filters};
 use crate::pipeline::gate::{Gate, KeyedLimit};
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::fields::FieldRedactor;
+use crate::runtime::worker::Worker;
 use crate::runtime::writer::Writer;
 use crate::store::{InsertOutcome, Spool, Store};
 
@@ -98,6 +99,8 @@ pub(crate) struct Runtime {
     pub(crate) client_limit: KeyedLimit,
     pub(crate) sink: Sink,
     pub(crate) writer: Writer,
+    /// The background thread: the writer's work, and request tracking's.
+    pub(crate) worker: Worker,
     #[cfg(feature = "mail")]
     pub(crate) mail: Option<crate::notify::mail::Mailer>,
 }
@@ -268,7 +271,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             Sink::Nowhere
         }
     };
-    let writer = Writer::new(config.queue_capacity);
+    let worker = Worker::default();
+    let writer = Writer::new(config.queue_capacity, &worker);
     let mut regex_errors = Vec::new();
     let filters = Filters::new(
         config.ignore_error_types.clone(),
@@ -302,6 +306,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         },
         sink,
         writer,
+        worker,
         config,
     };
     if RUNTIME.set(runtime).is_err() {
@@ -326,7 +331,10 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     );
     #[cfg(feature = "mail")]
     crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
-    if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
+    if let Err(e) = RUNTIME
+        .get()
+        .map_or(Ok(()), |rt| rt.writer.spawn(&rt.worker))
+    {
         errors.push(InstallError::WriterThread(e));
     }
     if !std::thread::panicking() {

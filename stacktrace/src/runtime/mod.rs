@@ -1,6 +1,8 @@
-//! The process singleton: install and the guard, the sink, the panic hook, the writer.
+//! The process singleton: install and the guard, the sink, the panic hook, the writer, and
+//! the background worker that the writer and request tracking share.
 
 pub(crate) mod admission;
 pub(crate) mod hook;
 pub(crate) mod install;
+pub(crate) mod worker;
 pub(crate) mod writer;

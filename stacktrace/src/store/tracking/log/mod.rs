@@ -116,7 +116,10 @@ impl TrackingLog {
         for r in sorted {
             block::with_parts(r, |parts| writer.push(parts));
         }
-        writer.finish(max_entries, max_bytes).map_err(|(_, e)| e)
+        match writer.finish(max_entries, max_bytes).error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Stores a block under the id of its newest entry, and counts it.

@@ -73,8 +73,9 @@ fn a_refused_block_counts_its_entries_as_lost() {
         let r = TrackedRequest::sample(base + i, "/a", 200, 1);
         block::with_parts(&r, |parts| writer.push(parts));
     }
-    let (lost, error) = writer.finish(u64::MAX, u64::MAX).unwrap_err();
-    assert_eq!(lost, total);
+    let written = writer.finish(u64::MAX, u64::MAX);
+    assert_eq!((written.stored, written.lost), (0, total));
+    let error = written.error.expect("an error");
     assert!(
         matches!(&error, StoreError::Io(sled::Error::CollectionNotFound(_))),
         "{error:?}"

@@ -15,7 +15,8 @@ pub(crate) struct TrackingWriter<'l> {
     packer: block::BlockPacker,
     /// The id of the newest entry packed.
     newest: EventId,
-    /// Entries that could not be stored, and the first error met.
+    /// Entries stored, entries that could not be, and the first error met.
+    stored: u64,
     lost: u64,
     error: Option<StoreError>,
 }
@@ -28,6 +29,7 @@ impl TrackingLog {
             log: self,
             packer: block::BlockPacker::default(),
             newest: EventId(0),
+            stored: 0,
             lost: 0,
             error: None,
         }
@@ -67,26 +69,42 @@ impl TrackingWriter<'_> {
             return;
         }
         let value = self.packer.finish();
-        if let Err(e) = self.log.insert_block(self.newest, value, count) {
-            self.lost += count;
-            self.error.get_or_insert(e);
+        match self.log.insert_block(self.newest, value, count) {
+            Ok(()) => self.stored += count,
+            Err(e) => {
+                self.lost += count;
+                self.error.get_or_insert(e);
+            }
         }
     }
 
     /// Stores the last block, then removes the oldest entries until at most `max_entries`
-    /// entries and `max_bytes` bytes of keys and values remain. `Err` gives the number of
-    /// entries not stored, with the first error.
-    pub(crate) fn finish(
-        mut self,
-        max_entries: u64,
-        max_bytes: u64,
-    ) -> Result<(), (u64, StoreError)> {
+    /// entries and `max_bytes` bytes of keys and values remain; says how many entries were
+    /// stored, trimmed and lost, with the first error.
+    pub(crate) fn finish(mut self, max_entries: u64, max_bytes: u64) -> Written {
         self.store_block();
+        let before = self.log.entries;
         let capped = self.log.cap(max_entries, max_bytes);
-        match (self.error, capped) {
-            (Some(e), _) => Err((self.lost, e)),
-            (None, Err(e)) => Err((0, e)),
-            (None, Ok(())) => Ok(()),
+        let trimmed = before.saturating_sub(self.log.entries);
+        Written {
+            stored: self.stored,
+            trimmed,
+            lost: self.lost,
+            error: self.error.or(capped.err()),
         }
     }
+}
+
+/// What a [`TrackingWriter`] did.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct Written {
+    /// Entries stored.
+    pub(crate) stored: u64,
+    /// Entries removed to hold the tree to its caps, stored by this writer or before.
+    pub(crate) trimmed: u64,
+    /// Entries that could not be stored.
+    pub(crate) lost: u64,
+    /// The first error met, storing or trimming.
+    pub(crate) error: Option<StoreError>,
 }
