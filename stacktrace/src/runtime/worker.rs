@@ -173,9 +173,8 @@ fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
             waker.sleeping.store(true, Ordering::SeqCst);
             // Work queued before the flag was set is seen here; after, it wakes the worker.
             let empty = lock(added).is_empty() && duties.iter().all(|d| d.is_empty());
-            if empty {
-                std::thread::park_timeout(LONG_SLEEP);
-            }
+            // A duty that lets work gather may leave it waiting a little: look again soon.
+            std::thread::park_timeout(if empty { LONG_SLEEP } else { POLL });
             waker.sleeping.store(false, Ordering::SeqCst);
         }
     }
