@@ -179,3 +179,71 @@ fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A duty with `slices` slices of work waiting, that records its turns in `log`.
+    struct Sliced {
+        name: char,
+        slices: usize,
+        log: Arc<Mutex<String>>,
+        left: Arc<AtomicUsize>,
+    }
+
+    impl Duty for Sliced {
+        fn turn(&mut self) -> Turn {
+            if self.slices == 0 {
+                return Turn::Idle;
+            }
+            self.slices -= 1;
+            lock(&self.log).push(self.name);
+            self.left.fetch_sub(1, Ordering::SeqCst);
+            if self.slices == 0 {
+                Turn::Done
+            } else {
+                Turn::More
+            }
+        }
+        fn is_empty(&self) -> bool {
+            self.slices == 0
+        }
+    }
+
+    /// Duties take turns a slice at a time, so that a long one does not hold back another,
+    /// and a duty added to a running worker gets its turns too.
+    #[test]
+    fn duties_take_turns_slice_by_slice() {
+        let worker = Worker::default();
+        let log = Arc::new(Mutex::new(String::new()));
+        let left = Arc::new(AtomicUsize::new(3 + 2 + 1));
+        let duty = |name, slices| {
+            Box::new(Sliced {
+                name,
+                slices,
+                log: log.clone(),
+                left: left.clone(),
+            })
+        };
+        worker.add(duty('a', 3));
+        worker.add(duty('b', 2));
+        worker
+            .spawn("stacktrace-test-worker", duty('c', 1), || {})
+            .unwrap();
+        assert!(worker.waker().is_running());
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while left.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(*lock(&log), "abcaba");
+        // Added later, to a worker that may sleep long: woken at once.
+        left.store(1, Ordering::SeqCst);
+        worker.add(duty('d', 1));
+        while left.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(*lock(&log), "abcabad");
+    }
+}
