@@ -1,11 +1,14 @@
-//! The HTTP layer's cost on a hello-world axum app over loopback, three ways in one run: no
-//! layer (the baseline), the capture layer, and capture with request tracking.
+//! The HTTP layer's cost on a hello-world axum app over loopback, four ways in one run: no
+//! layer (the baseline), the capture layer, capture with request tracking, and Sentry's tower
+//! layers (`sentry-tower`, with a client bound whose transport drops what it is given).
 //!
 //! Criterion measures one request at a time over a kept-alive connection; then a load phase
-//! drives the apps in turn with concurrent connections, 30 rounds of one second each (set
-//! `STACKTRACE_BENCH_ROUNDS` for more or fewer), and prints each app's requests per second,
-//! the ratio to the bare app, latency at p50 and p99, and process CPU time per request. The
-//! load generator runs in this process, on the same cores as the server.
+//! drives the apps in alternating rounds on a runtime of two workers, with 16 kept-alive
+//! connections (see [`load_phase`] for the settings), and prints for each app the medians over
+//! the rounds of requests per second, p50, p99 and p99.9, each as a ratio to the bare app's
+//! round of the same cycle with the lowest and highest ratio of the rounds, and the CPU time
+//! per request of the process and of stacktrace's background thread. The load generator runs
+//! in this process, on the same workers as the servers.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -27,6 +30,13 @@ mod clocks;
 
 type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
+/// A Sentry transport that drops what it is given.
+struct Discard;
+
+impl sentry_core::Transport for Discard {
+    fn send_envelope(&self, _: sentry_core::Envelope) {}
+}
+
 struct Apps {
     rt: tokio::runtime::Runtime,
     variants: Vec<(&'static str, SocketAddr)>,
@@ -46,6 +56,14 @@ fn apps() -> &'static Apps {
         let guard =
             stacktrace::install_with(stacktrace::Config::default().db_path(db).capture_env(false));
         std::mem::forget(guard);
+        // Sentry's layers do their work only with a client bound; this one's transport drops
+        // every envelope, so that nothing leaves the machine.
+        let client = sentry_core::Client::from(sentry_core::ClientOptions {
+            dsn: Some("https://key@127.0.0.1/1".parse().expect("dsn")),
+            transport: Some(std::sync::Arc::new(std::sync::Arc::new(Discard))),
+            ..Default::default()
+        });
+        sentry_core::Hub::main().bind_client(Some(std::sync::Arc::new(client)));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -55,6 +73,12 @@ fn apps() -> &'static Apps {
             let mut out = Vec::new();
             for (name, app) in [
                 ("bare", hello()),
+                (
+                    "sentry-tower",
+                    hello()
+                        .layer(sentry_tower::SentryHttpLayer::new())
+                        .layer(sentry_tower::NewSentryLayer::new_from_top()),
+                ),
                 ("capture", hello().layer(StacktraceLayer::new())),
                 (
                     "capture+tracking",
@@ -114,18 +138,21 @@ fn sequential(c: &mut Criterion) {
 criterion_group!(benches, sequential);
 
 /// Connections kept busy at once in the load phase.
-const CONNECTIONS: usize = 32;
-/// How long each app is driven in each round.
-const ROUND: Duration = Duration::from_secs(1);
-/// Rounds per app unless `STACKTRACE_BENCH_ROUNDS` says: many short ones, so that the
-/// machine's swings (a round of the same app can differ from the next by 10%) average out.
-const ROUNDS: usize = 30;
+const CONNECTIONS: usize = 16;
+/// How long each app is driven in each round, unless `STACKTRACE_BENCH_ROUND_MS` says.
+const ROUND: Duration = Duration::from_secs(2);
+/// Rounds per app unless `STACKTRACE_BENCH_ROUNDS` says.
+const ROUNDS: usize = 5;
 
-/// Drives one app for `ROUND`; the latencies of every request.
-fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
+/// When each request of a round ended (since the round's start) and how long it took.
+type Timeline = Vec<(Duration, Duration)>;
+
+/// Drives one app for `round`.
+fn load(apps: &Apps, addr: SocketAddr, round: Duration) -> Timeline {
     let uri: hyper::Uri = format!("http://{addr}/").parse().expect("uri");
     apps.rt.block_on(async {
-        let deadline = Instant::now() + ROUND;
+        let start = Instant::now();
+        let deadline = start + round;
         let mut tasks = Vec::new();
         for _ in 0..CONNECTIONS {
             let client = apps.client.clone();
@@ -133,7 +160,8 @@ fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(50_000);
                 while Instant::now() < deadline {
-                    lat.push(one(&client, &uri).await);
+                    let took = one(&client, &uri).await;
+                    lat.push((start.elapsed(), took));
                 }
                 lat
             }));
@@ -146,9 +174,29 @@ fn load(apps: &Apps, addr: SocketAddr) -> Vec<Duration> {
     })
 }
 
-/// The CPU time the whole process (server, client and tracker threads) has used so far.
+/// The CPU time the whole process (server, client and background threads) has used so far.
 fn process_cpu_now() -> Duration {
     clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// The CPU time used so far by the threads stacktrace started (named `stacktrace-...`), read
+/// from the scheduler's own count of each thread's time on a core.
+fn background_cpu_now() -> Duration {
+    let mut total = Duration::ZERO;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return total;
+    };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("stacktrace") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        if let Some(ns) = stat.split(' ').next().and_then(|n| n.parse().ok()) {
+            total += Duration::from_nanos(ns);
+        }
+    }
+    total
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -156,98 +204,143 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
+/// What one round of one app measured.
+#[derive(Clone, Copy, Default)]
+struct Round {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    requests: u64,
+    process_cpu: Duration,
+    background_cpu: Duration,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// `STACKTRACE_BENCH_ROUNDS` rounds (5 unless set) of `STACKTRACE_BENCH_ROUND_MS` (2000)
+/// per app; `STACKTRACE_BENCH_APPS=bare,capture+tracking` drives only the apps named, to
+/// profile one of them; `STACKTRACE_BENCH_TIMELINE=FILE` writes every request as `app round
+/// end_us latency_us`, for a latency histogram over time.
 fn load_phase() {
     let apps = apps();
-    let mut results: Vec<(&str, Vec<Duration>, Duration, Duration)> = apps
+    let rounds = env_or("STACKTRACE_BENCH_ROUNDS", ROUNDS);
+    let round = Duration::from_millis(env_or(
+        "STACKTRACE_BENCH_ROUND_MS",
+        ROUND.as_millis() as u64,
+    ));
+    let only = std::env::var("STACKTRACE_BENCH_APPS").ok();
+    let chosen: Vec<bool> = apps
         .variants
         .iter()
-        .map(|(n, _)| (*n, Vec::new(), Duration::ZERO, Duration::ZERO))
+        .map(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == *name))
+        })
         .collect();
-    // Requests per second of each app in each round.
-    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); apps.variants.len()];
-    // Rounds alternate between the apps, so drift of the machine hits all three alike. An
-    // app's time includes storing what it queued for tracking, so that none of its work
-    // spills into the next app's round. The process's CPU time per request is counted too:
-    // on a shared machine it swings less than requests per second.
-    // `STACKTRACE_BENCH_APPS=capture+tracking` drives only the apps named (comma-separated),
-    // to profile one of them.
-    let only = std::env::var("STACKTRACE_BENCH_APPS").ok();
-    let chosen = |name: &str| {
-        only.as_deref()
-            .is_none_or(|o| o.split(',').any(|n| n == name))
-    };
-    let rounds = std::env::var("STACKTRACE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(ROUNDS);
-    for _ in 0..rounds {
-        for (i, (name, addr)) in apps.variants.iter().enumerate() {
-            if !chosen(name) {
+    let mut timeline = std::env::var_os("STACKTRACE_BENCH_TIMELINE")
+        .map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("timeline file")));
+    let mut results: Vec<Vec<Round>> = vec![Vec::new(); apps.variants.len()];
+    // Rounds alternate between the apps, each cycle starting one app later than the last,
+    // so that drift of the machine and the place in the cycle hit all of them alike. An
+    // app's round includes storing what it queued for tracking, so that none of its work
+    // spills into the next app's round.
+    let n = apps.variants.len();
+    for r in 0..rounds {
+        for k in 0..n {
+            let i = (r + k) % n;
+            if !chosen[i] {
                 continue;
             }
+            let (name, addr) = apps.variants[i];
             let start = Instant::now();
-            let cpu = process_cpu_now();
-            let lat = load(apps, *addr);
+            let (cpu, bg) = (process_cpu_now(), background_cpu_now());
+            let timed = load(apps, addr, round);
             stacktrace::http::flush_tracking(Duration::from_secs(30));
-            per_round[i].push(lat.len() as f64 / start.elapsed().as_secs_f64());
-            results[i].2 += start.elapsed();
-            results[i].3 += process_cpu_now() - cpu;
-            results[i].1.extend(lat);
+            let elapsed = start.elapsed();
+            if let Some(out) = &mut timeline {
+                use std::io::Write;
+                for (end, took) in &timed {
+                    let _ = writeln!(out, "{name} {r} {} {}", end.as_micros(), took.as_micros());
+                }
+            }
+            let mut lat: Vec<Duration> = timed.into_iter().map(|(_, took)| took).collect();
+            lat.sort_unstable();
+            let us = |d: Duration| d.as_secs_f64() * 1e6;
+            results[i].push(Round {
+                rps: lat.len() as f64 / elapsed.as_secs_f64(),
+                p50: us(percentile(&lat, 0.50)),
+                p99: us(percentile(&lat, 0.99)),
+                p999: us(percentile(&lat, 0.999)),
+                requests: lat.len() as u64,
+                process_cpu: process_cpu_now() - cpu,
+                background_cpu: background_cpu_now() - bg,
+            });
         }
     }
-    let tracking_dropped = stacktrace::http::tracking_dropped();
+    report(apps, &results, rounds, round);
+}
+
+fn report(apps: &Apps, results: &[Vec<Round>], rounds: usize, round: Duration) {
+    println!(
+        "\nload: {CONNECTIONS} connections, 2 workers, {rounds} alternating rounds of {round:?} per app; \
+         medians over the rounds, ratio to bare in the same cycle [lowest-highest]"
+    );
+    println!(
+        "{:16} {:>22} {:>22} {:>22} {:>22} {:>24}",
+        "app", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU/req µs: all, bg"
+    );
+    let bare = &results[0];
+    for ((name, _), rs) in apps.variants.iter().zip(results) {
+        if rs.is_empty() {
+            continue;
+        }
+        let col = |f: fn(&Round) -> f64| -> String {
+            let value = median(rs.iter().map(f).collect());
+            if bare.len() != rs.len() || std::ptr::eq(rs, bare) {
+                return format!("{value:>10.0}");
+            }
+            let ratios: Vec<f64> = rs.iter().zip(bare).map(|(r, b)| f(r) / f(b)).collect();
+            let (lo, hi) = ratios
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            format!("{value:>8.0} {:.2}x [{lo:.2}-{hi:.2}]", median(ratios))
+        };
+        let requests: u64 = rs.iter().map(|r| r.requests).sum::<u64>().max(1);
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / requests as f64;
+        let all: Duration = rs.iter().map(|r| r.process_cpu).sum();
+        let bg: Duration = rs.iter().map(|r| r.background_cpu).sum();
+        println!(
+            "{name:16} {:>22} {:>22} {:>22} {:>22} {:>14.2} {:>8.3}",
+            col(|r| r.rps),
+            col(|r| r.p50),
+            col(|r| r.p99),
+            col(|r| r.p999),
+            per(all),
+            per(bg),
+        );
+    }
     let tracked = stacktrace::store()
         .and_then(|s| s.tracked().limit(usize::MAX).run().ok())
         .map_or(0, |r| r.len());
     println!(
-        "\nload: {CONNECTIONS} connections, {rounds} rounds of {ROUND:?} per app, client in-process"
+        "tracking: {tracked} entries stored (capped), {} dropped",
+        stacktrace::http::tracking_dropped()
     );
-    println!(
-        "{:18} {:>10} {:>8} {:>10} {:>10} {:>14}",
-        "app", "req/s", "ratio", "p50", "p99", "CPU/request"
-    );
-    let mut base: Option<(f64, Duration, Duration, f64)> = None;
-    for (name, mut lat, elapsed, cpu) in results {
-        if lat.is_empty() {
-            continue;
-        }
-        lat.sort_unstable();
-        let rps = lat.len() as f64 / elapsed.as_secs_f64();
-        let cpu_us = cpu.as_secs_f64() * 1e6 / lat.len().max(1) as f64;
-        let (p50, p99) = (percentile(&lat, 0.50), percentile(&lat, 0.99));
-        let (b_rps, b50, b99, b_cpu) = *base.get_or_insert((rps, p50, p99, cpu_us));
-        println!(
-            "{name:18} {rps:>10.0} {:>7.1}% {:>10.1?} {:>10.1?} {cpu_us:>8.2}µs {:>+5.1}%   \
-             added p50 {:>+8.1}µs p99 {:>+8.1}µs",
-            100.0 * rps / b_rps,
-            p50,
-            p99,
-            100.0 * (cpu_us / b_cpu - 1.0),
-            p50.as_secs_f64() * 1e6 - b50.as_secs_f64() * 1e6,
-            p99.as_secs_f64() * 1e6 - b99.as_secs_f64() * 1e6,
-        );
-    }
-    // Each round's ratio to the bare app's round just before it.
-    if let Some(bare) = per_round.first().filter(|b| !b.is_empty()) {
-        for ((name, _), rounds) in apps.variants.iter().zip(&per_round).skip(1) {
-            let mut ratios: Vec<f64> = rounds
-                .iter()
-                .zip(bare)
-                .map(|(r, b)| 100.0 * r / b)
-                .collect();
-            if ratios.is_empty() {
-                continue;
-            }
-            ratios.sort_by(f64::total_cmp);
-            println!(
-                "{name:18} round by round: median {:.1}%, lowest {:.1}%, highest {:.1}%",
-                ratios[ratios.len() / 2],
-                ratios[0],
-                ratios[ratios.len() - 1]
-            );
-        }
-    }
-    println!("tracking: {tracked} entries stored (capped), {tracking_dropped} turned away by the full buffer");
 }
 
 fn main() {

@@ -19,6 +19,7 @@ use crate::pipeline::gate::{Gate, KeyedLimit};
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::fields::FieldRedactor;
 use crate::pipeline::resolve::source::SourceLines;
+use crate::runtime::worker::Worker;
 use crate::runtime::writer::Writer;
 use crate::store::{InsertOutcome, Spool, Store};
 
@@ -99,6 +100,8 @@ pub(crate) struct Runtime {
     pub(crate) client_limit: KeyedLimit,
     pub(crate) sink: Sink,
     pub(crate) writer: Writer,
+    /// The background thread: the writer's work, and request tracking's.
+    pub(crate) worker: Worker,
     #[cfg(feature = "mail")]
     pub(crate) mail: Option<crate::notify::mail::Mailer>,
 }
@@ -294,7 +297,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             Sink::Nowhere
         }
     };
-    let writer = Writer::new(config.queue_capacity);
+    let worker = Worker::default();
+    let writer = Writer::new(config.queue_capacity, &worker);
     let mut regex_errors = Vec::new();
     let filters = Filters::new(
         config.ignore_error_types.clone(),
@@ -329,6 +333,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         },
         sink,
         writer,
+        worker,
         config,
     };
     if RUNTIME.set(runtime).is_err() {
@@ -353,7 +358,10 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     );
     #[cfg(feature = "mail")]
     crate::notify::mail::read_stats_with(|| RUNTIME.get()?.mail.as_ref().map(|m| m.stats()));
-    if let Err(e) = RUNTIME.get().map_or(Ok(()), |rt| rt.writer.spawn()) {
+    if let Err(e) = RUNTIME
+        .get()
+        .map_or(Ok(()), |rt| rt.writer.spawn(&rt.worker))
+    {
         errors.push(InstallError::WriterThread(e));
     }
     #[cfg(any(feature = "mail", feature = "forward"))]

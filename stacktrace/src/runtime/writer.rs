@@ -1,20 +1,14 @@
 //! The background writer: resolves, redacts and stores queued events off the calling
 //! thread, through a bounded queue that never blocks a capture. Panics come finished and
 //! already journaled by the hook (see the spool module); the writer stores them and tells
-//! the database they are in.
-//!
-//! Waking a sleeping thread is a system call that costs more than a capture itself, so a
-//! capture does not wake the writer while it is polling: after work the writer checks the
-//! queue every millisecond, and only once it has been idle for a while does it sleep long
-//! and ask to be woken. A burst of captures pays one wake-up; an idle program costs the
-//! writer four wake-ups a second.
+//! the database they are in. It is a duty of the background worker (see [`super::worker`]),
+//! which polls while work is recent, so that a capture seldom pays for a wake-up.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::Thread;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::capture::pending::PendingEvent;
@@ -23,6 +17,7 @@ use crate::model::drop::DropReason;
 use crate::model::event::CrashEvent;
 use crate::pipeline::build::event_from_pending;
 use crate::runtime::install::{runtime, Runtime, Sink};
+use crate::runtime::worker::{Duty, Turn, Waker, Worker};
 
 thread_local! {
     /// Set on the writer thread: its panics must not be stored through the database it may
@@ -30,12 +25,6 @@ thread_local! {
     pub(crate) static IS_WRITER: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Polls this often while work is recent.
-const POLL: Duration = Duration::from_millis(1);
-/// Polls before the writer counts as idle and sleeps long.
-const IDLE_POLLS: u32 = 50;
-/// How long an idle writer sleeps unless woken.
-const LONG_SLEEP: Duration = Duration::from_millis(250);
 /// How often the exit handler looks whether its flush is done.
 const EXIT_POLL: Duration = Duration::from_millis(1);
 /// Events stored in one batch at most.
@@ -83,8 +72,7 @@ struct Queue {
 pub(crate) struct Writer {
     queue: Arc<Mutex<Queue>>,
     capacity: usize,
-    sleeping: Arc<AtomicBool>,
-    thread: OnceLock<Thread>,
+    waker: Arc<Waker>,
     /// Events queued so far.
     queued: AtomicU64,
     /// `queued` as it was when a flush that has finished was asked for: when the two are
@@ -107,12 +95,12 @@ impl std::fmt::Debug for Job {
 }
 
 impl Writer {
-    pub(crate) fn new(capacity: usize) -> Writer {
+    /// A writer whose work is done by `worker` once [`spawn`](Self::spawn) has given it.
+    pub(crate) fn new(capacity: usize, worker: &Worker) -> Writer {
         Writer {
             queue: Arc::new(Mutex::new(Queue::default())),
             capacity,
-            sleeping: Arc::new(AtomicBool::new(false)),
-            thread: OnceLock::new(),
+            waker: worker.waker().clone(),
             queued: AtomicU64::new(0),
             flushed_through: AtomicU64::new(0),
             marks: AtomicU64::new(0),
@@ -121,9 +109,9 @@ impl Writer {
     }
 
     fn push(&self, job: Job, bounded: bool) -> Result<(), DropReason> {
-        let Some(thread) = self.thread.get() else {
+        if !self.waker.is_running() {
             return Err(DropReason::StorageError);
-        };
+        }
         {
             // Nothing in the critical section can panic, so a poisoned lock is consistent.
             let mut q = crate::sync::lock(&self.queue);
@@ -136,9 +124,7 @@ impl Writer {
             }
             q.jobs.push_back(job);
         }
-        if self.sleeping.load(Ordering::SeqCst) {
-            thread.unpark();
-        }
+        self.waker.wake_if_sleeping();
         Ok(())
     }
 
@@ -151,9 +137,9 @@ impl Writer {
     /// queue is full, the writer is not running, or the queue's lock stays taken (the hook
     /// waits for no lock); the hook then stores it itself.
     pub(crate) fn try_send_journaled(&self, event: Box<Journaled>) -> Result<(), Box<Journaled>> {
-        let Some(thread) = self.thread.get() else {
+        if !self.waker.is_running() {
             return Err(event);
-        };
+        }
         let mut tries = 0;
         let mut q = loop {
             match self.queue.try_lock() {
@@ -173,9 +159,7 @@ impl Writer {
         self.queued.fetch_add(1, Ordering::SeqCst);
         q.jobs.push_back(Job::Journaled(event));
         drop(q);
-        if self.sleeping.load(Ordering::SeqCst) {
-            thread.unpark();
-        }
+        self.waker.wake_if_sleeping();
         Ok(())
     }
 
@@ -187,9 +171,7 @@ impl Writer {
         if self.push(Job::Flush(ack_tx), false).is_err() {
             return false;
         }
-        if let Some(t) = self.thread.get() {
-            t.unpark();
-        }
+        self.waker.wake();
         let done = ack_rx.recv_timeout(timeout).is_ok();
         if done {
             self.flushed_through.fetch_max(queued, Ordering::SeqCst);
@@ -213,9 +195,7 @@ impl Writer {
         if self.push(Job::FlushMark(mark), false).is_err() {
             return false;
         }
-        if let Some(t) = self.thread.get() {
-            t.unpark();
-        }
+        self.waker.wake();
         let start = Instant::now();
         while self.flushed_mark.load(Ordering::SeqCst) < mark {
             if start.elapsed() >= timeout {
@@ -234,21 +214,20 @@ impl Writer {
             .saturating_sub(self.flushed_through.load(Ordering::SeqCst))
     }
 
-    /// Starts the writer thread. It runs for the life of the process.
-    pub(crate) fn spawn(&self) -> std::io::Result<()> {
-        let queue = self.queue.clone();
-        let sleeping = self.sleeping.clone();
-        let flushed_mark = self.flushed_mark.clone();
-        let handle = std::thread::Builder::new()
-            .name(crate::error::WRITER_THREAD.into())
-            .spawn(move || {
-                IS_WRITER.with(|w| w.set(true));
-                if let Some(rt) = runtime() {
-                    run(rt, &queue, &sleeping, &flushed_mark);
-                }
-            })?;
-        let _ = self.thread.set(handle.thread().clone());
-        Ok(())
+    /// Starts the background worker with the writer as its first duty. It runs for the
+    /// life of the process.
+    pub(crate) fn spawn(&self, worker: &Worker) -> std::io::Result<()> {
+        let duty = WriterDuty {
+            queue: self.queue.clone(),
+            flushed_mark: self.flushed_mark.clone(),
+            reported: false,
+            buffers: Buffers::default(),
+            acks: Vec::new(),
+            calls: Default::default(),
+        };
+        worker.spawn(crate::error::WRITER_THREAD, Box::new(duty), || {
+            IS_WRITER.with(|w| w.set(true));
+        })
     }
 }
 
@@ -268,43 +247,38 @@ struct Buffers {
     events: Vec<CrashEvent>,
 }
 
-fn run(
-    rt: &'static Runtime,
-    queue: &Mutex<Queue>,
-    sleeping: &AtomicBool,
-    flushed_mark: &AtomicU64,
-) {
-    let mut idle = 0;
-    let mut reported = false;
-    let mut buffers = Buffers::default();
-    let mut acks = Vec::new();
-    let mut mark = None;
-    let mut calls = crate::runtime::functions::CallTotals::default();
-    loop {
+/// The writer's side of the queue, as a duty of the background worker.
+struct WriterDuty {
+    queue: Arc<Mutex<Queue>>,
+    flushed_mark: Arc<AtomicU64>,
+    /// Whether a failure to store was told.
+    reported: bool,
+    buffers: Buffers,
+    acks: Vec<SyncSender<()>>,
+    /// The `#[capture]` call counts summed so far, added to the store now and then.
+    calls: crate::runtime::functions::CallTotals,
+}
+
+impl Duty for WriterDuty {
+    /// Stores a batch of at most `BATCH` events, and answers the flushes among them.
+    fn turn(&mut self) -> Turn {
+        let Some(rt) = runtime() else {
+            return Turn::Idle;
+        };
+        let WriterDuty {
+            queue,
+            flushed_mark,
+            reported,
+            buffers,
+            acks,
+            calls,
+        } = self;
         take_jobs(queue, &mut buffers.jobs);
         if buffers.jobs.is_empty() {
             calls.now_and_then(rt);
-            if idle == 0 {
-                rt.sink.settle();
-                // Cheap (an atomic load), and said once: a program that never flushes
-                // still hears that its panics are no longer captured.
-                crate::runtime::hook::is_capturing_panics();
-            }
-            idle += 1;
-            if idle < IDLE_POLLS {
-                std::thread::park_timeout(POLL);
-            } else {
-                sleeping.store(true, Ordering::SeqCst);
-                // A capture that looked before the flag was set is seen here.
-                let empty = queue.lock().map(|q| q.jobs.is_empty()).unwrap_or(false);
-                if empty {
-                    std::thread::park_timeout(LONG_SLEEP);
-                }
-                sleeping.store(false, Ordering::SeqCst);
-            }
-            continue;
+            return Turn::Idle;
         }
-        idle = 0;
+        let mut mark = None;
         let mut jobs = std::mem::take(&mut buffers.jobs);
         for job in jobs.drain(..) {
             match job {
@@ -313,17 +287,17 @@ fn run(
                 Job::Flush(ack) => {
                     // Everything queued before the flush request is in this batch or an
                     // earlier one: store the batch first.
-                    store_batch(rt, &mut buffers, &mut reported);
+                    store_batch(rt, buffers, reported);
                     acks.push(ack);
                 }
                 Job::FlushMark(m) => {
-                    store_batch(rt, &mut buffers, &mut reported);
+                    store_batch(rt, buffers, reported);
                     mark = Some(m);
                 }
             }
         }
         buffers.jobs = jobs;
-        store_batch(rt, &mut buffers, &mut reported);
+        store_batch(rt, buffers, reported);
         if !acks.is_empty() || mark.is_some() {
             calls.persist(rt);
             rt.sink.persist_drops(&rt.drops);
@@ -331,11 +305,29 @@ fn run(
             for ack in acks.drain(..) {
                 let _ = ack.try_send(());
             }
-            if let Some(m) = mark.take() {
+            if let Some(m) = mark {
                 flushed_mark.fetch_max(m, Ordering::SeqCst);
             }
         } else if rt.drops.peek().iter().any(|n| *n > 0) {
             rt.sink.persist_drops(&rt.drops);
+        }
+        if self.is_empty() {
+            Turn::Done
+        } else {
+            Turn::More
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        crate::sync::lock(&self.queue).jobs.is_empty()
+    }
+
+    fn settle(&mut self) {
+        if let Some(rt) = runtime() {
+            rt.sink.settle();
+            // Cheap (an atomic load), and said once: a program that never flushes still
+            // hears that its panics are no longer captured.
+            crate::runtime::hook::is_capturing_panics();
         }
     }
 }

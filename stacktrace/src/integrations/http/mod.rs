@@ -18,4 +18,4 @@ pub use events::ResponseError;
 pub use layer::{ResponseFuture, StacktraceLayer, StacktraceService};
 pub use scope::{in_current_request, sensitive_post_parameters, set_user, track, InRequest};
 pub use sensitive::{SensitivePostParameters, SensitiveService};
-pub use tracking::{flush_tracking, tracking_dropped, Tracking};
+pub use tracking::{flush_tracking, tracking_counts, tracking_dropped, Tracking, TrackingCounts};

@@ -1,6 +1,6 @@
-//! Request tracking: every request with its status and execution time, built and written by threads of their own behind a bounded queue, so the request
-//! never waits on the database and a burst that outruns them drops entries (counted) rather
-//! than memory. Entries are stored many to a block (see the store's tracking tree).
+//! Request tracking: every request with its status and execution time, built and written by
+//! the background worker behind a bounded queue, so the request never waits on the database
+//! and a burst that outruns the worker drops entries (counted by reason) rather than memory. Entries are stored many to a block (see the store's tracking tree).
 
 mod entry;
 mod queue;
@@ -9,6 +9,6 @@ mod settings;
 mod tests;
 
 pub(crate) use queue::Tracker;
-pub use queue::{flush_tracking, tracking_dropped};
+pub use queue::{flush_tracking, tracking_counts, tracking_dropped, TrackingCounts};
 pub use settings::Tracking;
 pub(crate) use settings::{regex_setting, Plan};

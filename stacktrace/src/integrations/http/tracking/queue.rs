@@ -1,9 +1,10 @@
-//! The tracking thread and its queue: finished requests copied into per-thread inboxes,
-//! taken in one swap per inbox, built into entries and written many to a block.
+//! Request tracking's queue and its duty on the background worker: finished requests
+//! copied into per-thread inboxes, taken in one swap per inbox, built into entries and
+//! written many to a block, a bounded slice of them a turn.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use once_cell::sync::OnceCell;
@@ -13,7 +14,8 @@ use super::super::request::RequestState;
 use super::entry::{entry_of, Headers, Record, TakeCache};
 use super::settings::Plan;
 use crate::model::event::EventId;
-use crate::runtime::install::store;
+use crate::runtime::install::{runtime, store};
+use crate::runtime::worker::{Duty, Turn, Waker};
 use crate::store::TrackingLog;
 use crate::sync::lock;
 
@@ -64,10 +66,11 @@ impl Tracker {
 
     fn send(&mut self) {
         if let Some(f) = self.0.take() {
+            COUNTS.queued.fetch_add(1, Ordering::Relaxed);
             match queue() {
                 Some(q) => q.push(&f),
                 None => {
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                    COUNTS.no_database.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -80,15 +83,17 @@ impl Drop for Tracker {
     }
 }
 
-/// Bytes of finished requests waiting for the tracking thread at most, in the inbox of one
-/// thread; beyond, new ones are dropped and counted.
+/// Bytes of finished requests waiting for the worker at most, in the inbox of one thread;
+/// beyond, new ones are dropped and counted.
 pub(super) const INBOX_BYTES: usize = 8 << 20;
-/// How long the tracking thread lets requests gather between two looks at the inboxes.
+/// How long requests gather in the inboxes between two takes (unless a flush is asked):
+/// the entries of a take share their redacted headers and bodies and their blocks, so that
+/// a take of ten milliseconds of requests costs a third of what ten takes of one do.
 pub(super) const GATHER: Duration = Duration::from_millis(10);
-/// Empty looks before the tracking thread sleeps until a request wakes it.
-pub(super) const IDLE_LOOKS: u32 = 10;
-/// How long an idle tracking thread sleeps unless woken.
-pub(super) const LONG_SLEEP: Duration = Duration::from_millis(250);
+/// Requests built and stored in one turn of the worker at most: a turn holds a core for
+/// a few hundred microseconds at most, so that a request served meanwhile on that core
+/// waits no longer (the worker yields the core before the next slice).
+pub(super) const SLICE: usize = 128;
 /// The capacity an inbox keeps between looks; a larger one (after a burst) is given back.
 pub(super) const INBOX_KEPT: usize = 1 << 20;
 
@@ -96,15 +101,14 @@ pub(super) const INBOX_KEPT: usize = 1 << 20;
 /// a request allocates nothing and keeps nothing of it alive (its headers share the
 /// connection's read buffer, which would otherwise be held until the entry is built). Each
 /// thread that serves requests has an inbox of its own, so that threads queueing at once
-/// do not pass one lock and one buffer between their cores; the tracking thread takes
-/// everything queued in one swap per inbox.
+/// do not pass one lock and one buffer between their cores; the worker takes everything
+/// queued in one swap per inbox.
 #[derive(Debug)]
 pub(super) struct Queue {
     /// Every inbox, registered by its thread when it first queues.
     pub(super) inboxes: Mutex<Vec<Arc<Mutex<Inbox>>>>,
-    /// Set while the tracking thread sleeps until woken.
-    pub(super) sleeping: AtomicBool,
-    pub(super) thread: OnceCell<std::thread::Thread>,
+    /// Wakes the background worker, while it sleeps until woken.
+    pub(super) waker: Option<Arc<Waker>>,
     /// Flushes asked for since the start.
     pub(super) flushes_asked: AtomicU64,
     /// Flushes done: every request queued before the one asked last was stored first.
@@ -118,7 +122,79 @@ pub(super) struct Inbox {
 }
 
 pub(super) static QUEUE: OnceCell<Queue> = OnceCell::new();
-pub(super) static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// What became of every request handed to tracking, by counter (see [`TrackingCounts`]).
+#[derive(Debug)]
+pub(super) struct Counts {
+    pub(super) queued: AtomicU64,
+    pub(super) stored: AtomicU64,
+    pub(super) trimmed: AtomicU64,
+    pub(super) full: AtomicU64,
+    pub(super) no_database: AtomicU64,
+    pub(super) unbuilt: AtomicU64,
+    pub(super) unstored: AtomicU64,
+}
+
+pub(super) static COUNTS: Counts = Counts {
+    queued: AtomicU64::new(0),
+    stored: AtomicU64::new(0),
+    trimmed: AtomicU64::new(0),
+    full: AtomicU64::new(0),
+    no_database: AtomicU64::new(0),
+    unbuilt: AtomicU64::new(0),
+    unstored: AtomicU64::new(0),
+};
+
+/// What became of the requests handed to request tracking since the program started. Once
+/// [`flush_tracking`] has returned `true`, every request queued before it is counted in
+/// exactly one of `stored`, `dropped_full`, `dropped_no_database`, `dropped_unbuilt` and
+/// `dropped_unstored`; `trimmed` counts the stored entries that the caps removed since.
+///
+/// ```no_run
+/// let c = stacktrace::http::tracking_counts();
+/// println!("{} stored, {} trimmed, {} dropped", c.stored, c.trimmed, c.dropped());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackingCounts {
+    /// Requests whose response ended with tracking on.
+    pub queued: u64,
+    /// Entries written to the database.
+    pub stored: u64,
+    /// Stored entries removed, the oldest first, to hold the tree to its caps.
+    pub trimmed: u64,
+    /// Dropped because the thread's inbox held `8 MiB` of requests waiting.
+    pub dropped_full: u64,
+    /// Dropped because no database was open, or its tracking tree could not be opened.
+    pub dropped_no_database: u64,
+    /// Dropped because its entry could not be built (a queued record unreadable, a user
+    /// value that is not JSON, a panic while building it).
+    pub dropped_unbuilt: u64,
+    /// Dropped because the database refused its block.
+    pub dropped_unstored: u64,
+}
+
+impl TrackingCounts {
+    /// Every request dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_full + self.dropped_no_database + self.dropped_unbuilt + self.dropped_unstored
+    }
+}
+
+/// What became of the requests handed to request tracking (see [`TrackingCounts`]).
+pub fn tracking_counts() -> TrackingCounts {
+    let c = &COUNTS;
+    let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+    TrackingCounts {
+        queued: get(&c.queued),
+        stored: get(&c.stored),
+        trimmed: get(&c.trimmed),
+        dropped_full: get(&c.full),
+        dropped_no_database: get(&c.no_database),
+        dropped_unbuilt: get(&c.unbuilt),
+        dropped_unstored: get(&c.unstored),
+    }
+}
 
 /// A thread's inbox with the queue it is registered in.
 pub(super) type MyInbox = (*const Queue, Arc<Mutex<Inbox>>);
@@ -129,11 +205,11 @@ thread_local! {
 }
 
 impl Queue {
-    pub(super) fn new() -> Queue {
+    /// A queue whose pushes wake `waker`'s worker (none in tests).
+    pub(super) fn new(waker: Option<Arc<Waker>>) -> Queue {
         Queue {
             inboxes: Mutex::new(Vec::new()),
-            sleeping: AtomicBool::new(false),
-            thread: OnceCell::new(),
+            waker,
             flushes_asked: AtomicU64::new(0),
             flushes_done: Mutex::new(0),
             flushed_cv: Condvar::new(),
@@ -141,21 +217,25 @@ impl Queue {
     }
 }
 
-/// The tracking thread's queue, started with the first entry once the database is open.
+/// Request tracking's queue, given to the background worker as a duty with the first
+/// entry, once the database is open and the worker runs.
 pub(super) fn queue() -> Option<&'static Queue> {
     if let Some(q) = QUEUE.get() {
         return Some(q);
     }
+    let rt = runtime()?;
     store()?;
-    let q = QUEUE.get_or_init(Queue::new);
-    q.thread
-        .get_or_try_init(|| {
-            std::thread::Builder::new()
-                .name("stacktrace-tracking".into())
-                .spawn(move || run(q))
-                .map(|h| h.thread().clone())
-        })
-        .ok()?;
+    if !rt.worker.waker().is_running() {
+        return None;
+    }
+    let mut created = false;
+    let q = QUEUE.get_or_init(|| {
+        created = true;
+        Queue::new(Some(rt.worker.waker().clone()))
+    });
+    if created {
+        rt.worker.add(Box::new(TrackingDuty::new(q)));
+    }
     Some(q)
 }
 
@@ -236,7 +316,7 @@ impl Queue {
             {
                 let mut inbox = lock(inbox);
                 if inbox.bytes.len() + len > INBOX_BYTES {
-                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                    COUNTS.full.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 inbox.bytes.reserve(len);
@@ -247,10 +327,8 @@ impl Queue {
     }
 
     fn wake_if_sleeping(&self) {
-        if self.sleeping.load(Ordering::SeqCst) {
-            if let Some(t) = self.thread.get() {
-                t.unpark();
-            }
+        if let Some(w) = &self.waker {
+            w.wake_if_sleeping();
         }
     }
 
@@ -276,10 +354,10 @@ impl Queue {
     }
 }
 
-/// Tracking entries dropped since the program started: the queue was full, or no database
-/// was open.
+/// Tracking entries dropped since the program started, whatever the reason (see
+/// [`tracking_counts`] for each).
 pub fn tracking_dropped() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
+    tracking_counts().dropped()
 }
 
 /// Waits until every tracking entry queued before the call is stored and the database
@@ -294,11 +372,15 @@ pub fn flush_tracking(timeout: Duration) -> bool {
         return true;
     };
     let deadline = std::time::Instant::now() + timeout;
-    // Asked after everything this caller saw queued: the tracking thread reads the count
-    // before it takes the inboxes, so the take that answers it holds all of that.
+    // Asked after everything this caller saw queued: the worker reads the count before it
+    // takes the inboxes, so the take that answers it holds all of that.
     let target = q.flushes_asked.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(t) = q.thread.get() {
-        t.unpark();
+    if let Some(w) = &q.waker {
+        // The worker cannot wait for itself.
+        if w.is_current() {
+            return false;
+        }
+        w.wake();
     }
     let mut done = lock(&q.flushes_done);
     while *done < target {
@@ -315,112 +397,173 @@ pub fn flush_tracking(timeout: Duration) -> bool {
     true
 }
 
-/// The tracking thread: takes everything queued at once, builds the entries (redacted,
-/// encoded) and stores them. It looks at its inbox every `GATHER` while requests come and
-/// only sleeps until woken once they have stopped for a while, so under load no request
-/// pays for waking it; requests that come while it writes wait in the inbox.
-pub(super) fn run(q: &'static Queue) {
-    let Some(store) = store() else { return };
-    let mut log = match TrackingLog::open(store) {
-        Ok(log) => Some(log),
-        Err(e) => {
-            crate::diag::say(&format!("stacktrace: request tracking is off: {e}"));
-            None
+/// Request tracking's duty on the background worker: takes everything queued at once,
+/// then builds the entries (redacted, encoded) and stores them a slice of at most `SLICE`
+/// a turn, in the order of their ids.
+pub(super) struct TrackingDuty {
+    q: &'static Queue,
+    /// The log, opened at the first turn; `None` within when it cannot be.
+    log: Option<Option<TrackingLog>>,
+    /// Whether a failure to store was told.
+    reported: bool,
+    spares: Vec<Vec<u8>>,
+    /// The buffers of the take being stored.
+    taken: Vec<Vec<u8>>,
+    /// The records of that take in id order: the id, the buffer, where the record starts;
+    /// and how many of them are stored.
+    order: Vec<(u128, usize, usize)>,
+    done: usize,
+    /// The flush the take answers, if one was asked before it.
+    answers: Option<u64>,
+    flushes_done: u64,
+    /// When the last take was made.
+    last_take: Instant,
+}
+
+impl TrackingDuty {
+    pub(super) fn new(q: &'static Queue) -> TrackingDuty {
+        TrackingDuty {
+            q,
+            log: None,
+            reported: false,
+            spares: Vec::new(),
+            taken: Vec::new(),
+            order: Vec::new(),
+            done: 0,
+            answers: None,
+            flushes_done: 0,
+            last_take: Instant::now(),
         }
-    };
-    let mut reported = false;
-    let mut spares: Vec<Vec<u8>> = Vec::new();
-    let mut taken: Vec<Vec<u8>> = Vec::new();
-    // The records of a take in id order: the id, the buffer, where the record starts.
-    let mut order: Vec<(u128, usize, usize)> = Vec::new();
-    let mut idle = 0;
-    let mut flushes_done = 0;
-    loop {
-        let asked = q.flushes_asked.load(Ordering::SeqCst);
-        let flush = asked > flushes_done;
-        q.take_all(&mut taken, &mut spares);
-        if taken.is_empty() && !flush {
-            idle += 1;
-            if idle < IDLE_LOOKS {
-                std::thread::park_timeout(GATHER);
-            } else {
-                q.sleeping.store(true, Ordering::SeqCst);
-                // A request queued or a flush asked before the flag was set is seen here.
-                let empty = q.all_empty() && q.flushes_asked.load(Ordering::SeqCst) == flushes_done;
-                if empty {
-                    std::thread::park_timeout(LONG_SLEEP);
-                }
-                q.sleeping.store(false, Ordering::SeqCst);
-            }
-            continue;
+    }
+
+    /// Takes what the inboxes hold and puts its records in id order; says whether there
+    /// is anything to do.
+    fn take(&mut self) -> bool {
+        let asked = self.q.flushes_asked.load(Ordering::SeqCst);
+        self.answers = (asked > self.flushes_done).then_some(asked);
+        if self.answers.is_none() && self.last_take.elapsed() < GATHER {
+            return false;
         }
-        idle = 0;
+        self.last_take = Instant::now();
+        self.q.take_all(&mut self.taken, &mut self.spares);
         // Each record gets its id (its start, then random bits) first, so that the entries
         // are built in the order they are stored and packed as they are built.
-        order.clear();
-        for (i, bytes) in taken.iter().enumerate() {
+        self.order.clear();
+        self.done = 0;
+        for (i, bytes) in self.taken.iter().enumerate() {
             let mut at = 0;
             while at < bytes.len() {
                 match Record::peek(bytes, at) {
                     Some((started_us, next)) => {
-                        order.push((EventId::new(started_us).0, i, at));
+                        self.order.push((EventId::new(started_us).0, i, at));
                         at = next;
                     }
                     // A record whose length cannot be read: the rest of the buffer cannot
                     // be either.
                     None => {
-                        DROPPED.fetch_add(1, Ordering::Relaxed);
+                        COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
                 }
             }
         }
-        order.sort_unstable_by_key(|&(id, ..)| id);
-        match &mut log {
-            Some(log) => {
-                let mut caps = (u64::MAX, u64::MAX);
-                let mut cache = TakeCache::default();
-                let mut writer = log.writer();
-                for &(id, i, at) in &order {
-                    let mark = writer.mark();
-                    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        let (record, _) = Record::read(&taken[i], at)?;
-                        caps = record.caps;
-                        entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
-                    }));
-                    if !matches!(built, Ok(Some(()))) {
-                        writer.rewind(mark);
-                        DROPPED.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                drop(cache);
-                if let Err((lost, e)) = writer.finish(caps.0, caps.1) {
-                    DROPPED.fetch_add(lost, Ordering::Relaxed);
-                    if !reported {
-                        reported = true;
-                        crate::diag::say(&format!(
-                            "stacktrace: could not store tracked requests: {e}"
-                        ));
-                    }
-                }
-            }
-            None => {
-                DROPPED.fetch_add(order.len() as u64, Ordering::Relaxed);
+        self.order.sort_unstable_by_key(|&(id, ..)| id);
+        !self.taken.is_empty() || self.answers.is_some()
+    }
+
+    /// Builds and stores the next slice of the take.
+    fn store_slice(&mut self) {
+        let store = match &self.log {
+            Some(_) => None,
+            None => store(),
+        };
+        let log = self.log.get_or_insert_with(|| {
+            let store = store?;
+            TrackingLog::open(store)
+                .map_err(|e| {
+                    crate::diag::say(&format!("stacktrace: request tracking is off: {e}"));
+                })
+                .ok()
+        });
+        let end = (self.done + SLICE).min(self.order.len());
+        let slice = &self.order[self.done..end];
+        self.done = end;
+        let Some(log) = log else {
+            COUNTS
+                .no_database
+                .fetch_add(slice.len() as u64, Ordering::Relaxed);
+            return;
+        };
+        let taken = &self.taken;
+        let mut caps = (u64::MAX, u64::MAX);
+        let mut cache = TakeCache::default();
+        let mut writer = log.writer();
+        for &(id, i, at) in slice {
+            let mark = writer.mark();
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let (record, _) = Record::read(&taken[i], at)?;
+                caps = record.caps;
+                entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
+            }));
+            if !matches!(built, Ok(Some(()))) {
+                writer.rewind(mark);
+                COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
             }
         }
-        for mut spare in taken.drain(..) {
+        drop(cache);
+        let outcome = writer.finish(caps.0, caps.1);
+        COUNTS.stored.fetch_add(outcome.stored, Ordering::Relaxed);
+        COUNTS.trimmed.fetch_add(outcome.trimmed, Ordering::Relaxed);
+        COUNTS.unstored.fetch_add(outcome.lost, Ordering::Relaxed);
+        if let Some(e) = outcome.error {
+            if !self.reported {
+                self.reported = true;
+                crate::diag::say(&format!(
+                    "stacktrace: could not store tracked requests: {e}"
+                ));
+            }
+        }
+    }
+
+    /// Gives the take's buffers back as spares, and answers the flush it holds.
+    fn finish_take(&mut self) {
+        for mut spare in self.taken.drain(..) {
             spare.clear();
             if spare.capacity() <= INBOX_KEPT {
-                spares.push(spare);
+                self.spares.push(spare);
             }
         }
-        if flush {
-            let _ = store.flush();
-            flushes_done = asked;
-            *lock(&q.flushes_done) = asked;
-            q.flushed_cv.notify_all();
-        } else {
-            std::thread::park_timeout(GATHER);
+        self.order.clear();
+        self.done = 0;
+        if let Some(asked) = self.answers.take() {
+            if let Some(store) = store() {
+                let _ = store.flush();
+            }
+            self.flushes_done = asked;
+            *lock(&self.q.flushes_done) = asked;
+            self.q.flushed_cv.notify_all();
         }
+    }
+}
+
+impl Duty for TrackingDuty {
+    fn turn(&mut self) -> Turn {
+        if self.done == self.order.len() && !self.take() {
+            return Turn::Idle;
+        }
+        if self.done < self.order.len() {
+            self.store_slice();
+        }
+        if self.done < self.order.len() {
+            return Turn::More;
+        }
+        self.finish_take();
+        Turn::Done
+    }
+
+    fn is_empty(&self) -> bool {
+        self.done == self.order.len()
+            && self.q.all_empty()
+            && self.q.flushes_asked.load(Ordering::SeqCst) == self.flushes_done
     }
 }

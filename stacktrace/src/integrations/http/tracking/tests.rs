@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::entry::{cached_headers, HeaderCache, Headers, Record};
-use super::queue::{tracking_dropped, with_record, Following, Inbox, Queue, INBOX_BYTES};
+use super::queue::{tracking_counts, with_record, Following, Inbox, Queue, INBOX_BYTES};
 use crate::integrations::http::body::CapturedFrames;
 use crate::integrations::http::request::{redact_headers, RequestHead, RequestState};
 use crate::integrations::http::request_redaction::{Redaction, SensitiveBody};
@@ -179,7 +179,7 @@ fn a_queued_record_reads_back_whole() {
 
     // Each thread queues into an inbox of its own; a take empties them all, and
     // forgets those of threads that have ended.
-    let q = Queue::new();
+    let q = Queue::new(None);
     q.push(&f);
     let (mut taken, mut spares) = (Vec::new(), Vec::new());
     q.take_all(&mut taken, &mut spares);
@@ -212,7 +212,7 @@ fn a_queued_record_reads_back_whole() {
     );
     assert!(q.all_empty());
     // A thread's inbox belongs to one queue: another queue gets one of its own.
-    let other = Queue::new();
+    let other = Queue::new(None);
     other.push(&f);
     assert!(q.all_empty());
     assert_eq!(lock(&other.inboxes).len(), 1);
@@ -222,9 +222,11 @@ fn a_queued_record_reads_back_whole() {
     let full = Mutex::new(Inbox {
         bytes: vec![0; INBOX_BYTES - 8],
     });
-    let dropped = tracking_dropped();
+    let before = tracking_counts();
     q.push_to(&full, &f);
-    assert_eq!(tracking_dropped(), dropped + 1);
+    let after = tracking_counts();
+    assert_eq!(after.dropped_full, before.dropped_full + 1);
+    assert_eq!(after.dropped(), before.dropped() + 1);
     assert_eq!(lock(&full).bytes.len(), INBOX_BYTES - 8);
 
     // A cut record is refused, never read past its end.

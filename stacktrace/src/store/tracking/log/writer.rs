@@ -1,0 +1,110 @@
+//! The writer of tracked requests: entries packed into blocks as they come.
+
+use super::{TrackingLog, BLOCK_BYTES, BLOCK_ENTRIES};
+use crate::error::StoreError;
+use crate::model::event::EventId;
+use crate::store::tracking::block::{self as block, EntryParts};
+
+/// Writes entries into the tracking tree as they come, oldest first, packing them into
+/// blocks: a block is stored once it is full, the last one by [`finish`](Self::finish), which
+/// then holds the tree to its caps. Made by [`TrackingLog::writer`].
+#[must_use = "the last block is stored by `finish`"]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct TrackingWriter<'l> {
+    log: &'l mut TrackingLog,
+    packer: block::BlockPacker,
+    /// The id of the newest entry packed.
+    newest: EventId,
+    /// Entries stored, entries that could not be, and the first error met.
+    stored: u64,
+    lost: u64,
+    error: Option<StoreError>,
+}
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl TrackingLog {
+    /// A writer of entries, block by block (see [`TrackingWriter`]).
+    pub(crate) fn writer(&mut self) -> TrackingWriter<'_> {
+        TrackingWriter {
+            log: self,
+            packer: block::BlockPacker::default(),
+            newest: EventId(0),
+            stored: 0,
+            lost: 0,
+            error: None,
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+impl TrackingWriter<'_> {
+    /// Adds an entry, no older than the entries before it.
+    pub(crate) fn push(&mut self, e: &EntryParts<'_>) {
+        debug_assert!(e.id >= self.newest || self.packer.len() == 0);
+        if self.packer.len() == BLOCK_ENTRIES {
+            self.store_block();
+        }
+        if !self.packer.push_parts(e, BLOCK_BYTES) {
+            self.store_block();
+            // An empty block takes any entry.
+            self.packer.push_parts(e, BLOCK_BYTES);
+        }
+        self.newest = e.id;
+    }
+
+    /// Where the writer stands, to [`rewind`](Self::rewind) to when building an entry fails
+    /// part way.
+    pub(crate) fn mark(&self) -> block::PackerMark {
+        self.packer.mark()
+    }
+
+    /// Takes back the entries added since `mark` that are not stored yet.
+    pub(crate) fn rewind(&mut self, mark: block::PackerMark) {
+        self.packer.rewind(mark);
+    }
+
+    fn store_block(&mut self) {
+        let count = self.packer.len() as u64;
+        if count == 0 {
+            return;
+        }
+        let value = self.packer.finish();
+        match self.log.insert_block(self.newest, value, count) {
+            Ok(()) => self.stored += count,
+            Err(e) => {
+                self.lost += count;
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Stores the last block, then removes the oldest entries until at most `max_entries`
+    /// entries and `max_bytes` bytes of keys and values remain; says how many entries were
+    /// stored, trimmed and lost, with the first error.
+    pub(crate) fn finish(mut self, max_entries: u64, max_bytes: u64) -> Written {
+        self.store_block();
+        let before = self.log.entries;
+        let capped = self.log.cap(max_entries, max_bytes);
+        let trimmed = before.saturating_sub(self.log.entries);
+        Written {
+            stored: self.stored,
+            trimmed,
+            lost: self.lost,
+            error: self.error.or(capped.err()),
+        }
+    }
+}
+
+/// What a [`TrackingWriter`] did.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct Written {
+    /// Entries stored.
+    pub(crate) stored: u64,
+    /// Entries removed to hold the tree to its caps, stored by this writer or before.
+    pub(crate) trimmed: u64,
+    /// Entries that could not be stored.
+    pub(crate) lost: u64,
+    /// The first error met, storing or trimming.
+    pub(crate) error: Option<StoreError>,
+}
