@@ -85,6 +85,7 @@ fn run_sink() {
 }
 
 fn sink_connection(stream: TcpStream, posts: &AtomicU64, first: &Mutex<Option<Vec<u8>>>) {
+    let _ = stream.set_nodelay(true);
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -140,11 +141,14 @@ fn sink_connection(stream: TcpStream, posts: &AtomicU64, first: &Mutex<Option<Ve
         } else {
             first.lock().unwrap().clone().unwrap_or_default()
         };
-        let head = format!(
+        // Head and body in one write: two small writes wait out the client's delayed ACK.
+        let mut out = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             answer.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&answer).is_err() {
+        )
+        .into_bytes();
+        out.extend_from_slice(&answer);
+        if writer.write_all(&out).is_err() {
             return;
         }
     }

@@ -268,10 +268,12 @@ fn timeline(e: &CrashEvent) -> String {
     b
 }
 
-/// A duration before the event: `-250 ms`, `-3.2 s`, `-4 min`, `-2 h`.
+/// A duration before the event: `-40 µs`, `-250 ms`, `-3.2 s`, `-4 min`, `-2 h`.
 fn before_text(us: u64) -> String {
     let ms = us / 1_000;
-    if ms < 1_000 {
+    if ms == 0 {
+        format!("-{us} µs")
+    } else if ms < 1_000 {
         format!("-{ms} ms")
     } else if ms < 60_000 {
         format!("-{:.1} s", ms as f64 / 1_000.0)
@@ -345,6 +347,7 @@ mod tests {
 
     #[test]
     fn breadcrumb_times_read_as_durations_before_the_event() {
+        assert_eq!(before_text(40), "-40 µs");
         assert_eq!(before_text(250_000), "-250 ms");
         assert_eq!(before_text(3_200_000), "-3.2 s");
         assert_eq!(before_text(240_000_000), "-4 min");

@@ -145,7 +145,7 @@ form.inline{display:inline}button{cursor:pointer}
 .spark polyline{fill:none;stroke:#3165c9;stroke-width:1.5}
 .chart{max-width:760px;display:block}.chart rect{fill:#3165c9}.chart line{stroke:#999}.chart text{font-size:11px;fill:#555}
 .meta th{width:12em}.muted{color:#67707c}.pager{margin:1em 0}
-pre.source{margin:0 0 .4em;padding:.4em;background:#f6f7f9;font-size:12px;overflow-x:auto}pre.source .ln{display:inline-block;width:3.5em;color:#99a;user-select:none}pre.source .current{background:#fff1b8;display:block}
+pre.source{margin:0 0 .4em;padding:.4em;background:#f6f7f9;font-size:12px;overflow-x:auto}pre.source .ln{display:inline-block;width:3.5em;color:#99a;user-select:none}pre.source .current{background:#fff1b8;display:inline-block;min-width:100%}
 .tags{display:flex;flex-wrap:wrap;gap:1em}.tags table.tag{width:auto;min-width:16em}td.share{min-width:8em;position:relative}td.share .bar{display:inline-block;height:.7em;background:#9db5e8;margin-right:.4em;vertical-align:middle;max-width:5em}
 ol.timeline{list-style:none;padding-left:0;border-left:3px solid #c9d3e3;margin-left:.4em}ol.timeline li{padding:.2em .8em;position:relative}ol.timeline .when{display:inline-block;min-width:5.5em;color:#67707c;font-variant-numeric:tabular-nums}ol.timeline .category{font-weight:600}ol.timeline li.event{color:#b3261e;font-weight:600}
 .chart.labelled .grid{stroke:#e3e6ea}.chart.labelled .axis,.chart.labelled .tick{stroke:#888}.chart.labelled text{font-size:11px;fill:#444}.chart.labelled text.x-label{text-anchor:middle}
