@@ -359,15 +359,19 @@ fn a_killed_process_loses_nothing() {
     let before = cli(&db, &["stats"])["forwarded"].clone();
     let out = scenario(&db, &server.dsn, &["none"]);
     assert!(out.status.success(), "{out:?}");
-    let events = server.wait_for(30);
+    // The 30 events, and the kill itself: the process ended without a clean shutdown,
+    // reported at the next open and forwarded like any other event.
+    let events = server.wait_for(31);
     let mut ids: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(
         (events.len(), ids.len()),
-        (30, 30),
+        (31, 31),
         "before the restart: {before}"
     );
+    let crashes = events.iter().filter(|e| e.2["logger"] == "crash").count();
+    assert_eq!(crashes, 1, "{events:#?}");
     let after = cli(&db, &["stats"]);
     assert_eq!(after["forwarded"]["pending"], 0, "{after}");
 }

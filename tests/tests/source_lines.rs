@@ -154,3 +154,38 @@ fn the_setting_turns_them_off_and_show_prints_them() {
     let event = source_event(&off, Some("false"));
     assert!(!has_source(&event), "{event:#}");
 }
+
+// Regression: a value hidden by its name (an extra field called `password`) stayed in clear
+// in the source line that passed it, and in a message quoting it; it is now scrubbed from
+// every text of the event, the source lines included.
+#[test]
+fn a_value_hidden_by_its_name_is_scrubbed_from_the_source_line_and_the_message() {
+    installed();
+    let err = std::io::Error::other("token hidden-by-name-77 refused-by-name-check");
+    stacktrace::Report::error(&err)
+        .extra("password", "hidden-by-name-77")
+        .extra("shown", "ControlShown-31")
+        .capture();
+    let e = only_event("refused-by-name-check");
+    let lines: Vec<String> = e
+        .frames
+        .iter()
+        .filter_map(|f| f.source.as_ref())
+        .flat_map(|s| s.numbered(1).map(|(_, t)| t.to_owned()).collect::<Vec<_>>())
+        .collect();
+    // Controls: the line that quotes it is kept, with the value hidden; the other field is
+    // kept as it was.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!(".extra(\"password\", \"{PLACEHOLDER}\")"))),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        e.message,
+        format!("token {PLACEHOLDER} refused-by-name-check")
+    );
+    let stored = serde_json::to_string(&e).unwrap();
+    assert!(stored.contains("ControlShown-31"), "{stored}");
+    assert!(!stored.contains("hidden-by-name-77"), "{stored}");
+}

@@ -17,7 +17,7 @@ use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::credentials::{
     redact_credentials, redact_credentials_in, redact_credentials_json,
 };
-use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
+use crate::pipeline::redact::fields::{hide, keep_hidden, FieldRedactor, Secrets};
 use crate::pipeline::resolve::frames::frames_from_trace;
 
 /// The most bytes of one argument's text kept in an event.
@@ -228,7 +228,25 @@ fn rekey<V>(map: &mut BTreeMap<String, V>, pass: &mut impl TextPass) {
 
 /// Turns a pending event into the event that is stored. Nothing of the pending event
 /// reaches the disk except through here.
-pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings) -> CrashEvent {
+pub(crate) fn event_from_pending(p: PendingEvent, rt: &'static BuildSettings) -> CrashEvent {
+    build_event(p, rt, false).0
+}
+
+/// As [`event_from_pending`], also giving the texts its redaction hid (the calls' secrets,
+/// values hidden by their names, credentials found by their form), never written: what
+/// [`add_source_lines`] must scrub from the source lines of frames resolved later.
+pub(crate) fn event_and_hidden(
+    p: PendingEvent,
+    rt: &'static BuildSettings,
+) -> (CrashEvent, Vec<String>) {
+    build_event(p, rt, true)
+}
+
+fn build_event(
+    mut p: PendingEvent,
+    rt: &'static BuildSettings,
+    keep_hidden_texts: bool,
+) -> (CrashEvent, Vec<String>) {
     let mut frames = p
         .trace
         .take()
@@ -247,32 +265,37 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
     let mut payload = p.payload;
     let mut breadcrumbs = p.breadcrumbs;
 
+    // What is hidden by its name is also scrubbed wherever else the event quotes it (a
+    // message, a source line).
+    let mut hidden = Vec::new();
     for (k, v) in extra.iter_mut() {
         if redactor.matches(k) {
-            *v = Value::String(PLACEHOLDER.to_owned());
+            hide(v, &mut hidden);
         } else {
-            redactor.redact_json(v);
+            redactor.redact_json_keeping(v, &mut hidden);
         }
     }
     for (k, v) in tags.iter_mut() {
         if redactor.matches(k) {
+            keep_hidden(v, &mut hidden);
             *v = PLACEHOLDER.to_owned();
         }
     }
     for call in &mut calls {
         for arg in &mut call.args {
             if redactor.matches(&arg.name) {
+                keep_hidden(&arg.value, &mut hidden);
                 arg.value = PLACEHOLDER.to_owned();
             }
         }
     }
-    redactor.redact_json(&mut payload);
+    redactor.redact_json_keeping(&mut payload, &mut hidden);
     for crumb in &mut breadcrumbs {
         for (k, v) in crumb.data.iter_mut() {
             if redactor.matches(k) {
-                *v = Value::String(PLACEHOLDER.to_owned());
+                hide(v, &mut hidden);
             } else {
-                redactor.redact_json(v);
+                redactor.redact_json_keeping(v, &mut hidden);
             }
         }
     }
@@ -297,13 +320,20 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
     };
     // By value, whatever names them: credentials in URLs, authentication values and
     // sensitive `name=value` pairs, in every text. What they hid is scrubbed from the rest.
+    let mut found = std::mem::take(&mut p.secrets);
+    found.append(&mut hidden);
     let mut by_value = ByValue {
         fields: redactor,
-        found: std::mem::take(&mut p.secrets),
+        found,
     };
     texts.each(&mut by_value);
     // With the values of the settings that hold secrets (the SMTP password), wherever they
     // are quoted.
+    let kept = if keep_hidden_texts {
+        by_value.found.clone()
+    } else {
+        Vec::new()
+    };
     let secrets = rt.secrets.extended(by_value.found);
     if !secrets.is_empty() {
         texts.each(&mut &*secrets);
@@ -329,7 +359,7 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
 
     let fingerprint = fingerprint_of(&error_type, &frames, &message);
     let info = &rt.process;
-    CrashEvent {
+    let event = CrashEvent {
         id: p.id,
         timestamp_us: p.timestamp_us,
         level: p.level,
@@ -359,7 +389,8 @@ pub(crate) fn event_from_pending(mut p: PendingEvent, rt: &'static BuildSettings
             environment: Cow::Borrowed(&info.environment),
         },
         payload,
-    }
+    };
+    (event, kept)
 }
 
 #[cfg(test)]

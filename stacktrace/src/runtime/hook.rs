@@ -136,12 +136,12 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     let journal_addresses = rt.filters.before_store.is_none()
         && matches!(rt.sink, Sink::Store(_))
         && crate::pipeline::resolve::modules::can_journal_addresses();
-    // The secrets of the calls, kept in memory to redact the source lines of the frames
-    // the writer resolves.
+    // What redaction hid (the calls' secrets, values hidden by their names, credentials),
+    // kept in memory to redact the source lines of the frames the writer resolves.
     let mut secrets = Vec::new();
     let (mut event, trace) = if journal_addresses {
-        secrets.clone_from(&p.secrets);
-        let mut event = event_from_pending(p, &rt.build);
+        let (mut event, hidden) = crate::pipeline::build::event_and_hidden(p, &rt.build);
+        secrets = hidden;
         event.unresolved = Some(crate::pipeline::resolve::modules::unresolved_of(
             trace.ips(),
         ));

@@ -57,19 +57,52 @@ impl FieldRedactor {
 
     /// Replaces the value of every matching key, at any depth.
     pub(crate) fn redact_json(&self, value: &mut Value) {
+        self.redact_json_keeping(value, &mut Vec::new());
+    }
+
+    /// As [`redact_json`](Self::redact_json), adding the texts it hid to `hidden`, so that
+    /// they can be scrubbed wherever else the event quotes them.
+    pub(crate) fn redact_json_keeping(&self, value: &mut Value, hidden: &mut Vec<String>) {
         match value {
             Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     if self.matches(k) {
-                        *v = Value::String(PLACEHOLDER.to_owned());
+                        hide(v, hidden);
                     } else {
-                        self.redact_json(v);
+                        self.redact_json_keeping(v, hidden);
                     }
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|v| self.redact_json_keeping(v, hidden)),
             _ => {}
         }
+    }
+}
+
+/// Replaces a value hidden by its name with the placeholder, adding the texts it held
+/// (strings and numbers, long enough to be told from common words) to `hidden`.
+pub(crate) fn hide(value: &mut Value, hidden: &mut Vec<String>) {
+    texts_of(value, hidden);
+    *value = Value::String(PLACEHOLDER.to_owned());
+}
+
+/// Adds a text hidden by its name to `hidden`, when it is long enough to be scrubbed
+/// wherever else it is quoted without scrubbing common words.
+pub(crate) fn keep_hidden(text: &str, hidden: &mut Vec<String>) {
+    if text.len() >= crate::pipeline::redact::credentials::MIN_SECRET_LEN && text != PLACEHOLDER {
+        hidden.push(text.to_owned());
+    }
+}
+
+fn texts_of(value: &Value, hidden: &mut Vec<String>) {
+    match value {
+        Value::String(s) => keep_hidden(s, hidden),
+        Value::Number(n) => keep_hidden(&n.to_string(), hidden),
+        Value::Array(items) => items.iter().for_each(|v| texts_of(v, hidden)),
+        Value::Object(map) => map.values().for_each(|v| texts_of(v, hidden)),
+        Value::Bool(_) | Value::Null => {}
     }
 }
 
