@@ -371,7 +371,7 @@ impl RequestState {
         let mut user = String::new();
         if let Some(mut u) = copy.user {
             user = user_index(&u, o.user_field);
-            o.fields.redact_json(&mut u);
+            o.fields.redact_json_keeping(&mut u, &mut Vec::new());
             json.insert("user".into(), u);
         }
         RequestView {

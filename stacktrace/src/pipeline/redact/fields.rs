@@ -55,13 +55,8 @@ impl FieldRedactor {
         self.needles.iter().any(|n| lower.contains(n.as_str()))
     }
 
-    /// Replaces the value of every matching key, at any depth.
-    pub(crate) fn redact_json(&self, value: &mut Value) {
-        self.redact_json_keeping(value, &mut Vec::new());
-    }
-
-    /// As [`redact_json`](Self::redact_json), adding the texts it hid to `hidden`, so that
-    /// they can be scrubbed wherever else the event quotes them.
+    /// Replaces the value of every matching key, at any depth, adding the texts it hid to
+    /// `hidden`, so that they can be scrubbed wherever else the event quotes them.
     pub(crate) fn redact_json_keeping(&self, value: &mut Value, hidden: &mut Vec<String>) {
         match value {
             Value::Object(map) => {
@@ -357,7 +352,7 @@ mod tests {
             "Password": "hunter2",
             "nested": {"list": [{"access_TOKEN": "abc", "ok": 1}]},
         });
-        r.redact_json(&mut v);
+        r.redact_json_keeping(&mut v, &mut Vec::new());
         assert_eq!(v["Password"], PLACEHOLDER);
         assert_eq!(v["nested"]["list"][0]["access_TOKEN"], PLACEHOLDER);
         assert_eq!(v["nested"]["list"][0]["ok"], 1);
