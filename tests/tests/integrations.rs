@@ -168,6 +168,11 @@ fn each_filter_drops_and_counts_and_before_store_can_redact() {
     assert!(messages.contains(&"keep me") && messages.contains(&"a kept panic"));
     let kept = events.iter().find(|e| e.message == "keep me").unwrap();
     assert_eq!(kept.extra["session"], "[removed by before_store]");
+    // The scenario turns source lines off (its code quotes the values below): the panic has
+    // the app's frames, which would have them, and none has them.
+    let panic = events.iter().find(|e| e.message == "a kept panic").unwrap();
+    assert!(panic.frames.iter().any(|f| f.in_app), "{:#?}", panic.frames);
+    assert!(panic.frames.iter().all(|f| f.source.is_none()));
     assert!(events.iter().all(|e| e.tags["seen_by"] == "before_store"));
     // Three ignore rules and one before_store drop.
     assert_eq!(store.dropped().unwrap()[&DropReason::Filtered], 4);
