@@ -84,17 +84,21 @@ fn login(user: &str, password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every source line the event's frames kept.
+fn source_lines(e: &CrashEvent) -> Vec<String> {
+    e.frames
+        .iter()
+        .filter_map(|f| f.source.as_ref())
+        .flat_map(|s| s.numbered(1).map(|(_, t)| t.to_owned()).collect::<Vec<_>>())
+        .collect()
+}
+
 #[test]
 fn a_secret_argument_is_scrubbed_from_a_source_line_quoting_it() {
     installed();
     assert!(login("ann", "s3cr3t-in-source-9").is_err());
     let e = only_event("login of ann refused");
-    let lines: Vec<String> = e
-        .frames
-        .iter()
-        .filter_map(|f| f.source.as_ref())
-        .flat_map(|s| s.numbered(1).map(|(_, t)| t.to_owned()).collect::<Vec<_>>())
-        .collect();
+    let lines = source_lines(&e);
     // Control: the line that quotes it is there, with the value hidden.
     assert!(
         lines
@@ -167,12 +171,7 @@ fn a_value_hidden_by_its_name_is_scrubbed_from_the_source_line_and_the_message()
         .extra("shown", "ControlShown-31")
         .capture();
     let e = only_event("refused-by-name-check");
-    let lines: Vec<String> = e
-        .frames
-        .iter()
-        .filter_map(|f| f.source.as_ref())
-        .flat_map(|s| s.numbered(1).map(|(_, t)| t.to_owned()).collect::<Vec<_>>())
-        .collect();
+    let lines = source_lines(&e);
     // Controls: the line that quotes it is kept, with the value hidden; the other field is
     // kept as it was.
     assert!(

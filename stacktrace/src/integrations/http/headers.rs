@@ -104,21 +104,8 @@ fn holds_url(name: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::http::request_redaction::tests::{fields, with};
     use crate::integrations::http::request_redaction::SensitiveBody;
-    use crate::pipeline::redact::fields::FieldRedactor;
-
-    fn fields() -> FieldRedactor {
-        FieldRedactor::new(&["password".into(), "token".into()])
-    }
-    const HEADERS: [&str; 2] = ["authorization", "cookie"];
-
-    fn with<R>(body: SensitiveBody, f: impl FnOnce(&mut Redaction<'_>) -> R) -> (R, Vec<String>) {
-        let fields = fields();
-        let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
-        let mut r = Redaction::new(&fields, &headers, &body);
-        let out = f(&mut r);
-        (out, r.secrets)
-    }
 
     #[test]
     fn headers_by_name_and_bearer_anywhere() {

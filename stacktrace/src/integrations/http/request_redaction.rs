@@ -337,16 +337,21 @@ fn value_end(b: &[u8], i: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn fields() -> FieldRedactor {
+    pub(crate) fn fields() -> FieldRedactor {
         FieldRedactor::new(&["password".into(), "token".into()])
     }
     const HEADERS: [&str; 2] = ["authorization", "cookie"];
 
-    fn with<R>(body: SensitiveBody, f: impl FnOnce(&mut Redaction<'_>) -> R) -> (R, Vec<String>) {
+    /// Runs `f` on a redaction of `password`/`token` fields and the `authorization` and
+    /// `cookie` headers; gives its result and the secrets found.
+    pub(crate) fn with<R>(
+        body: SensitiveBody,
+        f: impl FnOnce(&mut Redaction<'_>) -> R,
+    ) -> (R, Vec<String>) {
         let fields = fields();
         let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
         let mut r = Redaction::new(&fields, &headers, &body);
