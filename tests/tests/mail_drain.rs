@@ -13,6 +13,9 @@ fn scenario(port: u16, drain_ms: u64) -> (std::process::Output, Duration) {
     let (_dir, db) = db_dir();
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
+        // A report lists the environment: without the test runner's, its size (and so
+        // the number of parts it is sent in) does not depend on where the tests run.
+        .env_clear()
         .args([
             port.to_string(),
             drain_ms.to_string(),
@@ -62,6 +65,9 @@ fn install_reads_mail_settings_from_the_environment() {
     let (_dir, db) = db_dir();
     let run = |admins: &str| {
         Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
+            // A report lists the environment: without the test runner's, its size (and so
+            // the number of parts it is sent in) does not depend on where the tests run.
+            .env_clear()
             .arg("env")
             .env("STACKTRACE_DB", &db)
             .env("STACKTRACE_ADMINS", admins)
@@ -95,6 +101,9 @@ fn a_panic_is_mailed_once_whether_the_hook_or_the_writer_stores_it() {
     let server = SmtpServer::start();
     let (_dir, db) = db_dir();
     let out = Command::new(env!("CARGO_BIN_EXE_mail_scenario"))
+        // A report lists the environment: without the test runner's, its size (and so
+        // the number of parts it is sent in) does not depend on where the tests run.
+        .env_clear()
         .args([
             "panics".to_owned(),
             server.port().to_string(),
