@@ -231,6 +231,22 @@ impl Store {
         fingerprint: &str,
         status: GroupStatus,
     ) -> Result<Option<Group>, StoreError> {
+        self.change_group(fingerprint, |g| {
+            g.status = status;
+            g.resolved_in = None;
+            if status != GroupStatus::Unresolved {
+                g.regressed = false;
+            }
+        })
+    }
+
+    /// Changes a stored group in one read-modify-write; `None` when there is none. A
+    /// record that does not decode is left as it is and its error returned.
+    pub(crate) fn change_group(
+        &self,
+        fingerprint: &str,
+        change: impl Fn(&mut Group),
+    ) -> Result<Option<Group>, StoreError> {
         let mut decode_error = None;
         let updated = self
             .groups
@@ -238,11 +254,7 @@ impl Store {
                 let old = old?;
                 match keys::decode::<Group>(old, || format!("groups/{fingerprint}")) {
                     Ok(mut g) => {
-                        g.status = status;
-                        g.resolved_in = None;
-                        if status != GroupStatus::Unresolved {
-                            g.regressed = false;
-                        }
+                        change(&mut g);
                         Some(keys::encode(&g))
                     }
                     Err(e) => {

@@ -266,37 +266,6 @@ impl Store {
             }),
         }
     }
-
-    /// Changes a stored group; `None` when there is none.
-    fn change_group(
-        &self,
-        fingerprint: &str,
-        change: impl Fn(&mut Group),
-    ) -> Result<Option<Group>, StoreError> {
-        let mut decode_error = None;
-        let updated = self
-            .groups
-            .update_and_fetch(fingerprint.as_bytes(), |old| {
-                let old = old?;
-                match keys::decode::<Group>(old, || format!("groups/{fingerprint}")) {
-                    Ok(mut g) => {
-                        change(&mut g);
-                        Some(keys::encode(&g))
-                    }
-                    Err(e) => {
-                        decode_error = Some(e);
-                        Some(old.to_vec())
-                    }
-                }
-            })?;
-        if let Some(e) = decode_error {
-            return Err(e);
-        }
-        match updated {
-            Some(v) => Ok(Some(keys::decode(&v, || format!("groups/{fingerprint}"))?)),
-            None => Ok(None),
-        }
-    }
 }
 
 #[cfg(test)]
