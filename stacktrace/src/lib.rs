@@ -137,7 +137,8 @@ pub use notify::mail;
 pub use config::Config;
 
 // Install and the guard.
-pub use runtime::install::{install, install_with, store, Guard};
+pub use runtime::guard::{store, Guard};
+pub use runtime::install::{install, install_with};
 
 // What programs call.
 pub use api::capture::{capture_error, capture_message};
