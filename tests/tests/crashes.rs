@@ -502,20 +502,64 @@ fn secrets_in_breadcrumbs_never_reach_the_crash_record() {
 /// Runs the forwarding scenario program on `db` with mail to `smtp` and forwarding to
 /// `sink`: it installs, sends what waits, and exits.
 fn notify_with(db: &Path, sink: &support::sink::Sink, smtp: &support::mail::smtp::SmtpServer) {
+    notify_through(db, Some(sink), Some(smtp));
+}
+
+/// [`notify_with`], with mail or forwarding left out when not given.
+fn notify_through(
+    db: &Path,
+    sink: Option<&support::sink::Sink>,
+    smtp: Option<&support::mail::smtp::SmtpServer>,
+) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_forward_scenario"));
     cmd.arg("none")
         .env("STACKTRACE_DB", db)
-        .env("STACKTRACE_DSN", sink.dsn())
         .env("STACKTRACE_FORWARD_DRAIN_TIMEOUT", "20")
-        .env("STACKTRACE_ADMINS", "ops@example.com")
-        .env("STACKTRACE_SMTP_URL", smtp.url())
+        .env_remove("STACKTRACE_DSN")
+        .env_remove("SENTRY_DSN")
+        .env_remove("STACKTRACE_ADMINS")
+        .env_remove("STACKTRACE_SMTP_URL")
         .env_remove("STACKTRACE_CRASH_HANDLER");
+    if let Some(sink) = sink {
+        cmd.env("STACKTRACE_DSN", sink.dsn());
+    }
+    if let Some(smtp) = smtp {
+        cmd.env("STACKTRACE_ADMINS", "ops@example.com")
+            .env("STACKTRACE_SMTP_URL", smtp.url());
+    }
     let run = support::scenario::run_with_limit(cmd, Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(
         run.stdout.contains("exited") && !run.stdout.contains("install error"),
         "{run:?}"
     );
+}
+
+// Regression: the first program with mail *or* forwarding took the waiting crashes for
+// both, so a program with mail only left them never forwarded. Each is taken once by
+// mail and once by forwarding, by whichever programs have them.
+#[test]
+fn a_crash_mailed_by_a_program_without_forwarding_is_forwarded_by_the_next_one() {
+    let (_dir, db) = support::scenario::db_dir();
+    let ended = run("abort", &db, false);
+    assert_eq!(ended.status.signal(), Some(libc::SIGABRT));
+
+    let smtp = support::mail::smtp::SmtpServer::start();
+    notify_through(&db, None, Some(&smtp));
+    let mails = smtp.wait_for(Duration::from_secs(30), |m| !m.is_empty());
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].subject().contains("SIGABRT"), "{mails:?}");
+
+    let sink = support::sink::Sink::start();
+    notify_through(&db, Some(&sink), None);
+    let envelopes = sink.wait_for(1);
+    assert_eq!(envelopes.len(), 1);
+    assert!(envelopes[0].event().to_string().contains("SIGABRT"));
+
+    // Each part once: a program with both finds nothing left.
+    notify_through(&db, Some(&sink), Some(&smtp));
+    assert_eq!(sink.envelopes().len(), 1);
+    assert_eq!(smtp.mails().len(), 1);
 }
 
 // Regression: a crash stored by the next open was neither mailed nor forwarded, since the

@@ -453,7 +453,10 @@ fn notify_crashes(rt: &Runtime) {
     if mail.is_none() && forward.is_none() {
         return;
     }
-    let taken = match store.take_unnotified() {
+    use crate::store::unnotified::{FOR_FORWARDING, FOR_MAIL};
+    let wanted = if mail.is_some() { FOR_MAIL } else { 0 }
+        | if forward.is_some() { FOR_FORWARDING } else { 0 };
+    let taken = match store.take_unnotified(wanted) {
         Ok(taken) => taken,
         Err(e) => {
             crate::diag::say(&format!(
@@ -467,7 +470,7 @@ fn notify_crashes(rt: &Runtime) {
     if let Some(f) = forward {
         let ids: Vec<_> = taken
             .iter()
-            .filter(|u| u.event.level >= f.min_level)
+            .filter(|u| u.taken_for & FOR_FORWARDING != 0 && u.event.level >= f.min_level)
             .map(|u| u.event.id)
             .collect();
         if let Err(e) = store.mark_unsent(&ids) {
@@ -479,8 +482,11 @@ fn notify_crashes(rt: &Runtime) {
     }
     #[cfg(feature = "mail")]
     if let Some(mailer) = mail {
-        let (events, outcomes): (Vec<_>, Vec<_>) =
-            taken.into_iter().map(|u| (u.event, u.outcome)).unzip();
+        let (events, outcomes): (Vec<_>, Vec<_>) = taken
+            .into_iter()
+            .filter(|u| u.taken_for & FOR_MAIL != 0)
+            .map(|u| (u.event, u.outcome))
+            .unzip();
         mailer.notify(&events, &outcomes);
     }
 }

@@ -15,7 +15,7 @@ mod releases;
 mod retention;
 mod spool;
 mod tracking;
-mod unnotified;
+pub(crate) mod unnotified;
 
 pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
