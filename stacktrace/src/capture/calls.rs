@@ -4,10 +4,13 @@
 //! # Cost
 //!
 //! A call adds one to a counter that only its own thread writes: a thread-local pointer
-//! read, the site's slot number read, and a load and a store of a relaxed atomic, with no
-//! read-modify-write instruction and no cache line shared between threads. The writer reads
-//! every thread's counters with relaxed loads: a count it reads may be a few calls behind,
-//! never torn, and the next sum catches up.
+//! read, the site's slot number read, the chunk read, and a load and a store of a relaxed
+//! atomic, with no atomic read-modify-write and no cache line shared between threads. The
+//! writer reads every thread's counters with relaxed loads: a count it reads may be a few
+//! calls behind, never torn, and the next sum catches up. A thread's first call of a site
+//! (which may give the site its slot, make the thread's counters or a chunk of them) is one
+//! cold call; being a call, it makes the function keep the values it needs after it in
+//! registers its callee saves, the one cost of counting besides the count itself.
 //!
 //! # Lifetime of a thread's counters
 //!
