@@ -5,19 +5,30 @@
 //! ```text
 //! fn f(a: &A, n: u64) -> Result<T, E> {
 //!     static SITE = { path, name, file, line, level, args: [a, n] };
+//!     count_call(&SITE);                                  // counted only
 //!     let args = [a (the reference, formatted only for an event), n (copied)];
 //!     let frame = Frame::new(&SITE, &args);
-//!     let result: Result<T, E> = call(&frame, || -> Result<T, E> { body });
-//!     if let Some(e) = result as Err { report(&frame, type, message, sources of e) }
+//!     let result: Result<T, E> = call::<COUNTED, _>(&frame, || -> Result<T, E> { body });
+//!     if let Some(e) = result as Err {
+//!         count_failure(&SITE);                           // counted only
+//!         report(&frame, type, message, sources of e)
+//!     }
 //!     result
 //! }
 //!
 //! async fn g(..) -> Result<T, E> {
 //!     ..same frame..
-//!     let result = Instrumented::new(&frame, async move { type hint; body }).await;
+//!     let result = Instrumented::<_, COUNTED>::new(&frame, async move { type hint; body }).await;
 //!     ..same report..
 //! }
 //! ```
+//!
+//! Whether the function is counted is a literal of the expansion (`COUNTED`, `true` unless
+//! `uncounted`), so that an uncounted function carries no counting code and a counted one
+//! only the count of its call on the success path: a panic out of the body is counted by a
+//! guard that only unwinding drops. The call is counted before the arguments are taken, so
+//! that the cold first count of a thread never runs while they are alive, which would make
+//! the compiler keep them on the stack for its unwinding path.
 //!
 //! `impl Trait` in the return type becomes `_` where the type is spelled out; a function
 //! returning nothing, `!` or a bare `impl Trait` is registered but never reported.
@@ -157,6 +168,8 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
     };
     let capture = plan.capture;
     let counted = plan.counted;
+    let count_call = counted.then(|| quote!(#private::count_call(&__STACKTRACE_SITE);));
+    let count_failure = counted.then(|| quote!(#private::count_failure(&__STACKTRACE_SITE);));
     let file_line =
         quote_spanned!(sig.ident.span()=> file: ::core::file!(), line: ::core::line!(),);
 
@@ -170,10 +183,10 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
             #file_line
             level: #private::Level::#level,
             reports_errors: #capture,
-            counted: #counted,
             calls: #private::CallSlot::new(),
             args: &[#(#metas),*],
         };
+        #count_call
         let __stacktrace_args = {
             #[allow(unused_imports)]
             use #private::spec::*;
@@ -201,14 +214,18 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
             }
         });
         quote! {
-            #private::Instrumented::new(&__stacktrace_frame, async move { #hint #block }).await
+            #private::Instrumented::<_, #counted>::new(
+                &__stacktrace_frame,
+                async move { #hint #block },
+            )
+            .await
         }
     } else {
         // The closure's return type is spelled out so that the body's tail and `return`s
         // coerce to it as they would to the function's (`Box<Concrete>` into
         // `Box<dyn Error>`).
         let arrow = result_ty.as_ref().map(|ty| quote!(-> #ty));
-        quote!(#private::call(&__stacktrace_frame, || #arrow #block))
+        quote!(#private::call::<#counted, _>(&__stacktrace_frame, || #arrow #block))
     };
 
     let body = match result_ty {
@@ -222,7 +239,7 @@ fn instrument(func: ItemFn, plan: &Plan) -> TokenStream {
                 if let ::core::option::Option::Some(__stacktrace_err) =
                     (&&#private::ResultProbe(&__stacktrace_result)).__stacktrace_err()
                 {
-                    __stacktrace_frame.count_failure();
+                    #count_failure
                     if #private::wants_errors() {
                         #private::report(
                             &__stacktrace_frame,

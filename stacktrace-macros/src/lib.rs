@@ -98,7 +98,7 @@ mod valid;
 /// or a panic unwinding through it), by release, whether or not its event is stored: the
 /// counts are kept per thread, summed by the background writer now and then and when the
 /// guard is dropped, and read with `Store::functions`, `stacktrace functions` and the
-/// dashboard. A count costs about a nanosecond; `uncounted` leaves it out of a function
+/// dashboard. A count costs a few nanoseconds; `uncounted` leaves it out of a function
 /// that runs in the hottest loops.
 ///
 /// ```

@@ -1,9 +1,10 @@
 //! The cost of `#[capture]` on the calling thread, against baselines in the same run: the
-//! same function without instrumentation, with `#[capture(uncounted)]` (the attribute
-//! without its call and failure counters, as it was before they were added), under `#[tracing::instrument]` with a subscriber
-//! that records the fields, and formatting the arguments eagerly by hand; and the cost of a
-//! panic in a captured call whose argument is held by reference, against one whose
-//! arguments are copied.
+//! same function (same body, same `black_box`ed inputs, never inlined) without
+//! instrumentation, with `#[capture(uncounted)]` (the attribute without its call and
+//! failure counters), under `#[tracing::instrument]` with a subscriber that records the
+//! fields, and formatting the arguments eagerly by hand; and the cost of a panic in a
+//! captured call whose argument is held by reference, against one whose arguments are
+//! copied.
 //!
 //! ```text
 //! cargo bench -p stacktrace --bench macros -- --warm-up-time 1 --measurement-time 2

@@ -57,6 +57,19 @@ pub fn wants_errors() -> bool {
     crate::runtime::install::runtime().is_some()
 }
 
+/// Counts a call of a counted function; before its arguments are taken, so that the
+/// first call's slow path never runs while they are alive.
+#[inline]
+pub fn count_call(site: &'static Site) {
+    crate::capture::calls::count_call(site);
+}
+
+/// Counts a failure of a counted function: it returned an `Err`.
+#[cold]
+pub fn count_failure(site: &'static Site) {
+    crate::capture::calls::count_failure(site);
+}
+
 /// Stores (or records for the outer calls) an `Err` that `frame`'s body returned.
 #[cold]
 pub fn report(frame: &Frame<'_>, error: ErrorParts) {

@@ -4,10 +4,13 @@
 //! # Cost
 //!
 //! A call adds one to a counter that only its own thread writes: a thread-local pointer
-//! read, the site's slot number read, and a load and a store of a relaxed atomic, with no
-//! read-modify-write instruction and no cache line shared between threads. The writer reads
-//! every thread's counters with relaxed loads: a count it reads may be a few calls behind,
-//! never torn, and the next sum catches up.
+//! read, the site's slot number read, the chunk read, and a load and a store of a relaxed
+//! atomic, with no atomic read-modify-write and no cache line shared between threads. The
+//! writer reads every thread's counters with relaxed loads: a count it reads may be a few
+//! calls behind, never torn, and the next sum catches up. A thread's first call of a site
+//! (which may give the site its slot, make the thread's counters or a chunk of them) is one
+//! cold call; being a call, it makes the function keep the values it needs after it in
+//! registers its callee saves, the one cost of counting besides the count itself.
 //!
 //! # Lifetime of a thread's counters
 //!
@@ -60,7 +63,14 @@ impl Counters {
         }
     }
 
+    /// The pair of `slot` when its chunk is made already; `None` for a slot past the last
+    /// chunk (`usize::MAX` among them).
     #[inline]
+    fn made(&self, slot: usize) -> Option<&Pair> {
+        let chunk = self.chunks.get(slot / CHUNK)?.get()?;
+        Some(&chunk[slot % CHUNK])
+    }
+
     fn pair(&self, slot: usize) -> Option<&Pair> {
         let chunk = self.chunks.get(slot / CHUNK)?;
         let chunk = match chunk.get() {
@@ -217,9 +227,28 @@ fn bump(counter: &AtomicU64) {
     );
 }
 
-/// Counts a call of `site`.
+/// Counts a call of `site`. The path taken on every call but a thread's first of a site
+/// is inlined where the call is: two loads to find the counter, one branch, and the bump;
+/// the rest is one cold call.
 #[inline]
 pub(crate) fn count_call(site: &'static Site) {
+    // The slot less one: `usize::MAX` while the site has none, a slot no counters hold.
+    let slot = (site.calls.0.load(Ordering::Relaxed) as usize).wrapping_sub(1);
+    let pair = match MINE.try_with(Cell::get) {
+        Ok(Some(mine)) => mine.made(slot),
+        _ => None,
+    };
+    match pair {
+        Some(p) => bump(&p.calls),
+        None => count_first_call(site),
+    }
+}
+
+/// A call of `site` whose counter is not made yet on this thread (or whose site has no
+/// slot yet).
+#[cold]
+#[inline(never)]
+fn count_first_call(site: &'static Site) {
     with_pair(site, |p| bump(&p.calls));
 }
 
@@ -275,7 +304,6 @@ mod tests {
             line: line!(),
             level: Level::Error,
             reports_errors: true,
-            counted: true,
             calls: CallSlot::new(),
             args: &[],
         }))
@@ -307,6 +335,62 @@ mod tests {
         // The ended thread's counters are reused without counting twice.
         std::thread::spawn(move || count_call(s)).join().unwrap();
         assert_eq!(counts_of(s), (9, 2));
+    }
+
+    #[test]
+    fn only_a_panic_out_of_a_counted_body_is_a_failure() {
+        use crate::capture::chain::{call, Frame};
+        let s = site("calls::tests::unwind");
+        let frame = Frame::new(s, &[]);
+        count_call(s);
+        // Control: a body that returns is no failure.
+        assert_eq!(call::<true, _>(&frame, || 5), 5);
+        assert_eq!(counts_of(s), (1, 0));
+        // A panic caught inside the body does not reach the call.
+        let caught = call::<true, _>(&frame, || std::panic::catch_unwind(|| panic!("inner")));
+        assert!(caught.is_err());
+        assert_eq!(counts_of(s), (1, 0));
+        let out = std::panic::catch_unwind(|| call::<true, _>(&frame, || panic!("boom")));
+        assert!(out.is_err());
+        assert_eq!(counts_of(s), (1, 1));
+        // An uncounted call counts nothing.
+        let out = std::panic::catch_unwind(|| call::<false, _>(&frame, || panic!("boom")));
+        assert!(out.is_err());
+        assert_eq!(counts_of(s), (1, 1));
+    }
+
+    #[test]
+    fn a_panic_out_of_a_counted_poll_is_a_failure_and_a_dropped_future_is_not() {
+        use crate::capture::chain::{Frame, Instrumented};
+        use std::future::Future;
+        use std::panic::AssertUnwindSafe;
+        use std::task::{Context, Poll, Waker};
+        let s = site("calls::tests::poll");
+        let frame = Frame::new(s, &[]);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Control: a future dropped while pending (cancelled) is no failure.
+        let mut pending = Box::pin(Instrumented::<_, true>::new(
+            &frame,
+            std::future::pending::<()>(),
+        ));
+        assert!(pending.as_mut().poll(&mut cx).is_pending());
+        drop(pending);
+        assert_eq!(counts_of(s), (0, 0));
+        let mut failing = Box::pin(Instrumented::<_, true>::new(&frame, async {
+            panic!("boom")
+        }));
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| failing.as_mut().poll(&mut cx)));
+        assert!(out.is_err());
+        assert_eq!(counts_of(s), (0, 1));
+        let mut uncounted = Box::pin(Instrumented::<_, false>::new(&frame, async {
+            panic!("boom")
+        }));
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| uncounted.as_mut().poll(&mut cx)));
+        assert!(out.is_err());
+        assert_eq!(counts_of(s), (0, 1));
+        let mut ready = Box::pin(Instrumented::<_, true>::new(&frame, async { 7 }));
+        assert_eq!(ready.as_mut().poll(&mut cx), Poll::Ready(7));
+        assert_eq!(counts_of(s), (0, 1));
     }
 
     #[test]

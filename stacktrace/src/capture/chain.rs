@@ -56,8 +56,6 @@ pub struct Site {
     pub level: Level,
     /// `#[capture]` is on the function: an `Err` it returns is stored.
     pub reports_errors: bool,
-    /// Its calls and failures are counted (`#[capture]` without `uncounted`).
-    pub counted: bool,
     /// Its slot in the call counters, given on its first counted call.
     pub calls: crate::capture::calls::CallSlot,
     /// The arguments kept in a frame, in signature order.
@@ -217,22 +215,10 @@ pub struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
-    /// A frame of `site` with `args` (one per entry of `site.args`): a call of a
-    /// counted function.
+    /// A frame of `site` with `args` (one per entry of `site.args`).
     #[inline]
     pub fn new(site: &'static Site, args: &'a [ArgValue<'a>]) -> Self {
-        if site.counted {
-            crate::capture::calls::count_call(site);
-        }
         Frame { site, args }
-    }
-
-    /// The call failed: it returned an `Err`.
-    #[inline]
-    pub fn count_failure(&self) {
-        if self.site.counted {
-            crate::capture::calls::count_failure(self.site);
-        }
     }
 
     pub(crate) fn site(&self) -> &'static Site {
@@ -265,18 +251,6 @@ impl<'a> Frame<'a> {
             file: self.site.file.to_owned(),
             line: self.site.line,
             args,
-        }
-    }
-}
-
-/// A frame dropped while its thread panics belongs to a call the panic unwinds through: a
-/// failure of that call. (A captured call made by a destructor that runs during an unwind
-/// counts as failed too; rare enough to leave.)
-impl Drop for Frame<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.site.counted && std::thread::panicking() {
-            crate::capture::calls::count_failure(self.site);
         }
     }
 }
@@ -318,28 +292,53 @@ thread_local! {
     static PROPAGATING: RefCell<Option<Propagating>> = const { RefCell::new(None) };
 }
 
-/// Runs `body` with `frame` registered in this thread's chain.
+/// Runs `body` with `frame` registered in this thread's chain; when `COUNTED`, a panic
+/// unwinding out of `body` is a failure of the frame's function.
+///
+/// `COUNTED` is a constant of the expansion, not a field of the site read at run time: an
+/// uncounted call has no counting code at all, and a counted one none on its way out but
+/// the forgetting of a guard.
 #[inline]
-pub fn call<R>(frame: &Frame<'_>, body: impl FnOnce() -> R) -> R {
+pub fn call<const COUNTED: bool, R>(frame: &Frame<'_>, body: impl FnOnce() -> R) -> R {
     let node = Node {
         frame: (frame as *const Frame<'_>).cast(),
         below: Cell::new(std::ptr::null()),
     };
     let _linked = Linked::new(&node);
-    body()
+    if COUNTED {
+        let unwinding = FailOnUnwind(frame.site);
+        let out = body();
+        std::mem::forget(unwinding);
+        out
+    } else {
+        body()
+    }
 }
 
-/// The body of a captured `async fn`, polled with the function's frame registered.
+/// Counts a failure of its site when dropped. Made before a counted body runs and forgotten
+/// when it returns, it is dropped only by a panic unwinding out of the body: the success
+/// path asks nothing (not `std::thread::panicking()`), a panic caught inside the body is no
+/// failure, and neither is a captured call that a destructor makes during an unwind.
+struct FailOnUnwind(&'static Site);
+
+impl Drop for FailOnUnwind {
+    fn drop(&mut self) {
+        crate::capture::calls::count_failure(self.0);
+    }
+}
+
+/// The body of a captured `async fn`, polled with the function's frame registered; when
+/// `COUNTED`, a panic unwinding out of a poll is a failure of the function.
 ///
 /// Owning the body (rather than polling it through a `&mut`) keeps the `async fn`'s future
 /// `Send`, `Sync` and `UnwindSafe` exactly when it was without the attribute.
 #[derive(Debug)]
-pub struct Instrumented<'a, F> {
+pub struct Instrumented<'a, F, const COUNTED: bool> {
     frame: &'a Frame<'a>,
     body: F,
 }
 
-impl<'a, F> Instrumented<'a, F> {
+impl<'a, F, const COUNTED: bool> Instrumented<'a, F, COUNTED> {
     /// `body` to be polled with `frame` registered.
     #[inline]
     pub fn new(frame: &'a Frame<'a>, body: F) -> Self {
@@ -347,7 +346,7 @@ impl<'a, F> Instrumented<'a, F> {
     }
 }
 
-impl<F: Future> Future for Instrumented<'_, F> {
+impl<F: Future, const COUNTED: bool> Future for Instrumented<'_, F, COUNTED> {
     type Output = F::Output;
 
     #[inline]
@@ -359,7 +358,7 @@ impl<F: Future> Future for Instrumented<'_, F> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: see above; `this.body` stays where the pinned `self` put it.
         let body = unsafe { Pin::new_unchecked(&mut this.body) };
-        call(this.frame, || body.poll(cx))
+        call::<COUNTED, _>(this.frame, || body.poll(cx))
     }
 }
 
@@ -560,7 +559,6 @@ mod tests {
         line: 7,
         level: Level::Error,
         reports_errors: true,
-        counted: false,
         calls: crate::capture::calls::CallSlot::new(),
         args: &[
             ArgMeta {
@@ -589,7 +587,7 @@ mod tests {
             ArgValue::from(3u8),
         ];
         let frame = Frame::new(&SITE, &args);
-        let inside = call(&frame, || call(&frame, snapshot));
+        let inside = call::<false, _>(&frame, || call::<false, _>(&frame, snapshot));
         assert_eq!(inside.calls.len(), 2);
         let c = &inside.calls[0];
         assert_eq!(c.function, "app::login");
@@ -605,7 +603,7 @@ mod tests {
     fn a_panicking_body_leaves_no_frame_behind() {
         let args = [ArgValue::Str("a"), ArgValue::Str("b"), ArgValue::from(1u8)];
         let frame = Frame::new(&SITE, &args);
-        let r = std::panic::catch_unwind(|| call(&frame, || panic!("boom")));
+        let r = std::panic::catch_unwind(|| call::<false, _>(&frame, || panic!("boom")));
         assert!(r.is_err());
         assert!(snapshot().calls.is_empty());
     }
