@@ -448,7 +448,8 @@ fn no_canary_on_disk(dir: &Path, canaries: &[&str], control: &str, when: &str) {
 
 // Regression: the flight recorder copied each breadcrumb's texts into the crash record
 // unredacted, so a URL's password, a bearer token or the SMTP password of the settings in
-// a breadcrumb reached the disk while the process ran, and stayed there after a kill.
+// a breadcrumb reached the disk while the process ran, and stayed there after a kill; and
+// later a value the breadcrumb's data hid by its name, where its message quoted it.
 #[test]
 fn secrets_in_breadcrumbs_never_reach_the_crash_record() {
     let (dir, db) = support::scenario::db_dir();
@@ -469,7 +470,7 @@ fn secrets_in_breadcrumbs_never_reach_the_crash_record() {
         .read_line(&mut line)
         .expect("read ready");
     assert_eq!(line.trim(), "ready");
-    let canaries = ["sv-ring-pw-1", "sv-ring-tok-2", smtp];
+    let canaries = ["sv-ring-pw-1", "sv-ring-tok-2", smtp, "sv-ring-data-4"];
     let control = "ring-control-text";
     // While the process runs, and once it is killed, before the next open reads the record.
     no_canary_on_disk(dir.path(), &canaries, control, "while running");
@@ -479,6 +480,11 @@ fn secrets_in_breadcrumbs_never_reach_the_crash_record() {
     no_canary_on_disk(dir.path(), &canaries, control, "after the kill");
     let record = std::fs::read(the_record(&db)).expect("read the record");
     assert!(holds(&record, control), "the record lacks the control");
+    // The breadcrumb whose data hid the value is in the record, without it.
+    assert!(
+        holds(&record, "ring-data-control"),
+        "the record lacks the data control"
+    );
 
     let e = the_one_crash(&db);
     assert!(

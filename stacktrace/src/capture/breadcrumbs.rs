@@ -23,23 +23,17 @@ pub(crate) fn keep_at_most(max: usize) {
 
 /// Where each breadcrumb is also copied as it is recorded (the crash record's ring), set
 /// at install.
-static COPY_TO: std::sync::OnceLock<fn(Level, u64, &str, &str)> = std::sync::OnceLock::new();
+static COPY_TO: std::sync::OnceLock<fn(&Breadcrumb)> = std::sync::OnceLock::new();
 
-/// Copies every breadcrumb recorded from now on to `copy` too: its level, time (microseconds
-/// since the epoch), category and message.
+/// Copies every breadcrumb recorded from now on to `copy` too.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-pub(crate) fn copy_to(copy: fn(Level, u64, &str, &str)) {
+pub(crate) fn copy_to(copy: fn(&Breadcrumb)) {
     let _ = COPY_TO.set(copy);
 }
 
 fn copy_out(crumb: &Breadcrumb) {
     if let Some(copy) = COPY_TO.get() {
-        copy(
-            crumb.level,
-            crumb.timestamp_us,
-            &crumb.category,
-            &crumb.message,
-        );
+        copy(crumb);
     }
 }
 

@@ -218,6 +218,7 @@ impl Config {
 
     /// Whether fatal signals (a segfault, an abort, a stack overflow) are written down by a
     /// signal handler and reported at the next start (Linux; see the README's "Crashes").
+    /// On other platforms there is no handler, and this does nothing.
     pub fn crash_handler(mut self, on: bool) -> Self {
         self.crash_handler = on;
         self
@@ -225,7 +226,8 @@ impl Config {
 
     /// The level of the event for a process that ended without a clean shutdown and
     /// without a crash record (killed by SIGKILL or the OOM killer), reported at the next
-    /// start; `None`: no event (Linux).
+    /// start; `None`: no event (Linux; on other platforms no record is kept, and this does
+    /// nothing).
     pub fn unclean_exit_level(mut self, level: Option<crate::model::event::Level>) -> Self {
         self.unclean_exit_level = level;
         self

@@ -32,6 +32,8 @@ pub(crate) const SIZE: usize = RING + SLOTS * SLOT;
 pub(crate) const STATE: usize = 8;
 pub(crate) const PID: usize = 16;
 pub(crate) const STARTED_US: usize = 24;
+// Written by the recorder, which only Linux has; the reader finds the ring by its stamps.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) const CRUMB_COUNT: usize = 32;
 pub(crate) const META_LEN: usize = 40;
 /// How the process's session ended, written at a clean end (see [`outcome`]).
@@ -42,6 +44,7 @@ pub(crate) const META_MAX: usize = CRASH - META;
 /// What the record says of its process, in the state word.
 pub(crate) mod state {
     /// The process runs, or ended without a word.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) const OPEN: u32 = 1;
     /// It ended cleanly.
     pub(crate) const CLOSED: u32 = 2;
@@ -247,6 +250,7 @@ pub(crate) fn parse(b: &[u8]) -> Option<Record> {
 }
 
 /// The fresh bytes of a record for this process: header and meta, no crash, an empty ring.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn fresh(pid: u32, started_us: u64, meta: &Meta) -> Vec<u8> {
     let mut b = vec![0u8; SIZE];
     b[..8].copy_from_slice(&MAGIC);

@@ -58,9 +58,9 @@ pub(crate) fn arm(
 }
 
 #[cfg(target_os = "linux")]
-fn copy_breadcrumb(level: crate::model::event::Level, at_us: u64, category: &str, message: &str) {
+fn copy_breadcrumb(crumb: &crate::model::breadcrumb::Breadcrumb) {
     if let Some(r) = recorder::recorder() {
-        r.breadcrumb(level, at_us, category, message);
+        r.breadcrumb(crumb);
     }
 }
 

@@ -8,9 +8,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use serde_json::Value;
+
 use crate::crash::layout::{self, state, Meta};
-use crate::model::event::Level;
-use crate::pipeline::redact::credentials::redact_credentials;
+use crate::model::breadcrumb::Breadcrumb;
+use crate::pipeline::redact::credentials::{redact_credentials, redact_credentials_json};
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 
 /// The record of this process, once armed.
@@ -35,15 +37,32 @@ pub(crate) struct Redaction {
 
 impl Redaction {
     /// A breadcrumb's category and message as they may reach the disk: credentials found by
-    /// their form hidden, and what they hid and the settings' secrets scrubbed from both
-    /// texts wherever quoted. Texts that hold no candidate stay borrowed: one scan each,
-    /// no allocation.
-    fn apply<'t>(&self, category: &'t str, message: &'t str) -> (Cow<'t, str>, Cow<'t, str>) {
+    /// their form hidden, and what they hid, what its data hides (values by their names,
+    /// credentials by their form) and the settings' secrets scrubbed from both texts
+    /// wherever quoted, as an event's redaction scrubs them. Texts that hold no candidate
+    /// stay borrowed: without data and secrets, one cheap scan each and no allocation.
+    pub(crate) fn apply<'t>(&self, crumb: &'t Breadcrumb) -> (Cow<'t, str>, Cow<'t, str>) {
         let mut found = Vec::new();
+        if !crumb.data.is_empty() {
+            // The data is not copied in, but a text may quote what it holds.
+            let mut data = Value::Object(
+                crumb
+                    .data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            self.fields.redact_json_keeping(&mut data, &mut found);
+            redact_credentials_json(&mut data, &self.fields, &mut found);
+        }
         let mut texts = [
-            redact_credentials(category, &self.fields, &mut found),
-            redact_credentials(message, &self.fields, &mut found),
+            redact_credentials(&crumb.category, &self.fields, &mut found),
+            redact_credentials(&crumb.message, &self.fields, &mut found),
         ];
+        if found.is_empty() && self.secrets.is_empty() {
+            let [category, message] = texts;
+            return (category, message);
+        }
         let secrets = self.secrets.extended(found);
         if !secrets.is_empty() {
             for text in &mut texts {
@@ -161,10 +180,11 @@ impl Recorder {
     /// Copies a breadcrumb into the ring, redacted: a slot claimed by a counter, its
     /// sequence number cleared while it is written and set last, so a reader takes only
     /// whole slots.
-    pub(crate) fn breadcrumb(&self, level: Level, at_us: u64, category: &str, message: &str) {
+    pub(crate) fn breadcrumb(&self, crumb: &Breadcrumb) {
         // Redacted whole, then cut: a cut first could leave a secret its pattern no longer
         // finds (a URL's password without its `@`).
-        let (category, message) = self.redaction.apply(category, message);
+        let (category, message) = self.redaction.apply(crumb);
+        let (level, at_us) = (crumb.level, crumb.timestamp_us);
         let seq = self
             .u64_word(layout::CRUMB_COUNT)
             .fetch_add(1, Ordering::Relaxed)
@@ -283,6 +303,74 @@ fn cut(s: &str, max: usize) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::event::{Level, PLACEHOLDER};
+
+    fn redaction() -> Redaction {
+        Redaction {
+            fields: FieldRedactor::new(&["password".into(), "token".into()]),
+            secrets: Secrets::new(vec!["smtp-set-7".into()]),
+        }
+    }
+
+    // Regression: a value the breadcrumb's data hid by its name (or a credential in it) was
+    // copied into the record where the message quoted it, though an event of the same
+    // breadcrumb scrubs it. Secrets in each part: the category, the message, and the data
+    // (not copied in, but quoted by the message), by name, by form and by value.
+    #[test]
+    fn a_breadcrumb_reaches_the_record_without_its_secrets() {
+        let crumb = Breadcrumb::new(
+            Level::Info,
+            "db postgres://u:cat-pw-1@h smtp-set-7",
+            "login Bearer msg-tok-2 token=pair-tok-3 as data-pw-4 via data-url-pw-5 \
+             nested nest-tok-6 control-text",
+        )
+        .with_data("password", "data-pw-4")
+        .with_data("url", "redis://:data-url-pw-5@cache")
+        .with_data("inner", serde_json::json!({ "api_token": "nest-tok-6" }));
+        let (category, message) = redaction().apply(&crumb);
+        for canary in [
+            "cat-pw-1",
+            "msg-tok-2",
+            "pair-tok-3",
+            "data-pw-4",
+            "data-url-pw-5",
+            "nest-tok-6",
+            "smtp-set-7",
+        ] {
+            assert!(!category.contains(canary), "{canary} in {category}");
+            assert!(!message.contains(canary), "{canary} in {message}");
+        }
+        assert_eq!(
+            category,
+            format!("db postgres://u:{PLACEHOLDER}@h {PLACEHOLDER}")
+        );
+        assert!(
+            message.starts_with("login Bearer ") && message.ends_with(" control-text"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("as {PLACEHOLDER} via")),
+            "{message}"
+        );
+    }
+
+    // The fast path: texts that hold no candidate, beside data that hides nothing, are
+    // copied as they are, without a copy made; a secret of the settings is still found.
+    #[test]
+    fn plain_texts_are_not_copied_and_settings_secrets_still_scrubbed() {
+        let plain = Breadcrumb::new(Level::Info, "cart", "a breadcrumb of a usual length")
+            .with_data("sku", "A-17");
+        let (category, message) = redaction().apply(&plain);
+        assert!(matches!(category, Cow::Borrowed("cart")));
+        assert!(matches!(
+            message,
+            Cow::Borrowed("a breadcrumb of a usual length")
+        ));
+        let quoting = Breadcrumb::new(Level::Info, "cart", "a long text then smtp-set-7 too");
+        let (_, message) = redaction().apply(&quoting);
+        assert_eq!(message, format!("a long text then {PLACEHOLDER} too"));
+    }
 
     #[test]
     fn cut_keeps_whole_characters() {

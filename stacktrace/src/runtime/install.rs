@@ -495,6 +495,7 @@ fn notify_crashes(rt: &Runtime) {
 /// destructor: without it, an error captured just before `exit` would be lost with the
 /// writer's queue. Panics need no help; the hook journals them at once.
 mod exit_flush {
+    #[cfg(unix)]
     use super::runtime;
 
     /// Registers the handler; called once per process, under the install lock.

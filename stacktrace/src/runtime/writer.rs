@@ -25,7 +25,9 @@ thread_local! {
     pub(crate) static IS_WRITER: Cell<bool> = const { Cell::new(false) };
 }
 
-/// How often the exit handler looks whether its flush is done.
+/// How often the exit handler looks whether its flush is done. (Only Unix has the exit
+/// handler, and what serves it.)
+#[cfg_attr(not(unix), allow(dead_code))]
 const EXIT_POLL: Duration = Duration::from_millis(1);
 /// Events stored in one batch at most.
 const BATCH: usize = 512;
@@ -49,6 +51,7 @@ pub(crate) enum Job {
     /// A flush that says it is done by setting [`Writer`]'s `flushed_mark` to its mark:
     /// the exit handler waits for it without channels, which may need the thread-locals
     /// that `exit` has already destroyed.
+    #[cfg_attr(not(unix), allow(dead_code))]
     FlushMark(u64),
 }
 
@@ -79,6 +82,7 @@ pub(crate) struct Writer {
     /// equal, nothing waits to be stored or flushed.
     flushed_through: AtomicU64,
     /// The last mark given to a [`Job::FlushMark`], and the last one done.
+    #[cfg_attr(not(unix), allow(dead_code))]
     marks: AtomicU64,
     flushed_mark: Arc<AtomicU64>,
 }
@@ -183,6 +187,7 @@ impl Writer {
     /// since the last flush (the guard's, when `main` returned). Uses no thread-local: the
     /// exiting thread's are destroyed before exit handlers run. On the writer thread (an
     /// exit from a `before_store` hook) it cannot wait for itself and says it did not finish.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn flush_at_exit(&self, timeout: Duration) -> bool {
         let queued = self.queued.load(Ordering::SeqCst);
         if queued == self.flushed_through.load(Ordering::SeqCst) {
@@ -208,6 +213,7 @@ impl Writer {
     }
 
     /// Events queued and not yet flushed, as far as finished flushes tell.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn unflushed(&self) -> u64 {
         self.queued
             .load(Ordering::SeqCst)

@@ -102,7 +102,8 @@ fn main() {
         }
         "secrets-then-wait-for-kill" => {
             // Secrets in a breadcrumb's texts (a URL's password, a bearer token, the SMTP
-            // password of the settings), beside plain text; then as `wait-for-kill`.
+            // password of the settings) and data, beside plain text; then as
+            // `wait-for-kill`.
             let smtp = args.get(4).cloned().unwrap_or_default();
             add_breadcrumb(Breadcrumb::new(
                 Level::Info,
@@ -112,6 +113,16 @@ fn main() {
                      mail {smtp} ring-control-text"
                 ),
             ));
+            // A value its data hides by name, quoted by the message (the data itself is
+            // not copied into the record).
+            add_breadcrumb(
+                Breadcrumb::new(
+                    Level::Info,
+                    "login",
+                    "signed in with sv-ring-data-4 ring-data-control",
+                )
+                .with_data("password", "sv-ring-data-4"),
+            );
             println!("ready");
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
