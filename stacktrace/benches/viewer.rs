@@ -1,5 +1,5 @@
 //! The viewer on a large database: the first page of `groups`, `list --limit 50`, text
-//! searches and the dashboard's groups page, against a full scan of the events in the same
+//! searches and each of the dashboard's pages, against a full scan of the events in the same
 //! run, so each figure reads as a fraction of a scan.
 //!
 //! `STACKTRACE_BENCH_EVENTS` events (100,000 unless set) in 5,000 groups are captured through
@@ -190,6 +190,27 @@ fn viewer(c: &mut Criterion) {
     g.bench_function("dashboard: events page", |b| {
         b.iter(|| black_box(rt.block_on(page(&app, "/events"))))
     });
+    let newest = store.query().limit(1).run().expect("newest").events;
+    let newest = newest.first().expect("an event");
+    let group = format!("/groups/{}", newest.fingerprint);
+    g.bench_function("dashboard: a group's page", |b| {
+        b.iter(|| black_box(rt.block_on(page(&app, &group))))
+    });
+    let trends = format!("{group}/trends");
+    g.bench_function("dashboard: a group's trends page", |b| {
+        b.iter(|| black_box(rt.block_on(page(&app, &trends))))
+    });
+    let event = format!("/events/{}", newest.id);
+    g.bench_function("dashboard: an event's page", |b| {
+        b.iter(|| black_box(rt.block_on(page(&app, &event))))
+    });
+    for (name, uri) in [
+        ("dashboard: releases page", "/releases"),
+        ("dashboard: functions page", "/functions"),
+        ("dashboard: requests page", "/requests"),
+    ] {
+        g.bench_function(name, |b| b.iter(|| black_box(rt.block_on(page(&app, uri)))));
+    }
     g.finish();
 }
 

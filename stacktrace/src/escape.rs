@@ -1,6 +1,6 @@
-//! Escaping text for HTML and for URLs, shared by the dashboard, the mail reports and
-//! redaction (a secret is also scrubbed as HTML or a URL would quote it), and the one
-//! percent decoder. Percent-encoding and decoding are `percent-encoding`'s.
+//! Escaping text for HTML (the mail reports) and for URLs (the dashboard's links), both
+//! also used by redaction (a secret is also scrubbed as HTML or a URL would quote it), and
+//! the one percent decoder. Percent-encoding and decoding are `percent-encoding`'s.
 
 use std::borrow::Cow;
 

@@ -1,6 +1,6 @@
 //! The dashboard router driven in process: who is served (loopback peers without a token,
-//! token holders from anywhere), mounting under a path, escaping of event text, and forms
-//! that did not come from the dashboard.
+//! token holders from anywhere), mounting under a path, escaping of event text and of what a
+//! request asked for, and forms that did not come from the dashboard.
 
 mod support;
 
@@ -201,6 +201,37 @@ async fn a_status_change_from_a_foreign_form_is_refused() {
     )
     .await;
     assert!(page.body.contains("st-unresolved"), "unchanged");
+}
+
+// The message pages quote what the request asked for: a parameter or a path segment that
+// holds markup shows as text.
+#[tokio::test]
+async fn message_pages_show_markup_from_the_request_as_text() {
+    let (_dir, store) = showcase_store();
+    let app: Router = Dashboard::owning(store).router();
+    let local = Some("127.0.0.1:40000");
+    let markup = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+
+    let bad = send(&app, get(&format!("/?order={markup}"), local, "localhost")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body
+            .contains("unknown order &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;"),
+        "{}",
+        bad.body
+    );
+    assert!(!bad.body.contains("<script"), "unescaped markup");
+
+    let missing = send(&app, get(&format!("/groups/{markup}"), local, "localhost")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing
+            .body
+            .contains("no group &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        missing.body
+    );
+    assert!(!missing.body.contains("<script"), "unescaped markup");
 }
 
 /// Every `href` and `action` of a page.

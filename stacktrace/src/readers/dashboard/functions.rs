@@ -1,11 +1,10 @@
 //! The functions page: calls, failures and failure rate of each `#[capture]` function, by
 //! release, with its last failure and its groups linked.
 
-use std::fmt::Write as _;
-
+use maud::html;
 use serde::Deserialize;
 
-use super::html::{esc, query_string, time, url_component, Frame};
+use super::html::{query_string, time, url_component, Frame};
 use super::pages::PageError;
 use crate::readers::function_rates::{functions_listed, rate_text};
 use crate::Store;
@@ -27,66 +26,64 @@ pub(crate) fn functions(
     let needle = p.q.trim();
     let listed = functions_listed(store, release, (!needle.is_empty()).then_some(needle))?;
     let base = &frame.base;
-    let mut b = String::from("<h1>Functions</h1>");
-    let _ = write!(
-        b,
-        r#"<p class="muted">Calls and failures of each <code>#[capture]</code> function, by release: a failure is an <code>Err</code> returned or a panic.</p><form class="filters" method="get" action="{base}/functions"><input type="search" name="q" value="{}" placeholder="function name contains" aria-label="function"><input type="search" name="release" value="{}" placeholder="release" aria-label="release"><button type="submit">Filter</button></form>"#,
-        esc(&p.q),
-        esc(&p.release),
-        base = esc(base),
-    );
-    if listed.is_empty() {
-        b.push_str(r#"<p class="muted" id="no-functions">No counted calls yet.</p>"#);
-        return Ok(frame.page("Functions", &b));
-    }
-    b.push_str(
-        r#"<table class="functions"><thead><tr><th>Function</th><th>Release</th><th class="num">Calls</th><th class="num">Failures</th><th class="num">Rate</th><th>Last failure</th><th>Groups</th></tr></thead><tbody>"#,
-    );
-    for f in &listed {
-        let last = match (&f.last_event, f.last_failure_us) {
-            (Some(id), Some(at)) => format!(
-                r#"<a href="{}/events/{}">{}</a>"#,
-                esc(base),
-                esc(&url_component(id)),
-                esc(&time(at))
-            ),
-            _ => "<span class=\"muted\">none stored</span>".to_owned(),
-        };
-        let groups: Vec<String> = f
-            .groups
-            .iter()
-            .rev()
-            .map(|g| {
-                format!(
-                    r#"<a href="{}/groups/{}"><code>{}</code></a>"#,
-                    esc(base),
-                    esc(&url_component(g)),
-                    esc(&g.chars().take(12).collect::<String>())
-                )
-            })
-            .collect();
-        let release_cell = if f.release.is_empty() {
-            "<span class=\"muted\">none</span>".to_owned()
-        } else {
-            format!(
-                r#"<a href="{}/functions{}">{}</a>"#,
-                esc(base),
-                query_string(&[("release", &f.release)]),
-                esc(&f.release)
-            )
-        };
-        let _ = write!(
-            b,
-            r#"<tr><td><code>{}</code></td><td>{release_cell}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{last}</td><td>{}</td></tr>"#,
-            esc(&f.function),
-            f.calls,
-            f.failures,
-            esc(&rate_text(f)),
-            groups.join(" "),
-        );
-    }
-    b.push_str("</tbody></table>");
-    Ok(frame.page("Functions", &b))
+    let body = html! {
+        h1 { "Functions" }
+        p class="muted" {
+            "Calls and failures of each " code { "#[capture]" } " function, by release: a failure is an "
+            code { "Err" } " returned or a panic."
+        }
+        form class="filters" method="get" action={ (base) "/functions" } {
+            input type="search" name="q" value=(p.q) placeholder="function name contains" aria-label="function";
+            input type="search" name="release" value=(p.release) placeholder="release" aria-label="release";
+            button type="submit" { "Filter" }
+        }
+        @if listed.is_empty() {
+            p class="muted" id="no-functions" { "No counted calls yet." }
+        } @else {
+            table class="functions" {
+                thead { tr {
+                    th { "Function" } th { "Release" } th class="num" { "Calls" }
+                    th class="num" { "Failures" } th class="num" { "Rate" }
+                    th { "Last failure" } th { "Groups" }
+                } }
+                tbody {
+                    @for f in &listed {
+                        tr {
+                            td { code { (f.function) } }
+                            td {
+                                @if f.release.is_empty() {
+                                    span class="muted" { "none" }
+                                } @else {
+                                    a href={ (base) "/functions" (query_string(&[("release", &f.release)])) } {
+                                        (f.release)
+                                    }
+                                }
+                            }
+                            td class="num" { (f.calls) }
+                            td class="num" { (f.failures) }
+                            td class="num" { (rate_text(f)) }
+                            td {
+                                @if let (Some(id), Some(at)) = (&f.last_event, f.last_failure_us) {
+                                    a href={ (base) "/events/" (url_component(id)) } { (time(at)) }
+                                } @else {
+                                    span class="muted" { "none stored" }
+                                }
+                            }
+                            td {
+                                @for (i, g) in f.groups.iter().rev().enumerate() {
+                                    @if i > 0 { " " }
+                                    a href={ (base) "/groups/" (url_component(g)) } {
+                                        code { (g.chars().take(12).collect::<String>()) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(frame.page("Functions", body))
 }
 
 #[cfg(test)]

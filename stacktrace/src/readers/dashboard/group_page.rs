@@ -5,11 +5,12 @@
 //! [`MAX_SCANNED`] events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 
-use super::html::{self, esc, query_string, url_component, Frame};
+use maud::{html, Markup};
+
+use super::html::{self, query_string, url_component, Frame};
 use super::pages::PageError;
-use super::source_view::source_block;
+use super::source_view::{place, source_block};
 use crate::model::time::utc_text;
 use crate::readers::wording::short_title;
 use crate::{CrashEvent, Group, Interval, Store, Window};
@@ -104,168 +105,160 @@ pub(crate) fn details(
     frame: &Frame,
     g: &Group,
     selected: &str,
-) -> Result<String, PageError> {
+) -> Result<Markup, PageError> {
     let events = store
         .query()
         .fingerprint(&g.fingerprint)
         .limit(MAX_SCANNED)
         .run()?
         .events;
+    if events.is_empty() {
+        return Ok(Markup::default());
+    }
     let base = &frame.base;
     let here = format!("{base}/groups/{}", url_component(&g.fingerprint));
-    let mut b = String::new();
-    if events.is_empty() {
-        return Ok(b);
-    }
     let users: HashSet<&str> = events
         .iter()
         .map(|e| e.user.as_str())
         .filter(|u| !u.is_empty())
         .collect();
-    let releases = by_release(&events);
     let (first_release, last_release) = {
         let oldest = events.iter().min_by_key(|e| e.id).map(release_of);
         let newest = events.iter().max_by_key(|e| e.id).map(release_of);
         (oldest.unwrap_or(""), newest.unwrap_or(""))
     };
-    let scanned = if events.len() == MAX_SCANNED {
-        format!(" <span class=\"muted\">(of the newest {MAX_SCANNED} events)</span>")
-    } else {
-        String::new()
-    };
-    let _ = write!(
-        b,
-        r#"<h2>Impact{scanned}</h2><table class="meta impact"><tr><th>Users affected</th><td id="users-affected">{}</td></tr><tr><th>First release seen</th><td id="first-release">{}</td></tr><tr><th>Last release seen</th><td id="last-release">{}</td></tr><tr><th>Trends</th><td><a id="trends-link" href="{}/trends">per hour and per day</a></td></tr></table>"#,
-        users.len(),
-        esc(first_release),
-        esc(last_release),
-        esc(&here),
-    );
-
-    b.push_str(r#"<h2>Events by release</h2><table class="releases"><thead><tr><th>Release</th><th class="num">Events</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>"#);
-    for (release, n, first, last) in &releases {
-        let _ = write!(
-            b,
-            r#"<tr><td>{}</td><td class="num">{n}</td><td>{}</td><td>{}</td></tr>"#,
-            esc(release),
-            esc(&html::time(*first)),
-            esc(&html::time(*last)),
-        );
-    }
-    b.push_str("</tbody></table>");
-
-    b.push_str(r#"<h2>Tags</h2><div class="tags">"#);
-    for (key, (total, top)) in breakdowns(&events) {
-        let _ = write!(
-            b,
-            r#"<table class="tag" data-tag="{}"><thead><tr><th colspan="3">{}</th></tr></thead><tbody>"#,
-            esc(&key),
-            esc(&key)
-        );
-        for (value, n) in top {
-            let pct = share(n, total);
-            let _ = write!(
-                b,
-                r#"<tr><td class="value">{}</td><td class="num">{n}</td><td class="share"><span class="bar" style="width:{}"></span>{}</td></tr>"#,
-                esc(&value),
-                esc(&pct),
-                esc(&pct),
-            );
-        }
-        b.push_str("</tbody></table>");
-    }
-    b.push_str("</div>");
-
     // The event shown: the one asked for, else the newest.
     let at = events
         .iter()
         .position(|e| e.id.to_string() == selected)
         .unwrap_or(0);
     let e = &events[at];
-    let _ = write!(
-        b,
-        r#"<h2 id="event">Event {} of {} <span class="muted">({})</span></h2><p class="pager event-nav">"#,
-        at + 1,
-        events.len(),
-        esc(&html::time(e.timestamp_us)),
-    );
-    if at > 0 {
-        let _ = write!(
-            b,
-            r##"<a id="newer-event" rel="prev" href="{}{}#event">← Newer</a> · "##,
-            esc(&here),
-            query_string(&[("event", &events[at - 1].id.to_string())])
-        );
-    }
-    let _ = write!(
-        b,
-        r#"<a id="open-event" href="{}/events/{}">Open event</a>"#,
-        esc(base),
-        e.id
-    );
-    if at + 1 < events.len() {
-        let _ = write!(
-            b,
-            r##" · <a id="older-event" rel="next" href="{}{}#event">Older →</a>"##,
-            esc(&here),
-            query_string(&[("event", &events[at + 1].id.to_string())])
-        );
-    }
-    b.push_str("</p>");
-    b.push_str(&culprit(e));
-    b.push_str(&timeline(e));
-    Ok(b)
+    let link_to = |i: usize| {
+        format!(
+            "{here}{}#event",
+            query_string(&[("event", &events[i].id.to_string())])
+        )
+    };
+    Ok(html! {
+        h2 {
+            "Impact"
+            @if events.len() == MAX_SCANNED {
+                " " span class="muted" { "(of the newest " (MAX_SCANNED) " events)" }
+            }
+        }
+        table class="meta impact" {
+            tr { th { "Users affected" } td id="users-affected" { (users.len()) } }
+            tr { th { "First release seen" } td id="first-release" { (first_release) } }
+            tr { th { "Last release seen" } td id="last-release" { (last_release) } }
+            tr {
+                th { "Trends" }
+                td { a id="trends-link" href={ (here) "/trends" } { "per hour and per day" } }
+            }
+        }
+        h2 { "Events by release" }
+        table class="releases" {
+            thead { tr {
+                th { "Release" } th class="num" { "Events" } th { "First seen" } th { "Last seen" }
+            } }
+            tbody {
+                @for (release, n, first, last) in by_release(&events) {
+                    tr {
+                        td { (release) }
+                        td class="num" { (n) }
+                        td { (html::time(first)) }
+                        td { (html::time(last)) }
+                    }
+                }
+            }
+        }
+        h2 { "Tags" }
+        div class="tags" {
+            @for (key, (total, top)) in breakdowns(&events) {
+                table class="tag" data-tag=(key) {
+                    thead { tr { th colspan="3" { (key) } } }
+                    tbody {
+                        @for (value, n) in top {
+                            @let pct = share(n, total);
+                            tr {
+                                td class="value" { (value) }
+                                td class="num" { (n) }
+                                td class="share" {
+                                    span class="bar" style={ "width:" (pct) } {}
+                                    (pct)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 id="event" {
+            "Event " (at + 1) " of " (events.len()) " "
+            span class="muted" { "(" (html::time(e.timestamp_us)) ")" }
+        }
+        p class="pager event-nav" {
+            @if at > 0 {
+                a id="newer-event" rel="prev" href=(link_to(at - 1)) { "← Newer" }
+                " · "
+            }
+            a id="open-event" href={ (base) "/events/" (e.id) } { "Open event" }
+            @if at + 1 < events.len() {
+                " · "
+                a id="older-event" rel="next" href=(link_to(at + 1)) { "Older →" }
+            }
+        }
+        (culprit(e))
+        (timeline(e))
+    })
 }
 
 /// The event's culprit frame with its source lines.
-fn culprit(e: &CrashEvent) -> String {
+fn culprit(e: &CrashEvent) -> Markup {
     let Some(f) = e.culprit() else {
-        return r#"<p class="muted" id="culprit">No frame of the application.</p>"#.to_owned();
+        return html! { p class="muted" id="culprit" { "No frame of the application." } };
     };
-    let place = match (&f.file, f.line) {
-        (Some(file), Some(line)) => format!("{file}:{line}"),
-        (Some(file), None) => file.clone(),
-        _ => String::new(),
-    };
-    let mut b = format!(
-        r#"<h3>Culprit</h3><table class="frames culprit" id="culprit"><tbody><tr class="app"><td><code>{}</code></td><td class="muted">{}</td></tr>"#,
-        esc(&f.function),
-        esc(&place)
-    );
-    match (&f.source, f.line) {
-        (Some(source), Some(at)) => b.push_str(&source_block(source, at)),
-        _ => b.push_str(
-            r#"<tr><td colspan="2" class="muted">No source lines were kept for this frame.</td></tr>"#,
-        ),
+    html! {
+        h3 { "Culprit" }
+        table class="frames culprit" id="culprit" {
+            tbody {
+                tr class="app" {
+                    td { code { (f.function) } }
+                    td class="muted" { (place(f)) }
+                }
+                @match (&f.source, f.line) {
+                    (Some(source), Some(at)) => (source_block(source, at)),
+                    _ => tr {
+                        td colspan="2" class="muted" { "No source lines were kept for this frame." }
+                    },
+                }
+            }
+        }
     }
-    b.push_str("</tbody></table>");
-    b
 }
 
 /// The event's breadcrumbs, oldest first, each with its time before the event.
-fn timeline(e: &CrashEvent) -> String {
-    if e.breadcrumbs.is_empty() {
-        return r#"<h3>Breadcrumbs</h3><p class="muted" id="no-breadcrumbs">None.</p>"#.to_owned();
+fn timeline(e: &CrashEvent) -> Markup {
+    html! {
+        h3 { "Breadcrumbs" }
+        @if e.breadcrumbs.is_empty() {
+            p class="muted" id="no-breadcrumbs" { "None." }
+        } @else {
+            ol class="timeline" {
+                @for c in &e.breadcrumbs {
+                    li class={ "crumb lv-" (c.level.as_str()) } {
+                        span class="when" title=(utc_text(c.timestamp_us)) {
+                            (before_text(e.timestamp_us.saturating_sub(c.timestamp_us)))
+                        }
+                        " " span class="category" { (c.category) } " " (c.message)
+                    }
+                }
+                li class="crumb event" {
+                    span class="when" { "0 s" } " " span class="category" { "event" } " "
+                    (short_title(&e.title()))
+                }
+            }
+        }
     }
-    let mut b = String::from(r#"<h3>Breadcrumbs</h3><ol class="timeline">"#);
-    for c in &e.breadcrumbs {
-        let before = e.timestamp_us.saturating_sub(c.timestamp_us);
-        let _ = write!(
-            b,
-            r#"<li class="crumb lv-{}"><span class="when" title="{}">{}</span> <span class="category">{}</span> {}</li>"#,
-            c.level.as_str(),
-            esc(&utc_text(c.timestamp_us)),
-            esc(&before_text(before)),
-            esc(&c.category),
-            esc(&c.message),
-        );
-    }
-    let _ = write!(
-        b,
-        r#"<li class="crumb event"><span class="when">0 s</span> <span class="category">event</span> {}</li></ol>"#,
-        esc(&short_title(&e.title()))
-    );
-    b
 }
 
 /// A duration before the event: `-40 µs`, `-250 ms`, `-3.2 s`, `-4 min`, `-2 h`.
@@ -292,23 +285,19 @@ pub(crate) fn trends(store: &Store, frame: &Frame, fingerprint: &str) -> Result<
     let hourly = store.group_trend(fingerprint, Window::last(Interval::Hour, 48))?;
     let daily = store.group_trend(fingerprint, Window::last(Interval::Day, 30))?;
     let here = format!("{}/groups/{}", frame.base, url_component(&g.fingerprint));
-    let mut b = format!(
-        r#"<h1>Trends: {}</h1><p><a id="back-to-group" href="{}">Back to the group</a></p>"#,
-        esc(&short_title(&g.title)),
-        esc(&here)
-    );
-    for (id, what, trend) in [
-        ("hourly", "Events per hour, last 48 hours", &hourly),
-        ("daily", "Events per day, last 30 days", &daily),
-    ] {
-        let _ = write!(
-            b,
-            r#"<h2>{what} <span class="muted">({} in all)</span></h2><div id="{id}">{}</div>"#,
-            trend.total(),
-            super::trend_chart::labelled_chart(trend)
-        );
-    }
-    Ok(frame.page(&format!("Trends: {}", short_title(&g.title)), &b))
+    let title = format!("Trends: {}", short_title(&g.title));
+    let body = html! {
+        h1 { (title) }
+        p { a id="back-to-group" href=(here) { "Back to the group" } }
+        @for (id, what, trend) in [
+            ("hourly", "Events per hour, last 48 hours", &hourly),
+            ("daily", "Events per day, last 30 days", &daily),
+        ] {
+            h2 { (what) " " span class="muted" { "(" (trend.total()) " in all)" } }
+            div id=(id) { (super::trend_chart::labelled_chart(trend)) }
+        }
+    };
+    Ok(frame.page(&title, body))
 }
 
 #[cfg(test)]

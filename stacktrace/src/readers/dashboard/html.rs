@@ -1,18 +1,22 @@
-//! HTML building blocks: escaping, the page frame with its inline style, links, and the two
+//! HTML building blocks: the page frame with its inline style, badges, links, and the two
 //! charts (a sparkline and a bar chart) drawn as inline SVG. Nothing is loaded from
 //! elsewhere, so the dashboard works offline and under a strict content security policy.
+//!
+//! Pages are `maud` templates, which escape every value they insert; the only markup
+//! inserted as it is is the style sheet below. A page's control characters (other than
+//! line breaks and tabs) show as the replacement character (see [`Frame::page`]).
 
-use std::fmt::Write as _;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::model::time::utc_text;
 use crate::readers::wording::counted;
 use crate::store::Trend;
 use crate::{GroupStatus, Level};
 
-pub(crate) use crate::escape::escape_html as esc;
 pub(crate) use crate::escape::url_component;
 
-/// A query string (`?a=1&b=2`, escaped for an attribute) of the non-empty pairs.
+/// A query string (`?a=1&b=2`) of the non-empty pairs, each value URL-encoded; the template
+/// that inserts it escapes the `&`.
 pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
@@ -22,7 +26,7 @@ pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
     if parts.is_empty() {
         String::new()
     } else {
-        esc(&format!("?{}", parts.join("&")))
+        format!("?{}", parts.join("&"))
     }
 }
 
@@ -32,92 +36,83 @@ pub(crate) fn time(us: u64) -> String {
 }
 
 /// A status badge.
-pub(crate) fn status_badge(status: GroupStatus, regressed: bool) -> String {
-    let mut s = format!(r#"<span class="badge st-{0}">{0}</span>"#, status.as_str());
-    if regressed {
-        s.push_str(r#" <span class="badge st-regressed">regressed</span>"#);
+pub(crate) fn status_badge(status: GroupStatus, regressed: bool) -> Markup {
+    html! {
+        span class={ "badge st-" (status.as_str()) } { (status.as_str()) }
+        @if regressed { " " span class="badge st-regressed" { "regressed" } }
     }
-    s
 }
 
 /// A level badge.
-pub(crate) fn level_badge(level: Level) -> String {
-    format!(r#"<span class="badge lv-{0}">{0}</span>"#, level.as_str())
+pub(crate) fn level_badge(level: Level) -> Markup {
+    html! { span class={ "badge lv-" (level.as_str()) } { (level.as_str()) } }
 }
 
 /// A `<select>` with the current value selected.
-pub(crate) fn select(name: &str, current: &str, options: &[(&str, &str)]) -> String {
-    let mut s = format!(r#"<select name="{}">"#, esc(name));
-    for (value, label) in options {
-        let sel = if *value == current { " selected" } else { "" };
-        let _ = write!(
-            s,
-            r#"<option value="{}"{sel}>{}</option>"#,
-            esc(value),
-            esc(label)
-        );
+pub(crate) fn select(name: &str, current: &str, options: &[(&str, &str)]) -> Markup {
+    html! {
+        select name=(name) {
+            @for (value, label) in options {
+                option value=(value) selected[*value == current] { (label) }
+            }
+        }
     }
-    s.push_str("</select>");
-    s
+}
+
+/// A number with one decimal, for coordinates.
+fn coord(v: f64) -> String {
+    format!("{v:.1}")
 }
 
 /// A small line of a trend, for a table cell.
-pub(crate) fn sparkline(trend: &Trend) -> String {
+pub(crate) fn sparkline(trend: &Trend) -> Markup {
     const W: f64 = 120.0;
     const H: f64 = 24.0;
     let max = trend.max().max(1) as f64;
     let n = trend.counts.len().max(2) as f64 - 1.0;
-    let mut points = String::new();
-    for (i, c) in trend.counts.iter().enumerate() {
-        let x = i as f64 * W / n;
-        let y = H - 2.0 - (*c as f64 / max) * (H - 4.0);
-        let _ = write!(points, "{x:.1},{y:.1} ");
+    let points: Vec<String> = (trend.counts.iter().enumerate())
+        .map(|(i, c)| {
+            let y = H - 2.0 - (*c as f64 / max) * (H - 4.0);
+            format!("{},{}", coord(i as f64 * W / n), coord(y))
+        })
+        .collect();
+    let buckets = counted(
+        trend.counts.len() as u64,
+        &trend.interval.to_string(),
+        &format!("{}s", trend.interval),
+    );
+    html! {
+        svg class="spark" viewBox={ "0 0 " (W) " " (H) } width=(W) height=(H) role="img" {
+            title { (trend.total()) " in the last " (buckets) }
+            polyline points=(points.join(" ")) {}
+        }
     }
-    format!(
-        r#"<svg class="spark" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img"><title>{} in the last {}</title><polyline points="{}"/></svg>"#,
-        trend.total(),
-        counted(
-            trend.counts.len() as u64,
-            &trend.interval.to_string(),
-            &format!("{}s", trend.interval)
-        ),
-        points.trim_end()
-    )
 }
 
 /// A bar chart of a trend with its axis labels.
-pub(crate) fn bar_chart(trend: &Trend) -> String {
+pub(crate) fn bar_chart(trend: &Trend) -> Markup {
     const W: f64 = 720.0;
     const H: f64 = 160.0;
     const AXIS: f64 = 18.0;
     let max = trend.max().max(1);
-    let n = trend.counts.len().max(1);
-    let slot = W / n as f64;
-    let mut s = format!(
-        r#"<svg class="chart" viewBox="0 0 {W} {}" width="100%" role="img"><title>occurrences per {}</title>"#,
-        H + AXIS,
-        trend.interval
-    );
-    for (i, (start, count)) in trend.buckets().enumerate() {
-        let h = (count as f64 / max as f64) * (H - 12.0);
-        let x = i as f64 * slot;
-        let _ = write!(
-            s,
-            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{}: {count}</title></rect>"#,
-            x + 1.0,
-            H - h,
-            (slot - 2.0).max(1.0),
-            esc(&utc_text(start)),
-        );
+    let slot = W / trend.counts.len().max(1) as f64;
+    let label_y = format!("{:.0}", H + AXIS - 4.0);
+    html! {
+        svg class="chart" viewBox={ "0 0 " (W) " " (H + AXIS) } width="100%" role="img" {
+            title { "occurrences per " (trend.interval) }
+            @for (i, (start, count)) in trend.buckets().enumerate() {
+                @let h = (count as f64 / max as f64) * (H - 12.0);
+                rect x=(coord(i as f64 * slot + 1.0)) y=(coord(H - h))
+                    width=(coord((slot - 2.0).max(1.0))) height=(coord(h)) {
+                    title { (utc_text(start)) ": " (count) }
+                }
+            }
+            line x1="0" y1=(H) x2=(W) y2=(H) {}
+            text x="0" y=(label_y) { (utc_text(trend.start_us)) }
+            text x=(W) y=(label_y) text-anchor="end" { "now" }
+            text x=(W) y="12" text-anchor="end" { "max " (max) }
+        }
     }
-    let _ = write!(
-        s,
-        r#"<line x1="0" y1="{H}" x2="{W}" y2="{H}"/><text x="0" y="{:.0}">{}</text><text x="{W}" y="{:.0}" text-anchor="end">now</text><text x="{W}" y="12" text-anchor="end">max {max}</text></svg>"#,
-        H + AXIS - 4.0,
-        esc(&utc_text(trend.start_us)),
-        H + AXIS - 4.0,
-    );
-    s
 }
 
 const STYLE: &str = "
@@ -171,20 +166,47 @@ impl Frame {
         }
     }
 
-    /// A whole page around `body`.
-    pub(crate) fn page(&self, title: &str, body: &str) -> String {
-        format!(
-            r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{} · stacktrace</title><style>{STYLE}</style></head>
-<body><header><a class="brand" href="{home}">stacktrace</a><a href="{home}">Groups</a><a href="{base}/events">Events</a><a href="{base}/requests">Requests</a><a href="{base}/releases">Releases</a><a href="{base}/functions">Functions</a><span class="stats">{}</span></header>
-<main>{body}</main></body></html>"#,
-            esc(title),
-            esc(&self.summary),
-            base = esc(&self.base),
-            home = esc(&self.home()),
-        )
+    /// A whole page around `body`, its control characters other than line breaks and tabs
+    /// replaced: stored text is shown, never interpreted by a terminal or a parser.
+    pub(crate) fn page(&self, title: &str, body: Markup) -> String {
+        let home = self.home();
+        let base = &self.base;
+        let page = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width,initial-scale=1";
+                    title { (title) " · stacktrace" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body {
+                    header {
+                        a class="brand" href=(home) { "stacktrace" }
+                        a href=(home) { "Groups" }
+                        a href={ (base) "/events" } { "Events" }
+                        a href={ (base) "/requests" } { "Requests" }
+                        a href={ (base) "/releases" } { "Releases" }
+                        a href={ (base) "/functions" } { "Functions" }
+                        span class="stats" { (self.summary) }
+                    }
+                    main { (body) }
+                }
+            }
+        };
+        without_controls(page.into_string())
     }
+}
+
+/// `text` with its control characters other than line breaks and tabs replaced by U+FFFD.
+fn without_controls(text: String) -> String {
+    let kept = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(kept) {
+        return text;
+    }
+    text.chars()
+        .map(|c| if kept(c) { c } else { '\u{fffd}' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -193,20 +215,37 @@ mod tests {
     use crate::{Interval, Window};
 
     #[test]
-    fn escaping_covers_markup_quotes_and_controls() {
-        assert_eq!(
-            esc("<script>alert('x')</script>&\"\u{1b}[31m\n"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;\u{fffd}[31m\n"
+    fn pages_escape_markup_and_quotes_and_replace_controls() {
+        let frame = Frame {
+            base: "/a\"b".into(),
+            summary: "<b>1</b>".into(),
+        };
+        let text = "<script>alert('x')</script>&\"\u{1b}[31m\r\n\t";
+        let page = frame.page(text, html! { p id="shown" { (text) } });
+        assert!(
+            page.contains(
+                "<p id=\"shown\">&lt;script&gt;alert('x')&lt;/script&gt;&amp;&quot;\u{fffd}[31m\u{fffd}\n\t</p>"
+            ),
+            "{page}"
         );
+        assert!(page.contains("<title>&lt;script&gt;alert('x')"));
+        assert!(!page.contains("<script") && !page.contains('\u{1b}') && !page.contains('\r'));
+        assert!(page.contains(r#"<a href="/a&quot;b/events">Events</a>"#));
+        assert!(page.contains("<span class=\"stats\">&lt;b&gt;1&lt;/b&gt;</span>"));
+        // The style sheet is the one text inserted as it is.
+        assert!(page.contains("<style>\nbody{"));
     }
 
     #[test]
     fn query_strings_encode_values_and_skip_empty_ones() {
-        assert_eq!(
-            query_string(&[("q", "a b&c"), ("level", ""), ("x", "é")]),
-            "?q=a%20b%26c&amp;x=%C3%A9"
-        );
+        let q = query_string(&[("q", "a b&c"), ("level", ""), ("x", "é")]);
+        assert_eq!(q, "?q=a%20b%26c&x=%C3%A9");
         assert_eq!(query_string(&[("q", "")]), "");
+        let link = html! { a href={ "/events" (q) } { "next" } }.into_string();
+        assert_eq!(
+            link,
+            r#"<a href="/events?q=a%20b%26c&amp;x=%C3%A9">next</a>"#
+        );
     }
 
     #[test]
@@ -216,7 +255,9 @@ mod tests {
             start_us: Window::ending_at_us(Interval::Hour, 3, 0).start_us(),
             counts: vec![0, 5, 2],
         };
-        assert_eq!(bar_chart(&t).matches("<rect").count(), 3);
-        assert!(sparkline(&t).contains("7 in the last 3 hours"));
+        assert_eq!(bar_chart(&t).into_string().matches("<rect").count(), 3);
+        assert!(sparkline(&t)
+            .into_string()
+            .contains("<title>7 in the last 3 hours</title>"));
     }
 }

@@ -6,6 +6,8 @@ mod event_page;
 mod functions;
 mod group_page;
 mod html;
+#[cfg(test)]
+mod hostile_text;
 mod pages;
 mod releases;
 mod requests_page;

@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
+use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::html::{self, esc, query_string, Frame};
+use super::html::{self, query_string, Frame};
 use crate::readers::wording::{counted, short_title};
 use crate::{CrashEvent, EventId, GroupOrder, GroupStatus, Interval, Level, Store, Window};
 
@@ -141,111 +142,103 @@ pub(crate) fn groups(store: &Store, frame: &Frame, p: &GroupsParams) -> Result<S
                 || g.error_type.to_lowercase().contains(&needle)
                 || g.fingerprint.starts_with(&needle))
     })?;
-    let base = &frame.base;
-
-    let mut b = String::from("<h1>Groups</h1>");
-    let _ = write!(
-        b,
-        r#"<form class="filters" method="get" action="{}"><input type="search" name="q" value="{}" placeholder="search titles and error types" aria-label="search">{}{}{}<button type="submit">Search</button></form>"#,
-        esc(&frame.home()),
-        esc(&p.q),
-        html::select(
-            "status",
-            &p.status,
-            &[
-                ("", "any status"),
-                ("unresolved", "unresolved"),
-                ("resolved", "resolved"),
-                ("ignored", "ignored"),
-            ]
-        ),
-        html::select("level", &p.level, &LEVELS),
-        html::select(
-            "order",
-            &p.order,
-            &[("", "last seen"), ("count", "most events")]
-        ),
-    );
-    if !needle.is_empty() {
-        let _ = write!(
-            b,
-            r#"<p class="notice">{} {} “{}”. <a href="{}/events{}">Search the events’ messages too</a>.</p>"#,
-            counted(page.matching as u64, "group", "groups"),
-            if page.matching == 1 {
-                "matches"
-            } else {
-                "match"
-            },
-            esc(p.q.trim()),
-            esc(base),
-            query_string(&[("q", p.q.trim())])
-        );
-    }
-    b.push_str(
-        r#"<table class="groups"><thead><tr><th>Title</th><th>Level</th><th>Status</th><th class="num">Events</th><th>First seen</th><th>Last seen</th><th>Last 24 hours</th></tr></thead><tbody>"#,
-    );
     let window = Window::last(Interval::Hour, 24);
-    for g in &page.groups {
-        let trend = store.group_trend(&g.fingerprint, window)?;
-        let _ = write!(
-            b,
-            r#"<tr><td class="title"><a href="{}/groups/{}">{}</a><div class="muted">{}</div></td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-            esc(base),
-            esc(&g.fingerprint),
-            esc(&short_title(&g.title)),
-            esc(&g.error_type),
-            html::level_badge(g.level),
-            html::status_badge(g.status, g.regressed),
-            g.count,
-            html::time(g.first_seen_us),
-            html::time(g.last_seen_us),
-            html::sparkline(&trend),
-        );
-    }
-    b.push_str("</tbody></table>");
-    if page.groups.is_empty() {
-        b.push_str(r#"<p class="muted empty">No groups.</p>"#);
-    }
-    if let Some(last) = &page.next {
-        let _ = write!(
-            b,
-            r#"<p class="pager"><a rel="next" href="{}{}">Next page</a></p>"#,
-            esc(&frame.home()),
-            query_string(&[
+    let trends = page
+        .groups
+        .iter()
+        .map(|g| store.group_trend(&g.fingerprint, window))
+        .collect::<Result<Vec<_>, _>>()?;
+    let base = &frame.base;
+    let statuses = [
+        ("", "any status"),
+        ("unresolved", "unresolved"),
+        ("resolved", "resolved"),
+        ("ignored", "ignored"),
+    ];
+    let body = html! {
+        h1 { "Groups" }
+        form class="filters" method="get" action=(frame.home()) {
+            input type="search" name="q" value=(p.q) placeholder="search titles and error types" aria-label="search";
+            (html::select("status", &p.status, &statuses))
+            (html::select("level", &p.level, &LEVELS))
+            (html::select("order", &p.order, &[("", "last seen"), ("count", "most events")]))
+            button type="submit" { "Search" }
+        }
+        @if !needle.is_empty() {
+            p class="notice" {
+                (counted(page.matching as u64, "group", "groups"))
+                (if page.matching == 1 { " matches “" } else { " match “" })
+                (p.q.trim()) "”. "
+                a href={ (base) "/events" (query_string(&[("q", p.q.trim())])) } {
+                    "Search the events’ messages too"
+                }
+                "."
+            }
+        }
+        table class="groups" {
+            thead { tr {
+                th { "Title" } th { "Level" } th { "Status" } th class="num" { "Events" }
+                th { "First seen" } th { "Last seen" } th { "Last 24 hours" }
+            } }
+            tbody {
+                @for (g, trend) in page.groups.iter().zip(&trends) {
+                    tr {
+                        td class="title" {
+                            a href={ (base) "/groups/" (g.fingerprint) } { (short_title(&g.title)) }
+                            div class="muted" { (g.error_type) }
+                        }
+                        td { (html::level_badge(g.level)) }
+                        td { (html::status_badge(g.status, g.regressed)) }
+                        td class="num" { (g.count) }
+                        td { (html::time(g.first_seen_us)) }
+                        td { (html::time(g.last_seen_us)) }
+                        td { (html::sparkline(trend)) }
+                    }
+                }
+            }
+        }
+        @if page.groups.is_empty() {
+            p class="muted empty" { "No groups." }
+        }
+        @if let Some(last) = &page.next {
+            @let next = query_string(&[
                 ("q", &p.q),
                 ("status", &p.status),
                 ("level", &p.level),
                 ("order", &p.order),
-                ("after", last)
-            ])
-        );
-    }
-    Ok(frame.page("Groups", &b))
+                ("after", last),
+            ]);
+            p class="pager" { a rel="next" href={ (frame.home()) (next) } { "Next page" } }
+        }
+    };
+    Ok(frame.page("Groups", body))
 }
 
 /// A table of events, each row linking to its page.
-fn events_table(base: &str, events: &[CrashEvent]) -> String {
-    let mut b = String::from(
-        r#"<table class="events"><thead><tr><th>Time</th><th>Level</th><th>Event</th><th>User</th><th>Path</th></tr></thead><tbody>"#,
-    );
-    for e in events {
-        let _ = write!(
-            b,
-            r#"<tr><td>{}</td><td>{}</td><td class="title"><a href="{}/events/{}">{}</a></td><td>{}</td><td>{}</td></tr>"#,
-            html::time(e.timestamp_us),
-            html::level_badge(e.level),
-            esc(base),
-            e.id,
-            esc(&short_title(&e.title())),
-            esc(&e.user),
-            esc(&e.request_path),
-        );
+fn events_table(base: &str, events: &[CrashEvent]) -> Markup {
+    html! {
+        table class="events" {
+            thead { tr {
+                th { "Time" } th { "Level" } th { "Event" } th { "User" } th { "Path" }
+            } }
+            tbody {
+                @for e in events {
+                    tr {
+                        td { (html::time(e.timestamp_us)) }
+                        td { (html::level_badge(e.level)) }
+                        td class="title" {
+                            a href={ (base) "/events/" (e.id) } { (short_title(&e.title())) }
+                        }
+                        td { (e.user) }
+                        td { (e.request_path) }
+                    }
+                }
+            }
+        }
+        @if events.is_empty() {
+            p class="muted empty" { "No events." }
+        }
     }
-    b.push_str("</tbody></table>");
-    if events.is_empty() {
-        b.push_str(r#"<p class="muted empty">No events.</p>"#);
-    }
-    b
 }
 
 /// A group's page.
@@ -273,76 +266,73 @@ pub(crate) fn group(
         q = q.after(&p.after);
     }
     let page = q.run()?;
-    let base = &frame.base;
-    let here = format!("{base}/groups/{}", g.fingerprint);
-
-    let mut b = format!(
-        r#"<h1>{}</h1><table class="meta"><tr><th>Status</th><td id="status">{}</td></tr><tr><th>Level</th><td>{}</td></tr><tr><th>Error type</th><td>{}</td></tr><tr><th>Events</th><td>{}</td></tr><tr><th>First seen</th><td>{}</td></tr><tr><th>Last seen</th><td>{}</td></tr><tr><th>Fingerprint</th><td><code>{}</code></td></tr></table>"#,
-        esc(&short_title(&g.title)),
-        html::status_badge(g.status, g.regressed),
-        html::level_badge(g.level),
-        esc(&g.error_type),
-        g.count,
-        html::time(g.first_seen_us),
-        html::time(g.last_seen_us),
-        esc(&g.fingerprint),
+    let details = super::group_page::details(store, frame, &g, &p.event)?;
+    let here = format!("{}/groups/{}", frame.base, g.fingerprint);
+    let actions = [
+        (GroupStatus::Resolved, "Resolve", "resolve"),
+        (GroupStatus::Ignored, "Ignore", "ignore"),
+        (GroupStatus::Unresolved, "Reopen", "reopen"),
+    ];
+    let last = counted(
+        buckets as u64,
+        &interval.to_string(),
+        &format!("{interval}s"),
     );
-    b.push_str(r#"<p class="actions">"#);
-    for (status, label) in [
-        (GroupStatus::Resolved, "Resolve"),
-        (GroupStatus::Ignored, "Ignore"),
-        (GroupStatus::Unresolved, "Reopen"),
-    ] {
-        if status != g.status {
-            let _ = write!(
-                b,
-                r#"<form class="inline" method="post" action="{}/status"><input type="hidden" name="status" value="{}"><input type="hidden" name="csrf" value="{}"><button type="submit" id="{}">{label}</button></form> "#,
-                esc(&here),
-                status.as_str(),
-                esc(csrf),
-                label.to_lowercase(),
-            );
+    let body = html! {
+        h1 { (short_title(&g.title)) }
+        table class="meta" {
+            tr { th { "Status" } td id="status" { (html::status_badge(g.status, g.regressed)) } }
+            tr { th { "Level" } td { (html::level_badge(g.level)) } }
+            tr { th { "Error type" } td { (g.error_type) } }
+            tr { th { "Events" } td { (g.count) } }
+            tr { th { "First seen" } td { (html::time(g.first_seen_us)) } }
+            tr { th { "Last seen" } td { (html::time(g.last_seen_us)) } }
+            tr { th { "Fingerprint" } td { code { (g.fingerprint) } } }
         }
-    }
-    if g.status != GroupStatus::Resolved || g.resolved_in.is_none() {
-        b.push_str(&super::releases::resolve_in_release_form(&here, csrf));
-    }
-    if let Some(r) = &g.resolved_in {
-        let _ = write!(
-            b,
-            r#" <span id="resolved-in" class="muted">resolved in {}: an event of a newer release reopens it</span>"#,
-            esc(&r.release)
-        );
-    }
-    b.push_str("</p>");
-    let _ = write!(
-        b,
-        r#"<h2>Occurrences per {} <span class="muted">({} in the last {}; <a href="{}{}">per hour</a> · <a href="{}{}">per day</a>)</span></h2>{}"#,
-        interval,
-        trend.total(),
-        counted(
-            buckets as u64,
-            &interval.to_string(),
-            &format!("{interval}s")
-        ),
-        esc(&here),
-        query_string(&[("interval", "hour")]),
-        esc(&here),
-        query_string(&[("interval", "day")]),
-        html::bar_chart(&trend),
-    );
-    b.push_str(&super::group_page::details(store, frame, &g, &p.event)?);
-    b.push_str("<h2>Events</h2>");
-    b.push_str(&events_table(base, &page.events));
-    if let Some(next) = &page.next {
-        let _ = write!(
-            b,
-            r#"<p class="pager"><a rel="next" href="{}{}">Older events</a></p>"#,
-            esc(&here),
-            query_string(&[("interval", &p.interval), ("after", next)])
-        );
-    }
-    Ok(frame.page(&short_title(&g.title), &b))
+        p class="actions" {
+            @for (status, label, id) in actions {
+                @if status != g.status {
+                    form class="inline" method="post" action={ (here) "/status" } {
+                        input type="hidden" name="status" value=(status.as_str());
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" id=(id) { (label) }
+                    }
+                    " "
+                }
+            }
+            @if g.status != GroupStatus::Resolved || g.resolved_in.is_none() {
+                (super::releases::resolve_in_release_form(&here, csrf))
+            }
+            @if let Some(r) = &g.resolved_in {
+                " "
+                span id="resolved-in" class="muted" {
+                    "resolved in " (r.release) ": an event of a newer release reopens it"
+                }
+            }
+        }
+        h2 {
+            "Occurrences per " (interval) " "
+            span class="muted" {
+                "(" (trend.total()) " in the last " (last) "; "
+                a href={ (here) (query_string(&[("interval", "hour")])) } { "per hour" }
+                " · "
+                a href={ (here) (query_string(&[("interval", "day")])) } { "per day" }
+                ")"
+            }
+        }
+        (html::bar_chart(&trend))
+        (details)
+        h2 { "Events" }
+        (events_table(&frame.base, &page.events))
+        @if let Some(next) = &page.next {
+            p class="pager" {
+                a rel="next" href={ (here) (query_string(&[("interval", &p.interval), ("after", next)])) } {
+                    "Older events"
+                }
+            }
+        }
+    };
+    Ok(frame.page(&short_title(&g.title), body))
 }
 
 /// The events page: the read API's filters over all events.
@@ -375,33 +365,31 @@ pub(crate) fn events(store: &Store, frame: &Frame, p: &EventsParams) -> Result<S
     }
     let page = q.run()?;
     let base = &frame.base;
-    let mut b = String::from("<h1>Events</h1>");
-    let _ = write!(
-        b,
-        r#"<form class="filters" method="get" action="{}/events"><input type="search" name="q" value="{}" placeholder="search messages" aria-label="search">{}<input name="user" value="{}" placeholder="user"><input name="path" value="{}" placeholder="request path"><input name="type" value="{}" placeholder="error type"><button type="submit">Search</button></form>"#,
-        esc(base),
-        esc(&p.q),
-        html::select("level", &p.level, &LEVELS),
-        esc(&p.user),
-        esc(&p.path),
-        esc(&p.error_type),
-    );
-    b.push_str(&events_table(base, &page.events));
-    if let Some(next) = &page.next {
-        let _ = write!(
-            b,
-            r#"<p class="pager"><a rel="next" href="{}/events{}">Older events</a></p>"#,
-            esc(base),
-            query_string(&[
-                ("q", &p.q),
-                ("level", &p.level),
-                ("user", &p.user),
-                ("path", &p.path),
-                ("type", &p.error_type),
-                ("group", &p.group),
-                ("after", next)
-            ])
-        );
-    }
-    Ok(frame.page("Events", &b))
+    let next = page.next.as_ref().map(|next| {
+        query_string(&[
+            ("q", &p.q),
+            ("level", &p.level),
+            ("user", &p.user),
+            ("path", &p.path),
+            ("type", &p.error_type),
+            ("group", &p.group),
+            ("after", next),
+        ])
+    });
+    let body = html! {
+        h1 { "Events" }
+        form class="filters" method="get" action={ (base) "/events" } {
+            input type="search" name="q" value=(p.q) placeholder="search messages" aria-label="search";
+            (html::select("level", &p.level, &LEVELS))
+            input name="user" value=(p.user) placeholder="user";
+            input name="path" value=(p.path) placeholder="request path";
+            input name="type" value=(p.error_type) placeholder="error type";
+            button type="submit" { "Search" }
+        }
+        (events_table(base, &page.events))
+        @if let Some(next) = next {
+            p class="pager" { a rel="next" href={ (base) "/events" (next) } { "Older events" } }
+        }
+    };
+    Ok(frame.page("Events", body))
 }

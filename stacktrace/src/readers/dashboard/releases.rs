@@ -2,11 +2,10 @@
 //! groups, first and last seen), two releases compared side by side, and the form that
 //! resolves a group in a release.
 
-use std::fmt::Write as _;
-
+use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::html::{self, esc, Frame};
+use super::html::{self, Frame};
 use super::pages::PageError;
 use crate::readers::wording::percent;
 use crate::{Release, Store};
@@ -27,22 +26,16 @@ pub(crate) fn releases(
 ) -> Result<String, PageError> {
     let mut list = store.releases()?;
     list.reverse();
-    let mut b = String::from("<h1>Releases</h1>");
-    if !p.a.is_empty() || !p.b.is_empty() {
+    let compared = if !p.a.is_empty() || !p.b.is_empty() {
         let find = |name: &str| {
             store.release(name)?.ok_or_else(|| {
                 PageError::NotFound(format!("no release {:?}", crate::model::release::cut(name)))
             })
         };
-        let (a, bb) = (find(&p.a)?, find(&p.b)?);
-        b.push_str(&comparison(&a, &bb));
-    }
-    if list.is_empty() {
-        b.push_str(
-            r#"<p class="notice">No releases yet: set a release, or install with <code>stacktrace::install!()</code>, which names it after the crate.</p>"#,
-        );
-        return Ok(frame.page("Releases", &b));
-    }
+        Some(comparison(&find(&p.a)?, &find(&p.b)?))
+    } else {
+        None
+    };
     let options: Vec<(&str, &str)> = list
         .iter()
         .map(|r| (r.name.as_str(), r.name.as_str()))
@@ -54,48 +47,62 @@ pub(crate) fn releases(
             given.to_owned()
         }
     };
-    let _ = write!(
-        b,
-        r#"<form class="filters" id="compare" method="get" action="{}/releases">Compare {} with {} <button type="submit">Compare</button></form>"#,
-        esc(&frame.base),
-        html::select("a", &first(&p.a, 1.min(list.len() - 1)), &options),
-        html::select("b", &first(&p.b, 0), &options),
-    );
-    b.push_str(
-        r#"<table id="releases"><thead><tr><th>Release</th><th class="num">Sessions</th><th class="num">Crash-free</th><th class="num">Errored</th><th class="num">Crashed</th><th class="num">Open</th><th class="num">Events</th><th class="num">New groups</th><th>First seen</th><th>Last seen</th></tr></thead><tbody>"#,
-    );
-    for r in &list {
-        let _ = write!(
-            b,
-            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
-            esc(&r.name),
-            r.sessions,
-            percent(r.crash_free_rate()),
-            percent(r.errored_rate()),
-            r.crashed,
-            r.open_sessions(),
-            r.events,
-            r.new_groups,
-            html::time(r.first_seen_us),
-            html::time(r.last_seen_us),
-        );
-    }
-    b.push_str("</tbody></table>");
-    Ok(frame.page("Releases", &b))
+    let heads = [
+        "Sessions",
+        "Crash-free",
+        "Errored",
+        "Crashed",
+        "Open",
+        "Events",
+        "New groups",
+    ];
+    let body = html! {
+        h1 { "Releases" }
+        @if let Some(compared) = compared { (compared) }
+        @if list.is_empty() {
+            p class="notice" {
+                "No releases yet: set a release, or install with "
+                code { "stacktrace::install!()" } ", which names it after the crate."
+            }
+        } @else {
+            form class="filters" id="compare" method="get" action={ (frame.base) "/releases" } {
+                "Compare " (html::select("a", &first(&p.a, 1.min(list.len() - 1)), &options))
+                " with " (html::select("b", &first(&p.b, 0), &options)) " "
+                button type="submit" { "Compare" }
+            }
+            table id="releases" {
+                thead { tr {
+                    th { "Release" }
+                    @for head in heads { th class="num" { (head) } }
+                    th { "First seen" } th { "Last seen" }
+                } }
+                tbody {
+                    @for r in &list {
+                        tr {
+                            td { (r.name) }
+                            td class="num" { (r.sessions) }
+                            td class="num" { (percent(r.crash_free_rate())) }
+                            td class="num" { (percent(r.errored_rate())) }
+                            td class="num" { (r.crashed) }
+                            td class="num" { (r.open_sessions()) }
+                            td class="num" { (r.events) }
+                            td class="num" { (r.new_groups) }
+                            td { (html::time(r.first_seen_us)) }
+                            td { (html::time(r.last_seen_us)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(frame.page("Releases", body))
 }
 
 /// One row of a comparison: a release's value as text.
 type Measure = fn(&Release) -> String;
 
 /// Two releases side by side.
-fn comparison(a: &Release, b: &Release) -> String {
-    let mut s = format!(
-        r#"<h2>{} compared with {}</h2><table id="comparison"><thead><tr><th></th><th class="num">{}</th><th class="num">{}</th></tr></thead><tbody>"#,
-        esc(&a.name),
-        esc(&b.name),
-        esc(&a.name),
-        esc(&b.name),
-    );
+fn comparison(a: &Release, b: &Release) -> Markup {
     let rows: [(&str, Measure); 9] = [
         ("Sessions", |r| r.sessions.to_string()),
         ("Crash-free", |r| percent(r.crash_free_rate())),
@@ -107,24 +114,28 @@ fn comparison(a: &Release, b: &Release) -> String {
         ("First seen", |r| html::time(r.first_seen_us)),
         ("Last seen", |r| html::time(r.last_seen_us)),
     ];
-    for (label, value) in rows {
-        let _ = write!(
-            s,
-            r#"<tr><th>{label}</th><td class="num">{}</td><td class="num">{}</td></tr>"#,
-            esc(&value(a)),
-            esc(&value(b)),
-        );
+    html! {
+        h2 { (a.name) " compared with " (b.name) }
+        table id="comparison" {
+            thead { tr { th {} th class="num" { (a.name) } th class="num" { (b.name) } } }
+            tbody {
+                @for (label, value) in rows {
+                    tr { th { (label) } td class="num" { (value(a)) } td class="num" { (value(b)) } }
+                }
+            }
+        }
     }
-    s.push_str("</tbody></table>");
-    s
 }
 
 /// The form on a group's page that resolves it in a release (empty: the newest seen),
 /// posted to its status address.
-pub(crate) fn resolve_in_release_form(here: &str, csrf: &str) -> String {
-    format!(
-        r#"<form class="inline" id="resolve-in-release" method="post" action="{}/status"><input type="hidden" name="status" value="resolved"><input type="hidden" name="csrf" value="{}"><input name="in_release" value="" placeholder="release (empty: newest)" aria-label="release"><button type="submit">Resolve in release</button></form>"#,
-        esc(here),
-        esc(csrf),
-    )
+pub(crate) fn resolve_in_release_form(here: &str, csrf: &str) -> Markup {
+    html! {
+        form class="inline" id="resolve-in-release" method="post" action={ (here) "/status" } {
+            input type="hidden" name="status" value="resolved";
+            input type="hidden" name="csrf" value=(csrf);
+            input name="in_release" value="" placeholder="release (empty: newest)" aria-label="release";
+            button type="submit" { "Resolve in release" }
+        }
+    }
 }

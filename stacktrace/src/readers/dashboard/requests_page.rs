@@ -2,12 +2,12 @@
 //! requests by path, by status, and the latest ones, with filters by path, status and time
 //! taken.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
+use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::html::{self, esc, query_string, Frame};
+use super::html::{self, query_string, Frame};
 use super::pages::PageError;
 use crate::readers::request_summary::{
     duration_text, slowest_of, summaries_of, RequestSummary, SummaryKey,
@@ -39,36 +39,33 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-fn requests_table(base: &str, rows: &[TrackedRequest]) -> String {
-    let mut b = String::from(
-        r#"<table class="requests"><thead><tr><th>Time</th><th>Method</th><th>Path</th><th class="num">Status</th><th class="num">Duration</th><th>User</th></tr></thead><tbody>"#,
-    );
-    for r in rows {
-        let query = if r.query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", r.query)
-        };
-        let _ = write!(
-            b,
-            r#"<tr><td>{}</td><td>{}</td><td class="title"><a href="{}/requests{}">{}</a><span class="muted">{}</span></td><td class="num"><span class="badge {}">{}</span></td><td class="num">{}</td><td>{}</td></tr>"#,
-            html::time(r.timestamp_us),
-            esc(&r.method),
-            esc(base),
-            query_string(&[("path", &r.path)]),
-            esc(&r.path),
-            esc(&query),
-            status_class(r.status),
-            r.status,
-            duration_text(r.duration_us),
-            esc(&r.user),
-        );
+fn requests_table(base: &str, rows: &[TrackedRequest]) -> Markup {
+    html! {
+        table class="requests" {
+            thead { tr {
+                th { "Time" } th { "Method" } th { "Path" } th class="num" { "Status" }
+                th class="num" { "Duration" } th { "User" }
+            } }
+            tbody {
+                @for r in rows {
+                    tr {
+                        td { (html::time(r.timestamp_us)) }
+                        td { (r.method) }
+                        td class="title" {
+                            a href={ (base) "/requests" (query_string(&[("path", &r.path)])) } { (r.path) }
+                            span class="muted" { @if !r.query.is_empty() { "?" (r.query) } }
+                        }
+                        td class="num" { span class={ "badge " (status_class(r.status)) } { (r.status) } }
+                        td class="num" { (duration_text(r.duration_us)) }
+                        td { (r.user) }
+                    }
+                }
+            }
+        }
+        @if rows.is_empty() {
+            p class="muted empty" { "No requests." }
+        }
     }
-    b.push_str("</tbody></table>");
-    if rows.is_empty() {
-        b.push_str(r#"<p class="muted empty">No requests.</p>"#);
-    }
-    b
 }
 
 fn summary_table(
@@ -76,45 +73,48 @@ fn summary_table(
     by: SummaryKey,
     sums: &[RequestSummary],
     p: &RequestsParams,
-) -> String {
+) -> Markup {
     let (head, class) = match by {
         SummaryKey::Path => ("Path", "by-path"),
         SummaryKey::Status => ("Status", "by-status"),
     };
-    let mut b = format!(
-        r#"<table class="{class}"><thead><tr><th>{head}</th><th class="num">Requests</th><th class="num">5xx</th><th class="num">Mean</th><th class="num">95th percentile</th><th class="num">Slowest</th><th>Last</th></tr></thead><tbody>"#
-    );
-    for s in sums.iter().take(ROWS) {
-        let link = match by {
-            SummaryKey::Path => query_string(&[
-                ("path", &s.key),
-                ("status", &p.status),
-                ("slower_than", &p.slower_than),
-            ]),
-            SummaryKey::Status => query_string(&[
-                ("path", &p.path),
-                ("status", &s.key),
-                ("slower_than", &p.slower_than),
-            ]),
-        };
-        let _ = write!(
-            b,
-            r#"<tr><td class="title"><a href="{}/requests{link}">{}</a></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
-            esc(base),
-            esc(&s.key),
-            s.requests,
-            s.server_errors,
-            duration_text(s.mean_us),
-            duration_text(s.p95_us),
-            duration_text(s.max_us),
-            html::time(s.last_us),
-        );
+    let link = |key: &str| match by {
+        SummaryKey::Path => query_string(&[
+            ("path", key),
+            ("status", &p.status),
+            ("slower_than", &p.slower_than),
+        ]),
+        SummaryKey::Status => query_string(&[
+            ("path", &p.path),
+            ("status", key),
+            ("slower_than", &p.slower_than),
+        ]),
+    };
+    html! {
+        table class=(class) {
+            thead { tr {
+                th { (head) } th class="num" { "Requests" } th class="num" { "5xx" }
+                th class="num" { "Mean" } th class="num" { "95th percentile" }
+                th class="num" { "Slowest" } th { "Last" }
+            } }
+            tbody {
+                @for s in sums.iter().take(ROWS) {
+                    tr {
+                        td class="title" { a href={ (base) "/requests" (link(&s.key)) } { (s.key) } }
+                        td class="num" { (s.requests) }
+                        td class="num" { (s.server_errors) }
+                        td class="num" { (duration_text(s.mean_us)) }
+                        td class="num" { (duration_text(s.p95_us)) }
+                        td class="num" { (duration_text(s.max_us)) }
+                        td { (html::time(s.last_us)) }
+                    }
+                }
+            }
+        }
+        @if sums.is_empty() {
+            p class="muted empty" { "No requests." }
+        }
     }
-    b.push_str("</tbody></table>");
-    if sums.is_empty() {
-        b.push_str(r#"<p class="muted empty">No requests.</p>"#);
-    }
-    b
 }
 
 /// The requests page.
@@ -150,63 +150,48 @@ pub(crate) fn requests(
     }
     let (rows, damaged) = q.run_skipping_damaged()?;
     let base = &frame.base;
-
-    let mut b = String::from("<h1>Requests</h1>");
-    for e in &damaged {
-        let _ = write!(
-            b,
-            r#"<p class="notice">Skipped: {}</p>"#,
-            esc(&crate::diag::error_chain(e))
-        );
-    }
-    let _ = write!(
-        b,
-        r#"<form class="filters" method="get" action="{}/requests"><input name="path" value="{}" placeholder="path, such as /checkout" aria-label="path"><input name="status" value="{}" placeholder="status" aria-label="status" size="6"><input name="slower_than" value="{}" placeholder="slower than (ms)" aria-label="slower than, in milliseconds" size="14"><button type="submit">Filter</button></form>"#,
-        esc(base),
-        esc(&p.path),
-        esc(&p.status),
-        esc(&p.slower_than),
-    );
-    if rows.is_empty() {
-        b.push_str(
-            r#"<p class="notice">No tracked requests match. Requests are tracked when the app's <code>StacktraceLayer</code> has <code>tracking</code> on.</p>"#,
-        );
+    // What the figures below are computed from: all the matching requests, or the latest
+    // `SCAN` of them.
+    let n = counted(rows.len() as u64, "matching request", "matching requests");
+    let covered = if rows.len() == SCAN {
+        format!("the latest {n}")
     } else {
-        // What the figures below are computed from: all the matching requests, or the
-        // latest `SCAN` of them.
-        let n = counted(rows.len() as u64, "matching request", "matching requests");
-        let covered = if rows.len() == SCAN {
-            format!("the latest {n}")
-        } else {
-            format!("the {n}")
-        };
-        let _ = write!(
-            b,
-            r#"<p class="muted" id="covered">From {} (tracked from {} to {}).</p>"#,
-            covered,
-            html::time(rows.last().map_or(0, |r| r.timestamp_us)),
-            html::time(rows.first().map_or(0, |r| r.timestamp_us)),
-        );
-    }
-    b.push_str("<h2>Slowest</h2>");
-    b.push_str(&requests_table(base, &slowest_of(rows.clone(), ROWS)));
-    b.push_str("<h2>By path</h2>");
-    b.push_str(&summary_table(
-        base,
-        SummaryKey::Path,
-        &summaries_of(&rows, SummaryKey::Path),
-        p,
-    ));
-    b.push_str("<h2>By status</h2>");
-    b.push_str(&summary_table(
-        base,
-        SummaryKey::Status,
-        &summaries_of(&rows, SummaryKey::Status),
-        p,
-    ));
-    b.push_str("<h2>Latest</h2>");
-    b.push_str(&requests_table(base, &rows[..rows.len().min(ROWS)]));
-    Ok(frame.page("Requests", &b))
+        format!("the {n}")
+    };
+    let body = html! {
+        h1 { "Requests" }
+        @for e in &damaged {
+            p class="notice" { "Skipped: " (crate::diag::error_chain(e)) }
+        }
+        form class="filters" method="get" action={ (base) "/requests" } {
+            input name="path" value=(p.path) placeholder="path, such as /checkout" aria-label="path";
+            input name="status" value=(p.status) placeholder="status" aria-label="status" size="6";
+            input name="slower_than" value=(p.slower_than) placeholder="slower than (ms)"
+                aria-label="slower than, in milliseconds" size="14";
+            button type="submit" { "Filter" }
+        }
+        @if rows.is_empty() {
+            p class="notice" {
+                "No tracked requests match. Requests are tracked when the app's "
+                code { "StacktraceLayer" } " has " code { "tracking" } " on."
+            }
+        } @else {
+            p class="muted" id="covered" {
+                "From " (covered) " (tracked from "
+                (html::time(rows.last().map_or(0, |r| r.timestamp_us))) " to "
+                (html::time(rows.first().map_or(0, |r| r.timestamp_us))) ")."
+            }
+        }
+        h2 { "Slowest" }
+        (requests_table(base, &slowest_of(rows.clone(), ROWS)))
+        h2 { "By path" }
+        (summary_table(base, SummaryKey::Path, &summaries_of(&rows, SummaryKey::Path), p))
+        h2 { "By status" }
+        (summary_table(base, SummaryKey::Status, &summaries_of(&rows, SummaryKey::Status), p))
+        h2 { "Latest" }
+        (requests_table(base, &rows[..rows.len().min(ROWS)]))
+    };
+    Ok(frame.page("Requests", body))
 }
 
 #[cfg(test)]

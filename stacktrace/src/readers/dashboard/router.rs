@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::access::{self, Presented, Verdict, TOKEN_COOKIE};
 use super::event_page;
-use super::html::{esc, Frame};
+use super::html::Frame;
 use super::pages::{self, EventsParams, GroupParams, GroupsParams, PageError};
 use super::releases::{self, ReleasesParams};
 use super::requests_page::{self, RequestsParams};
@@ -255,12 +255,8 @@ fn html_response(status: StatusCode, body: String) -> Response {
 }
 
 fn message_page(status: StatusCode, frame: &Frame, title: &str, text: &str) -> Response {
-    let body = format!(
-        "<h1>{}</h1><p class=\"notice\">{}</p>",
-        esc(title),
-        esc(text)
-    );
-    html_response(status, frame.page(title, &body))
+    let body = maud::html! { h1 { (title) } p class="notice" { (text) } };
+    html_response(status, frame.page(title, body))
 }
 
 async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {

@@ -1,24 +1,35 @@
-//! A frame's source lines as HTML: numbered, the frame's own line highlighted, escaped.
+//! A frame's place and source lines as HTML: numbered, the frame's own line highlighted.
 
-use std::fmt::Write as _;
+use maud::{html, Markup};
 
-use super::html::esc;
+use crate::model::event::Frame;
 use crate::SourceContext;
 
-/// A table row holding the lines of `source` around line `at`.
-pub(crate) fn source_block(source: &SourceContext, at: u32) -> String {
-    let mut b = String::from(r#"<tr class="source"><td colspan="2"><pre class="source">"#);
-    for (n, text) in source.numbered(at) {
-        let class = if n == at { " class=\"current\"" } else { "" };
-        let _ = write!(
-            b,
-            r#"<span{class}><span class="ln">{n}</span>{}</span>"#,
-            esc(text)
-        );
-        b.push('\n');
+/// `file:line`, the file alone, or nothing when debug info did not have it.
+pub(crate) fn place(f: &Frame) -> String {
+    match (&f.file, f.line) {
+        (Some(file), Some(line)) => format!("{file}:{line}"),
+        (Some(file), None) => file.clone(),
+        _ => String::new(),
     }
-    b.push_str("</pre></td></tr>");
-    b
+}
+
+/// A table row holding the lines of `source` around line `at`.
+pub(crate) fn source_block(source: &SourceContext, at: u32) -> Markup {
+    html! {
+        tr class="source" {
+            td colspan="2" {
+                pre class="source" {
+                    @for (n, text) in source.numbered(at) {
+                        span class=[(n == at).then_some("current")] {
+                            span class="ln" { (n) } (text)
+                        }
+                        "\n"
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -32,7 +43,7 @@ mod tests {
             line: "if a < 2 { panic!(\"<b>\") }".into(),
             post: vec![],
         };
-        let html = source_block(&s, 10);
+        let html = source_block(&s, 10).into_string();
         assert!(
             html.contains(r#"<span class="ln">9</span>let a = 1;"#),
             "{html}"

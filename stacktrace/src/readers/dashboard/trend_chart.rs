@@ -2,9 +2,8 @@
 //! times below (hours as `14:00` with the date where a day starts, days as `Jan 31`), every
 //! bar titled with its time and count. Inline SVG, text escaped.
 
-use std::fmt::Write as _;
+use maud::{html, Markup};
 
-use super::html::esc;
 use crate::model::time::utc_text;
 use crate::{Interval, Trend};
 
@@ -59,72 +58,56 @@ fn label_of(
     }
 }
 
+/// A number with one decimal, for coordinates.
+fn coord(v: f64) -> String {
+    format!("{v:.1}")
+}
+
 /// The chart of `trend`, in UTC.
-pub(crate) fn labelled_chart(trend: &Trend) -> String {
-    let max = trend.max();
-    let top = max.max(1);
-    let n = trend.counts.len().max(1);
-    let plot_w = W - LEFT;
+pub(crate) fn labelled_chart(trend: &Trend) -> Markup {
+    let top = trend.max().max(1);
+    let slot = (W - LEFT) / trend.counts.len().max(1) as f64;
     let plot_h = H - TOP - BOTTOM;
-    let slot = plot_w / n as f64;
     let y_of = |v: u64| TOP + plot_h - (v as f64 / top as f64) * plot_h;
-    let mut s = format!(
-        r#"<svg class="chart labelled" viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="events per {}, UTC"><title>events per {}, UTC</title>"#,
-        trend.interval, trend.interval
-    );
+    let base = y_of(0);
     // Count axis: 0, half, the most (half only when it is a whole number of events).
     let mut ticks = vec![0, top];
     if top >= 2 && top.is_multiple_of(2) {
         ticks.insert(1, top / 2);
     }
-    for v in ticks {
-        let y = y_of(v);
-        let _ = write!(
-            s,
-            r#"<line class="grid" x1="{LEFT}" y1="{y:.1}" x2="{W}" y2="{y:.1}"/><text class="y-label" x="{:.1}" y="{:.1}" text-anchor="end">{v}</text>"#,
-            LEFT - 6.0,
-            y + 4.0
-        );
-    }
+    // The time labels: the first bucket's only when no label came before.
     let mut labelled_one = false;
-    for (i, (start, count)) in trend.buckets().enumerate() {
-        let x = LEFT + i as f64 * slot;
-        let h = y_of(0) - y_of(count);
-        let _ = write!(
-            s,
-            r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{} UTC: {count}</title></rect>"#,
-            x + 1.0,
-            y_of(count),
-            (slot - 2.0).max(1.0),
-            esc(&utc_text(start)),
-        );
-        if let Some((label, date)) = label_of(trend.interval, i, start, !labelled_one) {
-            labelled_one = true;
-            let _ = write!(
-                s,
-                r#"<line class="tick" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/><text class="x-label" x="{x:.1}" y="{:.1}">{}</text>"#,
-                y_of(0),
-                y_of(0) + 4.0,
-                y_of(0) + 15.0,
-                esc(&label)
-            );
-            if let Some(date) = date {
-                let _ = write!(
-                    s,
-                    r#"<text class="x-label date" x="{x:.1}" y="{:.1}">{}</text>"#,
-                    y_of(0) + 28.0,
-                    esc(&date)
-                );
+    let bars: Vec<_> = (trend.buckets().enumerate())
+        .map(|(i, (start, count))| {
+            let label = label_of(trend.interval, i, start, !labelled_one);
+            labelled_one |= label.is_some();
+            (LEFT + i as f64 * slot, start, count, label)
+        })
+        .collect();
+    html! {
+        svg class="chart labelled" viewBox={ "0 0 " (W) " " (H) } width="100%" role="img"
+            aria-label={ "events per " (trend.interval) ", UTC" } {
+            title { "events per " (trend.interval) ", UTC" }
+            @for v in ticks {
+                line class="grid" x1=(LEFT) y1=(coord(y_of(v))) x2=(W) y2=(coord(y_of(v))) {}
+                text class="y-label" x=(coord(LEFT - 6.0)) y=(coord(y_of(v) + 4.0)) text-anchor="end" { (v) }
             }
+            @for (x, start, count, label) in bars {
+                rect x=(coord(x + 1.0)) y=(coord(y_of(count))) width=(coord((slot - 2.0).max(1.0)))
+                    height=(coord(base - y_of(count))) {
+                    title { (utc_text(start)) " UTC: " (count) }
+                }
+                @if let Some((label, date)) = label {
+                    line class="tick" x1=(coord(x)) y1=(coord(base)) x2=(coord(x)) y2=(coord(base + 4.0)) {}
+                    text class="x-label" x=(coord(x)) y=(coord(base + 15.0)) { (label) }
+                    @if let Some(date) = date {
+                        text class="x-label date" x=(coord(x)) y=(coord(base + 28.0)) { (date) }
+                    }
+                }
+            }
+            line class="axis" x1=(LEFT) y1=(coord(base)) x2=(W) y2=(coord(base)) {}
         }
     }
-    let _ = write!(
-        s,
-        r#"<line class="axis" x1="{LEFT}" y1="{:.1}" x2="{W}" y2="{:.1}"/></svg>"#,
-        y_of(0),
-        y_of(0)
-    );
-    s
 }
 
 #[cfg(test)]
@@ -145,13 +128,13 @@ mod tests {
             counts: vec![1; 48],
         };
         // From 02:00 two days before: the first bucket is labelled, with its date.
-        let svg = labelled_chart(&hourly(midnight + hour));
+        let svg = labelled_chart(&hourly(midnight + hour)).into_string();
         assert_eq!(svg.matches("<rect").count(), 48);
         assert!(svg.contains(">02:00<") && svg.contains(">Jan 29<"), "{svg}");
         assert!(svg.contains(">12:00<") && svg.contains(">Jan 31<"));
         assert!(svg.contains(r#"class="y-label""#));
         // From 05:00: too close to 06:00 to be labelled; the date goes under 06:00.
-        let svg = labelled_chart(&hourly(midnight + 4 * hour));
+        let svg = labelled_chart(&hourly(midnight + 4 * hour)).into_string();
         assert!(!svg.contains(">05:00<"), "{svg}");
         assert!(
             svg.contains(">06:00</text><text class=\"x-label date\""),
@@ -162,7 +145,7 @@ mod tests {
             start_us: midnight,
             counts: vec![0, 4, 2],
         };
-        let svg = labelled_chart(&daily);
+        let svg = labelled_chart(&daily).into_string();
         assert!(svg.contains(">Jan 31<") && svg.contains(">4<") && svg.contains(">2<"));
     }
 }
