@@ -5,9 +5,9 @@ mod access;
 mod event_page;
 mod functions;
 mod group_page;
-mod html;
 #[cfg(test)]
 mod hostile_text;
+mod html;
 mod pages;
 mod releases;
 mod requests_page;
