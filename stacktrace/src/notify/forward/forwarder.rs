@@ -181,6 +181,7 @@ impl Forwarder {
         let spawned = std::thread::Builder::new()
             .name(FORWARD_THREAD.into())
             .spawn(move || {
+                yield_to_the_program();
                 let delivery = Delivery {
                     store,
                     sender: &sender,
@@ -227,6 +228,24 @@ impl Forwarder {
     }
 }
 
+/// Lowers the calling thread's scheduling priority (Linux: its nice value raised by 10, at
+/// most to 19; a nice value belongs to a thread), so that when the program's threads want
+/// the cores the forwarder waits: what it sends is in the outbox, and can wait. Elsewhere
+/// it stays as it is.
+fn yield_to_the_program() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `gettid`, `getpriority` and `setpriority` take and return plain integers; the
+    // thread is named by its id. A failure leaves the priority as it was.
+    #[allow(unsafe_code)]
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        if let Ok(tid) = libc::id_t::try_from(tid) {
+            let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+            let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (now + 10).min(19));
+        }
+    }
+}
+
 fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
     let mut marked = false;
     loop {
@@ -258,5 +277,35 @@ fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
             }
             None => {}
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod priority_tests {
+    use super::yield_to_the_program;
+
+    #[allow(unsafe_code)]
+    fn own_nice() -> i32 {
+        // SAFETY: plain integers in and out; `gettid` names the calling thread.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        }
+    }
+
+    // The forwarder's thread gives way to the program's: its nice value is raised by 10,
+    // its own only (a thread started beside it keeps the program's).
+    #[test]
+    fn the_forwarder_thread_yields_to_the_program() {
+        let before = std::thread::spawn(own_nice).join().unwrap();
+        let lowered = std::thread::spawn(|| {
+            yield_to_the_program();
+            own_nice()
+        })
+        .join()
+        .unwrap();
+        let after = std::thread::spawn(own_nice).join().unwrap();
+        assert_eq!(lowered, (before + 10).min(19));
+        assert_eq!(after, before, "only the forwarder's thread is lowered");
     }
 }
