@@ -15,6 +15,13 @@ use std::time::Duration;
 
 use stacktrace::{add_breadcrumb, Breadcrumb, Config, Level};
 
+// Only its CPU clock is used here.
+#[allow(dead_code)]
+#[path = "support/clocks.rs"]
+mod clocks;
+
+use clocks::thread_cpu_now;
+
 const CHILD: &str = "STACKTRACE_BENCH_CRASH_CHILD";
 const RUNS: &str = "STACKTRACE_BENCH_RUNS";
 const CRUMBS: u32 = 1_000_000;
@@ -37,11 +44,11 @@ fn child(kind: &str) {
             let config = config.crash_handler(kind == "install-handler");
             // The calling thread's CPU time: install's work is done on it, and unlike the
             // wall time it holds still on a machine busy with other work.
-            let start = thread_cpu_ns();
+            let start = thread_cpu_now();
             let guard = stacktrace::install_with(config);
-            let took = thread_cpu_ns().saturating_sub(start);
+            let took = thread_cpu_now().saturating_sub(start);
             black_box(&guard);
-            println!("{took}");
+            println!("{}", took.as_nanos());
         }
         _ => {
             let _guard = stacktrace::install_with(config);
@@ -52,29 +59,13 @@ fn child(kind: &str) {
             // CPU time of this thread, as for install: the other side's process keeps no
             // database, so no threads of its own to share the machine's cores with, and on
             // a busy machine the wall time would count the time this thread waits for one.
-            let start = thread_cpu_ns();
+            let start = thread_cpu_now();
             for _ in 0..CRUMBS {
                 add_breadcrumb(black_box(crumb()));
             }
-            let took = thread_cpu_ns().saturating_sub(start);
-            println!("{}", took / u128::from(CRUMBS));
+            let took = thread_cpu_now().saturating_sub(start);
+            println!("{}", took.as_nanos() / u128::from(CRUMBS));
         }
-    }
-}
-
-/// The CPU time of the calling thread, in nanoseconds.
-fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill.
-    #[allow(unsafe_code)]
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
-    if ok {
-        ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
-    } else {
-        0
     }
 }
 

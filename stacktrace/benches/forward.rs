@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput};
 use stacktrace::forward::{backfill, backfill_candidates, ForwardConfig};
 use stacktrace::{Config, Guard, Report};
@@ -28,7 +28,8 @@ use stacktrace::{Config, Guard, Report};
 #[path = "support/clocks.rs"]
 mod clocks;
 
-use clocks::{batched, Clock, ThreadCpu};
+// The process's CPU time for the senders: `sentry` sends on a thread of its own.
+use clocks::{batched, Clock, ProcessCpu, ThreadCpu};
 
 const MODE_VAR: &str = "STACKTRACE_BENCH_FORWARD";
 /// Rounds of "forwarding off" then "forwarding on".
@@ -307,39 +308,6 @@ fn capture_half(on: bool) {
 
 // ---------------------------------------------------------------------------------------
 // The sender's cost per event: ours against `sentry`'s transport.
-
-/// The process's CPU time (every thread: `sentry` sends on a thread of its own).
-#[derive(Debug, Default, Clone, Copy)]
-struct ProcessCpu;
-
-impl Measurement for ProcessCpu {
-    type Intermediate = Duration;
-    type Value = Duration;
-
-    fn start(&self) -> Duration {
-        clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID)
-    }
-
-    fn end(&self, start: Duration) -> Duration {
-        clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(start)
-    }
-
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-
-    fn to_f64(&self, value: &Duration) -> f64 {
-        value.as_nanos() as f64
-    }
-
-    fn formatter(&self) -> &dyn ValueFormatter {
-        WallTime.formatter()
-    }
-}
 
 fn bench_senders<M: Measurement>(
     c: &mut Criterion<M>,

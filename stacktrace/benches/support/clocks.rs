@@ -72,38 +72,56 @@ pub fn cpu_now(clock: libc::clockid_t) -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// The calling thread's CPU time, for `Criterion::with_measurement`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ThreadCpu;
+/// A criterion measurement that reads a CPU-time clock.
+macro_rules! cpu_measurement {
+    ($(#[$doc:meta])* $name:ident, $clock:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Default, Clone, Copy)]
+        pub struct $name;
 
-impl Measurement for ThreadCpu {
-    type Intermediate = Duration;
-    type Value = Duration;
+        impl Measurement for $name {
+            type Intermediate = Duration;
+            type Value = Duration;
 
-    fn start(&self) -> Duration {
-        thread_cpu_now()
-    }
+            fn start(&self) -> Duration {
+                cpu_now($clock)
+            }
 
-    fn end(&self, start: Duration) -> Duration {
-        thread_cpu_now().saturating_sub(start)
-    }
+            fn end(&self, start: Duration) -> Duration {
+                cpu_now($clock).saturating_sub(start)
+            }
 
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
+            fn add(&self, a: &Duration, b: &Duration) -> Duration {
+                *a + *b
+            }
 
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
+            fn zero(&self) -> Duration {
+                Duration::ZERO
+            }
 
-    fn to_f64(&self, value: &Duration) -> f64 {
-        value.as_nanos() as f64
-    }
+            fn to_f64(&self, value: &Duration) -> f64 {
+                value.as_nanos() as f64
+            }
 
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuFormatter
-    }
+            fn formatter(&self) -> &dyn ValueFormatter {
+                &CpuFormatter
+            }
+        }
+    };
 }
+
+cpu_measurement!(
+    /// The calling thread's CPU time, for `Criterion::with_measurement`.
+    ThreadCpu,
+    libc::CLOCK_THREAD_CPUTIME_ID
+);
+cpu_measurement!(
+    /// The process's CPU time, every thread's, for `Criterion::with_measurement`.
+    // Each bench includes this file; only some measure the process.
+    #[allow(dead_code)]
+    ProcessCpu,
+    libc::CLOCK_PROCESS_CPUTIME_ID
+);
 
 /// Formats nanoseconds of CPU time like criterion formats wall time.
 struct CpuFormatter;
