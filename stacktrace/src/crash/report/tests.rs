@@ -35,10 +35,14 @@ fn record(crash: Option<Crash>, state: u32, level: Option<Level>) -> Record {
     }
 }
 
-// Two processes starting at once must not both report a crash: each record is taken
-// by whoever locks it first.
-#[test]
-fn records_taken_by_readers_at_once_are_each_reported_once() {
+/// A database path in a fresh directory, its records' directory (made), and the meta of a
+/// process whose unclean end is reported as a warning.
+fn records_beside_a_database() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Meta,
+) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("events.db");
     let records = records_dir(&db);
@@ -47,6 +51,14 @@ fn records_taken_by_readers_at_once_are_each_reported_once() {
         unclean_exit_level: Some(Level::Warning),
         ..Meta::default()
     };
+    (dir, db, records, meta)
+}
+
+// Two processes starting at once must not both report a crash: each record is taken
+// by whoever locks it first.
+#[test]
+fn records_taken_by_readers_at_once_are_each_reported_once() {
+    let (_dir, db, records, meta) = records_beside_a_database();
     const N: usize = 40;
     for i in 0..N {
         let bytes = layout::fresh(i as u32 + 1, i as u64, &meta);
@@ -77,14 +89,7 @@ fn records_taken_by_readers_at_once_are_each_reported_once() {
 // stay for the next reader until the events are stored.
 #[test]
 fn records_not_settled_stay_for_the_next_reader() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("events.db");
-    let records = records_dir(&db);
-    std::fs::create_dir_all(&records).unwrap();
-    let meta = Meta {
-        unclean_exit_level: Some(Level::Warning),
-        ..Meta::default()
-    };
+    let (_dir, db, records, meta) = records_beside_a_database();
     std::fs::write(records.join("1.rec"), layout::fresh(7, 1, &meta)).unwrap();
     // A record its process died making is removed, and reported by no one.
     std::fs::write(records.join("2.making"), b"").unwrap();
