@@ -29,7 +29,7 @@ use stacktrace::{Config, Guard, Report};
 mod clocks;
 
 // The process's CPU time for the senders: `sentry` sends on a thread of its own.
-use clocks::{batched, Clock, ProcessCpu, ThreadCpu};
+use clocks::{captures_and_panics, Clock, ProcessCpu, ThreadCpu};
 
 const MODE_VAR: &str = "STACKTRACE_BENCH_FORWARD";
 /// Rounds of "forwarding off" then "forwarding on".
@@ -237,35 +237,18 @@ fn bench_captures<C: Clock>(c: &mut Criterion<C>, guard: &Guard, label: &str) {
             std::thread::sleep(Duration::from_millis(1));
         }
     };
-    let mut group = c.benchmark_group(format!("capture_error, {}", C::NAME));
-    group.bench_function(label, |b| {
-        b.iter_custom(|iters| {
-            batched::<C>(
-                iters,
-                2_000,
-                || {
-                    black_box(stacktrace::capture_error(&BenchError(Inner)));
-                },
-                flush,
-            )
-        })
-    });
-    group.finish();
     // A panic is journaled durably on the panicking thread before the hook returns.
-    let mut group = c.benchmark_group(format!("panic, {}", C::NAME));
-    group.bench_function(label, |b| {
-        b.iter_custom(|iters| {
-            batched::<C>(
-                iters,
-                200,
-                || {
-                    black_box(std::panic::catch_unwind(fail).is_err());
-                },
-                flush,
-            )
-        })
-    });
-    group.finish();
+    captures_and_panics(
+        c,
+        label,
+        || {
+            black_box(stacktrace::capture_error(&BenchError(Inner)));
+        },
+        || {
+            black_box(std::panic::catch_unwind(fail).is_err());
+        },
+        flush,
+    );
 }
 
 fn criterion() -> Criterion {

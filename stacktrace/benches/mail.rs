@@ -17,7 +17,7 @@ mod clocks;
 #[path = "../../tests/tests/support/mail/smtp.rs"]
 mod smtp;
 
-use clocks::{batched, Clock, ThreadCpu};
+use clocks::{captures_and_panics, Clock, ThreadCpu};
 
 const MODE_VAR: &str = "STACKTRACE_BENCH_MAIL";
 /// Set in the last round, which also measures the sender's throughput.
@@ -47,36 +47,19 @@ fn bench_captures<C: Clock>(c: &mut Criterion<C>, guard: &Guard, label: &str) {
     let flush = || {
         guard.flush();
     };
-    let mut group = c.benchmark_group(format!("capture_error, {}", C::NAME));
-    group.bench_function(label, |b| {
-        b.iter_custom(|iters| {
-            batched::<C>(
-                iters,
-                2_000,
-                || {
-                    black_box(stacktrace::capture_error(&BenchError));
-                },
-                flush,
-            )
-        })
-    });
-    group.finish();
     // A panic is journaled on the panicking thread and queued; the writer stores it and
     // hands it to the mailer.
-    let mut group = c.benchmark_group(format!("panic, {}", C::NAME));
-    group.bench_function(label, |b| {
-        b.iter_custom(|iters| {
-            batched::<C>(
-                iters,
-                200,
-                || {
-                    black_box(std::panic::catch_unwind(fail).is_err());
-                },
-                flush,
-            )
-        })
-    });
-    group.finish();
+    captures_and_panics(
+        c,
+        label,
+        || {
+            black_box(stacktrace::capture_error(&BenchError));
+        },
+        || {
+            black_box(std::panic::catch_unwind(fail).is_err());
+        },
+        flush,
+    );
 }
 
 /// Runs one half: both clocks, wall time first.

@@ -52,6 +52,30 @@ pub fn batched<C: Clock>(
     total
 }
 
+/// Times, on clock `C` and under `label`, a `capture_error` (`capture`, in batches of 2,000)
+/// and a caught panic (`panic`, in batches of 200), running `between` untimed after each
+/// batch: a half of the capture benches that compare a setting on and off.
+// Each bench includes this file; only some time captures this way.
+#[allow(dead_code)]
+pub fn captures_and_panics<C: Clock>(
+    c: &mut criterion::Criterion<C>,
+    label: &str,
+    capture: impl Fn(),
+    panic: impl Fn(),
+    between: impl Fn(),
+) {
+    for (name, batch, each) in [
+        ("capture_error", 2_000, &capture as &dyn Fn()),
+        ("panic", 200, &panic as &dyn Fn()),
+    ] {
+        let mut group = c.benchmark_group(format!("{name}, {}", C::NAME));
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| batched::<C>(iters, batch, each, &between))
+        });
+        group.finish();
+    }
+}
+
 /// The CPU time the calling thread has used so far.
 pub fn thread_cpu_now() -> Duration {
     cpu_now(libc::CLOCK_THREAD_CPUTIME_ID)
