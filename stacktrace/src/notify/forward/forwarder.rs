@@ -228,16 +228,23 @@ impl Forwarder {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (Linux: its nice value raised by 10, at
-/// most to 19; a nice value belongs to a thread), so that when the program's threads want
-/// the cores the forwarder waits: what it sends is in the outbox, and can wait. Elsewhere
-/// it stays as it is.
+/// Lowers the calling thread's scheduling priority, so that while the program's threads
+/// want the cores the forwarder waits: what it sends is in the outbox, and can wait. On
+/// Linux the thread takes the `SCHED_IDLE` policy (it runs on what the program's threads
+/// leave idle, and still gets a sliver of a busy core, so it never stops for good); where
+/// that is refused, its nice value is raised by 10 (at most to 19). A policy and a nice
+/// value belong to a thread: the program's threads keep theirs. Elsewhere it stays as it is.
 fn yield_to_the_program() {
     #[cfg(target_os = "linux")]
-    // SAFETY: `gettid`, `getpriority` and `setpriority` take and return plain integers; the
-    // thread is named by its id. A failure leaves the priority as it was.
+    // SAFETY: `sched_setscheduler` reads a valid `sched_param` that lives through the
+    // call; pid 0 names the calling thread. `gettid`, `getpriority` and `setpriority` take
+    // and return plain integers. A failure leaves the thread as it was.
     #[allow(unsafe_code)]
     unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 {
+            return;
+        }
         let tid = libc::syscall(libc::SYS_gettid);
         if let Ok(tid) = libc::id_t::try_from(tid) {
             let now = libc::getpriority(libc::PRIO_PROCESS, tid);
@@ -285,27 +292,25 @@ mod priority_tests {
     use super::yield_to_the_program;
 
     #[allow(unsafe_code)]
-    fn own_nice() -> i32 {
-        // SAFETY: plain integers in and out; `gettid` names the calling thread.
-        unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::getpriority(libc::PRIO_PROCESS, tid)
-        }
+    fn own_policy() -> i32 {
+        // SAFETY: pid 0 names the calling thread; a plain integer comes back.
+        unsafe { libc::sched_getscheduler(0) }
     }
 
-    // The forwarder's thread gives way to the program's: its nice value is raised by 10,
-    // its own only (a thread started beside it keeps the program's).
+    // The forwarder's thread gives way to the program's: it runs under `SCHED_IDLE`, its
+    // own thread only (a thread started beside it keeps the program's policy).
     #[test]
     fn the_forwarder_thread_yields_to_the_program() {
-        let before = std::thread::spawn(own_nice).join().unwrap();
+        let before = std::thread::spawn(own_policy).join().unwrap();
         let lowered = std::thread::spawn(|| {
             yield_to_the_program();
-            own_nice()
+            own_policy()
         })
         .join()
         .unwrap();
-        let after = std::thread::spawn(own_nice).join().unwrap();
-        assert_eq!(lowered, (before + 10).min(19));
+        let after = std::thread::spawn(own_policy).join().unwrap();
+        assert_eq!(before, libc::SCHED_OTHER);
+        assert_eq!(lowered, libc::SCHED_IDLE);
         assert_eq!(after, before, "only the forwarder's thread is lowered");
     }
 }

@@ -9,6 +9,7 @@ mod envelope;
 mod event;
 mod forwarder;
 mod limits;
+mod resolve;
 mod send;
 
 pub use crate::store::{ForwardCounts, Refusal, Unsent};

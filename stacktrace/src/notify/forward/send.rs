@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::config::ForwardConfig;
 use super::limits::{error_wait_of_rate_limits, wait_of_retry_after, DEFAULT_RETRY_AFTER};
+use super::resolve::KeptAddress;
 use crate::error::ConfigError;
 
 /// The bytes of an answer's body kept for a refusal.
@@ -31,6 +32,7 @@ pub(crate) enum Answer {
 #[derive(Debug)]
 pub(crate) struct Sender {
     agent: ureq::Agent,
+    address: KeptAddress,
     url: String,
     auth: String,
 }
@@ -66,17 +68,23 @@ impl Sender {
             })?;
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let config_of_agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.timeout))
             .max_redirects(0)
             .user_agent(format!("stacktrace/{}", env!("CARGO_PKG_VERSION")))
             .tls_config(tls.build())
-            .build()
-            .into();
+            .build();
+        let address = KeptAddress::default();
+        let agent = ureq::Agent::with_parts(
+            config_of_agent,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            address.clone(),
+        );
         Ok(Sender {
             agent,
+            address,
             url: config.dsn.envelope_url(),
             auth: config.dsn.auth_header(),
         })
@@ -94,7 +102,11 @@ impl Sender {
             .send(gzipped);
         let mut response = match sent {
             Ok(r) => r,
-            Err(e) => return (Answer::Retry(e.to_string()), None),
+            Err(e) => {
+                // The server may have moved: look it up again at the next try.
+                self.address.forget();
+                return (Answer::Retry(e.to_string()), None);
+            }
         };
         let status = response.status().as_u16();
         let header = |name: &str| {
