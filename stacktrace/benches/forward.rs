@@ -33,7 +33,7 @@ mod clocks;
 use clocks::{captures_and_panics, Clock, ProcessCpu, ThreadCpu};
 
 const MODE_VAR: &str = "STACKTRACE_BENCH_FORWARD";
-/// Rounds of "forwarding off" then "forwarding on".
+/// Rounds of "forwarding off" then "forwarding on", unless `STACKTRACE_BENCH_ROUNDS` says.
 const ROUNDS: u32 = 2;
 /// Events a sender sends per timed iteration: `sentry`'s transport holds 30 at most and
 /// drops the rest, so each iteration stays under that and waits for its queue to empty.
@@ -391,7 +391,7 @@ fn main() {
         _ => {}
     }
     // Each part in fresh child processes set up alike; the capture halves alternate for
-    // `ROUNDS` rounds, so a drift of the machine shows as a change between rounds of one
+    // `rounds` rounds, so a drift of the machine shows as a change between rounds of one
     // half, next to the difference between halves.
     let run = |mode: &str| {
         let status = Command::new(std::env::current_exe().expect("this benchmark"))
@@ -401,9 +401,13 @@ fn main() {
             .expect("a part of the benchmark");
         assert!(status.success(), "the {mode} part failed");
     };
-    for round in 1..=ROUNDS {
+    let rounds = std::env::var("STACKTRACE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS);
+    for round in 1..=rounds {
         for mode in ["off", "on"] {
-            println!("round {round} of {ROUNDS}, forwarding {mode}");
+            println!("round {round} of {rounds}, forwarding {mode}");
             run(mode);
         }
     }
