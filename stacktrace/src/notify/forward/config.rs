@@ -119,8 +119,8 @@ impl ForwardConfig {
         self
     }
 
-    /// How long dropping the [`Guard`](crate::Guard) waits for the outbox to empty
-    /// (default 2 s); what is left goes at the next start.
+    /// How long dropping the [`Guard`](crate::Guard) sends what is left in the outbox, on
+    /// the dropping thread (default 2 s); what is left after goes at the next start.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = timeout;
         self

@@ -143,8 +143,14 @@ struct Shared {
     woken: Mutex<bool>,
     wake: Condvar,
     /// Set while an event is on its way, so that a drain does not end between the
-    /// outbox read and the mark.
+    /// outbox read and the mark, nor start sending beside the thread.
     busy: AtomicBool,
+    /// Set while a drain sends the outbox on the thread that drops the guard: the
+    /// forwarder's thread sends nothing meanwhile.
+    handed_over: AtomicBool,
+    /// Until when the server asked the forwarder to wait (a rate limit, a back-off), for
+    /// a drain to honour too.
+    paused_until: Mutex<Option<Instant>>,
 }
 
 /// The running forwarder, held by the runtime.
@@ -152,7 +158,9 @@ struct Shared {
 pub(crate) struct Forwarder {
     shared: Arc<Shared>,
     store: &'static Store,
-    drain_timeout: Duration,
+    /// The settings, with each try's timeout no longer than the drain's.
+    drain_config: ForwardConfig,
+    additions: Additions,
 }
 
 impl Forwarder {
@@ -178,6 +186,7 @@ impl Forwarder {
         let mut backoff = Backoff::new(config);
         let give_up_after = config.give_up_after;
         let thread_shared = shared.clone();
+        let thread_additions = additions.clone();
         let spawned = std::thread::Builder::new()
             .name(FORWARD_THREAD.into())
             .spawn(move || {
@@ -185,7 +194,7 @@ impl Forwarder {
                 let delivery = Delivery {
                     store,
                     sender: &sender,
-                    additions: &additions,
+                    additions: &thread_additions,
                     give_up_after,
                 };
                 run(&delivery, &thread_shared, &mut backoff);
@@ -195,10 +204,14 @@ impl Forwarder {
             errors.push(e);
             return None;
         }
+        let drain_config = config
+            .clone()
+            .timeout(config.timeout.min(config.drain_timeout));
         Some(Forwarder {
             shared,
             store,
-            drain_timeout: config.drain_timeout,
+            drain_config,
+            additions,
         })
     }
 
@@ -209,22 +222,73 @@ impl Forwarder {
         self.shared.wake.notify_one();
     }
 
-    /// Waits until the outbox is empty, at most the drain timeout; says whether it is.
+    /// Sends what is left in the outbox, at most for the drain timeout; says whether the
+    /// outbox is empty after. The forwarder's thread runs at the lowest priority, which
+    /// on a busy machine could leave it without a core for the whole drain; so it is
+    /// asked to stop after the event it is sending, and the thread that drops the guard
+    /// sends the rest at its own priority, each try cut to the time left. The thread
+    /// takes over again after, for a program that goes on.
     pub(crate) fn drain_on_exit(&self) -> bool {
-        self.wake();
-        let end = Instant::now() + self.drain_timeout;
-        let drained = loop {
-            if self.store.unsent_count() == 0 && !self.shared.busy.load(Ordering::SeqCst) {
-                break true;
+        let end = Instant::now() + self.drain_config.drain_timeout;
+        self.shared.handed_over.store(true, Ordering::SeqCst);
+        // The thread may be inside a send: it stops after it.
+        let mut free = false;
+        while Instant::now() < end {
+            if !self.shared.busy.load(Ordering::SeqCst) {
+                free = true;
+                break;
             }
-            if Instant::now() >= end {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let paused_until = *crate::sync::lock(&self.shared.paused_until);
+        match paused_until {
+            // The server asked for a wait past the drain: the rest goes at the next start.
+            Some(until) if until >= end => free = false,
+            Some(until) => std::thread::sleep(until.saturating_duration_since(Instant::now())),
+            None => {}
+        }
+        if free {
+            self.send_until(end);
+        }
+        let drained = self.store.unsent_count() == 0;
         // The sent marks are made durable, or the next start sends those events again.
         let _ = self.store.flush();
+        self.shared.handed_over.store(false, Ordering::SeqCst);
+        self.wake();
         drained
+    }
+
+    /// Sends the outbox on the calling thread, oldest first, until it is empty, `end`
+    /// comes, or the server asks for a wait that would pass `end`.
+    fn send_until(&self, end: Instant) {
+        let Ok(sender) = Sender::new(&self.drain_config) else {
+            return;
+        };
+        let delivery = Delivery {
+            store: self.store,
+            sender: &sender,
+            additions: &self.additions,
+            give_up_after: self.drain_config.give_up_after,
+        };
+        let mut backoff = Backoff::new(&self.drain_config);
+        while Instant::now() < end {
+            let batch = self.store.unsent(None, BATCH).unwrap_or_default();
+            if batch.is_empty() {
+                return;
+            }
+            for (id, unsent) in &batch {
+                if Instant::now() >= end {
+                    return;
+                }
+                if let Step::Pause(wait) = delivery.forward(*id, unsent, &mut backoff) {
+                    if Instant::now() + wait >= end {
+                        return;
+                    }
+                    std::thread::sleep(wait);
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -266,14 +330,32 @@ fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
         marked |= !batch.is_empty();
         let mut pause = None;
         for (id, unsent) in &batch {
+            // A drain sends from here on (see `Forwarder::drain_on_exit`).
+            if shared.handed_over.load(Ordering::SeqCst) {
+                break;
+            }
             if let Step::Pause(d) = delivery.forward(*id, unsent, backoff) {
                 pause = Some(d);
                 break;
             }
         }
         shared.busy.store(false, Ordering::SeqCst);
+        if shared.handed_over.load(Ordering::SeqCst) {
+            // Until the drain gives the outbox back, or a program that goes on wakes it.
+            let woken = shared.woken.lock().unwrap_or_else(|p| p.into_inner());
+            let (mut woken, _) = shared
+                .wake
+                .wait_timeout_while(woken, IDLE_LOOK, |w| !*w)
+                .unwrap_or_else(|p| p.into_inner());
+            *woken = false;
+            continue;
+        }
         match pause {
-            Some(d) => std::thread::sleep(d),
+            Some(d) => {
+                *crate::sync::lock(&shared.paused_until) = Some(Instant::now() + d);
+                std::thread::sleep(d);
+                *crate::sync::lock(&shared.paused_until) = None;
+            }
             None if batch.is_empty() => {
                 let woken = shared.woken.lock().unwrap_or_else(|p| p.into_inner());
                 let (mut woken, _) = shared
@@ -286,6 +368,10 @@ fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "drain_tests.rs"]
+mod drain_tests;
 
 #[cfg(all(test, target_os = "linux"))]
 mod priority_tests {

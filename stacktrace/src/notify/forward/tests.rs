@@ -18,7 +18,7 @@ type Headers = Vec<(&'static str, String)>;
 
 /// What the server does with one request.
 #[derive(Clone, Debug)]
-enum Act {
+pub(super) enum Act {
     Answer(u16, Headers, &'static str),
     /// Reads the request, then answers nothing for this long.
     Stall(Duration),
@@ -30,20 +30,20 @@ enum Act {
 
 /// A request as received: its headers (lower-case names) and its body, un-gzipped.
 #[derive(Clone, Debug)]
-struct Received {
+pub(super) struct Received {
     head: String,
     body: Vec<u8>,
 }
 
 #[derive(Clone)]
-struct FaultServer {
-    port: u16,
+pub(super) struct FaultServer {
+    pub(super) port: u16,
     acts: Arc<Mutex<VecDeque<Act>>>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl FaultServer {
-    fn start(acts: Vec<Act>) -> FaultServer {
+    pub(super) fn start(acts: Vec<Act>) -> FaultServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let server = FaultServer {
             port: listener.local_addr().unwrap().port(),
@@ -119,7 +119,7 @@ impl FaultServer {
         }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(super) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }
@@ -176,7 +176,7 @@ impl Bench {
     }
 }
 
-fn event(n: u128) -> CrashEvent {
+pub(super) fn event(n: u128) -> CrashEvent {
     let mut e = CrashEvent::sample(n, "db down");
     e.error_type = "std::io::Error".into();
     e
