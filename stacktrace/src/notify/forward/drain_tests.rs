@@ -5,24 +5,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::super::tests::{event, FaultServer};
+use super::super::tests::{config_for, event, outbox_in, FaultServer};
 use super::*;
-use crate::model::event::Level;
-use crate::store::OutboxMarks;
 
 /// A store that lives for the test's process (the forwarder's thread holds it), with
 /// `n` events in its outbox.
 fn outbox_of(n: u128) -> &'static Store {
     let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let store = Store::open_marking(
-        &dir.path().join("db"),
-        crate::store::DEFAULT_CACHE_BYTES,
-        Some(OutboxMarks {
-            min_level: Level::Error,
-        }),
-    )
-    .unwrap();
-    let store: &'static Store = Box::leak(Box::new(store));
+    let store: &'static Store = Box::leak(Box::new(outbox_in(dir)));
     for i in 1..=n {
         store.insert(&event(i)).unwrap();
     }
@@ -31,8 +21,7 @@ fn outbox_of(n: u128) -> &'static Store {
 }
 
 fn config_of(server: &FaultServer, drain: Duration) -> ForwardConfig {
-    ForwardConfig::new(&format!("http://publickey01@127.0.0.1:{}/7", server.port))
-        .unwrap()
+    config_for(server)
         .timeout(Duration::from_secs(5))
         .drain_timeout(drain)
 }

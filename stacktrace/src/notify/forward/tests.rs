@@ -132,19 +132,28 @@ struct Bench {
     server: FaultServer,
 }
 
-fn bench(acts: Vec<Act>) -> Bench {
-    let server = FaultServer::start(acts);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_marking(
+/// A database in `dir` that marks its error events unsent.
+pub(super) fn outbox_in(dir: &tempfile::TempDir) -> Store {
+    Store::open_marking(
         &dir.path().join("db"),
         crate::store::DEFAULT_CACHE_BYTES,
         Some(OutboxMarks {
             min_level: Level::Error,
         }),
     )
-    .unwrap();
-    let config = ForwardConfig::new(&format!("http://publickey01@127.0.0.1:{}/7", server.port))
-        .unwrap()
+    .unwrap()
+}
+
+/// The settings of a forwarder to `server`.
+pub(super) fn config_for(server: &FaultServer) -> ForwardConfig {
+    ForwardConfig::new(&format!("http://publickey01@127.0.0.1:{}/7", server.port)).unwrap()
+}
+
+fn bench(acts: Vec<Act>) -> Bench {
+    let server = FaultServer::start(acts);
+    let dir = tempfile::tempdir().unwrap();
+    let store = outbox_in(&dir);
+    let config = config_for(&server)
         .timeout(Duration::from_millis(600))
         .retry_backoff(Duration::from_millis(100), Duration::from_millis(400));
     let sender = Sender::new(&config).unwrap();
