@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::config::ForwardConfig;
-use super::envelope::{envelope_of, gzip, rfc3339_now};
+use super::envelope::{envelope_of, rfc3339_now};
 use super::event::{event_json, Additions};
 use super::send::{Answer, Sender};
 use crate::error::InstallError;
@@ -95,7 +95,7 @@ impl Delivery<'_> {
             }
         };
         let envelope = envelope_of(event_json(&event, self.additions), &rfc3339_now());
-        let (answer, limit) = self.sender.send(&gzip(&envelope));
+        let (answer, limit) = self.sender.send(&envelope);
         match answer {
             Answer::Taken => {
                 let _ = self.store.mark_sent(id);

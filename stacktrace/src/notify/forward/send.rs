@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::config::ForwardConfig;
+use super::envelope::Gzip;
 use super::limits::{error_wait_of_rate_limits, wait_of_retry_after, DEFAULT_RETRY_AFTER};
 use super::resolve::KeptAddress;
 use crate::error::ConfigError;
@@ -33,6 +34,8 @@ pub(crate) enum Answer {
 pub(crate) struct Sender {
     agent: ureq::Agent,
     address: KeptAddress,
+    /// One deflate state for the bodies this sender sends.
+    gzip: std::cell::RefCell<Gzip>,
     url: String,
     auth: String,
 }
@@ -85,21 +88,23 @@ impl Sender {
         Ok(Sender {
             agent,
             address,
+            gzip: Default::default(),
             url: config.dsn.envelope_url(),
             auth: config.dsn.auth_header(),
         })
     }
 
-    /// Posts one gzipped envelope. `Taken` comes with the wait a rate limit on errors in
+    /// Gzips and posts one envelope. `Taken` comes with the wait a rate limit on errors in
     /// the answer asks for (servers send limits with a 200 too).
-    pub(crate) fn send(&self, gzipped: &[u8]) -> (Answer, Option<Duration>) {
+    pub(crate) fn send(&self, envelope: &[u8]) -> (Answer, Option<Duration>) {
+        let gzipped = self.gzip.borrow_mut().gzip(envelope);
         let sent = self
             .agent
             .post(&self.url)
             .header("X-Sentry-Auth", &self.auth)
             .header("Content-Type", "application/x-sentry-envelope")
             .header("Content-Encoding", "gzip")
-            .send(gzipped);
+            .send(&gzipped[..]);
         let mut response = match sent {
             Ok(r) => r,
             Err(e) => {
