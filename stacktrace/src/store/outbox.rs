@@ -110,9 +110,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Events waiting in the outbox.
+    /// Events waiting in the outbox (counted one by one: sled keeps no length).
     pub fn unsent_count(&self) -> usize {
         self.outbox.len()
+    }
+
+    /// Whether any event waits in the outbox, without counting them.
+    pub(crate) fn has_unsent(&self) -> bool {
+        !self.outbox.is_empty()
     }
 
     /// Marks events as unsent (a backfill): those already in the outbox keep their

@@ -250,7 +250,7 @@ impl Forwarder {
         if free {
             self.send_until(end);
         }
-        let drained = self.store.unsent_count() == 0;
+        let drained = !self.store.has_unsent();
         // The sent marks are made durable, or the next start sends those events again.
         let _ = self.store.flush();
         self.shared.handed_over.store(false, Ordering::SeqCst);
