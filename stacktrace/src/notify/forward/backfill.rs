@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::config::ForwardConfig;
 use super::event::Additions;
-use super::forwarder::{Backoff, Delivery, Step};
+use super::forwarder::{send_outbox, Backoff, Delivery};
 use super::send::Sender;
 use crate::error::StoreError;
 use crate::model::event::EventId;
@@ -52,32 +52,17 @@ pub fn backfill(
         give_up_after: config.give_up_after,
     };
     let total = store.unsent_count();
-    let mut backoff = Backoff::new(config);
     let mut done = 0;
-    loop {
-        let batch = store.unsent(None, 32).map_err(|e| e.to_string())?;
-        if batch.is_empty() {
-            break;
-        }
-        let mut pause = None;
-        for (id, unsent) in &batch {
-            match delivery.forward(*id, unsent, &mut backoff) {
-                Step::Next => {
-                    done += 1;
-                    progress(done, total);
-                }
-                Step::Pause(d) => {
-                    pause = Some(d);
-                    break;
-                }
-            }
-        }
-        match pause {
-            Some(d) if d > LONGEST_WAIT => break,
-            Some(d) => std::thread::sleep(d),
-            None => {}
-        }
-    }
+    send_outbox(
+        &delivery,
+        &mut Backoff::new(config),
+        |wait| wait <= LONGEST_WAIT,
+        || {
+            done += 1;
+            progress(done, total);
+        },
+    )
+    .map_err(|e| e.to_string())?;
     store.flush().map_err(|e| e.to_string())?;
     store.forward_counts().map_err(|e| e.to_string())
 }

@@ -9,7 +9,7 @@ use super::config::ForwardConfig;
 use super::envelope::{envelope_of, rfc3339_now};
 use super::event::{event_json, Additions};
 use super::send::{Answer, Sender};
-use crate::error::InstallError;
+use crate::error::{InstallError, StoreError};
 use crate::model::event::EventId;
 use crate::model::time::to_us;
 use crate::store::{Refusal, Store, Unsent};
@@ -153,6 +153,18 @@ struct Shared {
     paused_until: Mutex<Option<Instant>>,
 }
 
+impl Shared {
+    /// Waits until woken, at most [`IDLE_LOOK`].
+    fn wait_for_wake(&self) {
+        let woken = self.woken.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut woken, _) = self
+            .wake
+            .wait_timeout_while(woken, IDLE_LOOK, |w| !*w)
+            .unwrap_or_else(|p| p.into_inner());
+        *woken = false;
+    }
+}
+
 /// The running forwarder, held by the runtime.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
@@ -230,25 +242,31 @@ impl Forwarder {
     /// takes over again after, for a program that goes on.
     pub(crate) fn drain_on_exit(&self) -> bool {
         let end = Instant::now() + self.drain_config.drain_timeout;
+        let before_end = |wait: Duration| Instant::now() + wait < end;
         self.shared.handed_over.store(true, Ordering::SeqCst);
         // The thread may be inside a send: it stops after it.
-        let mut free = false;
-        while Instant::now() < end {
-            if !self.shared.busy.load(Ordering::SeqCst) {
-                free = true;
-                break;
-            }
+        while self.shared.busy.load(Ordering::SeqCst) && before_end(Duration::ZERO) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let paused_until = *crate::sync::lock(&self.shared.paused_until);
-        match paused_until {
-            // The server asked for a wait past the drain: the rest goes at the next start.
-            Some(until) if until >= end => free = false,
-            Some(until) => std::thread::sleep(until.saturating_duration_since(Instant::now())),
-            None => {}
-        }
-        if free {
-            self.send_until(end);
+        let free = !self.shared.busy.load(Ordering::SeqCst);
+        // A wait the server asked for is waited out, or, past the drain's end, leaves the
+        // rest to the next start.
+        let paused = (*crate::sync::lock(&self.shared.paused_until))
+            .map_or(Duration::ZERO, |until| {
+                until.saturating_duration_since(Instant::now())
+            });
+        if free && before_end(paused) {
+            std::thread::sleep(paused);
+            if let Ok(sender) = Sender::new(&self.drain_config) {
+                let delivery = Delivery {
+                    store: self.store,
+                    sender: &sender,
+                    additions: &self.additions,
+                    give_up_after: self.drain_config.give_up_after,
+                };
+                let mut backoff = Backoff::new(&self.drain_config);
+                let _ = send_outbox(&delivery, &mut backoff, before_end, || {});
+            }
         }
         let drained = !self.store.has_unsent();
         // The sent marks are made durable, or the next start sends those events again.
@@ -257,36 +275,34 @@ impl Forwarder {
         self.wake();
         drained
     }
+}
 
-    /// Sends the outbox on the calling thread, oldest first, until it is empty, `end`
-    /// comes, or the server asks for a wait that would pass `end`.
-    fn send_until(&self, end: Instant) {
-        let Ok(sender) = Sender::new(&self.drain_config) else {
-            return;
-        };
-        let delivery = Delivery {
-            store: self.store,
-            sender: &sender,
-            additions: &self.additions,
-            give_up_after: self.drain_config.give_up_after,
-        };
-        let mut backoff = Backoff::new(&self.drain_config);
-        while Instant::now() < end {
-            let batch = self.store.unsent(None, BATCH).unwrap_or_default();
-            if batch.is_empty() {
-                return;
+/// Sends the outbox on the calling thread, oldest first, until it is empty or `may_wait`
+/// refuses a wait: it is asked with no wait before each event, and with the wait before
+/// each pause the server or the back-off asks for. `sent` is called after each event that
+/// is done with (sent, or failed for good).
+pub(crate) fn send_outbox(
+    delivery: &Delivery<'_>,
+    backoff: &mut Backoff,
+    mut may_wait: impl FnMut(Duration) -> bool,
+    mut sent: impl FnMut(),
+) -> Result<(), StoreError> {
+    loop {
+        let batch = delivery.store.unsent(None, BATCH)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (id, unsent) in &batch {
+            if !may_wait(Duration::ZERO) {
+                return Ok(());
             }
-            for (id, unsent) in &batch {
-                if Instant::now() >= end {
-                    return;
-                }
-                if let Step::Pause(wait) = delivery.forward(*id, unsent, &mut backoff) {
-                    if Instant::now() + wait >= end {
-                        return;
-                    }
+            match delivery.forward(*id, unsent, backoff) {
+                Step::Next => sent(),
+                Step::Pause(wait) if may_wait(wait) => {
                     std::thread::sleep(wait);
                     break;
                 }
+                Step::Pause(_) => return Ok(()),
             }
         }
     }
@@ -342,12 +358,7 @@ fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
         shared.busy.store(false, Ordering::SeqCst);
         if shared.handed_over.load(Ordering::SeqCst) {
             // Until the drain gives the outbox back, or a program that goes on wakes it.
-            let woken = shared.woken.lock().unwrap_or_else(|p| p.into_inner());
-            let (mut woken, _) = shared
-                .wake
-                .wait_timeout_while(woken, IDLE_LOOK, |w| !*w)
-                .unwrap_or_else(|p| p.into_inner());
-            *woken = false;
+            shared.wait_for_wake();
             continue;
         }
         match pause {
@@ -356,14 +367,7 @@ fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
                 std::thread::sleep(d);
                 *crate::sync::lock(&shared.paused_until) = None;
             }
-            None if batch.is_empty() => {
-                let woken = shared.woken.lock().unwrap_or_else(|p| p.into_inner());
-                let (mut woken, _) = shared
-                    .wake
-                    .wait_timeout_while(woken, IDLE_LOOK, |w| !*w)
-                    .unwrap_or_else(|p| p.into_inner());
-                *woken = false;
-            }
+            None if batch.is_empty() => shared.wait_for_wake(),
             None => {}
         }
     }
