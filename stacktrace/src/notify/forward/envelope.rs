@@ -142,14 +142,9 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// Gzips bodies one after another with one deflate state: a fresh state allocates and
 /// zeroes its tables (hundreds of KiB) for every body, a reset one does not.
+#[derive(Debug)]
 pub(crate) struct Gzip {
     deflate: flate2::Compress,
-}
-
-impl std::fmt::Debug for Gzip {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gzip").finish_non_exhaustive()
-    }
 }
 
 impl Default for Gzip {
@@ -166,22 +161,19 @@ impl Gzip {
         self.deflate.reset();
         let mut out = Vec::with_capacity(GZIP_HEADER.len() + bytes.len() / 3 + 64);
         out.extend_from_slice(&GZIP_HEADER);
-        let mut input = bytes;
         loop {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(1024));
             }
-            let read_before = self.deflate.total_in();
+            // The state was reset, so what it has read is where this body goes on.
+            let read = usize::try_from(self.deflate.total_in()).unwrap_or(bytes.len());
+            let rest = bytes.get(read..).unwrap_or_default();
             match self
                 .deflate
-                .compress_vec(input, &mut out, flate2::FlushCompress::Finish)
+                .compress_vec(rest, &mut out, flate2::FlushCompress::Finish)
             {
                 Ok(flate2::Status::StreamEnd) => break,
-                Ok(_) => {
-                    let read = usize::try_from(self.deflate.total_in() - read_before)
-                        .unwrap_or(input.len());
-                    input = &input[read.min(input.len())..];
-                }
+                Ok(_) => {}
                 // Deflate over memory has no error of its own; were there one, a body
                 // sent whole with the plain encoder is still a valid gzip.
                 Err(_) => return gzip_afresh(bytes),
