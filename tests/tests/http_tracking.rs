@@ -165,6 +165,70 @@ async fn the_cap_holds_after_ten_times_the_cap() {
     assert_eq!(stacktrace::http::tracking_dropped(), 0);
 }
 
+/// Requests that repeat one another in all but their start, duration and status (most
+/// of a busy endpoint's) are stored with their own three, whether an entry was built for
+/// each or repeated from the one before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_requests_keep_their_own_status_and_duration() {
+    setup();
+    let _serial = SERIAL.lock().await;
+    const STATUSES: [u16; 4] = [200, 201, 404, 202];
+    let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/again",
+            get(move || {
+                let n = turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 4;
+                async move {
+                    tokio::time::sleep(Duration::from_millis(20 * n as u64)).await;
+                    (StatusCode::from_u16(STATUSES[n]).unwrap(), "again")
+                }
+            }),
+        )
+        .layer(StacktraceLayer::new().tracking(Tracking::new().max_body_length(32)));
+    let addr = serve(app).await;
+    let start = SystemTime::now();
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let url = format!("http://{addr}/again");
+        tasks.push(tokio::spawn(async move { fetch(&client(), url).await.0 }));
+    }
+    let mut answered = Vec::new();
+    for t in tasks {
+        answered.push(t.await.unwrap().as_u16());
+    }
+    flush();
+    let rows = stacktrace::store()
+        .unwrap()
+        .tracked()
+        .since(start)
+        .path("/again")
+        .run()
+        .unwrap();
+    let mut stored: Vec<u16> = rows.iter().map(|r| r.status).collect();
+    stored.sort_unstable();
+    answered.sort_unstable();
+    assert_eq!(stored, answered);
+    for r in &rows {
+        let n = STATUSES.iter().position(|&s| s == r.status).unwrap();
+        assert!(
+            r.duration() >= Duration::from_millis(20 * n as u64),
+            "{} took {:?}",
+            r.status,
+            r.duration()
+        );
+        assert_eq!((r.method.as_str(), r.query.as_str()), ("GET", ""));
+        assert_eq!(r.response_body.as_deref(), Some("again"));
+        assert!(r.time_after(start));
+    }
+    // Each start is its own: the entries are not copies of one another.
+    let mut ids: Vec<_> = rows.iter().map(|r| r.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 24);
+    let slowest = rows.iter().map(|r| r.duration()).max().unwrap();
+    assert!(slowest >= Duration::from_millis(60));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_responses_are_each_stored_with_their_own_body() {
     setup();

@@ -161,6 +161,19 @@ impl<'a> Record<'a> {
         out[start..start + 8].copy_from_slice(&len.to_le_bytes());
     }
 
+    /// The start, duration and status of the record at `at`, and what follows them to its
+    /// end: two records whose rest is the same make the same entry but for those three (see
+    /// `entry_of`). `None` when the record cannot be read so far.
+    pub(super) fn split(bytes: &[u8], at: usize) -> Option<((u64, u64, u16), &[u8])> {
+        let mut c = Cursor { bytes, at };
+        let len = usize::try_from(c.u64()?).ok()?;
+        let end = c.at.checked_add(len).filter(|&end| end <= bytes.len())?;
+        let started_us = c.u64()?;
+        let duration_us = c.u64()?;
+        let status = u16::from_le_bytes(c.take(2)?.try_into().ok()?);
+        Some(((started_us, duration_us, status), bytes.get(c.at..end)?))
+    }
+
     /// The start of the record at `at`, and where the next one starts.
     pub(super) fn peek(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
         let mut c = Cursor { bytes, at };
@@ -374,6 +387,10 @@ pub(super) fn scrubbed<'t>(secrets: &Secrets, text: Cow<'t, str>) -> Cow<'t, str
 
 /// Builds the stored entry of a finished request, redacted, and gives its parts to `store`;
 /// `None` (and nothing given) when it cannot be built.
+///
+/// The entry depends on the record and the settings alone, and on the record's start,
+/// duration and status only for those fields: a record whose other bytes are those of the
+/// record before makes that record's entry with its own three (see `Record::split`).
 ///
 /// What the redaction finds in the request (a password in the form, a bearer token, a
 /// value attached under a sensitive name) is then hidden in every part, as in a crash

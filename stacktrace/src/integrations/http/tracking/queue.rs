@@ -499,14 +499,31 @@ impl TrackingDuty {
         let mut caps = (u64::MAX, u64::MAX);
         let mut cache = TakeCache::default();
         let mut writer = log.writer();
+        // What the record built last holds past its start, duration and status: a record
+        // that holds the same makes the same entry but for those (see `entry_of`), and is
+        // stored by repeating that entry's texts.
+        let mut previous: Option<&[u8]> = None;
         for &(id, i, at) in slice {
+            let split = Record::split(&taken[i], at);
+            if let (Some(before), Some(((started_us, duration_us, status), rest))) =
+                (previous, split)
+            {
+                if rest == before
+                    && writer.push_repeat(EventId(id), started_us, duration_us, status)
+                {
+                    continue;
+                }
+            }
+            previous = None;
             let mark = writer.mark();
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (record, _) = Record::read(&taken[i], at)?;
                 caps = record.caps;
                 entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
             }));
-            if !matches!(built, Ok(Some(()))) {
+            if matches!(built, Ok(Some(()))) {
+                previous = split.map(|(_, rest)| rest);
+            } else {
                 writer.rewind(mark);
                 COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
             }

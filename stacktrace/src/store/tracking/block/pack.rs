@@ -190,6 +190,38 @@ impl BlockPacker {
         self.close_entry(mark, e.id, max_bytes)
     }
 
+    /// Adds an entry with the texts, bodies and headers of the entry packed last and its own
+    /// id, start, duration and status, unless the block holds no entry or would grow past
+    /// `max_bytes`; says whether it was added. Requests of a busy endpoint often repeat the
+    /// one before in all but these: such an entry is neither built nor packed again.
+    pub(crate) fn push_repeat(
+        &mut self,
+        id: EventId,
+        timestamp_us: u64,
+        duration_us: u64,
+        status: u16,
+        max_bytes: usize,
+    ) -> bool {
+        let Some(&end) = self.ends.last() else {
+            return false;
+        };
+        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
+        let Ok((flags, fixed)) = fixed_len(&self.packed[start..end]) else {
+            return false;
+        };
+        let mark = self.mark();
+        put_fixed(
+            &mut self.packed,
+            id,
+            timestamp_us,
+            duration_us,
+            status,
+            flags & !START_APART,
+        );
+        self.packed.extend_from_within(start + fixed..end);
+        self.close_entry(mark, id, max_bytes)
+    }
+
     /// Keeps the entry packed since `mark` when the block stays within `max_bytes` (or held
     /// nothing before), else takes it back.
     fn close_entry(&mut self, mark: PackerMark, id: EventId, max_bytes: usize) -> bool {
@@ -269,16 +301,53 @@ pub(super) fn body_flags(e: &EntryParts<'_>) -> u8 {
     flags
 }
 
+/// Appends the fields of an entry that come before its texts: the id, the duration, the
+/// status, the flags (`body_flags`, to which `START_APART` is added when the start is not
+/// the id's) and the start when apart.
+fn put_fixed(
+    out: &mut Vec<u8>,
+    id: EventId,
+    timestamp_us: u64,
+    duration_us: u64,
+    status: u16,
+    body_flags: u8,
+) {
+    out.extend_from_slice(&id.to_bytes());
+    put_num(out, duration_us);
+    put_num(out, u64::from(status));
+    let apart = timestamp_us != id.timestamp_us();
+    out.push(body_flags | if apart { START_APART } else { 0 });
+    if apart {
+        out.extend_from_slice(&timestamp_us.to_le_bytes());
+    }
+}
+
+/// The flags of a packed entry and the length of its fields before the texts.
+fn fixed_len(entry: &[u8]) -> Result<(u8, usize), String> {
+    let mut r = Reader {
+        bytes: entry,
+        at: 0,
+    };
+    r.take(16)?;
+    r.num()?;
+    r.num()?;
+    let flags = r.take(1)?[0];
+    if flags & START_APART != 0 {
+        r.take(8)?;
+    }
+    Ok((flags, r.at))
+}
+
 /// Appends the packed form of one entry from its parts.
 pub(super) fn pack_parts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8>) {
-    out.extend_from_slice(&e.id.to_bytes());
-    put_num(out, e.duration_us);
-    put_num(out, u64::from(e.status));
-    let apart = e.timestamp_us != e.id.timestamp_us();
-    out.push(body_flags(e) | if apart { START_APART } else { 0 });
-    if apart {
-        out.extend_from_slice(&e.timestamp_us.to_le_bytes());
-    }
+    put_fixed(
+        out,
+        e.id,
+        e.timestamp_us,
+        e.duration_us,
+        e.status,
+        body_flags(e),
+    );
     for (slot, t) in [e.method, e.path, e.query, e.user, e.client_addr]
         .into_iter()
         .enumerate()
@@ -305,18 +374,12 @@ pub(super) fn remap_entry(
     map: &mut impl FnMut(u64) -> Result<u64, String>,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    let (flags, fixed) = fixed_len(entry)?;
     let mut r = Reader {
         bytes: entry,
-        at: 0,
+        at: fixed,
     };
-    r.take(16)?;
-    r.num()?;
-    r.num()?;
-    let flags = r.take(1)?[0];
-    if flags & START_APART != 0 {
-        r.take(8)?;
-    }
-    out.extend_from_slice(&entry[..r.at]);
+    out.extend_from_slice(&entry[..fixed]);
     let bodies = usize::from(flags & REQUEST_BODY != 0) + usize::from(flags & RESPONSE_BODY != 0);
     for _ in 0..5 + bodies {
         put_num(out, map(r.num()?)?);

@@ -315,3 +315,51 @@ fn a_damaged_block_is_refused_by_the_cut_never_a_panic() {
     assert!(cut_block(&bad, 1).unwrap_err().contains("text"));
     assert!(cut_block(&keys::encode(&full(1)), 0).is_err());
 }
+
+/// An entry repeated from the one before, with its own id, start, duration and status,
+/// packs to the same bytes as the same entry packed from its parts; a packer with no
+/// entry, or without room, repeats nothing.
+#[test]
+fn a_repeated_entry_packs_as_the_entry_in_full() {
+    let mut requests = Vec::new();
+    for (i, ts) in [100, 101, 105, 200, 201].into_iter().enumerate() {
+        let mut r = full(ts);
+        r.duration_us = 1000 * i as u64;
+        r.status = [201, 200, 500, 201, 204][i];
+        requests.push(r);
+    }
+    // A start apart from the id's, then one that is not: the flag follows each entry.
+    requests[2].timestamp_us = 99;
+    let mut other = TrackedRequest::sample(150, "/other", 404, 3);
+    other.timestamp_us = 150;
+    requests.insert(3, other);
+    let expected = block_of(&requests);
+
+    let mut packer = BlockPacker::default();
+    assert!(!packer.push_repeat(EventId::new(1), 1, 1, 200, usize::MAX));
+    assert_eq!(packer.len(), 0);
+    for (i, r) in requests.iter().enumerate() {
+        let like_previous = i > 0 && i != 3 && i != 4;
+        if like_previous {
+            assert!(packer.push_repeat(r.id, r.timestamp_us, r.duration_us, r.status, usize::MAX));
+        } else {
+            assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
+        }
+    }
+    let block = packer.finish();
+    assert_eq!(block, expected);
+    let back: Vec<TrackedRequest> = block_entries(requests[5].id, &block)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.request().unwrap())
+        .collect();
+    assert_eq!(back, requests);
+
+    // Without room for one more, nothing is added, and the block is as it was.
+    let mut packer = BlockPacker::default();
+    assert!(with_parts(&requests[0], |p| packer.push_parts(p, usize::MAX)));
+    let r = &requests[1];
+    assert!(!packer.push_repeat(r.id, r.timestamp_us, r.duration_us, r.status, 10));
+    assert_eq!(packer.len(), 1);
+    assert_eq!(packer.finish(), block_of(&requests[..1]));
+}

@@ -52,6 +52,33 @@ impl TrackingWriter<'_> {
         self.newest = e.id;
     }
 
+    /// Adds an entry like the one added last but for its id, start, duration and status
+    /// (see [`BlockPacker::push_repeat`](block::BlockPacker::push_repeat)); `false`, with
+    /// nothing added, when the block being packed holds no entry to repeat: the entry is
+    /// then built and [`push`](Self::push)ed in full.
+    pub(crate) fn push_repeat(
+        &mut self,
+        id: EventId,
+        timestamp_us: u64,
+        duration_us: u64,
+        status: u16,
+    ) -> bool {
+        debug_assert!(id >= self.newest || self.packer.len() == 0);
+        if self.packer.len() == BLOCK_ENTRIES {
+            self.store_block();
+            return false;
+        }
+        if !self
+            .packer
+            .push_repeat(id, timestamp_us, duration_us, status, BLOCK_BYTES)
+        {
+            self.store_block();
+            return false;
+        }
+        self.newest = id;
+        true
+    }
+
     /// Where the writer stands, to [`rewind`](Self::rewind) to when building an entry fails
     /// part way.
     pub(crate) fn mark(&self) -> block::PackerMark {
