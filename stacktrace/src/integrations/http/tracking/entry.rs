@@ -38,6 +38,10 @@ pub(super) struct Record<'a> {
     pub(super) data: &'a [u8],
 }
 
+/// A record's start, duration and status: what differs between requests that repeat one
+/// another.
+pub(super) type Varying = (u64, u64, u16);
+
 /// A record's headers: each value as its own name and value, the values of one header one
 /// after another (see [`RequestHead`](crate::integrations::http::request::RequestHead)).
 pub(super) struct Headers<'a> {
@@ -164,7 +168,7 @@ impl<'a> Record<'a> {
     /// The start, duration and status of the record at `at`, and what follows them to its
     /// end: two records whose rest is the same make the same entry but for those three (see
     /// `entry_of`). `None` when the record cannot be read so far.
-    pub(super) fn split(bytes: &[u8], at: usize) -> Option<((u64, u64, u16), &[u8])> {
+    pub(super) fn split(bytes: &[u8], at: usize) -> Option<(Varying, &[u8])> {
         let mut c = Cursor { bytes, at };
         let len = usize::try_from(c.u64()?).ok()?;
         let end = c.at.checked_add(len).filter(|&end| end <= bytes.len())?;
