@@ -35,5 +35,5 @@ pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::block::{EntryParts, Fnv};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
-pub(crate) use tracking::log::TrackingLog;
+pub(crate) use tracking::log::{OpenBlock, TrackingLog};
 pub use tracking::log::{TrackedRequest, TrackingQuery};

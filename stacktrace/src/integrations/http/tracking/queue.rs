@@ -17,7 +17,7 @@ use crate::model::event::EventId;
 use crate::runtime::guard::store;
 use crate::runtime::install::runtime;
 use crate::runtime::worker::{Duty, Turn, Waker};
-use crate::store::TrackingLog;
+use crate::store::{OpenBlock, TrackingLog};
 use crate::sync::lock;
 
 /// A response being sent: what its tracking entry needs once the body ends.
@@ -414,6 +414,14 @@ pub(super) struct TrackingDuty {
     /// and how many of them are stored.
     order: Vec<(u128, usize, usize)>,
     done: usize,
+    /// The block being packed: it fills across the slices of a take, and is stored when
+    /// full or at the take's end.
+    open: OpenBlock,
+    /// The record whose entry was packed last, by buffer and place: a record that repeats
+    /// it is stored by repeating that entry (see `store_slice`).
+    previous: Option<(usize, usize)>,
+    /// The caps of the take's entries (each request's, read with it; the last one read).
+    caps: (u64, u64),
     /// The flush the take answers, if one was asked before it.
     answers: Option<u64>,
     flushes_done: u64,
@@ -431,6 +439,9 @@ impl TrackingDuty {
             taken: Vec::new(),
             order: Vec::new(),
             done: 0,
+            open: OpenBlock::default(),
+            previous: None,
+            caps: (u64::MAX, u64::MAX),
             answers: None,
             flushes_done: 0,
             last_take: Instant::now(),
@@ -451,6 +462,8 @@ impl TrackingDuty {
         // are built in the order they are stored and packed as they are built.
         self.order.clear();
         self.done = 0;
+        self.previous = None;
+        self.caps = (u64::MAX, u64::MAX);
         for (i, bytes) in self.taken.iter().enumerate() {
             let mut at = 0;
             while at < bytes.len() {
@@ -496,13 +509,17 @@ impl TrackingDuty {
             return;
         };
         let taken = &self.taken;
-        let mut caps = (u64::MAX, u64::MAX);
+        let caps = &mut self.caps;
         let mut cache = TakeCache::default();
-        let mut writer = log.writer();
-        // What the record built last holds past its start, duration and status: a record
+        let mut writer = log.writer(&mut self.open);
+        // What the record packed last holds past its start, duration and status: a record
         // that holds the same makes the same entry but for those (see `entry_of`), and is
         // stored by repeating that entry's texts.
-        let mut previous: Option<&[u8]> = None;
+        let mut previous: Option<&[u8]> = self
+            .previous
+            .and_then(|(i, at)| Record::split(&taken[i], at))
+            .map(|(_, rest)| rest);
+        let mut last = None;
         for &(id, i, at) in slice {
             let split = Record::split(&taken[i], at);
             if let (Some(before), Some(((started_us, duration_us, status), rest))) =
@@ -515,21 +532,32 @@ impl TrackingDuty {
                 }
             }
             previous = None;
+            last = None;
             let mark = writer.mark();
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (record, _) = Record::read(&taken[i], at)?;
-                caps = record.caps;
+                *caps = record.caps;
                 entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
             }));
             if matches!(built, Ok(Some(()))) {
                 previous = split.map(|(_, rest)| rest);
+                last = Some((i, at));
             } else {
                 writer.rewind(mark);
                 COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
             }
         }
         drop(cache);
-        let outcome = writer.finish(caps.0, caps.1);
+        let take_done = self.done == self.order.len();
+        self.previous = match previous {
+            Some(_) if !take_done => last.or(self.previous),
+            _ => None,
+        };
+        let outcome = if take_done {
+            writer.finish(caps.0, caps.1)
+        } else {
+            writer.pause()
+        };
         COUNTS.stored.fetch_add(outcome.stored, Ordering::Relaxed);
         COUNTS.trimmed.fetch_add(outcome.trimmed, Ordering::Relaxed);
         COUNTS.unstored.fetch_add(outcome.lost, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::read::{read_head, BlockHead, Reader};
 use crate::model::event::EventId;
@@ -443,8 +443,8 @@ pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
 /// when first met, so that entries can be packed from parts that do not outlive them.
 #[derive(Default)]
 pub(super) struct Texts {
-    places: HashMap<Rc<[u8]>, usize, BuildHasherDefault<Fnv>>,
-    pub(super) table: Vec<Rc<[u8]>>,
+    places: HashMap<Arc<[u8]>, usize, BuildHasherDefault<Fnv>>,
+    pub(super) table: Vec<Arc<[u8]>>,
     /// Bytes the table takes in the block: each text's length and bytes.
     table_bytes: usize,
     /// The place of the text last put in each field (method, path, ..., each header's name
@@ -464,7 +464,7 @@ impl Texts {
                 let n = match self.places.get(t) {
                     Some(&n) => n,
                     None => {
-                        let text: Rc<[u8]> = Rc::from(t);
+                        let text: Arc<[u8]> = Arc::from(t);
                         let n = self.table.len();
                         self.places.insert(text.clone(), n);
                         self.table.push(text);

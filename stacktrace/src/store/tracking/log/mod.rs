@@ -21,6 +21,8 @@ mod trim;
 mod writer;
 
 pub use query::TrackingQuery;
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+pub(crate) use writer::OpenBlock;
 
 /// One tracked request, as stored (headers and bodies already redacted).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,7 +114,8 @@ impl TrackingLog {
     ) -> Result<(), StoreError> {
         let mut sorted: Vec<&TrackedRequest> = records.iter().collect();
         sorted.sort_by_key(|r| r.id);
-        let mut writer = self.writer();
+        let mut open = OpenBlock::default();
+        let mut writer = self.writer(&mut open);
         for r in sorted {
             block::with_parts(r, |parts| writer.push(parts));
         }

@@ -68,7 +68,8 @@ fn a_refused_block_counts_its_entries_as_lost() {
     assert!(store.db.drop_tree(keys::TRACKING).unwrap());
     let base = 1_700_000_000_000_000;
     let total = BLOCK_ENTRIES as u64 + 10;
-    let mut writer = log.writer();
+    let mut open = OpenBlock::default();
+    let mut writer = log.writer(&mut open);
     for i in 0..total {
         let r = TrackedRequest::sample(base + i, "/a", 200, 1);
         block::with_parts(&r, |parts| writer.push(parts));
@@ -357,4 +358,36 @@ fn until_is_inclusive_as_in_event_queries() {
     assert_eq!(ts(store.tracked().until(at(20))), [20, 10]);
     assert_eq!(ts(store.tracked().since(at(20)).until(at(20))), [20]);
     assert_eq!(ts(store.tracked().since(at(11)).until(at(29))), [20]);
+}
+
+/// A writer that pauses leaves its open block for the next writer, which fills it: the
+/// entries of two slices go in one block, stored by the `finish` of the second.
+#[test]
+fn a_paused_writer_leaves_its_block_open_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("db")).unwrap();
+    let mut log = TrackingLog::open(&store).unwrap();
+    let base = 1_700_000_000_000_000;
+    let mut open = OpenBlock::default();
+    let mut writer = log.writer(&mut open);
+    for i in 0..10 {
+        let r = TrackedRequest::sample(base + i, "/a", 200, 1);
+        block::with_parts(&r, |parts| writer.push(parts));
+    }
+    let paused = writer.pause();
+    assert_eq!((paused.stored, paused.lost, paused.trimmed), (0, 0, 0));
+    assert!(keys_of(&store).is_empty(), "nothing stored while paused");
+    let mut writer = log.writer(&mut open);
+    for i in 10..20 {
+        let r = TrackedRequest::sample(base + i, "/b", 200, 1);
+        block::with_parts(&r, |parts| writer.push(parts));
+    }
+    let written = writer.finish(u64::MAX, u64::MAX);
+    assert_eq!((written.stored, written.lost), (20, 0));
+    assert_eq!(keys_of(&store).len(), 1, "one block holds both slices");
+    let rows = store.tracked().limit(100).run().unwrap();
+    assert_eq!(rows.len(), 20);
+    assert_eq!(rows[0].path, "/b");
+    assert_eq!(rows[19].path, "/a");
+    assert_eq!(log.entries, 20);
 }

@@ -5,6 +5,25 @@ use crate::error::StoreError;
 use crate::model::event::EventId;
 use crate::store::tracking::block::{self as block, EntryParts};
 
+/// The block being packed, kept from one writer to the next: a writer that stops part way
+/// through what it was given ([`TrackingWriter::pause`]) leaves it for the next, so that
+/// blocks fill up whatever slices their entries are written in.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct OpenBlock {
+    packer: block::BlockPacker,
+    /// The id of the newest entry packed.
+    newest: EventId,
+}
+
+impl Default for OpenBlock {
+    fn default() -> Self {
+        OpenBlock {
+            packer: block::BlockPacker::default(),
+            newest: EventId(0),
+        }
+    }
+}
+
 /// Writes entries into the tracking tree as they come, oldest first, packing them into
 /// blocks: a block is stored once it is full, the last one by [`finish`](Self::finish), which
 /// then holds the tree to its caps. Made by [`TrackingLog::writer`].
@@ -12,9 +31,7 @@ use crate::store::tracking::block::{self as block, EntryParts};
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) struct TrackingWriter<'l> {
     log: &'l mut TrackingLog,
-    packer: block::BlockPacker,
-    /// The id of the newest entry packed.
-    newest: EventId,
+    open: &'l mut OpenBlock,
     /// Entries stored, entries that could not be, and the first error met.
     stored: u64,
     lost: u64,
@@ -23,12 +40,12 @@ pub(crate) struct TrackingWriter<'l> {
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 impl TrackingLog {
-    /// A writer of entries, block by block (see [`TrackingWriter`]).
-    pub(crate) fn writer(&mut self) -> TrackingWriter<'_> {
+    /// A writer of entries, block by block, that goes on packing `open` (see
+    /// [`TrackingWriter`]).
+    pub(crate) fn writer<'l>(&'l mut self, open: &'l mut OpenBlock) -> TrackingWriter<'l> {
         TrackingWriter {
             log: self,
-            packer: block::BlockPacker::default(),
-            newest: EventId(0),
+            open,
             stored: 0,
             lost: 0,
             error: None,
@@ -40,16 +57,16 @@ impl TrackingLog {
 impl TrackingWriter<'_> {
     /// Adds an entry, no older than the entries before it.
     pub(crate) fn push(&mut self, e: &EntryParts<'_>) {
-        debug_assert!(e.id >= self.newest || self.packer.len() == 0);
-        if self.packer.len() == BLOCK_ENTRIES {
+        debug_assert!(e.id >= self.open.newest || self.open.packer.len() == 0);
+        if self.open.packer.len() == BLOCK_ENTRIES {
             self.store_block();
         }
-        if !self.packer.push_parts(e, BLOCK_BYTES) {
+        if !self.open.packer.push_parts(e, BLOCK_BYTES) {
             self.store_block();
             // An empty block takes any entry.
-            self.packer.push_parts(e, BLOCK_BYTES);
+            self.open.packer.push_parts(e, BLOCK_BYTES);
         }
-        self.newest = e.id;
+        self.open.newest = e.id;
     }
 
     /// Adds an entry like the one added last but for its id, start, duration and status
@@ -63,45 +80,57 @@ impl TrackingWriter<'_> {
         duration_us: u64,
         status: u16,
     ) -> bool {
-        debug_assert!(id >= self.newest || self.packer.len() == 0);
-        if self.packer.len() == BLOCK_ENTRIES {
+        debug_assert!(id >= self.open.newest || self.open.packer.len() == 0);
+        if self.open.packer.len() == BLOCK_ENTRIES {
             self.store_block();
             return false;
         }
         if !self
+            .open
             .packer
             .push_repeat(id, timestamp_us, duration_us, status, BLOCK_BYTES)
         {
             self.store_block();
             return false;
         }
-        self.newest = id;
+        self.open.newest = id;
         true
     }
 
     /// Where the writer stands, to [`rewind`](Self::rewind) to when building an entry fails
     /// part way.
     pub(crate) fn mark(&self) -> block::PackerMark {
-        self.packer.mark()
+        self.open.packer.mark()
     }
 
     /// Takes back the entries added since `mark` that are not stored yet.
     pub(crate) fn rewind(&mut self, mark: block::PackerMark) {
-        self.packer.rewind(mark);
+        self.open.packer.rewind(mark);
     }
 
     fn store_block(&mut self) {
-        let count = self.packer.len() as u64;
+        let count = self.open.packer.len() as u64;
         if count == 0 {
             return;
         }
-        let value = self.packer.finish();
-        match self.log.insert_block(self.newest, value, count) {
+        let value = self.open.packer.finish();
+        match self.log.insert_block(self.open.newest, value, count) {
             Ok(()) => self.stored += count,
             Err(e) => {
                 self.lost += count;
                 self.error.get_or_insert(e);
             }
+        }
+    }
+
+    /// Stores nothing more: the block being packed stays open for the next writer, and the
+    /// caps are left for the [`finish`](Self::finish) of a later one. Says what was stored.
+    pub(crate) fn pause(self) -> Written {
+        Written {
+            stored: self.stored,
+            trimmed: 0,
+            lost: self.lost,
+            error: self.error,
         }
     }
 
