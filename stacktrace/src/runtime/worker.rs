@@ -12,8 +12,14 @@
 //! queued wakes the worker while it is polling: after work it looks again every
 //! millisecond, and only once it has been idle for a while does it sleep long and ask to be
 //! woken. A burst pays one wake-up; an idle program costs four wake-ups a second.
+//!
+//! A duty that lets its work gather (request tracking takes its inboxes every ten
+//! milliseconds) needs no look in between: while it alone is busy, the worker waits until
+//! its next turn is due instead of polling, and asks the other duties' work (events) to wake
+//! it meanwhile. A server under steady load then costs a hundred wake-ups a second, not a
+//! thousand, each taking a core from its threads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
@@ -26,6 +32,38 @@ const POLL: Duration = Duration::from_millis(1);
 const IDLE_POLLS: u32 = 50;
 /// How long an idle worker sleeps unless woken.
 const LONG_SLEEP: Duration = Duration::from_millis(250);
+
+/// The worker looks again within [`POLL`]: nothing queued needs to wake it.
+const POLLING: u8 = 0;
+/// The worker waits for a duty that lets its work gather: work to be done promptly (an
+/// event) wakes it, work that gathers does not.
+const WAITING: u8 = 1;
+/// The worker sleeps long: any work wakes it.
+const SLEEPING: u8 = 2;
+
+/// How the worker rests after a round of turns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rest {
+    /// Looks again after [`POLL`], unwoken.
+    Poll,
+    /// Waits this long, woken by prompt work.
+    Wait(Duration),
+    /// Sleeps long, woken by any work.
+    Sleep,
+}
+
+/// How to rest after `idle` rounds with no work done and `prompt_idle` rounds with no
+/// work done by a duty that is looked at promptly; `gather` is the soonest turn due of the
+/// duties that let work gather, if any.
+fn rest(idle: u32, prompt_idle: u32, gather: Option<Duration>) -> Rest {
+    if idle >= IDLE_POLLS {
+        return Rest::Sleep;
+    }
+    match gather {
+        Some(due) if prompt_idle >= IDLE_POLLS => Rest::Wait(due.clamp(POLL, LONG_SLEEP)),
+        _ => Rest::Poll,
+    }
+}
 
 /// What a duty's turn did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,19 +86,37 @@ pub(crate) trait Duty: Send {
     fn is_empty(&self) -> bool;
     /// Called once each time the worker becomes idle.
     fn settle(&mut self) {}
+    /// For a duty that lets its work gather between turns, how soon its next turn is due:
+    /// the worker need not look before, and the duty's queue wakes it only from a long
+    /// sleep ([`Waker::wake_if_idle`]). `None` (the default): the duty's work is looked at
+    /// every [`POLL`] while it is busy, and wakes a worker that waits.
+    fn gathers(&self) -> Option<Duration> {
+        None
+    }
 }
 
-/// How a queue wakes the worker: only while it sleeps long.
+/// How a queue wakes the worker: only while it does not poll.
 #[derive(Debug, Default)]
 pub(crate) struct Waker {
-    sleeping: AtomicBool,
+    /// `POLLING`, `WAITING` or `SLEEPING`.
+    state: AtomicU8,
     thread: OnceLock<Thread>,
 }
 
 impl Waker {
-    /// Wakes the worker if it sleeps until woken; after queueing work.
+    /// Wakes the worker if it waits or sleeps until woken; after queueing work to be done
+    /// promptly.
     pub(crate) fn wake_if_sleeping(&self) {
-        if self.sleeping.load(Ordering::SeqCst) {
+        if self.state.load(Ordering::SeqCst) != POLLING {
+            self.wake();
+        }
+    }
+
+    /// Wakes the worker if it sleeps long; after queueing work of a duty that lets it
+    /// gather (see [`Duty::gathers`]).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn wake_if_idle(&self) {
+        if self.state.load(Ordering::SeqCst) == SLEEPING {
             self.wake();
         }
     }
@@ -136,20 +192,27 @@ impl Worker {
 
 fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
     let mut duties: Vec<Box<dyn Duty>> = Vec::new();
-    let mut idle = 0;
+    // Rounds since any duty did work, and since a duty looked at promptly did.
+    let (mut idle, mut prompt_idle) = (0, IDLE_POLLS);
     loop {
         {
             let mut added = lock(added);
             duties.append(&mut added);
         }
-        let (mut worked, mut more) = (false, false);
+        let (mut worked, mut prompt, mut more) = (false, false, false);
         for duty in &mut duties {
-            match duty.turn() {
-                Turn::Idle => {}
-                Turn::Done => worked = true,
-                Turn::More => (worked, more) = (true, true),
+            let turn = duty.turn();
+            if turn != Turn::Idle {
+                worked = true;
+                prompt |= duty.gathers().is_none();
+                more |= turn == Turn::More;
             }
         }
+        prompt_idle = if prompt {
+            0
+        } else {
+            prompt_idle.saturating_add(1)
+        };
         if more {
             // Let a thread of the program have the core before the next slice.
             std::thread::yield_now();
@@ -158,24 +221,39 @@ fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
         }
         if worked {
             idle = 0;
-            std::thread::park_timeout(POLL);
-            continue;
-        }
-        if idle == 0 {
-            for duty in &mut duties {
-                duty.settle();
-            }
-        }
-        idle += 1;
-        if idle < IDLE_POLLS {
-            std::thread::park_timeout(POLL);
         } else {
-            waker.sleeping.store(true, Ordering::SeqCst);
-            // Work queued before the flag was set is seen here; after, it wakes the worker.
-            let empty = lock(added).is_empty() && duties.iter().all(|d| d.is_empty());
-            // A duty that lets work gather may leave it waiting a little: look again soon.
-            std::thread::park_timeout(if empty { LONG_SLEEP } else { POLL });
-            waker.sleeping.store(false, Ordering::SeqCst);
+            if idle == 0 {
+                for duty in &mut duties {
+                    duty.settle();
+                }
+            }
+            idle += 1;
+        }
+        let gather = duties.iter().filter_map(|d| d.gathers()).min();
+        match rest(idle, prompt_idle, gather) {
+            Rest::Poll => std::thread::park_timeout(POLL),
+            Rest::Wait(due) => {
+                waker.state.store(WAITING, Ordering::SeqCst);
+                // Prompt work queued before the state was set is seen here; after, it
+                // wakes the worker.
+                let prompt_empty = lock(added).is_empty()
+                    && duties
+                        .iter()
+                        .filter(|d| d.gathers().is_none())
+                        .all(|d| d.is_empty());
+                std::thread::park_timeout(if prompt_empty { due } else { POLL });
+                waker.state.store(POLLING, Ordering::SeqCst);
+            }
+            Rest::Sleep => {
+                waker.state.store(SLEEPING, Ordering::SeqCst);
+                // Work queued before the state was set is seen here; after, it wakes the
+                // worker.
+                let empty = lock(added).is_empty() && duties.iter().all(|d| d.is_empty());
+                // A duty that lets work gather may leave it waiting a little: look again
+                // soon.
+                std::thread::park_timeout(if empty { LONG_SLEEP } else { POLL });
+                waker.state.store(POLLING, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -245,5 +323,127 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(*lock(&log), "abcabad");
+    }
+
+    /// How the worker rests: it polls while prompt work is recent, waits for the duty that
+    /// lets work gather while that alone is busy, and sleeps long once idle.
+    #[test]
+    fn the_worker_polls_only_while_prompt_work_is_recent() {
+        let ten = Some(Duration::from_millis(10));
+        assert_eq!(rest(0, 0, None), Rest::Poll);
+        assert_eq!(rest(0, 0, ten), Rest::Poll);
+        assert_eq!(rest(3, IDLE_POLLS - 1, ten), Rest::Poll);
+        assert_eq!(
+            rest(0, IDLE_POLLS, ten),
+            Rest::Wait(Duration::from_millis(10))
+        );
+        assert_eq!(rest(0, IDLE_POLLS, None), Rest::Poll);
+        // A turn due now is looked for after a poll's time; one far off, after a long
+        // sleep's at most.
+        assert_eq!(rest(0, IDLE_POLLS, Some(Duration::ZERO)), Rest::Wait(POLL));
+        assert_eq!(
+            rest(0, IDLE_POLLS, Some(Duration::from_secs(60))),
+            Rest::Wait(LONG_SLEEP)
+        );
+        assert_eq!(rest(IDLE_POLLS, IDLE_POLLS, ten), Rest::Sleep);
+        assert_eq!(rest(IDLE_POLLS, 0, None), Rest::Sleep);
+    }
+
+    /// A duty that always has work gathered, due every `every`, counting its turns.
+    struct Gathering {
+        every: Duration,
+        turns: Arc<AtomicUsize>,
+    }
+
+    impl Duty for Gathering {
+        fn turn(&mut self) -> Turn {
+            self.turns.fetch_add(1, Ordering::SeqCst);
+            Turn::Done
+        }
+        fn is_empty(&self) -> bool {
+            false
+        }
+        fn gathers(&self) -> Option<Duration> {
+            Some(self.every)
+        }
+    }
+
+    /// A duty looked at promptly, with `pending` pieces of work, done one a turn.
+    struct Prompt {
+        pending: Arc<AtomicUsize>,
+    }
+
+    impl Duty for Prompt {
+        fn turn(&mut self) -> Turn {
+            match self.pending.load(Ordering::SeqCst) {
+                0 => Turn::Idle,
+                n => {
+                    self.pending.store(n - 1, Ordering::SeqCst);
+                    Turn::Done
+                }
+            }
+        }
+        fn is_empty(&self) -> bool {
+            self.pending.load(Ordering::SeqCst) == 0
+        }
+    }
+
+    /// While only a duty that lets work gather is busy, the worker does not poll: it takes
+    /// that duty's turns when due; prompt work queued meanwhile wakes it at once, work that
+    /// gathers does not.
+    #[test]
+    fn a_gathering_duty_is_not_polled_and_prompt_work_wakes_the_worker() {
+        let worker = Worker::default();
+        let turns = Arc::new(AtomicUsize::new(0));
+        let pending = Arc::new(AtomicUsize::new(0));
+        worker.add(Box::new(Gathering {
+            every: Duration::from_secs(2),
+            turns: turns.clone(),
+        }));
+        worker
+            .spawn(
+                "stacktrace-test-gather",
+                Box::new(Prompt {
+                    pending: pending.clone(),
+                }),
+                || {},
+            )
+            .unwrap();
+        // The first turns run at once; then the worker waits for the gathering duty.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while worker.waker().state.load(Ordering::SeqCst) != WAITING {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker never waits"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let before = turns.load(Ordering::SeqCst);
+        // Work that gathers does not wake a waiting worker.
+        for _ in 0..50 {
+            worker.waker().wake_if_idle();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let during = turns.load(Ordering::SeqCst) - before;
+        assert!(
+            during <= 1,
+            "{during} turns in 100 ms of a duty due every 2 s"
+        );
+        // Prompt work does, long before the gathering duty is due.
+        pending.store(1, Ordering::SeqCst);
+        let woken = std::time::Instant::now();
+        worker.waker().wake_if_sleeping();
+        while pending.load(Ordering::SeqCst) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "prompt work never done"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            woken.elapsed() < Duration::from_millis(1500),
+            "prompt work waited {:?}",
+            woken.elapsed()
+        );
     }
 }

@@ -323,13 +323,15 @@ impl Queue {
                 inbox.bytes.reserve(len);
                 record.write(&mut inbox.bytes);
             }
-            self.wake_if_sleeping();
+            self.wake_if_idle();
         });
     }
 
-    fn wake_if_sleeping(&self) {
+    /// Wakes the worker from a long sleep: while it runs, it takes the inboxes when the
+    /// next take is due (see `TrackingDuty::gathers`).
+    fn wake_if_idle(&self) {
         if let Some(w) = &self.waker {
-            w.wake_if_sleeping();
+            w.wake_if_idle();
         }
     }
 
@@ -605,6 +607,12 @@ impl Duty for TrackingDuty {
         }
         self.finish_take();
         Turn::Done
+    }
+
+    /// Requests gather in the inboxes between takes: the next is due `GATHER` after the
+    /// last.
+    fn gathers(&self) -> Option<Duration> {
+        Some(GATHER.saturating_sub(self.last_take.elapsed()))
     }
 
     fn is_empty(&self) -> bool {
