@@ -67,10 +67,11 @@ impl Tracker {
 
     fn send(&mut self) {
         if let Some(f) = self.0.take() {
-            COUNTS.queued.fetch_add(1, Ordering::Relaxed);
             match queue() {
+                // Counted in the thread's inbox, which no other thread writes.
                 Some(q) => q.push(&f),
                 None => {
+                    COUNTS.queued.fetch_add(1, Ordering::Relaxed);
                     COUNTS.no_database.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -120,6 +121,10 @@ pub(super) struct Queue {
 #[derive(Debug, Default)]
 pub(super) struct Inbox {
     pub(super) bytes: Vec<u8>,
+    /// Requests this inbox's thread handed to tracking, queued or turned away: counted
+    /// here rather than in a counter all threads share, whose cache line would pass
+    /// between their cores with every request.
+    pub(super) queued: u64,
 }
 
 pub(super) static QUEUE: OnceCell<Queue> = OnceCell::new();
@@ -127,6 +132,7 @@ pub(super) static QUEUE: OnceCell<Queue> = OnceCell::new();
 /// What became of every request handed to tracking, by counter (see [`TrackingCounts`]).
 #[derive(Debug)]
 pub(super) struct Counts {
+    /// Requests handed to tracking with no queue, and those of the inboxes forgotten.
     pub(super) queued: AtomicU64,
     pub(super) stored: AtomicU64,
     pub(super) trimmed: AtomicU64,
@@ -186,8 +192,16 @@ impl TrackingCounts {
 pub fn tracking_counts() -> TrackingCounts {
     let c = &COUNTS;
     let get = |a: &AtomicU64| a.load(Ordering::SeqCst);
+    // Read under the lock that forgetting an inbox takes, so that its count is seen once.
+    let queued = match QUEUE.get() {
+        Some(q) => {
+            let inboxes = lock(&q.inboxes);
+            get(&c.queued) + inboxes.iter().map(|i| lock(i).queued).sum::<u64>()
+        }
+        None => get(&c.queued),
+    };
     TrackingCounts {
-        queued: get(&c.queued),
+        queued,
         stored: get(&c.stored),
         trimmed: get(&c.trimmed),
         dropped_full: get(&c.full),
@@ -316,6 +330,7 @@ impl Queue {
             let len = record.len();
             {
                 let mut inbox = lock(inbox);
+                inbox.queued += 1;
                 if inbox.bytes.len() + len > INBOX_BYTES {
                     COUNTS.full.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -346,7 +361,15 @@ impl Queue {
     /// the empty inboxes of threads that have ended.
     pub(super) fn take_all(&self, taken: &mut Vec<Vec<u8>>, spares: &mut Vec<Vec<u8>>) {
         let mut inboxes = lock(&self.inboxes);
-        inboxes.retain(|inbox| Arc::strong_count(inbox) > 1 || !lock(inbox).bytes.is_empty());
+        inboxes.retain(|inbox| {
+            let kept = Arc::strong_count(inbox) > 1 || !lock(inbox).bytes.is_empty();
+            if !kept {
+                COUNTS
+                    .queued
+                    .fetch_add(lock(inbox).queued, Ordering::SeqCst);
+            }
+            kept
+        });
         for inbox in inboxes.iter() {
             let mut inbox = lock(inbox);
             if !inbox.bytes.is_empty() {

@@ -221,6 +221,7 @@ fn a_queued_record_reads_back_whole() {
     // A full inbox takes nothing more, and counts what it turns away.
     let full = Mutex::new(Inbox {
         bytes: vec![0; INBOX_BYTES - 8],
+        queued: 0,
     });
     let before = tracking_counts();
     q.push_to(&full, &f);
@@ -228,6 +229,13 @@ fn a_queued_record_reads_back_whole() {
     assert_eq!(after.dropped_full, before.dropped_full + 1);
     assert_eq!(after.dropped(), before.dropped() + 1);
     assert_eq!(lock(&full).bytes.len(), INBOX_BYTES - 8);
+    assert_eq!(
+        lock(&full).queued,
+        1,
+        "turned away, and counted as handed over"
+    );
+    let handed: u64 = lock(&other.inboxes).iter().map(|i| lock(i).queued).sum();
+    assert_eq!(handed, 1);
 
     // A cut record is refused, never read past its end.
     for cut in 0..first_len {
