@@ -33,7 +33,7 @@ pub use releases::record::{Release, ResolvedIn};
 pub(crate) use releases::sessions::{claim_own, Outcome, SessionKey};
 pub(crate) use spool::Spool;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
-pub(crate) use tracking::block::{EntryParts, Fnv};
+pub(crate) use tracking::block::{EntryParts, Fnv, Own};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::log::{OpenBlock, TrackingLog};
 pub use tracking::log::{TrackedRequest, TrackingQuery};

@@ -17,7 +17,7 @@ use crate::model::event::EventId;
 use crate::runtime::guard::store;
 use crate::runtime::install::runtime;
 use crate::runtime::worker::{Duty, Turn, Waker};
-use crate::store::{OpenBlock, TrackingLog};
+use crate::store::{OpenBlock, Own, TrackingLog};
 use crate::sync::lock;
 
 /// A response being sent: what its tracking entry needs once the body ends.
@@ -547,12 +547,16 @@ impl TrackingDuty {
         let mut last = None;
         for &(id, i, at) in slice {
             let split = Record::split(&taken[i], at);
-            if let (Some(before), Some(((started_us, duration_us, status), rest))) =
+            if let (Some(before), Some(((timestamp_us, duration_us, status), rest))) =
                 (previous, split)
             {
-                if rest == before
-                    && writer.push_repeat(EventId(id), started_us, duration_us, status)
-                {
+                let own = Own {
+                    id: EventId(id),
+                    timestamp_us,
+                    duration_us,
+                    status,
+                };
+                if rest == before && writer.push_repeat(own) {
                     continue;
                 }
             }

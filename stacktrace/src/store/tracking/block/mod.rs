@@ -32,5 +32,5 @@ mod tests;
 
 #[cfg(test)]
 pub(crate) use pack::with_parts;
-pub(crate) use pack::{cut_block, BlockPacker, EntryParts, Fnv, PackerMark};
+pub(crate) use pack::{cut_block, BlockPacker, EntryParts, Fnv, Own, PackerMark};
 pub(crate) use read::{block_entries, block_head};

@@ -194,14 +194,7 @@ impl BlockPacker {
     /// id, start, duration and status, unless the block holds no entry or would grow past
     /// `max_bytes`; says whether it was added. Requests of a busy endpoint often repeat the
     /// one before in all but these: such an entry is neither built nor packed again.
-    pub(crate) fn push_repeat(
-        &mut self,
-        id: EventId,
-        timestamp_us: u64,
-        duration_us: u64,
-        status: u16,
-        max_bytes: usize,
-    ) -> bool {
+    pub(crate) fn push_repeat(&mut self, own: Own, max_bytes: usize) -> bool {
         let Some(&end) = self.ends.last() else {
             return false;
         };
@@ -210,16 +203,9 @@ impl BlockPacker {
             return false;
         };
         let mark = self.mark();
-        put_fixed(
-            &mut self.packed,
-            id,
-            timestamp_us,
-            duration_us,
-            status,
-            flags & !START_APART,
-        );
+        put_fixed(&mut self.packed, own, flags & !START_APART);
         self.packed.extend_from_within(start + fixed..end);
-        self.close_entry(mark, id, max_bytes)
+        self.close_entry(mark, own.id, max_bytes)
     }
 
     /// Keeps the entry packed since `mark` when the block stays within `max_bytes` (or held
@@ -301,24 +287,27 @@ pub(super) fn body_flags(e: &EntryParts<'_>) -> u8 {
     flags
 }
 
+/// What an entry has of its own when it repeats the texts of the entry before (see
+/// [`BlockPacker::push_repeat`]): the fields packed before its texts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Own {
+    pub(crate) id: EventId,
+    pub(crate) timestamp_us: u64,
+    pub(crate) duration_us: u64,
+    pub(crate) status: u16,
+}
+
 /// Appends the fields of an entry that come before its texts: the id, the duration, the
 /// status, the flags (`body_flags`, to which `START_APART` is added when the start is not
 /// the id's) and the start when apart.
-fn put_fixed(
-    out: &mut Vec<u8>,
-    id: EventId,
-    timestamp_us: u64,
-    duration_us: u64,
-    status: u16,
-    body_flags: u8,
-) {
-    out.extend_from_slice(&id.to_bytes());
-    put_num(out, duration_us);
-    put_num(out, u64::from(status));
-    let apart = timestamp_us != id.timestamp_us();
+fn put_fixed(out: &mut Vec<u8>, own: Own, body_flags: u8) {
+    out.extend_from_slice(&own.id.to_bytes());
+    put_num(out, own.duration_us);
+    put_num(out, u64::from(own.status));
+    let apart = own.timestamp_us != own.id.timestamp_us();
     out.push(body_flags | if apart { START_APART } else { 0 });
     if apart {
-        out.extend_from_slice(&timestamp_us.to_le_bytes());
+        out.extend_from_slice(&own.timestamp_us.to_le_bytes());
     }
 }
 
@@ -340,14 +329,13 @@ fn fixed_len(entry: &[u8]) -> Result<(u8, usize), String> {
 
 /// Appends the packed form of one entry from its parts.
 pub(super) fn pack_parts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8>) {
-    put_fixed(
-        out,
-        e.id,
-        e.timestamp_us,
-        e.duration_us,
-        e.status,
-        body_flags(e),
-    );
+    let own = Own {
+        id: e.id,
+        timestamp_us: e.timestamp_us,
+        duration_us: e.duration_us,
+        status: e.status,
+    };
+    put_fixed(out, own, body_flags(e));
     for (slot, t) in [e.method, e.path, e.query, e.user, e.client_addr]
         .into_iter()
         .enumerate()

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::pack::{cut_block, pack_parts, put_len, with_parts, BlockPacker, BLOCK_VERSION};
+use super::pack::{cut_block, pack_parts, put_len, with_parts, BlockPacker, Own, BLOCK_VERSION};
 use super::read::{block_entries, block_head, BlockHead, Slot};
 use crate::model::event::EventId;
 use crate::store::keys;
@@ -336,12 +336,18 @@ fn a_repeated_entry_packs_as_the_entry_in_full() {
     let expected = block_of(&requests);
 
     let mut packer = BlockPacker::default();
-    assert!(!packer.push_repeat(EventId::new(1), 1, 1, 200, usize::MAX));
+    let own = |r: &TrackedRequest| Own {
+        id: r.id,
+        timestamp_us: r.timestamp_us,
+        duration_us: r.duration_us,
+        status: r.status,
+    };
+    assert!(!packer.push_repeat(own(&requests[0]), usize::MAX));
     assert_eq!(packer.len(), 0);
     for (i, r) in requests.iter().enumerate() {
         let like_previous = i > 0 && i != 3 && i != 4;
         if like_previous {
-            assert!(packer.push_repeat(r.id, r.timestamp_us, r.duration_us, r.status, usize::MAX));
+            assert!(packer.push_repeat(own(r), usize::MAX));
         } else {
             assert!(with_parts(r, |p| packer.push_parts(p, usize::MAX)));
         }
@@ -359,7 +365,7 @@ fn a_repeated_entry_packs_as_the_entry_in_full() {
     let mut packer = BlockPacker::default();
     assert!(with_parts(&requests[0], |p| packer.push_parts(p, usize::MAX)));
     let r = &requests[1];
-    assert!(!packer.push_repeat(r.id, r.timestamp_us, r.duration_us, r.status, 10));
+    assert!(!packer.push_repeat(own(r), 10));
     assert_eq!(packer.len(), 1);
     assert_eq!(packer.finish(), block_of(&requests[..1]));
 }

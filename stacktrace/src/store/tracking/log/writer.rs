@@ -73,27 +73,15 @@ impl TrackingWriter<'_> {
     /// (see [`BlockPacker::push_repeat`](block::BlockPacker::push_repeat)); `false`, with
     /// nothing added, when the block being packed holds no entry to repeat: the entry is
     /// then built and [`push`](Self::push)ed in full.
-    pub(crate) fn push_repeat(
-        &mut self,
-        id: EventId,
-        timestamp_us: u64,
-        duration_us: u64,
-        status: u16,
-    ) -> bool {
-        debug_assert!(id >= self.open.newest || self.open.packer.len() == 0);
-        if self.open.packer.len() == BLOCK_ENTRIES {
-            self.store_block();
-            return false;
-        }
-        if !self
-            .open
-            .packer
-            .push_repeat(id, timestamp_us, duration_us, status, BLOCK_BYTES)
+    pub(crate) fn push_repeat(&mut self, own: block::Own) -> bool {
+        debug_assert!(own.id >= self.open.newest || self.open.packer.len() == 0);
+        if self.open.packer.len() == BLOCK_ENTRIES
+            || !self.open.packer.push_repeat(own, BLOCK_BYTES)
         {
             self.store_block();
             return false;
         }
-        self.open.newest = id;
+        self.open.newest = own.id;
         true
     }
 
