@@ -199,6 +199,20 @@ fn background_cpu_now() -> Duration {
     total
 }
 
+/// The machine's CPU time so far in clock ticks, all of it and the part the hypervisor gave
+/// to other machines (steal), from `/proc/stat`; `None` where it cannot be read.
+fn steal_now() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    Some((ticks.iter().sum(), *ticks.get(7)?))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()
@@ -260,6 +274,7 @@ fn load_phase() {
     // app's round includes storing what it queued for tracking, so that none of its work
     // spills into the next app's round.
     let n = apps.variants.len();
+    let steal_before = steal_now();
     for r in 0..rounds {
         for k in 0..n {
             let i = (r + k) % n;
@@ -293,6 +308,12 @@ fn load_phase() {
         }
     }
     report(apps, &results, rounds, round);
+    // A virtual machine whose host is busy loses time to it, unevenly: runs taken then
+    // spread wider and favour the app that does least.
+    if let (Some((all0, steal0)), Some((all1, steal1))) = (steal_before, steal_now()) {
+        let share = (steal1 - steal0) as f64 / (all1 - all0).max(1) as f64;
+        println!("host steal during the load phase: {:.1}%", share * 100.0);
+    }
 }
 
 fn report(apps: &Apps, results: &[Vec<Round>], rounds: usize, round: Duration) {
