@@ -230,31 +230,28 @@ fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
             idle += 1;
         }
         let gather = duties.iter().filter_map(|d| d.gathers()).min();
-        match rest(idle, prompt_idle, gather) {
-            Rest::Poll => std::thread::park_timeout(POLL),
-            Rest::Wait(due) => {
-                waker.state.store(WAITING, Ordering::SeqCst);
-                // Prompt work queued before the state was set is seen here; after, it
-                // wakes the worker.
-                let prompt_empty = lock(added).is_empty()
-                    && duties
-                        .iter()
-                        .filter(|d| d.gathers().is_none())
-                        .all(|d| d.is_empty());
-                std::thread::park_timeout(if prompt_empty { due } else { POLL });
-                waker.state.store(POLLING, Ordering::SeqCst);
-            }
-            Rest::Sleep => {
-                waker.state.store(SLEEPING, Ordering::SeqCst);
-                // Work queued before the state was set is seen here; after, it wakes the
-                // worker.
-                let empty = lock(added).is_empty() && duties.iter().all(|d| d.is_empty());
-                // A duty that lets work gather may leave it waiting a little: look again
-                // soon.
-                std::thread::park_timeout(if empty { LONG_SLEEP } else { POLL });
-                waker.state.store(POLLING, Ordering::SeqCst);
-            }
-        }
+        // The state the queues see while the worker rests, how long it rests, and which
+        // duties' work wakes it then.
+        let (state, rest_for, wakes): (u8, Duration, fn(&dyn Duty) -> bool) =
+            match rest(idle, prompt_idle, gather) {
+                Rest::Poll => {
+                    std::thread::park_timeout(POLL);
+                    continue;
+                }
+                Rest::Wait(due) => (WAITING, due, |d| d.gathers().is_none()),
+                Rest::Sleep => (SLEEPING, LONG_SLEEP, |_| true),
+            };
+        waker.state.store(state, Ordering::SeqCst);
+        // Work that wakes the worker, queued before the state was set, is seen here; after,
+        // it wakes the worker. (While it sleeps long, a duty that lets work gather may leave
+        // some waiting a little: it looks again soon.)
+        let empty = lock(added).is_empty()
+            && duties
+                .iter()
+                .filter(|d| wakes(d.as_ref()))
+                .all(|d| d.is_empty());
+        std::thread::park_timeout(if empty { rest_for } else { POLL });
+        waker.state.store(POLLING, Ordering::SeqCst);
     }
 }
 

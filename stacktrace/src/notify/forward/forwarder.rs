@@ -156,7 +156,7 @@ struct Shared {
 impl Shared {
     /// Waits until woken, at most [`IDLE_LOOK`].
     fn wait_for_wake(&self) {
-        let woken = self.woken.lock().unwrap_or_else(|p| p.into_inner());
+        let woken = crate::sync::lock(&self.woken);
         let (mut woken, _) = self
             .wake
             .wait_timeout_while(woken, IDLE_LOOK, |w| !*w)
@@ -229,7 +229,7 @@ impl Forwarder {
 
     /// Tells the thread new events are in the outbox.
     pub(crate) fn wake(&self) {
-        let mut woken = self.shared.woken.lock().unwrap_or_else(|p| p.into_inner());
+        let mut woken = crate::sync::lock(&self.shared.woken);
         *woken = true;
         self.shared.wake.notify_one();
     }

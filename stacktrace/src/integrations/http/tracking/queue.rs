@@ -362,11 +362,10 @@ impl Queue {
     pub(super) fn take_all(&self, taken: &mut Vec<Vec<u8>>, spares: &mut Vec<Vec<u8>>) {
         let mut inboxes = lock(&self.inboxes);
         inboxes.retain(|inbox| {
-            let kept = Arc::strong_count(inbox) > 1 || !lock(inbox).bytes.is_empty();
+            let held = lock(inbox);
+            let kept = Arc::strong_count(inbox) > 1 || !held.bytes.is_empty();
             if !kept {
-                COUNTS
-                    .queued
-                    .fetch_add(lock(inbox).queued, Ordering::SeqCst);
+                COUNTS.queued.fetch_add(held.queued, Ordering::SeqCst);
             }
             kept
         });
@@ -537,17 +536,15 @@ impl TrackingDuty {
         let caps = &mut self.caps;
         let mut cache = TakeCache::default();
         let mut writer = log.writer(&mut self.open);
-        // What the record packed last holds past its start, duration and status: a record
-        // that holds the same makes the same entry but for those (see `entry_of`), and is
-        // stored by repeating that entry's texts.
-        let mut previous: Option<&[u8]> = self
+        // The record packed last, by place, with what it holds past its start, duration
+        // and status: a record that holds the same makes the same entry but for those (see
+        // `entry_of`), and is stored by repeating that entry's texts.
+        let mut previous: Option<((usize, usize), &[u8])> = self
             .previous
-            .and_then(|(i, at)| Record::split(&taken[i], at))
-            .map(|(_, rest)| rest);
-        let mut last = None;
+            .and_then(|(i, at)| Record::split(&taken[i], at).map(|(_, rest)| ((i, at), rest)));
         for &(id, i, at) in slice {
             let split = Record::split(&taken[i], at);
-            if let (Some(before), Some(((timestamp_us, duration_us, status), rest))) =
+            if let (Some((_, before)), Some(((timestamp_us, duration_us, status), rest))) =
                 (previous, split)
             {
                 let own = Own {
@@ -561,7 +558,6 @@ impl TrackingDuty {
                 }
             }
             previous = None;
-            last = None;
             let mark = writer.mark();
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let (record, _) = Record::read(&taken[i], at)?;
@@ -569,8 +565,7 @@ impl TrackingDuty {
                 entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
             }));
             if matches!(built, Ok(Some(()))) {
-                previous = split.map(|(_, rest)| rest);
-                last = Some((i, at));
+                previous = split.map(|(_, rest)| ((i, at), rest));
             } else {
                 writer.rewind(mark);
                 COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
@@ -578,10 +573,7 @@ impl TrackingDuty {
         }
         drop(cache);
         let take_done = self.done == self.order.len();
-        self.previous = match previous {
-            Some(_) if !take_done => last.or(self.previous),
-            _ => None,
-        };
+        self.previous = previous.filter(|_| !take_done).map(|(place, _)| place);
         let outcome = if take_done {
             writer.finish(caps.0, caps.1)
         } else {
