@@ -174,6 +174,7 @@ async fn repeated_requests_keep_their_own_status_and_duration() {
     let _serial = SERIAL.lock().await;
     const STATUSES: [u16; 4] = [200, 201, 404, 202];
     let turn = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let quick = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let app = Router::new()
         .route(
             "/again",
@@ -183,6 +184,13 @@ async fn repeated_requests_keep_their_own_status_and_duration() {
                     tokio::time::sleep(Duration::from_millis(20 * n as u64)).await;
                     (StatusCode::from_u16(STATUSES[n]).unwrap(), "again")
                 }
+            }),
+        )
+        .route(
+            "/quick",
+            get(move || {
+                let n = quick.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 4;
+                async move { (StatusCode::from_u16(STATUSES[n]).unwrap(), "quick") }
             }),
         )
         .layer(StacktraceLayer::new().tracking(Tracking::new().max_body_length(32)));
@@ -227,6 +235,29 @@ async fn repeated_requests_keep_their_own_status_and_duration() {
     assert_eq!(ids.len(), 24);
     let slowest = rows.iter().map(|r| r.duration()).max().unwrap();
     assert!(slowest >= Duration::from_millis(60));
+
+    // One after another on one connection, the same request with another status each
+    // time: queued by one thread, most of them as repeats of the one before.
+    let start = SystemTime::now();
+    let c = client();
+    let mut answered = Vec::new();
+    for _ in 0..40 {
+        answered.push(fetch(&c, format!("http://{addr}/quick")).await.0.as_u16());
+    }
+    flush();
+    let rows = stacktrace::store()
+        .unwrap()
+        .tracked()
+        .since(start)
+        .path("/quick")
+        .run()
+        .unwrap();
+    // Newest first: the statuses in the order answered.
+    let stored: Vec<u16> = rows.iter().rev().map(|r| r.status).collect();
+    assert_eq!(stored, answered);
+    assert!(rows
+        .iter()
+        .all(|r| r.response_body.as_deref() == Some("quick")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

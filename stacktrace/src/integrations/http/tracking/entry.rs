@@ -50,6 +50,11 @@ pub(super) struct Headers<'a> {
 }
 
 pub(super) const NONE: u32 = u32::MAX;
+/// The length word's mark of a record that repeats the whole record before it in the same
+/// buffer, but for its start, duration and status (see [`Record::put_repeat`]).
+pub(super) const REPEAT: u64 = 1 << 63;
+/// A record's length word, start, duration and status: all a repeating record holds.
+pub(super) const HEAD: usize = 8 + 8 + 8 + 2;
 
 pub(super) fn put(out: &mut Vec<u8>, part: Option<&[u8]>) {
     match part {
@@ -97,46 +102,56 @@ impl<'a> Cursor<'a> {
 }
 
 impl<'a> Record<'a> {
-    pub(super) fn len(&self) -> usize {
-        let headers = self.headers.bytes.len();
-        let sensitive = match &self.sensitive {
-            SensitiveBody::Names(names) => names.iter().map(|n| 4 + n.len()).sum(),
-            _ => 0,
-        };
-        8 + 8
-            + 8
-            + 2
-            + 16
-            + 8
-            + 4 * 12
-            + 8
-            + 8
-            + 1
-            + self.method.len()
-            + self.path.len()
-            + self.query.map_or(0, str::len)
-            + self.client_addr.map_or(0, str::len)
-            + headers
-            + self.request_body.map_or(0, |(b, _)| b.len())
-            + self.response_body.0.len()
-            + self.response_type.map_or(0, <[u8]>::len)
-            + self.user.len()
-            + sensitive
-            + self.data.len()
+    /// The record's start, duration and status.
+    pub(super) fn varying(&self) -> Varying {
+        (self.started_us, self.duration_us, self.status)
     }
 
-    pub(super) fn write(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        // The fixed fields, in one copy: the length (set at the end), the start, the
-        // duration, the status, the caps and the body limit.
-        let mut head = [0u8; 50];
-        head[8..16].copy_from_slice(&self.started_us.to_le_bytes());
-        head[16..24].copy_from_slice(&self.duration_us.to_le_bytes());
-        head[24..26].copy_from_slice(&self.status.to_le_bytes());
-        head[26..34].copy_from_slice(&self.caps.0.to_le_bytes());
-        head[34..42].copy_from_slice(&self.caps.1.to_le_bytes());
-        head[42..50].copy_from_slice(&(self.body_limit as u64).to_le_bytes());
+    /// Queues the record whole: its length, start, duration and status, then `rest`, which
+    /// [`write_rest`](Record::write_rest) gave.
+    pub(super) fn put_whole(
+        out: &mut Vec<u8>,
+        (started_us, duration_us, status): Varying,
+        rest: &[u8],
+    ) {
+        let mut head = [0u8; HEAD];
+        let len = (HEAD - 8 + rest.len()) as u64;
+        head[..8].copy_from_slice(&len.to_le_bytes());
+        head[8..16].copy_from_slice(&started_us.to_le_bytes());
+        head[16..24].copy_from_slice(&duration_us.to_le_bytes());
+        head[24..26].copy_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&head);
+        out.extend_from_slice(rest);
+    }
+
+    /// Queues a record that repeats the whole record queued last in `out`: its length
+    /// (marked [`REPEAT`]), start, duration and status, and nothing else.
+    pub(super) fn put_repeat(out: &mut Vec<u8>, (started_us, duration_us, status): Varying) {
+        let mut head = [0u8; HEAD];
+        head[..8].copy_from_slice(&(REPEAT | (HEAD - 8) as u64).to_le_bytes());
+        head[8..16].copy_from_slice(&started_us.to_le_bytes());
+        head[16..24].copy_from_slice(&duration_us.to_le_bytes());
+        head[24..26].copy_from_slice(&status.to_le_bytes());
+        out.extend_from_slice(&head);
+    }
+
+    /// Queues the record whole.
+    #[cfg(test)]
+    pub(super) fn write(&self, out: &mut Vec<u8>) {
+        let mut rest = Vec::new();
+        self.write_rest(&mut rest);
+        Record::put_whole(out, self.varying(), &rest);
+    }
+
+    /// What follows the start, duration and status: two requests whose rest is the same
+    /// make the same entry but for those three (see `entry_of`).
+    pub(super) fn write_rest(&self, out: &mut Vec<u8>) {
+        // The fixed fields, in one copy: the caps and the body limit.
+        let mut fixed = [0u8; 24];
+        fixed[..8].copy_from_slice(&self.caps.0.to_le_bytes());
+        fixed[8..16].copy_from_slice(&self.caps.1.to_le_bytes());
+        fixed[16..24].copy_from_slice(&(self.body_limit as u64).to_le_bytes());
+        out.extend_from_slice(&fixed);
         put(out, Some(self.method.as_bytes()));
         put(out, Some(self.path.as_bytes()));
         put(out, self.query.map(str::as_bytes));
@@ -161,35 +176,44 @@ impl<'a> Record<'a> {
             }
         }
         put(out, Some(self.data));
-        let len = (out.len() - start - 8) as u64;
-        out[start..start + 8].copy_from_slice(&len.to_le_bytes());
     }
 
-    /// The start, duration and status of the record at `at`, and what follows them to its
-    /// end: two records whose rest is the same make the same entry but for those three (see
-    /// `entry_of`). `None` when the record cannot be read so far.
+    /// The start, duration and status of the whole record at `at`, and what follows them
+    /// to its end: two records whose rest is the same make the same entry but for those
+    /// three (see `entry_of`). `None` when no whole record can be read there.
     pub(super) fn split(bytes: &[u8], at: usize) -> Option<(Varying, &[u8])> {
+        let (repeat, own, end) = Record::own(bytes, at)?;
+        if repeat {
+            return None;
+        }
+        Some((own, bytes.get(at + HEAD..end)?))
+    }
+
+    /// Whether the record at `at` repeats the whole one before it, its start, duration and
+    /// status, and where the next record starts; `None` when it cannot be read so far.
+    pub(super) fn own(bytes: &[u8], at: usize) -> Option<(bool, Varying, usize)> {
         let mut c = Cursor { bytes, at };
-        let len = usize::try_from(c.u64()?).ok()?;
+        let len = c.u64()?;
+        let repeat = len & REPEAT != 0;
+        let len = usize::try_from(len & !REPEAT).ok()?;
         let end = c.at.checked_add(len).filter(|&end| end <= bytes.len())?;
+        if len < HEAD - 8 || (repeat && len != HEAD - 8) {
+            return None;
+        }
         let started_us = c.u64()?;
         let duration_us = c.u64()?;
         let status = u16::from_le_bytes(c.take(2)?.try_into().ok()?);
-        Some(((started_us, duration_us, status), bytes.get(c.at..end)?))
-    }
-
-    /// The start of the record at `at`, and where the next one starts.
-    pub(super) fn peek(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
-        let mut c = Cursor { bytes, at };
-        let len = usize::try_from(c.u64()?).ok()?;
-        let end = c.at.checked_add(len).filter(|&end| end <= bytes.len())?;
-        Some((c.u64()?, end))
+        Some((repeat, (started_us, duration_us, status), end))
     }
 
     /// The record at `at`, and where the next one starts.
     pub(super) fn read(bytes: &'a [u8], at: usize) -> Option<(Record<'a>, usize)> {
         let mut c = Cursor { bytes, at };
-        let len = usize::try_from(c.u64()?).ok()?;
+        let len = c.u64()?;
+        if len & REPEAT != 0 {
+            return None;
+        }
+        let len = usize::try_from(len).ok()?;
         let end = c.at.checked_add(len)?;
         let mut c = Cursor {
             bytes: bytes.get(..end)?,

@@ -11,7 +11,7 @@ use once_cell::sync::OnceCell;
 
 use super::super::body::CapturedFrames;
 use super::super::request::RequestState;
-use super::entry::{entry_of, Headers, Record, TakeCache};
+use super::entry::{entry_of, Headers, Record, TakeCache, HEAD};
 use super::settings::Plan;
 use crate::model::event::EventId;
 use crate::runtime::guard::store;
@@ -101,7 +101,10 @@ pub(super) const INBOX_KEPT: usize = 1 << 20;
 
 /// Finished requests, each copied as one record of bytes into its thread's inbox: queueing
 /// a request allocates nothing and keeps nothing of it alive (its headers share the
-/// connection's read buffer, which would otherwise be held until the entry is built). Each
+/// connection's read buffer, which would otherwise be held until the entry is built). A
+/// request that repeats the one its thread queued before in all but its start, duration
+/// and status is queued as those three alone: fewer bytes to hand from one core to the
+/// other, and none to compare or build for the worker. Each
 /// thread that serves requests has an inbox of its own, so that threads queueing at once
 /// do not pass one lock and one buffer between their cores; the worker takes everything
 /// queued in one swap per inbox.
@@ -121,6 +124,13 @@ pub(super) struct Queue {
 #[derive(Debug, Default)]
 pub(super) struct Inbox {
     pub(super) bytes: Vec<u8>,
+    /// What followed the start, duration and status in the last whole record queued into
+    /// `bytes` (see `Record::write_rest`): a request whose rest is the same is queued as a
+    /// repeat of it, its start, duration and status alone. Only this inbox's thread reads
+    /// it, so that it stays in that core's cache, where `bytes` is taken by the worker.
+    pub(super) last: Vec<u8>,
+    /// Where the next request's rest is written, to be compared with `last`.
+    pub(super) next: Vec<u8>,
     /// Requests this inbox's thread handed to tracking, queued or turned away: counted
     /// here rather than in a counter all threads share, whose cache line would pass
     /// between their cores with every request.
@@ -327,16 +337,31 @@ impl Queue {
 
     pub(super) fn push_to(&self, inbox: &Mutex<Inbox>, f: &Following) {
         with_record(f, |record| {
-            let len = record.len();
             {
                 let mut inbox = lock(inbox);
-                inbox.queued += 1;
-                if inbox.bytes.len() + len > INBOX_BYTES {
+                let Inbox {
+                    bytes,
+                    last,
+                    next,
+                    queued,
+                } = &mut *inbox;
+                *queued += 1;
+                next.clear();
+                record.write_rest(next);
+                // A repeat needs the whole record it repeats in the same buffer: a buffer
+                // the worker swapped in is empty.
+                let repeat = !bytes.is_empty() && next == last;
+                let len = if repeat { HEAD } else { HEAD + next.len() };
+                if bytes.len() + len > INBOX_BYTES {
                     COUNTS.full.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                inbox.bytes.reserve(len);
-                record.write(&mut inbox.bytes);
+                if repeat {
+                    Record::put_repeat(bytes, record.varying());
+                } else {
+                    Record::put_whole(bytes, record.varying(), next);
+                    std::mem::swap(next, last);
+                }
             }
             self.wake_if_idle();
         });
@@ -434,15 +459,17 @@ pub(super) struct TrackingDuty {
     spares: Vec<Vec<u8>>,
     /// The buffers of the take being stored.
     taken: Vec<Vec<u8>>,
-    /// The records of that take in id order: the id, the buffer, where the record starts;
-    /// and how many of them are stored.
-    order: Vec<(u128, usize, usize)>,
+    /// The records of that take in id order: the id, the buffer, where the record starts,
+    /// and where the whole record it repeats starts (its own place unless it repeats one);
+    /// and how many of them are stored. Places are `u32`: a buffer holds `INBOX_BYTES` at
+    /// most.
+    order: Vec<(u128, u32, u32, u32)>,
     done: usize,
     /// The block being packed: it fills across the slices of a take, and is stored when
     /// full or at the take's end.
     open: OpenBlock,
-    /// The record whose entry was packed last, by buffer and place: a record that repeats
-    /// it is stored by repeating that entry (see `store_slice`).
+    /// The whole record whose entry was packed last, by buffer and place: a record that
+    /// repeats it is stored by repeating that entry (see `store_slice`).
     previous: Option<(usize, usize)>,
     /// The caps of the take's entries (each request's, read with it; the last one read).
     caps: (u64, u64),
@@ -490,10 +517,26 @@ impl TrackingDuty {
         self.caps = (u64::MAX, u64::MAX);
         for (i, bytes) in self.taken.iter().enumerate() {
             let mut at = 0;
+            // The whole record that a repeating one repeats: the last one before it.
+            let mut whole = None;
             while at < bytes.len() {
-                match Record::peek(bytes, at) {
-                    Some((started_us, next)) => {
-                        self.order.push((EventId::new(started_us).0, i, at));
+                match Record::own(bytes, at) {
+                    Some((repeat, (started_us, ..), next)) => {
+                        if !repeat {
+                            whole = Some(at);
+                        }
+                        match whole {
+                            Some(whole) => self.order.push((
+                                EventId::new(started_us).0,
+                                i as u32,
+                                at as u32,
+                                whole as u32,
+                            )),
+                            // A repeat with nothing before it to repeat.
+                            None => {
+                                COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                         at = next;
                     }
                     // A record whose length cannot be read: the rest of the buffer cannot
@@ -536,16 +579,22 @@ impl TrackingDuty {
         let caps = &mut self.caps;
         let mut cache = TakeCache::default();
         let mut writer = log.writer(&mut self.open);
-        // The record packed last, by place, with what it holds past its start, duration
-        // and status: a record that holds the same makes the same entry but for those (see
-        // `entry_of`), and is stored by repeating that entry's texts.
+        // The whole record packed last, by place, with what it holds past its start,
+        // duration and status: a record that holds the same makes the same entry but for
+        // those (see `entry_of`), and is stored by repeating that entry's texts.
         let mut previous: Option<((usize, usize), &[u8])> = self
             .previous
             .and_then(|(i, at)| Record::split(&taken[i], at).map(|(_, rest)| ((i, at), rest)));
-        for &(id, i, at) in slice {
-            let split = Record::split(&taken[i], at);
-            if let (Some((_, before)), Some(((timestamp_us, duration_us, status), rest))) =
-                (previous, split)
+        for &(id, i, at, whole) in slice {
+            let (i, at, whole) = (i as usize, at as usize, whole as usize);
+            let bytes = &taken[i];
+            let own = Record::own(bytes, at).map(|(_, own, _)| own);
+            let split = Record::split(bytes, whole);
+            if let (
+                Some((place, before)),
+                Some((timestamp_us, duration_us, status)),
+                Some((_, rest)),
+            ) = (previous, own, split)
             {
                 let own = Own {
                     id: EventId(id),
@@ -553,19 +602,20 @@ impl TrackingDuty {
                     duration_us,
                     status,
                 };
-                if rest == before && writer.push_repeat(own) {
+                if (place == (i, whole) || rest == before) && writer.push_repeat(own) {
                     continue;
                 }
             }
             previous = None;
             let mark = writer.mark();
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let (record, _) = Record::read(&taken[i], at)?;
+                let (mut record, _) = Record::read(bytes, whole)?;
+                (record.started_us, record.duration_us, record.status) = own?;
                 *caps = record.caps;
                 entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
             }));
             if matches!(built, Ok(Some(()))) {
-                previous = split.map(|(_, rest)| ((i, at), rest));
+                previous = split.map(|(_, rest)| ((i, whole), rest));
             } else {
                 writer.rewind(mark);
                 COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);
