@@ -140,9 +140,11 @@ criterion_group!(benches, sequential);
 /// Connections kept busy at once in the load phase.
 const CONNECTIONS: usize = 16;
 /// How long each app is driven in each round, unless `STACKTRACE_BENCH_ROUND_MS` says.
-const ROUND: Duration = Duration::from_secs(2);
-/// Rounds per app unless `STACKTRACE_BENCH_ROUNDS` says.
-const ROUNDS: usize = 5;
+const ROUND: Duration = Duration::from_millis(500);
+/// Rounds per app unless `STACKTRACE_BENCH_ROUNDS` says: rounds of the same app spread
+/// about ±20 % on a machine of two cores, however long, so many short ones give a steadier
+/// median than a few long ones.
+const ROUNDS: usize = 20;
 
 /// When each request of a round ended (since the round's start) and how long it took.
 type Timeline = Vec<(Duration, Duration)>;
@@ -179,24 +181,29 @@ fn process_cpu_now() -> Duration {
     clocks::cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
-/// The CPU time used so far by the threads stacktrace started (named `stacktrace-...`), read
-/// from the scheduler's own count of each thread's time on a core.
-fn background_cpu_now() -> Duration {
-    let mut total = Duration::ZERO;
+/// The CPU time used so far by the threads stacktrace started (named `stacktrace-...`), and
+/// by those of its database (sled's `sled-io-...` and `log flusher`), read from the
+/// scheduler's own count of each thread's time on a core.
+fn background_cpu_now() -> (Duration, Duration) {
+    let (mut ours, mut database) = (Duration::ZERO, Duration::ZERO);
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return total;
+        return (ours, database);
     };
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("stacktrace") {
+        let total = if comm.starts_with("stacktrace") {
+            &mut ours
+        } else if comm.starts_with("sled") || comm.starts_with("log flusher") {
+            &mut database
+        } else {
             continue;
-        }
+        };
         let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
         if let Some(ns) = stat.split(' ').next().and_then(|n| n.parse().ok()) {
-            total += Duration::from_nanos(ns);
+            *total += Duration::from_nanos(ns);
         }
     }
-    total
+    (ours, database)
 }
 
 /// The machine's CPU time so far in clock ticks, all of it and the part the hypervisor gave
@@ -228,6 +235,7 @@ struct Round {
     requests: u64,
     process_cpu: Duration,
     background_cpu: Duration,
+    database_cpu: Duration,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -246,7 +254,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// `STACKTRACE_BENCH_ROUNDS` rounds (5 unless set) of `STACKTRACE_BENCH_ROUND_MS` (2000)
+/// `STACKTRACE_BENCH_ROUNDS` rounds (20 unless set) of `STACKTRACE_BENCH_ROUND_MS` (500)
 /// per app; `STACKTRACE_BENCH_APPS=bare,capture+tracking` drives only the apps named, to
 /// profile one of them; `STACKTRACE_BENCH_TIMELINE=FILE` writes every request as `app round
 /// end_us latency_us`, for a latency histogram over time.
@@ -293,6 +301,7 @@ fn load_phase() {
                     let _ = writeln!(out, "{name} {r} {} {}", end.as_micros(), took.as_micros());
                 }
             }
+            let bg_after = background_cpu_now();
             let mut lat: Vec<Duration> = timed.into_iter().map(|(_, took)| took).collect();
             lat.sort_unstable();
             let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -303,7 +312,8 @@ fn load_phase() {
                 p999: us(percentile(&lat, 0.999)),
                 requests: lat.len() as u64,
                 process_cpu: process_cpu_now() - cpu,
-                background_cpu: background_cpu_now() - bg,
+                background_cpu: bg_after.0 - bg.0,
+                database_cpu: bg_after.1 - bg.1,
             });
         }
     }
@@ -322,8 +332,8 @@ fn report(apps: &Apps, results: &[Vec<Round>], rounds: usize, round: Duration) {
          medians over the rounds, ratio to bare in the same cycle [lowest-highest]"
     );
     println!(
-        "{:16} {:>22} {:>22} {:>22} {:>22} {:>24}",
-        "app", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU/req µs: all, bg"
+        "{:16} {:>22} {:>22} {:>22} {:>22} {:>31}",
+        "app", "req/s", "p50 µs", "p99 µs", "p99.9 µs", "CPU/req µs: all, bg, db"
     );
     let bare = &results[0];
     for ((name, _), rs) in apps.variants.iter().zip(results) {
@@ -345,14 +355,16 @@ fn report(apps: &Apps, results: &[Vec<Round>], rounds: usize, round: Duration) {
         let per = |d: Duration| d.as_secs_f64() * 1e6 / requests as f64;
         let all: Duration = rs.iter().map(|r| r.process_cpu).sum();
         let bg: Duration = rs.iter().map(|r| r.background_cpu).sum();
+        let db: Duration = rs.iter().map(|r| r.database_cpu).sum();
         println!(
-            "{name:16} {:>22} {:>22} {:>22} {:>22} {:>14.2} {:>8.3}",
+            "{name:16} {:>22} {:>22} {:>22} {:>22} {:>14.2} {:>8.3} {:>6.3}",
             col(|r| r.rps),
             col(|r| r.p50),
             col(|r| r.p99),
             col(|r| r.p999),
             per(all),
             per(bg),
+            per(db),
         );
     }
     let tracked = stacktrace::store()
