@@ -222,8 +222,18 @@ impl BlockPacker {
     }
 
     /// The block's bytes; the packer is left empty, ready for the next block.
+    #[cfg(test)]
     pub(crate) fn finish(&mut self) -> Vec<u8> {
-        let out = assemble(
+        let mut out = Vec::new();
+        self.finish_into(&mut out);
+        out
+    }
+
+    /// Puts the block's bytes into `out` (emptied first), whose room is kept from one block
+    /// to the next; the packer is left empty, ready for the next block.
+    pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) {
+        assemble_into(
+            out,
             self.first.unwrap_or(EventId(0)),
             &self.texts.table,
             &self.packed,
@@ -231,7 +241,6 @@ impl BlockPacker {
         );
         self.clear();
         self.finished += 1;
-        out
     }
 
     /// Empties the block being packed.
@@ -252,27 +261,40 @@ pub(super) fn assemble<T: AsRef<[u8]>>(
     packed: &[u8],
     ends: &[usize],
 ) -> Vec<u8> {
+    let mut out = Vec::new();
+    assemble_into(&mut out, first, table, packed, ends);
+    out
+}
+
+/// As [`assemble`], into `out` (emptied first).
+fn assemble_into<T: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
+    first: EventId,
+    table: &[T],
+    packed: &[u8],
+    ends: &[usize],
+) {
     let table_len: usize = table
         .iter()
         .map(|t| len_of_len(t.as_ref().len()) + t.as_ref().len())
         .sum();
-    let mut out = Vec::with_capacity(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
+    out.clear();
+    out.reserve(1 + 10 + 16 + 10 + table_len + packed.len() + 3 * ends.len());
     out.push(BLOCK_VERSION);
-    put_len(&mut out, ends.len());
+    put_len(out, ends.len());
     out.extend_from_slice(&first.to_bytes());
-    put_len(&mut out, table.len());
+    put_len(out, table.len());
     for t in table {
         let t = t.as_ref();
-        put_len(&mut out, t.len());
+        put_len(out, t.len());
         out.extend_from_slice(t);
     }
     let mut start = 0;
     for &end in ends {
-        put_len(&mut out, end - start);
+        put_len(out, end - start);
         out.extend_from_slice(&packed[start..end]);
         start = end;
     }
-    out
 }
 
 /// The flags of an entry: which bodies it keeps and which of them were cut.

@@ -129,7 +129,7 @@ impl TrackingLog {
     pub(super) fn insert_block(
         &mut self,
         newest: EventId,
-        value: Vec<u8>,
+        value: &[u8],
         count: u64,
     ) -> Result<(), StoreError> {
         let key = newest.to_bytes();

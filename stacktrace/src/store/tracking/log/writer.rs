@@ -13,6 +13,8 @@ pub(crate) struct OpenBlock {
     packer: block::BlockPacker,
     /// The id of the newest entry packed.
     newest: EventId,
+    /// Where a full block's bytes are put together before the database copies them.
+    bytes: Vec<u8>,
 }
 
 impl Default for OpenBlock {
@@ -20,6 +22,7 @@ impl Default for OpenBlock {
         OpenBlock {
             packer: block::BlockPacker::default(),
             newest: EventId(0),
+            bytes: Vec::new(),
         }
     }
 }
@@ -101,8 +104,9 @@ impl TrackingWriter<'_> {
         if count == 0 {
             return;
         }
-        let value = self.open.packer.finish();
-        match self.log.insert_block(self.open.newest, value, count) {
+        let open = &mut *self.open;
+        open.packer.finish_into(&mut open.bytes);
+        match self.log.insert_block(open.newest, &open.bytes, count) {
             Ok(()) => self.stored += count,
             Err(e) => {
                 self.lost += count;
