@@ -104,7 +104,7 @@ pub(super) const INBOX_KEPT: usize = 1 << 20;
 /// connection's read buffer, which would otherwise be held until the entry is built). A
 /// request that repeats the one its thread queued before in all but its start, duration
 /// and status is queued as those three alone: fewer bytes to hand from one core to the
-/// other, and none to compare or build for the worker. Each
+/// other and for the worker to read, and no entry to build again. Each
 /// thread that serves requests has an inbox of its own, so that threads queueing at once
 /// do not pass one lock and one buffer between their cores; the worker takes everything
 /// queued in one swap per inbox.
