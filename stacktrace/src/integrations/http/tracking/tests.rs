@@ -323,4 +323,8 @@ fn a_request_that_repeats_the_last_whole_one_is_queued_as_its_own_three() {
     longer[0] += 1;
     longer.push(0);
     assert!(Record::own(&longer, 0).is_none());
+    let mut shorter = repeat.clone();
+    shorter[0] -= 1;
+    shorter.pop();
+    assert!(Record::own(&shorter, 0).is_none());
 }
