@@ -390,33 +390,29 @@ where
     }
 }
 
+/// The tracker of a tracked request, which takes the request's state from its finished
+/// future rather than sharing it (one count less to update on a line other cores read).
 fn tracker_of(
-    state: &Option<Arc<RequestState>>,
+    state: &mut Option<Arc<RequestState>>,
     tracking: &Option<Plan>,
     status: StatusCode,
     content_type: Option<http::HeaderValue>,
 ) -> Option<Tracker> {
-    match (state, tracking) {
-        (Some(state), Some(plan)) => Some(Tracker::new(
-            *plan,
-            state.clone(),
-            status.as_u16(),
-            content_type,
-        )),
-        _ => None,
-    }
+    let plan = tracking.as_ref()?;
+    let state = state.take()?;
+    Some(Tracker::new(*plan, state, status.as_u16(), content_type))
 }
 
 /// Stores what the response says went wrong, and wraps its body for tracking.
 fn finish<B>(
     res: Response<B>,
-    state: &Option<Arc<RequestState>>,
+    state: &mut Option<Arc<RequestState>>,
     tracking: &Option<Plan>,
     server_errors: bool,
     links: Option<&Settings>,
 ) -> Response<ResponseBody<B>> {
     let status = res.status();
-    if let Some(state) = state {
+    if let Some(state) = state.as_ref() {
         if status.is_server_error() && server_errors {
             events::server_error(state, status, res.extensions().get::<ResponseError>());
         } else if status == StatusCode::NOT_FOUND {
