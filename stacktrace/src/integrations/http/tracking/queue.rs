@@ -98,6 +98,9 @@ pub(super) const GATHER: Duration = Duration::from_millis(10);
 pub(super) const SLICE: usize = 128;
 /// The capacity an inbox keeps between looks; a larger one (after a burst) is given back.
 pub(super) const INBOX_KEPT: usize = 1 << 20;
+/// The capacity kept for the next request's bytes (see [`Inbox::next`]); a larger one,
+/// after a large request, is given back.
+pub(super) const REST_KEPT: usize = 64 << 10;
 
 /// Finished requests, each copied as one record of bytes into its thread's inbox: queueing
 /// a request allocates nothing and keeps nothing of it alive (its headers share the
@@ -361,6 +364,10 @@ impl Queue {
                 } else {
                     Record::put_whole(bytes, record.varying(), next);
                     std::mem::swap(next, last);
+                }
+                // A large request once served leaves no large buffer behind.
+                if next.capacity() > REST_KEPT {
+                    *next = Vec::new();
                 }
             }
             self.wake_if_idle();

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::entry::{cached_headers, HeaderCache, Headers, Record, HEAD};
-use super::queue::{tracking_counts, with_record, Following, Inbox, Queue, INBOX_BYTES};
+use super::queue::{tracking_counts, with_record, Following, Inbox, Queue, INBOX_BYTES, REST_KEPT};
 use crate::integrations::http::body::CapturedFrames;
 use crate::integrations::http::request::{redact_headers, RequestHead, RequestState};
 use crate::integrations::http::request_redaction::{Redaction, SensitiveBody};
@@ -311,6 +311,30 @@ fn a_request_that_repeats_the_last_whole_one_is_queued_as_its_own_three() {
     let (repeat, own, next) = Record::own(&bytes, 0).unwrap();
     assert!(!repeat);
     assert_eq!((own.1, own.2, next), (77, 503, bytes.len()));
+
+    // A large request leaves no large buffer behind once a smaller one follows it.
+    let big = {
+        let parts = http::Request::get("/big")
+            .header("x-big", "b".repeat(REST_KEPT * 2))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        Following {
+            state: Arc::new(RequestState::new(&parts, None, None, 64)),
+            ..following("/big", b"ok", 200, 10)
+        }
+    };
+    q.push_to(&inbox, &big);
+    assert!(
+        lock(&inbox).last.capacity() > REST_KEPT,
+        "the large one is kept"
+    );
+    q.push_to(&inbox, &a);
+    {
+        let held = lock(&inbox);
+        assert!(held.last.capacity() <= REST_KEPT && held.next.capacity() <= REST_KEPT);
+    }
 
     // A repeat's length is exact: a longer or shorter one is refused, as is a cut one.
     let mut repeat = Vec::new();
