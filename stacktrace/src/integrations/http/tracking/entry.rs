@@ -66,6 +66,16 @@ pub(super) fn put(out: &mut Vec<u8>, part: Option<&[u8]>) {
     }
 }
 
+/// Appends a record's length word, start, duration and status, in one copy.
+fn put_head(out: &mut Vec<u8>, len: u64, (started_us, duration_us, status): Varying) {
+    let mut head = [0u8; HEAD];
+    head[..8].copy_from_slice(&len.to_le_bytes());
+    head[8..16].copy_from_slice(&started_us.to_le_bytes());
+    head[16..24].copy_from_slice(&duration_us.to_le_bytes());
+    head[24..26].copy_from_slice(&status.to_le_bytes());
+    out.extend_from_slice(&head);
+}
+
 /// Reads a record's parts back; `None` past the end.
 pub(super) struct Cursor<'a> {
     bytes: &'a [u8],
@@ -109,30 +119,15 @@ impl<'a> Record<'a> {
 
     /// Queues the record whole: its length, start, duration and status, then `rest`, which
     /// [`write_rest`](Record::write_rest) gave.
-    pub(super) fn put_whole(
-        out: &mut Vec<u8>,
-        (started_us, duration_us, status): Varying,
-        rest: &[u8],
-    ) {
-        let mut head = [0u8; HEAD];
-        let len = (HEAD - 8 + rest.len()) as u64;
-        head[..8].copy_from_slice(&len.to_le_bytes());
-        head[8..16].copy_from_slice(&started_us.to_le_bytes());
-        head[16..24].copy_from_slice(&duration_us.to_le_bytes());
-        head[24..26].copy_from_slice(&status.to_le_bytes());
-        out.extend_from_slice(&head);
+    pub(super) fn put_whole(out: &mut Vec<u8>, own: Varying, rest: &[u8]) {
+        put_head(out, (HEAD - 8 + rest.len()) as u64, own);
         out.extend_from_slice(rest);
     }
 
     /// Queues a record that repeats the whole record queued last in `out`: its length
     /// (marked [`REPEAT`]), start, duration and status, and nothing else.
-    pub(super) fn put_repeat(out: &mut Vec<u8>, (started_us, duration_us, status): Varying) {
-        let mut head = [0u8; HEAD];
-        head[..8].copy_from_slice(&(REPEAT | (HEAD - 8) as u64).to_le_bytes());
-        head[8..16].copy_from_slice(&started_us.to_le_bytes());
-        head[16..24].copy_from_slice(&duration_us.to_le_bytes());
-        head[24..26].copy_from_slice(&status.to_le_bytes());
-        out.extend_from_slice(&head);
+    pub(super) fn put_repeat(out: &mut Vec<u8>, own: Varying) {
+        put_head(out, REPEAT | (HEAD - 8) as u64, own);
     }
 
     /// Queues the record whole.
