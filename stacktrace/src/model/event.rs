@@ -107,6 +107,12 @@ impl EventId {
         EventId((u128::from(timestamp_us) << 64) | u128::from(low))
     }
 
+    /// The id of this time with these bits in place of random ones: for a run of ids
+    /// counted up from one random number.
+    pub(crate) fn with_low(timestamp_us: u64, low: u64) -> Self {
+        EventId((u128::from(timestamp_us) << 64) | u128::from(low))
+    }
+
     /// The smallest id at the given time: the start of a range that begins then.
     pub(crate) fn floor(timestamp_us: u64) -> Self {
         EventId(u128::from(timestamp_us) << 64)

@@ -522,6 +522,11 @@ impl TrackingDuty {
         self.done = 0;
         self.previous = None;
         self.caps = (u64::MAX, u64::MAX);
+        // The random halves of the take's ids count up from one random number, drawn once
+        // a take: two ids meet only if two takes' runs overlap and two of their requests
+        // start in the same microsecond. In a block, each id is stored as a small step from
+        // the one before.
+        let mut low = crate::model::random::random_u64();
         for (i, bytes) in self.taken.iter().enumerate() {
             let mut at = 0;
             // The whole record that a repeating one repeats: the last one before it.
@@ -533,12 +538,15 @@ impl TrackingDuty {
                             whole = Some(at);
                         }
                         match whole {
-                            Some(whole) => self.order.push((
-                                EventId::new(started_us).0,
-                                i as u32,
-                                at as u32,
-                                whole as u32,
-                            )),
+                            Some(whole) => {
+                                low = low.wrapping_add(1);
+                                self.order.push((
+                                    EventId::with_low(started_us, low).0,
+                                    i as u32,
+                                    at as u32,
+                                    whole as u32,
+                                ));
+                            }
                             // A repeat with nothing before it to repeat.
                             None => {
                                 COUNTS.unbuilt.fetch_add(1, Ordering::Relaxed);

@@ -10,18 +10,25 @@
 //!
 //! | field | encoding |
 //! |---|---|
-//! | id | 16 bytes, big-endian (the request's start, then random bits) |
+//! | flags | 1 byte: request body kept, cut; response body kept, cut; start apart; same texts |
+//! | id | two numbers: its start's distance from the entry before's (for the first entry, the block's oldest id's), and its random half's (signed, zig-zag) |
 //! | `duration_us`, status | a number each |
-//! | flags | 1 byte: request body kept, cut; response body kept, cut; start apart |
 //! | `timestamp_us` | 8 bytes, little-endian, only when it is not the id's start |
 //! | method, path, query, user, client address | a text each |
 //! | request body, response body | a text each, when kept |
 //! | headers | a count, then a name and a value text each |
 //! | data | the text of its JSON object, empty for none |
 //!
-//! A number is LEB128; a text is the number of its place among the block's texts; a
-//! block's text is its length and its UTF-8 bytes. A value written as one JSON entry
-//! (format version 1, one entry per key) reads as a block of one.
+//! An entry flagged "same texts" ends after `timestamp_us`: its texts, bodies and headers are
+//! those of the last entry before it that has its own. A request that repeats the one
+//! before but for its start, duration and status (a busy endpoint's usual case) so takes
+//! about eight bytes. A number is LEB128; a text is the number of its place among the
+//! block's texts; a block's text is its length and its UTF-8 bytes.
+//!
+//! Blocks of version 2 are read and cut as before; their entries begin with the whole id
+//! (16 bytes, big-endian), the duration, the status, then the flags without "same texts".
+//! A value written as one JSON entry (format version 1, one entry per key) reads as a block
+//! of one; a cut block is always written in the current version.
 //!
 //! The writer hands entries over one by one as their parts, which are packed at once.
 

@@ -5,22 +5,32 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::read::{read_head, BlockHead, Reader};
+use super::read::{parse_block, Packed, Reader};
 use crate::model::event::EventId;
 #[cfg(test)]
 use crate::store::tracking::log::TrackedRequest;
 
-/// The version byte in front of a block.
-pub(crate) const BLOCK_VERSION: u8 = 2;
+/// The version byte in front of a block as written now.
+pub(crate) const BLOCK_VERSION: u8 = 3;
+/// The version byte of blocks written before entries were delta-coded: still read and cut.
+pub(crate) const BLOCK_V2: u8 = 2;
 
 pub(super) const REQUEST_BODY: u8 = 1;
 pub(super) const REQUEST_BODY_CUT: u8 = 2;
 pub(super) const RESPONSE_BODY: u8 = 4;
 pub(super) const RESPONSE_BODY_CUT: u8 = 8;
 pub(super) const START_APART: u8 = 16;
+/// The entry has the texts of the last entry before it that has texts of its own.
+pub(super) const SAME_TEXTS: u8 = 32;
+/// The flags that say which bodies an entry keeps.
+pub(super) const BODY_FLAGS: u8 =
+    REQUEST_BODY | REQUEST_BODY_CUT | RESPONSE_BODY | RESPONSE_BODY_CUT;
 
-/// The fewest bytes of a packed entry: id, duration, status, flags and five texts.
-pub(super) const PACKED_MIN: usize = 16 + 1 + 1 + 1 + 5;
+/// The fewest bytes of a packed entry of a version 2 block: id, duration, status, flags and
+/// five texts.
+pub(super) const V2_PACKED_MIN: usize = 16 + 1 + 1 + 1 + 5;
+/// The fewest bytes of a packed entry: flags, the id's two deltas, duration and status.
+pub(super) const PACKED_MIN: usize = 5;
 
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// The parts of one entry, borrowed from wherever they are.
@@ -52,6 +62,16 @@ pub(super) fn put_num(out: &mut Vec<u8>, mut n: u64) {
 
 pub(super) fn put_len(out: &mut Vec<u8>, n: usize) {
     put_num(out, n as u64);
+}
+
+/// A signed number as an unsigned one, small when it is near zero either way.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+/// The signed number [`zigzag`] made `n` of.
+pub(super) fn unzigzag(n: u64) -> i64 {
+    ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
 pub(super) fn len_of_len(mut n: usize) -> usize {
@@ -99,14 +119,6 @@ pub(crate) fn with_parts<R>(r: &TrackedRequest, use_it: impl FnOnce(&EntryParts<
     })
 }
 
-/// The id a packed entry starts with.
-pub(super) fn id_of_entry(entry: &[u8]) -> EventId {
-    let mut id = [0; 16];
-    let n = entry.len().min(16);
-    id[..n].copy_from_slice(&entry[..n]);
-    EventId::from_bytes(id)
-}
-
 /// Builds a block from entries given in id order, oldest first, knowing at each step the
 /// exact size of the block so far; so a writer can close a block at a size.
 #[derive(Default)]
@@ -118,8 +130,20 @@ pub(crate) struct BlockPacker {
     /// Bytes the entries' lengths take.
     lengths: usize,
     first: Option<EventId>,
+    /// The id of the entry packed last, from which the next one's is counted.
+    last: Option<EventId>,
+    /// The texts of the last entry packed with texts of its own.
+    source: Option<Source>,
     /// Blocks finished so far.
     finished: u64,
+}
+
+/// Where the texts of an entry are in [`BlockPacker::packed`], with the entry's body flags.
+#[derive(Clone, Copy, Debug)]
+struct Source {
+    start: usize,
+    end: usize,
+    flags: u8,
 }
 
 /// How far a [`BlockPacker`] had come, to go back to.
@@ -130,6 +154,8 @@ pub(crate) struct PackerMark {
     packed: usize,
     entries: usize,
     lengths: usize,
+    last: Option<EventId>,
+    source: Option<Source>,
 }
 
 impl BlockPacker {
@@ -162,6 +188,8 @@ impl BlockPacker {
             packed: self.packed.len(),
             entries: self.ends.len(),
             lengths: self.lengths,
+            last: self.last,
+            source: self.source,
         }
     }
 
@@ -177,34 +205,55 @@ impl BlockPacker {
         self.packed.truncate(mark.packed);
         self.ends.truncate(mark.entries);
         self.lengths = mark.lengths;
+        self.last = mark.last;
+        self.source = mark.source;
         if self.ends.is_empty() {
             self.first = None;
         }
     }
 
     /// Adds one entry from its parts, unless the block holds something already and would
-    /// grow past `max_bytes`; says whether it was added.
+    /// grow past `max_bytes`; says whether it was added. An entry whose texts, bodies and
+    /// headers are those of the entry before is packed as a repeat of them, as
+    /// [`push_repeat`](Self::push_repeat) packs it.
     pub(crate) fn push_parts(&mut self, e: &EntryParts<'_>, max_bytes: usize) -> bool {
         let mark = self.mark();
-        pack_parts(e, &mut self.texts, &mut self.packed);
+        let flags = body_flags(e);
+        put_fixed(
+            &mut self.packed,
+            own_of(e),
+            flags,
+            self.last.unwrap_or(e.id),
+        );
+        let start = self.packed.len();
+        pack_texts(e, &mut self.texts, &mut self.packed);
+        match self.source {
+            Some(s) if s.flags == flags && self.packed[s.start..s.end] == self.packed[start..] => {
+                self.packed.truncate(start);
+                self.packed[mark.packed] |= SAME_TEXTS;
+            }
+            _ => {
+                self.source = Some(Source {
+                    start,
+                    end: self.packed.len(),
+                    flags,
+                });
+            }
+        }
         self.close_entry(mark, e.id, max_bytes)
     }
 
     /// Adds an entry with the texts, bodies and headers of the entry packed last and its own
     /// id, start, duration and status, unless the block holds no entry or would grow past
     /// `max_bytes`; says whether it was added. Requests of a busy endpoint often repeat the
-    /// one before in all but these: such an entry is neither built nor packed again.
+    /// one before in all but these: such an entry is neither built nor packed again, and
+    /// takes a few bytes.
     pub(crate) fn push_repeat(&mut self, own: Own, max_bytes: usize) -> bool {
-        let Some(&end) = self.ends.last() else {
-            return false;
-        };
-        let start = self.ends.len().checked_sub(2).map_or(0, |i| self.ends[i]);
-        let Ok((flags, fixed)) = fixed_len(&self.packed[start..end]) else {
+        let (Some(source), Some(last)) = (self.source, self.last) else {
             return false;
         };
         let mark = self.mark();
-        put_fixed(&mut self.packed, own, flags & !START_APART);
-        self.packed.extend_from_within(start + fixed..end);
+        put_fixed(&mut self.packed, own, source.flags | SAME_TEXTS, last);
         self.close_entry(mark, own.id, max_bytes)
     }
 
@@ -218,6 +267,7 @@ impl BlockPacker {
         }
         self.ends.push(self.packed.len());
         self.first.get_or_insert(id);
+        self.last = Some(id);
         true
     }
 
@@ -250,6 +300,8 @@ impl BlockPacker {
         self.ends.clear();
         self.lengths = 0;
         self.first = None;
+        self.last = None;
+        self.source = None;
     }
 }
 
@@ -319,45 +371,40 @@ pub(crate) struct Own {
     pub(crate) status: u16,
 }
 
-/// Appends the fields of an entry that come before its texts: the id, the duration, the
-/// status, the flags (`body_flags`, to which `START_APART` is added when the start is not
-/// the id's) and the start when apart.
-fn put_fixed(out: &mut Vec<u8>, own: Own, body_flags: u8) {
-    out.extend_from_slice(&own.id.to_bytes());
+/// What an entry has of its own, taken from its parts.
+fn own_of(e: &EntryParts<'_>) -> Own {
+    Own {
+        id: e.id,
+        timestamp_us: e.timestamp_us,
+        duration_us: e.duration_us,
+        status: e.status,
+    }
+}
+
+/// Appends the fields of an entry that come before its texts: the flags (`flags`, to which
+/// `START_APART` is added when the start is not the id's), the id as its two halves'
+/// distances from `before`'s (the entry before, or the entry itself when it comes first),
+/// the duration, the status, and the start when apart.
+pub(super) fn put_fixed(out: &mut Vec<u8>, own: Own, flags: u8, before: EventId) {
+    let apart = own.timestamp_us != own.id.timestamp_us();
+    out.push(flags | if apart { START_APART } else { 0 });
+    put_num(
+        out,
+        own.id.timestamp_us().wrapping_sub(before.timestamp_us()),
+    );
+    put_num(
+        out,
+        zigzag((own.id.0 as u64).wrapping_sub(before.0 as u64) as i64),
+    );
     put_num(out, own.duration_us);
     put_num(out, u64::from(own.status));
-    let apart = own.timestamp_us != own.id.timestamp_us();
-    out.push(body_flags | if apart { START_APART } else { 0 });
     if apart {
         out.extend_from_slice(&own.timestamp_us.to_le_bytes());
     }
 }
 
-/// The flags of a packed entry and the length of its fields before the texts.
-fn fixed_len(entry: &[u8]) -> Result<(u8, usize), String> {
-    let mut r = Reader {
-        bytes: entry,
-        at: 0,
-    };
-    r.take(16)?;
-    r.num()?;
-    r.num()?;
-    let flags = r.take(1)?[0];
-    if flags & START_APART != 0 {
-        r.take(8)?;
-    }
-    Ok((flags, r.at))
-}
-
-/// Appends the packed form of one entry from its parts.
-pub(super) fn pack_parts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8>) {
-    let own = Own {
-        id: e.id,
-        timestamp_us: e.timestamp_us,
-        duration_us: e.duration_us,
-        status: e.status,
-    };
-    put_fixed(out, own, body_flags(e));
+/// Appends the texts of one entry from its parts, each as its place among the block's.
+pub(super) fn pack_texts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8>) {
     for (slot, t) in [e.method, e.path, e.query, e.user, e.client_addr]
         .into_iter()
         .enumerate()
@@ -378,18 +425,18 @@ pub(super) fn pack_parts(e: &EntryParts<'_>, texts: &mut Texts, out: &mut Vec<u8
     texts.put(7, e.data.as_bytes(), out);
 }
 
-/// Copies a packed entry to `out` with each of its text places replaced by `map`'s.
-pub(super) fn remap_entry(
-    entry: &[u8],
+/// Copies the texts of a packed entry (whose body flags are `flags`) to `out` with each
+/// text place replaced by `map`'s.
+fn remap_texts(
+    texts: &[u8],
+    flags: u8,
     map: &mut impl FnMut(u64) -> Result<u64, String>,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    let (flags, fixed) = fixed_len(entry)?;
     let mut r = Reader {
-        bytes: entry,
-        at: fixed,
+        bytes: texts,
+        at: 0,
     };
-    out.extend_from_slice(&entry[..fixed]);
     let bodies = usize::from(flags & REQUEST_BODY != 0) + usize::from(flags & RESPONSE_BODY != 0);
     for _ in 0..5 + bodies {
         put_num(out, map(r.num()?)?);
@@ -404,28 +451,18 @@ pub(super) fn remap_entry(
     r.done()
 }
 
-/// A block of [`BLOCK_VERSION`] without its `cut` oldest entries, and without the texts only
-/// they used; `Err` when the block cannot be read or `cut` leaves nothing.
+/// A block without its `cut` oldest entries, and without the texts only they used, as a
+/// block of [`BLOCK_VERSION`]; `Err` when the block cannot be read or `cut` leaves nothing.
+/// The first entry kept gets the texts it repeated back.
 pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
-    if value.first() != Some(&BLOCK_VERSION) {
+    if !matches!(value.first(), Some(&(BLOCK_VERSION | BLOCK_V2))) {
         return Err("only a block of packed entries can be cut".into());
     }
-    let (BlockHead { count, .. }, mut r) = read_head(value)?;
+    let (_, table, entries) = parse_block(value)?;
+    let count = entries.len();
     if cut >= count {
         return Err(format!("cutting {cut} of {count} entries leaves none"));
     }
-    let n_texts = r.len()?;
-    let mut table = Vec::with_capacity(n_texts);
-    for _ in 0..n_texts {
-        let n = r.len()?;
-        table.push(r.take(n)?);
-    }
-    let mut entries = Vec::with_capacity(count);
-    for _ in 0..count {
-        let n = r.len()?;
-        entries.push(r.take(n)?);
-    }
-    r.done()?;
     let mut places = vec![u64::MAX; table.len()];
     let mut kept: Vec<&[u8]> = Vec::new();
     let mut packed = Vec::with_capacity(value.len());
@@ -442,11 +479,33 @@ pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
         }
         Ok(places[i])
     };
-    for e in &entries[cut..] {
-        remap_entry(e, &mut map, &mut packed)?;
+    let first = entries[cut].own.id;
+    let mut before = first;
+    for (
+        j,
+        Packed {
+            own,
+            flags,
+            texts,
+            same,
+        },
+    ) in entries[cut..].iter().enumerate()
+    {
+        let same = *same && j > 0;
+        let bodies = flags & BODY_FLAGS;
+        put_fixed(
+            &mut packed,
+            *own,
+            bodies | if same { SAME_TEXTS } else { 0 },
+            before,
+        );
+        if !same {
+            remap_texts(texts, bodies, &mut map, &mut packed)?;
+        }
         ends.push(packed.len());
+        before = own.id;
     }
-    Ok(assemble(id_of_entry(entries[cut]), &kept, &packed, &ends))
+    Ok(assemble(first, &kept, &packed, &ends))
 }
 
 /// A block's distinct texts in the order first met, with their places. Each is copied once

@@ -6,8 +6,8 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::pack::{
-    BLOCK_VERSION, PACKED_MIN, REQUEST_BODY, REQUEST_BODY_CUT, RESPONSE_BODY, RESPONSE_BODY_CUT,
-    START_APART,
+    unzigzag, Own, BLOCK_V2, BLOCK_VERSION, BODY_FLAGS, PACKED_MIN, REQUEST_BODY, REQUEST_BODY_CUT,
+    RESPONSE_BODY, RESPONSE_BODY_CUT, SAME_TEXTS, START_APART, V2_PACKED_MIN,
 };
 use crate::model::event::EventId;
 use crate::store::keys;
@@ -81,10 +81,8 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| format!("text {n} of {}", table.len()))
     }
 
-    fn text(&mut self) -> Result<&'a str, String> {
-        let n = self.len()?;
-        let at = self.at;
-        std::str::from_utf8(self.take(n)?).map_err(|e| format!("text at offset {at}: {e}"))
+    fn status(&mut self) -> Result<u16, String> {
+        u16::try_from(self.num()?).map_err(|_| "status past 65535".to_owned())
     }
 
     pub(super) fn done(&self) -> Result<(), String> {
@@ -107,7 +105,7 @@ pub(crate) struct BlockHead {
     pub(crate) min: EventId,
 }
 
-/// Reads the head of a value of [`BLOCK_VERSION`]; the reader is left at its texts.
+/// Reads the head of a block (of either version); the reader is left at its texts.
 pub(super) fn read_head(value: &[u8]) -> Result<(BlockHead, Reader<'_>), String> {
     let mut r = Reader {
         bytes: value,
@@ -121,10 +119,10 @@ pub(super) fn read_head(value: &[u8]) -> Result<(BlockHead, Reader<'_>), String>
 /// A block's head; a value of format version 1 is one entry under its own id.
 pub(crate) fn block_head(key: EventId, value: &[u8]) -> Result<BlockHead, String> {
     match value.first() {
-        Some(&BLOCK_VERSION) => read_head(value).map(|(head, _)| head),
+        Some(&(BLOCK_VERSION | BLOCK_V2)) => read_head(value).map(|(head, _)| head),
         Some(&keys::FORMAT_VERSION) => Ok(BlockHead { count: 1, min: key }),
         Some(v) => Err(format!(
-            "format version {v}, this build reads {} and {BLOCK_VERSION}",
+            "format version {v}, this build reads {}, {BLOCK_V2} and {BLOCK_VERSION}",
             keys::FORMAT_VERSION
         )),
         None => Err("empty value".into()),
@@ -136,8 +134,8 @@ pub(crate) fn block_head(key: EventId, value: &[u8]) -> Result<BlockHead, String
 pub(crate) enum Slot<'a> {
     /// A packed entry, with its block's texts.
     Packed {
-        entry: &'a [u8],
-        texts: Rc<[&'a str]>,
+        entry: Packed<'a>,
+        table: Rc<[&'a str]>,
     },
     /// A value of format version 1, decoded.
     Json(Box<TrackedRequest>),
@@ -152,33 +150,125 @@ pub(crate) struct EntryHead<'a> {
     pub(crate) path: &'a str,
 }
 
-/// A packed entry's fields up to its path.
-pub(super) fn packed_head<'a>(
-    r: &mut Reader<'a>,
-    texts: &[&'a str],
-) -> Result<(EntryHead<'a>, u64, u8, &'a str), String> {
-    let id = EventId::from_bytes(r.array()?);
-    let duration_us = r.num()?;
-    let status = u16::try_from(r.num()?).map_err(|_| "status past 65535".to_owned())?;
-    let flags = r.take(1)?[0];
+/// An entry as its block holds it: what it has of its own, and the texts it has or repeats.
+#[derive(Debug)]
+pub(crate) struct Packed<'a> {
+    pub(super) own: Own,
+    /// Its flags; the body flags are those of its texts.
+    pub(super) flags: u8,
+    /// Its texts, each as its place among the block's: its own, or those it repeats.
+    pub(super) texts: &'a [u8],
+    /// Whether it repeats the texts of the entry with texts before it.
+    pub(super) same: bool,
+}
+
+/// A block's head, its texts as bytes, and its entries, each with what it repeats
+/// resolved; every entry is checked to end where its length says.
+#[allow(clippy::type_complexity)]
+pub(super) fn parse_block(
+    value: &[u8],
+) -> Result<(BlockHead, Vec<&[u8]>, Vec<Packed<'_>>), String> {
+    let v2 = value.first() == Some(&BLOCK_V2);
+    let (head, mut r) = read_head(value)?;
+    // Every entry and every text takes at least its length byte, and an entry its fixed
+    // part: nothing is reserved for counts the bytes cannot hold.
+    let least = if v2 { V2_PACKED_MIN } else { PACKED_MIN };
+    if head.count > value.len() / (least + 1) {
+        return Err(format!(
+            "{} entries cannot fit in {} bytes",
+            head.count,
+            value.len()
+        ));
+    }
+    let n_texts = r.len()?;
+    let mut table = Vec::with_capacity(n_texts);
+    for _ in 0..n_texts {
+        let n = r.len()?;
+        table.push(r.take(n)?);
+    }
+    let mut entries = Vec::with_capacity(head.count);
+    let mut before = head.min;
+    let mut source: Option<(&[u8], u8)> = None;
+    for i in 0..head.count {
+        let n = r.len()?;
+        let mut e = Reader {
+            bytes: r.take(n)?,
+            at: 0,
+        };
+        let entry = if v2 {
+            packed_v2(&mut e)?
+        } else {
+            let flags = e.take(1)?[0];
+            let start = before.timestamp_us().wrapping_add(e.num()?);
+            let low = (before.0 as u64).wrapping_add(unzigzag(e.num()?) as u64);
+            let id = EventId((u128::from(start) << 64) | u128::from(low));
+            let duration_us = e.num()?;
+            let status = e.status()?;
+            let timestamp_us = if flags & START_APART != 0 {
+                u64::from_le_bytes(e.array()?)
+            } else {
+                start
+            };
+            let own = Own {
+                id,
+                timestamp_us,
+                duration_us,
+                status,
+            };
+            if flags & SAME_TEXTS != 0 {
+                e.done()?;
+                let (texts, with) =
+                    source.ok_or_else(|| format!("entry {i} repeats the texts of none"))?;
+                if (flags ^ with) & BODY_FLAGS != 0 {
+                    return Err(format!("entry {i} keeps other bodies than it repeats"));
+                }
+                Packed {
+                    own,
+                    flags,
+                    texts,
+                    same: true,
+                }
+            } else {
+                let texts = &e.bytes[e.at..];
+                source = Some((texts, flags));
+                Packed {
+                    own,
+                    flags,
+                    texts,
+                    same: false,
+                }
+            }
+        };
+        before = entry.own.id;
+        entries.push(entry);
+    }
+    r.done()?;
+    Ok((head, table, entries))
+}
+
+/// An entry of a version 2 block: the whole id, duration, status, flags and the start
+/// when apart, then its texts.
+fn packed_v2<'a>(e: &mut Reader<'a>) -> Result<Packed<'a>, String> {
+    let id = EventId::from_bytes(e.array()?);
+    let duration_us = e.num()?;
+    let status = e.status()?;
+    let flags = e.take(1)?[0];
     let timestamp_us = if flags & START_APART != 0 {
-        u64::from_le_bytes(r.array()?)
+        u64::from_le_bytes(e.array()?)
     } else {
         id.timestamp_us()
     };
-    let method = r.text_of(texts)?;
-    let path = r.text_of(texts)?;
-    Ok((
-        EntryHead {
+    Ok(Packed {
+        own: Own {
             id,
+            timestamp_us,
             duration_us,
             status,
-            path,
         },
-        timestamp_us,
-        flags,
-        method,
-    ))
+        flags: flags & !SAME_TEXTS,
+        texts: &e.bytes[e.at..],
+        same: false,
+    })
 }
 
 impl Slot<'_> {
@@ -190,12 +280,18 @@ impl Slot<'_> {
                 status: r.status,
                 path: &r.path,
             }),
-            Slot::Packed { entry, texts } => {
+            Slot::Packed { entry, table } => {
                 let mut r = Reader {
-                    bytes: entry,
+                    bytes: entry.texts,
                     at: 0,
                 };
-                packed_head(&mut r, texts).map(|(head, ..)| head)
+                r.text_of(table)?;
+                Ok(EntryHead {
+                    id: entry.own.id,
+                    duration_us: entry.own.duration_us,
+                    status: entry.own.status,
+                    path: r.text_of(table)?,
+                })
             }
         }
     }
@@ -204,14 +300,19 @@ impl Slot<'_> {
     pub(crate) fn request(self) -> Result<TrackedRequest, String> {
         match self {
             Slot::Json(r) => Ok(*r),
-            Slot::Packed { entry, texts } => decode_packed(entry, &texts),
+            Slot::Packed { entry, table } => decode_packed(&entry, &table),
         }
     }
 }
 
-pub(super) fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedRequest, String> {
-    let mut r = Reader { bytes, at: 0 };
-    let (head, timestamp_us, flags, method) = packed_head(&mut r, texts)?;
+pub(super) fn decode_packed(entry: &Packed<'_>, texts: &[&str]) -> Result<TrackedRequest, String> {
+    let mut r = Reader {
+        bytes: entry.texts,
+        at: 0,
+    };
+    let flags = entry.flags;
+    let method = r.text_of(texts)?;
+    let path = r.text_of(texts)?;
     let query = r.text_of(texts)?.to_owned();
     let user = r.text_of(texts)?.to_owned();
     let client_addr = r.text_of(texts)?.to_owned();
@@ -241,14 +342,15 @@ pub(super) fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedReque
         }
     };
     r.done()?;
+    let own = entry.own;
     Ok(TrackedRequest {
-        id: head.id,
-        timestamp_us,
+        id: own.id,
+        timestamp_us: own.timestamp_us,
         method: method.to_owned(),
-        path: head.path.to_owned(),
+        path: path.to_owned(),
         query,
-        status: head.status,
-        duration_us: head.duration_us,
+        status: own.status,
+        duration_us: own.duration_us,
         user,
         client_addr,
         headers,
@@ -263,32 +365,20 @@ pub(super) fn decode_packed(bytes: &[u8], texts: &[&str]) -> Result<TrackedReque
 /// A block's entries, oldest first.
 pub(crate) fn block_entries(key: EventId, value: &[u8]) -> Result<Vec<Slot<'_>>, String> {
     match value.first() {
-        Some(&BLOCK_VERSION) => {
-            let (BlockHead { count, .. }, mut r) = read_head(value)?;
-            // Every entry and every text takes at least its length byte, and an entry its
-            // fixed part: nothing is reserved for counts the bytes cannot hold.
-            if count > value.len() / (PACKED_MIN + 1) {
-                return Err(format!(
-                    "{count} entries cannot fit in {} bytes",
-                    value.len()
-                ));
-            }
-            let n_texts = r.len()?;
-            let mut texts = Vec::with_capacity(n_texts);
-            for _ in 0..n_texts {
-                texts.push(r.text()?);
-            }
-            let texts: Rc<[&str]> = texts.into();
-            let mut out = Vec::with_capacity(count);
-            for _ in 0..count {
-                let n = r.len()?;
-                out.push(Slot::Packed {
-                    entry: r.take(n)?,
-                    texts: texts.clone(),
-                });
-            }
-            r.done()?;
-            Ok(out)
+        Some(&(BLOCK_VERSION | BLOCK_V2)) => {
+            let (_, table, entries) = parse_block(value)?;
+            let table = table
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| std::str::from_utf8(t).map_err(|e| format!("text {i}: {e}")))
+                .collect::<Result<Rc<[&str]>, String>>()?;
+            Ok(entries
+                .into_iter()
+                .map(|entry| Slot::Packed {
+                    entry,
+                    table: table.clone(),
+                })
+                .collect())
         }
         Some(&keys::FORMAT_VERSION) => {
             let r: TrackedRequest =

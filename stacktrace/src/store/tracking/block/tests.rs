@@ -2,7 +2,10 @@
 
 use serde_json::Value;
 
-use super::pack::{cut_block, pack_parts, put_len, with_parts, BlockPacker, Own, BLOCK_VERSION};
+use super::pack::{
+    assemble, body_flags, cut_block, pack_texts, put_len, put_num, with_parts, BlockPacker, Own,
+    Texts, BLOCK_V2, BLOCK_VERSION, REQUEST_BODY, SAME_TEXTS, START_APART,
+};
 use super::read::{block_entries, block_head, BlockHead, Slot};
 use crate::model::event::EventId;
 use crate::store::keys;
@@ -272,7 +275,7 @@ proptest::proptest! {
         // part of an entry included.
         let stale = packer.mark();
         let _ = packer.finish();
-        with_parts(&requests[0], |p| pack_parts(p, &mut packer.texts, &mut packer.packed));
+        with_parts(&requests[0], |p| pack_texts(p, &mut packer.texts, &mut packer.packed));
         packer.rewind(stale);
         proptest::prop_assert_eq!(packer.len(), 0);
         proptest::prop_assert!(packer.packed.is_empty() && packer.texts.table.is_empty());
@@ -317,10 +320,10 @@ fn a_damaged_block_is_refused_by_the_cut_never_a_panic() {
 }
 
 /// An entry repeated from the one before, with its own id, start, duration and status,
-/// packs to the same bytes as the same entry packed from its parts; a packer with no
-/// entry, or without room, repeats nothing.
+/// packs to the same bytes as the same entry packed from its parts (which finds that it
+/// repeats the texts before); a packer with no entry, or without room, repeats nothing.
 #[test]
-fn a_repeated_entry_packs_as_the_entry_in_full() {
+fn a_repeated_entry_packs_as_the_entry_from_its_parts() {
     let mut requests = Vec::new();
     for (i, ts) in [100, 101, 105, 200, 201].into_iter().enumerate() {
         let mut r = full(ts);
@@ -368,4 +371,159 @@ fn a_repeated_entry_packs_as_the_entry_in_full() {
     assert!(!packer.push_repeat(own(r), 10));
     assert_eq!(packer.len(), 1);
     assert_eq!(packer.finish(), block_of(&requests[..1]));
+}
+
+/// Requests of one endpoint a few microseconds apart, with ids counted up as a take counts
+/// them, each with its own duration and status.
+fn busy(n: u64) -> Vec<TrackedRequest> {
+    (0..n)
+        .map(|i| {
+            let mut r = full(1_000 + 3 * i);
+            r.id = EventId::with_low(r.timestamp_us, (u64::MAX - 5).wrapping_add(i));
+            r.duration_us = 700 + 13 * i;
+            r.status = [200, 201, 404][i as usize % 3];
+            r
+        })
+        .collect()
+}
+
+/// The entry bytes at the end of a block whose last entry took `len` bytes.
+fn last_entry_at(block: &[u8], len: usize) -> usize {
+    block.len() - len
+}
+
+#[test]
+fn an_entry_that_repeats_the_texts_before_takes_a_few_bytes() {
+    // The random halves count up across their wrap-around: each step is still small.
+    let requests = busy(200);
+    let block = block_of(&requests);
+    let texts = block_of(&requests[..1]).len();
+    let per_entry = (block.len() - texts) as f64 / 199.0;
+    assert!(per_entry <= 9.0, "{per_entry} bytes an entry");
+    assert_eq!(decode_block(&block), requests);
+    // Control: the same requests, each with a header of its own, take their texts each.
+    let mut own: Vec<TrackedRequest> = requests.clone();
+    for (i, r) in own.iter_mut().enumerate() {
+        r.headers.insert("x-n".into(), i.to_string());
+    }
+    let block = block_of(&own);
+    let per_entry = (block.len() - texts) as f64 / 199.0;
+    assert!(per_entry >= 15.0, "{per_entry} bytes an entry");
+    assert_eq!(decode_block(&block), own);
+}
+
+#[test]
+fn a_cut_gives_the_first_entry_kept_its_texts_back() {
+    // Runs of the same texts: entries 1, 2, 4 and 6 repeat the texts before them.
+    let mut requests = busy(8);
+    for i in [3, 4] {
+        requests[i].path = "/other".into();
+    }
+    requests[7].response_body = None;
+    let whole = block_of(&requests);
+    for cut in 0..requests.len() {
+        let kept = cut_block(&whole, cut).unwrap();
+        assert_eq!(decode_block(&kept), requests[cut..], "cut {cut}");
+        assert_eq!(kept, block_of(&requests[cut..]), "cut {cut}");
+    }
+}
+
+#[test]
+fn a_repeat_that_cannot_be_resolved_is_refused() {
+    let requests = busy(2);
+    let mut packer = BlockPacker::default();
+    assert!(with_parts(&requests[0], |p| packer.push_parts(p, usize::MAX)));
+    let first = packer.packed.len();
+    assert!(with_parts(&requests[1], |p| packer.push_parts(p, usize::MAX)));
+    let second = packer.packed.len() - first;
+    let block = packer.finish();
+    let at = last_entry_at(&block, second);
+    assert_eq!(
+        block[at] & SAME_TEXTS,
+        SAME_TEXTS,
+        "the second entry repeats"
+    );
+    assert_eq!(decode_block(&block), requests);
+
+    // A repeat keeping other bodies than the texts it repeats.
+    let mut bad = block.clone();
+    bad[at] ^= REQUEST_BODY;
+    let err = block_entries(EventId(0), &bad).unwrap_err();
+    assert!(err.contains("other bodies"), "{err}");
+    // A repeat with bytes after its own fields.
+    let mut packer = BlockPacker::default();
+    assert!(with_parts(&requests[0], |p| packer.push_parts(p, usize::MAX)));
+    let mut longer = packer.finish();
+    let one = longer.len() - first;
+    longer[one] |= SAME_TEXTS;
+    assert!(block_entries(EventId(0), &longer).is_err());
+    // A first entry that repeats: nothing before it to repeat.
+    let mut alone = Vec::new();
+    let own = Own {
+        id: requests[0].id,
+        timestamp_us: requests[0].timestamp_us,
+        duration_us: 1,
+        status: 200,
+    };
+    super::pack::put_fixed(&mut alone, own, SAME_TEXTS, own.id);
+    let block = assemble(own.id, &[b"GET".as_slice()], &alone, &[alone.len()]);
+    let err = block_entries(EventId(0), &block).unwrap_err();
+    assert!(err.contains("repeats the texts of none"), "{err}");
+    assert!(cut_block(&block, 0).is_err());
+}
+
+/// A block as version 2 wrote it: each entry's whole id, its duration, status and flags,
+/// then its texts.
+fn v2_block(requests: &[TrackedRequest]) -> Vec<u8> {
+    let mut texts = Texts::default();
+    let mut packed = Vec::new();
+    let mut ends = Vec::new();
+    for r in requests {
+        with_parts(r, |p| {
+            packed.extend_from_slice(&r.id.to_bytes());
+            put_num(&mut packed, r.duration_us);
+            put_num(&mut packed, u64::from(r.status));
+            let apart = r.timestamp_us != r.id.timestamp_us();
+            packed.push(body_flags(p) | if apart { START_APART } else { 0 });
+            if apart {
+                packed.extend_from_slice(&r.timestamp_us.to_le_bytes());
+            }
+            pack_texts(p, &mut texts, &mut packed);
+        });
+        ends.push(packed.len());
+    }
+    let mut block = assemble(requests[0].id, &texts.table, &packed, &ends);
+    block[0] = BLOCK_V2;
+    block
+}
+
+#[test]
+fn a_version_two_block_is_still_read_and_cut() {
+    let mut requests = busy(5);
+    requests[2].timestamp_us -= 1;
+    requests[3].path = "/other".into();
+    let block = v2_block(&requests);
+    assert_eq!(
+        block_head(EventId(0), &block).unwrap(),
+        BlockHead {
+            count: 5,
+            min: requests[0].id
+        }
+    );
+    assert_eq!(decode_block(&block), requests);
+    let kept = cut_block(&block, 2).unwrap();
+    assert_eq!(kept[0], BLOCK_VERSION);
+    assert_eq!(decode_block(&kept), requests[2..]);
+    // Damaged, it is refused, never a panic.
+    for at in 0..block.len() {
+        let mut bad = block.clone();
+        bad[at] ^= 0x80;
+        if let Ok(slots) = block_entries(EventId(0), &bad) {
+            for s in slots {
+                let _ = s.request();
+            }
+        }
+        let _ = cut_block(&bad, 1);
+    }
+    assert!(block_entries(EventId(0), &block[..block.len() - 1]).is_err());
 }

@@ -68,7 +68,7 @@ impl TrackedRequest {
 }
 
 /// Entries of one block at most.
-const BLOCK_ENTRIES: usize = 256;
+const BLOCK_ENTRIES: usize = 1024;
 /// Bytes of one block's entries at most (a block holds at least one entry): blocks stay well
 /// under sled's blob threshold even when a node holds sixteen of them.
 const BLOCK_BYTES: usize = 6 << 10;
