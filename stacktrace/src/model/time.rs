@@ -2,13 +2,50 @@
 //! (UTC, proleptic Gregorian), in one place. The clock is read with `std` (captures read it);
 //! the calendar and its texts come from `jiff`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jiff::Timestamp;
 
 /// Microseconds since the Unix epoch, now.
 pub(crate) fn now_us() -> u64 {
     to_us(SystemTime::now())
+}
+
+/// The instant the monotonic clock is counted from (the first time it is asked for).
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+/// The wall clock's distance from [`ORIGIN`] in microseconds, as last read; 0 before the
+/// first read.
+static WALL_AT_ORIGIN_US: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the wall clock again for [`wall_us_of`], so that a wall clock set since the
+/// last read is followed; returns the wall clock's microseconds at [`ORIGIN`].
+pub(crate) fn read_wall_clock() -> u64 {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let mono = Instant::now().saturating_duration_since(origin);
+    let wall = now_us().saturating_sub(u64::try_from(mono.as_micros()).unwrap_or(u64::MAX));
+    // Never 0, which means "not read yet".
+    let wall = wall.max(1);
+    WALL_AT_ORIGIN_US.store(wall, Ordering::Relaxed);
+    wall
+}
+
+/// Microseconds since the Unix epoch of an instant, without reading the clock again: the
+/// monotonic distance from the last wall clock read ([`read_wall_clock`], which whoever
+/// reads this often calls now and then). A request's start is taken this way, so that a
+/// request reads the clock once when it starts and once when it ends.
+pub(crate) fn wall_us_of(at: Instant) -> u64 {
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    let wall = match WALL_AT_ORIGIN_US.load(Ordering::Relaxed) {
+        0 => read_wall_clock(),
+        wall => wall,
+    };
+    let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    match at.checked_duration_since(origin) {
+        Some(after) => wall.saturating_add(us(after)),
+        None => wall.saturating_sub(us(origin.saturating_duration_since(at))),
+    }
 }
 
 /// Microseconds since the Unix epoch of a system time (0 before the epoch, saturating).
@@ -53,6 +90,22 @@ pub(crate) fn rfc3339(us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instant_is_placed_on_the_wall_clock() {
+        let before = Instant::now() - Duration::from_millis(1500);
+        read_wall_clock();
+        let now = now_us();
+        let at_now = wall_us_of(Instant::now());
+        // Read a moment apart: within the time a busy machine may take between them.
+        assert!(at_now.abs_diff(now) < 250_000, "{at_now} against {now}");
+        // An instant from before the clock's origin, 1.5 s back.
+        let back = now.saturating_sub(wall_us_of(before));
+        assert!(
+            (1_250_000..1_750_000).contains(&back),
+            "{back} µs back instead of 1.5 s"
+        );
+    }
 
     #[test]
     fn utc_text_of_known_instants() {

@@ -23,8 +23,8 @@ pub(crate) struct RequestState {
     pub(crate) method: http::Method,
     pub(crate) head: RequestHead,
     pub(crate) client_addr: Option<String>,
+    /// When the request came in; on the wall clock, see `crate::model::time::wall_us_of`.
     pub(crate) started: Instant,
-    pub(crate) started_us: u64,
     /// What the body and the handler add while the request is handled.
     pub(crate) shared: Mutex<Shared>,
     /// Events captured while the request was current.
@@ -60,7 +60,6 @@ impl RequestState {
                     .map(|a| a.ip().to_string())
             }),
             started: Instant::now(),
-            started_us: crate::model::time::now_us(),
             shared: Mutex::new(Shared {
                 body: Captured::new(body_limit),
                 user,

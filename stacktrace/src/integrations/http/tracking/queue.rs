@@ -286,7 +286,7 @@ pub(super) fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> 
     let sensitive = shared.sensitive.clone();
     let body = (f.body_limit > 0).then_some(&shared.body);
     let record = Record {
-        started_us: state.started_us,
+        started_us: crate::model::time::wall_us_of(state.started),
         duration_us: f.duration_us,
         status: f.status,
         caps: f.caps,
@@ -515,6 +515,8 @@ impl TrackingDuty {
             return false;
         }
         self.last_take = Instant::now();
+        // The requests queued from now on are placed on the wall clock as it reads now.
+        crate::model::time::read_wall_clock();
         self.q.take_all(&mut self.taken, &mut self.spares);
         // Each record gets its id (its start, then random bits) first, so that the entries
         // are built in the order they are stored and packed as they are built.

@@ -146,7 +146,7 @@ fn a_queued_record_reads_back_whole() {
     assert_eq!(next, first_len);
     assert_eq!(
         (r.started_us, r.duration_us, r.status),
-        (state.started_us, 1234, 201)
+        (crate::model::time::wall_us_of(state.started), 1234, 201)
     );
     assert_eq!((r.caps, r.body_limit), ((10, 20), 64));
     assert_eq!((r.method, r.path), ("POST", "/login"));
