@@ -21,7 +21,7 @@ pub fn store() -> Option<&'static Store> {
 }
 
 /// Returned by [`install`](crate::install()): reports what went wrong at install, and flushes
-/// queued events when dropped. Keep it alive for the life of the program (`let _guard = ...`).
+/// queued events (and tracked requests) when dropped. Keep it alive for the life of the program (`let _guard = ...`).
 #[derive(Debug)]
 #[must_use = "dropping the guard at once flushes at once; bind it: `let _guard = stacktrace::install();`"]
 pub struct Guard {
@@ -93,6 +93,11 @@ impl Drop for Guard {
         crate::runtime::hook::is_capturing_panics();
         if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
             crate::diag::say("stacktrace: some queued events were not stored before exit");
+        }
+        // Requests tracked until now wait for the worker's next take: store them too.
+        #[cfg(feature = "http")]
+        if self.owner && !crate::integrations::http::flush_tracking(DROP_FLUSH_TIMEOUT) {
+            crate::diag::say("stacktrace: some tracked requests were not stored before exit");
         }
         #[cfg(feature = "mail")]
         if let Some(mailer) = runtime()

@@ -419,7 +419,7 @@ pub fn tracking_dropped() -> u64 {
 
 /// Waits until every tracking entry queued before the call is stored and the database
 /// flushed (at most `timeout`); says whether it finished. Entries are queued when a
-/// response body ends.
+/// response body ends. Dropping the [`Guard`](crate::Guard) does this too.
 ///
 /// ```no_run
 /// stacktrace::http::flush_tracking(std::time::Duration::from_secs(5));

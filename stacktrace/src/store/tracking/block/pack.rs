@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::read::{parse_block, Packed, Reader};
+use super::read::{parse_block, Packed, Parsed, Reader};
 use crate::model::event::EventId;
 #[cfg(test)]
 use crate::store::tracking::log::TrackedRequest;
@@ -458,7 +458,7 @@ pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
     if !matches!(value.first(), Some(&(BLOCK_VERSION | BLOCK_V2))) {
         return Err("only a block of packed entries can be cut".into());
     }
-    let (_, table, entries) = parse_block(value)?;
+    let Parsed { table, entries } = parse_block(value)?;
     let count = entries.len();
     if cut >= count {
         return Err(format!("cutting {cut} of {count} entries leaves none"));

@@ -162,12 +162,15 @@ pub(crate) struct Packed<'a> {
     pub(super) same: bool,
 }
 
-/// A block's head, its texts as bytes, and its entries, each with what it repeats
-/// resolved; every entry is checked to end where its length says.
-#[allow(clippy::type_complexity)]
-pub(super) fn parse_block(
-    value: &[u8],
-) -> Result<(BlockHead, Vec<&[u8]>, Vec<Packed<'_>>), String> {
+/// A block read but for its texts' places: its texts as bytes, and its entries.
+pub(super) struct Parsed<'a> {
+    pub(super) table: Vec<&'a [u8]>,
+    pub(super) entries: Vec<Packed<'a>>,
+}
+
+/// A block's texts and its entries, each with what it repeats resolved; every entry is
+/// checked to end where its length says.
+pub(super) fn parse_block(value: &[u8]) -> Result<Parsed<'_>, String> {
     let v2 = value.first() == Some(&BLOCK_V2);
     let (head, mut r) = read_head(value)?;
     // Every entry and every text takes at least its length byte, and an entry its fixed
@@ -243,7 +246,7 @@ pub(super) fn parse_block(
         entries.push(entry);
     }
     r.done()?;
-    Ok((head, table, entries))
+    Ok(Parsed { table, entries })
 }
 
 /// An entry of a version 2 block: the whole id, duration, status, flags and the start
@@ -366,7 +369,7 @@ pub(super) fn decode_packed(entry: &Packed<'_>, texts: &[&str]) -> Result<Tracke
 pub(crate) fn block_entries(key: EventId, value: &[u8]) -> Result<Vec<Slot<'_>>, String> {
     match value.first() {
         Some(&(BLOCK_VERSION | BLOCK_V2)) => {
-            let (_, table, entries) = parse_block(value)?;
+            let Parsed { table, entries } = parse_block(value)?;
             let table = table
                 .into_iter()
                 .enumerate()
