@@ -107,6 +107,7 @@ impl EventId {
         EventId((u128::from(timestamp_us) << 64) | u128::from(low))
     }
 
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     /// The id of this time with these bits in place of random ones: for a run of ids
     /// counted up from one random number.
     pub(crate) fn with_low(timestamp_us: u64, low: u64) -> Self {

@@ -13,12 +13,15 @@ pub(crate) fn now_us() -> u64 {
     to_us(SystemTime::now())
 }
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// The instant the monotonic clock is counted from (the first time it is asked for).
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// The wall clock's distance from [`ORIGIN`] in microseconds, as last read; 0 before the
 /// first read.
 static WALL_AT_ORIGIN_US: AtomicU64 = AtomicU64::new(0);
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// Reads the wall clock again for [`wall_us_of`], so that a wall clock set since the
 /// last read is followed; returns the wall clock's microseconds at [`ORIGIN`].
 pub(crate) fn read_wall_clock() -> u64 {
@@ -31,6 +34,7 @@ pub(crate) fn read_wall_clock() -> u64 {
     wall
 }
 
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 /// Microseconds since the Unix epoch of an instant, without reading the clock again: the
 /// monotonic distance from the last wall clock read ([`read_wall_clock`], which whoever
 /// reads this often calls now and then). A request's start is taken this way, so that a
