@@ -1,13 +1,15 @@
 //! The guard [`install`](crate::install()) returns: what went wrong at install, flushing on
-//! demand, and the orderly end (flush, mail and forward drains, session end, crash record
-//! closed) when it is dropped.
+//! demand, and the orderly end (flush, the integrations' queues, mail and forward drains,
+//! session end, crash record closed) when it is dropped.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::InstallError;
 use crate::runtime::install::{runtime, Sink};
 use crate::store::Store;
+use crate::sync::lock;
 
 /// The running program's database handle, when [`install`](crate::install()) opened one. Read
 /// events through it while the program runs (sled lets only one process open a database). Events,
@@ -32,6 +34,18 @@ pub struct Guard {
 
 /// How long dropping the guard waits for queued events.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What else dropping the guard stores, after the queued events: the queues the
+/// integrations keep (request tracking), each named and with its flush.
+type ExitFlush = (&'static str, fn(Duration) -> bool);
+static EXIT_FLUSHES: Mutex<Vec<ExitFlush>> = Mutex::new(Vec::new());
+
+/// Has dropping the guard call `flush` (at most its timeout) after storing the queued events,
+/// and say on stderr when some `what` were left; once per queue, when it is first used.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn flush_at_exit(what: &'static str, flush: fn(Duration) -> bool) {
+    lock(&EXIT_FLUSHES).push((what, flush));
+}
 
 impl Guard {
     /// What went wrong at install; empty when all went well.
@@ -94,10 +108,15 @@ impl Drop for Guard {
         if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
             crate::diag::say("stacktrace: some queued events were not stored before exit");
         }
-        // Requests tracked until now wait for the worker's next take: store them too.
-        #[cfg(feature = "http")]
-        if self.owner && !crate::integrations::http::flush_tracking(DROP_FLUSH_TIMEOUT) {
-            crate::diag::say("stacktrace: some tracked requests were not stored before exit");
+        if self.owner {
+            let more = lock(&EXIT_FLUSHES).clone();
+            for (what, flush) in more {
+                if !flush(DROP_FLUSH_TIMEOUT) {
+                    crate::diag::say(&format!(
+                        "stacktrace: some {what} were not stored before exit"
+                    ));
+                }
+            }
         }
         #[cfg(feature = "mail")]
         if let Some(mailer) = runtime()

@@ -263,6 +263,7 @@ pub(super) fn queue() -> Option<&'static Queue> {
     });
     if created {
         rt.worker.add(Box::new(TrackingDuty::new(q)));
+        crate::runtime::guard::flush_at_exit("tracked requests", flush_tracking);
     }
     Some(q)
 }
