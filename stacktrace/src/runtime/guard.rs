@@ -23,7 +23,8 @@ pub fn store() -> Option<&'static Store> {
 }
 
 /// Returned by [`install`](crate::install()): reports what went wrong at install, and flushes
-/// queued events (and tracked requests) when dropped. Keep it alive for the life of the program (`let _guard = ...`).
+/// queued events (and tracked requests) when dropped. Keep it alive for the life of the
+/// program (`let _guard = ...`).
 #[derive(Debug)]
 #[must_use = "dropping the guard at once flushes at once; bind it: `let _guard = stacktrace::install();`"]
 pub struct Guard {

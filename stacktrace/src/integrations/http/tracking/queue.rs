@@ -519,7 +519,7 @@ impl TrackingDuty {
         // The requests queued from now on are placed on the wall clock as it reads now.
         crate::model::time::read_wall_clock();
         self.q.take_all(&mut self.taken, &mut self.spares);
-        // Each record gets its id (its start, then random bits) first, so that the entries
+        // Each record gets its id (its start, then the take's count) first, so that the entries
         // are built in the order they are stored and packed as they are built.
         self.order.clear();
         self.done = 0;
