@@ -352,3 +352,42 @@ fn a_request_that_repeats_the_last_whole_one_is_queued_as_its_own_three() {
     shorter.pop();
     assert!(Record::own(&shorter, 0).is_none());
 }
+
+/// A busy take leaves the records of its last, part-filled block to the next take, unless
+/// one of them already waited `CARRY_FOR`; a quiet take, or a block that is not the one
+/// those records made, is stored.
+#[test]
+fn a_busy_take_leaves_its_last_block_to_the_next_unless_it_waited_long() {
+    use super::queue::{carries, CARRY_FOR, SLICE};
+    use std::time::Instant;
+
+    // Records of three buffers in turn; the first two were carried in, the second long ago.
+    let order: Vec<(u128, u32, u32, u32)> = (0..SLICE as u128)
+        .map(|n| (n, (n % 3) as u32, 0, 0))
+        .collect();
+    let now = Instant::now();
+    let since = [now, now.checked_sub(CARRY_FOR).unwrap()];
+    let of = |buffers: &[u32]| -> Vec<usize> {
+        (0..SLICE)
+            .filter(|&k| buffers.contains(&order[k].1))
+            .collect()
+    };
+    let new = of(&[2]);
+    assert!(carries(&order, &new, &since, new.len()));
+    let carried_lately = of(&[0, 2]);
+    assert!(carries(
+        &order,
+        &carried_lately,
+        &since,
+        carried_lately.len()
+    ));
+    // A record first carried `CARRY_FOR` ago is stored now, with the others of its block.
+    let all = of(&[0, 1, 2]);
+    assert!(!carries(&order, &all, &since, all.len()));
+    // A quiet take stores its last block.
+    let fewer: Vec<usize> = new.iter().copied().filter(|&k| k < SLICE - 1).collect();
+    assert!(!carries(&order[..SLICE - 1], &fewer, &since, fewer.len()));
+    // An open block that holds other entries than those noted is stored.
+    assert!(!carries(&order, &new, &since, 0));
+    assert!(!carries(&order, &new, &since, new.len() + 1));
+}
