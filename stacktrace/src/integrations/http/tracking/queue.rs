@@ -96,11 +96,6 @@ pub(super) const GATHER: Duration = Duration::from_millis(10);
 /// a few hundred microseconds at most, so that a request served meanwhile on that core
 /// waits no longer (the worker yields the core before the next slice).
 pub(super) const SLICE: usize = 128;
-/// How long a busy take's last records may wait for the next take at most: rather than
-/// stored in a block of their own at the end of every take, they are packed again with the
-/// next take's, so that a busy server stores full blocks (one database write per several
-/// hundred requests instead of one per take); a flush stores them at once.
-pub(super) const CARRY_FOR: Duration = Duration::from_millis(100);
 /// The capacity an inbox keeps between looks; a larger one (after a burst) is given back.
 pub(super) const INBOX_KEPT: usize = 1 << 20;
 /// The capacity kept for the next request's bytes (see [`Inbox::next`]); a larger one,
@@ -460,26 +455,6 @@ pub fn flush_tracking(timeout: Duration) -> bool {
     true
 }
 
-/// Whether the records of the open block (`open_len` entries, at `open_items` in the take's
-/// `order`) wait for the next take rather than being stored at the end of this one (no
-/// flush waiting for it): when the take was busy, and none of them was first carried
-/// `CARRY_FOR` ago or longer (`carried_since`, by buffer).
-pub(super) fn carries(
-    order: &[(u128, u32, u32, u32)],
-    open_items: &[usize],
-    carried_since: &[Instant],
-    open_len: usize,
-) -> bool {
-    order.len() >= SLICE
-        && open_len > 0
-        && open_len == open_items.len()
-        && open_items.iter().all(|&k| {
-            carried_since
-                .get(order[k].1 as usize)
-                .is_none_or(|since| since.elapsed() < CARRY_FOR)
-        })
-}
-
 /// Request tracking's duty on the background worker: takes everything queued at once,
 /// then builds the entries (redacted, encoded) and stores them a slice of at most `SLICE`
 /// a turn, in the order of their ids.
@@ -506,15 +481,6 @@ pub(super) struct TrackingDuty {
     previous: Option<(usize, usize)>,
     /// The caps of the take's entries (each request's, read with it; the last one read).
     caps: (u64, u64),
-    /// Where in `order` the records packed in the open block are, in the order packed.
-    open_items: Vec<usize>,
-    /// The records a take left to the next one (see [`CARRY_FOR`]), by their place in
-    /// `carried_bufs`, and those buffers with when their first record was carried.
-    carried: Vec<(u128, u32, u32, u32)>,
-    carried_bufs: Vec<(Vec<u8>, Instant)>,
-    /// In the take being stored: when the carried records of each of the first buffers
-    /// of `taken` (those carried in) were first carried.
-    carried_since: Vec<Instant>,
     /// The flush the take answers, if one was asked before it.
     answers: Option<u64>,
     flushes_done: u64,
@@ -535,10 +501,6 @@ impl TrackingDuty {
             open: OpenBlock::default(),
             previous: None,
             caps: (u64::MAX, u64::MAX),
-            open_items: Vec::new(),
-            carried: Vec::new(),
-            carried_bufs: Vec::new(),
-            carried_since: Vec::new(),
             answers: None,
             flushes_done: 0,
             last_take: Instant::now(),
@@ -556,18 +518,10 @@ impl TrackingDuty {
         self.last_take = Instant::now();
         // The requests queued from now on are placed on the wall clock as it reads now.
         crate::model::time::read_wall_clock();
-        // The buffers of the records the last take left come first, with their records.
-        self.carried_since.clear();
-        for (bytes, since) in self.carried_bufs.drain(..) {
-            self.taken.push(bytes);
-            self.carried_since.push(since);
-        }
         self.q.take_all(&mut self.taken, &mut self.spares);
         // Each record gets its id (its start, then the take's count) first, so that the entries
         // are built in the order they are stored and packed as they are built.
         self.order.clear();
-        self.order.append(&mut self.carried);
-        self.open_items.clear();
         self.done = 0;
         self.previous = None;
         self.caps = (u64::MAX, u64::MAX);
@@ -576,8 +530,7 @@ impl TrackingDuty {
         // start in the same microsecond. In a block, each id is stored as a small step from
         // the one before.
         let mut low = crate::model::random::random_u64();
-        let carried_in = self.carried_since.len();
-        for (i, bytes) in self.taken.iter().enumerate().skip(carried_in) {
+        for (i, bytes) in self.taken.iter().enumerate() {
             let mut at = 0;
             // The whole record that a repeating one repeats: the last one before it.
             let mut whole = None;
@@ -640,10 +593,8 @@ impl TrackingDuty {
                 .fetch_add(slice.len() as u64, Ordering::Relaxed);
             return;
         };
-        let start = self.done - slice.len();
         let taken = &self.taken;
         let caps = &mut self.caps;
-        let open_items = &mut self.open_items;
         let mut cache = TakeCache::default();
         let mut writer = log.writer(&mut self.open);
         // The whole record packed last, by place, with what it holds past its start,
@@ -652,15 +603,7 @@ impl TrackingDuty {
         let mut previous: Option<((usize, usize), &[u8])> = self
             .previous
             .and_then(|(i, at)| Record::split(&taken[i], at).map(|(_, rest)| ((i, at), rest)));
-        // Notes a record packed in the open block.
-        let mut packed = |k: usize, open_len: usize| {
-            if open_len == 1 {
-                open_items.clear();
-            }
-            open_items.push(k);
-        };
-        for (k, &(id, i, at, whole)) in slice.iter().enumerate() {
-            let k = start + k;
+        for &(id, i, at, whole) in slice {
             let (i, at, whole) = (i as usize, at as usize, whole as usize);
             let bytes = &taken[i];
             let own = Record::own(bytes, at).map(|(_, own, _)| own);
@@ -678,7 +621,6 @@ impl TrackingDuty {
                     status,
                 };
                 if (place == (i, whole) || rest == before) && writer.push_repeat(own) {
-                    packed(k, writer.open_len());
                     continue;
                 }
             }
@@ -691,7 +633,6 @@ impl TrackingDuty {
                 entry_of(&record, EventId(id), &mut cache, |parts| writer.push(parts))
             }));
             if matches!(built, Ok(Some(()))) {
-                packed(k, writer.open_len());
                 previous = split.map(|(_, rest)| ((i, whole), rest));
             } else {
                 writer.rewind(mark);
@@ -701,24 +642,11 @@ impl TrackingDuty {
         drop(cache);
         let take_done = self.done == self.order.len();
         self.previous = previous.filter(|_| !take_done).map(|(place, _)| place);
-        let carry = take_done
-            && self.answers.is_none()
-            && carries(
-                &self.order,
-                &self.open_items,
-                &self.carried_since,
-                writer.open_len(),
-            );
-        let outcome = if carry {
-            writer.finish_giving_up_open(caps.0, caps.1)
-        } else if take_done {
+        let outcome = if take_done {
             writer.finish(caps.0, caps.1)
         } else {
             writer.pause()
         };
-        if carry {
-            self.carry_open_items();
-        }
         COUNTS.stored.fetch_add(outcome.stored, Ordering::Relaxed);
         COUNTS.trimmed.fetch_add(outcome.trimmed, Ordering::Relaxed);
         COUNTS.unstored.fetch_add(outcome.lost, Ordering::Relaxed);
@@ -732,33 +660,11 @@ impl TrackingDuty {
         }
     }
 
-    /// Leaves the records of the open block, which was given up, to the next take, with
-    /// the buffers that hold them.
-    fn carry_open_items(&mut self) {
-        let mut moved: Vec<Option<u32>> = vec![None; self.taken.len()];
-        for &k in &self.open_items {
-            let (id, i, at, whole) = self.order[k];
-            let b = *moved[i as usize].get_or_insert_with(|| {
-                let since = self
-                    .carried_since
-                    .get(i as usize)
-                    .copied()
-                    .unwrap_or_else(Instant::now);
-                let bytes = std::mem::take(&mut self.taken[i as usize]);
-                self.carried_bufs.push((bytes, since));
-                (self.carried_bufs.len() - 1) as u32
-            });
-            self.carried.push((id, b, at, whole));
-        }
-        self.open_items.clear();
-    }
-
     /// Gives the take's buffers back as spares, and answers the flush it holds.
     fn finish_take(&mut self) {
         for mut spare in self.taken.drain(..) {
             spare.clear();
-            // A buffer carried to the next take left an empty one in its place.
-            if spare.capacity() > 0 && spare.capacity() <= INBOX_KEPT {
+            if spare.capacity() <= INBOX_KEPT {
                 self.spares.push(spare);
             }
         }
@@ -798,7 +704,6 @@ impl Duty for TrackingDuty {
 
     fn is_empty(&self) -> bool {
         self.done == self.order.len()
-            && self.carried.is_empty()
             && self.q.all_empty()
             && self.q.flushes_asked.load(Ordering::SeqCst) == self.flushes_done
     }

@@ -293,13 +293,6 @@ impl BlockPacker {
         self.finished += 1;
     }
 
-    /// Gives up the block being packed: its entries are neither stored nor kept, and a
-    /// mark from before takes nothing back.
-    pub(crate) fn discard(&mut self) {
-        self.clear();
-        self.finished += 1;
-    }
-
     /// Empties the block being packed.
     fn clear(&mut self) {
         self.texts.clear();

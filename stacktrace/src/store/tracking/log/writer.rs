@@ -126,18 +126,6 @@ impl TrackingWriter<'_> {
         }
     }
 
-    /// Entries in the block being packed.
-    pub(crate) fn open_len(&self) -> usize {
-        self.open.packer.len()
-    }
-
-    /// As [`finish`](Self::finish), but the block being packed is given up rather than
-    /// stored: its entries are to be packed again, with more, by a later writer.
-    pub(crate) fn finish_giving_up_open(self, max_entries: u64, max_bytes: u64) -> Written {
-        self.open.packer.discard();
-        self.finish(max_entries, max_bytes)
-    }
-
     /// Stores the last block, then removes the oldest entries until at most `max_entries`
     /// entries and `max_bytes` bytes of keys and values remain; says how many entries were
     /// stored, trimmed and lost, with the first error.
