@@ -559,3 +559,47 @@ async fn broken_links_follow_django_rules() {
         assert!(reported(path).is_empty(), "{path} was reported");
     }
 }
+
+/// A burst of requests is stored without a flush, by the worker's own takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_stored_without_a_flush() {
+    setup();
+    let _serial = SERIAL.lock().await;
+    let app = Router::new()
+        .route("/burst", get(|| async { "burst" }))
+        .layer(StacktraceLayer::new().tracking(Tracking::new()));
+    let addr = serve(app).await;
+    let start = SystemTime::now();
+    const TASKS: usize = 16;
+    const EACH: usize = 40;
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let url = format!("http://{addr}/burst");
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            for _ in 0..EACH {
+                assert_eq!(fetch(&c, url.clone()).await.0, StatusCode::OK);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // No flush: the worker's own takes store them.
+    let stored = || {
+        stacktrace::store()
+            .unwrap()
+            .tracked()
+            .since(start)
+            .path("/burst")
+            .limit(10 * TASKS * EACH)
+            .run()
+            .unwrap()
+            .len()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while stored() < TASKS * EACH && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored(), TASKS * EACH);
+}

@@ -57,9 +57,19 @@ async fn every_request_is_stored_trimmed_or_dropped_with_a_reason() {
     for t in tasks {
         t.await.unwrap();
     }
+    let answered = answered.load(Ordering::Relaxed);
+    // Without a flush, the worker's own takes store every request within a bounded time.
+    let accounted = || {
+        let now = tracking_counts();
+        now.stored - before.stored + now.dropped() - before.dropped()
+    };
+    let settle = Instant::now() + Duration::from_secs(5);
+    while accounted() < answered && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(accounted(), answered, "stored without a flush");
     flush();
     let after = tracking_counts();
-    let answered = answered.load(Ordering::Relaxed);
     let d = |f: fn(&stacktrace::http::TrackingCounts) -> u64| f(&after) - f(&before);
     let (queued, stored, trimmed) = (d(|c| c.queued), d(|c| c.stored), d(|c| c.trimmed));
     let dropped = after.dropped() - before.dropped();
