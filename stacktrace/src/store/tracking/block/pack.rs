@@ -481,17 +481,8 @@ pub(crate) fn cut_block(value: &[u8], cut: usize) -> Result<Vec<u8>, String> {
     };
     let first = entries[cut].own.id;
     let mut before = first;
-    for (
-        j,
-        Packed {
-            own,
-            flags,
-            texts,
-            same,
-        },
-    ) in entries[cut..].iter().enumerate()
-    {
-        let same = *same && j > 0;
+    for (j, Packed { own, flags, texts }) in entries[cut..].iter().enumerate() {
+        let same = flags & SAME_TEXTS != 0 && j > 0;
         let bodies = flags & BODY_FLAGS;
         put_fixed(
             &mut packed,

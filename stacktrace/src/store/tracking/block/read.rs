@@ -154,12 +154,11 @@ pub(crate) struct EntryHead<'a> {
 #[derive(Debug)]
 pub(crate) struct Packed<'a> {
     pub(super) own: Own,
-    /// Its flags; the body flags are those of its texts.
+    /// Its flags; the body flags are those of its texts, and `SAME_TEXTS` says whether it
+    /// repeats the texts of the entry with texts before it.
     pub(super) flags: u8,
     /// Its texts, each as its place among the block's: its own, or those it repeats.
     pub(super) texts: &'a [u8],
-    /// Whether it repeats the texts of the entry with texts before it.
-    pub(super) same: bool,
 }
 
 /// A block read but for its texts' places: its texts as bytes, and its entries.
@@ -225,21 +224,11 @@ pub(super) fn parse_block(value: &[u8]) -> Result<Parsed<'_>, String> {
                 if (flags ^ with) & BODY_FLAGS != 0 {
                     return Err(format!("entry {i} keeps other bodies than it repeats"));
                 }
-                Packed {
-                    own,
-                    flags,
-                    texts,
-                    same: true,
-                }
+                Packed { own, flags, texts }
             } else {
                 let texts = &e.bytes[e.at..];
                 source = Some((texts, flags));
-                Packed {
-                    own,
-                    flags,
-                    texts,
-                    same: false,
-                }
+                Packed { own, flags, texts }
             }
         };
         before = entry.own.id;
@@ -270,7 +259,6 @@ fn packed_v2<'a>(e: &mut Reader<'a>) -> Result<Packed<'a>, String> {
         },
         flags: flags & !SAME_TEXTS,
         texts: &e.bytes[e.at..],
-        same: false,
     })
 }
 
