@@ -2,7 +2,9 @@
 //! layer (the baseline), the capture layer, capture with request tracking, and Sentry's tower
 //! layers (`sentry-tower`, with a client bound whose transport drops what it is given).
 //!
-//! Criterion measures one request at a time over a kept-alive connection; then a load phase
+//! Criterion measures one request at a time over a kept-alive connection, and one request
+//! through the layer called in this process with no network (`http_layer_call`, against
+//! the plain call of the same handler, with the caches warm and emptied); then a load phase
 //! drives the apps in alternating rounds on a runtime of two workers, with 16 kept-alive
 //! connections (see [`load_phase`] for the settings), and prints for each app the medians over
 //! the rounds of requests per second, p50, p99 and p99.9, each as a ratio to the bare app's
@@ -135,7 +137,96 @@ fn sequential(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sequential);
+/// The handler of [`in_process`]: what axum's hello world answers, without axum.
+async fn hello_service<B>(
+    _req: http::Request<B>,
+) -> Result<http::Response<http_body_util::Full<Bytes>>, std::convert::Infallible> {
+    Ok(http::Response::new(http_body_util::Full::new(
+        Bytes::from_static(b"Hello, World!"),
+    )))
+}
+
+/// Calls `service` (a clone of it, as axum's router does) with a GET of `/` as the
+/// benches' client sends it, polls the response and its body to their end, on this thread.
+fn call_once<S, B>(service: &S, cx: &mut std::task::Context<'_>)
+where
+    S: tower::Service<http::Request<Empty<Bytes>>, Response = http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+{
+    use std::future::Future;
+    use std::task::Poll;
+    let req = http::Request::get("/")
+        .header(http::header::HOST, "127.0.0.1:3000")
+        .body(Empty::new())
+        .expect("request");
+    let mut service = service.clone();
+    let mut future = std::pin::pin!(service.call(req));
+    let Poll::Ready(Ok(res)) = future.as_mut().poll(cx) else {
+        panic!("the hello service answers at once");
+    };
+    let mut body = std::pin::pin!(res.into_body());
+    while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(cx) {
+        criterion::black_box(frame.is_ok());
+    }
+}
+
+/// One request through the layer with no network and no scheduler, against the plain call
+/// of the same handler: what the layer costs the thread that serves a request. The tracking
+/// worker stores these requests on the other core meanwhile; its own cost per request is
+/// in the load phase's figures.
+fn in_process(c: &mut Criterion) {
+    let _ = apps();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let plain = tower::service_fn(hello_service::<Empty<Bytes>>);
+    let capture = tower::Layer::layer(
+        &StacktraceLayer::new(),
+        tower::service_fn(hello_service::<stacktrace::http::RequestBody<Empty<Bytes>>>),
+    );
+    let tracked = tower::Layer::layer(
+        &StacktraceLayer::new().tracking(Tracking::new()),
+        tower::service_fn(hello_service::<stacktrace::http::RequestBody<Empty<Bytes>>>),
+    );
+    let mut group = c.benchmark_group("http_layer_call");
+    group.bench_function("plain", |b| b.iter(|| call_once(&plain, &mut cx)));
+    group.bench_function("capture", |b| b.iter(|| call_once(&capture, &mut cx)));
+    group.bench_function("capture+tracking", |b| {
+        b.iter(|| call_once(&tracked, &mut cx))
+    });
+    // The same with the caches emptied before each call: a busy server's cores run much
+    // else between two requests, so what a request touches is rarely still there.
+    let other = vec![1u64; COLD_BYTES / 8];
+    let evict = || {
+        let mut sum = 0u64;
+        for line in other.chunks(8) {
+            sum = sum.wrapping_add(line[0]);
+        }
+        criterion::black_box(sum);
+    };
+    for (name, service) in [
+        ("plain", None),
+        ("capture", Some(&capture)),
+        ("capture+tracking", Some(&tracked)),
+    ] {
+        group.bench_function(format!("cold/{name}"), |b| {
+            b.iter_batched(
+                evict,
+                |()| match service {
+                    None => call_once(&plain, &mut cx),
+                    Some(s) => call_once(s, &mut cx),
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+    stacktrace::http::flush_tracking(Duration::from_secs(30));
+}
+
+/// Bytes read between two calls of the cold runs: twice a core's second-level cache.
+const COLD_BYTES: usize = 4 << 20;
+
+criterion_group!(benches, sequential, in_process);
 
 /// Connections kept busy at once in the load phase.
 const CONNECTIONS: usize = 16;

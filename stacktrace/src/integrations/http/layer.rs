@@ -20,7 +20,7 @@ use super::body::{RequestBody, ResponseBody};
 use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
 use super::events::{self, ResponseError};
 use super::request::RequestState;
-use super::scope::Entered;
+use super::scope::{add_requests_to_events, within, Entered};
 use super::tracking::{regex_setting, Plan, Tracker, Tracking};
 use crate::error::ConfigError;
 use crate::runtime::install::runtime;
@@ -213,6 +213,7 @@ impl<S> tower::Layer<S> for StacktraceLayer {
     type Service = StacktraceService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        add_requests_to_events();
         StacktraceService {
             inner,
             settings: self.settings.clone(),
@@ -282,14 +283,14 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
-        let (state, tracking, body_limit) = self.state_of(&parts);
+        let (mut state, tracking, body_limit) = self.state_of(&parts);
         let has_referer = parts.headers.contains_key(http::header::REFERER);
         let body_state = state.as_ref().filter(|_| body_limit > 0).cloned();
         let req = Request::from_parts(parts, RequestBody::new(body, body_state));
-        let called = {
-            let _entered = Entered::new(state.as_ref());
-            catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
-        };
+        let inner = &mut self.inner;
+        let called = within(&mut state, || {
+            catch_unwind(AssertUnwindSafe(|| inner.call(req)))
+        });
         let kind = match called {
             Ok(future) => Kind::Running { future },
             Err(payload) => Kind::Panicked {
@@ -348,10 +349,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = Entered::new(this.state.as_ref());
         let panicked = match this.kind.project() {
             KindProj::Running { future } => {
-                match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+                match within(this.state, || {
+                    catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
+                }) {
                     Ok(Poll::Pending) => return Poll::Pending,
                     Ok(Poll::Ready(Err(e))) => return Poll::Ready(Err(e)),
                     Ok(Poll::Ready(Ok(res))) => {
@@ -369,6 +371,8 @@ where
             KindProj::Panicked { message } => message.take().unwrap_or_default(),
         };
         if let Some(state) = this.state.as_ref() {
+            // The event carries the request: it is made current meanwhile.
+            let _entered = Entered::new(Some(state));
             events::unstored_panic(state, &panicked);
         }
         let tracker = tracker_of(
@@ -413,10 +417,14 @@ fn finish<B>(
 ) -> Response<ResponseBody<B>> {
     let status = res.status();
     if let Some(state) = state.as_ref() {
+        // An event made here carries the request: it is made current meanwhile (only then,
+        // since that updates its count twice).
         if status.is_server_error() && server_errors {
+            let _entered = Entered::new(Some(state));
             events::server_error(state, status, res.extensions().get::<ResponseError>());
         } else if status == StatusCode::NOT_FOUND {
             if let Some(links) = links {
+                let _entered = Entered::new(Some(state));
                 events::broken_link(state, &links.ignorable_404_urls);
             }
         }

@@ -33,7 +33,7 @@ pub(crate) struct RequestState {
 
 /// What is added to a request while it is handled, behind one lock: the body as it streams
 /// to the handler, and what the handler says of the request.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// The first bytes of the request body, as the handler reads it.
     pub(crate) body: Captured,

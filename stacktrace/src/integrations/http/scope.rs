@@ -33,13 +33,58 @@ pub(crate) fn current() -> Option<Arc<RequestState>> {
         .flatten()
 }
 
-/// Registers [`fill_pending`] with the pending events, once, before a request is first made
-/// current: from then on every event captured while a request is current carries it.
-fn add_requests_to_events() {
+/// Registers [`fill_pending`] with the pending events, once, when a layer makes its first
+/// service (before any request can be made current): from then on every event captured
+/// while a request is current carries it.
+pub(crate) fn add_requests_to_events() {
     static REGISTERED: Once = Once::new();
     REGISTERED.call_once(|| {
         crate::capture::pending::register_enricher(fill_pending);
     });
+}
+
+/// Runs `f` with the request in `slot` current on this thread. The request is moved into
+/// the thread-local for the time, and back into `slot` after (also when `f` unwinds): no
+/// count is updated, where a shared one ([`Entered`]) would take two updates of a word
+/// that every core serving the request touches. `slot` is empty while `f` runs.
+pub(crate) fn within<R>(slot: &mut Option<Arc<RequestState>>, f: impl FnOnce() -> R) -> R {
+    let Some(state) = slot.take() else {
+        return f();
+    };
+    let mut state = Some(state);
+    let made = CURRENT
+        .try_with(|c| {
+            c.try_borrow_mut()
+                .ok()
+                .map(|mut c| std::mem::replace(&mut *c, state.take()))
+        })
+        .ok()
+        .flatten();
+    // Not made current (the thread-local is gone or in use): it stays where it was.
+    let Some(previous) = made else {
+        *slot = state;
+        return f();
+    };
+    let _back = Within { slot, previous };
+    f()
+}
+
+/// Moves the request made current by [`within`] back into its slot, and makes the one
+/// before current again.
+struct Within<'a> {
+    slot: &'a mut Option<Arc<RequestState>>,
+    previous: Option<Arc<RequestState>>,
+}
+
+impl Drop for Within<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *self.slot = std::mem::replace(&mut *c, previous);
+            }
+        });
+    }
 }
 
 /// Makes a request current until dropped, then restores the one before.
@@ -52,7 +97,6 @@ impl Entered {
         let Some(state) = state else {
             return Entered { previous: None };
         };
-        add_requests_to_events();
         let previous = CURRENT
             .try_with(|c| {
                 c.try_borrow_mut()
@@ -109,8 +153,8 @@ impl<F: Future> Future for InRequest<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _entered = Entered::new(this.state.as_ref());
-        this.inner.poll(cx)
+        let inner = this.inner;
+        within(this.state, || inner.poll(cx))
     }
 }
 
@@ -221,5 +265,35 @@ mod tests {
             assert_eq!(current().unwrap().path(), "/a");
         }
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn within_moves_the_request_in_and_back() {
+        let parts = http::Request::get("/a").body(()).unwrap().into_parts().0;
+        let a = Arc::new(RequestState::new(&parts, None, None, 0));
+        let parts = http::Request::get("/b").body(()).unwrap().into_parts().0;
+        let mut b = Some(Arc::new(RequestState::new(&parts, None, None, 0)));
+        let mut none = None;
+        let _a = Entered::new(Some(&a));
+        let seen = within(&mut b, || {
+            let inner = within(&mut none, || current().map(|s| s.path().to_owned()));
+            (current().unwrap().path().to_owned(), inner)
+        });
+        // Moved, not shared: no count was taken while it was current.
+        assert_eq!(seen.0, "/b");
+        assert_eq!(
+            seen.1.as_deref(),
+            Some("/b"),
+            "an empty slot leaves it current"
+        );
+        assert_eq!(Arc::strong_count(b.as_ref().unwrap()), 1);
+        assert_eq!(current().unwrap().path(), "/a", "the one before is back");
+        // Also when what runs within unwinds.
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            within(&mut b, || panic!("handler"))
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(b.as_ref().unwrap().path(), "/b");
+        assert_eq!(current().unwrap().path(), "/a");
     }
 }

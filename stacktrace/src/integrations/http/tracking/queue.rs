@@ -10,7 +10,7 @@ use bytes::Bytes;
 use once_cell::sync::OnceCell;
 
 use super::super::body::CapturedFrames;
-use super::super::request::RequestState;
+use super::super::request::{RequestState, Shared};
 use super::entry::{entry_of, Headers, Record, TakeCache, HEAD};
 use super::settings::Plan;
 use crate::model::event::EventId;
@@ -21,7 +21,7 @@ use crate::store::{OpenBlock, Own, TrackingLog};
 use crate::sync::lock;
 
 /// A response being sent: what its tracking entry needs once the body ends.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Following {
     pub(super) state: Arc<RequestState>,
     /// `max_entries` and `max_bytes` of the settings.
@@ -69,7 +69,7 @@ impl Tracker {
         if let Some(f) = self.0.take() {
             match queue() {
                 // Counted in the thread's inbox, which no other thread writes.
-                Some(q) => q.push(&f),
+                Some(q) => q.push(f),
                 None => {
                     COUNTS.queued.fetch_add(1, Ordering::Relaxed);
                     COUNTS.no_database.fetch_add(1, Ordering::Relaxed);
@@ -268,11 +268,40 @@ pub(super) fn queue() -> Option<&'static Queue> {
     Some(q)
 }
 
-/// Calls `use_it` with the record of a finished request; what the body and the handler
-/// added stays locked meanwhile, so that the record can borrow it.
-pub(super) fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
-    let state = &f.state;
-    let shared = lock(&state.shared);
+/// Calls `use_it` with the record of a finished request. A request whose body and handler
+/// are done is the tracker's alone: its state is taken whole, and what the body and the
+/// handler added is read without the lock (whose two updates, with the two of the shared
+/// count, cost more on a busy core than the rest of the record). Otherwise what they added
+/// stays locked meanwhile, so that the record can borrow it.
+pub(super) fn with_record<R>(f: Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
+    let Following {
+        state,
+        caps,
+        status,
+        duration_us,
+        body_limit,
+        response,
+        response_type,
+    } = f;
+    // Declared so that the lock is given back before its state is dropped.
+    let (owned, taken, kept, guard);
+    let (state, shared): (&RequestState, &Shared) = match Arc::try_unwrap(state) {
+        Ok(mut state) => {
+            taken = std::mem::take(
+                state
+                    .shared
+                    .get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            owned = state;
+            (&owned, &taken)
+        }
+        Err(state) => {
+            kept = state;
+            guard = lock(&kept.shared);
+            (&kept, &guard)
+        }
+    };
     // Values set by the handler, as JSON (rare).
     let user = shared
         .user
@@ -285,13 +314,13 @@ pub(super) fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> 
         serde_json::to_vec(&shared.data).unwrap_or_default()
     };
     let sensitive = shared.sensitive.clone();
-    let body = (f.body_limit > 0).then_some(&shared.body);
+    let body = (body_limit > 0).then_some(&shared.body);
     let record = Record {
         started_us: crate::model::time::wall_us_of(state.started),
-        duration_us: f.duration_us,
-        status: f.status,
-        caps: f.caps,
-        body_limit: f.body_limit,
+        duration_us,
+        status,
+        caps,
+        body_limit,
         method: state.method.as_str(),
         path: state.path(),
         query: state.head.query(),
@@ -301,8 +330,8 @@ pub(super) fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> 
             bytes: state.head.header_bytes(),
         },
         request_body: body.as_ref().map(|b| (&b.bytes[..], b.seen)),
-        response_body: (f.response.bytes(), f.response.seen()),
-        response_type: f.response_type.as_ref().map(|v| v.as_bytes()),
+        response_body: (response.bytes(), response.seen()),
+        response_type: response_type.as_ref().map(|v| v.as_bytes()),
         user: &user,
         sensitive,
         data: &data,
@@ -313,9 +342,11 @@ pub(super) fn with_record<R>(f: &Following, use_it: impl FnOnce(&Record<'_>) -> 
 impl Queue {
     /// Queues a finished request in this thread's inbox, or counts it dropped when the
     /// inbox is full.
-    pub(super) fn push(&self, f: &Following) {
-        let queued = INBOX.try_with(|mine| {
+    pub(super) fn push(&self, f: Following) {
+        let mut f = Some(f);
+        let _ = INBOX.try_with(|mine| {
             let mut mine = mine.borrow_mut();
+            let Some(f) = f.take() else { return };
             match &*mine {
                 Some((queue, inbox)) if std::ptr::eq(*queue, self) => self.push_to(inbox, f),
                 // The first request of this thread (or one for another queue, in tests).
@@ -327,7 +358,7 @@ impl Queue {
             }
         });
         // A thread being torn down queues through an inbox of its own for this once.
-        if queued.is_err() {
+        if let Some(f) = f {
             self.push_to(&self.new_inbox(), f);
         }
     }
@@ -339,7 +370,7 @@ impl Queue {
         inbox
     }
 
-    pub(super) fn push_to(&self, inbox: &Mutex<Inbox>, f: &Following) {
+    pub(super) fn push_to(&self, inbox: &Mutex<Inbox>, f: Following) {
         with_record(f, |record| {
             {
                 let mut inbox = lock(inbox);

@@ -14,7 +14,7 @@ use crate::integrations::http::request_redaction::{Redaction, SensitiveBody};
 use crate::sync::lock;
 
 fn record_bytes(f: &Following) -> Vec<u8> {
-    with_record(f, |record| {
+    with_record(f.clone(), |record| {
         let mut out = Vec::new();
         record.write(&mut out);
         out
@@ -176,17 +176,17 @@ fn a_queued_record_reads_back_whole() {
     // Each thread queues into an inbox of its own; a take empties them all, and
     // forgets those of threads that have ended.
     let q = Queue::new(None);
-    q.push(&f);
+    q.push(f.clone());
     let (mut taken, mut spares) = (Vec::new(), Vec::new());
     q.take_all(&mut taken, &mut spares);
     assert_eq!(taken, [bytes[..first_len].to_vec()]);
     taken.clear();
     // The second request repeats the first, whole in the same buffer: it is queued as its
     // start, duration and status alone.
-    q.push(&f);
-    q.push(&f);
+    q.push(f.clone());
+    q.push(f.clone());
     std::thread::scope(|s| {
-        s.spawn(|| q.push(&f));
+        s.spawn(|| q.push(f.clone()));
     });
     assert_eq!(lock(&q.inboxes).len(), 2);
     q.take_all(&mut taken, &mut spares);
@@ -211,7 +211,7 @@ fn a_queued_record_reads_back_whole() {
     assert!(q.all_empty());
     // A thread's inbox belongs to one queue: another queue gets one of its own.
     let other = Queue::new(None);
-    other.push(&f);
+    other.push(f.clone());
     assert!(q.all_empty());
     assert_eq!(lock(&other.inboxes).len(), 1);
     assert!(!other.all_empty());
@@ -222,7 +222,7 @@ fn a_queued_record_reads_back_whole() {
         ..Inbox::default()
     });
     let before = tracking_counts();
-    q.push_to(&full, &f);
+    q.push_to(&full, f.clone());
     let after = tracking_counts();
     assert_eq!(after.dropped_full, before.dropped_full + 1);
     assert_eq!(after.dropped(), before.dropped() + 1);
@@ -239,6 +239,14 @@ fn a_queued_record_reads_back_whole() {
     for cut in 0..first_len {
         assert!(Record::read(&bytes[..cut], 0).is_none());
     }
+
+    // A request that is the tracker's alone is taken whole and read without the lock: the
+    // same record as when it was shared.
+    drop(state);
+    assert_eq!(Arc::strong_count(&f.state), 1);
+    let mut alone = Vec::new();
+    with_record(f, |record| record.write(&mut alone));
+    assert_eq!(alone, bytes[..first_len]);
 }
 
 /// A finished request to `path` answered with `body`, `status` after `duration_us`.
@@ -270,7 +278,7 @@ fn a_request_that_repeats_the_last_whole_one_is_queued_as_its_own_three() {
     let inbox = Mutex::new(Inbox::default());
     let q = Queue::new(None);
     for f in [&a, &a_again, &b, &a, &a_again] {
-        q.push_to(&inbox, f);
+        q.push_to(&inbox, f.clone());
     }
     let bytes = std::mem::take(&mut lock(&inbox).bytes);
     let mut kinds = Vec::new();
@@ -306,7 +314,7 @@ fn a_request_that_repeats_the_last_whole_one_is_queued_as_its_own_three() {
 
     // A buffer the worker swapped in is empty: its first record is whole, whatever came
     // before.
-    q.push_to(&inbox, &a_again);
+    q.push_to(&inbox, a_again.clone());
     let bytes = std::mem::take(&mut lock(&inbox).bytes);
     let (repeat, own, next) = Record::own(&bytes, 0).unwrap();
     assert!(!repeat);
@@ -325,12 +333,12 @@ fn a_request_that_repeats_the_last_whole_one_is_queued_as_its_own_three() {
             ..following("/big", b"ok", 200, 10)
         }
     };
-    q.push_to(&inbox, &big);
+    q.push_to(&inbox, big.clone());
     assert!(
         lock(&inbox).last.capacity() > REST_KEPT,
         "the large one is kept"
     );
-    q.push_to(&inbox, &a);
+    q.push_to(&inbox, a.clone());
     {
         let held = lock(&inbox);
         assert!(held.last.capacity() <= REST_KEPT && held.next.capacity() <= REST_KEPT);
