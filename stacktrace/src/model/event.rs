@@ -95,7 +95,9 @@ impl FromStr for Level {
 pub const PLACEHOLDER: &str = "**********";
 
 /// A time-ordered event identifier: microseconds since the Unix epoch in the high 64 bits,
-/// random bits in the low 64, so ids from several processes never collide and sort by time.
+/// random bits in the low 64 (for tracked requests stored together, a run counted up from
+/// one random number), so ids from several processes sort by time and, short of odds like
+/// those of two random 64-bit draws meeting, never collide.
 ///
 /// Displayed and parsed as 32 lower-case hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
