@@ -277,9 +277,11 @@ mod tests {
         let _a = Entered::new(Some(&a));
         let seen = within(&mut b, || {
             let inner = within(&mut none, || current().map(|s| s.path().to_owned()));
-            (current().unwrap().path().to_owned(), inner)
+            let now = current().unwrap();
+            // Moved, not shared: the thread-local's and this one are all the counts.
+            assert_eq!(Arc::strong_count(&now), 2);
+            (now.path().to_owned(), inner)
         });
-        // Moved, not shared: no count was taken while it was current.
         assert_eq!(seen.0, "/b");
         assert_eq!(
             seen.1.as_deref(),
