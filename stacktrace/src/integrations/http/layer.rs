@@ -20,7 +20,7 @@ use super::body::{RequestBody, ResponseBody};
 use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
 use super::events::{self, ResponseError};
 use super::request::RequestState;
-use super::scope::{add_requests_to_events, within, Entered};
+use super::scope::{add_requests_to_events, within, within_shared};
 use super::tracking::{regex_setting, Plan, Tracker, Tracking};
 use crate::error::ConfigError;
 use crate::runtime::install::runtime;
@@ -372,8 +372,7 @@ where
         };
         if let Some(state) = this.state.as_ref() {
             // The event carries the request: it is made current meanwhile.
-            let _entered = Entered::new(Some(state));
-            events::unstored_panic(state, &panicked);
+            within_shared(state, || events::unstored_panic(state, &panicked));
         }
         let tracker = tracker_of(
             this.state,
@@ -420,12 +419,13 @@ fn finish<B>(
         // An event made here carries the request: it is made current meanwhile (only then,
         // since that updates its count twice).
         if status.is_server_error() && server_errors {
-            let _entered = Entered::new(Some(state));
-            events::server_error(state, status, res.extensions().get::<ResponseError>());
+            let error = res.extensions().get::<ResponseError>();
+            within_shared(state, || events::server_error(state, status, error));
         } else if status == StatusCode::NOT_FOUND {
             if let Some(links) = links {
-                let _entered = Entered::new(Some(state));
-                events::broken_link(state, &links.ignorable_404_urls);
+                within_shared(state, || {
+                    events::broken_link(state, &links.ignorable_404_urls)
+                });
             }
         }
     }

@@ -45,7 +45,7 @@ pub(crate) fn add_requests_to_events() {
 
 /// Runs `f` with the request in `slot` current on this thread. The request is moved into
 /// the thread-local for the time, and back into `slot` after (also when `f` unwinds): no
-/// count is updated, where a shared one ([`Entered`]) would take two updates of a word
+/// count is updated, where a shared one ([`within_shared`]) takes two updates of a word
 /// that every core serving the request touches. `slot` is empty while `f` runs.
 pub(crate) fn within<R>(slot: &mut Option<Arc<RequestState>>, f: impl FnOnce() -> R) -> R {
     let Some(state) = slot.take() else {
@@ -87,38 +87,10 @@ impl Drop for Within<'_> {
     }
 }
 
-/// Makes a request current until dropped, then restores the one before.
-pub(crate) struct Entered {
-    previous: Option<Option<Arc<RequestState>>>,
-}
-
-impl Entered {
-    pub(crate) fn new(state: Option<&Arc<RequestState>>) -> Self {
-        let Some(state) = state else {
-            return Entered { previous: None };
-        };
-        let previous = CURRENT
-            .try_with(|c| {
-                c.try_borrow_mut()
-                    .ok()
-                    .map(|mut c| c.replace(state.clone()))
-            })
-            .ok()
-            .flatten();
-        Entered { previous }
-    }
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            let _ = CURRENT.try_with(|c| {
-                if let Ok(mut c) = c.try_borrow_mut() {
-                    *c = previous;
-                }
-            });
-        }
-    }
+/// Runs `f` with `state` current on this thread, sharing it (its count taken for the
+/// time): for where an event is made, which must carry the request.
+pub(crate) fn within_shared<R>(state: &Arc<RequestState>, f: impl FnOnce() -> R) -> R {
+    within(&mut Some(state.clone()), f)
 }
 
 pin_project_lite::pin_project! {
@@ -250,20 +222,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entered_restores_the_previous_request() {
+    fn a_shared_request_is_current_within_and_the_previous_one_after() {
         let parts = http::Request::get("/a").body(()).unwrap().into_parts().0;
         let a = Arc::new(RequestState::new(&parts, None, None, 0));
         let parts = http::Request::get("/b").body(()).unwrap().into_parts().0;
         let b = Arc::new(RequestState::new(&parts, None, None, 0));
         assert!(current().is_none());
-        {
-            let _a = Entered::new(Some(&a));
-            {
-                let _b = Entered::new(Some(&b));
+        within_shared(&a, || {
+            within_shared(&b, || {
                 assert_eq!(current().unwrap().path(), "/b");
-            }
+            });
             assert_eq!(current().unwrap().path(), "/a");
-        }
+        });
         assert!(current().is_none());
     }
 
@@ -274,28 +244,29 @@ mod tests {
         let parts = http::Request::get("/b").body(()).unwrap().into_parts().0;
         let mut b = Some(Arc::new(RequestState::new(&parts, None, None, 0)));
         let mut none = None;
-        let _a = Entered::new(Some(&a));
-        let seen = within(&mut b, || {
-            let inner = within(&mut none, || current().map(|s| s.path().to_owned()));
-            let now = current().unwrap();
-            // Moved, not shared: the thread-local's and this one are all the counts.
-            assert_eq!(Arc::strong_count(&now), 2);
-            (now.path().to_owned(), inner)
+        within_shared(&a, || {
+            let seen = within(&mut b, || {
+                let inner = within(&mut none, || current().map(|s| s.path().to_owned()));
+                let now = current().unwrap();
+                // Moved, not shared: the thread-local's and this one are all the counts.
+                assert_eq!(Arc::strong_count(&now), 2);
+                (now.path().to_owned(), inner)
+            });
+            assert_eq!(seen.0, "/b");
+            assert_eq!(
+                seen.1.as_deref(),
+                Some("/b"),
+                "an empty slot leaves it current"
+            );
+            assert_eq!(Arc::strong_count(b.as_ref().unwrap()), 1);
+            assert_eq!(current().unwrap().path(), "/a", "the one before is back");
+            // Also when what runs within unwinds.
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                within(&mut b, || panic!("handler"))
+            }));
+            assert!(unwound.is_err());
+            assert_eq!(b.as_ref().unwrap().path(), "/b");
+            assert_eq!(current().unwrap().path(), "/a");
         });
-        assert_eq!(seen.0, "/b");
-        assert_eq!(
-            seen.1.as_deref(),
-            Some("/b"),
-            "an empty slot leaves it current"
-        );
-        assert_eq!(Arc::strong_count(b.as_ref().unwrap()), 1);
-        assert_eq!(current().unwrap().path(), "/a", "the one before is back");
-        // Also when what runs within unwinds.
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            within(&mut b, || panic!("handler"))
-        }));
-        assert!(unwound.is_err());
-        assert_eq!(b.as_ref().unwrap().path(), "/b");
-        assert_eq!(current().unwrap().path(), "/a");
     }
 }

@@ -21,7 +21,8 @@ use crate::store::{OpenBlock, Own, TrackingLog};
 use crate::sync::lock;
 
 /// A response being sent: what its tracking entry needs once the body ends.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
+#[cfg_attr(test, derive(Clone))]
 pub(super) struct Following {
     pub(super) state: Arc<RequestState>,
     /// `max_entries` and `max_bytes` of the settings.
