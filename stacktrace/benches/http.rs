@@ -1,6 +1,7 @@
-//! The HTTP layer's cost on a hello-world axum app over loopback, four ways in one run: no
-//! layer (the baseline), the capture layer, capture with request tracking, and Sentry's tower
-//! layers (`sentry-tower`, with a client bound whose transport drops what it is given).
+//! The HTTP layer's cost on a hello-world axum app over loopback, five ways in one run: no
+//! layer (the baseline), the capture layer, capture with request tracking, Sentry's tower
+//! layers (`sentry-tower`, with a client bound whose transport drops what it is given), and
+//! a log line per request ([`LogLine`]), the price a request log is measured against.
 //!
 //! Criterion measures one request at a time over a kept-alive connection, and one request
 //! through the layer called in this process with no network (`http_layer_call`, against
@@ -49,11 +50,100 @@ fn hello() -> Router {
     Router::new().route("/", get(|| async { "Hello, World!" }))
 }
 
+/// What a log line per request costs: a tower layer that writes one `tracing` event per
+/// response (method, path, status, microseconds taken), formatted by `tracing-subscriber`'s
+/// `fmt` into a buffered file, the cheapest line a server usually writes to disk.
+#[derive(Clone, Copy)]
+struct LogLine;
+
+impl<S> tower::Layer<S> for LogLine {
+    type Service = LogLineService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LogLineService(inner)
+    }
+}
+
+#[derive(Clone)]
+struct LogLineService<S>(S);
+
+impl<S, B, R> tower::Service<http::Request<B>> for LogLineService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = LogLineFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        LogLineFuture {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            start: Instant::now(),
+            inner: self.0.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct LogLineFuture<F> {
+        method: http::Method,
+        path: String,
+        start: Instant,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, R, E> std::future::Future for LogLineFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Ok(res) = &out {
+            tracing::info!(
+                method = %this.method,
+                path = %this.path,
+                status = res.status().as_u16(),
+                micros = this.start.elapsed().as_micros() as u64,
+                "request"
+            );
+        }
+        std::task::Poll::Ready(out)
+    }
+}
+
+/// Sends the `info` events of this process to a buffered file in `dir`, as a server's log.
+fn log_to_file(dir: &std::path::Path) {
+    let file = std::fs::File::create(dir.join("requests.log")).expect("log file");
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(std::io::BufWriter::new(file)))
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+}
+
 fn apps() -> &'static Apps {
     static APPS: once_cell::sync::OnceCell<Apps> = once_cell::sync::OnceCell::new();
     APPS.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("bench.db");
+        log_to_file(dir.path());
         std::mem::forget(dir);
         let guard =
             stacktrace::install_with(stacktrace::Config::default().db_path(db).capture_env(false));
@@ -81,6 +171,7 @@ fn apps() -> &'static Apps {
                         .layer(sentry_tower::SentryHttpLayer::new())
                         .layer(sentry_tower::NewSentryLayer::new_from_top()),
                 ),
+                ("log line", hello().layer(LogLine)),
                 ("capture", hello().layer(StacktraceLayer::new())),
                 (
                     "capture+tracking",
