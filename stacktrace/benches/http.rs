@@ -439,7 +439,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// `STACKTRACE_BENCH_ROUNDS` rounds (20 unless set) of `STACKTRACE_BENCH_ROUND_MS` (500)
 /// per app; `STACKTRACE_BENCH_APPS=bare,capture+tracking` drives only the apps named, to
 /// profile one of them; `STACKTRACE_BENCH_TIMELINE=FILE` writes every request as `app round
-/// end_us latency_us`, for a latency histogram over time.
+/// end_us latency_us`, for a latency histogram over time; `STACKTRACE_BENCH_ROUNDS_FILE=FILE`
+/// writes each round as `app start_ns end_ns requests` on the monotonic clock, which
+/// `scripts/profile-http.sh` matches with `perf`'s samples.
 fn load_phase() {
     let apps = apps();
     let rounds = env_or("STACKTRACE_BENCH_ROUNDS", ROUNDS);
@@ -458,6 +460,8 @@ fn load_phase() {
         .collect();
     let mut timeline = std::env::var_os("STACKTRACE_BENCH_TIMELINE")
         .map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("timeline file")));
+    let mut rounds_file = std::env::var_os("STACKTRACE_BENCH_ROUNDS_FILE")
+        .map(|p| std::io::BufWriter::new(std::fs::File::create(p).expect("rounds file")));
     let mut results: Vec<Vec<Round>> = vec![Vec::new(); apps.variants.len()];
     // Rounds alternate between the apps, each cycle starting one app later than the last,
     // so that drift of the machine and the place in the cycle hit all of them alike. An
@@ -472,16 +476,28 @@ fn load_phase() {
                 continue;
             }
             let (name, addr) = apps.variants[i];
+            let mono_start = clocks::cpu_now(libc::CLOCK_MONOTONIC);
             let start = Instant::now();
             let (cpu, bg) = (process_cpu_now(), background_cpu_now());
             let timed = load(apps, addr, round);
             stacktrace::http::flush_tracking(Duration::from_secs(30));
             let elapsed = start.elapsed();
+            let mono_end = clocks::cpu_now(libc::CLOCK_MONOTONIC);
             if let Some(out) = &mut timeline {
                 use std::io::Write;
                 for (end, took) in &timed {
                     let _ = writeln!(out, "{name} {r} {} {}", end.as_micros(), took.as_micros());
                 }
+            }
+            if let Some(out) = &mut rounds_file {
+                use std::io::Write;
+                let _ = writeln!(
+                    out,
+                    "{name}\t{}\t{}\t{}",
+                    mono_start.as_nanos(),
+                    mono_end.as_nanos(),
+                    timed.len()
+                );
             }
             let bg_after = background_cpu_now();
             let mut lat: Vec<Duration> = timed.into_iter().map(|(_, took)| took).collect();
@@ -549,6 +565,14 @@ fn report(apps: &Apps, results: &[Vec<Round>], rounds: usize, round: Duration) {
             per(db),
         );
     }
+    let served: Vec<String> = apps
+        .variants
+        .iter()
+        .zip(results)
+        .filter(|(_, rs)| !rs.is_empty())
+        .map(|((name, _), rs)| format!("{name}={}", rs.iter().map(|r| r.requests).sum::<u64>()))
+        .collect();
+    println!("requests served: {}", served.join(" "));
     let tracked = stacktrace::store()
         .and_then(|s| s.tracked().limit(usize::MAX).run().ok())
         .map_or(0, |r| r.len());
