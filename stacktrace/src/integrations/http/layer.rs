@@ -8,6 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -284,6 +285,8 @@ where
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let (parts, body) = req.into_parts();
         let (mut state, tracking, body_limit) = self.state_of(&parts);
+        // Read only for a tracked request, since only its duration is kept.
+        let tracking = tracking.map(|plan| (plan, Instant::now()));
         let has_referer = parts.headers.contains_key(http::header::REFERER);
         let body_state = state.as_ref().filter(|_| body_limit > 0).cloned();
         let req = Request::from_parts(parts, RequestBody::new(body, body_state));
@@ -324,7 +327,8 @@ pin_project_lite::pin_project! {
         #[pin]
         kind: Kind<F>,
         state: Option<Arc<RequestState>>,
-        tracking: Option<Plan>,
+        // The tracking settings and when the request came in, for a tracked request.
+        tracking: Option<(Plan, Instant)>,
         // Whether a 5xx response is recorded.
         server_errors: bool,
         // The settings, for a request that could be a broken link.
@@ -397,20 +401,26 @@ where
 /// future rather than sharing it (one count less to update on a line other cores read).
 fn tracker_of(
     state: &mut Option<Arc<RequestState>>,
-    tracking: &Option<Plan>,
+    tracking: &Option<(Plan, Instant)>,
     status: StatusCode,
     content_type: Option<http::HeaderValue>,
 ) -> Option<Tracker> {
-    let plan = tracking.as_ref()?;
+    let (plan, started) = tracking.as_ref()?;
     let state = state.take()?;
-    Some(Tracker::new(*plan, state, status.as_u16(), content_type))
+    Some(Tracker::new(
+        *plan,
+        *started,
+        state,
+        status.as_u16(),
+        content_type,
+    ))
 }
 
 /// Stores what the response says went wrong, and wraps its body for tracking.
 fn finish<B>(
     res: Response<B>,
     state: &mut Option<Arc<RequestState>>,
-    tracking: &Option<Plan>,
+    tracking: &Option<(Plan, Instant)>,
     server_errors: bool,
     links: Option<&Settings>,
 ) -> Response<ResponseBody<B>> {

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU32;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use serde_json::{Map, Value};
 
@@ -23,8 +22,6 @@ pub(crate) struct RequestState {
     pub(crate) method: http::Method,
     pub(crate) head: RequestHead,
     pub(crate) client_addr: Option<String>,
-    /// When the request came in; on the wall clock, see `crate::model::time::wall_us_of`.
-    pub(crate) started: Instant,
     /// What the body and the handler add while the request is handled.
     pub(crate) shared: Mutex<Shared>,
     /// Events captured while the request was current.
@@ -59,7 +56,6 @@ impl RequestState {
                     .get::<SocketAddr>()
                     .map(|a| a.ip().to_string())
             }),
-            started: Instant::now(),
             shared: Mutex::new(Shared {
                 body: Captured::new(body_limit),
                 user,

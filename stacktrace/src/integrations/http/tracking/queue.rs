@@ -25,6 +25,8 @@ use crate::sync::lock;
 #[cfg_attr(test, derive(Clone))]
 pub(super) struct Following {
     pub(super) state: Arc<RequestState>,
+    /// When the request came in; on the wall clock, see `crate::model::time::wall_us_of`.
+    pub(super) started: Instant,
     /// `max_entries` and `max_bytes` of the settings.
     pub(super) caps: (u64, u64),
     pub(super) status: u16,
@@ -41,12 +43,14 @@ pub(crate) struct Tracker(Option<Following>);
 impl Tracker {
     pub(crate) fn new(
         plan: Plan,
+        started: Instant,
         state: Arc<RequestState>,
         status: u16,
         response_type: Option<http::HeaderValue>,
     ) -> Tracker {
         Tracker(Some(Following {
-            duration_us: u64::try_from(state.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            started,
             state,
             caps: plan.caps,
             status,
@@ -277,6 +281,7 @@ pub(super) fn queue() -> Option<&'static Queue> {
 pub(super) fn with_record<R>(f: Following, use_it: impl FnOnce(&Record<'_>) -> R) -> R {
     let Following {
         state,
+        started,
         caps,
         status,
         duration_us,
@@ -317,7 +322,7 @@ pub(super) fn with_record<R>(f: Following, use_it: impl FnOnce(&Record<'_>) -> R
     let sensitive = shared.sensitive.clone();
     let body = (body_limit > 0).then_some(&shared.body);
     let record = Record {
-        started_us: crate::model::time::wall_us_of(state.started),
+        started_us: crate::model::time::wall_us_of(started),
         duration_us,
         status,
         caps,

@@ -129,8 +129,10 @@ fn a_queued_record_reads_back_whole() {
     }
     let mut response = CapturedFrames::new(64);
     response.push(&Bytes::from_static(b"welcome"));
+    let started = std::time::Instant::now();
     let f = Following {
         state: state.clone(),
+        started,
         caps: (10, 20),
         status: 201,
         duration_us: 1234,
@@ -146,7 +148,7 @@ fn a_queued_record_reads_back_whole() {
     assert_eq!(next, first_len);
     assert_eq!(
         (r.started_us, r.duration_us, r.status),
-        (crate::model::time::wall_us_of(state.started), 1234, 201)
+        (crate::model::time::wall_us_of(started), 1234, 201)
     );
     assert_eq!((r.caps, r.body_limit), ((10, 20), 64));
     assert_eq!((r.method, r.path), ("POST", "/login"));
@@ -261,6 +263,7 @@ fn following(path: &str, body: &'static [u8], status: u16, duration_us: u64) -> 
     response.push(&Bytes::from_static(body));
     Following {
         state: Arc::new(RequestState::new(&parts, None, None, 64)),
+        started: std::time::Instant::now(),
         caps: (10, 20),
         status,
         duration_us,
