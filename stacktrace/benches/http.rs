@@ -41,6 +41,8 @@ impl sentry_core::Transport for Discard {
 }
 
 struct Apps {
+    /// The temporary folder of the database and the log line's file.
+    dir: std::path::PathBuf,
     rt: tokio::runtime::Runtime,
     variants: Vec<(&'static str, SocketAddr)>,
     client: HttpClient,
@@ -138,13 +140,14 @@ fn log_to_file(dir: &std::path::Path) {
     tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
 }
 
+static APPS: once_cell::sync::OnceCell<Apps> = once_cell::sync::OnceCell::new();
+
 fn apps() -> &'static Apps {
-    static APPS: once_cell::sync::OnceCell<Apps> = once_cell::sync::OnceCell::new();
     APPS.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("bench.db");
-        log_to_file(dir.path());
-        std::mem::forget(dir);
+        // Kept to the end of `main`, which removes it: statics are never dropped.
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let db = dir.join("bench.db");
+        log_to_file(&dir);
         let guard =
             stacktrace::install_with(stacktrace::Config::default().db_path(db).capture_env(false));
         std::mem::forget(guard);
@@ -193,6 +196,7 @@ fn apps() -> &'static Apps {
             Client::builder(TokioExecutor::new()).build_http()
         };
         Apps {
+            dir,
             rt,
             variants,
             client,
@@ -587,5 +591,8 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     if std::env::args().any(|a| a == "--bench") {
         load_phase();
+    }
+    if let Some(apps) = APPS.get() {
+        let _ = std::fs::remove_dir_all(&apps.dir);
     }
 }
