@@ -36,7 +36,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 STACKTRACE_BENCH_APPS="$APPS" STACKTRACE_BENCH_ROUNDS="$ROUNDS" \
     STACKTRACE_BENCH_ROUNDS_FILE="$out/rounds" \
-    perf record -q -k CLOCK_MONOTONIC -F "$FREQ" -o "$out/perf.data" "$bin" --bench zzz-none \
+    perf record -k CLOCK_MONOTONIC -F "$FREQ" -o "$out/perf.data" "$bin" --bench zzz-none \
     >"$out/bench.txt" 2>"$out/perf.err" || {
     echo "profile-http: perf record failed:" >&2
     tail -n 20 "$out/bench.txt" "$out/perf.err" >&2
