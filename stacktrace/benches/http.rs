@@ -443,7 +443,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// `STACKTRACE_BENCH_ROUNDS` rounds (20 unless set) of `STACKTRACE_BENCH_ROUND_MS` (500)
 /// per app; `STACKTRACE_BENCH_APPS=bare,capture+tracking` drives only the apps named, to
-/// profile one of them; `STACKTRACE_BENCH_TIMELINE=FILE` writes every request as `app round
+/// profile one of them (a name that is no app's ends the run); `STACKTRACE_BENCH_TIMELINE=FILE` writes every request as `app round
 /// end_us latency_us`, for a latency histogram over time; `STACKTRACE_BENCH_ROUNDS_FILE=FILE`
 /// writes each round as `app start_ns end_ns requests` on the monotonic clock, which
 /// `scripts/profile-http.sh` matches with `perf`'s samples.
@@ -455,6 +455,17 @@ fn load_phase() {
         ROUND.as_millis() as u64,
     ));
     let only = std::env::var("STACKTRACE_BENCH_APPS").ok();
+    // A name that is no app's would drive nothing for it, and say nothing.
+    for name in only.iter().flat_map(|o| o.split(',')) {
+        if !apps.variants.iter().any(|(n, _)| *n == name) {
+            let known: Vec<&str> = apps.variants.iter().map(|(n, _)| *n).collect();
+            eprintln!(
+                "STACKTRACE_BENCH_APPS: no app {name:?}; the apps are {}",
+                known.join(",")
+            );
+            std::process::exit(2);
+        }
+    }
     let chosen: Vec<bool> = apps
         .variants
         .iter()
@@ -481,13 +492,13 @@ fn load_phase() {
                 continue;
             }
             let (name, addr) = apps.variants[i];
+            // The clock `perf record -k CLOCK_MONOTONIC` stamps its samples with.
             let mono_start = clocks::cpu_now(libc::CLOCK_MONOTONIC);
             let start = Instant::now();
             let (cpu, bg) = (process_cpu_now(), background_cpu_now());
             let timed = load(apps, addr, round);
             stacktrace::http::flush_tracking(Duration::from_secs(30));
             let elapsed = start.elapsed();
-            let mono_end = clocks::cpu_now(libc::CLOCK_MONOTONIC);
             if let Some(out) = &mut timeline {
                 use std::io::Write;
                 for (end, took) in &timed {
@@ -500,7 +511,7 @@ fn load_phase() {
                     out,
                     "{name}\t{}\t{}\t{}",
                     mono_start.as_nanos(),
-                    mono_end.as_nanos(),
+                    (mono_start + elapsed).as_nanos(),
                     timed.len()
                 );
             }
@@ -570,14 +581,6 @@ fn report(apps: &Apps, results: &[Vec<Round>], rounds: usize, round: Duration) {
             per(db),
         );
     }
-    let served: Vec<String> = apps
-        .variants
-        .iter()
-        .zip(results)
-        .filter(|(_, rs)| !rs.is_empty())
-        .map(|((name, _), rs)| format!("{name}={}", rs.iter().map(|r| r.requests).sum::<u64>()))
-        .collect();
-    println!("requests served: {}", served.join(" "));
     let tracked = stacktrace::store()
         .and_then(|s| s.tracked().limit(usize::MAX).run().ok())
         .map_or(0, |r| r.len());
