@@ -79,7 +79,8 @@ for line in open(samples_file):
     kernel = rest.endswith("([kernel.kallsyms])")
     rest = re.sub(r"\s*\([^()]*\)$", "", rest)
     sym = re.sub(r"\+0x[0-9a-f]+$", "", rest) or "[unknown]"
-    kind[sym] = "kernel" if kernel else kind_of(sym)
+    if sym not in kind:
+        kind[sym] = "kernel" if kernel else kind_of(sym)
     syms[app][sym] = syms[app].get(sym, 0) + 1
 apps = [a for a in order if a in served]
 per = {a: {k: v * 1e6 / freq / max(served[a], 1) for k, v in syms[a].items()} for a in apps}
