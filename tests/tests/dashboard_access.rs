@@ -1,6 +1,7 @@
-//! The dashboard router driven in process: who is served (loopback peers without a token,
-//! token holders from anywhere), mounting under a path, escaping of event text and of what a
-//! request asked for, and forms that did not come from the dashboard.
+//! The dashboard router driven in process: who is served (loopback peers through no proxy
+//! when the loopback rule is on, token holders from anywhere, whoever the application's
+//! check allows), the remembered cookie, mounting under a path, escaping of event text and
+//! of what a request asked for, and forms that did not come from the dashboard.
 
 mod support;
 
@@ -89,14 +90,12 @@ async fn with_a_token_requests_from_anywhere_must_present_it() {
     let by_query = send(&app, get("/?token=s3cret-token", peer, "errors.example")).await;
     assert_eq!(by_query.status, StatusCode::OK);
     let cookie = by_query.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(
-        cookie.starts_with("stacktrace_dashboard=s3cret-token;") && cookie.contains("HttpOnly")
-    );
+    assert!(cookie.starts_with("stacktrace_dashboard=") && cookie.contains("HttpOnly"));
 
     let mut by_cookie = get("/events", peer, "errors.example");
     by_cookie.headers_mut().insert(
         header::COOKIE,
-        "stacktrace_dashboard=s3cret-token".parse().unwrap(),
+        cookie.split(';').next().unwrap().parse().unwrap(),
     );
     assert_eq!(send(&app, by_cookie).await.status, StatusCode::OK);
 
@@ -379,4 +378,237 @@ async fn a_long_title_is_shortened_in_lists_and_headings_and_the_message_is_whol
         group.contains("… (1 event, unresolved)"),
         "the group, singular: {group}"
     );
+}
+
+/// `req` with one more header.
+fn with(mut req: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
+    req.headers_mut().insert(name, value.parse().unwrap());
+    req
+}
+
+/// The headers a reverse proxy adds, each with a usual value.
+const PROXY_HEADERS: [(&str, &str); 6] = [
+    (
+        "forwarded",
+        "for=203.0.113.9;proto=https;host=errors.example",
+    ),
+    ("x-forwarded-for", "203.0.113.9"),
+    ("x-forwarded-host", "errors.example"),
+    ("x-forwarded-proto", "https"),
+    ("x-real-ip", "203.0.113.9"),
+    ("via", "1.1 nginx"),
+];
+
+// Regression: behind a reverse proxy on the same machine (nginx or Apache with their
+// default settings) the peer is 127.0.0.1 and the Host 127.0.0.1:3000, so the loopback rule
+// served the dashboard to anyone on the internet.
+#[tokio::test]
+async fn a_request_through_a_proxy_needs_the_token() {
+    let (_dir, store) = showcase_store();
+    let app: Router = Dashboard::owning(store).router();
+    let local = Some("127.0.0.1:40000");
+
+    // Control: the same request with no proxy header is served.
+    let direct = send(&app, get("/", local, "127.0.0.1:3000")).await;
+    assert_eq!(direct.status, StatusCode::OK);
+    for (name, value) in PROXY_HEADERS {
+        let proxied = send(&app, with(get("/", local, "127.0.0.1:3000"), name, value)).await;
+        assert_eq!(proxied.status, StatusCode::FORBIDDEN, "{name}");
+        assert!(
+            proxied.body.contains("proxy") && proxied.body.contains("token"),
+            "{name}: {}",
+            proxied.body
+        );
+        assert!(!proxied.body.contains("checkout declined"), "{name}");
+    }
+
+    // A loopback name does not help.
+    let via = send(
+        &app,
+        with(get("/", local, "localhost"), "via", "1.1 apache"),
+    )
+    .await;
+    assert_eq!(via.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&app, get("/", local, "localhost")).await.status,
+        StatusCode::OK
+    );
+
+    // With the token, through the proxy.
+    let (_dir2, store) = showcase_store();
+    let guarded: Router = Dashboard::owning(store).token("pr0xy-token").router();
+    for (name, value) in PROXY_HEADERS {
+        let refused = send(&guarded, with(get("/", local, "localhost"), name, value)).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{name}");
+        let req = with(get("/", local, "localhost"), name, value);
+        let ok = send(&guarded, with(req, "authorization", "Bearer pr0xy-token")).await;
+        assert_eq!(ok.status, StatusCode::OK, "{name}");
+    }
+}
+
+// Regression: mounted in the app, the loopback rule was on without being asked for, so a
+// reverse proxy that adds no header in front of the app served the dashboard to anyone.
+#[tokio::test]
+async fn mounted_in_the_app_the_loopback_rule_is_off_unless_asked_for() {
+    let (_dir, store) = showcase_store();
+    let store: &'static Store = Box::leak(Box::new(store));
+    let mount = |d: Dashboard| -> Router {
+        Router::new()
+            .route("/", axum::routing::get(|| async { "the app" }))
+            .nest_service("/errors", d.router())
+    };
+    let local = Some("127.0.0.1:40000");
+
+    let closed = mount(Dashboard::new(store));
+    let refused = send(&closed, get("/errors/", local, "127.0.0.1:3000")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("allow_loopback") && !refused.body.contains("checkout declined"),
+        "{}",
+        refused.body
+    );
+    let l = links(&refused.body);
+    assert!(l.iter().all(|h| h.starts_with("/errors")), "{l:?}");
+
+    // Control: asked for, the same request is served.
+    let open = mount(Dashboard::new(store).allow_loopback(true));
+    let served = send(&open, get("/errors/", local, "127.0.0.1:3000")).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert!(served.body.contains("<h1>Groups</h1>"));
+    // Still not through a proxy.
+    let proxied = with(
+        get("/errors/", local, "127.0.0.1:3000"),
+        "x-real-ip",
+        "1.2.3.4",
+    );
+    assert_eq!(send(&open, proxied).await.status, StatusCode::FORBIDDEN);
+
+    // And the standalone server's kind of dashboard can turn it off.
+    let (_dir2, owned) = showcase_store();
+    let off: Router = Dashboard::owning(owned).allow_loopback(false).router();
+    assert_eq!(
+        send(&off, get("/", local, "localhost")).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// A dashboard whose check lets in requests with `x-role: admin`.
+fn checked(d: Dashboard) -> Router {
+    d.authorize(|parts: &axum::http::request::Parts| {
+        parts.headers.get("x-role").is_some_and(|r| r == "admin")
+    })
+    .router()
+}
+
+// The application's own login guards the dashboard: its verdict decides, a token presented
+// goes first.
+#[tokio::test]
+async fn the_applications_check_decides() {
+    let (_dir, store) = showcase_store();
+    let store: &'static Store = Box::leak(Box::new(store));
+    let app = checked(Dashboard::new(store));
+    let remote = Some("10.0.0.7:40000");
+
+    let admin = send(
+        &app,
+        with(get("/", remote, "errors.example"), "x-role", "admin"),
+    )
+    .await;
+    assert_eq!(admin.status, StatusCode::OK);
+    assert!(admin.body.contains("checkout declined by the provider"));
+    let guest = send(
+        &app,
+        with(get("/", remote, "errors.example"), "x-role", "guest"),
+    )
+    .await;
+    assert_eq!(guest.status, StatusCode::FORBIDDEN);
+    assert!(!guest.body.contains("checkout declined"));
+    // Its refusal is final: the loopback rule does not overrule it.
+    let (_dir2, owned) = showcase_store();
+    let local_app = checked(Dashboard::owning(owned));
+    let local = send(&local_app, get("/", Some("127.0.0.1:1"), "localhost")).await;
+    assert_eq!(local.status, StatusCode::FORBIDDEN);
+
+    // With a token too: refused requests are asked for it, and it lets them in.
+    let both = checked(Dashboard::new(store).token("b0th-token"));
+    let asked = send(&both, get("/", remote, "errors.example")).await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    let by_token = send(&both, get("/?token=b0th-token", remote, "errors.example")).await;
+    assert_eq!(by_token.status, StatusCode::OK);
+    let by_login = send(
+        &both,
+        with(get("/", remote, "errors.example"), "x-role", "admin"),
+    )
+    .await;
+    assert_eq!(by_login.status, StatusCode::OK);
+}
+
+/// The `name=value` pair of a `Set-Cookie` header, and the header whole.
+fn set_cookie(reply: &Reply) -> (String, String) {
+    let whole = reply.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let pair = whole.split(';').next().unwrap().to_owned();
+    (pair, whole)
+}
+
+// Regression: the cookie that remembers `?token=` held the token itself, on `Path=/` of the
+// whole site, and was never `Secure`, even behind an HTTPS proxy.
+#[tokio::test]
+async fn the_remembered_cookie_holds_no_token_and_stays_under_the_mount() {
+    let (_dir, store) = showcase_store();
+    let token = "c00kie-token-123";
+    let app: Router =
+        Router::new().nest_service("/errors", Dashboard::owning(store).token(token).router());
+    let remote = Some("10.0.0.7:40000");
+
+    let first = send(
+        &app,
+        get(&format!("/errors/?token={token}"), remote, "errors.example"),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::OK);
+    let (pair, whole) = set_cookie(&first);
+    assert!(!whole.contains(token), "{whole}");
+    assert!(
+        pair.starts_with("stacktrace_dashboard=") && pair.len() > 30,
+        "{pair}"
+    );
+    for part in ["Path=/errors", "HttpOnly", "SameSite=Strict"] {
+        assert!(whole.split("; ").any(|p| p == part), "{part}: {whole}");
+    }
+    assert!(!whole.contains("Secure"), "plain HTTP, no proxy: {whole}");
+
+    // Accepted afterwards.
+    let again = with(
+        get("/errors/events", remote, "errors.example"),
+        "cookie",
+        &pair,
+    );
+    assert_eq!(send(&app, again).await.status, StatusCode::OK);
+    // Control: a cookie of another value is not.
+    let forged = with(
+        get("/errors/events", remote, "errors.example"),
+        "cookie",
+        &format!("stacktrace_dashboard={token}"),
+    );
+    assert_eq!(send(&app, forged).await.status, StatusCode::UNAUTHORIZED);
+
+    // Through a proxy, or a proxy that says the visitor came over HTTPS: `Secure`.
+    for (name, value) in [("x-forwarded-proto", "https"), ("via", "1.1 nginx")] {
+        let req = get(&format!("/errors/?token={token}"), remote, "errors.example");
+        let proxied = send(&app, with(req, name, value)).await;
+        assert_eq!(proxied.status, StatusCode::OK, "{name}");
+        let (p, whole) = set_cookie(&proxied);
+        assert_eq!(p, pair, "the same value");
+        assert!(whole.ends_with("; Secure"), "{name}: {whole}");
+    }
+
+    // At the root, the cookie is the whole site's.
+    let (_dir2, store) = showcase_store();
+    let root: Router = Dashboard::owning(store).token(token).router();
+    let at_root = send(&root, get(&format!("/?token={token}"), remote, "e.example")).await;
+    let (_, whole) = set_cookie(&at_root);
+    assert!(whole.contains("; Path=/;"), "{whole}");
 }

@@ -5,6 +5,7 @@ mod access;
 mod event_page;
 mod functions;
 mod group_page;
+mod guard;
 #[cfg(test)]
 mod hostile_text;
 mod html;

@@ -1,20 +1,22 @@
-//! The dashboard as an axum router: the routes, the access check in front of them, and the
+//! The dashboard as an axum router: its settings, the routes behind the access check, and the
 //! server behind `stacktrace serve`.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Form, OriginalUri, Path, Query, Request, State};
+use axum::extract::{Form, OriginalUri, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::access::{self, Presented, Verdict, TOKEN_COOKIE};
+use super::access;
 use super::event_page;
+use super::guard::guard;
 use super::html::Frame;
 use super::pages::{self, EventsParams, GroupParams, GroupsParams, PageError};
 use super::releases::{self, ReleasesParams};
@@ -30,21 +32,42 @@ use crate::{GroupStatus, Store};
 /// app runs (sled lets one process open the database, so the app's own handle is the way
 /// in), or let `stacktrace serve` run it over a database no program holds.
 ///
-/// Access: without a [`token`](Dashboard::token), only requests from a loopback address
-/// are served, so serve the app with
-/// [`into_make_service_with_connect_info::<SocketAddr>()`](axum::Router::into_make_service_with_connect_info)
-/// for the dashboard to see where requests come from. With a token, a request must present
-/// it: `Authorization: Bearer TOKEN`, or `?token=TOKEN` once (remembered in a cookie).
+/// Access, checked in this order:
+///
+/// 1. With a [`token`](Dashboard::token), a request that presents it is served:
+///    `Authorization: Bearer TOKEN`, or `?token=TOKEN` once (remembered in a cookie that
+///    holds a digest of the token, kept to the mount path).
+/// 2. With an [`authorize`](Dashboard::authorize) check, its verdict decides (a refused
+///    request is asked for the token when one is set).
+/// 3. With a token, a request that did not present it is refused.
+/// 4. The loopback rule, when it is on ([`allow_loopback`](Dashboard::allow_loopback)):
+///    a request from a loopback address, naming a loopback host, and carrying none of the
+///    headers a proxy adds (`Forwarded`, `X-Forwarded-For`, `X-Forwarded-Host`,
+///    `X-Forwarded-Proto`, `X-Real-IP`, `Via`) is served. A reverse proxy on the same
+///    machine makes every visitor's request come from 127.0.0.1, so a proxied request needs
+///    the token. For the rule to see peers, serve the app with
+///    [`into_make_service_with_connect_info::<SocketAddr>()`](axum::Router::into_make_service_with_connect_info).
+///
+/// Anything else is refused. The loopback rule is on for [`serve`](Dashboard::serve) and
+/// for a dashboard that [owns](Dashboard::owning) its store (`stacktrace serve`), and off
+/// for the router of [`Dashboard::new`], mounted in the program's own app: there, give it a
+/// token, a check of the app's own login, or turn the rule on.
 ///
 /// ```no_run
 /// use std::net::SocketAddr;
 ///
+/// # fn is_admin(_: &axum::http::HeaderMap) -> bool { false }
 /// # async fn app() -> std::io::Result<()> {
 /// let _guard = stacktrace::install();
 /// let store = stacktrace::store().expect("the database is open");
+/// let dashboard = stacktrace::Dashboard::new(store)
+///     // The app's own login decides who sees the events...
+///     .authorize(|parts: &axum::http::request::Parts| is_admin(&parts.headers))
+///     // ... or whoever holds the token, from anywhere.
+///     .token(std::env::var("STACKTRACE_DASHBOARD_TOKEN").unwrap_or_default());
 /// let app = axum::Router::new()
 ///     .route("/", axum::routing::get(|| async { "hello" }))
-///     .nest_service("/errors", stacktrace::Dashboard::new(store).router());
+///     .nest_service("/errors", dashboard.router());
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 /// axum::serve(
 ///     listener,
@@ -56,7 +79,13 @@ use crate::{GroupStatus, Store};
 pub struct Dashboard {
     store: StoreRef,
     token: Option<String>,
+    /// `None`: the default of the way it is served (see [`Dashboard::allow_loopback`]).
+    loopback: Option<bool>,
+    authorize: Option<Authorize>,
 }
+
+/// The application's check of a request, given to [`Dashboard::authorize`].
+type Authorize = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
 enum StoreRef {
     Static(&'static Store),
@@ -68,6 +97,8 @@ impl fmt::Debug for Dashboard {
         f.debug_struct("Dashboard")
             .field("store", self.inner_store())
             .field("token", &self.token.as_ref().map(|_| "**********"))
+            .field("loopback", &self.loopback)
+            .field("authorize", &self.authorize.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -113,9 +144,14 @@ impl From<std::io::Error> for ServeError {
     }
 }
 
-struct Inner {
+pub(super) struct Inner {
     store: StoreRef,
-    token: Option<String>,
+    pub(super) token: Option<String>,
+    /// What the token cookie holds: a digest of the token.
+    pub(super) cookie: Option<String>,
+    /// Whether the loopback rule is on.
+    pub(super) loopback: bool,
+    pub(super) authorize: Option<Authorize>,
     /// Put in every form and checked on every change, so that another site cannot make a
     /// visitor's browser resolve or ignore groups.
     form_token: String,
@@ -130,7 +166,7 @@ impl Inner {
     }
 }
 
-type Shared = Arc<Inner>;
+pub(super) type Shared = Arc<Inner>;
 
 impl Dashboard {
     /// A dashboard over a store that lives for the whole program, such as
@@ -139,6 +175,8 @@ impl Dashboard {
         Dashboard {
             store: StoreRef::Static(store),
             token: None,
+            loopback: None,
+            authorize: None,
         }
     }
 
@@ -147,14 +185,51 @@ impl Dashboard {
         Dashboard {
             store: StoreRef::Owned(Box::new(store)),
             token: None,
+            loopback: None,
+            authorize: None,
         }
     }
 
-    /// Requires this token on every request, and allows requests from anywhere that
-    /// present it. An empty token is no token.
+    /// Requires this token on every request the [`authorize`](Dashboard::authorize) check
+    /// does not allow, and allows requests from anywhere that present it. An empty token is
+    /// no token.
     pub fn token(mut self, token: impl Into<String>) -> Dashboard {
         let token = token.into();
         self.token = (!token.is_empty()).then_some(token);
+        self
+    }
+
+    /// Lets the application decide who sees the dashboard, with its own login: `check` is
+    /// given each request's head and its answer is final, except that a request presenting
+    /// the [`token`](Dashboard::token) is served without asking. Like ElmahCore's
+    /// `OnPermissionCheck`.
+    ///
+    /// ```
+    /// # fn f(store: &'static stacktrace::Store) -> axum::Router {
+    /// stacktrace::Dashboard::new(store)
+    ///     .authorize(|parts: &axum::http::request::Parts| {
+    ///         parts.headers.get("x-role").is_some_and(|r| r == "admin")
+    ///     })
+    ///     .router()
+    /// # }
+    /// ```
+    pub fn authorize<F>(mut self, check: F) -> Dashboard
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.authorize = Some(Arc::new(check));
+        self
+    }
+
+    /// Turns the loopback rule on or off: without a token or an
+    /// [`authorize`](Dashboard::authorize) check, serve requests from this machine (a
+    /// loopback peer naming a loopback host, through no proxy). On by default for
+    /// [`serve`](Dashboard::serve) and for a dashboard that [owns](Dashboard::owning) its
+    /// store; off by default for the router of [`Dashboard::new`], which is mounted in the
+    /// program's own app, where a reverse proxy in front would make every visitor look
+    /// local if it adds none of the proxy headers.
+    pub fn allow_loopback(mut self, allow: bool) -> Dashboard {
+        self.loopback = Some(allow);
         self
     }
 
@@ -182,9 +257,15 @@ impl Dashboard {
     where
         S: Clone + Send + Sync + 'static,
     {
+        let loopback = self
+            .loopback
+            .unwrap_or(matches!(self.store, StoreRef::Owned(_)));
         let shared: Shared = Arc::new(Inner {
             store: self.store,
+            cookie: self.token.as_deref().map(access::cookie_value_of),
             token: self.token,
+            loopback,
+            authorize: self.authorize,
             form_token: access::random_hex(),
         });
         Router::new()
@@ -202,11 +283,14 @@ impl Dashboard {
             .with_state(shared)
     }
 
-    /// Serves the dashboard on a bound listener until the process ends. Refuses a
-    /// non-loopback address without a token ([`ServeError::TokenRequired`]).
+    /// Serves the dashboard on a bound listener until the process ends, with the loopback
+    /// rule on unless [turned off](Dashboard::allow_loopback). Refuses a non-loopback
+    /// address without a token ([`ServeError::TokenRequired`]).
     pub async fn serve(self, listener: tokio::net::TcpListener) -> Result<(), ServeError> {
         self.check_bind(listener.local_addr()?)?;
+        let loopback = self.loopback.unwrap_or(true);
         let app = self
+            .allow_loopback(loopback)
             .router::<()>()
             .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app).await?;
@@ -215,7 +299,7 @@ impl Dashboard {
 }
 
 /// Where the router is mounted: the original path less the part the router saw.
-fn base_of(original: &Uri, seen: &Uri) -> String {
+pub(super) fn base_of(original: &Uri, seen: &Uri) -> String {
     let (o, s) = (original.path(), seen.path());
     let base = if s == "/" {
         o.trim_end_matches('/')
@@ -223,26 +307,6 @@ fn base_of(original: &Uri, seen: &Uri) -> String {
         o.strip_suffix(s).unwrap_or("")
     };
     base.to_owned()
-}
-
-fn with_safety_headers(mut r: Response) -> Response {
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
 
 fn html_response(status: StatusCode, body: String) -> Response {
@@ -254,65 +318,9 @@ fn html_response(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn message_page(status: StatusCode, frame: &Frame, title: &str, text: &str) -> Response {
+pub(super) fn message_page(status: StatusCode, frame: &Frame, title: &str, text: &str) -> Response {
     let body = maud::html! { h1 { (title) } p class="notice" { (text) } };
     html_response(status, frame.page(title, body))
-}
-
-async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let verdict = {
-        let h = req.headers();
-        let text = |name| h.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-        let presented = Presented {
-            peer: req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-            host: text(header::HOST),
-            bearer: text(header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")),
-            cookie: text(header::COOKIE).and_then(|c| access::cookie_value(c, TOKEN_COOKIE)),
-            query: req
-                .uri()
-                .query()
-                .and_then(|q| access::query_value(q, "token")),
-        };
-        access::verdict(s.token.as_deref(), &presented)
-    };
-    // The refusal pages link inside the mount path too.
-    let frame = Frame {
-        base: match req.extensions().get::<OriginalUri>() {
-            Some(OriginalUri(original)) => base_of(original, req.uri()),
-            None => String::new(),
-        },
-        summary: String::new(),
-    };
-    let response = match verdict {
-        Verdict::Allow => next.run(req).await,
-        Verdict::AllowAndRemember => {
-            let mut r = next.run(req).await;
-            let cookie = format!(
-                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                s.token.as_deref().unwrap_or_default()
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                r.headers_mut().append(header::SET_COOKIE, v);
-            }
-            r
-        }
-        Verdict::TokenMissing => message_page(
-            StatusCode::UNAUTHORIZED,
-            &frame,
-            "Token required",
-            "This dashboard requires its token: open it with ?token=… in the address, or send Authorization: Bearer ….",
-        ),
-        Verdict::NotLoopback => message_page(
-            StatusCode::FORBIDDEN,
-            &frame,
-            "Loopback only",
-            "Without a token this dashboard answers only requests from this machine (and needs the server to record peer addresses). Set a token to expose it.",
-        ),
-    };
-    with_safety_headers(response)
 }
 
 /// Renders a page off the async threads: sled reads block.
