@@ -484,6 +484,36 @@ fn describe_registered(top: *const Node, out: &mut ChainSnapshot) {
     out.secrets.extend(secrets);
 }
 
+/// The secret texts of the sensitive arguments of the calls active on this thread (and of
+/// an error propagating through them), without describing the calls: what a breadcrumb
+/// copied into the crash record is scrubbed of, as an event would be. Nothing while the
+/// thread panics, where formatting a value could panic again.
+#[allow(unsafe_code)]
+pub(crate) fn active_secret_texts(out: &mut Vec<String>) {
+    if std::thread::panicking() {
+        return;
+    }
+    let pushes = TOP.try_with(|t| t.pushes.get()).unwrap_or(0);
+    let _ = PROPAGATING.try_with(|p| {
+        if let Ok(p) = p.try_borrow() {
+            if let Some(p) = p.as_ref().filter(|p| p.pushes == pushes) {
+                out.extend(p.secrets.iter().cloned());
+            }
+        }
+    });
+    let top = TOP.try_with(|t| t.node.get()).unwrap_or(std::ptr::null());
+    for ptr in registered_frames(top) {
+        // SAFETY: as in `describe_registered`: every frame reachable from this thread's
+        // `TOP` belongs to a `call` still running below us.
+        let frame = unsafe { &*ptr };
+        for (meta, value) in frame.site.args.iter().zip(frame.args) {
+            if meta.sensitive {
+                value.secret_texts(out);
+            }
+        }
+    }
+}
+
 /// How many calls are registered on this thread now.
 fn depth() -> usize {
     let top = TOP.try_with(|t| t.node.get()).unwrap_or(std::ptr::null());

@@ -26,6 +26,28 @@ pub(crate) fn register_enricher(enrich: Enricher) -> bool {
 }
 
 /// An event as taken on the calling thread: cheap to build, not yet redacted or resolved.
+/// A source of the secret values current on this thread beyond the active calls' (the
+/// credentials of the request being served): registered by an integration, read when a
+/// breadcrumb is copied into the crash record.
+pub(crate) type SecretSource = fn(&mut Vec<String>);
+
+static SECRET_SOURCES: [OnceLock<SecretSource>; 4] = [const { OnceLock::new() }; 4];
+
+/// Registers a source of current secrets; `false` when every slot is taken.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn register_secret_source(source: SecretSource) -> bool {
+    SECRET_SOURCES.iter().any(|slot| slot.set(source).is_ok())
+}
+
+/// The secret values current on this thread: the sensitive arguments of the active
+/// `#[capture]` calls and what the registered sources add.
+pub(crate) fn current_secrets(out: &mut Vec<String>) {
+    crate::capture::chain::active_secret_texts(out);
+    for source in SECRET_SOURCES.iter().map_while(OnceLock::get) {
+        source(out);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct PendingEvent {
     pub(crate) id: EventId,

@@ -23,8 +23,9 @@ use std::time::Duration;
 /// | `capture_headers` | `true` | `STACKTRACE_CAPTURE_HEADERS` |
 /// | `capture_body` | `false` | `STACKTRACE_CAPTURE_BODY` |
 /// | `max_payload_bytes` | `65536` | `STACKTRACE_MAX_PAYLOAD_BYTES` |
-/// | `redact_fields` | `password`, `token` | `STACKTRACE_REDACT_FIELDS` (comma-separated) |
-/// | `redact_headers` | `authorization`, `cookie` | `STACKTRACE_REDACT_HEADERS` |
+/// | `redact_fields` (added to the built-in names) | none | `STACKTRACE_REDACT_FIELDS` (comma-separated) |
+/// | `redact_headers` (added to the built-in names) | none | `STACKTRACE_REDACT_HEADERS` (comma-separated) |
+/// | `allow_field` (built-in names taken out) | none | (code only) |
 /// | `user_field` | `username` | `STACKTRACE_USER_FIELD` |
 /// | `db_path` | `stacktrace.db` | `STACKTRACE_DB` |
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
@@ -54,6 +55,7 @@ pub struct Config {
     pub(crate) max_payload_bytes: usize,
     pub(crate) redact_fields: Vec<String>,
     pub(crate) redact_headers: Vec<String>,
+    pub(crate) allowed_fields: Vec<String>,
     pub(crate) user_field: String,
     pub(crate) db_path: PathBuf,
     pub(crate) queue_capacity: usize,
@@ -90,8 +92,9 @@ impl Default for Config {
             capture_headers: true,
             capture_body: false,
             max_payload_bytes: 65536,
-            redact_fields: vec!["password".into(), "token".into()],
-            redact_headers: vec!["authorization".into(), "cookie".into()],
+            redact_fields: Vec::new(),
+            redact_headers: Vec::new(),
+            allowed_fields: Vec::new(),
             user_field: "username".into(),
             db_path: PathBuf::from("stacktrace.db"),
             queue_capacity: 1024,
@@ -151,19 +154,43 @@ impl Config {
         self.max_payload_bytes = bytes;
         self
     }
-    /// Replaces the names of fields stored as `**********` (matched case-insensitively).
+    /// Adds names of fields stored as `**********`, to the built-in ones (`password`,
+    /// `secret`, `api_key`, `token`, `auth`, `session`, ...: see the README's "What is
+    /// redacted"), which stay on. A name is found anywhere in a field's name, in any case
+    /// and across `_`, `-` and camelCase (`ssn` also hides `user_SSN` and `userSsn`). An
+    /// empty name is an error at install.
     pub fn redact_fields<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
-        self.redact_fields = names.into_iter().map(Into::into).collect();
+        self.redact_fields.extend(names.into_iter().map(Into::into));
         self
     }
-    /// Adds one field name to those stored as `**********`.
+    /// Adds one field name to those stored as `**********` (see
+    /// [`redact_fields`](Config::redact_fields)).
     pub fn redact_field(mut self, name: impl Into<String>) -> Self {
         self.redact_fields.push(name.into());
         self
     }
-    /// Replaces the names of headers stored as `**********`.
+    /// Adds names of headers stored whole as `**********` (found anywhere in a header's
+    /// name), to the built-in ones: every header named like a secret field
+    /// (`Authorization`, `Cookie`, `X-Api-Key`, ...) stays hidden. An empty name is an error
+    /// at install.
     pub fn redact_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
-        self.redact_headers = names.into_iter().map(Into::into).collect();
+        self.redact_headers
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+    /// **Shows values the built-in list would hide.** A built-in name (`session`, `auth`)
+    /// is taken out of the list; any other name is never hidden as a whole name, although a
+    /// listed name is part of it (`author`, which holds `auth`). Values named so are then
+    /// stored, mailed and forwarded in clear: allow only names whose values you know hold no
+    /// secret. Values found by their form (`Bearer ...`, a URL's password, a card number)
+    /// stay hidden.
+    ///
+    /// ```
+    /// let config = stacktrace::Config::default().allow_field("author");
+    /// assert_eq!(config.get_allowed_fields(), ["author"]);
+    /// ```
+    pub fn allow_field(mut self, name: impl Into<String>) -> Self {
+        self.allowed_fields.push(name.into());
         self
     }
     /// Which attribute of the user is shown and indexed.
@@ -332,13 +359,17 @@ impl Config {
     pub fn get_max_payload_bytes(&self) -> usize {
         self.max_payload_bytes
     }
-    /// Field names stored as `**********`.
+    /// Field names stored as `**********` beyond the built-in ones.
     pub fn get_redact_fields(&self) -> &[String] {
         &self.redact_fields
     }
-    /// Header names stored as `**********`.
+    /// Header names stored as `**********` beyond the built-in ones.
     pub fn get_redact_headers(&self) -> &[String] {
         &self.redact_headers
+    }
+    /// Names taken out of the built-in list of secret names ([`allow_field`](Config::allow_field)).
+    pub fn get_allowed_fields(&self) -> &[String] {
+        &self.allowed_fields
     }
     /// The user attribute shown and indexed.
     pub fn get_user_field(&self) -> &str {
@@ -418,8 +449,8 @@ mod tests {
         assert_eq!(c.rate_limit, 0);
         assert!(c.capture_headers && !c.capture_body);
         assert_eq!(c.max_payload_bytes, 65536);
-        assert_eq!(c.redact_fields, ["password", "token"]);
-        assert_eq!(c.redact_headers, ["authorization", "cookie"]);
+        assert!(c.redact_fields.is_empty() && c.redact_headers.is_empty());
+        assert!(c.allowed_fields.is_empty());
         assert_eq!(c.user_field, "username");
         assert_eq!(c.db_path, PathBuf::from("stacktrace.db"));
     }

@@ -90,6 +90,15 @@ pub(crate) fn stacktrace_vars() -> impl Iterator<Item = (String, String)> {
 }
 
 /// A comma-separated list, items trimmed, empty items dropped.
+/// A comma-separated list of names (empty items skipped): `None` when it holds no name,
+/// which would otherwise be read silently as nothing to add.
+fn parse_names(s: &str) -> Option<Vec<String>> {
+    let names = parse_list(s);
+    (!names.is_empty()).then_some(names)
+}
+
+const NAMES: &str = "comma-separated names, at least one (added to the built-in names)";
+
 pub(crate) fn parse_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(|x| x.trim().to_owned())
@@ -185,14 +194,12 @@ impl Config {
                 "STACKTRACE_CACHE_BYTES" => parse_positive(value)
                     .map(|n| c.cache_bytes = n)
                     .ok_or(bad(POSITIVE)),
-                "STACKTRACE_REDACT_FIELDS" => {
-                    c.redact_fields = parse_list(value);
-                    Ok(())
-                }
-                "STACKTRACE_REDACT_HEADERS" => {
-                    c.redact_headers = parse_list(value);
-                    Ok(())
-                }
+                "STACKTRACE_REDACT_FIELDS" => parse_names(value)
+                    .map(|names| c.redact_fields.extend(names))
+                    .ok_or(bad(NAMES)),
+                "STACKTRACE_REDACT_HEADERS" => parse_names(value)
+                    .map(|names| c.redact_headers.extend(names))
+                    .ok_or(bad(NAMES)),
                 "STACKTRACE_USER_FIELD" => {
                     c.user_field = value.trim().to_owned();
                     Ok(())
@@ -315,6 +322,23 @@ impl Config {
             });
             self.db_path = d.db_path;
         }
+        for (setting, names) in [
+            ("redact_fields", &mut self.redact_fields),
+            ("redact_headers", &mut self.redact_headers),
+            ("allow_field", &mut self.allowed_fields),
+        ] {
+            names.retain(|n| {
+                let good = n.chars().any(char::is_alphanumeric);
+                if !good {
+                    errors.push(ConfigError::InvalidSetting {
+                        setting,
+                        value: format!("{n:?}"),
+                        expected: "a name with a letter or digit",
+                    });
+                }
+                good
+            });
+        }
         for (setting, paths) in [
             ("in_app_include", &mut self.in_app_include),
             ("in_app_exclude", &mut self.in_app_exclude),
@@ -398,6 +422,10 @@ mod tests {
             ("STACKTRACE_CACHE_BYTES", "0"),
             ("STACKTRACE_CACHE_BYTES", "32MB"),
             ("STACKTRACE_DB", " "),
+            // Regression: an empty list was read as no name at all, silently.
+            ("STACKTRACE_REDACT_FIELDS", ""),
+            ("STACKTRACE_REDACT_FIELDS", ",,"),
+            ("STACKTRACE_REDACT_HEADERS", " , "),
         ] {
             let (c, errors) = Config::from_vars_lenient([(var, value)]);
             assert_eq!(c, Config::default(), "{var}={value}");
@@ -435,6 +463,40 @@ mod tests {
         assert_eq!(c.in_app_include, ["billing"]);
         assert!(
             errors[0].to_string().contains("in_app_include"),
+            "{errors:?}"
+        );
+    }
+
+    // Regression: the settings' lists replaced the built-in ones, so adding `ssn` showed
+    // `password` and adding one header showed `Authorization` and `Cookie`.
+    #[test]
+    fn redaction_lists_add_to_the_built_in_names() {
+        let c = Config::from_vars([
+            ("STACKTRACE_REDACT_FIELDS", "ssn"),
+            ("STACKTRACE_REDACT_HEADERS", "x-internal"),
+        ])
+        .unwrap();
+        let c = c.redact_fields(["pin_code"]);
+        assert_eq!(c.redact_fields, ["ssn", "pin_code"]);
+        assert_eq!(c.redact_headers, ["x-internal"]);
+        let names = crate::pipeline::redact::fields::FieldRedactor::with_allowed(
+            &c.redact_fields,
+            &c.allowed_fields,
+        );
+        assert!(names.matches("user_ssn") && names.matches("pinCode"));
+        assert!(names.matches("password") && names.matches("Authorization"));
+        assert!(names.matches("cookie") && !names.matches("username"));
+
+        let (c, errors) = Config::default()
+            .redact_field("")
+            .redact_headers(["x-a", " "])
+            .allow_field("-")
+            .validated();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(c.redact_fields.is_empty() && c.allowed_fields.is_empty());
+        assert_eq!(c.redact_headers, ["x-a"]);
+        assert!(
+            errors[0].to_string().contains("redact_fields"),
             "{errors:?}"
         );
     }

@@ -55,6 +55,9 @@ impl Redaction {
             self.fields.redact_json_keeping(&mut data, &mut found);
             redact_credentials_json(&mut data, &self.fields, &mut found);
         }
+        // The values an event made now would be scrubbed of: the active calls' sensitive
+        // arguments and the current request's credentials.
+        crate::capture::pending::current_secrets(&mut found);
         let mut texts = [
             redact_credentials(&crumb.category, &self.fields, &mut found),
             redact_credentials(&crumb.message, &self.fields, &mut found),

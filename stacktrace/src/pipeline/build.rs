@@ -327,6 +327,9 @@ fn build_event(
         found,
     };
     texts.each(&mut by_value);
+    // Hidden once, hidden everywhere: later events of the process are scrubbed of them too
+    // (another event's source lines quoting a literal passed to a sensitive argument).
+    crate::pipeline::redact::remembered::remember(by_value.found.iter().map(String::as_str));
     // With the values of the settings that hold secrets (the SMTP password), wherever they
     // are quoted.
     let kept = if keep_hidden_texts {

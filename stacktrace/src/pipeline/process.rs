@@ -69,8 +69,10 @@ pub(crate) fn environment_from<I: IntoIterator<Item = (String, String)>>(
 ) -> BTreeMap<String, String> {
     vars.into_iter()
         .map(|(k, mut v)| {
-            if is_secret_name(&k) || fields.matches(&k) {
+            if is_secret_variable(&k, fields) {
                 v = PLACEHOLDER.to_owned();
+            } else if let Some(json) = json_with_secrets(&v, fields) {
+                v = json;
             } else {
                 // Values found here are hidden here only: a password such as `postgres`
                 // in a development URL would hide every mention of the database.
@@ -80,6 +82,36 @@ pub(crate) fn environment_from<I: IntoIterator<Item = (String, String)>>(
             (k, v)
         })
         .collect()
+}
+
+/// Whether an environment variable's name says its value is secret: named like a setting
+/// that holds one (`API`, `TOKEN`, `KEY`, `SECRET`, `PASS`, `SIGNATURE`), like a secret
+/// field (`*_PWD`, `*_CREDENTIALS`, `*_AUTH`, ...), or a DSN (`SENTRY_DSN`), which holds
+/// its key. The shell's working directories (`PWD`, `OLDPWD`) are paths, not passwords.
+fn is_secret_variable(name: &str, fields: &FieldRedactor) -> bool {
+    if name == "PWD" || name == "OLDPWD" {
+        return false;
+    }
+    let upper = name.to_ascii_uppercase();
+    is_secret_name(name) || fields.matches(name) || upper.ends_with("DSN")
+}
+
+/// A value that is a JSON object or array with fields named like secrets, with their
+/// values hidden (and credentials found by their form in the rest); `None` for any other
+/// value, redacted as text.
+fn json_with_secrets(value: &str, fields: &FieldRedactor) -> Option<String> {
+    let trimmed = value.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    let mut json: serde_json::Value = serde_json::from_str(value).ok()?;
+    let mut hidden = Vec::new();
+    fields.redact_json_keeping(&mut json, &mut hidden);
+    crate::pipeline::redact::credentials::redact_credentials_json(&mut json, fields, &mut hidden);
+    if hidden.is_empty() {
+        return None;
+    }
+    Some(serde_json::to_string(&json).unwrap_or_else(|_| PLACEHOLDER.to_owned()))
 }
 
 fn hostname() -> String {
@@ -120,6 +152,36 @@ mod tests {
         assert_eq!(env["HOME"], "/home/app");
     }
 
+    // Regression: `*_PWD`, `*_CREDENTIALS` and `*_DSN` variables and JSON values holding
+    // secret-named keys were stored in clear.
+    #[test]
+    fn variables_named_like_secrets_and_json_values_with_secrets_are_hidden() {
+        let env = environment_from(
+            [
+                ("MY_SERVICE_PWD", "env-pwd-value-1"),
+                ("APP_CREDENTIALS", "env-cred-value-2"),
+                ("SENTRY_DSN", "https://k3y@o1.ingest.example/1"),
+                (
+                    "CONFIG_JSON",
+                    r#"{"db":{"password":"env-json-pw-3"},"mode":"fast"}"#,
+                ),
+                ("PWD", "/srv/app"),
+                ("LIST_JSON", r#"[1, "plain"]"#),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            &FieldRedactor::default(),
+            &Secrets::default(),
+        );
+        assert_eq!(env["MY_SERVICE_PWD"], PLACEHOLDER);
+        assert_eq!(env["APP_CREDENTIALS"], PLACEHOLDER);
+        assert_eq!(env["SENTRY_DSN"], PLACEHOLDER);
+        assert!(!env["CONFIG_JSON"].contains("env-json-pw-3"), "{env:?}");
+        // Controls: the rest of the JSON, the working directory, a JSON value with no secret.
+        assert!(env["CONFIG_JSON"].contains("fast"), "{env:?}");
+        assert_eq!(env["PWD"], "/srv/app");
+        assert_eq!(env["LIST_JSON"], r#"[1, "plain"]"#);
+    }
+
     // Regression: variables were hidden by name only, so `DATABASE_URL`, `REDIS_URL` and the
     // SMTP URL were stored with their passwords, and a setting's secret in another variable
     // was stored as it was.
@@ -137,7 +199,7 @@ mod tests {
                 ),
                 ("RELAY_LOGIN", "mailer sm7p-relay-pw"),
                 ("UPSTREAM", "http://u.example/cb?token=t0k3n-1&q=kept"),
-                ("HTTP_AUTH_HEADER", "Bearer abc.def.ghi"),
+                ("UPSTREAM_HEADER", "Bearer abc.def.ghi"),
                 ("HOME", "/home/app"),
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
@@ -161,7 +223,7 @@ mod tests {
             env["UPSTREAM"],
             format!("http://u.example/cb?token={PLACEHOLDER}&q=kept")
         );
-        assert_eq!(env["HTTP_AUTH_HEADER"], format!("Bearer {PLACEHOLDER}"));
+        assert_eq!(env["UPSTREAM_HEADER"], format!("Bearer {PLACEHOLDER}"));
         assert_eq!(env["HOME"], "/home/app");
     }
 

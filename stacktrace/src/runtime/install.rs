@@ -313,7 +313,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     errors.extend(regex_errors.into_iter().map(InstallError::Config));
     #[cfg(feature = "mail")]
     let mail = crate::notify::mail::Mailer::from_config(config.mail.as_ref(), &mut errors);
-    let redactor = FieldRedactor::new(&config.redact_fields);
+    let redactor = FieldRedactor::with_allowed(&config.redact_fields, &config.allowed_fields);
     let secrets = secrets_of_settings(&config);
     crate::pipeline::redact::credentials::prepare();
     let runtime = Runtime {

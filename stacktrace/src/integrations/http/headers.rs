@@ -39,8 +39,23 @@ impl Redaction<'_> {
         let value = String::from_utf8_lossy(raw);
         if self.is_sensitive_header(name) {
             self.secret(&value);
-            if let Some((_, credential)) = value.split_once(char::is_whitespace) {
+            if let Some((scheme, credential)) = value.split_once(char::is_whitespace) {
+                let credential = credential.trim();
                 self.secret(credential);
+                // The password of a `Basic` credential, as a message would quote it.
+                if scheme.eq_ignore_ascii_case("basic") {
+                    self.basic_password(credential);
+                }
+            }
+            // Each cookie's value, as a message or a breadcrumb quoting the session id
+            // would hold it.
+            if contains_ignore_ascii_case(name, "cookie") {
+                for part in value.split(';') {
+                    if let Some((_, v)) = part.split_once('=') {
+                        // `Set-Cookie` attributes (`Path=/`) are too short to matter.
+                        self.secret(v.trim().trim_matches('"'));
+                    }
+                }
             }
             return PLACEHOLDER.to_owned();
         }
@@ -51,6 +66,19 @@ impl Redaction<'_> {
             return self.url(&value);
         }
         self.inline(&value)
+    }
+
+    /// Registers the password of a `Basic` credential (base64 of `user:password`), and the
+    /// pair, as secrets.
+    fn basic_password(&mut self, credential: &str) {
+        let Some(bytes) = crate::pipeline::redact::credentials::base64_decoded(credential) else {
+            return;
+        };
+        let pair = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some((_, password)) = pair.split_once(':') {
+            self.secret(password);
+            self.secret(&pair);
+        }
     }
 
     /// A URL or a path as the request's own is stored: credentials hidden, and the values
@@ -106,6 +134,7 @@ mod tests {
     use super::*;
     use crate::integrations::http::request_redaction::tests::{fields, with};
     use crate::integrations::http::request_redaction::SensitiveBody;
+    use crate::pipeline::redact::fields::FieldRedactor;
 
     #[test]
     fn headers_by_name_and_bearer_anywhere() {
@@ -128,10 +157,39 @@ mod tests {
         }
     }
 
+    // Regression: a `Cookie` header hidden whole kept its cookies' values unknown, so a
+    // panic message quoting the session id was stored; a `Basic` credential's password was
+    // known only in base64.
     #[test]
-    fn cookies_keep_names_and_hide_sessions() {
-        let fields = fields();
+    fn a_hidden_cookie_header_and_basic_credential_register_their_values() {
+        let ((cookie, basic, plain), secrets) = with(SensitiveBody::Nothing, |r| {
+            (
+                r.header("Cookie", b"theme=dark; sid=s3ss10n-v4lue; lang=en"),
+                // base64 of `ann:b4sic-pw-1`
+                r.header("Authorization", b"Basic YW5uOmI0c2ljLXB3LTE="),
+                r.header("Accept", b"text/html"),
+            )
+        });
+        assert_eq!(
+            (cookie.as_str(), basic.as_str()),
+            (PLACEHOLDER, PLACEHOLDER)
+        );
+        for s in ["s3ss10n-v4lue", "b4sic-pw-1", "ann:b4sic-pw-1"] {
+            assert!(secrets.iter().any(|x| x == s), "{s} in {secrets:?}");
+        }
+        // Control: a header not hidden registers nothing of its own.
+        assert_eq!(plain, "text/html");
+        assert!(!secrets.iter().any(|x| x.contains("text/html")));
+    }
+
+    #[test]
+    fn a_cookie_header_is_hidden_whole_unless_cookie_is_allowed() {
         let body = SensitiveBody::Nothing;
+        let whole = FieldRedactor::default();
+        let mut r = Redaction::new(&whole, &[], &body);
+        assert_eq!(r.header("Cookie", b"theme=dark; sid=abc123"), PLACEHOLDER);
+        // Allowed, each cookie is shown but for the session cookies.
+        let fields = FieldRedactor::with_allowed(&[], &["cookie".into()]);
         let mut r = Redaction::new(&fields, &[], &body);
         let out = r.header(
             "Cookie",

@@ -40,6 +40,7 @@ pub(crate) fn add_requests_to_events() {
     static REGISTERED: Once = Once::new();
     REGISTERED.call_once(|| {
         crate::capture::pending::register_enricher(fill_pending);
+        crate::capture::pending::register_secret_source(current_request_secrets);
     });
 }
 
@@ -192,6 +193,29 @@ fn fill_pending(p: &mut PendingEvent) {
     let Some(state) = current() else { return };
     state.events.fetch_add(1, Ordering::Relaxed);
     fill_from(p, &state);
+}
+
+/// The credentials of the request current on this thread (hidden headers, their cookies
+/// and `Basic` passwords, sensitive query fields): what a breadcrumb copied into the crash
+/// record while it is served is scrubbed of. Only the headers hidden by name are read.
+fn current_request_secrets(out: &mut Vec<String>) {
+    let Some(state) = current() else { return };
+    let Some(rt) = runtime() else { return };
+    let nothing = super::request_redaction::SensitiveBody::Nothing;
+    let mut r = super::request_redaction::Redaction::new(
+        &rt.build.redactor,
+        &rt.config.redact_headers,
+        &nothing,
+    );
+    for (name, value) in state.head.headers() {
+        if r.is_sensitive_header(name) {
+            r.header(name, value);
+        }
+    }
+    if let Some(query) = state.head.query().filter(|q| q.contains('=')) {
+        r.pairs(query);
+    }
+    out.append(&mut r.secrets);
 }
 
 /// Adds a request to an event.

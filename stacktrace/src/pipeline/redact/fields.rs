@@ -1,11 +1,11 @@
 //! Redaction: what must never reach the disk, stderr or a mail is replaced before an event
 //! leaves the pipeline.
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 
 use crate::model::event::PLACEHOLDER;
+
+pub(crate) use super::secrets::Secrets;
 
 /// Whether an environment variable (or setting) name looks secret: it contains `API`,
 /// `TOKEN`, `KEY`, `SECRET`, `PASS` or `SIGNATURE`, in any case.
@@ -22,37 +22,148 @@ pub(crate) fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
     n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
-/// Field names whose values are stored as [`PLACEHOLDER`], matched case-insensitively as
-/// substrings (`password` also hides `new_password` and `PASSWORD_CONFIRM`).
-#[derive(Clone, Debug, Default)]
+/// The names every redaction hides, whatever the settings add: Sentry's default list
+/// (Relay's `@password` names) and the common spellings of sessions, cards and signatures,
+/// each written as [`FieldRedactor`] compares names (lower case, without `_`, `-`, `.` or
+/// spaces), and found anywhere in a name (`password` hides `new_password`, `apikey` hides
+/// `X-Api-Key` and `apiKey`).
+pub(crate) const BUILT_IN_NAMES: [&str; 22] = [
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "apikey",
+    "auth",
+    "credential",
+    "privatekey",
+    "token",
+    "session",
+    "sessid",
+    "csrf",
+    "xsrf",
+    "cookie",
+    "signature",
+    "creditcard",
+    "cardnumber",
+    "ccnumber",
+    "cvv",
+    "cvc",
+    "iban",
+];
+
+/// Names hidden only when they are the whole name: as a part they would hide ordinary
+/// words (`pin` in `shipping`, `ssn` in `classname`, `otp` in `footprint`).
+pub(crate) const BUILT_IN_WHOLE_NAMES: [&str; 8] =
+    ["pass", "pw", "pin", "ssn", "otp", "twofactor", "2fa", "mfa"];
+
+/// The one test of whether a name is secret, for every place a name appears: headers,
+/// cookies, query strings, form, JSON and XML bodies, extra data, tags, `#[capture]`
+/// arguments, breadcrumb and `tracing` fields, tracked data, the environment. Names are
+/// compared in lower case without `_`, `-`, `.` and spaces, so `api_key`, `API-KEY`,
+/// `apiKey` and `x.api.key` are one name. The built-in lists ([`BUILT_IN_NAMES`],
+/// [`BUILT_IN_WHOLE_NAMES`]) are always on; the settings add names (found anywhere in a
+/// name, as the built-in ones) and may allow some (a built-in name taken out, or one
+/// whole name that is not secret although a listed name is part of it).
+#[derive(Clone, Debug)]
 pub(crate) struct FieldRedactor {
+    /// Found anywhere in a compared name.
     needles: Vec<String>,
+    /// Matched only as the whole compared name.
+    whole: Vec<String>,
+    /// Whole compared names that are never secret.
+    allowed: Vec<String>,
+}
+
+impl Default for FieldRedactor {
+    /// The built-in names only.
+    fn default() -> Self {
+        FieldRedactor::with_allowed(&[], &[])
+    }
+}
+
+/// A name as [`FieldRedactor`] compares it, appended to `out`: lower case, without `_`,
+/// `-`, `.`, spaces and other ASCII punctuation.
+fn push_compared(name: &str, out: &mut String) {
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !c.is_ascii() {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+fn compared(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    push_compared(name, &mut out);
+    out
 }
 
 impl FieldRedactor {
-    pub(crate) fn new(fields: &[String]) -> Self {
+    /// The built-in names and `extra` (the settings' `redact_fields`).
+    pub(crate) fn new(extra: &[String]) -> Self {
+        FieldRedactor::with_allowed(extra, &[])
+    }
+
+    /// The built-in names and `extra`, less the names `allowed`: an allowed name that is
+    /// one of the built-in ones (or of `extra`) is taken out of the list; any other allowed
+    /// name is never secret as a whole name.
+    pub(crate) fn with_allowed(extra: &[String], allowed: &[String]) -> Self {
+        let allowed: Vec<String> = allowed
+            .iter()
+            .map(|a| compared(a))
+            .filter(|a| !a.is_empty())
+            .collect();
+        let mut needles: Vec<String> = BUILT_IN_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(extra.iter().map(|f| compared(f)))
+            .filter(|n| !n.is_empty() && !allowed.contains(n))
+            .collect();
+        needles.sort();
+        needles.dedup();
+        let whole = BUILT_IN_WHOLE_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .filter(|n| !allowed.contains(n) && !needles.iter().any(|x| n.contains(x.as_str())))
+            .collect();
         FieldRedactor {
-            needles: fields
-                .iter()
-                .map(|f| f.trim().to_lowercase())
-                .filter(|f| !f.is_empty())
-                .collect(),
+            needles,
+            whole,
+            allowed,
         }
     }
 
+    /// Whether a value named `name` is secret.
     pub(crate) fn matches(&self, name: &str) -> bool {
-        if self.needles.is_empty() {
+        // Most names are short and ASCII: compared on the stack.
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        let mut spilled = None;
+        if name.len() <= buf.len() && name.is_ascii() {
+            for b in name.bytes() {
+                if b.is_ascii_alphanumeric() {
+                    buf[len] = b.to_ascii_lowercase();
+                    len += 1;
+                }
+            }
+        } else {
+            spilled = Some(compared(name));
+        }
+        let name = match &spilled {
+            Some(s) => s.as_bytes(),
+            None => &buf[..len],
+        };
+        if name.is_empty() {
             return false;
         }
-        if name.is_ascii() {
-            // Lowercasing ASCII text only lowers its ASCII letters.
-            return self
-                .needles
-                .iter()
-                .any(|n| contains_ignore_ascii_case(name, n));
-        }
-        let lower = name.to_lowercase();
-        self.needles.iter().any(|n| lower.contains(n.as_str()))
+        let found = self
+            .needles
+            .iter()
+            .any(|n| name.windows(n.len()).any(|w| w == n.as_bytes()))
+            || self.whole.iter().any(|n| n.as_bytes() == name);
+        found && !self.allowed.iter().any(|a| a.as_bytes() == name)
     }
 
     /// Replaces the value of every matching key, at any depth, adding the texts it hid to
@@ -101,155 +212,12 @@ fn texts_of(value: &Value, hidden: &mut Vec<String>) {
     }
 }
 
-/// Raw secret values to scrub from every text of an event, longest first so that a secret
-/// containing another is replaced whole.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Secrets(Vec<String>);
-
-/// A text as it appears inside a JSON string.
-fn json_escaped(text: &str) -> String {
-    match serde_json::to_string(text) {
-        Ok(quoted) => quoted[1..quoted.len() - 1].to_owned(),
-        Err(_) => text.to_owned(),
-    }
-}
-
-/// The forms a secret takes when a text quotes it: percent-encoded (as a URL or a form
-/// writes it, with either case of hex digits, a space as `%20` or `+`), HTML-escaped, and
-/// each of these and the secret itself inside a JSON string (an HTML page or a link sent
-/// as JSON); each only when it differs from the secret.
-fn encoded_forms(secret: &str) -> Vec<String> {
-    let mut forms = Vec::new();
-    let upper = crate::escape::url_component(secret);
-    // The same escapes with lower-case hex digits: only the two characters after each `%`.
-    let mut lower = String::with_capacity(upper.len());
-    let mut hex_left = 0;
-    for c in upper.chars() {
-        if hex_left > 0 {
-            lower.push(c.to_ascii_lowercase());
-            hex_left -= 1;
-        } else {
-            hex_left = if c == '%' { 2 } else { 0 };
-            lower.push(c);
-        }
-    }
-    forms.push(upper.replace("%20", "+"));
-    forms.push(upper);
-    forms.push(lower);
-    // As the dashboard and mails write it, and with the other common escape of `'`.
-    let html = crate::escape::escape_html(secret);
-    forms.push(html.replace("&#39;", "&#x27;"));
-    forms.push(html);
-    forms.push(secret.to_owned());
-    let quoted: Vec<String> = forms.iter().map(|f| json_escaped(f)).collect();
-    forms.extend(quoted);
-    forms.retain(|f| f != secret);
-    forms
-}
-
-impl Secrets {
-    /// The secrets to scrub: these values, and each in the forms a text quoting it would
-    /// hold (see [`encoded_forms`]).
-    pub(crate) fn new(mut values: Vec<String>) -> Self {
-        values.retain(|s| !s.is_empty());
-        for i in 0..values.len() {
-            let forms = encoded_forms(&values[i]);
-            values.extend(forms);
-        }
-        // Longest first; equal values side by side, so that each is kept once.
-        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        values.dedup();
-        Secrets(values)
-    }
-
-    /// These secrets and more values (with their quoted forms); borrowed when there are no
-    /// more.
-    pub(crate) fn extended(&self, more: Vec<String>) -> Cow<'_, Secrets> {
-        if more.iter().all(String::is_empty) {
-            return Cow::Borrowed(self);
-        }
-        let Secrets(mut values) = Secrets::new(more);
-        values.extend(self.0.iter().cloned());
-        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        values.dedup();
-        Cow::Owned(Secrets(values))
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether a text holds one of the secrets.
-    pub(crate) fn found_in(&self, text: &str) -> bool {
-        self.0.iter().any(|s| text.contains(s.as_str()))
-    }
-
-    pub(crate) fn scrub(&self, text: &mut String) {
-        for s in &self.0 {
-            if PLACEHOLDER.contains(s.as_str()) {
-                // A secret made of stars: replaced once, between the placeholders already
-                // in the text, which hold no secret and stay as they are.
-                if text.contains(s.as_str()) {
-                    let pieces: Vec<String> = text
-                        .split(PLACEHOLDER)
-                        .map(|piece| piece.replace(s.as_str(), PLACEHOLDER))
-                        .collect();
-                    *text = pieces.join(PLACEHOLDER);
-                }
-                continue;
-            }
-            // Replacing can join the placeholder with its neighbours into the secret again
-            // (`*x` beside `x`), so repeat; each pass removes a character the placeholder
-            // lacks, which ends the loop.
-            while text.contains(s.as_str()) {
-                *text = text.replace(s.as_str(), PLACEHOLDER);
-            }
-        }
-    }
-
-    /// The length in bytes of the longest end of `text` that is the start of a secret (but
-    /// not a whole one); 0 when none is. For a text cut where it was taken, so that a
-    /// secret may go on past its end: a scrub cannot find what is only a secret's start.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn secret_start_at_end(&self, text: &str) -> usize {
-        let mut longest = 0;
-        for s in &self.0 {
-            if PLACEHOLDER.contains(s.as_str()) {
-                // Made of stars: every placeholder ends with its start.
-                continue;
-            }
-            for (i, _) in s.char_indices().skip(1) {
-                if i > longest && text.ends_with(&s[..i]) {
-                    longest = i;
-                }
-            }
-        }
-        longest
-    }
-
-    pub(crate) fn scrub_json(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => self.scrub(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
-            Value::Object(map) => {
-                // Keys can hold secrets too (a map keyed by card number).
-                let entries = std::mem::take(map);
-                for (mut k, mut v) in entries {
-                    self.scrub(&mut k);
-                    self.scrub_json(&mut v);
-                    map.insert(k, v);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+    use std::borrow::Cow;
 
     #[test]
     fn a_secret_is_scrubbed_as_json_a_url_a_form_and_html_quote_it() {
@@ -277,7 +245,7 @@ mod tests {
         }
         // A secret no quoting changes is kept once.
         assert_eq!(
-            Secrets::new(vec!["hunter22".into()]).0,
+            Secrets::new(vec!["hunter22".into()]).values(),
             vec!["hunter22".to_owned()]
         );
     }
@@ -360,8 +328,85 @@ mod tests {
     }
 
     #[test]
-    fn empty_redact_list_matches_nothing() {
-        assert!(!FieldRedactor::new(&["".into()]).matches("password"));
+    fn an_empty_name_adds_nothing_and_takes_nothing_away() {
+        let r = FieldRedactor::new(&["".into()]);
+        assert!(r.matches("password") && !r.matches("username"));
+        assert!(!r.matches("") && !r.matches("_-."));
+    }
+
+    // Regression: query strings, bodies, extra data, tags, arguments and breadcrumb data hid
+    // only `password` and `token`, so `?api_key=`, `client_secret=` and `{"apiKey": ..}`
+    // were stored while the same request's `X-Api-Key` header was hidden.
+    #[test]
+    fn one_list_of_secret_names_in_every_spelling() {
+        let r = FieldRedactor::default();
+        for name in [
+            "password",
+            "new_password",
+            "PASSWD",
+            "pwd",
+            "mysql_pwd",
+            "secret",
+            "client_secret",
+            "clientSecret",
+            "aws_secret_access_key",
+            "api_key",
+            "apiKey",
+            "API-KEY",
+            "x-api-key",
+            "x.api.key",
+            "auth",
+            "Authorization",
+            "credentials",
+            "private_key",
+            "privateKey",
+            "access_token",
+            "refreshToken",
+            "stripeToken",
+            "session",
+            "sessionid",
+            "PHPSESSID",
+            "csrf",
+            "csrfmiddlewaretoken",
+            "X-XSRF-TOKEN",
+            "set-cookie",
+            "X-Amz-Signature",
+            "card_number",
+            "creditCard",
+            "cvv",
+            "otp",
+            "two_factor",
+            "ssn",
+            "pin",
+            "passphrase",
+        ] {
+            assert!(r.matches(name), "{name}");
+        }
+        // Controls: ordinary names, and whole-name entries inside other words.
+        for name in [
+            "username",
+            "email",
+            "shipping",
+            "classname",
+            "footprint",
+            "id",
+            "path",
+            "keyboard",
+            "status",
+            "",
+        ] {
+            assert!(!r.matches(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn settings_add_names_and_allow_them_explicitly() {
+        let r = FieldRedactor::with_allowed(&["pin_code".into(), "SSN".into()], &[]);
+        assert!(r.matches("pinCode") && r.matches("user_ssn") && r.matches("password"));
+        // Taking a built-in name out, and allowing one whole name a listed one is part of.
+        let r = FieldRedactor::with_allowed(&[], &["session".into(), "author".into()]);
+        assert!(!r.matches("session_id") && !r.matches("Author"));
+        assert!(r.matches("auth") && r.matches("authorization") && r.matches("password"));
     }
 
     #[test]
@@ -371,7 +416,7 @@ mod tests {
                 .map(String::from)
                 .to_vec(),
         );
-        assert_eq!(s.0, ["longer-one", "abcd", "wxyz"]);
+        assert_eq!(s.values(), ["longer-one", "abcd", "wxyz"]);
     }
 
     #[test]
@@ -435,10 +480,18 @@ mod tests {
                 .iter()
                 .any(|p| upper.contains(p));
             prop_assert_eq!(is_secret_name(&name), secret);
+            // An added name is found in any spelling of a name that holds it.
             let fields = FieldRedactor::new(std::slice::from_ref(&needle));
-            let trimmed = needle.trim().to_lowercase();
-            let by_lowercase = !trimmed.is_empty() && name.to_lowercase().contains(&trimmed);
-            prop_assert_eq!(fields.matches(&name), by_lowercase);
+            let squeeze = |s: &str| -> String {
+                s.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+            };
+            let (n, k) = (squeeze(&name), squeeze(&needle));
+            if !k.is_empty() && n.contains(&k) {
+                prop_assert!(fields.matches(&name));
+            }
+            if !FieldRedactor::default().matches(&name) && !(n.contains(&k) && !k.is_empty()) {
+                prop_assert!(!fields.matches(&name));
+            }
         }
 
         #[test]
