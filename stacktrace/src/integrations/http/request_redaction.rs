@@ -1,11 +1,21 @@
 //! Redaction of what a request carries, before any of it is stored: fields of query
-//! strings, form and JSON bodies (nested, case-insensitive, keys by value too),
-//! credentials in URLs and `Bearer` values anywhere; headers and cookies are in
-//! `headers.rs`. The raw values replaced are kept as secrets, so the pipeline also scrubs
-//! them from the rest of the event (a panic message that quotes the token).
+//! strings and of bodies by their names (case-insensitive) — forms, JSON at any depth
+//! (`json.rs`), XML and SOAP elements and attributes (`xml.rs`), GraphQL arguments
+//! (`graphql.rs`), and JSON written inside a form field or a JSON string — credentials in
+//! URLs and `Bearer` values anywhere; headers and cookies are in `headers.rs`. A body is
+//! read as its declared type says unless its text is plainly another of these (JSON sent
+//! as a form, a form sent as JSON or with no type). Each reader takes a body cut at the
+//! size limit: a value cut short is hidden to the end. The raw values replaced are kept as
+//! secrets, so the pipeline also scrubs them from the rest of the event (a panic message
+//! that quotes the token).
+
+mod graphql;
+mod json;
+mod xml;
 
 use std::borrow::Cow;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 use crate::escape::percent_decode;
@@ -48,6 +58,8 @@ pub(crate) struct Redaction<'a> {
     pub(super) headers: &'a [String],
     body: &'a SensitiveBody,
     pub(crate) secrets: Vec<String>,
+    /// How many texts inside fields (JSON in a JSON string) are being read, one in another.
+    nesting: u8,
 }
 
 impl<'a> Redaction<'a> {
@@ -61,6 +73,7 @@ impl<'a> Redaction<'a> {
             headers,
             body,
             secrets: Vec::new(),
+            nesting: 0,
         }
     }
 
@@ -91,12 +104,19 @@ impl<'a> Redaction<'a> {
         let mut out = Vec::new();
         for part in text.split('&') {
             match part.split_once('=') {
-                Some((name, value)) if self.is_sensitive_name(&percent_decode(name)) => {
-                    self.secret(value);
-                    out.push(format!("{name}={PLACEHOLDER}"));
-                }
                 Some((name, value)) => {
+                    let field = percent_decode(name);
+                    if self.is_sensitive_name(&field) {
+                        self.secret(value);
+                        out.push(format!("{name}={PLACEHOLDER}"));
+                        continue;
+                    }
                     let decoded = percent_decode(value);
+                    if let Some(inner) = self.nested(Some(&field), &decoded) {
+                        // Written back as a form writes it.
+                        out.push(format!("{name}={}", form_encoded(&inner)));
+                        continue;
+                    }
                     let scrubbed = self.inline(&decoded);
                     if scrubbed == decoded {
                         out.push(format!("{name}={}", self.inline(value)));
@@ -110,112 +130,43 @@ impl<'a> Redaction<'a> {
         out.join("&")
     }
 
-    /// A JSON text with the values of sensitive keys hidden at any depth. A text that does
-    /// not parse (a body cut at the size limit) is scanned key by key instead.
-    pub(crate) fn json(&mut self, text: &str) -> String {
-        match serde_json::from_str::<Value>(text) {
-            Ok(mut v) => {
-                self.json_value(&mut v);
-                serde_json::to_string(&v).unwrap_or_else(|_| PLACEHOLDER.to_owned())
-            }
-            Err(_) => {
-                let scanned = self.json_lenient(text);
-                self.inline(&scanned)
-            }
-        }
-    }
-
-    pub(crate) fn json_value(&mut self, v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                let mut renamed = Vec::new();
-                for (k, v) in map.iter_mut() {
-                    if self.is_sensitive_name(k) {
-                        self.secrets_of(v);
-                        *v = Value::String(PLACEHOLDER.to_owned());
-                    } else {
-                        self.json_value(v);
-                    }
-                    // Keys are texts too (data attached under a URL).
-                    if let Cow::Owned(key) = redact_credentials(k, self.fields, &mut self.secrets) {
-                        renamed.push((k.clone(), key));
-                    }
-                }
-                for (old, new) in renamed {
-                    if let Some(v) = map.remove(&old) {
-                        map.insert(new, v);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.json_value(v)),
-            Value::String(s) => *s = self.inline(s),
-            _ => {}
-        }
-    }
-
-    fn secrets_of(&mut self, v: &Value) {
-        match v {
-            Value::String(s) => self.secret(s),
-            Value::Number(n) => self.secret(&n.to_string()),
-            Value::Array(items) => items.iter().for_each(|v| self.secrets_of(v)),
-            Value::Object(map) => map.values().for_each(|v| self.secrets_of(v)),
-            _ => {}
-        }
-    }
-
-    fn json_lenient(&mut self, s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = String::with_capacity(s.len());
-        let mut i = 0;
-        while i < b.len() {
-            let Some(q) = s[i..].find('"') else {
-                out.push_str(&s[i..]);
-                break;
-            };
-            out.push_str(&s[i..i + q]);
-            i += q;
-            let end = string_end(b, i);
-            let key = &s[i..end];
-            out.push_str(key);
-            i = end;
-            let colon = skip_space(b, i);
-            if colon < b.len() && b[colon] == b':' {
-                let name = serde_json::from_str::<String>(key)
-                    .unwrap_or_else(|_| key.trim_matches('"').to_owned());
-                if self.is_sensitive_name(&name) {
-                    let start = skip_space(b, colon + 1);
-                    let stop = value_end(b, start);
-                    out.push_str(&s[i..start]);
-                    self.secret(&s[start..stop]);
-                    out.push('"');
-                    out.push_str(PLACEHOLDER);
-                    out.push('"');
-                    i = stop;
-                }
-            }
-        }
-        out
-    }
-
     /// A body as stored, by its content type.
     pub(crate) fn body(&mut self, content_type: &str, text: &str) -> String {
         if *self.body == SensitiveBody::All {
             self.secret(text);
             return PLACEHOLDER.to_owned();
         }
-        let kind = content_kind(content_type, text);
-        match kind {
+        match content_kind(content_type, text) {
             ContentKind::Form => self.pairs(text),
             ContentKind::Json => self.json(text),
+            ContentKind::Xml => self.xml(text),
+            ContentKind::Graphql => self.graphql(text),
             ContentKind::Text => self.inline(text),
         }
     }
+}
+
+/// What a form value is written with: every byte but letters, digits and `*-._`
+/// percent-encoded (a space too, made `+` afterwards).
+const FORM_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// A value as a urlencoded form writes it.
+fn form_encoded(text: &str) -> String {
+    utf8_percent_encode(text, FORM_VALUE)
+        .to_string()
+        .replace("%20", "+")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ContentKind {
     Form,
     Json,
+    Xml,
+    Graphql,
     Text,
 }
 
@@ -230,22 +181,52 @@ fn media_type(content_type: &str) -> Cow<'_, str> {
     }
 }
 
-/// How a body is redacted: by its declared type, and otherwise by its text, so that JSON or
-/// a form sent as `text/plain` (or with no type) is still redacted as one.
+/// How a body is redacted: by its declared type, unless its text is plainly of another
+/// kind that type's reader would find nothing in (JSON or XML sent as a form, a form or
+/// XML sent as JSON); with no type or another one (`text/plain`), by its text alone.
 fn content_kind(content_type: &str, text: &str) -> ContentKind {
     let ct = media_type(content_type);
+    let sniffed = kind_of_text(text);
     if ct == "application/x-www-form-urlencoded" {
-        return ContentKind::Form;
+        match sniffed {
+            ContentKind::Json | ContentKind::Xml => sniffed,
+            _ => ContentKind::Form,
+        }
+    } else if ct == "application/graphql" {
+        // A GraphQL document may start with `{` too: JSON only if it parses as JSON.
+        if sniffed == ContentKind::Json && serde_json::from_str::<Value>(text).is_ok() {
+            ContentKind::Json
+        } else {
+            ContentKind::Graphql
+        }
+    } else if ct.contains("json") {
+        match sniffed {
+            ContentKind::Form | ContentKind::Xml | ContentKind::Graphql => sniffed,
+            _ => ContentKind::Json,
+        }
+    } else if ct.ends_with("/xml") || ct.ends_with("+xml") {
+        match sniffed {
+            ContentKind::Form | ContentKind::Json | ContentKind::Graphql => sniffed,
+            _ => ContentKind::Xml,
+        }
+    } else {
+        sniffed
     }
-    if ct.contains("json") {
-        return ContentKind::Json;
-    }
+}
+
+/// What a body's text reads as: a form (`name=value&...`), JSON (`{` or `[`; parsed, or
+/// scanned key by key when it does not parse, cut at the limit), XML (`<`), a GraphQL
+/// operation (`query ...`, `mutation ...`), or else plain text.
+fn kind_of_text(text: &str) -> ContentKind {
     let t = text.trim();
-    if t.starts_with('{') || t.starts_with('[') {
-        // Parsed as JSON, or scanned key by key when it does not parse (cut at the limit).
-        ContentKind::Json
-    } else if is_form(t) {
+    if is_form(t) {
         ContentKind::Form
+    } else if t.starts_with(['{', '[']) {
+        ContentKind::Json
+    } else if t.starts_with('<') {
+        ContentKind::Xml
+    } else if graphql::is_operation(t) {
+        ContentKind::Graphql
     } else {
         ContentKind::Text
     }
@@ -278,64 +259,6 @@ pub(crate) fn is_textual(content_type: &str) -> bool {
         || ct == "application/graphql"
 }
 
-/// Index just past the JSON string starting at `i` (or the end of a cut text).
-fn string_end(b: &[u8], i: usize) -> usize {
-    let mut j = i + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return j + 1,
-            _ => j += 1,
-        }
-    }
-    b.len()
-}
-
-fn skip_space(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && b[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    i
-}
-
-/// Index just past the JSON value starting at `i`: a string, a nested object or array, or
-/// a scalar; the end of the text when it is cut inside the value.
-fn value_end(b: &[u8], i: usize) -> usize {
-    match b.get(i) {
-        Some(b'"') => string_end(b, i),
-        Some(b'{') | Some(b'[') => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = string_end(b, j);
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return j + 1;
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            b.len()
-        }
-        _ => {
-            let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']') && !b[j].is_ascii_whitespace()
-            {
-                j += 1;
-            }
-            j
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -355,6 +278,20 @@ pub(crate) mod tests {
         let fields = fields();
         let headers: Vec<String> = HEADERS.iter().map(|h| (*h).to_owned()).collect();
         let mut r = Redaction::new(&fields, &headers, &body);
+        let out = f(&mut r);
+        (out, r.secrets)
+    }
+
+    /// Runs `f` on a redaction of fields named like one of `names`; gives its result and
+    /// the secrets found.
+    pub(crate) fn with_fields<R>(
+        names: &[&str],
+        f: impl FnOnce(&mut Redaction<'_>) -> R,
+    ) -> (R, Vec<String>) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let fields = FieldRedactor::new(&names);
+        let body = SensitiveBody::Nothing;
+        let mut r = Redaction::new(&fields, &[], &body);
         let out = f(&mut r);
         (out, r.secrets)
     }
@@ -460,6 +397,126 @@ pub(crate) mod tests {
             let (out, _) = with(SensitiveBody::Nothing, |r| r.body("text/plain", text));
             assert_eq!(out, text);
         }
+    }
+
+    // Regression: a JSON body declared as a form, a form declared as JSON, XML and SOAP
+    // bodies and GraphQL documents kept their secret-named fields in clear.
+    #[test]
+    fn each_body_is_read_as_what_it_is() {
+        let cases = [
+            (
+                "application/x-www-form-urlencoded",
+                r#"{"password":"pw-1","city":"ctl"}"#,
+            ),
+            (
+                "application/x-www-form-urlencoded",
+                "<a><password>pw-2</password><city>ctl</city></a>",
+            ),
+            ("application/json", "password=pw-3&city=ctl"),
+            (
+                "application/json; charset=utf-8",
+                "<a password='pw-4' city='ctl'/>",
+            ),
+            (
+                "application/json",
+                r#"mutation { login(password: "pw-5", city: "ctl") }"#,
+            ),
+            (
+                "application/xml",
+                "<a><password>pw-6</password><city>ctl</city></a>",
+            ),
+            (
+                "text/xml",
+                " <a:b><a:Password>pw-7</a:Password><city>ctl</city></a:b>",
+            ),
+            (
+                "application/soap+xml",
+                "<e><password>pw-8</password><city>ctl</city></e>",
+            ),
+            (
+                "application/atom+xml",
+                "<e><token>pw-9</token><city>ctl</city></e>",
+            ),
+            ("application/xml", r#"{"token":"pw-10","city":"ctl"}"#),
+            (
+                "application/graphql",
+                r#"{ login(password: "pw-11", city: "ctl") { id } }"#,
+            ),
+            (
+                "application/graphql",
+                r#"{"query":"{ a(token: \"pw-12\") }","city":"ctl"}"#,
+            ),
+            ("", "<a><password>pw-13</password><city>ctl</city></a>"),
+            (
+                "text/plain",
+                r#"query Q { login(token: "pw-14", city: "ctl") }"#,
+            ),
+            ("application/octet-stream", "password=pw-15&city=ctl"),
+        ];
+        for (ct, body) in cases {
+            let (out, secrets) = with(SensitiveBody::Nothing, |r| r.body(ct, body));
+            assert!(
+                out.contains(PLACEHOLDER) && out.contains("ctl"),
+                "{ct}: {out}"
+            );
+            assert!(!out.contains("pw-"), "{ct}: {out}");
+            assert!(
+                secrets.iter().any(|s| s.starts_with("pw-")),
+                "{ct}: {secrets:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_of_text() {
+        assert_eq!(kind_of_text("[a]=1&b=2"), ContentKind::Form);
+        assert_eq!(kind_of_text(" [1, 2]"), ContentKind::Json);
+        assert_eq!(kind_of_text("<x/>"), ContentKind::Xml);
+        assert_eq!(kind_of_text("mutation{a}"), ContentKind::Graphql);
+        assert_eq!(kind_of_text("queryable"), ContentKind::Text);
+        assert_eq!(kind_of_text(""), ContentKind::Text);
+        // A GraphQL shorthand query is one only where a GraphQL body is declared.
+        assert_eq!(
+            content_kind("application/graphql", "{ a }"),
+            ContentKind::Graphql
+        );
+        assert_eq!(
+            content_kind("application/graphql", "{\"a\":1}"),
+            ContentKind::Json
+        );
+        assert_eq!(content_kind("text/plain", "{ a }"), ContentKind::Json);
+    }
+
+    // Regression: JSON written inside a form field kept its secret-named fields in clear.
+    #[test]
+    fn json_inside_a_form_field_is_redacted_and_encoded_back() {
+        let (out, secrets) = with(SensitiveBody::Nothing, |r| {
+            r.pairs("payload=%7B%22city%22%3A%22ctl+x%22%2C%22password%22%3A%22pw-1%22%7D&a=1")
+        });
+        assert_eq!(
+            out,
+            format!(
+                "payload=%7B%22city%22%3A%22ctl+x%22%2C%22password%22%3A%22{PLACEHOLDER}%22%7D&a=1"
+            )
+        );
+        assert_eq!(secrets, ["pw-1"]);
+        // Cut inside the secret: hidden to the end.
+        let (out, _) = with(SensitiveBody::Nothing, |r| {
+            r.pairs("a=ctl&payload=%7B%22city%22%3A1%2C%22password%22%3A%22pw-")
+        });
+        assert!(
+            out.starts_with("a=ctl&payload=") && !out.contains("pw-"),
+            "{out}"
+        );
+        // Nothing hidden: the field as it was written.
+        let kept = "payload=%7B+%22city%22%3A+%22ctl%22+%7D";
+        let (out, _) = with(SensitiveBody::Nothing, |r| r.pairs(kept));
+        assert_eq!(out, kept);
+        // A GraphQL query in a query string.
+        let (out, _) = with(SensitiveBody::Nothing, |r| {
+            r.pairs("query=query+%7B+a%28token%3A+%22pw-2%22%2C+b%3A+%22ctl%22%29+%7D")
+        });
+        assert!(!out.contains("pw-") && out.contains("ctl"), "{out}");
     }
 
     proptest! {
