@@ -9,8 +9,11 @@ in the order Sentry's ingestion runs them:
    its `_meta`) are findings of kind `normalizer-error`;
 2. the data scrubber with a Sentry project's default settings (see CONFIG) over the
    normalized event; every value it removed or replaced (a remark in `_meta` that the
-   normalized event did not have) is a finding of kind `scrubbed`, unless what it removed
-   is only our placeholder `**********`, which is there because we redacted first.
+   normalized event did not have) is a finding of kind `scrubbed`, or of kind `allowed`
+   when it discloses nothing: what it removed is only our placeholder `**********`
+   (there because we redacted first), or a text that Relay removes whole for naming a
+   secret (`password`, `api_key`, `auth`, ...) where each secret it names is already our
+   placeholder (`retried with password=**********`).
 
 Prints one JSON document: {"events": [{"line": N, "event_id": ..., "findings": [...]}]},
 each finding with the path in the event, the rule, the value at that path before
@@ -18,6 +21,7 @@ scrubbing and, for a part of a text, the part removed.
 """
 
 import json
+import re
 import sys
 
 from sentry_relay.processing import (
@@ -107,7 +111,19 @@ def removed_parts(before, after, ranges):
 
 # Words that a rule takes along with the value after them (`@bearer` removes
 # "Bearer **********" whole): with our placeholder after them, nothing is disclosed.
-SCHEMES = {"bearer", "basic", "token", "digest"}
+SCHEMES = ("bearer", "basic", "token", "digest")
+
+# What Relay's `@password` rule looks for in keys and in text values (the pattern of
+# relay-pii), which makes it remove a whole text that names a secret.
+KEYWORDS = re.compile(
+    r"(?i)(password|secret|passwd|api[-_]key|apikey|auth|credentials|mysql_pwd|privatekey"
+    r"|private[-_]key|token[^\s]*[:=]|^otp$|^two[-_]factor$)"
+)
+# After a keyword: the rest of its name, separators, a scheme, then our placeholder.
+AFTER_KEYWORD = re.compile(
+    r"[\w-]*[\s\"':=]*(?:(?:%s)\s+)?%s" % ("|".join(SCHEMES), re.escape(PLACEHOLDER)),
+    re.IGNORECASE,
+)
 
 
 def only_placeholders(value):
@@ -123,6 +139,17 @@ def only_placeholders(value):
     if isinstance(value, dict):
         return bool(value) and all(only_placeholders(v) for v in value.values())
     return False
+
+
+def keywords_name_placeholders(value):
+    """Whether every secret a text names is our placeholder: each keyword of `@password`
+    in it is followed by the placeholder (`password=**********`, `"api_key": "**********"`,
+    `Authorization: Bearer **********`). Relay removes such a text whole for naming a
+    secret, which it no longer holds."""
+    if not isinstance(value, str):
+        return False
+    found = list(KEYWORDS.finditer(value))
+    return bool(found) and all(AFTER_KEYWORD.match(value, m.end()) for m in found)
 
 
 def normalizer_findings(event, normalized):
@@ -184,17 +211,18 @@ def scrub_findings(normalized, scrubbed):
             removed = before
             if parts is not None and rem in ranged:
                 removed = parts[ranged.index(rem)]
+            finding = {
+                "kind": "scrubbed",
+                "path": ".".join(path),
+                "rule": rem[0],
+                "value": before,
+                "removed": removed,
+            }
             if only_placeholders(removed):
-                continue
-            out.append(
-                {
-                    "kind": "scrubbed",
-                    "path": ".".join(path),
-                    "rule": rem[0],
-                    "value": before,
-                    "removed": removed,
-                }
-            )
+                finding.update(kind="allowed", why="only our placeholder")
+            elif rem[0].startswith("@password") and keywords_name_placeholders(removed):
+                finding.update(kind="allowed", why="names a secret that is our placeholder")
+            out.append(finding)
     return out
 
 
