@@ -325,3 +325,70 @@ pub mod spec {
         }
     }
 }
+
+/// For the benches, not an API: the writer's build of an event, reachable from outside
+/// the crate.
+#[doc(hidden)]
+pub mod bench {
+    use serde_json::Value;
+
+    use crate::capture::pending::PendingEvent;
+    use crate::model::event::{Argument, CapturedCall, CrashEvent, Level};
+    use crate::pipeline::build::{event_from_pending, BuildSettings};
+    use crate::pipeline::process::ProcessInfo;
+    use crate::pipeline::redact::fields::FieldRedactor;
+    use crate::pipeline::resolve::source::SourceLines;
+
+    /// The settings the writer builds events with, made from a `Config` as `install` makes
+    /// them. Kept for the rest of the process, as the installed ones are.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Build(&'static BuildSettings);
+
+    impl Build {
+        /// The settings of `config`, as `install` makes them.
+        pub fn new(config: &crate::Config) -> Self {
+            let redactor = FieldRedactor::new(&config.redact_fields);
+            let secrets = crate::config::secrets_of_settings(config);
+            crate::pipeline::redact::credentials::prepare();
+            Build(Box::leak(Box::new(BuildSettings {
+                process: ProcessInfo::read(
+                    &config.release,
+                    config.capture_env,
+                    &redactor,
+                    &secrets,
+                ),
+                redactor,
+                secrets,
+                max_payload_bytes: config.max_payload_bytes,
+                source: SourceLines::new(config.source_context),
+            })))
+        }
+
+        /// The event the writer stores for an error with this message, these `extra`
+        /// texts, raised in one `#[capture]` function with these arguments (name, text).
+        pub fn event(
+            self,
+            message: String,
+            extra: Vec<(String, String)>,
+            args: Vec<(String, String)>,
+        ) -> CrashEvent {
+            let mut p = PendingEvent::new(crate::model::time::now_us(), Level::Error, "bench");
+            p.error_type = "BenchError".to_owned();
+            p.message = message;
+            p.extra = extra
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            p.calls.push(CapturedCall {
+                function: "bench::handle".to_owned(),
+                file: "src/bench.rs".to_owned(),
+                line: 1,
+                args: args
+                    .into_iter()
+                    .map(|(name, value)| Argument { name, value })
+                    .collect(),
+            });
+            event_from_pending(p, self.0)
+        }
+    }
+}
