@@ -2,3 +2,4 @@
 
 pub(crate) mod credentials;
 pub(crate) mod fields;
+pub(crate) mod shapes;
