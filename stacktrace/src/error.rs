@@ -225,6 +225,9 @@ impl fmt::Display for InstallError {
             InstallError::AlreadyInstalled => {
                 f.write_str("stacktrace is already installed in this process; nothing changed")
             }
+            InstallError::Config(e @ ConfigError::CleartextCredentials { .. }) => {
+                write!(f, "{e}; mail is off")
+            }
             InstallError::Config(e) => write!(f, "{e}; the default is kept"),
             InstallError::Store(e) => write!(f, "{e}; events will not be stored"),
             InstallError::StoreReplaced { cause, aside, held } => {
@@ -353,6 +356,19 @@ pub enum ConfigError {
         /// What it should be.
         expected: &'static str,
     },
+    /// SMTP credentials would go to a server on another machine over a connection that is
+    /// not surely encrypted: no TLS, or `STARTTLS` only when the server offers it (which
+    /// anyone on the path can strip). Mail is off.
+    CleartextCredentials {
+        /// The setting that chose the TLS mode (`smtp_url` or `smtp_tls`).
+        setting: &'static str,
+        /// Its variable (`STACKTRACE_SMTP_URL` or `STACKTRACE_SMTP_TLS`).
+        var: &'static str,
+        /// The SMTP server.
+        host: String,
+        /// The TLS mode (`none` or `opportunistic`).
+        tls: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -371,6 +387,28 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid setting {setting} = {value}: expected {expected}"
             ),
+            ConfigError::CleartextCredentials {
+                setting,
+                var,
+                host,
+                tls,
+            } => {
+                let why = if *tls == "opportunistic" {
+                    "STARTTLS only when the server offers it, which anyone on the path can strip"
+                } else {
+                    "they would cross the network in the clear"
+                };
+                let fix = if *var == "STACKTRACE_SMTP_URL" {
+                    "use smtps://... or add ?tls=required to STACKTRACE_SMTP_URL"
+                } else {
+                    "set STACKTRACE_SMTP_TLS=required or wrapper"
+                };
+                write!(
+                    f,
+                    "refusing to send SMTP credentials to {host} with TLS {tls} ({var}, or \
+                     {setting} in code): {why}; {fix}, or send through a relay on this machine"
+                )
+            }
         }
     }
 }

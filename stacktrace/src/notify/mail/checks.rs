@@ -56,6 +56,44 @@ fn mailboxes(
         .collect()
 }
 
+/// The error of SMTP credentials sent to `host` over a connection that is not surely
+/// encrypted; a server on this machine is let through with a note on stderr, since nothing
+/// crosses the network. `from_url`: the TLS mode came from the SMTP URL.
+fn cleartext_credentials(host: &str, tls: TlsMode, from_url: bool) -> Option<ConfigError> {
+    if matches!(tls, TlsMode::Required | TlsMode::Wrapper) {
+        return None;
+    }
+    if is_this_machine(host) {
+        crate::diag::say(&format!(
+            "stacktrace: SMTP credentials go to {host} with TLS {}: allowed, the server is on this machine",
+            tls.as_str()
+        ));
+        return None;
+    }
+    let (setting, var) = if from_url {
+        ("smtp_url", "STACKTRACE_SMTP_URL")
+    } else {
+        ("smtp_tls", "STACKTRACE_SMTP_TLS")
+    };
+    Some(ConfigError::CleartextCredentials {
+        setting,
+        var,
+        host: host.to_owned(),
+        tls: tls.as_str(),
+    })
+}
+
+/// `localhost`, 127.0.0.0/8 and `::1` (an IPv4-mapped one too).
+fn is_this_machine(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
 impl MailConfig {
     /// Checks the settings; each bad one is reported. Mail is off (`None`) when nobody is
     /// left to mail.
@@ -74,6 +112,7 @@ impl MailConfig {
                 None
             }
         };
+        let mut tls_from_url = false;
         let (mut host, mut port, mut credentials, mut tls) = (
             self.host.trim().to_owned(),
             self.port,
@@ -94,6 +133,7 @@ impl MailConfig {
                     port = p.or(port);
                     credentials = c.or(credentials);
                     tls = t;
+                    tls_from_url = true;
                 }
                 Err(why) => errors.push(ConfigError::InvalidSetting {
                     setting: "smtp_url",
@@ -151,6 +191,9 @@ impl MailConfig {
                 expected: "none: this build has no TLS; enable the `mail-tls` feature",
             });
         }
+        if credentials.is_some() {
+            errors.extend(cleartext_credentials(&host, tls, tls_from_url));
+        }
         for (setting, n) in [
             ("chunk_size", self.chunk_size),
             ("mail_queue_capacity", self.queue_capacity),
@@ -164,16 +207,17 @@ impl MailConfig {
             }
         }
         let usable = errors.iter().all(|e| {
-            !matches!(e, ConfigError::InvalidSetting { setting, .. }
-            if matches!(
-                *setting,
-                "server_email"
-                    | "smtp_url"
-                    | "smtp_host"
-                    | "smtp_port"
-                    | "smtp_tls"
-                    | "smtp_root_certificate"
-            ))
+            !matches!(e, ConfigError::CleartextCredentials { .. })
+                && !matches!(e, ConfigError::InvalidSetting { setting, .. }
+                if matches!(
+                    *setting,
+                    "server_email"
+                        | "smtp_url"
+                        | "smtp_host"
+                        | "smtp_port"
+                        | "smtp_tls"
+                        | "smtp_root_certificate"
+                ))
         });
         let d = MailConfig::default();
         let settings = match from {
@@ -368,6 +412,88 @@ mod tests {
             text.contains("smtp_root_certificate") && text.contains("mail-tls"),
             "{text}"
         );
+    }
+
+    // Regression: credentials in `STACKTRACE_SMTP_URL` without `?tls=`, or with
+    // `tls=opportunistic`, went to a server on another machine readable by anyone on the path.
+    #[test]
+    fn credentials_to_another_machine_need_tls() {
+        let check = |url: &str| {
+            let (s, errors) = MailConfig::default()
+                .admin("ops@example.com")
+                .smtp_url(url)
+                .settings();
+            (s.is_some(), errors)
+        };
+        for url in [
+            "smtp://ann:pw@mail.example.com:587",
+            "smtp://ann:pw@mail.example.com:587?tls=opportunistic",
+            "smtp://ann:pw@10.0.0.5",
+        ] {
+            let (on, errors) = check(url);
+            assert!(!on, "{url}: mail stays off");
+            assert_eq!(errors.len(), 1, "{url}: {errors:?}");
+            let text = errors[0].to_string();
+            assert!(
+                text.contains("STACKTRACE_SMTP_URL") && text.contains("tls=required"),
+                "{text}"
+            );
+            assert!(!text.contains("pw@"), "{text}");
+        }
+        for url in [
+            "smtp://mail.example.com:587",
+            "smtp://ann:pw@127.0.0.1:25",
+            "smtp://ann:pw@127.8.9.10:25",
+            "smtp://ann:pw@[::1]:25",
+            "smtp://ann:pw@LocalHost:25",
+        ] {
+            let (on, errors) = check(url);
+            assert!(on && errors.is_empty(), "{url}: {errors:?}");
+        }
+        // From the builder's parts: the fix names the TLS variable.
+        let (s, errors) = MailConfig::default()
+            .admin("ops@example.com")
+            .smtp_host("mail.example.com")
+            .smtp_credentials("ann", "pw")
+            .settings();
+        assert!(s.is_none());
+        assert!(
+            matches!(
+                &errors[..],
+                [ConfigError::CleartextCredentials {
+                    var: "STACKTRACE_SMTP_TLS",
+                    ..
+                }]
+            ),
+            "{errors:?}"
+        );
+        assert!(errors[0]
+            .to_string()
+            .contains("STACKTRACE_SMTP_TLS=required"));
+    }
+
+    #[test]
+    fn this_machine_is_loopback_names_and_addresses() {
+        for host in [
+            "localhost",
+            "localhost.",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_this_machine(host), "{host}");
+        }
+        for host in [
+            "mail.example.com",
+            "10.0.0.1",
+            "::2",
+            "localhost.example.com",
+            "128.0.0.1",
+        ] {
+            assert!(!is_this_machine(host), "{host}");
+        }
     }
 
     #[test]

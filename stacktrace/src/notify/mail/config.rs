@@ -229,6 +229,8 @@ impl MailConfig {
     }
     /// The SMTP server as one URL: `smtp://[user[:password]@]host[:port][?tls=MODE]`, or
     /// `smtps://...` for TLS from the first byte. Overrides host, port, credentials and TLS.
+    /// A URL with credentials for another machine needs `?tls=required` or `smtps://` (see
+    /// [`smtp_credentials`](MailConfig::smtp_credentials)).
     pub fn smtp_url(mut self, url: impl Into<String>) -> Self {
         self.smtp_url = Some(url.into());
         self
@@ -243,7 +245,12 @@ impl MailConfig {
         self.port = Some(port);
         self
     }
-    /// The SMTP login.
+    /// The SMTP login. It goes only over TLS ([`TlsMode::Required`] or
+    /// [`TlsMode::Wrapper`]) unless the server is on this machine (`localhost`, 127.0.0.0/8,
+    /// `::1`): credentials for another machine with no TLS or [`TlsMode::Opportunistic`]
+    /// (whose `STARTTLS` anyone on the path can strip) are reported at install as
+    /// [`ConfigError::CleartextCredentials`](crate::ConfigError::CleartextCredentials), and
+    /// mail is off.
     pub fn smtp_credentials(
         mut self,
         user: impl Into<String>,
