@@ -347,7 +347,8 @@ pub mod bench {
     impl Build {
         /// The settings of `config`, as `install` makes them.
         pub fn new(config: &crate::Config) -> Self {
-            let redactor = FieldRedactor::new(&config.redact_fields);
+            let redactor =
+                FieldRedactor::with_allowed(&config.redact_fields, &config.allowed_fields);
             let secrets = crate::config::secrets_of_settings(config);
             crate::pipeline::redact::credentials::prepare();
             Build(Box::leak(Box::new(BuildSettings {
