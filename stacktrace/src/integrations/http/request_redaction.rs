@@ -183,34 +183,44 @@ fn media_type(content_type: &str) -> Cow<'_, str> {
 
 /// How a body is redacted: by its declared type, unless its text is plainly of another
 /// kind that type's reader would find nothing in (JSON or XML sent as a form, a form or
-/// XML sent as JSON); with no type or another one (`text/plain`), by its text alone.
+/// XML sent as JSON); with no type or another one (`text/plain`), by its text alone. A
+/// body that starts as its declared type's do is taken as one without reading it further.
 fn content_kind(content_type: &str, text: &str) -> ContentKind {
     let ct = media_type(content_type);
-    let sniffed = kind_of_text(text);
+    let start = text.trim_start();
     if ct == "application/x-www-form-urlencoded" {
-        match sniffed {
-            ContentKind::Json | ContentKind::Xml => sniffed,
+        if !start.starts_with(['{', '[', '<']) {
+            return ContentKind::Form;
+        }
+        match kind_of_text(text) {
+            sniffed @ (ContentKind::Json | ContentKind::Xml) => sniffed,
             _ => ContentKind::Form,
         }
     } else if ct == "application/graphql" {
         // A GraphQL document may start with `{` too: JSON only if it parses as JSON.
-        if sniffed == ContentKind::Json && serde_json::from_str::<Value>(text).is_ok() {
+        if start.starts_with(['{', '[']) && serde_json::from_str::<Value>(text).is_ok() {
             ContentKind::Json
         } else {
             ContentKind::Graphql
         }
     } else if ct.contains("json") {
-        match sniffed {
-            ContentKind::Form | ContentKind::Xml | ContentKind::Graphql => sniffed,
+        if start.starts_with(['{', '[']) {
+            return ContentKind::Json;
+        }
+        match kind_of_text(text) {
+            sniffed @ (ContentKind::Form | ContentKind::Xml | ContentKind::Graphql) => sniffed,
             _ => ContentKind::Json,
         }
     } else if ct.ends_with("/xml") || ct.ends_with("+xml") {
-        match sniffed {
-            ContentKind::Form | ContentKind::Json | ContentKind::Graphql => sniffed,
+        if start.starts_with('<') {
+            return ContentKind::Xml;
+        }
+        match kind_of_text(text) {
+            sniffed @ (ContentKind::Form | ContentKind::Json | ContentKind::Graphql) => sniffed,
             _ => ContentKind::Xml,
         }
     } else {
-        sniffed
+        kind_of_text(text)
     }
 }
 

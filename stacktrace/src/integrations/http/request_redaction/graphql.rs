@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn hostile_documents_are_read_in_linear_time() {
-        let n = 200_000;
+        let n = 100_000;
         let texts = [
             "password: {".repeat(n),
             "password: [\"".repeat(n),

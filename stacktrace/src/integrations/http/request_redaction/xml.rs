@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn hostile_markup_is_read_in_linear_time() {
-        let n = 200_000;
+        let n = 100_000;
         let texts = [
             "<a".repeat(n),
             "<a>".repeat(n) + "<password>QZX",
