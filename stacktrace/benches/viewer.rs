@@ -121,7 +121,7 @@ async fn page(app: &Router, uri: &str) -> usize {
 fn viewer(c: &mut Criterion) {
     let events = events_wanted();
     let store = database(events);
-    let app: Router = Dashboard::new(store).router();
+    let app: Router = Dashboard::new(store).allow_loopback(true).router();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
