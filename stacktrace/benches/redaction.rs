@@ -63,9 +63,11 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 
-    /// Letters and digits, as a token or a generated password is.
+    /// Small letters and digits, as a token or a generated password is. No capitals, so
+    /// that no word has the shape of an IBAN (two capitals of a country, two digits), which
+    /// redaction hides whatever names it, in a baseline's text too.
     fn word(&mut self, len: usize) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         (0..len)
             .map(|_| char::from(ALPHABET[self.below(ALPHABET.len())]))
             .collect()
@@ -145,7 +147,7 @@ fn mixed_pairs(rng: &mut Rng, bytes: usize) -> Twins {
 /// `count` pairs `password=<random>`, each value distinct.
 fn password_pairs(rng: &mut Rng, count: usize) -> Twins {
     let mut t = Twins::default();
-    // Sixteen random letters and digits: distinct but for a chance of 62^-16 per two.
+    // Sixteen random letters and digits: distinct but for a chance of 36^-16 per two.
     for _ in 0..count {
         t.pair(rng, SECRET[0], 16, true);
     }
