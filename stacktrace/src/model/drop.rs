@@ -22,16 +22,20 @@ pub enum DropReason {
     QueueFull,
     /// Storing failed (full disk, I/O error).
     StorageError,
+    /// Over the HTTP layer's cap on its own events (server errors, broken links): per
+    /// group or in all, a minute.
+    HttpLimited,
 }
 
 /// Every drop reason, in counter order.
-pub const DROP_REASONS: [DropReason; 6] = [
+pub const DROP_REASONS: [DropReason; 7] = [
     DropReason::Disabled,
     DropReason::Sampled,
     DropReason::RateLimited,
     DropReason::Filtered,
     DropReason::QueueFull,
     DropReason::StorageError,
+    DropReason::HttpLimited,
 ];
 
 impl DropReason {
@@ -44,6 +48,7 @@ impl DropReason {
             DropReason::Filtered => "filtered",
             DropReason::QueueFull => "queue_full",
             DropReason::StorageError => "storage_error",
+            DropReason::HttpLimited => "http_limited",
         }
     }
 
@@ -117,7 +122,10 @@ mod tests {
         c.add(DropReason::QueueFull);
         assert_eq!(c.take()[4], 2);
         assert_eq!(c.take()[4], 0);
-        c.put_back([1, 0, 0, 0, 3, 0]);
-        assert_eq!(c.take(), [1, 0, 0, 0, 3, 0]);
+        let mut counts = [0; DROP_REASONS.len()];
+        counts[0] = 1;
+        counts[4] = 3;
+        c.put_back(counts);
+        assert_eq!(c.take(), counts);
     }
 }
