@@ -5,7 +5,8 @@
 //! set it forwards what it stores. `tests/relay_referee.rs` holds the result to Sentry's
 //! own scrubber. Prints `stored <n>` once every event is stored.
 //!
-//! Each event's message starts `referee <label>:`, so a finding names its cause.
+//! Each event's message ends `[referee <label>]`, so a finding names its cause; at the end,
+//! so that no label reads as the name of the value after it (`ssn: applicant`).
 
 use std::fmt;
 use std::io;
@@ -94,7 +95,7 @@ impl std::error::Error for Failure {}
 fn call_provider(api_key: &str, client_secret: &str, region: &str) -> Result<(), io::Error> {
     let _ = (api_key, client_secret);
     Err(io::Error::other(format!(
-        "referee capture-args: provider in {region} refused the call"
+        "provider in {region} refused the call [referee capture-args]"
     )))
 }
 
@@ -102,7 +103,7 @@ fn call_provider(api_key: &str, client_secret: &str, region: &str) -> Result<(),
 fn log_in(user: &str, password: &str) -> Result<(), io::Error> {
     let _ = password;
     Err(io::Error::other(format!(
-        "referee capture-password: {user} was refused"
+        "{user} was refused [referee capture-password]"
     )))
 }
 
@@ -110,14 +111,14 @@ fn log_in(user: &str, password: &str) -> Result<(), io::Error> {
 fn submit(form: &LoginForm, attempt: u32) -> Result<(), io::Error> {
     let _ = form;
     Err(io::Error::other(format!(
-        "referee capture-struct: attempt {attempt} for ctl-submit refused"
+        "attempt {attempt} for ctl-submit refused [referee capture-struct]"
     )))
 }
 
 #[inline(never)]
 fn panics() {
     panic!(
-        "referee panic: token exchange failed with client_secret=sec-panic-secret for ctl-panic"
+        "token exchange failed with client_secret=sec-panic-secret for ctl-panic [referee panic]"
     );
 }
 
@@ -128,25 +129,25 @@ fn main() {
     }
 
     for (label, text) in MESSAGES {
-        Report::message(format!("referee {label}: {text}"), Level::Error)
+        Report::message(format!("{text} [referee {label}]"), Level::Error)
             .user("ann-control")
             .capture();
     }
     Report::message(
-        format!("referee debug-struct: form {FORM:?} refused for ctl-form"),
+        format!("form {FORM:?} refused for ctl-form [referee debug-struct]"),
         Level::Error,
     )
     .capture();
 
     // The same forms as errors: Sentry keeps an error's text in `exception.values`.
     stacktrace::capture_error(&Failure(
-        "referee error-pair: password=sec-error-pair-pass refused for ctl-error".into(),
+        "password=sec-error-pair-pass refused for ctl-error [referee error-pair]".into(),
     ));
     stacktrace::capture_error(&Failure(format!(
-        "referee error-url: postgres://app:sec-error-url-pass@db.internal/ctl-db down; form {FORM:?}"
+        "postgres://app:sec-error-url-pass@db.internal/ctl-db down; form {FORM:?} [referee error-url]"
     )));
     stacktrace::capture_error(&Failure(
-        "referee error-card: card 4111 1111 1111 1111 declined, api_key=sec-error-api-key".into(),
+        "card 4111 1111 1111 1111 declined, api_key=sec-error-api-key [referee error-card]".into(),
     ));
 
     let _ = call_provider("sec-arg-api-key", "sec-arg-client-secret", "ctl-region");
@@ -158,7 +159,7 @@ fn main() {
         .spawn(panics)
         .map(|h| h.join());
 
-    Report::message("referee fields: a report with secret keys", Level::Error)
+    Report::message("a report with secret keys [referee fields]", Level::Error)
         .user("ann-control")
         .tag("apiKey", "sec-tag-api-key")
         .tag("client_secret", "sec-tag-client-secret")
@@ -181,7 +182,7 @@ fn main() {
         .capture();
 
     stacktrace::add_breadcrumb(
-        Breadcrumb::new(Level::Info, "http", "referee crumb: called the provider")
+        Breadcrumb::new(Level::Info, "http", "called the provider [referee crumb]")
             .with_data("apiKey", "sec-crumb-api-key")
             .with_data("client_secret", "sec-crumb-client-secret")
             .with_data("access_token", "sec-crumb-access-token")
@@ -193,9 +194,9 @@ fn main() {
     stacktrace::add_breadcrumb(Breadcrumb::new(
         Level::Info,
         "log",
-        "referee crumb: retried with password=sec-crumb-pass",
+        "retried with password=sec-crumb-pass [referee crumb]",
     ));
-    Report::message("referee breadcrumbs: after the crumbs", Level::Error)
+    Report::message("after the crumbs [referee breadcrumbs]", Level::Error)
         .user("ann-control")
         .capture();
 
@@ -206,11 +207,11 @@ fn main() {
             let secret = "sec-tracing-client-secret";
             let span = tracing::info_span!("exchange", client = "ctl-tracing-client");
             let _entered = span.enter();
-            tracing::error!(client_secret = %secret, access_token = "sec-tracing-access-token", "referee tracing: token exchange failed");
+            tracing::error!(client_secret = %secret, access_token = "sec-tracing-access-token", "token exchange failed [referee tracing]");
         });
     }
 
-    stacktrace::capture_message("referee env: the environment as started", Level::Error);
+    stacktrace::capture_message("the environment as started [referee env]", Level::Error);
 
     if !guard.flush() {
         println!("not flushed");
