@@ -2,4 +2,6 @@
 
 pub(crate) mod credentials;
 pub(crate) mod fields;
+pub(crate) mod remembered;
+pub(crate) mod secrets;
 pub(crate) mod shapes;
