@@ -75,7 +75,14 @@ fn a_value_hidden_once_is_scrubbed_from_later_events() {
     {
         let store = Store::open(&db).unwrap();
         let events = store.query().run().unwrap().events;
-        assert_eq!(events.len(), 2, "{events:#?}");
+        assert_eq!(events.len(), 4, "{events:#?}");
+        // Control: a word hidden after `auth:` in one event is not hidden in later ones.
+        assert!(
+            events
+                .iter()
+                .any(|e| e.message == "names-scenario: still misconfigured later"),
+            "{events:#?}"
+        );
         let later = events
             .iter()
             .find(|e| e.message.contains("retried with"))

@@ -322,14 +322,25 @@ fn build_event(
     // sensitive `name=value` pairs, in every text. What they hid is scrubbed from the rest.
     let mut found = std::mem::take(&mut p.secrets);
     found.append(&mut hidden);
+    let by_name = found.len();
     let mut by_value = ByValue {
         fields: redactor,
         found,
     };
     texts.each(&mut by_value);
     // Hidden once, hidden everywhere: later events of the process are scrubbed of them too
-    // (another event's source lines quoting a literal passed to a sensitive argument).
-    crate::pipeline::redact::remembered::remember(by_value.found.iter().map(String::as_str));
+    // (another event's source lines quoting a literal passed to a sensitive argument). What
+    // a name hid is remembered; what a pattern found in free text only when it looks like a
+    // secret rather than a word (`auth: failed` must not hide every later `failed`).
+    let (named, by_form) = by_value.found.split_at(by_name);
+    crate::pipeline::redact::remembered::remember(
+        named.iter().map(String::as_str).chain(
+            by_form
+                .iter()
+                .map(String::as_str)
+                .filter(|v| crate::pipeline::redact::remembered::looks_like_a_secret(v)),
+        ),
+    );
     // With the values of the settings that hold secrets (the SMTP password), wherever they
     // are quoted.
     let kept = if keep_hidden_texts {

@@ -84,12 +84,21 @@ fn main() {
             }
         }
         "remembered" => {
+            // A word a pattern hides in its own event is not remembered as a secret.
+            let _ =
+                stacktrace::capture_message("names-scenario: auth: misconfigured", Level::Error);
+            guard.flush();
             let _ = unlock("remembered-literal-9f1c", 3);
             // A later event quoting the literal, captured next to the call that passed it.
             let _ = stacktrace::capture_error(&io::Error::other(format!(
                 "names-scenario: retried with {} and visible-r",
                 "remembered-literal-9f1c"
             )));
+            guard.flush();
+            let _ = stacktrace::capture_message(
+                "names-scenario: still misconfigured later",
+                Level::Error,
+            );
             let _ = canary;
         }
         "crash-crumb" => {

@@ -5,12 +5,14 @@
 //! request), not only from the event that hid it.
 //!
 //! The set holds no secret: each value (and each form a text would quote it in) is kept as
-//! its length, a rolling hash and the first half of its SHA-256. A text is scanned once for
-//! each length held, the rolling hash of each window looked up in a bit filter first; a
-//! window whose hash is held is confirmed by its SHA-256. The set is bounded
-//! ([`MAX_ENTRIES`]); past it, the oldest values are forgotten first.
+//! its length, a hash of its first [`MIN_LEN`] bytes and the first half of a SHA-256 of the
+//! whole, both keyed by a random number drawn once per process. A text is scanned once,
+//! whatever the number and lengths of the values: the rolling hash of each window of
+//! [`MIN_LEN`] bytes is looked up in a bit filter, and only a window whose hash is held is
+//! looked up in the table and confirmed by the SHA-256 of the text from there. The set is
+//! bounded ([`MAX_ENTRIES`]); past it, the oldest values are forgotten first.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, TryLockError};
 use std::time::Duration;
@@ -24,33 +26,45 @@ use crate::model::event::PLACEHOLDER;
 pub(crate) const MAX_ENTRIES: usize = 4096;
 
 /// Values shorter than this are not remembered: hidden in their own event, but a short
-/// value (`true`, `admin`) would hide ordinary words in every later event.
+/// value (`true`, `admin`) would hide ordinary words in every later event. Also the width
+/// of the window a text is scanned with.
 pub(crate) const MIN_LEN: usize = 6;
 
-/// Values longer than this are not remembered (a whole body hidden by its name): the scan
-/// costs a pass per length held.
+/// Values longer than this are not remembered (a whole body hidden by its name).
 const MAX_LEN: usize = 512;
 
-const BASE: u64 = 0x0000_0100_0000_01b3;
-const FILTER_BITS: usize = 1 << 16;
+const FILTER_BITS: usize = 1 << 18;
 
-type Key = (u32, u64);
+/// One form of a remembered value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    /// The hash of its first [`MIN_LEN`] bytes.
+    head: u64,
+    len: u32,
+    digest: [u8; 16],
+}
 
-#[derive(Default)]
 struct Table {
-    digests: HashMap<Key, [u8; 16]>,
+    /// The forms by the hash of their first bytes.
+    by_head: HashMap<u64, Vec<Entry>>,
     /// Oldest first, to forget when full.
-    order: VecDeque<Key>,
-    /// Each length held and how many forms have it.
-    lengths: BTreeMap<u32, u32>,
-    /// One bit per top 16 bits of a held hash.
+    order: VecDeque<Entry>,
+    /// One bit per some bits of a held head hash.
     filter: Vec<u64>,
+    /// The odd multiplier of the rolling hash and the key of the digests: random, so that
+    /// the table tells nothing of the values without them.
+    base: u64,
+    key: [u8; 16],
 }
 
 static TABLE: Lazy<RwLock<Table>> = Lazy::new(|| {
+    let base = rand::random::<u64>() | 1;
     RwLock::new(Table {
+        by_head: HashMap::new(),
+        order: VecDeque::new(),
         filter: vec![0; FILTER_BITS / 64],
-        ..Table::default()
+        base,
+        key: rand::random(),
     })
 });
 
@@ -58,30 +72,118 @@ static TABLE: Lazy<RwLock<Table>> = Lazy::new(|| {
 /// anything pays one load per text.
 static HELD: AtomicUsize = AtomicUsize::new(0);
 
-fn hash_of(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0u64, |h, b| {
-        h.wrapping_mul(BASE).wrapping_add(u64::from(*b))
-    })
+impl Table {
+    fn head_of(&self, bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0u64, |h, b| {
+            h.wrapping_mul(self.base).wrapping_add(u64::from(*b) + 1)
+        })
+    }
+
+    fn digest_of(&self, bytes: &[u8]) -> [u8; 16] {
+        let full = Sha256::new().chain_update(self.key).chain_update(bytes).finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    fn entry_of(&self, bytes: &[u8]) -> Entry {
+        Entry {
+            head: self.head_of(&bytes[..MIN_LEN]),
+            len: bytes.len() as u32,
+            digest: self.digest_of(bytes),
+        }
+    }
+
+    fn filter_slot(hash: u64) -> (usize, u64) {
+        let bit = (hash >> 46) as usize % FILTER_BITS;
+        (bit / 64, 1u64 << (bit % 64))
+    }
+
+    fn insert(&mut self, entry: Entry) -> bool {
+        let same = self.by_head.entry(entry.head).or_default();
+        if same.contains(&entry) {
+            return false;
+        }
+        same.push(entry);
+        self.order.push_back(entry);
+        let (word, bit) = Table::filter_slot(entry.head);
+        self.filter[word] |= bit;
+        true
+    }
+
+    fn forget_oldest(&mut self) {
+        let Some(old) = self.order.pop_front() else {
+            return;
+        };
+        if let Some(same) = self.by_head.get_mut(&old.head) {
+            same.retain(|e| *e != old);
+            if same.is_empty() {
+                self.by_head.remove(&old.head);
+            }
+        }
+    }
+
+    fn refilter(&mut self) {
+        self.filter.iter_mut().for_each(|w| *w = 0);
+        for head in self.by_head.keys() {
+            let (word, bit) = Table::filter_slot(*head);
+            self.filter[word] |= bit;
+        }
+    }
+
+    /// The byte ranges of `text` that are remembered values, in order, overlapping ones
+    /// joined: one pass of a window of [`MIN_LEN`] bytes.
+    fn spans_in(&self, text: &[u8]) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        if text.len() < MIN_LEN {
+            return spans;
+        }
+        let top = (0..MIN_LEN - 1).fold(1u64, |p, _| p.wrapping_mul(self.base));
+        let mut h = self.head_of(&text[..MIN_LEN]);
+        let mut at = 0;
+        loop {
+            let (word, bit) = Table::filter_slot(h);
+            if self.filter[word] & bit != 0 {
+                if let Some(same) = self.by_head.get(&h) {
+                    for e in same {
+                        let end = at + e.len as usize;
+                        if end <= text.len() && self.digest_of(&text[at..end]) == e.digest {
+                            match spans.last_mut() {
+                                Some(last) if at <= last.1 => last.1 = last.1.max(end),
+                                _ => spans.push((at, end)),
+                            }
+                        }
+                    }
+                }
+            }
+            if at + MIN_LEN >= text.len() {
+                break;
+            }
+            h = h
+                .wrapping_sub((u64::from(text[at]) + 1).wrapping_mul(top))
+                .wrapping_mul(self.base)
+                .wrapping_add(u64::from(text[at + MIN_LEN]) + 1);
+            at += 1;
+        }
+        spans
+    }
 }
 
-fn digest_of(bytes: &[u8]) -> [u8; 16] {
-    let full = Sha256::digest(bytes);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
-}
-
-fn filter_slot(hash: u64) -> (usize, u64) {
-    let bit = (hash >> 48) as usize;
-    (bit / 64, 1u64 << (bit % 64))
+/// Whether a value a pattern found in free text looks like a secret rather than a word: it
+/// holds a digit, or a capital after its first letter, or a character other than a letter (a word
+/// after `auth:` in a message, `failed`, is hidden there but not remembered).
+pub(crate) fn looks_like_a_secret(value: &str) -> bool {
+    let v = value.trim();
+    v.chars().any(|c| c.is_ascii_digit())
+        || (v.chars().any(char::is_lowercase) && v.chars().skip(1).any(char::is_uppercase))
+        || v.chars().any(|c| !c.is_alphabetic())
 }
 
 /// Whether a value is worth remembering: long enough to be told from ordinary words, not
-/// so long that it costs every scan, and not made of the placeholder's stars.
+/// so long that it is a whole text, and not made of the placeholder's stars.
 fn worth_remembering(value: &str) -> bool {
     (MIN_LEN..=MAX_LEN).contains(&value.len())
         && !value.bytes().all(|b| b == b'*')
-        && !PLACEHOLDER.contains(value)
         && !value.contains(PLACEHOLDER)
 }
 
@@ -98,57 +200,30 @@ pub(crate) fn remember<'a>(values: impl IntoIterator<Item = &'a str>) {
         forms.extend(
             super::secrets::encoded_forms(value)
                 .into_iter()
-                .filter(|f| f.len() <= MAX_LEN),
+                .filter(|f| (MIN_LEN..=MAX_LEN).contains(&f.len())),
         );
     }
     if forms.is_empty() {
         return;
     }
-    let keys: Vec<(Key, [u8; 16])> = forms
-        .iter()
-        .map(|f| {
-            let b = f.as_bytes();
-            ((b.len() as u32, hash_of(b)), digest_of(b))
-        })
-        .collect();
     let mut table = match TABLE.write() {
         Ok(t) => t,
         Err(poisoned) => poisoned.into_inner(),
     };
     let mut forgot = false;
-    for (key, digest) in keys {
-        if table.digests.insert(key, digest).is_some() {
-            continue;
-        }
-        table.order.push_back(key);
-        *table.lengths.entry(key.0).or_insert(0) += 1;
-        let (word, bit) = filter_slot(key.1);
-        table.filter[word] |= bit;
-        while table.order.len() > MAX_ENTRIES {
-            let Some(old) = table.order.pop_front() else {
-                break;
-            };
-            table.digests.remove(&old);
-            if let Some(n) = table.lengths.get_mut(&old.0) {
-                *n -= 1;
-                if *n == 0 {
-                    table.lengths.remove(&old.0);
-                }
+    for form in &forms {
+        let entry = table.entry_of(form.as_bytes());
+        if table.insert(entry) {
+            while table.order.len() > MAX_ENTRIES {
+                table.forget_oldest();
+                forgot = true;
             }
-            forgot = true;
         }
     }
     if forgot {
-        let Table {
-            filter, digests, ..
-        } = &mut *table;
-        filter.iter_mut().for_each(|w| *w = 0);
-        for key in digests.keys() {
-            let (word, bit) = filter_slot(key.1);
-            filter[word] |= bit;
-        }
+        table.refilter();
     }
-    HELD.store(table.digests.len(), Ordering::Release);
+    HELD.store(table.order.len(), Ordering::Release);
 }
 
 /// Whether nothing is remembered.
@@ -170,54 +245,12 @@ fn read_briefly() -> Option<RwLockReadGuard<'static, Table>> {
     None
 }
 
-/// The byte ranges of `text` that are remembered values, in order, overlapping ones
-/// joined.
-fn spans_in(table: &Table, text: &[u8]) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    for &len in table.lengths.keys() {
-        let len = len as usize;
-        if len == 0 || len > text.len() {
-            continue;
-        }
-        let top = (0..len - 1).fold(1u64, |p, _| p.wrapping_mul(BASE));
-        let mut h = hash_of(&text[..len]);
-        let mut at = 0;
-        loop {
-            let (word, bit) = filter_slot(h);
-            if table.filter[word] & bit != 0 {
-                if let Some(d) = table.digests.get(&(len as u32, h)) {
-                    if *d == digest_of(&text[at..at + len]) {
-                        spans.push((at, at + len));
-                    }
-                }
-            }
-            if at + len >= text.len() {
-                break;
-            }
-            h = h
-                .wrapping_sub(u64::from(text[at]).wrapping_mul(top))
-                .wrapping_mul(BASE)
-                .wrapping_add(u64::from(text[at + len]));
-            at += 1;
-        }
-    }
-    spans.sort_unstable();
-    let mut joined: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
-    for (start, end) in spans {
-        match joined.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => joined.push((start, end)),
-        }
-    }
-    joined
-}
-
 /// Whether a text holds a remembered value.
 pub(crate) fn found_in(text: &str) -> bool {
     if is_empty() || text.is_empty() {
         return false;
     }
-    read_briefly().is_some_and(|t| !spans_in(&t, text.as_bytes()).is_empty())
+    read_briefly().is_some_and(|t| !t.spans_in(text.as_bytes()).is_empty())
 }
 
 /// Replaces every remembered value in `text` with the placeholder.
@@ -228,7 +261,7 @@ pub(crate) fn scrub(text: &mut String) {
     let Some(table) = read_briefly() else {
         return;
     };
-    let spans = spans_in(&table, text.as_bytes());
+    let spans = table.spans_in(text.as_bytes());
     drop(table);
     if spans.is_empty() {
         return;
@@ -256,9 +289,8 @@ pub(crate) fn forget_all() {
         Ok(t) => t,
         Err(p) => p.into_inner(),
     };
-    table.digests.clear();
+    table.by_head.clear();
     table.order.clear();
-    table.lengths.clear();
     table.filter.iter_mut().for_each(|w| *w = 0);
     HELD.store(0, Ordering::Release);
 }
@@ -290,6 +322,16 @@ mod tests {
     }
 
     #[test]
+    fn words_are_told_from_secrets() {
+        for word in ["failed", "expired", "applicant", "Expired"] {
+            assert!(!looks_like_a_secret(word), "{word}");
+        }
+        for secret in ["hunter2", "s3cr3t", "AbCdEfGh", "tok_live_x", "p@ssword"] {
+            assert!(looks_like_a_secret(secret), "{secret}");
+        }
+    }
+
+    #[test]
     fn short_values_and_placeholders_are_not_remembered() {
         remember(["short", "**********", "", "      "]);
         let mut text = "short words stay".to_owned();
@@ -304,8 +346,9 @@ mod tests {
             .collect();
         remember(values.iter().map(String::as_str));
         let table = read_briefly().unwrap();
-        assert!(table.digests.len() <= MAX_ENTRIES);
-        assert_eq!(table.order.len(), table.digests.len());
+        assert!(table.order.len() <= MAX_ENTRIES);
+        let held: usize = table.by_head.values().map(Vec::len).sum();
+        assert_eq!(table.order.len(), held);
         drop(table);
         let mut newest = format!("x {} y", values[values.len() - 1]);
         scrub(&mut newest);
