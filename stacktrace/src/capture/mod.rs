@@ -9,3 +9,4 @@ pub(crate) mod guarded;
 pub(crate) mod inherit;
 pub(crate) mod pending;
 pub(crate) mod trace;
+pub(crate) mod user_hook;

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::capture::trace::RawTrace;
+use crate::capture::user_hook::UserHook;
 use crate::model::breadcrumb::Breadcrumb;
 use crate::model::event::{CapturedCall, EventId, Level, Location};
 
@@ -44,9 +45,19 @@ pub(crate) fn register_secret_source(source: SecretSource) -> bool {
 pub(crate) fn current_secrets(out: &mut Vec<String>) {
     crate::capture::chain::active_secret_texts(out);
     for source in SECRET_SOURCES.iter().map_while(OnceLock::get) {
-        source(out);
+        // What a source added before it panicked is kept: more secrets hide more.
+        SECRET_SOURCE.call(|| source(out));
     }
 }
+
+/// The enrichers and the secret sources, as their panics are said. They are the
+/// integrations' own code, written not to panic; a panic is caught off the panic hook
+/// (inside it nothing can catch it, see [`crate::capture::user_hook`]).
+static ENRICHER: UserHook = UserHook::new("enricher", "the event is kept as it left it");
+static SECRET_SOURCE: UserHook = UserHook::new(
+    "secret source",
+    "the secrets it found before it panicked are kept",
+);
 
 #[derive(Debug)]
 pub(crate) struct PendingEvent {
@@ -97,7 +108,7 @@ impl PendingEvent {
             payload: Value::Null,
         };
         for enrich in ENRICHERS.iter().map_while(OnceLock::get) {
-            enrich(&mut p);
+            ENRICHER.call(|| enrich(&mut p));
         }
         p
     }

@@ -313,8 +313,12 @@ impl Config {
     /// A hook that sees every event, already redacted, just before it is stored: it may
     /// change it and returns `false` to drop it (counted as `filtered`).
     ///
-    /// It runs on the background writer, and in the panic hook for panics: it must not
-    /// panic there (a panic inside a panic hook aborts the process) and should be quick.
+    /// It runs on the background writer, and for a panic on a thread of the crate's while
+    /// the panic hook waits for it (a panic on the panicking thread itself would abort the
+    /// process), so it should be quick and cannot rely on the panicking thread's
+    /// thread-locals. When it panics, the event is kept as it was before the call and
+    /// stderr gets one line naming `before_store` (once per process): a broken filter
+    /// never costs the program its events, nor its life.
     /// Since it sees panics with their frames, setting one makes the panic hook resolve
     /// symbols itself, which the first time in a process means reading debug info.
     ///

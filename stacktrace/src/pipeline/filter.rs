@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::capture::guarded::on_another_thread;
 use crate::capture::pending::PendingEvent;
+use crate::capture::user_hook::UserHook;
 use crate::error::ConfigError;
 use crate::model::event::CrashEvent;
 
@@ -93,11 +95,35 @@ impl Filters {
             || self.messages.iter().any(|r| r.is_match(&p.message))
     }
 
-    /// Runs the `before_store` hook; `false` drops the event.
+    /// Runs the `before_store` hook; `false` drops the event. When the hook panics, the
+    /// event is kept as it was before the call: an error tracker that loses the event
+    /// because its filter broke would hide the failure it is there to show.
     pub(crate) fn keep(&self, event: &mut CrashEvent) -> bool {
-        match &self.before_store {
-            Some(hook) => (hook.0)(event),
-            None => true,
+        let Some(hook) = &self.before_store else {
+            return true;
+        };
+        // The hook may have changed the event part-way when it panicked.
+        let before = event.clone();
+        match BEFORE_STORE.call(|| (hook.0)(event)) {
+            Some(keep) => keep,
+            None => {
+                *event = before;
+                true
+            }
         }
     }
+
+    /// [`keep`](Self::keep) from the panic hook: there a panic of the hook would abort the
+    /// process before anything could catch it, so the hook runs on the thread kept for
+    /// such calls while this one waits. When that thread cannot take it, the event is kept
+    /// without the hook having seen it, as when the hook panics.
+    pub(crate) fn keep_from_panic_hook(&self, event: &mut CrashEvent) -> bool {
+        if self.before_store.is_none() {
+            return true;
+        }
+        on_another_thread(|| self.keep(event)).unwrap_or(true)
+    }
 }
+
+/// The `before_store` hook, as its panics are said.
+static BEFORE_STORE: UserHook = UserHook::new("before_store", "the event is kept as it was");

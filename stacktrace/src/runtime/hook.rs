@@ -4,8 +4,15 @@
 //! The hook builds the finished event (symbols resolved through a cache), appends it to the
 //! journal in one `write` (durable: it survives the process ending once the `write`
 //! returned), and queues it for the background writer, which stores it in the database and
-//! decides its mail. When the writer's queue is full or the writer is not running, the hook
-//! stores the event itself: nothing is dropped for want of room.
+//! decides its mail. A panic whose frames are still addresses may take room past the
+//! queue's bound; when the writer cannot take it even so, it stays in the journal, which
+//! the next open resolves and stores: the panicking thread never reads debug info. A panic
+//! resolved in the hook (see below) that the writer cannot take is stored by the hook
+//! itself. Either way nothing is dropped for want of room.
+//!
+//! A `before_store` hook runs on another thread while this one waits (see
+//! [`crate::pipeline::filter`]): a panic on a thread already in the panic hook aborts the
+//! process, whatever would catch it.
 //!
 //! It cannot panic (a panic inside a panic hook aborts the process): no `unwrap`, no
 //! indexing, no printing macro that panics on a closed stderr. It waits for no lock that a
@@ -46,6 +53,11 @@ impl OurHook {
     fn call(&self, info: &PanicHookInfo<'_>) {
         // Raised by a user's `Debug` while formatting a value for an event, and caught.
         if crate::capture::guarded::formatting_value() {
+            return;
+        }
+        // Raised by a hook the program plugged in, and caught; said once by the caller.
+        let location = || info.location().map(|l| l.to_string());
+        if crate::capture::user_hook::caught_in_user_hook(location) {
             return;
         }
         on_panic(info);
@@ -150,7 +162,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         p.trace = Some(trace);
         (event_from_pending(p, &rt.build), None)
     };
-    if !rt.filters.keep(&mut event) {
+    if !rt.filters.keep_from_panic_hook(&mut event) {
         rt.drops.add(DropReason::Filtered);
         return Ok(());
     }
@@ -191,10 +203,16 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     })) else {
         return Ok(());
     };
-    let Journaled {
-        mut event, trace, ..
-    } = *journaled;
-    resolve(&mut event, trace.as_ref());
+    if journaled.trace.is_some() {
+        // Its frames are still addresses, and resolving them here would read debug info on
+        // the panicking thread. It is durable in the journal already: the next open
+        // resolves and stores it.
+        if !SAID_JOURNAL_ONLY.swap(true, Ordering::SeqCst) {
+            say(JOURNAL_ONLY);
+        }
+        return Ok(());
+    }
+    let Journaled { event, .. } = *journaled;
     let outcome = store.insert(&event).map_err(|e| {
         format!(
             "{}; it is kept in the journal and stored when the database is next opened",
@@ -206,7 +224,13 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Resolves a journaled panic's frames in the hook: when the writer cannot take it.
+static SAID_JOURNAL_ONLY: AtomicBool = AtomicBool::new(false);
+
+const JOURNAL_ONLY: &str = "stacktrace: the event writer could not take a panic; it is kept \
+    in the journal and stored when the database is next opened. Later such panics are not said.";
+
+/// Resolves a panic's frames in the hook: when it could not be journaled and is stored
+/// at once.
 fn resolve(event: &mut CrashEvent, trace: Option<&RawTrace>) {
     crate::pipeline::resolve::modules::resolve_journaled(event, trace, &mut Default::default());
 }

@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,8 @@ impl Job {
 
 /// How many times the panic hook tries the queue's lock before it stores the event itself.
 const HOOK_TRIES: u32 = 100;
+/// How many panics whose frames are still addresses may be queued past the queue's bound.
+const PANIC_ROOM: usize = 256;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -156,7 +159,13 @@ impl Writer {
                 Err(std::sync::TryLockError::WouldBlock) => return Err(event),
             }
         };
-        if q.events >= self.capacity {
+        // A panic still to be resolved is queued past the bound, within `PANIC_ROOM`: the
+        // hook must not resolve it, and only the writer can store it in this process.
+        let room = match event.trace {
+            Some(_) => self.capacity.saturating_add(PANIC_ROOM),
+            None => self.capacity,
+        };
+        if q.events >= room {
             return Err(event);
         }
         q.events += 1;
@@ -346,72 +355,62 @@ enum Queued {
     Journaled(Box<Journaled>),
 }
 
-/// Stores the queued events of `buffers`, leaving its buffers empty.
+/// Stores the queued events of `buffers`, leaving its buffers empty. Each event is built
+/// (or resolved) and filtered under its own guard: a panic there costs that event alone,
+/// never the batch.
 fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool) {
     if buffers.queued.is_empty() {
         return;
     }
-    let journaled = buffers
-        .queued
-        .iter()
-        .filter(|q| matches!(q, Queued::Journaled(_)))
-        .count();
     let Buffers { queued, events, .. } = buffers;
+    events.clear();
     let mut files = crate::pipeline::resolve::modules::ModuleFiles::default();
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        events.clear();
-        for q in queued.drain(..) {
-            match q {
-                Queued::Journaled(j) => {
-                    let Journaled {
-                        mut event,
-                        trace,
-                        secrets,
-                    } = *j;
-                    crate::pipeline::resolve::modules::resolve_journaled(
-                        &mut event,
-                        trace.as_ref(),
-                        &mut files,
-                    );
-                    crate::pipeline::build::add_source_lines(&mut event.frames, &rt.build, secrets);
+    // Journaled events in `events`, and pending events whose building panicked.
+    let mut journaled = 0;
+    let mut unbuilt = 0;
+    for q in queued.drain(..) {
+        match q {
+            Queued::Journaled(j) => {
+                if let Some(event) = finished(rt, *j, &mut files) {
+                    journaled += 1;
                     events.push(event);
                 }
-                Queued::Pending(p) => {
-                    let mut event = event_from_pending(*p, &rt.build);
-                    if rt.filters.keep(&mut event) {
-                        events.push(event);
-                    } else {
-                        rt.drops.add(DropReason::Filtered);
+                // Else it stays in the journal, counted as unstored: the next open
+                // resolves and stores it.
+            }
+            Queued::Pending(p) => {
+                let built = catch_unwind(AssertUnwindSafe(|| event_from_pending(*p, &rt.build)));
+                match built {
+                    Ok(mut event) => {
+                        if rt.filters.keep(&mut event) {
+                            events.push(event);
+                        } else {
+                            rt.drops.add(DropReason::Filtered);
+                        }
                     }
+                    Err(_) => unbuilt += 1,
                 }
             }
         }
-        let n = events.len();
-        let outcomes = rt.sink.persist_batch(events)?;
-        if let Sink::Store(s) = &rt.sink {
-            s.journaled_stored(journaled);
-            // Counts are kept whether or not this bookkeeping succeeds.
-            let _ = s.note_function_failures(events);
+    }
+    let mut failure = (unbuilt > 0).then(|| (unbuilt, "an event could not be built".to_owned()));
+    if !events.is_empty() {
+        let persisted = catch_unwind(AssertUnwindSafe(|| rt.sink.persist_batch(events)));
+        match persisted {
+            Ok(Ok(outcomes)) => after_stored(rt, events, &outcomes, journaled),
+            // Journaled events are not lost when storing fails: they stay counted as
+            // unstored, so the journal keeps them until the next open merges them.
+            Ok(Err((lost, e))) => {
+                let lost = unbuilt + lost.saturating_sub(journaled);
+                failure = Some((lost, crate::diag::error_chain(&e)));
+            }
+            Err(_) => {
+                let lost = unbuilt + events.len().saturating_sub(journaled);
+                failure = Some((lost, "storing a batch panicked".to_owned()));
+            }
         }
-        #[cfg(feature = "mail")]
-        if let Some(mailer) = &rt.mail {
-            mailer.notify(events, &outcomes);
-        }
-        let _ = outcomes;
-        crate::runtime::install::wake_forwarder();
-        events.clear();
-        Ok(n)
-    }));
-    // After a panic part-way, what is left is dropped with the buffers' contents.
-    queued.clear();
+    }
     events.clear();
-    // Journaled events are not lost when storing fails: they stay counted as unstored, so
-    // the journal keeps them until the next open merges them.
-    let failure = match outcome {
-        Ok(Ok(_)) => None,
-        Ok(Err((lost, e))) => Some((lost.saturating_sub(journaled), crate::diag::error_chain(&e))),
-        Err(_) => Some((1, "an event could not be built".to_owned())),
-    };
     if let Some((lost, why)) = failure {
         for _ in 0..lost {
             rt.drops.add(DropReason::StorageError);
@@ -422,4 +421,49 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
             crate::diag::say(&format!("stacktrace: could not store an event: {why}"));
         }
     }
+}
+
+/// A journaled panic with its frames resolved and their source lines added; `None` when
+/// that panicked, leaving the event to the journal.
+fn finished(
+    rt: &Runtime,
+    journaled: Journaled,
+    files: &mut crate::pipeline::resolve::modules::ModuleFiles,
+) -> Option<CrashEvent> {
+    let Journaled {
+        mut event,
+        trace,
+        secrets,
+    } = journaled;
+    catch_unwind(AssertUnwindSafe(|| {
+        crate::pipeline::resolve::modules::resolve_journaled(&mut event, trace.as_ref(), files);
+        crate::pipeline::build::add_source_lines(&mut event.frames, &rt.build, secrets);
+    }))
+    .ok()?;
+    Some(event)
+}
+
+/// What follows a stored batch: the journal told, the failures of `#[capture]` functions
+/// noted, the mailer and the forwarder told. A panic here leaves the events stored.
+fn after_stored(
+    rt: &Runtime,
+    events: &[CrashEvent],
+    outcomes: &[crate::store::InsertOutcome],
+    journaled: usize,
+) {
+    if let Sink::Store(s) = &*rt.sink {
+        s.journaled_stored(journaled);
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if let Sink::Store(s) = &*rt.sink {
+            // Counts are kept whether or not this bookkeeping succeeds.
+            let _ = s.note_function_failures(events);
+        }
+        #[cfg(feature = "mail")]
+        if let Some(mailer) = &rt.mail {
+            mailer.notify(events, outcomes);
+        }
+        let _ = outcomes;
+    }));
+    crate::runtime::install::wake_forwarder();
 }

@@ -23,8 +23,17 @@ use super::events::{self, ResponseError};
 use super::request::RequestState;
 use super::scope::{add_requests_to_events, within, within_shared};
 use super::tracking::{regex_setting, Plan, Tracker, Tracking};
+use crate::capture::user_hook::UserHook;
 use crate::error::ConfigError;
 use crate::runtime::install::runtime;
+
+/// The [`StacktraceLayer::user`] and [`StacktraceLayer::client_addr`] closures, as their
+/// panics are said.
+static USER: UserHook = UserHook::new("user", "the request goes on without a user");
+static CLIENT_ADDR: UserHook = UserHook::new(
+    "client_addr",
+    "the request goes on with the peer's address",
+);
 
 type UserFn = dyn Fn(&Parts) -> Option<Value> + Send + Sync;
 type AddrFn = dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync;
@@ -258,11 +267,16 @@ impl<S> StacktraceService<S> {
         if let Some(plan) = &tracking {
             body_limit = body_limit.max(plan.body_limit());
         }
-        let user = s.user.as_ref().and_then(|f| f(parts));
+        // A closure that panics leaves the request without what it reads, and the request
+        // goes on: it is the program's code, run where the program did not ask for it.
+        let user = s
+            .user
+            .as_ref()
+            .and_then(|f| USER.call(|| f(parts)).flatten());
         let addr = s
             .client_addr
             .as_ref()
-            .and_then(|f| f(parts))
+            .and_then(|f| CLIENT_ADDR.call(|| f(parts)).flatten())
             .map(|a| a.to_string());
         let state = RequestState::new(parts, addr, user, body_limit);
         (Some(Arc::new(state)), tracking, body_limit)

@@ -10,6 +10,7 @@ use super::chunk::{chunks_of, part_marker};
 use super::reporter::{MailReason, Notice, Reporter, StandardReporter};
 use super::subject::{escaped_subject, MAX_SUBJECT_CHARS};
 use super::throttle::Audience;
+use crate::capture::user_hook::UserHook;
 use crate::model::event::CrashEvent;
 use crate::store::Group;
 
@@ -33,12 +34,13 @@ pub(crate) fn subject_of(prefix: &str, reason: MailReason, event: &CrashEvent) -
     escaped_subject(&format!("{prefix}{text}"), MAX_SUBJECT_CHARS)
 }
 
+/// The program's [`Reporter`], as its panics are said.
+static REPORTER: UserHook = UserHook::new("Reporter", "the mail carries the standard report");
+
 /// Renders with the user's reporter, falling back to the standard one if it panics.
 fn rendered(reporter: &dyn Reporter, notice: &Notice<'_>) -> (String, Option<String>) {
-    let user = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        (reporter.text(notice), reporter.html(notice))
-    }));
-    user.unwrap_or_else(|_| {
+    let user = REPORTER.call(|| (reporter.text(notice), reporter.html(notice)));
+    user.unwrap_or_else(|| {
         let mut text = StandardReporter.text(notice);
         text.push_str("\n(The configured reporter panicked; this is the standard report.)\n");
         (text, StandardReporter.html(notice))

@@ -71,6 +71,10 @@ impl<'a> Notice<'a> {
 ///
 /// The event is already redacted: render what you like of it.
 ///
+/// A reporter that panics costs no mail: that mail carries the [`StandardReporter`]'s
+/// report, with a note saying so, and stderr gets one line naming `Reporter` (once per
+/// process). Its panic is not stored as an event.
+///
 /// ```
 /// use stacktrace::mail::{MailConfig, Notice, Reporter};
 ///

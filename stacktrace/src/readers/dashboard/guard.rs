@@ -13,11 +13,16 @@ use axum::response::Response;
 use super::access::{self, Presented, Rules, Verdict, PROXY_HEADERS, TOKEN_COOKIE};
 use super::html::Frame;
 use super::router::{base_of, message_page, Shared};
+use crate::capture::user_hook::UserHook;
 
 /// What a proxied request is told, naming the headers that gave the proxy away.
 const PROXIED: &str = "This request came through a proxy (it carries Forwarded, X-Forwarded-For, \
     X-Forwarded-Host, X-Forwarded-Proto, X-Real-IP or Via), so it may come from anywhere: \
     behind a proxy the dashboard answers only requests that present its token.";
+
+/// The program's [`Dashboard::authorize`](super::Dashboard::authorize) check, as its
+/// panics are said.
+static AUTHORIZE: UserHook = UserHook::new("authorize", "the request is refused");
 
 pub(super) async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
@@ -44,8 +49,11 @@ pub(super) async fn guard(State(s): State<Shared>, req: Request, next: Next) -> 
             cookie: s.cookie.as_deref(),
             loopback: s.loopback,
         };
+        // A check that panics refuses the request, as a check that says no.
         access::verdict(&rules, &presented, || {
-            s.authorize.as_ref().map(|check| check(&parts))
+            s.authorize
+                .as_ref()
+                .map(|check| AUTHORIZE.call(|| check(&parts)).unwrap_or(false))
         })
     };
     // The refusal pages link inside the mount path too, and the cookie is kept to it.

@@ -202,7 +202,9 @@ impl Dashboard {
     /// Lets the application decide who sees the dashboard, with its own login: `check` is
     /// given each request's head and its answer is final, except that a request presenting
     /// the [`token`](Dashboard::token) is served without asking. Like ElmahCore's
-    /// `OnPermissionCheck`.
+    /// `OnPermissionCheck`. A check that panics refuses the request (`403`, or `401` asking
+    /// for the token when there is one) and stderr gets one line naming `authorize`, once
+    /// per process; the server goes on serving.
     ///
     /// ```
     /// # fn f(store: &'static stacktrace::Store) -> axum::Router {
