@@ -323,12 +323,18 @@ fn pair_spans(text: &str, fields: &FieldRedactor, spans: &mut Vec<Range<usize>>)
             continue;
         }
         let value = match c.get(3) {
-            Some(quote) => Some((quoted_value(text, head.end(), quote.as_str()), true)),
+            Some(quote) => Ok((quoted_value(text, head.end(), quote.as_str()), true)),
             None => unquoted_value(text, head.end(), &c[2] == ":", name),
         };
-        let Some((value, quoted)) = value else {
-            continue;
+        // What was read as a value is not read again, hidden or not: the text is read once.
+        let (value, quoted) = match value {
+            Ok(value) => value,
+            Err(end) => {
+                at = at.max(end);
+                continue;
+            }
         };
+        at = at.max(value.end);
         let value = if authorization {
             match authorization_credential(text, value, quoted, named) {
                 Some(credential) => credential,
@@ -405,30 +411,30 @@ const NOT_SECRETS: &[&str] = &[
 ];
 
 /// The span of a value written without quotes after `name` and its separator, at `start`,
-/// and whether it turned out to be quoted inside a wrapper (`Some("x")`). None when what
-/// follows is no value: a path or a time after a `:` (`auth::login`, `https://`, `12:30`),
+/// and whether it turned out to be quoted inside a wrapper (`Some("x")`); or, when what
+/// follows is no value, where the word read ends: a path or a time after a `:` (`auth::login`, `https://`, `12:30`),
 /// a comparison (`==`), a type or a keyword, a call, a variable of the same name.
 fn unquoted_value(
     text: &str,
     start: usize,
     after_colon: bool,
     name: &str,
-) -> Option<(Range<usize>, bool)> {
+) -> Result<(Range<usize>, bool), usize> {
     let rest = &text[start..];
     // A string inside wrappers, as a derived `Debug` writes an `Option` or a newtype.
     let mut inner = start;
     while let Some(len) = wrapper_len(&text[inner..]) {
         inner += len;
     }
-    if inner > start {
-        let quote = ["\\\"", "\\'", "\"", "'"]
-            .into_iter()
-            .find(|q| text[inner..].starts_with(q))?;
-        return Some((quoted_value(text, inner + quote.len(), quote), true));
+    let quote = ["\\\"", "\\'", "\"", "'"]
+        .into_iter()
+        .find(|q| inner > start && text[inner..].starts_with(q));
+    if let Some(quote) = quote {
+        return Ok((quoted_value(text, inner + quote.len(), quote), true));
     }
-    let first = rest.chars().next()?;
+    let first = rest.chars().next().ok_or(start)?;
     if first == '=' || (after_colon && matches!(first, '/' | ':')) {
-        return None;
+        return Err(start);
     }
     let mut end = text.len();
     for (i, c) in rest.char_indices() {
@@ -450,7 +456,10 @@ fn unquoted_value(
         || text[end..].starts_with('<')
         || (code(value) && (value.contains("::") || value.ends_with('(')))
         || last_segment(value).eq_ignore_ascii_case(last_segment(name));
-    (!value.is_empty() && !not_a_value).then_some((start..end, false))
+    if value.is_empty() || not_a_value {
+        return Err(end);
+    }
+    Ok((start..end, false))
 }
 
 /// What follows the last `.` of a name (`password` of `self.password`).
@@ -489,20 +498,18 @@ fn authorization_credential(
             _ => value,
         });
     }
-    let line_end = text[value.end..]
-        .find(['\n', '\r'])
-        .map_or(text.len(), |i| value.end + i);
-    let after = &text[value.end..line_end];
+    let after = &text[value.end..];
     let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
     let scheme = &text[value.clone()];
-    let second = (gap > 0 && gap < after.len()).then(|| {
+    let second = (gap > 0).then(|| {
         let start = value.end + gap;
-        let word = &text[start..line_end];
+        let word = &text[start..];
         (
             start,
             &word[..word.find(char::is_whitespace).unwrap_or(word.len())],
         )
     });
+    let second = second.filter(|(_, word)| !word.is_empty());
     match second {
         // After a scheme, or after a word that is no key before one that is no prose.
         Some((start, word))
@@ -511,7 +518,11 @@ fn authorization_credential(
             // Parameters (`Credential=...,`, `username="..."`): the rest of the line.
             let params = word.trim_end_matches('=').contains('=');
             let end = if params {
-                start + text[start..line_end].trim_end().len()
+                let line = &text[start..];
+                start
+                    + line[..line.find(['\n', '\r']).unwrap_or(line.len())]
+                        .trim_end()
+                        .len()
             } else {
                 start + trim_closers(word).map_or(0, str::len)
             };
