@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The spool file's size at most when none is set: 64 MiB.
+const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
+
 /// Settings of the tracker. Start from [`Config::default()`] or [`Config::from_env()`] and
 /// change what you need:
 ///
@@ -31,6 +34,7 @@ use std::time::Duration;
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
 /// | `exit_flush_timeout` (0 = off) | 2 s | `STACKTRACE_EXIT_FLUSH_MS` (milliseconds) |
 /// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
+/// | `spool_max_bytes` (the spool file, oldest events dropped beyond) | `67108864` (64 MiB) | `STACKTRACE_SPOOL_MAX_BYTES` |
 /// | `release` | empty; `install!()`: the crate's `name@version` | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `source_context` (lines around the app's frames) | `true` | `STACKTRACE_SOURCE_CONTEXT` |
@@ -61,6 +65,7 @@ pub struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) exit_flush_timeout: Duration,
     pub(crate) cache_bytes: u64,
+    pub(crate) spool_max_bytes: u64,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
     pub(crate) source_context: bool,
@@ -100,6 +105,7 @@ impl Default for Config {
             queue_capacity: 1024,
             exit_flush_timeout: Duration::from_secs(2),
             cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
+            spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             release: String::new(),
             capture_env: true,
             source_context: true,
@@ -220,6 +226,14 @@ impl Config {
     /// program beyond the events being written. Smaller is slower to read old events.
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = bytes;
+        self
+    }
+    /// How large the spool file may grow while another process holds the database (see
+    /// [`Guard::spool_path`](crate::Guard::spool_path)); beyond, the oldest spooled events
+    /// are dropped and counted (`spool_full`), so that a program kept from its database for
+    /// long keeps the newest events in bounded space.
+    pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
+        self.spool_max_bytes = bytes;
         self
     }
     /// The program's version, stored in every event's context and naming its sessions (see
@@ -406,6 +420,10 @@ impl Config {
     /// The most memory sled's page cache may hold, about.
     pub fn get_cache_bytes(&self) -> u64 {
         self.cache_bytes
+    }
+    /// The size the spool file may reach before its oldest events are dropped.
+    pub fn get_spool_max_bytes(&self) -> u64 {
+        self.spool_max_bytes
     }
 }
 

@@ -194,6 +194,9 @@ impl Config {
                 "STACKTRACE_CACHE_BYTES" => parse_positive(value)
                     .map(|n| c.cache_bytes = n)
                     .ok_or(bad(POSITIVE)),
+                "STACKTRACE_SPOOL_MAX_BYTES" => parse_positive(value)
+                    .map(|n| c.spool_max_bytes = n)
+                    .ok_or(bad(POSITIVE)),
                 "STACKTRACE_REDACT_FIELDS" => parse_names(value)
                     .map(|names| c.redact_fields.extend(names))
                     .ok_or(bad(NAMES)),
@@ -301,6 +304,14 @@ impl Config {
             });
             self.cache_bytes = d.cache_bytes;
         }
+        if self.spool_max_bytes == 0 {
+            errors.push(ConfigError::InvalidSetting {
+                setting: "spool_max_bytes",
+                value: "0".into(),
+                expected: POSITIVE,
+            });
+            self.spool_max_bytes = d.spool_max_bytes;
+        }
         // Empty is no release; anything else must be a name the store and the tool can show.
         if !self.release.is_empty() {
             if crate::model::release::is_valid(&self.release) {
@@ -395,6 +406,7 @@ mod tests {
             ("STACKTRACE_RATE_LIMIT", "5"),
             ("STACKTRACE_DB", "x/y.db"),
             ("STACKTRACE_CACHE_BYTES", "4194304"),
+            ("STACKTRACE_SPOOL_MAX_BYTES", "1048576"),
             ("STACKTRACE_REDACT_FIELDS", "pin, ssn,,"),
             ("STACKTRACE_EXIT_FLUSH_MS", "250"),
             ("PATH", "/bin"),
@@ -405,6 +417,7 @@ mod tests {
         assert_eq!(c.rate_limit, 5);
         assert_eq!(c.db_path, PathBuf::from("x/y.db"));
         assert_eq!(c.cache_bytes, 4 << 20);
+        assert_eq!(c.spool_max_bytes, 1 << 20);
         assert_eq!(c.redact_fields, ["pin", "ssn"]);
         assert_eq!(c.exit_flush_timeout, std::time::Duration::from_millis(250));
     }

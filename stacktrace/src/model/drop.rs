@@ -25,10 +25,13 @@ pub enum DropReason {
     /// Over the HTTP layer's cap on its own events (server errors, broken links): per
     /// group or in all, a minute.
     HttpLimited,
+    /// The spool file (events written while another process holds the database) reached
+    /// `spool_max_bytes`: its oldest events were dropped to make room.
+    SpoolFull,
 }
 
 /// Every drop reason, in counter order.
-pub const DROP_REASONS: [DropReason; 7] = [
+pub const DROP_REASONS: [DropReason; 8] = [
     DropReason::Disabled,
     DropReason::Sampled,
     DropReason::RateLimited,
@@ -36,6 +39,7 @@ pub const DROP_REASONS: [DropReason; 7] = [
     DropReason::QueueFull,
     DropReason::StorageError,
     DropReason::HttpLimited,
+    DropReason::SpoolFull,
 ];
 
 impl DropReason {
@@ -49,6 +53,7 @@ impl DropReason {
             DropReason::QueueFull => "queue_full",
             DropReason::StorageError => "storage_error",
             DropReason::HttpLimited => "http_limited",
+            DropReason::SpoolFull => "spool_full",
         }
     }
 

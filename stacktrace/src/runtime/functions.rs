@@ -31,7 +31,7 @@ impl CallTotals {
     /// database) keeps its counts in memory.
     pub(crate) fn persist(&mut self, rt: &Runtime) {
         self.last = Some(Instant::now());
-        let Sink::Store(store) = &rt.sink else {
+        let Sink::Store(store) = &*rt.sink else {
             return;
         };
         let mut deltas = Vec::new();

@@ -16,7 +16,7 @@ use crate::sync::lock;
 /// panics included, are in it once the background writer stored them: call [`Guard::flush`] first
 /// to read what was just captured.
 pub fn store() -> Option<&'static Store> {
-    match &runtime()?.sink {
+    match &*runtime()?.sink {
         Sink::Store(s) => Some(s),
         _ => None,
     }
@@ -84,7 +84,7 @@ impl Guard {
 
     /// The spool file events go to while another process holds the database.
     pub fn spool_path(&self) -> Option<&'static Path> {
-        match &runtime()?.sink {
+        match &*runtime()?.sink {
             Sink::Spool(s) => Some(s.path()),
             _ => None,
         }

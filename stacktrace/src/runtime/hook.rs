@@ -146,7 +146,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
     // here, as does a process whose modules could not be listed.
     // So does a program without a build id, whose file no later process could match.
     let journal_addresses = rt.filters.before_store.is_none()
-        && matches!(rt.sink, Sink::Store(_))
+        && matches!(*rt.sink, Sink::Store(_))
         && crate::pipeline::resolve::modules::can_journal_addresses();
     // What redaction hid (the calls' secrets, values hidden by their names, credentials),
     // kept in memory to redact the source lines of the frames the writer resolves.
@@ -166,7 +166,7 @@ fn store_panic(info: &PanicHookInfo<'_>) -> Result<(), String> {
         rt.drops.add(DropReason::Filtered);
         return Ok(());
     }
-    let store = match &rt.sink {
+    let store = match &*rt.sink {
         Sink::Store(store) => store,
         // A spool line is written at once: it is as durable as it needs to be.
         Sink::Spool(spool) => {

@@ -1,7 +1,8 @@
 //! `install()`: the process-wide runtime, its sink, the writer and the hook (the guard it
 //! returns is in the guard module).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use once_cell::sync::OnceCell;
 
@@ -87,6 +88,31 @@ impl Sink {
     }
 }
 
+/// Where events go: the sink chosen at install, until a database held by another process
+/// at install is opened later (see [`reopen_later`]); it reads as the sink in use.
+#[derive(Debug)]
+pub(crate) struct Sinks {
+    first: Sink,
+    later: OnceLock<Sink>,
+}
+
+impl Sinks {
+    fn new(first: Sink) -> Sinks {
+        Sinks {
+            first,
+            later: OnceLock::new(),
+        }
+    }
+}
+
+impl std::ops::Deref for Sinks {
+    type Target = Sink;
+
+    fn deref(&self) -> &Sink {
+        self.later.get().unwrap_or(&self.first)
+    }
+}
+
 /// Everything the capture path needs, set once per process.
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -98,7 +124,8 @@ pub(crate) struct Runtime {
     pub(crate) filters: Filters,
     pub(crate) user_limit: KeyedLimit,
     pub(crate) client_limit: KeyedLimit,
-    pub(crate) sink: Sink,
+    /// Where events go; read as a [`Sink`], the one in use.
+    pub(crate) sink: Sinks,
     pub(crate) writer: Writer,
     /// The background thread: the writer's work, and request tracking's.
     pub(crate) worker: Worker,
@@ -282,7 +309,9 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             Sink::Store(Box::new(store.with_pending_drops(drops.clone())))
         }
         Some(Err(e @ StoreError::Locked { .. })) => {
-            let sink = match Spool::create(&config.db_path) {
+            let spool =
+                Spool::create_capped(&config.db_path, config.spool_max_bytes, drops.clone());
+            let sink = match spool {
                 Ok(spool) => Sink::Spool(spool),
                 Err(spool_error) => {
                     errors.push(InstallError::Store(spool_error));
@@ -331,7 +360,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
             max_payload_bytes: config.max_payload_bytes,
             source: SourceLines::new(config.source_context),
         },
-        sink,
+        sink: Sinks::new(sink),
         writer,
         worker,
         config,
@@ -369,18 +398,8 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         notify_crashes(rt);
     }
     #[cfg(feature = "forward")]
-    if let Some(Runtime {
-        sink: Sink::Store(store),
-        config: Config {
-            forward: Some(forward),
-            ..
-        },
-        ..
-    }) = RUNTIME.get()
-    {
-        if let Some(f) = crate::notify::forward::Forwarder::start(forward, store, &mut errors) {
-            let _ = FORWARDER.set(f);
-        }
+    if let Some(rt) = RUNTIME.get() {
+        start_forwarder(rt, &mut errors);
     }
     if !std::thread::panicking() {
         crate::runtime::hook::install();
@@ -418,19 +437,139 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     for e in &errors {
         crate::diag::say(&format!("stacktrace: {}", crate::diag::error_chain(e)));
     }
-    if let Some(Runtime {
-        sink: Sink::Spool(s),
-        ..
-    }) = RUNTIME.get()
+    if let Some(
+        rt @ Runtime {
+            sink: Sinks {
+                first: Sink::Spool(s),
+                ..
+            },
+            ..
+        },
+    ) = RUNTIME.get()
     {
         crate::diag::say(&format!(
-            "stacktrace: events are written to {} and merged into the database when it is next opened",
-            s.path().display()
+            "stacktrace: events are written to {} and merged into the database as soon as \
+             it is free (tried every {} s)",
+            s.path().display(),
+            REOPEN_EVERY.as_secs()
         ));
+        if let Err(e) = reopen_later(rt) {
+            crate::diag::say(&format!(
+                "stacktrace: cannot start the thread that opens the database once it is free \
+                 ({e}); events are merged into it when it is next opened"
+            ));
+        }
     }
     Guard {
         errors,
         owner: true,
+    }
+}
+
+/// How often a program that spools tries its database again.
+const REOPEN_EVERY: Duration = Duration::from_secs(2);
+
+/// Starts the thread that tries the database every [`REOPEN_EVERY`] while another process
+/// holds it, and once it opens, makes it the sink (see [`adopt`]). It ends then, or when the
+/// database cannot be had at all (damaged and not moved aside).
+fn reopen_later(rt: &'static Runtime) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("stacktrace-reopen".into())
+        .spawn(move || {
+            let mut said = false;
+            loop {
+                std::thread::sleep(REOPEN_EVERY);
+                let mut errors = Vec::new();
+                match open_store(&rt.config, &mut errors) {
+                    Some(Ok(store)) => return adopt(rt, store, &errors),
+                    Some(Err(StoreError::Locked { .. })) => {}
+                    Some(Err(e)) if !said => {
+                        said = true;
+                        crate::diag::say(&format!(
+                            "stacktrace: {}; still spooling, tried again every {} s",
+                            crate::diag::error_chain(&e),
+                            REOPEN_EVERY.as_secs()
+                        ));
+                    }
+                    Some(Err(_)) => {}
+                    None => {
+                        for e in &errors {
+                            crate::diag::say(&format!(
+                                "stacktrace: {}",
+                                crate::diag::error_chain(e)
+                            ));
+                        }
+                        return;
+                    }
+                }
+            }
+        })
+        .map(drop)
+}
+
+/// Makes `store`, opened after install, the sink: events go to it from now on, the spool
+/// is merged into it, and what install starts with a database (this process's session,
+/// the crashes to report, forwarding; request tracking looks for it itself) starts now.
+fn adopt(rt: &'static Runtime, store: Store, said: &[InstallError]) {
+    for e in said {
+        crate::diag::say(&format!("stacktrace: {}", crate::diag::error_chain(e)));
+    }
+    let Sink::Spool(spool) = &rt.sink.first else {
+        return;
+    };
+    store.prepare_journal();
+    let store = store.with_pending_drops(rt.drops.clone());
+    // Most of the spool is merged before the store is seen, so that a reader who finds
+    // it finds the spooled events in it; what is appended meanwhile is merged after.
+    let first = crate::store::merge_spool_from(&store, spool, 0);
+    if rt.sink.later.set(Sink::Store(Box::new(store))).is_err() {
+        return;
+    }
+    let Sink::Store(store) = &*rt.sink else {
+        return;
+    };
+    let merged = first.and_then(|(read, n)| {
+        crate::store::merge_own_spool(store, spool, read).map(|rest| n + rest)
+    });
+    if let Err(e) = crate::runtime::session::begin_stored(store) {
+        crate::diag::say(&format!(
+            "stacktrace: this process's session was not stored: {}",
+            crate::diag::error_chain(&e)
+        ));
+    }
+    #[cfg(any(feature = "mail", feature = "forward"))]
+    notify_crashes(rt);
+    #[cfg(feature = "forward")]
+    {
+        let mut errors = Vec::new();
+        start_forwarder(rt, &mut errors);
+        for e in &errors {
+            crate::diag::say(&format!("stacktrace: {}", crate::diag::error_chain(e)));
+        }
+    }
+    crate::diag::say(&match merged {
+        Ok(n) => format!(
+            "stacktrace: the database {} is open: events are stored in it again, and the \
+             {n} spooled events were merged into it",
+            store.path().display()
+        ),
+        Err(e) => format!(
+            "stacktrace: the database {} is open: events are stored in it again; merging the \
+             spool failed ({}), so the next open merges it",
+            store.path().display(),
+            crate::diag::error_chain(&e)
+        ),
+    });
+}
+
+/// Starts the forwarder when forwarding is set and the database is open.
+#[cfg(feature = "forward")]
+fn start_forwarder(rt: &'static Runtime, errors: &mut Vec<InstallError>) {
+    let (Sink::Store(store), Some(forward)) = (&*rt.sink, rt.config.forward.as_ref()) else {
+        return;
+    };
+    if let Some(f) = crate::notify::forward::Forwarder::start(forward, store, errors) {
+        let _ = FORWARDER.set(f);
     }
 }
 
@@ -439,7 +578,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
 /// starts. They stay waiting when this program has neither.
 #[cfg(any(feature = "mail", feature = "forward"))]
 fn notify_crashes(rt: &Runtime) {
-    let Sink::Store(store) = &rt.sink else {
+    let Sink::Store(store) = &*rt.sink else {
         return;
     };
     #[cfg(feature = "mail")]

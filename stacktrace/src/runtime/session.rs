@@ -39,6 +39,15 @@ pub(crate) fn begin(sink: &Sink, release: &str) -> Result<u64, crate::error::Sto
     Ok(key.started_us)
 }
 
+/// Begins this process's session in `store`, opened after install: the database was held
+/// by another process when [`begin`] ran.
+pub(crate) fn begin_stored(store: &crate::store::Store) -> Result<(), crate::error::StoreError> {
+    match SESSION.get() {
+        Some((key, release)) => store.begin_session(*key, release),
+        None => Ok(()),
+    }
+}
+
 /// Notes an event captured by this process: one of level error or fatal makes the session
 /// errored.
 pub(crate) fn note_event(level: Level) {
@@ -85,7 +94,7 @@ pub(crate) fn end(from_guard: bool) {
     let (Some((key, release)), Some(rt)) = (SESSION.get(), runtime()) else {
         return;
     };
-    if let Sink::Store(store) = &rt.sink {
+    if let Sink::Store(store) = &*rt.sink {
         let now = crate::model::time::now_us();
         let ended = store
             .end_session(*key, release, outcome, now)

@@ -525,7 +525,7 @@ impl Store {
     }
 
     /// Adds dropped-event counts to the persisted counters.
-    pub(crate) fn add_drops(&self, counts: [u64; 6]) -> Result<(), StoreError> {
+    pub(crate) fn add_drops(&self, counts: [u64; DROP_REASONS.len()]) -> Result<(), StoreError> {
         for (reason, n) in DROP_REASONS.iter().zip(counts) {
             if n > 0 {
                 self.counters

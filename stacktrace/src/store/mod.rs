@@ -28,10 +28,10 @@ pub use groups::trends::{Interval, Trend, Window};
 pub(crate) use outbox::OutboxMarks;
 #[cfg_attr(not(feature = "forward"), allow(unused_imports))]
 pub use outbox::{ForwardCounts, Refusal, Unsent};
-pub(crate) use recovery::move_aside;
+pub(crate) use recovery::{move_aside, named_damage, DAMAGE_REMEDY};
 pub use releases::record::{Release, ResolvedIn};
 pub(crate) use releases::sessions::{claim_own, Outcome, SessionKey};
-pub(crate) use spool::Spool;
+pub(crate) use spool::{merge_own as merge_own_spool, merge_own_from as merge_spool_from, Spool};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use tracking::block::{EntryParts, Fnv, Own};
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]

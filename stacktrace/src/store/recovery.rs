@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::StoreError;
+
 /// Removes the snapshot files a killed process left half written, while no process holds
 /// the database.
 ///
@@ -57,6 +59,27 @@ pub(crate) fn is_damage(e: &sled::Error) -> bool {
         sled::Error::Unsupported(_)
         | sled::Error::ReportableBug(_)
         | sled::Error::Corruption { .. } => true,
+    }
+}
+
+/// What to do about a damaged database, as the tool and the dashboard say it: what
+/// [`install`](crate::install()) does with one.
+pub(crate) const DAMAGE_REMEDY: &str =
+    "the next program that installs stacktrace on it moves it aside and starts a fresh database";
+
+/// A read or write of the open database at `db` that ran into damaged pages (which opening
+/// it did not read), as [`StoreError::Corrupt`] naming it; any other error as it is.
+pub(crate) fn named_damage(e: StoreError, db: &Path) -> StoreError {
+    match e {
+        StoreError::Io(sled::Error::Corruption { at, .. }) => StoreError::Corrupt {
+            path: db.to_path_buf(),
+            expected: "pages sled can read".into(),
+            found: format!(
+                "data sled refuses as corrupt (at file offset {})",
+                at.map_or_else(|| "unknown".into(), |at| format!("{at:?}"))
+            ),
+        },
+        other => other,
     }
 }
 

@@ -7,6 +7,12 @@
 //! for later. Events already present (a merge cut short) are not stored twice, and a torn
 //! last line (a crash mid-write) is skipped.
 //!
+//! A program that spools keeps trying its database, and once it opens it merges its own
+//! spool into it ([`merge_own`]). While it spools, its file is held to `spool_max_bytes`:
+//! an event that would grow it past that first drops the oldest events (a quarter of the
+//! cap at least, so that the file is rewritten once per quarter of new events), counted as
+//! [`DropReason::SpoolFull`].
+//!
 //! The same file serves as the journal of panics of a program that holds its database: the
 //! panic hook appends the finished event here, then hands it to the background writer,
 //! which stores it in the database. A `write` reaches the operating system at once, so the
@@ -17,14 +23,16 @@
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::StoreError;
+use crate::model::drop::{DropCounters, DropReason};
 use crate::model::event::CrashEvent;
+use crate::pipeline::resolve::modules::ModuleFiles;
 use crate::store::db::Store;
 
 /// Spooled events stored at once when merging.
@@ -46,6 +54,11 @@ pub(crate) struct Spool {
     appended: AtomicU64,
     /// `appended` when the file was last emptied.
     emptied_at: AtomicU64,
+    /// The file's length, changed under the file's lock.
+    bytes: AtomicU64,
+    /// The size the file may reach, and where the events dropped to keep it are counted;
+    /// none for a journal, which each flush empties.
+    cap: Option<(u64, Arc<DropCounters>)>,
 }
 
 thread_local! {
@@ -62,7 +75,23 @@ const YIELDS: u32 = 200;
 const SLEEPS: u32 = 2_000;
 
 impl Spool {
+    /// A journal for the database at `db` (see [`Store::journal`]): not capped, each flush
+    /// empties it.
     pub(crate) fn create(db: &Path) -> Result<Spool, StoreError> {
+        Spool::create_with(db, None)
+    }
+
+    /// The spool of a program whose database at `db` is held by another process: at most
+    /// `max_bytes`, the oldest events dropped beyond and counted in `drops`.
+    pub(crate) fn create_capped(
+        db: &Path,
+        max_bytes: u64,
+        drops: Arc<DropCounters>,
+    ) -> Result<Spool, StoreError> {
+        Spool::create_with(db, Some((max_bytes, drops)))
+    }
+
+    fn create_with(db: &Path, cap: Option<(u64, Arc<DropCounters>)>) -> Result<Spool, StoreError> {
         let dir = spool_dir(db);
         let err = |path: &Path| {
             let path = path.to_path_buf();
@@ -91,6 +120,8 @@ impl Spool {
             file: Mutex::new(file),
             appended: AtomicU64::new(0),
             emptied_at: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            cap,
         })
     }
 
@@ -131,7 +162,23 @@ impl Spool {
                 }
                 continue;
             };
+            if let Some((max, drops)) = &self.cap {
+                let (len, held) = (line.len() as u64, self.bytes.load(Ordering::SeqCst));
+                if len > *max {
+                    drops.add(DropReason::SpoolFull);
+                    return Ok(());
+                }
+                if held + len > *max {
+                    let keep = (max / 4 * 3).saturating_sub(len);
+                    let (left, dropped) = drop_oldest(&self.path, held, keep).map_err(io)?;
+                    self.bytes.store(left, Ordering::SeqCst);
+                    for _ in 0..dropped {
+                        drops.add(DropReason::SpoolFull);
+                    }
+                }
+            }
             file.write_all(line).map_err(io)?;
+            self.bytes.fetch_add(line.len() as u64, Ordering::SeqCst);
             self.appended.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
@@ -166,6 +213,7 @@ impl Spool {
             && self.emptied_at.load(Ordering::SeqCst) != mark
             && file.set_len(0).is_ok()
         {
+            self.bytes.store(0, Ordering::SeqCst);
             self.emptied_at.store(mark, Ordering::SeqCst);
         }
     }
@@ -199,34 +247,144 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
         if file.try_lock().is_err() {
             continue; // its program is still running
         }
-        // Stored a batch at a time: an old event rewrites the block its id falls in.
-        let mut batch: Vec<CrashEvent> = Vec::new();
-        for line in BufReader::new(&file).split(b'\n') {
-            let line = line.map_err(io)?;
-            let Ok(mut event) = serde_json::from_slice::<CrashEvent>(&line) else {
-                continue;
-            };
-            let repeated = batch.iter().any(|e| e.id == event.id);
-            if !repeated && !store.contains_event(event.id)? {
-                // A panic journaled as return addresses, its program gone before it was
-                // stored: resolved from its modules' files while they are the same build.
-                crate::pipeline::resolve::modules::resolve_journaled(&mut event, None, &mut files);
-                batch.push(event);
-            }
-            if batch.len() == MERGE_BATCH {
-                store.insert_batch(&batch)?;
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            store.insert_batch(&batch)?;
-        }
+        merge_lines(store, &file, true, &mut files, io)?;
         store.flush()?;
         std::fs::remove_file(&path).map_err(io)?;
     }
     // Leave no empty directory behind; another program may have just created a file.
     let _ = std::fs::remove_dir(&dir);
     Ok(())
+}
+
+/// Stores the events of the spool lines `reader` gives that `store` lacks; a last line with
+/// no end is read too when `torn_too` (its writer is gone). Returns the bytes of the lines
+/// read and how many events were stored.
+fn merge_lines(
+    store: &Store,
+    reader: impl Read,
+    torn_too: bool,
+    files: &mut ModuleFiles,
+    io: impl Fn(std::io::Error) -> StoreError,
+) -> Result<(u64, u64), StoreError> {
+    // Stored a batch at a time: an old event rewrites the block its id falls in.
+    let mut batch: Vec<CrashEvent> = Vec::new();
+    let (mut read, mut stored) = (0, 0);
+    let mut reader = BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(&io)?;
+        let whole = line.last() == Some(&b'\n');
+        if n == 0 || !(whole || torn_too) {
+            break;
+        }
+        read += n as u64;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let Ok(mut event) = serde_json::from_slice::<CrashEvent>(text) else {
+            continue;
+        };
+        let repeated = batch.iter().any(|e| e.id == event.id);
+        if !repeated && !store.contains_event(event.id)? {
+            // A panic journaled as return addresses, its program gone before it was
+            // stored: resolved from its modules' files while they are the same build.
+            crate::pipeline::resolve::modules::resolve_journaled(&mut event, None, files);
+            batch.push(event);
+        }
+        if batch.len() == MERGE_BATCH {
+            store.insert_batch(&batch)?;
+            stored += batch.len() as u64;
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        store.insert_batch(&batch)?;
+        stored += batch.len() as u64;
+    }
+    Ok((read, stored))
+}
+
+/// Stores in `store` the events of this program's own spool from byte `from` on, which the
+/// store lacks: before the store is the sink, to merge the most while nothing reads it yet,
+/// and after ([`merge_own`]). Returns where the lines read end and how many were stored.
+pub(crate) fn merge_own_from(
+    store: &Store,
+    spool: &Spool,
+    from: u64,
+) -> Result<(u64, u64), StoreError> {
+    let io = |source| StoreError::Spool {
+        path: spool.path.clone(),
+        source,
+    };
+    let mut file = File::open(&spool.path).map_err(io)?;
+    file.seek(SeekFrom::Start(from)).map_err(io)?;
+    let (read, stored) = merge_lines(store, &file, false, &mut ModuleFiles::default(), io)?;
+    Ok((from + read, stored))
+}
+
+/// Merges the rest of this program's own spool into `store`, from byte `from` on, once new
+/// events go to the store: the lines appended until it became the sink, and those a thread
+/// was appending meanwhile. The file is emptied when nothing was appended since it was
+/// read; a line appended after stays in it, and the next open merges it once this program
+/// ended. Returns how many events were stored.
+pub(crate) fn merge_own(store: &Store, spool: &Spool, mut from: u64) -> Result<u64, StoreError> {
+    let mut stored = 0;
+    for _ in 0..3 {
+        let mark = spool.mark();
+        let (to, n) = merge_own_from(store, spool, from)?;
+        from = to;
+        stored += n;
+        store.flush()?;
+        if spool.mark() == mark {
+            spool.empty_if_unchanged(mark);
+            break;
+        }
+    }
+    Ok(stored)
+}
+
+/// Drops the oldest lines of the spool file at `path`, `held` bytes long, until at most
+/// `keep` bytes are left, cutting at a line's end; returns the bytes left and the lines
+/// dropped. Called under the file's lock: the kept lines are copied to the file's start and
+/// the file cut there, so that the appending handle writes after them.
+fn drop_oldest(path: &Path, held: u64, keep: u64) -> std::io::Result<(u64, u64)> {
+    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
+    let held = held.max(file.metadata()?.len());
+    let want = held.saturating_sub(keep);
+    let mut buf = vec![0u8; 256 << 10];
+    let (mut at, mut lines, mut cut) = (0u64, 0u64, None);
+    while cut.is_none() {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for (i, b) in buf.iter().take(n).enumerate() {
+            if *b == b'\n' {
+                lines += 1;
+                let end = at + i as u64 + 1;
+                if end >= want {
+                    cut = Some(end);
+                    break;
+                }
+            }
+        }
+        at += n as u64;
+    }
+    // No line ends past the cut: what is there is one torn line, dropped whole.
+    let cut = cut.unwrap_or(at);
+    let (mut from, mut to) = (cut, 0u64);
+    loop {
+        file.seek(SeekFrom::Start(from))?;
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        file.seek(SeekFrom::Start(to))?;
+        file.write_all(buf.get(..n).unwrap_or_default())?;
+        from += n as u64;
+        to += n as u64;
+    }
+    file.set_len(to)?;
+    Ok((to, lines))
 }
 
 #[cfg(test)]

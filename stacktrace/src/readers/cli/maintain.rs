@@ -236,8 +236,15 @@ pub(crate) fn serve(db: &Path, a: &ServeArgs) -> Result<(), CliError> {
             ServeError::TokenRequired { addr }.to_string(),
         ));
     }
-    let store = open(db)?;
-    let dashboard = Dashboard::owning(store).token(token.clone());
+    // Opened once to say now what is wrong; then for each request, and closed once idle,
+    // so that a program that uses the database is not kept from it while this runs.
+    match open(db) {
+        Ok(store) => drop(store),
+        Err(e @ (CliError::Locked(_) | CliError::NoDatabase(_))) => return Err(e),
+        // Damaged or unreadable: said here, and on each page, which the server still shows.
+        Err(e) => eprintln!("stacktrace: {e}"),
+    }
+    let dashboard = Dashboard::opening(db).token(token.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -256,6 +263,11 @@ pub(crate) fn serve(db: &Path, a: &ServeArgs) -> Result<(), CliError> {
             format!("?token={token}")
         };
         println!("dashboard on http://{local}/{query} (Ctrl-C stops it)");
+        // On stderr: a script that read the address may have closed stdout.
+        eprintln!(
+            "stacktrace: the database is opened for each request and closed after a second without one: \
+             a program that uses it meanwhile keeps it, and these pages say so until it ends"
+        );
         let _ = io::stdout().flush();
         dashboard
             .serve(listener)

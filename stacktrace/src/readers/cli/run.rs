@@ -29,12 +29,15 @@ pub(crate) enum CliError {
     NoDatabase(PathBuf),
     /// The reader of the output went away (`stacktrace list | head`): not a failure.
     ReaderGone,
+    /// Reading or writing ran into damaged pages (1): said naming the database once it is
+    /// known (see [`dispatch`]).
+    Damaged(StoreError),
 }
 
 impl CliError {
     fn code(&self) -> u8 {
         match self {
-            CliError::Failed(_) => 1,
+            CliError::Failed(_) | CliError::Damaged(_) => 1,
             CliError::Usage(_) => 2,
             CliError::NotFound(_) => 3,
             CliError::Locked(_) => 4,
@@ -49,6 +52,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Failed(m) | CliError::Usage(m) | CliError::NotFound(m) => f.write_str(m),
             CliError::ReaderGone => f.write_str("the output was closed"),
+            CliError::Damaged(e) => f.write_str(&crate::diag::error_chain(e)),
             CliError::Locked(path) => write!(
                 f,
                 "the database {} is held by a running program (sled lets one process open it \
@@ -70,10 +74,10 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Locked { path } => CliError::Locked(path),
-            e @ StoreError::Corrupt { .. } => CliError::Failed(format!(
-                "{e}; the next program that installs stacktrace on it moves it aside and \
-                 starts a fresh database"
-            )),
+            e @ StoreError::Corrupt { .. } => {
+                CliError::Failed(format!("{e}; {}", crate::store::DAMAGE_REMEDY))
+            }
+            e @ StoreError::Io(sled::Error::Corruption { .. }) => CliError::Damaged(e),
             other => CliError::Failed(crate::diag::error_chain(&other)),
         }
     }
@@ -149,6 +153,13 @@ where
 }
 
 fn dispatch(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
+    run_command(cli, out).map_err(|e| match e {
+        CliError::Damaged(e) => crate::store::named_damage(e, &cli.db).into(),
+        other => other,
+    })
+}
+
+fn run_command(cli: &Cli, out: &mut Out) -> Result<(), CliError> {
     let json = cli.json;
     match &cli.command {
         Command::Serve(a) => maintain::serve(&cli.db, a),

@@ -9,6 +9,7 @@ mod guard;
 #[cfg(test)]
 mod hostile_text;
 mod html;
+mod opened;
 mod pages;
 mod releases;
 mod requests_page;

@@ -23,18 +23,25 @@ pub(crate) enum PageError {
     BadInput(String),
     /// Reading the database failed.
     Store(String),
+    /// Reading ran into damaged pages; the database is named once known.
+    Damaged(crate::StoreError),
+    /// Another process holds the database.
+    Held(String),
 }
 
 impl From<crate::StoreError> for PageError {
     fn from(e: crate::StoreError) -> Self {
-        PageError::Store(e.to_string())
+        match e {
+            e @ crate::StoreError::Io(sled::Error::Corruption { .. }) => PageError::Damaged(e),
+            e => PageError::Store(e.to_string()),
+        }
     }
 }
 
 impl From<crate::QueryError> for PageError {
     fn from(e: crate::QueryError) -> Self {
         match e {
-            crate::QueryError::Store(e) => PageError::Store(e.to_string()),
+            crate::QueryError::Store(e) => e.into(),
             other => PageError::BadInput(other.to_string()),
         }
     }

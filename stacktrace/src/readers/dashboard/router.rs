@@ -18,6 +18,7 @@ use super::access;
 use super::event_page;
 use super::guard::guard;
 use super::html::Frame;
+use super::opened::Opened;
 use super::pages::{self, EventsParams, GroupParams, GroupsParams, PageError};
 use super::releases::{self, ReleasesParams};
 use super::requests_page::{self, RequestsParams};
@@ -90,12 +91,14 @@ type Authorize = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 enum StoreRef {
     Static(&'static Store),
     Owned(Box<Store>),
+    /// Opened for requests and closed once idle (`stacktrace serve`).
+    Opened(Arc<Opened>),
 }
 
 impl fmt::Debug for Dashboard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dashboard")
-            .field("store", self.inner_store())
+            .field("store", &self.inner_path())
             .field("token", &self.token.as_ref().map(|_| "**********"))
             .field("loopback", &self.loopback)
             .field("authorize", &self.authorize.as_ref().map(|_| ".."))
@@ -158,10 +161,12 @@ pub(super) struct Inner {
 }
 
 impl Inner {
-    fn store(&self) -> &Store {
+    /// Runs `f` on the store; fails when the database cannot be opened for it.
+    fn with_store<R>(&self, f: impl FnOnce(&Store) -> R) -> Result<R, crate::StoreError> {
         match &self.store {
-            StoreRef::Static(s) => s,
-            StoreRef::Owned(s) => s,
+            StoreRef::Static(s) => Ok(f(s)),
+            StoreRef::Owned(s) => Ok(f(s)),
+            StoreRef::Opened(o) => o.with_store(f),
         }
     }
 }
@@ -180,7 +185,19 @@ impl Dashboard {
         }
     }
 
-    /// A dashboard that owns its store (what `stacktrace serve` does).
+    /// A dashboard over the database at `path`, opened for requests and closed once idle, so
+    /// that a program that uses it gets it back within seconds (what `stacktrace serve`
+    /// does; see the opened module).
+    pub(crate) fn opening(path: &std::path::Path) -> Dashboard {
+        Dashboard {
+            store: StoreRef::Opened(Opened::new(path)),
+            token: None,
+            loopback: None,
+            authorize: None,
+        }
+    }
+
+    /// A dashboard that owns its store.
     pub fn owning(store: Store) -> Dashboard {
         Dashboard {
             store: StoreRef::Owned(Box::new(store)),
@@ -235,10 +252,11 @@ impl Dashboard {
         self
     }
 
-    fn inner_store(&self) -> &Store {
+    fn inner_path(&self) -> &std::path::Path {
         match &self.store {
-            StoreRef::Static(s) => s,
-            StoreRef::Owned(s) => s,
+            StoreRef::Static(s) => s.path(),
+            StoreRef::Owned(s) => s.path(),
+            StoreRef::Opened(o) => o.path(),
         }
     }
 
@@ -259,9 +277,10 @@ impl Dashboard {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let loopback = self
-            .loopback
-            .unwrap_or(matches!(self.store, StoreRef::Owned(_)));
+        let loopback = self.loopback.unwrap_or(matches!(
+            self.store,
+            StoreRef::Owned(_) | StoreRef::Opened(_)
+        ));
         let shared: Shared = Arc::new(Inner {
             store: self.store,
             cookie: self.token.as_deref().map(access::cookie_value_of),
@@ -331,13 +350,22 @@ where
     F: FnOnce(&Store, &Frame) -> Result<String, PageError> + Send + 'static,
 {
     let done = tokio::task::spawn_blocking(move || {
-        let store = s.store();
-        let frame = Frame {
-            base,
-            summary: pages::summary(store),
-        };
-        let result = build(store, &frame);
-        (frame, result)
+        let at = base.clone();
+        s.with_store(|store| {
+            let frame = Frame {
+                base,
+                summary: pages::summary(store),
+            };
+            let result = build(store, &frame).map_err(|e| named_damage(e, store.path()));
+            (frame, result)
+        })
+        .unwrap_or_else(|e| {
+            let frame = Frame {
+                base: at,
+                summary: String::new(),
+            };
+            (frame, Err(unopened(e)))
+        })
     })
     .await;
     match done {
@@ -354,12 +382,46 @@ where
             "Database error",
             &m,
         ),
+        Ok((frame, Err(PageError::Damaged(e)))) => message_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &frame,
+            "Damaged database",
+            &format!("{e}; {}", crate::store::DAMAGE_REMEDY),
+        ),
+        Ok((frame, Err(PageError::Held(m)))) => message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &frame,
+            "Database in use",
+            &m,
+        ),
         Err(_) => message_page(
             StatusCode::INTERNAL_SERVER_ERROR,
             &Frame::default(),
             "Internal error",
             "rendering the page failed",
         ),
+    }
+}
+
+/// A page's failure to read damaged pages, said naming the database at `db`.
+fn named_damage(e: PageError, db: &std::path::Path) -> PageError {
+    match e {
+        PageError::Damaged(e) => PageError::Damaged(crate::store::named_damage(e, db)),
+        other => other,
+    }
+}
+
+/// Why the database could not be opened for a page.
+fn unopened(e: crate::StoreError) -> PageError {
+    match e {
+        crate::StoreError::Locked { path } => PageError::Held(format!(
+            "The database {} is held by a running program (sled lets one process open it at a \
+             time): see its events through the dashboard that program serves. This page shows \
+             them again once it ends.",
+            path.display()
+        )),
+        e @ crate::StoreError::Corrupt { .. } => PageError::Damaged(e),
+        e => PageError::Store(crate::diag::error_chain(&e)),
     }
 }
 
@@ -510,15 +572,18 @@ async fn set_status(
     };
     let fp = fingerprint.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let store = s.store();
-        let r = match (status, form.in_release.as_deref()) {
-            (GroupStatus::Resolved, Some("")) => store.resolve_in_current_release(&fp),
-            (GroupStatus::Resolved, Some(release)) => store.resolve_in_release(&fp, release),
-            _ => store.set_group_status(&fp, status),
-        };
-        // Made durable at once: a server stopped right after must not lose the change.
-        let flushed = store.flush();
-        r.and_then(|g| flushed.map(|()| g))
+        s.with_store(|store| {
+            let r = match (status, form.in_release.as_deref()) {
+                (GroupStatus::Resolved, Some("")) => store.resolve_in_current_release(&fp),
+                (GroupStatus::Resolved, Some(release)) => store.resolve_in_release(&fp, release),
+                _ => store.set_group_status(&fp, status),
+            };
+            // Made durable at once: a server stopped right after must not lose the change.
+            let flushed = store.flush();
+            r.and_then(|g| flushed.map(|()| g))
+                .map_err(|e| crate::store::named_damage(e, store.path()))
+        })
+        .and_then(|r| r)
     })
     .await;
     match done {
