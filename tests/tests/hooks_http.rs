@@ -1,5 +1,6 @@
-//! The HTTP layer's `user` and `client_addr` closures that panic: the request is answered
-//! as it would be without them, and its events are stored.
+//! The HTTP layer's `user` and `client_addr` closures and the dashboard's `authorize`
+//! check that panic: the request is answered as it would be without them (refused, for the
+//! check), and its events are stored.
 
 mod support;
 
@@ -8,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use http::Request;
 use stacktrace::http::StacktraceLayer;
-use stacktrace::{Config, Level};
+use stacktrace::{Config, Dashboard, Level, Store};
 use support::http::{client, empty, events_at, flush, install, send, serve};
 
 async fn panics() -> &'static str {
@@ -91,4 +92,47 @@ async fn closures_that_panic_leave_the_response_and_the_events() {
         all.iter().all(|e| !e.message.contains("closure broke")),
         "{all:#?}"
     );
+}
+
+// Pins: a `Dashboard::authorize` check that panicked unwound out of the dashboard's access
+// guard: the request got no answer at all where a refusal was due.
+#[tokio::test]
+async fn an_authorize_check_that_panics_refuses_the_request() {
+    use tower::ServiceExt;
+
+    let (_dir, db) = support::cli::showcase_db();
+    let store: &'static Store = Box::leak(Box::new(Store::open(&db).expect("open the copy")));
+    let app = Dashboard::new(store)
+        .authorize(|parts: &http::request::Parts| {
+            if parts.headers.contains_key("x-break") {
+                panic!("the check broke");
+            }
+            parts.headers.get("x-role").is_some_and(|r| r == "admin")
+        })
+        .router();
+    let fetch = |broken: bool| {
+        let mut req = Request::get("/")
+            .header("host", "errors.example")
+            .header("x-role", "admin");
+        if broken {
+            req = req.header("x-break", "1");
+        }
+        let req = req.body(axum::body::Body::empty()).unwrap();
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(req).await.expect("router answers");
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 16 << 20)
+                .await
+                .expect("body");
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, body) = fetch(true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!body.contains("checkout declined"), "{body}");
+    // The control: the same request, with a check that returns, is let in.
+    let (status, body) = fetch(false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("checkout declined"), "{body}");
 }
