@@ -81,6 +81,9 @@ pub(crate) struct PendingEvent {
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) extra: BTreeMap<String, Value>,
     pub(crate) payload: Value,
+    /// What the event is grouped by in place of its frames and message, when its source
+    /// knows better (the HTTP layer: the route).
+    pub(crate) grouping: Option<String>,
 }
 
 impl PendingEvent {
@@ -106,6 +109,7 @@ impl PendingEvent {
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),
             payload: Value::Null,
+            grouping: None,
         };
         for enrich in ENRICHERS.iter().map_while(OnceLock::get) {
             ENRICHER.call(|| enrich(&mut p));

@@ -81,6 +81,14 @@ impl MailConfig {
                     }
                     Err(_) => Err(bad("an email address such as errors@example.com")),
                 },
+                "STACKTRACE_SERVER_NAME" => parse_non_empty(value)
+                    .map(|n| c.server_name = Some(n.to_owned()))
+                    .ok_or(bad("a host name")),
+                "STACKTRACE_HTTP_MAIL_LIMIT" => value
+                    .trim()
+                    .parse::<u32>()
+                    .map(|n| c.http_mail_limit = n)
+                    .map_err(|_| bad("a whole number of mails a minute (0: no limit)")),
                 "STACKTRACE_EMAIL_SUBJECT_PREFIX" => {
                     c.subject_prefix = value.to_owned();
                     Ok(())

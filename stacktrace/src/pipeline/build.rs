@@ -12,7 +12,7 @@ use crate::capture::pending::PendingEvent;
 use crate::model::breadcrumb::Breadcrumb;
 use crate::model::event::PLACEHOLDER;
 use crate::model::event::{CapturedCall, CrashEvent, Frame, RuntimeContext};
-use crate::pipeline::fingerprint::fingerprint_of;
+use crate::pipeline::fingerprint::{fingerprint_of, fingerprint_of_key};
 use crate::pipeline::process::ProcessInfo;
 use crate::pipeline::redact::credentials::{
     redact_credentials, redact_credentials_in, redact_credentials_json,
@@ -371,7 +371,10 @@ fn build_event(
         }
     }
 
-    let fingerprint = fingerprint_of(&error_type, &frames, &message);
+    let fingerprint = match &p.grouping {
+        Some(key) => fingerprint_of_key(&error_type, key),
+        None => fingerprint_of(&error_type, &frames, &message),
+    };
     let info = &rt.process;
     let event = CrashEvent {
         id: p.id,

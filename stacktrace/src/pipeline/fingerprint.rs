@@ -35,6 +35,23 @@ pub(crate) fn fingerprint_of(error_type: &str, frames: &[Frame], message: &str) 
         input.push(1);
         input.extend_from_slice(message.as_bytes());
     }
+    remembered_digest(input)
+}
+
+/// SHA-256 (hex) of the error type and a grouping key its source chose in place of frames
+/// and message: the HTTP layer's events are grouped by route, whatever path, host or id
+/// the client sent. Its input is marked apart from those of [`fingerprint_of`].
+pub(crate) fn fingerprint_of_key(error_type: &str, key: &str) -> String {
+    let mut input = Vec::with_capacity(error_type.len() + key.len() + 2);
+    input.extend_from_slice(error_type.as_bytes());
+    input.push(0);
+    input.push(2);
+    input.extend_from_slice(key.as_bytes());
+    remembered_digest(input)
+}
+
+/// The digest of `input`, from this thread's memory when it was computed lately.
+fn remembered_digest(input: Vec<u8>) -> String {
     // A thread whose locals are gone, or a nested use, computes without the memory.
     let remembered = RECENT_FINGERPRINTS
         .try_with(|r| {
@@ -102,6 +119,23 @@ mod tests {
         assert_ne!(fingerprint_of("E", &a, ""), fingerprint_of("E", &b, ""));
         assert_ne!(fingerprint_of("E", &a, ""), fingerprint_of("F", &a, ""));
         assert_ne!(fingerprint_of("E", &[], "x"), fingerprint_of("E", &[], "y"));
+    }
+
+    #[test]
+    fn a_grouping_key_stands_for_frames_and_message() {
+        let a = [frame("app::f", 1, true)];
+        assert_eq!(
+            fingerprint_of_key("http.404", "GET /orders/{id}"),
+            fingerprint_of_key("http.404", "GET /orders/{id}")
+        );
+        assert_ne!(
+            fingerprint_of_key("http.404", "GET /orders/{id}"),
+            fingerprint_of_key("http.404", "GET /users/{id}")
+        );
+        assert_ne!(fingerprint_of_key("E", "x"), fingerprint_of_key("F", "x"));
+        // Never the fingerprint of an event whose message is the key.
+        assert_ne!(fingerprint_of_key("E", "x"), fingerprint_of("E", &[], "x"));
+        assert_ne!(fingerprint_of_key("E", "x"), fingerprint_of("E", &a, "x"));
     }
 
     /// The digest as it was always computed, field by field, with no memory.

@@ -8,8 +8,10 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::broken_links::{verdict, Verdict};
+use super::limit::EventLimit;
 use super::request::RequestState;
 use super::request_redaction::{Redaction, SensitiveBody};
+use super::route::path_pattern;
 use crate::api::capture::{error_type_name, sources_of};
 use crate::capture::pending::PendingEvent;
 use crate::model::event::Level;
@@ -68,12 +70,14 @@ pub(crate) fn server_error(
     state: &RequestState,
     status: http::StatusCode,
     error: Option<&ResponseError>,
+    grouping: &Grouping<'_>,
 ) {
     if state.events.load(Ordering::Relaxed) > 0 {
         return;
     }
     let Some((rt, now)) = admitted() else { return };
     let mut p = PendingEvent::new(now, Level::Error, "http");
+    let route = grouping.route(state);
     match error {
         Some(e) => {
             p.error_type = e.error_type.clone();
@@ -83,10 +87,47 @@ pub(crate) fn server_error(
         None => {
             p.error_type = format!("HTTP {}", status.as_u16());
             p.message = format!("{} {} {}", status, state.method, state.path());
+            // One group per route, not per path: `/orders/1` and `/orders/2` fail alike.
+            p.grouping = Some(format!("{} {route}", state.method));
         }
     }
     p.tags.insert("status".into(), status.as_u16().to_string());
+    p.tags.insert("route".into(), route);
+    if !grouping.admit(&p, now) {
+        return;
+    }
     submit(rt, p, false);
+}
+
+/// How the layer's events are grouped and capped: the route that matched the request, if
+/// the router said it, and the layer's limit.
+pub(crate) struct Grouping<'a> {
+    pub(crate) matched: Option<&'a str>,
+    pub(crate) limit: &'a EventLimit,
+}
+
+impl Grouping<'_> {
+    /// The route template, or the path with its ids replaced.
+    fn route(&self, state: &RequestState) -> String {
+        match self.matched {
+            Some(m) => m.to_owned(),
+            None => path_pattern(state.path()),
+        }
+    }
+
+    /// Whether the layer's limit lets the event be stored; counts the drop when not.
+    fn admit(&self, p: &PendingEvent, now: u64) -> bool {
+        let key = p.grouping.as_deref().unwrap_or(&p.message);
+        match self.limit.admit(&format!("{}\0{key}", p.error_type), now) {
+            Ok(()) => true,
+            Err(reason) => {
+                if let Some(rt) = crate::runtime::install::runtime() {
+                    rt.drops.add(reason);
+                }
+                false
+            }
+        }
+    }
 }
 
 /// Stores a panic of the handler that the panic hook did not (another hook was set after
@@ -104,7 +145,7 @@ pub(crate) fn unstored_panic(state: &RequestState, message: &str) {
 
 /// Stores a 404 as a broken link when a page linked to it (see `broken_links`), for the
 /// managers' mail.
-pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
+pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex], grouping: &Grouping<'_>) {
     let head = &state.head;
     let referer = head.header_text(http::header::REFERER);
     let host = {
@@ -124,7 +165,16 @@ pub(crate) fn broken_link(state: &RequestState, ignorable: &[Regex]) {
     let Some((rt, now)) = admitted() else { return };
     let mut p = PendingEvent::new(now, Level::Warning, "http.404");
     p.error_type = "http.404".into();
-    p.message = format!("{kind} on {host}: {}", state.path());
+    // The host is the client's to choose: kept apart (`extra.host`), out of the message
+    // that titles the event and its mail, and out of its group.
+    p.message = format!("{kind}: {}", state.path());
+    let route = grouping.route(state);
+    p.grouping = Some(format!("{kind} {} {route}", state.method));
+    p.tags.insert("route".into(), route);
+    p.extra.insert("host".into(), Value::String(host));
+    if !grouping.admit(&p, now) {
+        return;
+    }
     // The URLs as stored: credentials and sensitive query fields hidden.
     let nothing = SensitiveBody::Nothing;
     let mut r = Redaction::new(&rt.build.redactor, &rt.config.redact_headers, &nothing);

@@ -19,8 +19,10 @@ use serde_json::Value;
 
 use super::body::{RequestBody, ResponseBody};
 use super::broken_links::DEFAULT_IGNORABLE_404_URLS;
-use super::events::{self, ResponseError};
+use super::events::{self, Grouping, ResponseError};
+use super::limit::{EventLimit, DEFAULT_PER_GROUP, DEFAULT_PER_MINUTE};
 use super::request::RequestState;
+use super::route::matched_route;
 use super::scope::{add_requests_to_events, within, within_shared};
 use super::tracking::{regex_setting, Plan, Tracker, Tracking};
 use crate::capture::user_hook::UserHook;
@@ -30,10 +32,8 @@ use crate::runtime::install::runtime;
 /// The [`StacktraceLayer::user`] and [`StacktraceLayer::client_addr`] closures, as their
 /// panics are said.
 static USER: UserHook = UserHook::new("user", "the request goes on without a user");
-static CLIENT_ADDR: UserHook = UserHook::new(
-    "client_addr",
-    "the request goes on with the peer's address",
-);
+static CLIENT_ADDR: UserHook =
+    UserHook::new("client_addr", "the request goes on with the peer's address");
 
 type UserFn = dyn Fn(&Parts) -> Option<Value> + Send + Sync;
 type AddrFn = dyn Fn(&Parts) -> Option<IpAddr> + Send + Sync;
@@ -45,6 +45,7 @@ struct Settings {
     broken_links: bool,
     server_errors: bool,
     tracking: Option<Arc<Tracking>>,
+    limit: &'static EventLimit,
 }
 
 /// The HTTP integration, as a [`tower::Layer`]: it serves axum, hyper and tonic alike.
@@ -58,6 +59,10 @@ struct Settings {
 /// - answers `500` when the handler panics, and the server keeps serving;
 /// - stores a `5xx` response as an event (with the [`ResponseError`] the response carries);
 /// - stores a `404` reached through a link as a broken link (logger `http.404`);
+/// - groups these events of its own by route (axum's `MatchedPath`, feature
+///   `axum-matched-path`) or by the path with its ids replaced (`/orders/{id}`), never by
+///   the `Host` a client sent, and stores at most
+///   [`event_limits`](StacktraceLayer::event_limits) of them a minute;
 /// - with [`tracking`](StacktraceLayer::tracking), records the request in the tracking
 ///   tree, off the request path.
 ///
@@ -96,6 +101,7 @@ impl std::fmt::Debug for StacktraceLayer {
             .field("broken_links", &s.broken_links)
             .field("server_errors", &s.server_errors)
             .field("tracking", &s.tracking)
+            .field("event_limits", &s.limit.limits())
             .finish()
     }
 }
@@ -108,7 +114,8 @@ impl Default for StacktraceLayer {
 
 impl StacktraceLayer {
     /// A layer with server errors and broken links on, the default ignorable 404 URLs
-    /// (`/favicon.ico`, `/robots.txt`, `/apple-touch-icon*.png`, `*.php`) and no tracking.
+    /// (`/favicon.ico`, `/robots.txt`, `/apple-touch-icon*.png`, `*.php`), the default
+    /// [`event_limits`](StacktraceLayer::event_limits) and no tracking.
     pub fn new() -> Self {
         StacktraceLayer {
             settings: Arc::new(Settings {
@@ -121,6 +128,7 @@ impl StacktraceLayer {
                 broken_links: true,
                 server_errors: true,
                 tracking: None,
+                limit: EventLimit::shared(DEFAULT_PER_GROUP, DEFAULT_PER_MINUTE),
             }),
         }
     }
@@ -137,6 +145,7 @@ impl StacktraceLayer {
                     broken_links: s.broken_links,
                     server_errors: s.server_errors,
                     tracking: s.tracking.clone(),
+                    limit: s.limit,
                 };
                 f(&mut copy);
                 self.settings = Arc::new(copy);
@@ -210,6 +219,21 @@ impl StacktraceLayer {
     /// Whether `5xx` responses are stored (on by default).
     pub fn server_errors(self, on: bool) -> Self {
         self.edit(|s| s.server_errors = on)
+    }
+
+    /// At most how many of the layer's own events (server errors, broken links) are stored
+    /// a minute: `per_group` of one group, `per_minute` in all (default 10 and 100; 0 is no
+    /// limit). Clients decide how many requests fail: past the limit, events are counted as
+    /// dropped ([`DropReason::HttpLimited`](crate::DropReason::HttpLimited)) and mail no one.
+    /// The count is the process's: layers with the same limits share it.
+    ///
+    /// ```
+    /// let layer = stacktrace::http::StacktraceLayer::new().event_limits(5, 50);
+    /// # let _ = layer;
+    /// ```
+    pub fn event_limits(self, per_group: u32, per_minute: u32) -> Self {
+        let limit = EventLimit::shared(per_group, per_minute);
+        self.edit(|s| s.limit = limit)
     }
 
     /// Turns request tracking on, with these settings.
@@ -302,6 +326,7 @@ where
         // Read only for a tracked request, since only its duration is kept.
         let tracking = tracking.map(|plan| (plan, Instant::now()));
         let has_referer = parts.headers.contains_key(http::header::REFERER);
+        let route = matched_route(&parts);
         let body_state = state.as_ref().filter(|_| body_limit > 0).cloned();
         let req = Request::from_parts(parts, RequestBody::new(body, body_state));
         let inner = &mut self.inner;
@@ -323,6 +348,8 @@ where
             tracking,
             server_errors: s.server_errors,
             links: (s.broken_links && has_referer).then(|| s.clone()),
+            route,
+            limit: s.limit,
         }
     }
 }
@@ -347,6 +374,10 @@ pin_project_lite::pin_project! {
         server_errors: bool,
         // The settings, for a request that could be a broken link.
         links: Option<Arc<Settings>>,
+        // The route that matched, when the router said it.
+        route: Option<Arc<str>>,
+        // The cap on the layer's own events.
+        limit: &'static EventLimit,
     }
 }
 
@@ -375,13 +406,18 @@ where
                     Ok(Poll::Pending) => return Poll::Pending,
                     Ok(Poll::Ready(Err(e))) => return Poll::Ready(Err(e)),
                     Ok(Poll::Ready(Ok(res))) => {
+                        let grouping = Grouping {
+                            matched: this.route.as_deref(),
+                            limit: this.limit,
+                        };
                         return Poll::Ready(Ok(finish(
                             res,
                             this.state,
                             this.tracking,
                             *this.server_errors,
                             this.links.as_deref(),
-                        )))
+                            &grouping,
+                        )));
                     }
                     Err(payload) => crate::diag::panic_message(&*payload),
                 }
@@ -437,6 +473,7 @@ fn finish<B>(
     tracking: &Option<(Plan, Instant)>,
     server_errors: bool,
     links: Option<&Settings>,
+    grouping: &Grouping<'_>,
 ) -> Response<ResponseBody<B>> {
     let status = res.status();
     if let Some(state) = state.as_ref() {
@@ -444,11 +481,13 @@ fn finish<B>(
         // since that updates its count twice).
         if status.is_server_error() && server_errors {
             let error = res.extensions().get::<ResponseError>();
-            within_shared(state, || events::server_error(state, status, error));
+            within_shared(state, || {
+                events::server_error(state, status, error, grouping)
+            });
         } else if status == StatusCode::NOT_FOUND {
             if let Some(links) = links {
                 within_shared(state, || {
-                    events::broken_link(state, &links.ignorable_404_urls)
+                    events::broken_link(state, &links.ignorable_404_urls, grouping)
                 });
             }
         }

@@ -17,6 +17,8 @@ pub(crate) struct MailSettings {
     pub(crate) managers: Vec<Mailbox>,
     pub(crate) from: Mailbox,
     pub(crate) subject_prefix: String,
+    /// The server named in subjects (`server_name`); `None`: this machine's host name.
+    pub(crate) server_name: Option<String>,
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) credentials: Option<(String, String)>,
@@ -26,6 +28,7 @@ pub(crate) struct MailSettings {
     #[cfg(feature = "mail-tls")]
     pub(crate) root_certificate: Option<lettre::transport::smtp::client::Certificate>,
     pub(crate) throttle: Duration,
+    pub(crate) http_mail_limit: u32,
     pub(crate) chunk_size: usize,
     pub(crate) queue_capacity: usize,
     pub(crate) drain_timeout: Duration,
@@ -227,6 +230,7 @@ impl MailConfig {
                     managers,
                     from,
                     subject_prefix: self.subject_prefix.clone(),
+                    server_name: self.server_name.clone(),
                     port: port.unwrap_or(tls.default_port()),
                     host,
                     credentials,
@@ -234,6 +238,7 @@ impl MailConfig {
                     #[cfg(feature = "mail-tls")]
                     root_certificate,
                     throttle: self.throttle,
+                    http_mail_limit: self.http_mail_limit,
                     chunk_size: if self.chunk_size == 0 {
                         d.chunk_size
                     } else {

@@ -24,11 +24,25 @@ pub(crate) struct Job {
     pub(crate) unmailed: u64,
 }
 
-/// The subject without its part marker: prefix, reason and the event's title.
-pub(crate) fn subject_of(prefix: &str, reason: MailReason, event: &CrashEvent) -> String {
+/// The subject without its part marker: prefix, reason and the event's title. A broken
+/// link names this server as configured (`server_name`, else the machine's host name),
+/// never the `Host` the request sent: a client could make it say anything, in a mail from
+/// the company's own sender.
+pub(crate) fn subject_of(
+    prefix: &str,
+    server_name: Option<&str>,
+    reason: MailReason,
+    event: &CrashEvent,
+) -> String {
     let text = match reason {
-        // The message already says it: `Broken link on host: /path`.
-        MailReason::BrokenLink => event.title().trim_start_matches("http.404: ").to_owned(),
+        // The message says the kind and the path: `Broken link: /path`.
+        MailReason::BrokenLink => {
+            let server = server_name.unwrap_or(&event.context.hostname);
+            match event.message.split_once(": ") {
+                Some((kind, path)) if !server.is_empty() => format!("{kind} on {server}: {path}"),
+                _ => event.message.clone(),
+            }
+        }
         other => format!("{}: {}", other.label(), event.title()),
     };
     escaped_subject(&format!("{prefix}{text}"), MAX_SUBJECT_CHARS)
@@ -112,7 +126,12 @@ pub(crate) fn messages_of(s: &MailSettings, job: &Job) -> Vec<Message> {
         None => &StandardReporter,
     };
     let (text, html) = rendered(reporter, &notice);
-    let subject = subject_of(&s.subject_prefix, job.reason, &job.event);
+    let subject = subject_of(
+        &s.subject_prefix,
+        s.server_name.as_deref(),
+        job.reason,
+        &job.event,
+    );
     let parts = chunks_of(&text, s.chunk_size);
     let total = parts.len();
     let audience = match job.audience {

@@ -100,6 +100,7 @@ impl PartialEq for ReporterHandle {
 /// | `managers` | none | `STACKTRACE_MANAGERS` (comma-separated) |
 /// | `server_email` | `stacktrace@localhost` | `STACKTRACE_SERVER_EMAIL` |
 /// | `email_subject_prefix` | `[stacktrace] ` | `STACKTRACE_EMAIL_SUBJECT_PREFIX` |
+/// | `server_name` (in broken links' subjects) | this machine's host name | `STACKTRACE_SERVER_NAME` |
 /// | SMTP server, all at once | | `STACKTRACE_SMTP_URL` (`smtp://user:pass@host:port?tls=required`, `smtps://...`) |
 /// | `smtp_host` | `localhost` | `STACKTRACE_SMTP_HOST` |
 /// | `smtp_port` | 25 (587 `required`, 465 `wrapper`) | `STACKTRACE_SMTP_PORT` |
@@ -107,6 +108,7 @@ impl PartialEq for ReporterHandle {
 /// | `smtp_tls` | `none` | `STACKTRACE_SMTP_TLS` (`none`, `opportunistic`, `required`, `wrapper`) |
 /// | `smtp_root_certificate` | none (the webpki roots only) | `STACKTRACE_SMTP_ROOT_CERT` (a PEM file) |
 /// | `mail_throttle` | 10 minutes | `STACKTRACE_MAIL_THROTTLE` (seconds) |
+/// | `http_mail_limit` (a minute, 0 = off) | 10 | `STACKTRACE_HTTP_MAIL_LIMIT` |
 /// | `chunk_size` (characters) | 5000 | `STACKTRACE_MAIL_CHUNK_SIZE` |
 /// | `queue_capacity` (reports) | 100 | `STACKTRACE_MAIL_QUEUE_CAPACITY` |
 /// | `drain_timeout` | 5 seconds | `STACKTRACE_MAIL_DRAIN_TIMEOUT` (seconds) |
@@ -119,6 +121,7 @@ pub struct MailConfig {
     pub(crate) managers: Vec<String>,
     pub(crate) server_email: String,
     pub(crate) subject_prefix: String,
+    pub(crate) server_name: Option<String>,
     pub(crate) smtp_url: Option<String>,
     pub(crate) host: String,
     pub(crate) port: Option<u16>,
@@ -128,6 +131,7 @@ pub struct MailConfig {
     pub(crate) tls: TlsMode,
     pub(crate) root_certificate: Option<PathBuf>,
     pub(crate) throttle: Duration,
+    pub(crate) http_mail_limit: u32,
     pub(crate) chunk_size: usize,
     pub(crate) queue_capacity: usize,
     pub(crate) drain_timeout: Duration,
@@ -145,6 +149,7 @@ impl fmt::Debug for MailConfig {
             .field("managers", &self.managers)
             .field("server_email", &self.server_email)
             .field("subject_prefix", &self.subject_prefix)
+            .field("server_name", &self.server_name)
             .field(
                 "smtp_url",
                 &self.smtp_url.as_deref().map(super::url::hide_password),
@@ -159,6 +164,7 @@ impl fmt::Debug for MailConfig {
             .field("tls", &self.tls)
             .field("root_certificate", &self.root_certificate)
             .field("throttle", &self.throttle)
+            .field("http_mail_limit", &self.http_mail_limit)
             .field("chunk_size", &self.chunk_size)
             .field("queue_capacity", &self.queue_capacity)
             .finish_non_exhaustive()
@@ -172,6 +178,7 @@ impl Default for MailConfig {
             managers: Vec::new(),
             server_email: "stacktrace@localhost".into(),
             subject_prefix: "[stacktrace] ".into(),
+            server_name: None,
             smtp_url: None,
             host: "localhost".into(),
             port: None,
@@ -180,6 +187,7 @@ impl Default for MailConfig {
             tls: TlsMode::None,
             root_certificate: None,
             throttle: Duration::from_secs(600),
+            http_mail_limit: 10,
             chunk_size: 5000,
             queue_capacity: 100,
             drain_timeout: Duration::from_secs(5),
@@ -225,6 +233,13 @@ impl MailConfig {
     /// Put in front of every subject (default `[stacktrace] `).
     pub fn email_subject_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.subject_prefix = prefix.into();
+        self
+    }
+    /// The name of this server in the subjects of broken links' mails, `Broken link on
+    /// NAME: /path` (default: this machine's host name). The `Host` a request sent is the
+    /// client's to choose and never appears in a subject.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
         self
     }
     /// The SMTP server as one URL: `smtp://[user[:password]@]host[:port][?tls=MODE]`, or
@@ -282,6 +297,14 @@ impl MailConfig {
     /// once.
     pub fn mail_throttle(mut self, every: Duration) -> Self {
         self.throttle = every;
+        self
+    }
+    /// At most this many mails a minute about the HTTP layer's own events (broken links,
+    /// its `5xx` events), across groups (default 10; 0: no limit): clients decide how many
+    /// requests fail. A report held back is counted in the group's next mail and in
+    /// [`MailStats::limited`](super::MailStats::limited).
+    pub fn http_mail_limit(mut self, per_minute: u32) -> Self {
+        self.http_mail_limit = per_minute;
         self
     }
     /// Reports longer than this many characters are sent in parts (default 5000).

@@ -28,6 +28,12 @@ pub(crate) struct Mailer {
 /// The logger of the HTTP layer's broken-link events.
 const BROKEN_LINK_LOGGER: &str = "http.404";
 
+/// One of the HTTP layer's own events (broken links and its `5xx` events), whose number
+/// clients decide.
+fn from_http_layer(e: &CrashEvent) -> bool {
+    e.logger == BROKEN_LINK_LOGGER || e.logger == "http"
+}
+
 /// A server error of the HTTP layer: its own `5xx` event (logger `http`, tag `status`), or
 /// an error or panic captured while a request was handled (the request became a `500`).
 fn is_server_error(e: &CrashEvent) -> bool {
@@ -77,7 +83,7 @@ impl Mailer {
     fn start(settings: MailSettings) -> std::io::Result<Mailer> {
         let settings = Arc::new(settings);
         Ok(Mailer {
-            throttle: Mutex::new(Throttle::new(settings.throttle)),
+            throttle: Mutex::new(Throttle::new(settings.throttle, settings.http_mail_limit)),
             sender: Sender::start(settings.clone())?,
             settings,
         })
@@ -110,8 +116,14 @@ impl Mailer {
             let Some(mut throttle) = lock_briefly(&self.throttle) else {
                 continue;
             };
-            let verdict =
-                throttle.occurrence(&e.fingerprint, audience, reason.is_some(), regressed, now);
+            let verdict = throttle.occurrence(
+                &e.fingerprint,
+                audience,
+                reason.is_some(),
+                regressed,
+                from_http_layer(e),
+                now,
+            );
             let (Some(unmailed), Some(reason)) = (verdict, reason) else {
                 continue;
             };
@@ -129,7 +141,9 @@ impl Mailer {
     }
 
     pub(crate) fn stats(&self) -> MailStats {
-        self.sender.stats()
+        let mut stats = self.sender.stats();
+        stats.limited = lock_briefly(&self.throttle).map_or(0, |t| t.limited);
+        stats
     }
 
     /// At exit: waits for queued mails at most `drain_timeout` and says what was left.

@@ -33,6 +33,9 @@ pub struct MailStats {
     pub failed: u64,
     /// Sends tried again after a temporary failure.
     pub retries: u64,
+    /// Reports about the HTTP layer's events held back by `http_mail_limit` (each is told
+    /// in the group's next mail).
+    pub limited: u64,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +103,7 @@ impl Sender {
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
             retries: self.shared.retries.load(Ordering::Relaxed),
+            limited: 0,
         }
     }
 
