@@ -224,8 +224,41 @@ fn request_lines(payload: &Value) -> Vec<String> {
     out
 }
 
+/// The environment's variables in a report, at most about this many characters; the rest
+/// are counted, and shown in full with the event in the dashboard.
+const MAX_ENVIRONMENT_CHARS: usize = 1500;
+/// A variable's value in a report, at most this many characters.
+const MAX_VARIABLE_CHARS: usize = 120;
+
+/// The environment's lines, as many as fit `MAX_ENVIRONMENT_CHARS`: a CI runner's or a
+/// service's environment alone would put a report in two mails.
+fn environment_lines(env: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = 0;
+    for (i, (k, v)) in env.iter().enumerate() {
+        let mut value: String = v.chars().take(MAX_VARIABLE_CHARS).collect();
+        if value.len() < v.len() {
+            value.push('…');
+        }
+        let line = format!("  {k} = {value}");
+        chars += line.chars().count() + 3;
+        if chars > MAX_ENVIRONMENT_CHARS {
+            let left = env.len() - i;
+            out.push(format!(
+                "  ... {left} more variable{} (the event in full shows them)",
+                if left == 1 { "" } else { "s" }
+            ));
+            break;
+        }
+        out.push(line);
+    }
+    out
+}
+
 fn sections_of(n: &Notice<'_>) -> Vec<Section> {
     let e = n.event;
+    // Source lines for the frame where it failed: the first of the app's own.
+    let culprit = e.frames.iter().position(|f| f.in_app);
     let mut s = Vec::new();
     push(&mut s, "Summary", summary_lines(n));
     push(
@@ -247,14 +280,20 @@ fn sections_of(n: &Notice<'_>) -> Vec<Section> {
         "Frames (innermost first, * = application code)",
         e.frames
             .iter()
-            .flat_map(|f| {
+            .enumerate()
+            .flat_map(|(i, f)| {
                 let at = match (&f.file, f.line) {
                     (Some(file), Some(line)) => format!(" at {file}:{line}"),
                     (Some(file), None) => format!(" at {file}"),
                     _ => String::new(),
                 };
                 let head = format!("{} {}{at}", if f.in_app { "*" } else { " " }, f.function);
-                std::iter::once(head).chain(source_lines(f))
+                let source = if Some(i) == culprit {
+                    source_lines(f)
+                } else {
+                    Vec::new()
+                };
+                std::iter::once(head).chain(source)
             })
             .collect(),
     );
@@ -318,7 +357,7 @@ fn sections_of(n: &Notice<'_>) -> Vec<Section> {
             c.thread_id
         ),
     ];
-    env.extend(c.environment.iter().map(|(k, v)| format!("  {k} = {v}")));
+    env.extend(environment_lines(&c.environment));
     push(&mut s, "Environment", env);
     s
 }
@@ -403,6 +442,46 @@ mod tests {
         assert!(text.contains("   13 | }"), "{text}");
         let html = StandardReporter.html(&notice).unwrap();
         assert!(html.contains("&lt;too much&gt;") && !html.contains("<too much>"));
+    }
+
+    // Regression: every in-app frame's source lines and the whole environment put an
+    // ordinary panic's report past one 5,000-character part: two mails for one panic.
+    #[test]
+    fn source_lines_of_the_culprit_only_and_the_environment_capped() {
+        let mut e = CrashEvent::sample(1, "boom");
+        let frame = |function: &str, line: &str| crate::model::event::Frame {
+            function: function.into(),
+            file: Some("src/pay.rs".into()),
+            line: Some(12),
+            in_app: true,
+            source: Some(crate::model::source::SourceContext {
+                pre: vec![],
+                line: line.into(),
+                post: vec![],
+            }),
+        };
+        e.frames = vec![
+            frame("app::pay", "culprit line"),
+            frame("app::main", "caller line"),
+        ];
+        let env = (0..100)
+            .map(|i| {
+                (
+                    format!("VAR_{i:03}"),
+                    format!("value {i} {}", "x".repeat(200)),
+                )
+            })
+            .collect();
+        e.context.environment = std::borrow::Cow::Owned(env);
+        let text = StandardReporter.text(&Notice::new(&e, None, MailReason::NewGroup, 0));
+        assert!(text.contains("culprit line"), "{text}");
+        assert!(!text.contains("caller line"), "{text}");
+        // Control: the caller's frame is listed, without its lines.
+        assert!(text.contains("* app::main at src/pay.rs:12"), "{text}");
+        assert!(text.contains("VAR_000 = value 0 x"), "{text}");
+        assert!(!text.contains("VAR_099"), "{text}");
+        assert!(text.contains("more variables"), "{text}");
+        assert!(text.chars().count() < 3000, "{}", text.chars().count());
     }
 
     #[test]
