@@ -33,13 +33,16 @@ fn start_until(
     loop {
         let mut l = String::new();
         if out.read_line(&mut l).expect("read the scenario") == 0 {
-            panic!("the scenario ended before {line:?}: {seen}");
+            break;
         }
         seen.push_str(&l);
         if l.trim() == line {
             return (child, out, seen);
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the scenario ended before {line:?}: {seen}");
 }
 
 /// The value after `key` on the line of `run`'s output that starts with it.
