@@ -80,7 +80,10 @@ impl Table {
     }
 
     fn digest_of(&self, bytes: &[u8]) -> [u8; 16] {
-        let full = Sha256::new().chain_update(self.key).chain_update(bytes).finalize();
+        let full = Sha256::new()
+            .chain_update(self.key)
+            .chain_update(bytes)
+            .finalize();
         let mut out = [0u8; 16];
         out.copy_from_slice(&full[..16]);
         out
