@@ -345,6 +345,12 @@ pub mod bench {
     pub struct Build(&'static BuildSettings);
 
     impl Build {
+        /// Forgets the values the process remembered as hidden (see the README's "What is
+        /// redacted"), so that a case does not scan for what the cases before it hid.
+        pub fn forget_remembered() {
+            crate::pipeline::redact::remembered::forget_all();
+        }
+
         /// The settings of `config`, as `install` makes them.
         pub fn new(config: &crate::Config) -> Self {
             let redactor =

@@ -132,7 +132,7 @@ fn holds_url(name: &str, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::http::request_redaction::tests::{fields, with};
+    use crate::integrations::http::request_redaction::tests::with;
     use crate::integrations::http::request_redaction::SensitiveBody;
     use crate::pipeline::redact::fields::FieldRedactor;
 

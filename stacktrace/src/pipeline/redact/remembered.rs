@@ -285,8 +285,7 @@ pub(crate) fn scrub(text: &mut String) {
     *text = out;
 }
 
-/// Forgets every value: for tests, which share one process.
-#[cfg(test)]
+/// Forgets every value: for tests and benches, which share one process.
 pub(crate) fn forget_all() {
     let mut table = match TABLE.write() {
         Ok(t) => t,
