@@ -3,7 +3,8 @@
 //!
 //! `outbox`: event id (16 bytes, big-endian, so oldest first) to its [`Unsent`] record.
 //! `forward_failed`: event id to the [`Refusal`] that ended it. The counts are
-//! `forward.sent`, `forward.retried` and `forward.failed.<reason>` in `counters`.
+//! `forward.sent`, `forward.retried`, `forward.rate_limited`, `forward.refused` and
+//! `forward.failed.<reason>` in `counters`.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use crate::store::Store;
 const SENT: &str = "forward.sent";
 const RETRIED: &str = "forward.retried";
 const RATE_LIMITED: &str = "forward.rate_limited";
+const REFUSED: &str = "forward.refused";
 const FAILED_PREFIX: &str = "forward.failed.";
 
 /// What is known of an event not yet taken by the server.
@@ -54,6 +56,11 @@ pub struct ForwardCounts {
     /// Answers that asked for a wait (429, a rate limit), each waited out; not failures.
     #[serde(default)]
     pub rate_limited: u64,
+    /// Answers that refused us as a whole (401, 403, 404, 407: a rotated key, a proxy in
+    /// maintenance), each followed by a pause; the events are kept until `give_up_after`,
+    /// not failed.
+    #[serde(default)]
+    pub refused: u64,
     /// Events given up, by reason (`status_400`, `status_413`, `gave_up`, ...).
     pub failed: BTreeMap<String, u64>,
 }
@@ -170,6 +177,13 @@ impl Store {
         self.count(RATE_LIMITED, 1)
     }
 
+    /// The server refused us as a whole: the event keeps its record (for the give-up age),
+    /// and the answer is counted.
+    pub(crate) fn mark_refused(&self, id: EventId, unsent: &Unsent) -> Result<(), StoreError> {
+        self.outbox.insert(id.to_bytes(), keys::encode(unsent))?;
+        self.count(REFUSED, 1)
+    }
+
     /// The event is given up: out of the outbox, its refusal kept and counted.
     pub(crate) fn mark_failed(&self, id: EventId, refusal: &Refusal) -> Result<(), StoreError> {
         self.forward_failed
@@ -186,7 +200,7 @@ impl Store {
         }
     }
 
-    /// Pending, sent, retried and failed by reason.
+    /// Pending, sent, retried, rate-limited, refused and failed by reason.
     pub fn forward_counts(&self) -> Result<ForwardCounts, StoreError> {
         let read = |name: &str| -> Result<u64, StoreError> {
             Ok(self
@@ -206,6 +220,7 @@ impl Store {
             sent: read(SENT)?,
             retried: read(RETRIED)?,
             rate_limited: read(RATE_LIMITED)?,
+            refused: read(REFUSED)?,
             failed,
         })
     }

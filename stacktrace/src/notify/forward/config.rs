@@ -23,6 +23,7 @@ use crate::model::event::Level;
 /// | `drain_timeout` (at the guard's drop) | 2 seconds | `STACKTRACE_FORWARD_DRAIN_TIMEOUT` (seconds) |
 /// | `root_certificate` | none (the webpki roots only) | `STACKTRACE_FORWARD_ROOT_CERT` (a PEM file) |
 /// | `retry_backoff` | 1 s doubling to 5 min, with jitter | (code only) |
+/// | `refusal_backoff` (401, 403, 404, 407) | 30 s doubling to 30 min, with jitter | (code only) |
 ///
 /// ```
 /// let config = stacktrace::Config::default().forward(
@@ -44,6 +45,8 @@ pub struct ForwardConfig {
     pub(crate) root_certificate: Option<PathBuf>,
     pub(crate) backoff_initial: Duration,
     pub(crate) backoff_max: Duration,
+    pub(crate) refusal_initial: Duration,
+    pub(crate) refusal_max: Duration,
 }
 
 impl fmt::Debug for ForwardConfig {
@@ -80,6 +83,8 @@ impl ForwardConfig {
             root_certificate: None,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            refusal_initial: Duration::from_secs(30),
+            refusal_max: Duration::from_secs(30 * 60),
         }
     }
 
@@ -112,8 +117,9 @@ impl ForwardConfig {
         self
     }
 
-    /// How long an event whose tries fail (network, 5xx) is retried before it is given up
-    /// and counted as failed (default 7 days). A rate limit is waited out, never given up.
+    /// How long an event whose tries fail (network, 5xx, the server refusing us with a
+    /// 401, 403, 404 or 407) is retried before it is given up and counted as failed
+    /// (default 7 days). A rate limit is waited out, never given up.
     pub fn give_up_after(mut self, age: Duration) -> Self {
         self.give_up_after = age;
         self
@@ -138,6 +144,16 @@ impl ForwardConfig {
     pub fn retry_backoff(mut self, initial: Duration, max: Duration) -> Self {
         self.backoff_initial = initial;
         self.backoff_max = max.max(initial);
+        self
+    }
+
+    /// The wait after the server first refuses us as a whole (401, 403, 404 or 407: a
+    /// rotated key, a load balancer in maintenance), doubled after each refusal up to `max`,
+    /// each drawn between half of it and all of it. The events are kept meanwhile, until
+    /// `give_up_after`.
+    pub fn refusal_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.refusal_initial = initial;
+        self.refusal_max = max.max(initial);
         self
     }
 

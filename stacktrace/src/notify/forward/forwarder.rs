@@ -35,26 +35,14 @@ pub(crate) enum Step {
 /// Exponential back-off with jitter: each wait drawn between half and all of the
 /// doubled delay, capped.
 #[derive(Debug)]
-pub(crate) struct Backoff {
+struct Ladder {
     initial: Duration,
     max: Duration,
     failures: u32,
 }
 
-impl Backoff {
-    pub(crate) fn new(config: &ForwardConfig) -> Backoff {
-        Backoff {
-            initial: config.backoff_initial,
-            max: config.backoff_max,
-            failures: 0,
-        }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.failures = 0;
-    }
-
-    pub(crate) fn next_wait(&mut self) -> Duration {
+impl Ladder {
+    fn next_wait(&mut self) -> Duration {
         let factor = 1u32 << self.failures.min(20);
         self.failures = self.failures.saturating_add(1);
         let full = self.initial.saturating_mul(factor).min(self.max);
@@ -62,6 +50,50 @@ impl Backoff {
         full.mul_f64(0.5 + fraction / 2.0)
     }
 }
+
+/// The waits after failed tries: one back-off for failures that pass (network, 5xx),
+/// a longer one for the server refusing us as a whole (401, 403, 404, 407). Both start
+/// again once the server takes an event.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    retry: Ladder,
+    refusal: Ladder,
+}
+
+impl Backoff {
+    pub(crate) fn new(config: &ForwardConfig) -> Backoff {
+        Backoff {
+            retry: Ladder {
+                initial: config.backoff_initial,
+                max: config.backoff_max,
+                failures: 0,
+            },
+            refusal: Ladder {
+                initial: config.refusal_initial,
+                max: config.refusal_max,
+                failures: 0,
+            },
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.retry.failures = 0;
+        self.refusal.failures = 0;
+    }
+
+    /// The wait after a failure that passes (network, timeout, 5xx).
+    pub(crate) fn next_wait(&mut self) -> Duration {
+        self.retry.next_wait()
+    }
+
+    /// The wait after the server refused us as a whole.
+    pub(crate) fn next_refusal_wait(&mut self) -> Duration {
+        self.refusal.next_wait()
+    }
+}
+
+/// Set once the server's refusal of us was said on stderr: once a process.
+static REFUSAL_SAID: AtomicBool = AtomicBool::new(false);
 
 /// One event, sent; what became of it recorded in the store.
 pub(crate) struct Delivery<'a> {
@@ -114,27 +146,51 @@ impl Delivery<'_> {
                 let _ = self.store.mark_failed(id, &refusal);
                 Step::Next
             }
-            Answer::Retry(why) => {
-                let now = to_us(std::time::SystemTime::now());
-                let first = unsent.first_failure_us.unwrap_or(now);
-                let age = Duration::from_micros(now.saturating_sub(first));
-                if age >= self.give_up_after {
-                    let refusal = Refusal {
-                        reason: "gave_up".into(),
-                        answer: why,
-                    };
-                    let _ = self.store.mark_failed(id, &refusal);
+            Answer::Shut { status, answer } => {
+                let Some(record) = self.kept_after_failure(id, unsent, answer) else {
                     return Step::Next;
+                };
+                // Its body is not said: the answer is kept in the outbox's record.
+                if !REFUSAL_SAID.swap(true, Ordering::SeqCst) {
+                    crate::diag::say(&format!(
+                        "stacktrace: the forwarding server refuses our events (HTTP \
+                         {status}): forwarding pauses with a growing back-off and keeps the \
+                         events until give_up_after; check the DSN's key and project, or \
+                         the proxy before the server"
+                    ));
                 }
-                let record = Unsent {
-                    attempts: unsent.attempts.saturating_add(1),
-                    first_failure_us: Some(first),
-                    last_error: why,
+                let _ = self.store.mark_refused(id, &record);
+                Step::Pause(backoff.next_refusal_wait())
+            }
+            Answer::Retry(why) => {
+                let Some(record) = self.kept_after_failure(id, unsent, why) else {
+                    return Step::Next;
                 };
                 let _ = self.store.mark_retried(id, &record);
                 Step::Pause(backoff.next_wait())
             }
         }
+    }
+
+    /// The event's record after a failed try that `why` tells of, or `None` when it failed
+    /// for `give_up_after` already: then it is given up, marked failed.
+    fn kept_after_failure(&self, id: EventId, unsent: &Unsent, why: String) -> Option<Unsent> {
+        let now = to_us(std::time::SystemTime::now());
+        let first = unsent.first_failure_us.unwrap_or(now);
+        let age = Duration::from_micros(now.saturating_sub(first));
+        if age >= self.give_up_after {
+            let refusal = Refusal {
+                reason: "gave_up".into(),
+                answer: why,
+            };
+            let _ = self.store.mark_failed(id, &refusal);
+            return None;
+        }
+        Some(Unsent {
+            attempts: unsent.attempts.saturating_add(1),
+            first_failure_us: Some(first),
+            last_error: why,
+        })
     }
 }
 

@@ -20,7 +20,17 @@ pub(crate) enum Answer {
     Retry(String),
     /// 429, or a rate limit on errors: wait this long, then try again; not a failure.
     Wait(Duration, String),
-    /// 4xx but 408 and 429: the server will never take it.
+    /// 401, 403, 404, 407: the server (or a proxy before it) refuses us, whatever we send
+    /// (a rotated key, a project gone, a load balancer in maintenance): pause with a long
+    /// back-off and keep the events; not the event's fault.
+    Shut {
+        /// The HTTP status.
+        status: u16,
+        /// The status and the start of the body.
+        answer: String,
+    },
+    /// Any other answer that is not 2xx, 408, 429 or 5xx (400, 413): the server will never
+    /// take this event.
     Refused {
         /// The HTTP status.
         status: u16,
@@ -142,6 +152,7 @@ impl Sender {
                 (Answer::Wait(wait, answer), None)
             }
             408 | 500..=599 => (Answer::Retry(answer), retry_after),
+            401 | 403 | 404 | 407 => (Answer::Shut { status, answer }, None),
             _ => (Answer::Refused { status, answer }, None),
         }
     }

@@ -572,3 +572,6 @@ fn the_envelope_parses_with_sentry_types_and_keeps_our_fields() {
     assert!(parsed.contexts.contains_key("os"));
     assert!(lines[2].contains("app::checkout") && lines[2].contains(crate::PLACEHOLDER));
 }
+
+#[path = "refusal_tests.rs"]
+mod refusal_tests;

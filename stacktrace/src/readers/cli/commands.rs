@@ -326,6 +326,7 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
         t.row(vec!["  sent".into(), f.sent.to_string()]);
         t.row(vec!["  retried".into(), f.retried.to_string()]);
         t.row(vec!["  rate limited".into(), f.rate_limited.to_string()]);
+        t.row(vec!["  refused (paused)".into(), f.refused.to_string()]);
         t.row(vec!["  failed".into(), f.failed_total().to_string()]);
         for (reason, n) in &f.failed {
             t.row(vec![format!("    {reason}"), n.to_string()]);
