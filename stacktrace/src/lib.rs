@@ -117,7 +117,7 @@ pub use pipeline::filter::BeforeStore;
 
 // The database.
 pub use store::FunctionStats;
-pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store};
+pub use store::{Group, GroupOrder, GroupPage, GroupStatus, Page, Query, Stats, Store, Trimmed};
 /// Trends: events per hour or day.
 pub use store::{Interval, Trend, Window};
 /// Releases: their health (sessions by outcome) and groups resolved in one.

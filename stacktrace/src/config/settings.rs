@@ -5,6 +5,8 @@ use std::time::Duration;
 
 /// The spool file's size at most when none is set: 64 MiB.
 const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
+/// The disk budget when none is set: 512 MiB.
+const DEFAULT_DISK_BUDGET_BYTES: u64 = 512 << 20;
 
 /// Settings of the tracker. Start from [`Config::default()`] or [`Config::from_env()`] and
 /// change what you need:
@@ -35,6 +37,7 @@ const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
 /// | `exit_flush_timeout` (0 = off) | 2 s | `STACKTRACE_EXIT_FLUSH_MS` (milliseconds) |
 /// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
 /// | `spool_max_bytes` (the spool file, oldest events dropped beyond) | `67108864` (64 MiB) | `STACKTRACE_SPOOL_MAX_BYTES` |
+/// | `disk_budget_bytes` (the database's estimated size; the oldest events of the largest groups removed beyond, 0 = none) | `536870912` (512 MiB) | `STACKTRACE_DISK_BUDGET_BYTES` |
 /// | `release` | empty; `install!()`: the crate's `name@version` | `STACKTRACE_RELEASE` |
 /// | `capture_env` | `true` | `STACKTRACE_CAPTURE_ENV` |
 /// | `source_context` (lines around the app's frames) | `true` | `STACKTRACE_SOURCE_CONTEXT` |
@@ -66,6 +69,7 @@ pub struct Config {
     pub(crate) exit_flush_timeout: Duration,
     pub(crate) cache_bytes: u64,
     pub(crate) spool_max_bytes: u64,
+    pub(crate) disk_budget_bytes: u64,
     pub(crate) release: String,
     pub(crate) capture_env: bool,
     pub(crate) source_context: bool,
@@ -106,6 +110,7 @@ impl Default for Config {
             exit_flush_timeout: Duration::from_secs(2),
             cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            disk_budget_bytes: DEFAULT_DISK_BUDGET_BYTES,
             release: String::new(),
             capture_env: true,
             source_context: true,
@@ -234,6 +239,15 @@ impl Config {
     /// long keeps the newest events in bounded space.
     pub fn spool_max_bytes(mut self, bytes: u64) -> Self {
         self.spool_max_bytes = bytes;
+        self
+    }
+    /// How large the database may grow, as [`Store::estimated_size`](crate::Store::estimated_size)
+    /// counts it; 0 is no bound. Beyond, the background worker removes the oldest events of
+    /// the groups with the most stored events until the estimate is at 90% of the budget,
+    /// keeping each group's first and latest event; groups keep their counts and first and
+    /// last seen. What was removed is counted in the database (`stacktrace stats`).
+    pub fn disk_budget_bytes(mut self, bytes: u64) -> Self {
+        self.disk_budget_bytes = bytes;
         self
     }
     /// The program's version, stored in every event's context and naming its sessions (see
@@ -424,6 +438,10 @@ impl Config {
     /// The size the spool file may reach before its oldest events are dropped.
     pub fn get_spool_max_bytes(&self) -> u64 {
         self.spool_max_bytes
+    }
+    /// The database's disk budget in bytes; 0 when there is none.
+    pub fn get_disk_budget_bytes(&self) -> u64 {
+        self.disk_budget_bytes
     }
 }
 

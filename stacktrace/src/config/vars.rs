@@ -197,6 +197,9 @@ impl Config {
                 "STACKTRACE_SPOOL_MAX_BYTES" => parse_positive(value)
                     .map(|n| c.spool_max_bytes = n)
                     .ok_or(bad(POSITIVE)),
+                "STACKTRACE_DISK_BUDGET_BYTES" => parse_count(value)
+                    .map(|n| c.disk_budget_bytes = n)
+                    .ok_or(bad(COUNT)),
                 "STACKTRACE_REDACT_FIELDS" => parse_names(value)
                     .map(|names| c.redact_fields.extend(names))
                     .ok_or(bad(NAMES)),
@@ -407,6 +410,7 @@ mod tests {
             ("STACKTRACE_DB", "x/y.db"),
             ("STACKTRACE_CACHE_BYTES", "4194304"),
             ("STACKTRACE_SPOOL_MAX_BYTES", "1048576"),
+            ("STACKTRACE_DISK_BUDGET_BYTES", "2097152"),
             ("STACKTRACE_REDACT_FIELDS", "pin, ssn,,"),
             ("STACKTRACE_EXIT_FLUSH_MS", "250"),
             ("PATH", "/bin"),
@@ -418,6 +422,10 @@ mod tests {
         assert_eq!(c.db_path, PathBuf::from("x/y.db"));
         assert_eq!(c.cache_bytes, 4 << 20);
         assert_eq!(c.spool_max_bytes, 1 << 20);
+        assert_eq!(c.disk_budget_bytes, 2 << 20);
+        assert_eq!(Config::default().disk_budget_bytes, 512 << 20);
+        let none = Config::from_vars([("STACKTRACE_DISK_BUDGET_BYTES", "0")]).unwrap();
+        assert_eq!(none.disk_budget_bytes, 0);
         assert_eq!(c.redact_fields, ["pin", "ssn"]);
         assert_eq!(c.exit_flush_timeout, std::time::Duration::from_millis(250));
     }

@@ -393,6 +393,12 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
     {
         errors.push(InstallError::WriterThread(e));
     }
+    if let Some(rt) = RUNTIME.get() {
+        rt.worker
+            .add(Box::new(crate::runtime::budget::BudgetDuty::new(
+                rt.config.disk_budget_bytes,
+            )));
+    }
     #[cfg(any(feature = "mail", feature = "forward"))]
     if let Some(rt) = RUNTIME.get() {
         notify_crashes(rt);

@@ -2,6 +2,7 @@
 //! the background worker that the writer and request tracking share.
 
 pub(crate) mod admission;
+pub(crate) mod budget;
 pub(crate) mod functions;
 pub(crate) mod guard;
 pub(crate) mod hook;

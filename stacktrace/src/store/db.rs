@@ -70,6 +70,9 @@ pub struct Store {
     /// Events stored, as recorded in the database (see the event_count module) and kept up
     /// to date by every write, under the write lock; recorded in the manifest at each flush.
     pub(super) stored: AtomicU64,
+    /// The bytes of the stored event blocks, kept as `stored` is (see the event_count
+    /// module): what the disk budget is held on.
+    pub(super) stored_bytes: AtomicU64,
 }
 
 thread_local! {
@@ -117,8 +120,22 @@ pub struct Stats {
     pub groups: u64,
     /// Events not stored, by reason (`sampled`, `rate_limited`, ...), every reason listed.
     pub dropped: BTreeMap<String, u64>,
-    /// Bytes the database takes on disk.
+    /// Bytes the database takes on disk, as sled counts them: its files, space not yet
+    /// reclaimed included.
     pub size_on_disk: u64,
+    /// The database's size as the disk budget holds it (see [`Store::estimated_size`]).
+    #[serde(default)]
+    pub estimated_size: u64,
+    /// The disk budget the program that writes the database set (0: none, or no program
+    /// with a budget has opened it).
+    #[serde(default)]
+    pub disk_budget: u64,
+    /// Events removed to hold the disk budget.
+    #[serde(default)]
+    pub budget_removed: u64,
+    /// Bytes of event blocks those removals freed.
+    #[serde(default)]
+    pub budget_removed_bytes: u64,
 }
 
 fn is_lock_error(e: &sled::Error) -> bool {
@@ -246,6 +263,7 @@ impl Store {
             journal_unstored: AtomicUsize::new(0),
             write_lock: Mutex::new(()),
             stored: AtomicU64::new(0),
+            stored_bytes: AtomicU64::new(0),
         };
         let kept = store.recorded_count()?;
         *store.stored.get_mut() = match kept {
@@ -273,6 +291,15 @@ impl Store {
         if kept != Some(stored) {
             store.record_count(stored)?;
         }
+        // Read block by block when not kept, or when the count was not right either.
+        *store.stored_bytes.get_mut() = match store.recorded_bytes()? {
+            Some(bytes) if kept == Some(stored) => bytes,
+            _ => {
+                let bytes = store.event_bytes()?;
+                store.record_bytes(bytes)?;
+                bytes
+            }
+        };
         store.rebuild_old_index()?;
         // Before the merge, which skips the events that are stored.
         store.complete_pending()?;
@@ -378,17 +405,22 @@ impl Store {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let _writing = self.writing()?;
         let mut event_batch = sled::Batch::default();
-        let added = self.write_events(&Encoded::new(events), &mut event_batch)?;
+        let written = self.write_events(&Encoded::new(events), &mut event_batch)?;
         let marker = Marker::of(self, events)?;
-        let count = self.stored.load(Ordering::SeqCst).saturating_add(added);
+        let count = self
+            .stored
+            .load(Ordering::SeqCst)
+            .saturating_add(written.events);
+        let bytes = written.bytes_after(self.stored_bytes.load(Ordering::SeqCst));
         let unsent = self.outbox_batch_of(events);
         self.apply_counted_marked(
             &event_batch,
-            count,
+            (count, bytes),
             Some((&marker.key, &marker.ids)),
             unsent.as_ref(),
         )?;
         self.stored.store(count, Ordering::SeqCst);
+        self.stored_bytes.store(bytes, Ordering::SeqCst);
         #[cfg(test)]
         if crate::store::pending::torn_after(crate::store::pending::Stage::Events) {
             return Ok(Vec::new());
@@ -558,7 +590,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Events, groups, drops by reason and size on disk.
+    /// Events, groups, drops by reason, size on disk, and the disk budget with what it
+    /// removed.
     pub fn stats(&self) -> Result<Stats, StoreError> {
         Ok(Stats {
             events: self.event_count()?,
@@ -569,6 +602,10 @@ impl Store {
                 .map(|(r, n)| (r.as_str().to_owned(), n))
                 .collect(),
             size_on_disk: self.db.size_on_disk()?,
+            estimated_size: self.estimated_size(),
+            disk_budget: self.disk_budget()?,
+            budget_removed: self.meta_u64(keys::BUDGET_REMOVED)?,
+            budget_removed_bytes: self.meta_u64(keys::BUDGET_REMOVED_BYTES)?,
         })
     }
 }

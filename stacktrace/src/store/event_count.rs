@@ -1,6 +1,7 @@
-//! The number of events stored, kept in the `meta` tree and changed in the same sled
-//! transaction as the events it counts, so that opening a database reads one key instead of
-//! every block (the manifest check needs the count at each open).
+//! The number of events stored and the bytes of their blocks, kept in the `meta` tree and
+//! changed in the same sled transaction as the events they count, so that opening a
+//! database reads two keys instead of every block (the manifest check needs the count at
+//! each open, the disk budget the bytes).
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
@@ -27,9 +28,14 @@ pub(super) fn from_transaction(e: TransactionError<()>) -> StoreError {
 
 impl Store {
     /// Applies `batch` to the events tree and records `count` as the number of events
-    /// stored, both or neither.
-    pub(super) fn apply_counted(&self, batch: &sled::Batch, count: u64) -> Result<(), StoreError> {
-        self.apply_counted_marked(batch, count, None, None)
+    /// stored and `bytes` as their blocks' size, all or nothing.
+    pub(super) fn apply_counted(
+        &self,
+        batch: &sled::Batch,
+        count: u64,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        self.apply_counted_marked(batch, (count, bytes), None, None)
     }
 
     /// Like [`Store::apply_counted`], writing `marker` (a key and value of the meta tree)
@@ -38,7 +44,7 @@ impl Store {
     pub(super) fn apply_counted_marked(
         &self,
         batch: &sled::Batch,
-        count: u64,
+        (count, bytes): (u64, u64),
         marker: Option<(&[u8], &[u8])>,
         outbox: Option<&sled::Batch>,
     ) -> Result<(), StoreError> {
@@ -46,6 +52,7 @@ impl Store {
         let write = |events: &TransactionalTree, meta: &TransactionalTree| {
             events.apply_batch(batch)?;
             meta.insert(keys::EVENT_COUNT, &count.to_be_bytes())?;
+            meta.insert(keys::EVENT_BYTES, &bytes.to_be_bytes())?;
             if let Some((key, value)) = marker {
                 meta.insert(key, value)?;
             }
@@ -72,6 +79,24 @@ impl Store {
             .meta
             .get(keys::EVENT_COUNT)?
             .map(|v| keys::u64_of(&v)))
+    }
+
+    /// The bytes of the event blocks recorded with the last write; `None` in a database
+    /// written by a version that did not keep them.
+    pub(super) fn recorded_bytes(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .postings
+            .meta
+            .get(keys::EVENT_BYTES)?
+            .map(|v| keys::u64_of(&v)))
+    }
+
+    /// Records `bytes` as the size of the event blocks, after reading them block by block.
+    pub(super) fn record_bytes(&self, bytes: u64) -> Result<(), StoreError> {
+        self.postings
+            .meta
+            .insert(keys::EVENT_BYTES, &bytes.to_be_bytes())?;
+        Ok(())
     }
 
     /// Records `count` as the number of events stored, after counting them block by block.

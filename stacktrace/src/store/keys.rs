@@ -23,6 +23,18 @@ pub(crate) const META: &str = "meta";
 /// In [`META`]: the number of events stored, big-endian u64, written in the same
 /// transaction as the events it counts.
 pub(crate) const EVENT_COUNT: &[u8] = b"events.count";
+/// In [`META`]: the bytes of the stored event blocks, big-endian u64, written with
+/// [`EVENT_COUNT`].
+pub(crate) const EVENT_BYTES: &[u8] = b"events.bytes";
+/// In [`META`]: the disk budget the program that writes the database last set, big-endian
+/// u64 bytes (0: none).
+pub(crate) const DISK_BUDGET: &[u8] = b"budget.bytes";
+/// In [`META`]: the events removed to hold the disk budget, big-endian u64, written in the
+/// same transaction as their removal.
+pub(crate) const BUDGET_REMOVED: &[u8] = b"budget.removed";
+/// In [`META`]: the bytes of event blocks freed to hold the disk budget, as
+/// [`BUDGET_REMOVED`].
+pub(crate) const BUDGET_REMOVED_BYTES: &[u8] = b"budget.removed_bytes";
 /// In [`META`]: prefix of the marker of a stored batch whose events may not be indexed and
 /// grouped yet, followed by a big-endian u64 from sled's id generator; the value is the
 /// batch's ids, 16 big-endian bytes each. Written in the same transaction as the events,

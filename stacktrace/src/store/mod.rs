@@ -1,5 +1,6 @@
 //! The embedded database: events, indexes, groups and counters in sled trees.
 
+mod budget;
 mod db;
 mod event_count;
 mod events;
@@ -17,6 +18,8 @@ mod spool;
 mod tracking;
 pub(crate) mod unnotified;
 
+pub use budget::Trimmed;
+pub(crate) use budget::{low_water, SLICE as BUDGET_SLICE};
 pub(crate) use db::{InsertOutcome, DEFAULT_CACHE_BYTES};
 pub use db::{Stats, Store};
 pub use events::query::{Page, Query};

@@ -141,6 +141,11 @@ impl Block {
         }
     }
 
+    /// Bytes of its stored value.
+    pub(crate) fn size(&self) -> u64 {
+        self.value.len() as u64
+    }
+
     /// How many events it holds.
     pub(crate) fn len(&self) -> usize {
         self.n
@@ -234,13 +239,33 @@ impl<'a> EventReader<'a> {
 
 /// Builds block values from events in id order, copying each event's JSON once.
 #[derive(Default)]
-struct BlockWriter<'a> {
+pub(crate) struct BlockWriter<'a> {
     events: Vec<(EventId, &'a [u8])>,
     bytes: usize,
+    /// Bytes of the block values finished so far.
+    written: u64,
+}
+
+/// What a write does to the events tree: the events it adds (not replacing one of the same
+/// id), and the bytes of block values it writes and takes away (see the event_count module).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub(crate) events: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
+impl Written {
+    /// The bytes stored after the write, from `stored` before it.
+    pub(crate) fn bytes_after(&self, stored: u64) -> u64 {
+        stored
+            .saturating_add(self.bytes_in)
+            .saturating_sub(self.bytes_out)
+    }
 }
 
 impl<'a> BlockWriter<'a> {
-    fn push(&mut self, id: EventId, json: &'a [u8]) {
+    pub(crate) fn push(&mut self, id: EventId, json: &'a [u8]) {
         self.events.push((id, json));
         self.bytes += json.len();
     }
@@ -251,8 +276,13 @@ impl<'a> BlockWriter<'a> {
             && (self.events.len() >= MAX_EVENTS || self.bytes + json.len() > MAX_BYTES)
     }
 
+    /// Bytes of the block values finished so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Adds the finished block to `batch`, and starts an empty one.
-    fn finish(&mut self, batch: &mut sled::Batch) {
+    pub(crate) fn finish(&mut self, batch: &mut sled::Batch) {
         let Some(&(last, _)) = self.events.last() else {
             return;
         };
@@ -270,13 +300,14 @@ impl<'a> BlockWriter<'a> {
         for (_, json) in &self.events {
             value.extend_from_slice(json);
         }
+        self.written += value.len() as u64;
         batch.insert(&last.to_bytes()[..], value);
         self.events.clear();
         self.bytes = 0;
     }
 
     /// Adds an event, closing the block first when the event would not fit in it.
-    fn push_closing(&mut self, id: EventId, json: &'a [u8], batch: &mut sled::Batch) {
+    pub(crate) fn push_closing(&mut self, id: EventId, json: &'a [u8], batch: &mut sled::Batch) {
         if self.no_room_for(json) {
             self.finish(batch);
         }
@@ -342,14 +373,15 @@ impl Store {
 
     /// Adds the writes that store `new` to `batch`: new blocks, and rewrites of the blocks
     /// whose spans the new events fall in. Returns how many events the batch adds: those
-    /// that do not replace a stored one of the same id.
+    /// that do not replace a stored one of the same id, and the bytes written and replaced.
     pub(crate) fn write_events(
         &self,
         new: &Encoded,
         batch: &mut sled::Batch,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Written, StoreError> {
         let spans = &new.spans;
         let mut replaced = 0;
+        let mut written = Written::default();
         let mut i = 0;
         while i < spans.len() {
             match self.block_at_or_after(spans[i].0)? {
@@ -360,6 +392,7 @@ impl Store {
                         out.push_closing(*id, new.json(j), batch);
                     }
                     out.finish(batch);
+                    written.bytes_in += out.written();
                     i = spans.len();
                 }
                 // Between two blocks: new blocks there, up to the next one.
@@ -370,10 +403,12 @@ impl Store {
                         i += 1;
                     }
                     out.finish(batch);
+                    written.bytes_in += out.written();
                 }
                 // Inside a block's span: the block is rewritten with them.
                 Some(block) => {
                     batch.remove(&block.key[..]);
+                    written.bytes_out += block.value.len() as u64;
                     let mut out = BlockWriter::default();
                     let mut k = 0;
                     while k < block.len() || (i < spans.len() && spans[i].0 <= block.last()) {
@@ -400,10 +435,12 @@ impl Store {
                         }
                     }
                     out.finish(batch);
+                    written.bytes_in += out.written();
                 }
             }
         }
-        Ok(spans.len() as u64 - replaced)
+        written.events = spans.len() as u64 - replaced;
+        Ok(written)
     }
 
     /// Visits the stored events with ids in `range`, as their blocks and positions, newest
@@ -469,6 +506,15 @@ impl Store {
         Ok(n)
     }
 
+    /// The bytes of every stored block value, read block by block.
+    pub(crate) fn event_bytes(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self.events.iter() {
+            n += item?.1.len() as u64;
+        }
+        Ok(n)
+    }
+
     /// The id of the `n`-th newest event (0 is the newest), if there are more than `n`.
     pub(crate) fn nth_newest(&self, n: usize) -> Result<Option<EventId>, StoreError> {
         let mut seen = 0;
@@ -509,23 +555,28 @@ impl Store {
     /// Removes the events with ids below `boundary` from the events tree; returns how many.
     pub(crate) fn remove_events_below(&self, boundary: EventId) -> Result<u64, StoreError> {
         let stored = self.stored.load(Ordering::SeqCst);
-        let apply = |batch: sled::Batch, removed: u64| {
+        let bytes = self.stored_bytes.load(Ordering::SeqCst);
+        let apply = |batch: sled::Batch, removed: u64, written: Written| {
             let count = stored.saturating_sub(removed);
-            self.apply_counted(&batch, count)?;
+            let bytes = written.bytes_after(bytes);
+            self.apply_counted(&batch, count, bytes)?;
             self.stored.store(count, Ordering::SeqCst);
+            self.stored_bytes.store(bytes, Ordering::SeqCst);
             Ok::<_, StoreError>(())
         };
+        let mut written = Written::default();
         let mut removed = 0;
         let mut batch = sled::Batch::default();
         let mut in_batch = 0;
         for item in self.events.range(..boundary.to_bytes()) {
             let (k, v) = item?;
             // A damaged block below the boundary goes as well: it is counted as one.
+            written.bytes_out += v.len() as u64;
             removed += Block::parse(&k, v).map_or(1, |b| b.len() as u64);
             batch.remove(k);
             in_batch += 1;
             if in_batch == 4096 {
-                apply(std::mem::take(&mut batch), removed)?;
+                apply(std::mem::take(&mut batch), removed, written)?;
                 in_batch = 0;
             }
         }
@@ -547,9 +598,11 @@ impl Store {
                 }
                 // Under the same key: its newest event stays.
                 out.finish(&mut batch);
+                written.bytes_out += block.value.len() as u64;
+                written.bytes_in += out.written();
             }
         }
-        apply(batch, removed)?;
+        apply(batch, removed, written)?;
         Ok(removed)
     }
 }

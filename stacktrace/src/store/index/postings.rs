@@ -380,10 +380,8 @@ impl<'a> Additions<'a> {
         self.last_text = Some((message, error_type, at));
     }
 
-    /// Writes the additions.
-    pub(crate) fn apply(mut self, postings: &Postings) -> Result<(), sled::Error> {
-        let tree = &postings.runs;
-        let mut batch = sled::Batch::default();
+    /// The ids gathered under each value's key prefix, words included, and the words.
+    fn by_prefix(mut self) -> (Vec<(Vec<u8>, Vec<EventId>)>, HashMap<String, Vec<EventId>>) {
         let mut by_word: HashMap<String, Vec<EventId>> = HashMap::new();
         for ((message, error_type), at) in &self.by_text {
             for w in event_words(message, error_type) {
@@ -400,7 +398,15 @@ impl<'a> Additions<'a> {
         let words = by_word
             .iter()
             .map(|(w, ids)| (prefix(Field::Word, w.as_bytes()), ids.clone()));
-        for (prefix, mut ids) in values.chain(words) {
+        (values.chain(words).collect(), by_word)
+    }
+
+    /// Writes the additions.
+    pub(crate) fn apply(self, postings: &Postings) -> Result<(), sled::Error> {
+        let tree = &postings.runs;
+        let mut batch = sled::Batch::default();
+        let (values, by_word) = self.by_prefix();
+        for (prefix, mut ids) in values {
             ids.sort_unstable();
             ids.dedup();
             let last = tree.scan_prefix(&prefix).next_back().transpose()?;
@@ -534,5 +540,6 @@ impl Iterator for MergedDescending {
     }
 }
 
+mod removal;
 #[cfg(test)]
 mod tests;
