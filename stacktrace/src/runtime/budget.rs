@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::model::event::EventId;
-use crate::runtime::install::{runtime, Sink};
+use crate::runtime::guard::store as current_store;
 use crate::runtime::worker::{Duty, Turn};
 use crate::store::{low_water, Store, BUDGET_SLICE};
 
@@ -30,14 +30,6 @@ pub(crate) struct BudgetDuty {
     resting_until: Option<Instant>,
     /// Whether a failure was said.
     said: bool,
-}
-
-/// The database in use, when the program has one open.
-fn current_store() -> Option<&'static Store> {
-    match &*runtime()?.sink {
-        Sink::Store(store) => Some(store),
-        _ => None,
-    }
 }
 
 impl BudgetDuty {

@@ -64,6 +64,15 @@ impl Store {
         self.meta_u64(keys::DISK_BUDGET)
     }
 
+    /// The events removed to hold the disk budget, and the bytes of event blocks that
+    /// freed, since the database was made.
+    pub fn budget_removed(&self) -> Result<Trimmed, StoreError> {
+        Ok(Trimmed {
+            events: self.meta_u64(keys::BUDGET_REMOVED)?,
+            bytes: self.meta_u64(keys::BUDGET_REMOVED_BYTES)?,
+        })
+    }
+
     /// Records the disk budget the program holds the database to, for readers to show.
     pub(crate) fn record_disk_budget(&self, bytes: u64) -> Result<(), StoreError> {
         if self.disk_budget()? != bytes {

@@ -307,6 +307,10 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
             "groups": s.groups,
             "dropped": s.dropped,
             "size_on_disk": s.size_on_disk,
+            "estimated_size": s.estimated_size,
+            "disk_budget": s.disk_budget,
+            "budget_removed": s.budget_removed,
+            "budget_removed_bytes": s.budget_removed_bytes,
             "forwarded": f,
         }))?;
         return Ok(());
@@ -317,6 +321,16 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
     t.row(vec!["events".into(), s.events.to_string()]);
     t.row(vec!["groups".into(), s.groups.to_string()]);
     t.row(vec!["size on disk".into(), bytes(s.size_on_disk)]);
+    t.row(vec!["estimated size".into(), bytes(s.estimated_size)]);
+    let budget = match s.disk_budget {
+        0 => "none".to_owned(),
+        b => bytes(b),
+    };
+    t.row(vec!["disk budget".into(), budget]);
+    t.row(vec![
+        "removed for the budget".into(),
+        format!("{} ({})", s.budget_removed, bytes(s.budget_removed_bytes)),
+    ]);
     t.row(vec!["dropped".into(), dropped_total.to_string()]);
     for (reason, n) in &s.dropped {
         t.row(vec![format!("  {reason}"), n.to_string()]);

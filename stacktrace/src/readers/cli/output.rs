@@ -7,6 +7,8 @@ use super::args::ColorChoice;
 use crate::readers::wording::{short_title, shortened};
 use crate::{GroupStatus, Level};
 
+pub(crate) use crate::readers::wording::bytes;
+
 /// Where and how to print.
 pub(crate) struct Out {
     pub(crate) w: Box<dyn Write>,
@@ -201,22 +203,6 @@ impl Table {
             line.push_str("  ");
         }
         line.trim_end().to_owned()
-    }
-}
-
-/// `12.3 MiB`.
-pub(crate) fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::html::{self, query_string, Frame};
-use crate::readers::wording::{counted, short_title};
+use crate::readers::wording::{bytes, counted, short_title};
 use crate::{CrashEvent, EventId, GroupOrder, GroupStatus, Interval, Level, Store, Window};
 
 /// Rows on a page of groups or events.
@@ -93,7 +93,8 @@ fn parse_level(s: &str) -> Result<Option<Level>, PageError> {
 
 /// `"42 events · 7 groups"` for the header, counted from the groups (events since purged
 /// included): counting the events tree would read every event's key on every page. A
-/// database that forwards adds `"forwarded: 40 sent · 2 pending · 0 failed"`.
+/// database with a disk budget adds `"1.2 MiB of 512.0 MiB · 300 removed for space"`, one
+/// that forwards `"forwarded: 40 sent · 2 pending · 0 failed"`.
 pub(crate) fn summary(store: &Store) -> String {
     let mut text = match store.group_totals() {
         Ok((groups, events)) => format!(
@@ -103,6 +104,20 @@ pub(crate) fn summary(store: &Store) -> String {
         ),
         Err(_) => String::new(),
     };
+    if let Ok(budget) = store.disk_budget() {
+        if budget > 0 {
+            let _ = write!(
+                text,
+                " · {} of {}",
+                bytes(store.estimated_size()),
+                bytes(budget)
+            );
+        }
+        let removed = store.budget_removed().map_or(0, |r| r.events);
+        if removed > 0 {
+            let _ = write!(text, " · {removed} removed for space");
+        }
+    }
     if let Ok(f) = store.forward_counts() {
         if f != Default::default() {
             let _ = write!(
@@ -399,4 +414,41 @@ pub(crate) fn events(store: &Store, frame: &Frame, p: &EventsParams) -> Result<S
         }
     };
     Ok(frame.page("Events", body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pins: the dashboard said nothing of the disk budget: its header showed neither the
+    // size held against it nor the events removed to hold it.
+    #[test]
+    fn the_header_shows_the_budget_and_what_it_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("events.db")).unwrap();
+        let events: Vec<CrashEvent> = (1..=300u128)
+            .map(|i| {
+                let mut e = CrashEvent::sample(i << 64, &"x".repeat(2_000));
+                e.timestamp_us = i as u64;
+                e
+            })
+            .collect();
+        store.insert_batch(&events).unwrap();
+        // Control: no budget recorded, none shown.
+        let before = summary(&store);
+        assert!(before.starts_with("300 events · 1 group"), "{before}");
+        assert!(
+            !before.contains(" of ") && !before.contains("removed"),
+            "{before}"
+        );
+        store.record_disk_budget(512 << 10).unwrap();
+        let removed = store.enforce_disk_budget(512 << 10).unwrap().events;
+        assert!(removed > 0);
+        let after = summary(&store);
+        assert!(after.contains(" of 512.0 KiB"), "{after}");
+        assert!(
+            after.contains(&format!("{removed} removed for space")),
+            "{after}"
+        );
+    }
 }

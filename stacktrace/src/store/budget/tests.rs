@@ -199,3 +199,58 @@ fn only_first_and_latest_events_left_stops_the_removal() {
     assert_eq!(trimmed, Trimmed::default());
     assert_eq!(store.stats().unwrap().events, 400);
 }
+
+/// The enforcement rate on a store of 100,000 events in 20 groups, against a baseline in
+/// the same run: removing the same number of keys (one per event, of the events' size)
+/// from a plain sled tree. Opt-in:
+/// `cargo test --release -p stacktrace --lib enforcement_rate -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement; run it by name"]
+fn enforcement_rate() {
+    const EVENTS: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("events.db")).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..EVENTS {
+        batch.push(event(1_000 + i * 10, &format!("group{}", i % 20)));
+        if batch.len() == 1_000 {
+            store.insert_batch(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    store.flush().unwrap();
+    let event_bytes = store.stored_bytes.load(Ordering::SeqCst) / EVENTS;
+    // A budget that takes about half the events.
+    let budget = store.estimated_size() / 2 * 100 / LOW_WATER_PERCENT;
+    let start = std::time::Instant::now();
+    let trimmed = store.enforce_disk_budget(budget).unwrap();
+    let took = start.elapsed();
+    assert!(trimmed.events > EVENTS / 3, "{trimmed:?}");
+
+    let raw = sled::Config::new()
+        .path(dir.path().join("raw.db"))
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .unwrap();
+    let tree = raw.open_tree("events").unwrap();
+    let value = vec![7u8; event_bytes as usize];
+    for i in 0..EVENTS {
+        tree.insert(i.to_be_bytes(), value.as_slice()).unwrap();
+    }
+    raw.flush().unwrap();
+    // The same keys a removal takes: every other one, as trimming groups down does.
+    let start = std::time::Instant::now();
+    for i in (0..EVENTS).step_by(2).take(trimmed.events as usize) {
+        tree.remove(i.to_be_bytes()).unwrap();
+    }
+    let baseline = start.elapsed();
+    let rate = |n: u64, d: std::time::Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "{} of {EVENTS} events ({event_bytes} bytes each) removed in {took:.2?}: {:.0} events/s; \
+         plain sled removals of as many keys: {baseline:.2?}, {:.0} keys/s; ratio {:.1}x",
+        trimmed.events,
+        rate(trimmed.events, took),
+        rate(trimmed.events, baseline),
+        took.as_secs_f64() / baseline.as_secs_f64()
+    );
+}
