@@ -63,11 +63,12 @@
 
 // The data every stage passes on: events, breadcrumbs, drop reasons, ids.
 mod model;
-// Errors, escaping, locks, stderr.
+// Errors, escaping, locks, stderr, files read at start-up.
 mod diag;
 mod error;
 mod escape;
 mod sync;
+mod untrusted;
 // What runs on the calling thread: `#[capture]` calls, inherited context, breadcrumbs, the
 // pending event and its raw backtrace.
 mod capture;

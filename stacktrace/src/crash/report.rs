@@ -3,8 +3,8 @@
 //! level its process was set to. Each record is taken by one reader only.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::crash::layout::{self, records_dir, state, Crash, Meta, Record};
@@ -14,6 +14,7 @@ use crate::pipeline::fingerprint::fingerprint_of;
 use crate::pipeline::redact::credentials::redact_credentials_in;
 use crate::pipeline::redact::fields::{FieldRedactor, Secrets};
 use crate::pipeline::resolve::modules::unresolved_in;
+use crate::untrusted;
 
 /// Records taken from beside a database: the events they make, and the records
 /// themselves, still locked, until [`Taken::settle`] removes them once the events are
@@ -47,7 +48,8 @@ impl Taken {
 
 /// The records beside the database at `db` whose processes are gone, each with the event
 /// it makes (if any): a record is taken by whoever locks it first, and held locked until
-/// settled. A record that cannot be read is left where it is.
+/// settled. A record that cannot be read now is left where it is; a file that is no record
+/// (not a regular file, larger than a record, not a record's bytes) is moved aside once.
 pub(crate) fn take_records(db: &Path) -> Taken {
     let dir = records_dir(db);
     let mut taken = Taken {
@@ -64,29 +66,53 @@ pub(crate) fn take_records(db: &Path) -> Taken {
         .partition(|p| p.extension().is_some_and(|x| x == "rec"));
     // A record its process died making, before it held anything: nothing to report.
     for path in making {
-        let unlocked = File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
-        if unlocked {
-            let _ = std::fs::remove_file(&path);
+        match untrusted::open_regular(&path, false) {
+            Ok(f) if f.try_lock().is_ok() => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(e) if untrusted::is_not_regular(&e) => {
+                untrusted::set_aside(&path, "not a regular file");
+            }
+            _ => {}
         }
     }
     paths.sort();
     for path in paths {
-        let Ok(mut file) = OpenOptions::new().read(true).write(true).open(&path) else {
-            continue;
+        let mut file = match untrusted::open_regular(&path, true) {
+            Ok(f) => f,
+            Err(e) if untrusted::is_not_regular(&e) => {
+                untrusted::set_aside(&path, "not a crash record: not a regular file");
+                continue;
+            }
+            Err(_) => continue,
         };
         // Locked: its process still runs, or another reader is taking it.
         if file.try_lock().is_err() {
             continue;
         }
-        let mut bytes = Vec::with_capacity(layout::SIZE);
-        if file.read_to_end(&mut bytes).is_err() {
-            continue;
-        }
+        // A record is written whole at its size: a larger file is not one, and is not
+        // read past that size.
+        let bytes = match untrusted::read_capped(&mut file, layout::SIZE) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                let why = format!(
+                    "not a crash record: larger than a record's {} bytes",
+                    layout::SIZE
+                );
+                untrusted::set_aside(&path, &why);
+                continue;
+            }
+            Err(_) => continue,
+        };
         let Some(record) = layout::parse(&bytes) else {
             // Not a record (a process makes its record under another name, and renames
-            // it whole): a stray file is removed only when it is not even the header.
+            // it whole): a stray file that is not even the header is removed, any other
+            // moved aside (still locked, so that no other reader takes it meanwhile), so
+            // that it is not read at every start.
             if bytes.len() < 8 {
                 let _ = std::fs::remove_file(&path);
+            } else {
+                untrusted::set_aside(&path, "not a crash record");
             }
             continue;
         };

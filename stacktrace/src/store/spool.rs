@@ -5,7 +5,9 @@
 //! that file while it lives. The next [`Store::open`] merges every spool file whose owner is
 //! gone (its lock is free) into the database and removes it; files of live owners are left
 //! for later. Events already present (a merge cut short) are not stored twice, and a torn
-//! last line (a crash mid-write) is skipped.
+//! last line (a crash mid-write) is skipped, as is a line longer than [`MAX_LINE`] (read
+//! past, never held whole). A file in the folder that is not a regular file is moved
+//! aside, never opened.
 //!
 //! A program that spools keeps trying its database, and once it opens it merges its own
 //! spool into it ([`merge_own`]). While it spools, its file is held to `spool_max_bytes`:
@@ -23,7 +25,7 @@
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,11 @@ use crate::store::db::Store;
 
 /// Spooled events stored at once when merging.
 const MERGE_BATCH: usize = 512;
+
+/// The longest spool line read: far more than an event takes (its texts and request are
+/// capped), so a longer line is not one the spool wrote whole, and is skipped without
+/// being read into memory.
+const MAX_LINE: usize = 8 << 20;
 
 /// The spool directory of a database.
 pub(crate) fn spool_dir(db: &Path) -> PathBuf {
@@ -239,9 +246,13 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
             path: path.clone(),
             source,
         };
-        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+        let file = match crate::untrusted::open_regular(&path, true) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if crate::untrusted::is_not_regular(&e) => {
+                crate::untrusted::set_aside(&path, "not a spool file: not a regular file");
+                continue;
+            }
             Err(e) => return Err(io(e)),
         };
         if file.try_lock().is_err() {
@@ -257,8 +268,9 @@ pub(super) fn merge_into(store: &Store) -> Result<(), StoreError> {
 }
 
 /// Stores the events of the spool lines `reader` gives that `store` lacks; a last line with
-/// no end is read too when `torn_too` (its writer is gone). Returns the bytes of the lines
-/// read and how many events were stored.
+/// no end is read too when `torn_too` (its writer is gone). A line over [`MAX_LINE`] is
+/// read past and skipped, said once a file. Returns the bytes of the lines read and how
+/// many events were stored.
 fn merge_lines(
     store: &Store,
     reader: impl Read,
@@ -271,14 +283,26 @@ fn merge_lines(
     let (mut read, mut stored) = (0, 0);
     let mut reader = BufReader::new(reader);
     let mut line = Vec::new();
+    let mut said = false;
     loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(&io)?;
-        let whole = line.last() == Some(&b'\n');
-        if n == 0 || !(whole || torn_too) {
+        let got =
+            crate::untrusted::read_line_capped(&mut reader, &mut line, MAX_LINE).map_err(&io)?;
+        if got.read == 0 || !(got.whole || torn_too) {
             break;
         }
-        read += n as u64;
+        read += got.read;
+        if got.too_long {
+            if !std::mem::replace(&mut said, true) {
+                crate::diag::say(&format!(
+                    "stacktrace: skipped a spooled line of {} bytes (over the {} MiB \
+                     a spooled event may take) while merging into {}",
+                    got.read,
+                    MAX_LINE >> 20,
+                    store.path().display()
+                ));
+            }
+            continue;
+        }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let Ok(mut event) = serde_json::from_slice::<CrashEvent>(text) else {
             continue;

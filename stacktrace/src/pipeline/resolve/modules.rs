@@ -382,7 +382,10 @@ mod symbols {
     /// Maps the file at `path` into memory, read-only.
     #[allow(unsafe_code)]
     fn map(path: &Path) -> Result<Mapped, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // The path comes from a journal or a crash record: whatever is there now is opened
+        // only when it is a regular file, and never waited on (a FIFO would block).
+        let file = crate::untrusted::open_regular(path, false)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         // SAFETY: the mapping is only read. A file changed in place while mapped would show
         // its new bytes, which the parsers read through bounds-checked slices (wrong frames,
         // no undefined reads); toolchains and package managers replace a module's file
