@@ -23,7 +23,8 @@ struct Ran {
 
 /// Runs `crash_scenario <name> <db>`, killed past `limit` (a test failure), and measures
 /// its peak resident memory with `wait4`.
-#[allow(unsafe_code)]
+// The child is reaped by `wait4`, which gives its resource usage; `Child::wait` would not.
+#[allow(unsafe_code, clippy::zombie_processes)]
 fn crash_scenario(name: &str, db: &Path, limit: Duration) -> Ran {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crash_scenario"))
         .arg(name)
