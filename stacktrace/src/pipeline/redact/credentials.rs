@@ -82,6 +82,12 @@ pub(crate) fn url_password_start_at_end(text: &str) -> usize {
         .map_or(0, |m| m.len())
 }
 
+/// How many of the last values found a new one is compared with before it is added: a
+/// value's forms are found one after another, and comparing with every value found would
+/// cost the square of their number in a body with thousands (the scrubber keeps each
+/// value once whatever repeats reach it).
+const REPEATS_LOOKED_BACK: usize = 32;
+
 /// Adds a raw value to the secrets to scrub elsewhere, as written and percent-decoded,
 /// when it is long enough to be told apart from ordinary text.
 pub(crate) fn add_secret(found: &mut Vec<String>, raw: &str) {
@@ -89,7 +95,11 @@ pub(crate) fn add_secret(found: &mut Vec<String>, raw: &str) {
         let value = value.trim().trim_matches('"');
         if value.len() >= MIN_SECRET_LEN
             && value != PLACEHOLDER
-            && !found.iter().any(|s| s == value)
+            && !found
+                .iter()
+                .rev()
+                .take(REPEATS_LOOKED_BACK)
+                .any(|s| s == value)
         {
             found.push(value.to_owned());
         }
