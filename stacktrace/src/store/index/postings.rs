@@ -319,6 +319,9 @@ impl Postings {
     }
 }
 
+/// A value's key prefix and the ids gathered under it.
+type PrefixIds = (Vec<u8>, Vec<EventId>);
+
 /// Index additions gathered over a batch of events, written in one go. Values are
 /// borrowed from the events; the words of a message are worked out once per batch.
 ///
@@ -381,7 +384,7 @@ impl<'a> Additions<'a> {
     }
 
     /// The ids gathered under each value's key prefix, words included, and the words.
-    fn by_prefix(mut self) -> (Vec<(Vec<u8>, Vec<EventId>)>, HashMap<String, Vec<EventId>>) {
+    fn by_prefix(mut self) -> (Vec<PrefixIds>, HashMap<String, Vec<EventId>>) {
         let mut by_word: HashMap<String, Vec<EventId>> = HashMap::new();
         for ((message, error_type), at) in &self.by_text {
             for w in event_words(message, error_type) {
