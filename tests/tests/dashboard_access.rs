@@ -55,7 +55,7 @@ fn showcase_store() -> (tempfile::TempDir, Store) {
 #[tokio::test]
 async fn without_a_token_only_loopback_requests_are_served() {
     let (_dir, store) = showcase_store();
-    let app: Router = Dashboard::owning(store).router();
+    let app: Router = Dashboard::owning(store).allow_loopback(true).router();
 
     let local = send(&app, get("/", Some("127.0.0.1:40000"), "127.0.0.1:8080")).await;
     assert_eq!(local.status, StatusCode::OK);
@@ -138,7 +138,10 @@ async fn mounted_under_a_path_links_stay_inside_it_and_event_text_is_escaped() {
         .remove(0);
     let app: Router = Router::new()
         .route("/", axum::routing::get(|| async { "the app" }))
-        .nest("/errors", Dashboard::owning(store).router());
+        .nest(
+            "/errors",
+            Dashboard::owning(store).allow_loopback(true).router(),
+        );
     let peer = Some("127.0.0.1:40000");
 
     let home = send(&app, get("/errors", peer, "localhost:3000")).await;
@@ -183,7 +186,7 @@ async fn a_status_change_from_a_foreign_form_is_refused() {
     let fp = store.groups(stacktrace::GroupOrder::Count).unwrap()[0]
         .fingerprint
         .clone();
-    let app: Router = Dashboard::owning(store).router();
+    let app: Router = Dashboard::owning(store).allow_loopback(true).router();
     let mut req = Request::post(format!("/groups/{fp}/status"))
         .header(header::HOST, "127.0.0.1")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -207,7 +210,7 @@ async fn a_status_change_from_a_foreign_form_is_refused() {
 #[tokio::test]
 async fn message_pages_show_markup_from_the_request_as_text() {
     let (_dir, store) = showcase_store();
-    let app: Router = Dashboard::owning(store).router();
+    let app: Router = Dashboard::owning(store).allow_loopback(true).router();
     let local = Some("127.0.0.1:40000");
     let markup = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
 
@@ -252,7 +255,10 @@ async fn unknown_addresses_get_the_html_404_and_mounted_pages_link_inside_the_mo
     let (_dir, store) = showcase_store();
     let app: Router = Router::new()
         .route("/", axum::routing::get(|| async { "the app" }))
-        .nest_service("/errors", Dashboard::owning(store).router());
+        .nest_service(
+            "/errors",
+            Dashboard::owning(store).allow_loopback(true).router(),
+        );
     let local = Some("127.0.0.1:40000");
 
     let missing = send(&app, get("/errors/no/such/page", local, "localhost")).await;
@@ -287,7 +293,7 @@ async fn unknown_addresses_get_the_html_404_and_mounted_pages_link_inside_the_mo
 
     // At the root too.
     let (_dir2, store) = showcase_store();
-    let root: Router = Dashboard::owning(store).router();
+    let root: Router = Dashboard::owning(store).allow_loopback(true).router();
     let missing = send(&root, get("/nope", local, "localhost")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(
@@ -329,7 +335,7 @@ async fn a_long_title_is_shortened_in_lists_and_headings_and_the_message_is_whol
     let fp = store.groups(stacktrace::GroupOrder::Count).unwrap()[0]
         .fingerprint
         .clone();
-    let app: Router = Dashboard::owning(store).router();
+    let app: Router = Dashboard::owning(store).allow_loopback(true).router();
     let local = Some("127.0.0.1:40000");
     let whole = format!("huge-title-start {} huge-title-end", "é".repeat(25_000));
 
@@ -405,7 +411,7 @@ const PROXY_HEADERS: [(&str, &str); 6] = [
 #[tokio::test]
 async fn a_request_through_a_proxy_needs_the_token() {
     let (_dir, store) = showcase_store();
-    let app: Router = Dashboard::owning(store).router();
+    let app: Router = Dashboard::owning(store).allow_loopback(true).router();
     let local = Some("127.0.0.1:40000");
 
     // Control: the same request with no proxy header is served.
@@ -490,6 +496,14 @@ async fn mounted_in_the_app_the_loopback_rule_is_off_unless_asked_for() {
         send(&off, get("/", local, "localhost")).await.status,
         StatusCode::FORBIDDEN
     );
+    // Regression: a dashboard owning its store and mounted with `router()` had the rule on
+    // by default; any router is mounted in some app, where it is off unless asked for.
+    let (_dir3, owned) = showcase_store();
+    let mounted: Router = Dashboard::owning(owned).router();
+    assert_eq!(
+        send(&mounted, get("/", local, "localhost")).await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 /// A dashboard whose check lets in requests with `x-role: admin`.
@@ -525,7 +539,7 @@ async fn the_applications_check_decides() {
     assert!(!guest.body.contains("checkout declined"));
     // Its refusal is final: the loopback rule does not overrule it.
     let (_dir2, owned) = showcase_store();
-    let local_app = checked(Dashboard::owning(owned));
+    let local_app = checked(Dashboard::owning(owned).allow_loopback(true));
     let local = send(&local_app, get("/", Some("127.0.0.1:1"), "localhost")).await;
     assert_eq!(local.status, StatusCode::FORBIDDEN);
 

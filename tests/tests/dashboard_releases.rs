@@ -68,7 +68,9 @@ fn releases_db() -> (tempfile::TempDir, std::path::PathBuf) {
 #[tokio::test]
 async fn the_releases_page_lists_health_and_compares_two() {
     let (_dir, db) = releases_db();
-    let app: Router = Dashboard::owning(Store::open(&db).unwrap()).router();
+    let app: Router = Dashboard::owning(Store::open(&db).unwrap())
+        .allow_loopback(true)
+        .router();
     let (status, html) = page(&app, "/releases").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     let table = &html[html.find(r#"<table id="releases">"#).expect("the table")..];
@@ -114,7 +116,7 @@ async fn a_group_is_resolved_in_a_release_from_its_page() {
         .find(|g| g.title.contains("cannot load config"))
         .unwrap()
         .fingerprint;
-    let app: Router = Dashboard::owning(store).router();
+    let app: Router = Dashboard::owning(store).allow_loopback(true).router();
     let here = format!("/groups/{fp}");
     let (_, html) = page(&app, &here).await;
     assert!(html.contains(r#"id="resolve-in-release""#), "{html}");

@@ -70,7 +70,7 @@ fn first_cells(table: &str) -> Vec<String> {
 fn tracked_app() -> (tempfile::TempDir, Router) {
     let (dir, db) = tracked_db();
     let store = Store::open(&db).expect("open the copy");
-    (dir, Dashboard::owning(store).router())
+    (dir, Dashboard::owning(store).allow_loopback(true).router())
 }
 
 #[tokio::test]
@@ -142,7 +142,9 @@ async fn the_requests_page_filters_by_path_status_and_time() {
 #[tokio::test]
 async fn without_tracked_requests_the_page_says_how_to_track_them() {
     let (_dir, db) = support::cli::empty_db();
-    let app: Router = Dashboard::owning(Store::open(&db).unwrap()).router();
+    let app: Router = Dashboard::owning(Store::open(&db).unwrap())
+        .allow_loopback(true)
+        .router();
     let (status, html) = page(&app, "/requests").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("No tracked requests match"), "{html}");

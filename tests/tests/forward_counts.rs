@@ -31,7 +31,9 @@ fn capture(db: &Path, n: usize, dsn: Option<&str>) {
 }
 
 async fn home_page(db: &Path) -> String {
-    let app = Dashboard::owning(Store::open(db).expect("open")).router();
+    let app = Dashboard::owning(Store::open(db).expect("open"))
+        .allow_loopback(true)
+        .router();
     let mut req = Request::get("/")
         .header(header::HOST, "127.0.0.1:8080")
         .body(Body::empty())

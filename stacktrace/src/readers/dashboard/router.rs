@@ -49,10 +49,10 @@ use crate::{GroupStatus, Store};
 ///    the token. For the rule to see peers, serve the app with
 ///    [`into_make_service_with_connect_info::<SocketAddr>()`](axum::Router::into_make_service_with_connect_info).
 ///
-/// Anything else is refused. The loopback rule is on for [`serve`](Dashboard::serve) and
-/// for a dashboard that [owns](Dashboard::owning) its store (`stacktrace serve`), and off
-/// for the router of [`Dashboard::new`], mounted in the program's own app: there, give it a
-/// token, a check of the app's own login, or turn the rule on.
+/// Anything else is refused. The loopback rule is on for [`serve`](Dashboard::serve)
+/// (`stacktrace serve`), and off for [`router`](Dashboard::router), which is mounted in the
+/// program's own app: there, give it a token, a check of the app's own login, or turn the
+/// rule on explicitly.
 ///
 /// ```no_run
 /// use std::net::SocketAddr;
@@ -243,10 +243,9 @@ impl Dashboard {
     /// Turns the loopback rule on or off: without a token or an
     /// [`authorize`](Dashboard::authorize) check, serve requests from this machine (a
     /// loopback peer naming a loopback host, through no proxy). On by default for
-    /// [`serve`](Dashboard::serve) and for a dashboard that [owns](Dashboard::owning) its
-    /// store; off by default for the router of [`Dashboard::new`], which is mounted in the
-    /// program's own app, where a reverse proxy in front would make every visitor look
-    /// local if it adds none of the proxy headers.
+    /// [`serve`](Dashboard::serve); off by default for [`router`](Dashboard::router), which
+    /// is mounted in the program's own app, where a reverse proxy in front would make every
+    /// visitor look local if it adds none of the proxy headers.
     pub fn allow_loopback(mut self, allow: bool) -> Dashboard {
         self.loopback = Some(allow);
         self
@@ -277,10 +276,9 @@ impl Dashboard {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let loopback = self.loopback.unwrap_or(matches!(
-            self.store,
-            StoreRef::Owned(_) | StoreRef::Opened(_)
-        ));
+        // Mounted in an app, the rule is off unless asked for: a proxy in front of the app
+        // makes every visitor look local. `serve` asks for it.
+        let loopback = self.loopback.unwrap_or(false);
         let shared: Shared = Arc::new(Inner {
             store: self.store,
             cookie: self.token.as_deref().map(access::cookie_value_of),
