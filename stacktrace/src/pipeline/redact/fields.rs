@@ -1,6 +1,7 @@
 //! Redaction: what must never reach the disk, stderr or a mail is replaced before an event
 //! leaves the pipeline.
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
 use serde_json::Value;
 
 use crate::model::event::PLACEHOLDER;
@@ -67,8 +68,8 @@ pub(crate) const BUILT_IN_WHOLE_NAMES: [&str; 8] =
 /// whole name that is not secret although a listed name is part of it).
 #[derive(Clone, Debug)]
 pub(crate) struct FieldRedactor {
-    /// Found anywhere in a compared name.
-    needles: Vec<String>,
+    /// Found anywhere in a compared name, all in one pass.
+    needles: Option<AhoCorasick>,
     /// Matched only as the whole compared name.
     whole: Vec<String>,
     /// Whole compared names that are never secret.
@@ -128,6 +129,11 @@ impl FieldRedactor {
             .map(|n| (*n).to_owned())
             .filter(|n| !allowed.contains(n) && !needles.iter().any(|x| n.contains(x.as_str())))
             .collect();
+        // Built once at install; names are short, so a DFA answers in a few steps.
+        let needles = AhoCorasickBuilder::new()
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&needles)
+            .ok();
         FieldRedactor {
             needles,
             whole,
@@ -158,10 +164,7 @@ impl FieldRedactor {
         if name.is_empty() {
             return false;
         }
-        let found = self
-            .needles
-            .iter()
-            .any(|n| name.windows(n.len()).any(|w| w == n.as_bytes()))
+        let found = self.needles.as_ref().is_some_and(|a| a.is_match(name))
             || self.whole.iter().any(|n| n.as_bytes() == name);
         found && !self.allowed.iter().any(|a| a.as_bytes() == name)
     }

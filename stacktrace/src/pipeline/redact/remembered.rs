@@ -193,20 +193,12 @@ fn worth_remembering(value: &str) -> bool {
 /// Remembers hidden values (and the forms texts quote them in), so that every later text
 /// of the process is scrubbed of them.
 pub(crate) fn remember<'a>(values: impl IntoIterator<Item = &'a str>) {
-    let mut forms: Vec<String> = Vec::new();
-    for value in values {
-        let value = value.trim();
-        if !worth_remembering(value) {
-            continue;
-        }
-        forms.push(value.to_owned());
-        forms.extend(
-            super::secrets::encoded_forms(value)
-                .into_iter()
-                .filter(|f| (MIN_LEN..=MAX_LEN).contains(&f.len())),
-        );
-    }
-    if forms.is_empty() {
+    let mut values = values
+        .into_iter()
+        .map(str::trim)
+        .filter(|v| worth_remembering(v))
+        .peekable();
+    if values.peek().is_none() {
         return;
     }
     let mut table = match TABLE.write() {
@@ -214,13 +206,24 @@ pub(crate) fn remember<'a>(values: impl IntoIterator<Item = &'a str>) {
         Err(poisoned) => poisoned.into_inner(),
     };
     let mut forgot = false;
-    for form in &forms {
-        let entry = table.entry_of(form.as_bytes());
-        if table.insert(entry) {
-            while table.order.len() > MAX_ENTRIES {
-                table.forget_oldest();
-                forgot = true;
-            }
+    for value in values {
+        // A value remembered already (a session cookie hidden at every request) has its
+        // forms remembered too.
+        let entry = table.entry_of(value.as_bytes());
+        if !table.insert(entry) {
+            continue;
+        }
+        let forms = super::secrets::encoded_forms(value);
+        for form in forms
+            .iter()
+            .filter(|f| (MIN_LEN..=MAX_LEN).contains(&f.len()))
+        {
+            let entry = table.entry_of(form.as_bytes());
+            table.insert(entry);
+        }
+        while table.order.len() > MAX_ENTRIES {
+            table.forget_oldest();
+            forgot = true;
         }
     }
     if forgot {

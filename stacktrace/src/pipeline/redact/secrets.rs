@@ -23,6 +23,14 @@ fn json_escaped(text: &str) -> String {
 /// each of these and the secret itself inside a JSON string (an HTML page or a link sent
 /// as JSON); each only when it differs from the secret.
 pub(crate) fn encoded_forms(secret: &str) -> Vec<String> {
+    // Letters, digits and `-._~` are written the same by every encoding: most tokens and
+    // passwords have no other form.
+    if secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    {
+        return Vec::new();
+    }
     let mut forms = Vec::new();
     let upper = crate::escape::url_component(secret);
     // The same escapes with lower-case hex digits: only the two characters after each `%`.
