@@ -489,6 +489,7 @@ fn describe_registered(top: *const Node, out: &mut ChainSnapshot) {
 /// copied into the crash record is scrubbed of, as an event would be. Nothing while the
 /// thread panics, where formatting a value could panic again.
 #[allow(unsafe_code)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn active_secret_texts(out: &mut Vec<String>) {
     if std::thread::panicking() {
         return;

@@ -42,6 +42,8 @@ pub(crate) fn register_secret_source(source: SecretSource) -> bool {
 
 /// The secret values current on this thread: the sensitive arguments of the active
 /// `#[capture]` calls and what the registered sources add.
+// Read by the crash record, which only Linux keeps.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn current_secrets(out: &mut Vec<String>) {
     crate::capture::chain::active_secret_texts(out);
     for source in SECRET_SOURCES.iter().map_while(OnceLock::get) {
@@ -54,6 +56,7 @@ pub(crate) fn current_secrets(out: &mut Vec<String>) {
 /// integrations' own code, written not to panic; a panic is caught off the panic hook
 /// (inside it nothing can catch it, see [`crate::capture::user_hook`]).
 static ENRICHER: UserHook = UserHook::new("enricher", "the event is kept as it left it");
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 static SECRET_SOURCE: UserHook = UserHook::new(
     "secret source",
     "the secrets it found before it panicked are kept",

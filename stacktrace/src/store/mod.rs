@@ -11,6 +11,7 @@ mod keys;
 mod manifest;
 mod outbox;
 mod pending;
+mod probe;
 mod recovery;
 mod releases;
 mod retention;
@@ -31,7 +32,9 @@ pub use groups::trends::{Interval, Trend, Window};
 pub(crate) use outbox::OutboxMarks;
 #[cfg_attr(not(feature = "forward"), allow(unused_imports))]
 pub use outbox::{ForwardCounts, Refusal, Unsent};
-pub(crate) use recovery::{move_aside, named_damage, DAMAGE_REMEDY};
+pub(crate) use recovery::move_aside;
+#[cfg(any(feature = "cli", feature = "dashboard"))]
+pub(crate) use recovery::{named_damage, DAMAGE_REMEDY};
 pub use releases::record::{Release, ResolvedIn};
 pub(crate) use releases::sessions::{claim_own, Outcome, SessionKey};
 pub(crate) use spool::{merge_own as merge_own_spool, merge_own_from as merge_spool_from, Spool};

@@ -64,11 +64,13 @@ pub(crate) fn is_damage(e: &sled::Error) -> bool {
 
 /// What to do about a damaged database, as the tool and the dashboard say it: what
 /// [`install`](crate::install()) does with one.
+#[cfg_attr(not(any(feature = "cli", feature = "dashboard")), allow(dead_code))]
 pub(crate) const DAMAGE_REMEDY: &str =
     "the next program that installs stacktrace on it moves it aside and starts a fresh database";
 
 /// A read or write of the open database at `db` that ran into damaged pages (which opening
 /// it did not read), as [`StoreError::Corrupt`] naming it; any other error as it is.
+#[cfg_attr(not(any(feature = "cli", feature = "dashboard")), allow(dead_code))]
 pub(crate) fn named_damage(e: StoreError, db: &Path) -> StoreError {
     match e {
         StoreError::Io(sled::Error::Corruption { at, .. }) => StoreError::Corrupt {
