@@ -8,6 +8,8 @@ pub(crate) mod layout;
 pub(crate) mod report;
 
 #[cfg(target_os = "linux")]
+pub(crate) mod altstack;
+#[cfg(target_os = "linux")]
 pub(crate) mod handler;
 #[cfg(target_os = "linux")]
 pub(crate) mod recorder;
@@ -61,6 +63,17 @@ pub(crate) fn arm(
 fn copy_breadcrumb(crumb: &crate::model::breadcrumb::Breadcrumb) {
     if let Some(r) = recorder::recorder() {
         r.breadcrumb(crumb);
+    }
+    prepare_thread();
+}
+
+/// Readies the calling thread for the fatal-signal handler, when it is installed: a thread
+/// std did not make gets an alternate signal stack, so that its stack overflow is caught.
+/// Called where the tracker meets a thread: a breadcrumb, a capture.
+pub(crate) fn prepare_thread() {
+    #[cfg(target_os = "linux")]
+    if handler::is_installed() {
+        altstack::give_this_thread();
     }
 }
 

@@ -26,6 +26,9 @@ pub(crate) struct Recorder {
     /// How a breadcrumb's texts are redacted before they are copied in: no secret reaches
     /// the disk, the record included.
     redaction: Redaction,
+    /// The process that made the record: a child forked from it without `exec` shares the
+    /// mapping, and writes nothing into it.
+    pid: u32,
 }
 
 /// The redaction the pipeline applies to an event's breadcrumbs, by value: `redact_fields`
@@ -141,6 +144,7 @@ impl Recorder {
             map,
             base,
             redaction,
+            pid,
         };
         let _ = RECORDER.set(recorder);
         RECORDER
@@ -180,10 +184,19 @@ impl Recorder {
         n
     }
 
+    /// Whether the calling process is the one whose record this is, and not a child forked
+    /// from it (`getpid`, which a signal handler may call).
+    pub(crate) fn is_own_process(&self) -> bool {
+        std::process::id() == self.pid
+    }
+
     /// Copies a breadcrumb into the ring, redacted: a slot claimed by a counter, its
     /// sequence number cleared while it is written and set last, so a reader takes only
     /// whole slots.
     pub(crate) fn breadcrumb(&self, crumb: &Breadcrumb) {
+        if !self.is_own_process() {
+            return;
+        }
         // Redacted whole, then cut: a cut first could leave a secret its pattern no longer
         // finds (a URL's password without its `@`).
         let (category, message) = self.redaction.apply(crumb);
@@ -219,12 +232,18 @@ impl Recorder {
 
     /// Writes how the process's session ended (see `layout::outcome`), before it closes.
     pub(crate) fn set_outcome(&self, outcome: u32) {
+        if !self.is_own_process() {
+            return;
+        }
         self.u32_word(layout::OUTCOME)
             .store(outcome, Ordering::Release);
     }
 
     /// Marks the process as ended cleanly, unless it crashed.
     pub(crate) fn close(&self) {
+        if !self.is_own_process() {
+            return;
+        }
         let _ = self.u32_word(layout::STATE).compare_exchange(
             state::OPEN,
             state::CLOSED,
@@ -234,17 +253,19 @@ impl Recorder {
     }
 
     /// Writes a crash into the record: no allocation, no lock, no system call but the
-    /// thread's name and the clock. Only the first crash of the process is written.
-    pub(crate) fn write_crash(&self, c: &CrashWrite<'_>) {
-        let state = self.u32_word(layout::STATE);
-        let first = [state::OPEN, state::CLOSED].into_iter().any(|from| {
-            state
-                .compare_exchange(from, state::CRASHING, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        });
-        if !first {
-            return;
+    /// process id, the thread's name and the clock. Only the first crash of the process is
+    /// written, and none of a child forked from it. Returns the state it replaced, when
+    /// it wrote.
+    pub(crate) fn write_crash(&self, c: &CrashWrite<'_>) -> Option<u32> {
+        if !self.is_own_process() {
+            return None;
         }
+        let state = self.u32_word(layout::STATE);
+        let was = [state::OPEN, state::CLOSED].into_iter().find(|from| {
+            state
+                .compare_exchange(*from, state::CRASHING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })?;
         self.u32_word(layout::SIGNAL)
             .store(c.signal as u32, Ordering::Relaxed);
         self.u32_word(layout::CODE)
@@ -273,6 +294,22 @@ impl Recorder {
         });
         std::sync::atomic::fence(Ordering::Release);
         self.copy_to(layout::DONE, &layout::DONE_MARK, 8);
+        Some(was)
+    }
+
+    /// Takes back a crash written when the handler that was there before mended the
+    /// signal: the crash words cleared (a reader takes a record with a signal for a crash),
+    /// then the state it had (`was`, from [`Recorder::write_crash`]) put back.
+    pub(crate) fn unwrite_crash(&self, was: u32) {
+        self.copy_to(layout::DONE, &[0; 8], 8);
+        self.u32_word(layout::SIGNAL).store(0, Ordering::Relaxed);
+        self.u32_word(layout::IP_COUNT).store(0, Ordering::Relaxed);
+        let _ = self.u32_word(layout::STATE).compare_exchange(
+            state::CRASHING,
+            was,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
     }
 }
 

@@ -376,12 +376,18 @@ fn describe(c: &Crash) -> (String, String) {
 
 /// A fault in the pages just below the stack pointer: the stack ran into its guard page.
 fn is_stack_overflow(c: &Crash) -> bool {
+    looks_like_stack_overflow(c.signal, c.sp, c.fault)
+}
+
+/// Whether a fault of `signal` at `fault`, with the stack pointer at `sp`, is a stack
+/// overflow: the fault in the pages just below the stack pointer. The handler asks too.
+pub(crate) fn looks_like_stack_overflow(signal: i32, sp: u64, fault: u64) -> bool {
     const NEAR: u64 = 64 * 1024;
-    matches!(c.signal, libc_signals::SEGV | libc_signals::BUS)
-        && c.sp != 0
-        && c.fault != 0
-        && c.fault <= c.sp.saturating_add(4096)
-        && c.sp.saturating_sub(c.fault) < NEAR
+    matches!(signal, libc_signals::SEGV | libc_signals::BUS)
+        && sp != 0
+        && fault != 0
+        && fault <= sp.saturating_add(4096)
+        && sp.saturating_sub(fault) < NEAR
 }
 
 /// Signal numbers as Linux has them, known on every platform so that a record reads the

@@ -33,6 +33,10 @@ pub(crate) fn capture_function_error(e: FunctionError) -> Option<EventId> {
 /// ([`accept`]).
 pub(crate) fn admitted() -> Option<(&'static Runtime, u64)> {
     let rt = runtime()?;
+    if crate::runtime::fork::drops_events() {
+        return None;
+    }
+    crate::crash::prepare_thread();
     if rt.sink.is_nowhere() {
         // Install already said why; count quietly rather than write a line per event.
         rt.drops.add(crate::model::drop::DropReason::StorageError);

@@ -105,6 +105,10 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if crate::runtime::fork::in_forked_child() {
+            // Its queues, threads, session and record are its parent's.
+            return;
+        }
         crate::runtime::hook::is_capturing_panics();
         if self.owner && !self.flush_timeout(DROP_FLUSH_TIMEOUT) {
             crate::diag::say("stacktrace: some queued events were not stored before exit");

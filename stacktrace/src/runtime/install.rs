@@ -295,6 +295,7 @@ fn install_inner(config: Config, config_errors: Vec<ConfigError>) -> Guard {
         };
     }
     crate::model::random::seed_random();
+    crate::runtime::fork::note_installer();
     // Listed now: the panic hook must not take the loader's lock to list them.
     crate::pipeline::resolve::modules::loaded();
     let mut errors: Vec<InstallError> = config_errors
@@ -667,6 +668,10 @@ mod exit_flush {
     extern "C" fn on_exit() {
         // A panic must not unwind out of a C callback; nothing here is expected to panic.
         let _ = std::panic::catch_unwind(|| {
+            // A child forked after install: the parent's session, record and writer.
+            if crate::runtime::fork::in_forked_child() {
+                return;
+            }
             crate::runtime::session::end(false);
             crate::crash::close();
             let Some(rt) = runtime() else {

@@ -3,6 +3,7 @@
 
 pub(crate) mod admission;
 pub(crate) mod budget;
+pub(crate) mod fork;
 pub(crate) mod functions;
 pub(crate) mod guard;
 pub(crate) mod hook;

@@ -80,7 +80,8 @@ fn outcome(unwinding_main: Option<bool>) -> Outcome {
 /// Ends the session, once: from the guard's drop (`from_guard`) or at exit. Tells the crash
 /// record, then the database when the process holds it, flushed.
 pub(crate) fn end(from_guard: bool) {
-    if ENDED.swap(true, Ordering::AcqRel) {
+    // A forked child's exit ends nothing of its parent's.
+    if crate::runtime::fork::in_forked_child() || ENDED.swap(true, Ordering::AcqRel) {
         return;
     }
     let unwinding_main = from_guard

@@ -8,6 +8,9 @@ use std::io::BufRead;
 
 use stacktrace::{add_breadcrumb, Breadcrumb, Config, Level};
 
+#[path = "crash_scenario/signals.rs"]
+mod signals;
+
 #[inline(never)]
 fn write_through_null() {
     let p: *mut u64 = std::hint::black_box(std::ptr::null_mut());
@@ -40,7 +43,16 @@ fn main() {
     let name = args.get(1).map(String::as_str).unwrap_or("");
     let db = args.get(2).cloned().unwrap_or_else(|| "events.db".into());
     let plain = args.get(3).is_some_and(|a| a == "plain");
-    let _guard = (!plain).then(|| {
+    // What the program did before `install()`: a handler of its own, no core dumps.
+    match name {
+        "recover-then-exit" | "recover-then-null-write" => signals::recover_faults_on_one_page(),
+        "undumpable-null-write" => {
+            signals::stop_being_dumpable();
+            signals::tell_dumpable_in_handler();
+        }
+        _ => {}
+    }
+    let guard = (!plain).then(|| {
         // The `STACKTRACE_*` variables apply (the crash handler's among them).
         let mut config = Config::from_env().unwrap_or_default();
         // And the mail ones, when a scenario sets them (the SMTP password is a secret).
@@ -134,6 +146,42 @@ fn main() {
             for _ in std::io::stdin().lock().lines() {}
         }
         "exit-3" => std::process::exit(3),
+        "fork-then-wait-for-kill" | "fork-then-exit" => {
+            if let Some(guard) = &guard {
+                guard.flush();
+            }
+            signals::fork_a_child_that_captures_and_exits();
+            add_breadcrumb(Breadcrumb::new(Level::Info, "parent", "the child is gone"));
+            stacktrace::capture_message("captured in the parent", Level::Warning);
+            if let Some(guard) = &guard {
+                guard.flush();
+            }
+            if name == "fork-then-wait-for-kill" {
+                println!("ready");
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+        }
+        "recover-then-exit" => signals::fault_on_the_page(),
+        "recover-then-null-write" => {
+            signals::fault_on_the_page();
+            write_through_null();
+        }
+        "undumpable-null-write" => {
+            // From here on, turning core dumps or tracing back on kills the process.
+            signals::forbid_dumpable_and_ptracer();
+            write_through_null();
+        }
+        "forbidden-prctl" => {
+            // Control of the above: the filter kills a process that sets either.
+            signals::forbid_dumpable_and_ptracer();
+            signals::stop_being_dumpable();
+        }
+        "overflow-foreign-thread" => signals::overflow_in_a_thread_std_did_not_make(recurse, true),
+        "overflow-quiet-foreign-thread" => {
+            signals::overflow_in_a_thread_std_did_not_make(recurse, false)
+        }
         "clean" => {}
         other => {
             eprintln!("unknown scenario {other:?}");
