@@ -11,6 +11,14 @@
 //! `cargo bench -p stacktrace --bench capture -- first` measures the bench profile (release
 //! with line tables); `cargo bench -p stacktrace --bench capture --profile dev -- first` the
 //! dev profile.
+//!
+//! A sustained burst is measured in fresh processes too (`-- sustained`): 50 warm-up panics,
+//! then 2,000 back to back with nothing flushed, timed in wall time and in the panicking
+//! thread's CPU time, through an empty hook (the baseline), the tracker, and `sentry`'s panic
+//! path (what its panic integration does: a resolved backtrace and `capture_event` through a
+//! bound client, whose transport discards the envelope). The first burst of a process pays
+//! whatever the tracker loads on first use, and a burst beyond the writer's pace shows
+//! whether the panicking thread waits on it.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -20,7 +28,7 @@ use criterion::Criterion;
 #[path = "support/clocks.rs"]
 mod clocks;
 
-use clocks::{batched, Clock, ThreadCpu};
+use clocks::{batched, thread_cpu_now, Clock, ThreadCpu};
 
 #[derive(Debug)]
 struct BenchError(std::num::ParseIntError);
@@ -217,9 +225,174 @@ fn first_panic_in_fresh_processes() {
     }
 }
 
+/// Set in a child run of this program: which hook a sustained burst goes through.
+const SUSTAINED_CHILD: &str = "STACKTRACE_BENCH_SUSTAINED";
+/// Fresh processes per hook for the sustained burst (default 7).
+const SUSTAINED_RUNS: &str = "STACKTRACE_BENCH_SUSTAINED_RUNS";
+const SUSTAINED_WARM_UP: usize = 50;
+const SUSTAINED_PANICS: usize = 2_000;
+
+/// Discards what `sentry` would send: the baseline measures its panic path, not a network.
+struct Discard;
+
+impl sentry_core::Transport for Discard {
+    fn send_envelope(&self, _: sentry_core::Envelope) {}
+}
+
+/// What `sentry`'s panic integration does in the hook: the message and a resolved
+/// backtrace as an event, captured through the bound client.
+fn sentry_hook(info: &std::panic::PanicHookInfo<'_>) {
+    use sentry::protocol::{Event, Exception, Frame, Level, Stacktrace};
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .unwrap_or_default();
+    let mut frames = Vec::new();
+    for frame in backtrace::Backtrace::new().frames() {
+        for symbol in frame.symbols() {
+            frames.push(Frame {
+                function: symbol.name().map(|n| n.to_string()),
+                filename: symbol.filename().map(|f| f.display().to_string()),
+                lineno: symbol.lineno().map(u64::from),
+                instruction_addr: Some(sentry::protocol::Addr(frame.ip() as u64)),
+                ..Default::default()
+            });
+        }
+    }
+    frames.reverse();
+    let event = Event {
+        level: Level::Fatal,
+        exception: vec![Exception {
+            ty: "panic".into(),
+            value: Some(message),
+            stacktrace: Some(Stacktrace {
+                frames,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]
+        .into(),
+        ..Default::default()
+    };
+    sentry_core::capture_event(event);
+}
+
+/// In a child: sets up `kind`'s hook, panics `SUSTAINED_WARM_UP` times, then times
+/// `SUSTAINED_PANICS` back to back; prints the first panic's wall time, then the burst's
+/// wall and thread CPU time per panic, in nanoseconds.
+fn sustained_child(kind: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::panic::set_hook(Box::new(|_| {}));
+    let _guard = match kind {
+        "tracker" => Some(stacktrace::install_with(
+            stacktrace::Config::default()
+                .db_path(dir.path().join("sustained.db"))
+                .capture_env(false),
+        )),
+        "sentry" => {
+            let client = sentry_core::Client::from(sentry_core::ClientOptions {
+                dsn: Some("https://key@127.0.0.1/1".parse().expect("dsn")),
+                transport: Some(std::sync::Arc::new(std::sync::Arc::new(Discard))),
+                ..Default::default()
+            });
+            sentry_core::Hub::main().bind_client(Some(std::sync::Arc::new(client)));
+            std::panic::set_hook(Box::new(sentry_hook));
+            None
+        }
+        _ => None,
+    };
+    let start = std::time::Instant::now();
+    black_box(std::panic::catch_unwind(fail).is_err());
+    let first = start.elapsed();
+    for _ in 1..SUSTAINED_WARM_UP {
+        black_box(std::panic::catch_unwind(fail).is_err());
+    }
+    let (wall, cpu) = (std::time::Instant::now(), thread_cpu_now());
+    for _ in 0..SUSTAINED_PANICS {
+        black_box(std::panic::catch_unwind(fail).is_err());
+    }
+    let (wall, cpu) = (wall.elapsed(), thread_cpu_now() - cpu);
+    let n = SUSTAINED_PANICS as u128;
+    println!(
+        "{} {} {}",
+        first.as_nanos(),
+        wall.as_nanos() / n,
+        cpu.as_nanos() / n
+    );
+}
+
+/// Runs a sustained burst in fresh processes of each hook; prints each hook's median and
+/// slowest round, and their ratios to the empty hook's median.
+fn sustained_in_fresh_processes() {
+    let runs: usize = std::env::var(SUSTAINED_RUNS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let exe = std::env::current_exe().expect("the bench's own path");
+    println!(
+        "sustained burst, {SUSTAINED_PANICS} panics after {SUSTAINED_WARM_UP} in a fresh \
+         process, {runs} processes each; per panic:"
+    );
+    let mut base: Option<(f64, f64, f64)> = None;
+    for kind in ["baseline", "tracker", "sentry"] {
+        let mut rounds: Vec<[u128; 3]> = (0..runs)
+            .map(|_| {
+                let out = std::process::Command::new(&exe)
+                    .env(SUSTAINED_CHILD, kind)
+                    .output()
+                    .expect("run a child");
+                let text = String::from_utf8_lossy(&out.stdout);
+                let n: Vec<u128> = text
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
+                match n[..] {
+                    [first, wall, cpu] => [first, wall, cpu],
+                    _ => panic!(
+                        "child said {text:?}, {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ),
+                }
+            })
+            .collect();
+        let us = |ns: u128| ns as f64 / 1e3;
+        let median = |i: usize, rounds: &mut Vec<[u128; 3]>| {
+            rounds.sort_by_key(|r| r[i]);
+            us(rounds[rounds.len() / 2][i])
+        };
+        let (first, wall, cpu) = (
+            median(0, &mut rounds),
+            median(1, &mut rounds),
+            median(2, &mut rounds),
+        );
+        let slowest = us(rounds.iter().map(|r| r[1]).max().unwrap_or(0));
+        let name = match kind {
+            "baseline" => "empty hook (baseline)",
+            "tracker" => "tracker",
+            _ => "sentry panic path",
+        };
+        let (b_first, b_wall, b_cpu) = *base.get_or_insert((first, wall, cpu));
+        println!(
+            "  {name:<22} wall {wall:>8.2} µs ({:>5.1}x)  slowest round {slowest:>8.2} µs \
+             ({:>5.1}x)  thread CPU {cpu:>8.2} µs ({:>5.1}x)  first panic {first:>9.1} µs \
+             ({:>5.1}x the empty hook's, {:>5.1}x a warm one)",
+            wall / b_wall,
+            slowest / b_wall,
+            cpu / b_cpu,
+            first / b_first,
+            first / wall,
+        );
+    }
+}
+
 fn main() {
     if let Ok(kind) = std::env::var(FIRST_PANIC_CHILD) {
         first_panic_child(&kind);
+        return;
+    }
+    if let Ok(kind) = std::env::var(SUSTAINED_CHILD) {
+        sustained_child(&kind);
         return;
     }
     // `-- first` (or a filter naming it) runs the fresh-process case; no filter runs all.
@@ -227,7 +400,13 @@ fn main() {
     if filter.as_deref().is_none_or(|f| "first panic".contains(f)) {
         first_panic_in_fresh_processes();
     }
-    if filter.as_deref() == Some("first") {
+    if filter
+        .as_deref()
+        .is_none_or(|f| "sustained burst".contains(f))
+    {
+        sustained_in_fresh_processes();
+    }
+    if matches!(filter.as_deref(), Some("first" | "sustained")) {
         return;
     }
     let wall = Criterion::default()

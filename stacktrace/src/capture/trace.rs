@@ -18,13 +18,18 @@ impl RawTrace {
     /// that report a frame's stack pointer at its call). Their names cannot tell them apart
     /// in every build: with line tables only they are bare (`trace`,
     /// `trace_unsynchronized<..>`).
+    ///
+    /// It waits for no other thread: `backtrace::trace` takes the lock that
+    /// `backtrace::resolve` holds while it loads a module's debug info (a hundred
+    /// milliseconds and more) and looks up symbols, so a panic would wait for the writer
+    /// resolving the previous ones.
     #[inline(never)]
     pub(crate) fn capture() -> RawTrace {
         let mut ips = Vec::with_capacity(64);
         let here = std::ptr::addr_of!(ips) as usize;
         let mut callees = 0;
         let mut seen_caller = false;
-        backtrace::trace(|frame| {
+        walk(|frame| {
             if !seen_caller {
                 let sp = frame.sp() as usize;
                 if sp != 0 && sp <= here {
@@ -47,4 +52,20 @@ impl RawTrace {
     pub(crate) fn ips(&self) -> &[usize] {
         &self.0
     }
+}
+
+/// Walks the calling thread's stack, unsynchronized where the unwinder allows it.
+#[cfg(not(windows))]
+#[allow(unsafe_code)]
+fn walk(cb: impl FnMut(&backtrace::Frame) -> bool) {
+    // SAFETY: off Windows the walk is the platform unwinder's (`_Unwind_Backtrace`), which
+    // is thread-safe and shares no state with symbol resolution; the crate's lock only
+    // serializes the Windows debug-help library, which is not.
+    unsafe { backtrace::trace_unsynchronized(cb) }
+}
+
+/// Walks the calling thread's stack: debug-help needs the crate's lock.
+#[cfg(windows)]
+fn walk(cb: impl FnMut(&backtrace::Frame) -> bool) {
+    backtrace::trace(cb)
 }

@@ -35,6 +35,7 @@ const DEFAULT_DISK_BUDGET_BYTES: u64 = 512 << 20;
 /// | `db_path` | `stacktrace.db` | `STACKTRACE_DB` |
 /// | `queue_capacity` | `1024` | `STACKTRACE_QUEUE_CAPACITY` |
 /// | `exit_flush_timeout` (0 = off) | 2 s | `STACKTRACE_EXIT_FLUSH_MS` (milliseconds) |
+/// | `symbols_idle` (debug info kept loaded after the last resolution) | 60 s | `STACKTRACE_SYMBOLS_IDLE_MS` (milliseconds) |
 /// | `cache_bytes` (sled's page cache) | `16777216` (16 MiB) | `STACKTRACE_CACHE_BYTES` |
 /// | `spool_max_bytes` (the spool file, oldest events dropped beyond) | `67108864` (64 MiB) | `STACKTRACE_SPOOL_MAX_BYTES` |
 /// | `disk_budget_bytes` (the database's estimated size; the oldest events of the largest groups removed beyond, 0 = none) | `536870912` (512 MiB) | `STACKTRACE_DISK_BUDGET_BYTES` |
@@ -67,6 +68,7 @@ pub struct Config {
     pub(crate) db_path: PathBuf,
     pub(crate) queue_capacity: usize,
     pub(crate) exit_flush_timeout: Duration,
+    pub(crate) symbols_idle: Duration,
     pub(crate) cache_bytes: u64,
     pub(crate) spool_max_bytes: u64,
     pub(crate) disk_budget_bytes: u64,
@@ -108,6 +110,7 @@ impl Default for Config {
             db_path: PathBuf::from("stacktrace.db"),
             queue_capacity: 1024,
             exit_flush_timeout: Duration::from_secs(2),
+            symbols_idle: Duration::from_secs(60),
             cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             spool_max_bytes: DEFAULT_SPOOL_MAX_BYTES,
             disk_budget_bytes: DEFAULT_DISK_BUDGET_BYTES,
@@ -225,6 +228,13 @@ impl Config {
     /// stored already. Panics are kept whatever this says (they are journaled at once).
     pub fn exit_flush_timeout(mut self, timeout: Duration) -> Self {
         self.exit_flush_timeout = timeout;
+        self
+    }
+    /// How long the writer keeps the debug info it loaded to resolve panics' frames after it
+    /// last resolved one: tens of megabytes, loaded again (a hundred milliseconds or more)
+    /// by the next panic after it was dropped.
+    pub fn symbols_idle(mut self, idle: Duration) -> Self {
+        self.symbols_idle = idle;
         self
     }
     /// How much memory sled's page cache may hold, about: what the database costs its host
@@ -410,6 +420,10 @@ impl Config {
     /// How long `std::process::exit` waits for queued events.
     pub fn get_exit_flush_timeout(&self) -> Duration {
         self.exit_flush_timeout
+    }
+    /// How long loaded debug info is kept after its last use.
+    pub fn get_symbols_idle(&self) -> Duration {
+        self.symbols_idle
     }
     /// Whether the fatal-signal handler is installed.
     pub fn get_crash_handler(&self) -> bool {

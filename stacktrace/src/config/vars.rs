@@ -191,6 +191,9 @@ impl Config {
                 "STACKTRACE_EXIT_FLUSH_MS" => parse_count(value)
                     .map(|ms| c.exit_flush_timeout = Duration::from_millis(ms))
                     .ok_or(bad(COUNT)),
+                "STACKTRACE_SYMBOLS_IDLE_MS" => parse_count(value)
+                    .map(|ms| c.symbols_idle = Duration::from_millis(ms))
+                    .ok_or(bad(COUNT)),
                 "STACKTRACE_CACHE_BYTES" => parse_positive(value)
                     .map(|n| c.cache_bytes = n)
                     .ok_or(bad(POSITIVE)),

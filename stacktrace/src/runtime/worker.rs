@@ -18,6 +18,10 @@
 //! its next turn is due instead of polling, and asks the other duties' work (events) to wake
 //! it meanwhile. A server under steady load then costs a hundred wake-ups a second, not a
 //! thousand, each taking a core from its threads.
+//!
+//! In a round with no work, the worker drops what it keeps only to go faster and has not used
+//! for a while (the debug info loaded to resolve panics, see [`while_idle`]): a program that
+//! panicked once does not carry tens of megabytes for the rest of its life.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -228,6 +232,7 @@ fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
                 }
             }
             idle += 1;
+            while_idle();
         }
         let gather = duties.iter().filter_map(|d| d.gathers()).min();
         // The state the queues see while the worker rests, how long it rests, and which
@@ -252,6 +257,15 @@ fn run(waker: &Waker, added: &Mutex<Vec<Box<dyn Duty>>>) {
                 .all(|d| d.is_empty());
         std::thread::park_timeout(if empty { rest_for } else { POLL });
         waker.state.store(POLLING, Ordering::SeqCst);
+    }
+}
+
+/// What the worker does each round it did no work: drops the debug info loaded to resolve
+/// panics once it went unused for the configured `symbols_idle`. A look costs an atomic
+/// load and a clock read.
+fn while_idle() {
+    if let Some(rt) = crate::runtime::install::runtime() {
+        crate::pipeline::resolve::frames::release_symbols_if_idle(rt.config.symbols_idle);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::capture::trace::{RawTrace, MAX_ADDRESSES};
 use crate::model::event::Frame;
@@ -147,6 +149,60 @@ fn own_source(file: &str) -> Option<&Path> {
 static SYMBOL_CACHE: Mutex<Option<HashMap<usize, Arc<[Frame]>>>> = Mutex::new(None);
 const SYMBOL_CACHE_MAX: usize = 16_384;
 
+/// When symbols were last looked up, in milliseconds since [`epoch`] plus one; 0 while
+/// nothing looked up is kept (the debug info the lookups loaded, and [`SYMBOL_CACHE`]).
+static LAST_LOOKUP: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn note_lookup() {
+    let now = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+    LAST_LOOKUP.store(now + 1, Ordering::Relaxed);
+}
+
+/// Drops what resolving symbols keeps loaded (the modules' debug info, inflated and parsed,
+/// tens of megabytes; the resolved frames) once no symbol was looked up for `idle`, and
+/// gives the freed memory back to the system. Says whether it dropped anything. The next
+/// lookup loads the debug info again.
+pub(crate) fn release_symbols_if_idle(idle: Duration) -> bool {
+    let last = LAST_LOOKUP.load(Ordering::Relaxed);
+    let Some(since) = last.checked_sub(1) else {
+        return false;
+    };
+    let now = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
+    if now.saturating_sub(since) < u64::try_from(idle.as_millis()).unwrap_or(u64::MAX) {
+        return false;
+    }
+    // A lookup between the load and here keeps its stamp: the next look tries again.
+    if LAST_LOOKUP
+        .compare_exchange(last, 0, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        return false;
+    }
+    *crate::sync::lock(&SYMBOL_CACHE) = None;
+    backtrace::clear_symbol_cache();
+    give_back_freed_memory();
+    true
+}
+
+/// Returns the heap's free pages to the system: the allocator keeps the freed debug info's
+/// pages otherwise, and the process stays as large as at its largest.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn give_back_freed_memory() {
+    // SAFETY: `malloc_trim` takes the allocator's own locks and only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_freed_memory() {}
+
 /// The frame of a symbol: its name demangled without the hash, its file shortened, judged
 /// by the running configuration's in-app rules.
 pub(crate) fn frame_of(name: Option<&str>, file: Option<String>, line: Option<u32>) -> Frame {
@@ -194,6 +250,7 @@ fn frames_at(ip: *mut std::ffi::c_void) -> Arc<[Frame]> {
 /// Safe in the panic hook: the cache is only tried, never waited for.
 pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
     let mut resolved: Vec<Arc<[Frame]>> = Vec::with_capacity(trace.ips().len());
+    note_lookup();
     let mut cache = crate::sync::try_lock(&SYMBOL_CACHE);
     for &key in trace.ips() {
         let ip = key as *mut std::ffi::c_void;
@@ -216,6 +273,7 @@ pub(crate) fn frames_from_trace(trace: &RawTrace) -> Vec<Frame> {
         resolved.push(frames);
     }
     drop(cache);
+    note_lookup();
     frames_kept(&resolved)
 }
 
@@ -391,6 +449,29 @@ mod tests {
                     && !f.function.starts_with("trace")),
             "{first:#?}"
         );
+    }
+
+    /// Loaded debug info is dropped once idle for the given time only, and loaded again by
+    /// the next lookup.
+    #[test]
+    fn symbols_are_released_once_idle_and_resolve_again() {
+        let before = frames_from_trace(&RawTrace::capture());
+        assert!(!before.is_empty());
+        assert!(!release_symbols_if_idle(Duration::MAX));
+        // Another test may look symbols up meanwhile, which keeps them a little longer.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !release_symbols_if_idle(Duration::ZERO) {
+            assert!(Instant::now() < deadline, "never released");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let after = frames_from_trace(&RawTrace::capture());
+        let names = |frames: &[Frame]| {
+            frames
+                .iter()
+                .map(|f| f.function.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&after), names(&before));
     }
 
     #[test]
