@@ -7,6 +7,7 @@ use crate::model::drop::DropReason;
 use crate::model::event::{EventId, Location};
 use crate::model::time::now_us;
 use crate::runtime::install::{runtime, Runtime};
+use crate::runtime::writer::Sent;
 
 /// Stores the error a `#[capture]` function returned; registered with the call chain at
 /// install.
@@ -86,7 +87,9 @@ pub(crate) fn submit(rt: &Runtime, mut p: PendingEvent, backtrace: bool) -> Opti
 fn enqueue(rt: &Runtime, p: PendingEvent) -> Option<EventId> {
     let id = p.id;
     match rt.writer.try_send(p) {
-        Ok(()) => Some(id),
+        Ok(Sent::Queued) => Some(id),
+        // Counted in the group of a stored copy of its failure: it has no event of its own.
+        Ok(Sent::Counted) => None,
         Err(reason) => {
             rt.drops.add(reason);
             None

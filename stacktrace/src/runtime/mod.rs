@@ -8,6 +8,7 @@ pub(crate) mod functions;
 pub(crate) mod guard;
 pub(crate) mod hook;
 pub(crate) mod install;
+pub(crate) mod repeats;
 pub(crate) mod session;
 pub(crate) mod worker;
 pub(crate) mod writer;

@@ -18,6 +18,7 @@ use crate::model::drop::DropReason;
 use crate::model::event::CrashEvent;
 use crate::pipeline::build::event_from_pending;
 use crate::runtime::install::{runtime, Runtime, Sink};
+use crate::runtime::repeats::{key_of, Overflow, Repeats, FIRST_ROOM};
 use crate::runtime::worker::{Duty, Turn, Waker, Worker};
 
 thread_local! {
@@ -45,7 +46,9 @@ pub(crate) struct Journaled {
 }
 
 pub(crate) enum Job {
-    Event(Box<PendingEvent>),
+    /// An event, with its failure's key when it is the first copy of repeats counted while
+    /// the queue was full.
+    Event(Box<PendingEvent>, Option<u64>),
     /// A panic already in the journal.
     Journaled(Box<Journaled>),
     Flush(SyncSender<()>),
@@ -58,7 +61,7 @@ pub(crate) enum Job {
 
 impl Job {
     fn is_event(&self) -> bool {
-        matches!(self, Job::Event(_) | Job::Journaled(_))
+        matches!(self, Job::Event(..) | Job::Journaled(_))
     }
 }
 
@@ -88,12 +91,23 @@ pub(crate) struct Writer {
     #[cfg_attr(not(unix), allow(dead_code))]
     marks: AtomicU64,
     flushed_mark: Arc<AtomicU64>,
+    /// The repeats counted while the queue was full.
+    repeats: Arc<Repeats>,
+}
+
+/// What became of an event given to the writer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Queued, to be stored.
+    Queued,
+    /// The queue was full: counted in the group of an earlier copy of its failure.
+    Counted,
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Job::Event(e) => write!(f, "Event({})", e.id),
+            Job::Event(e, _) => write!(f, "Event({})", e.id),
             Job::Journaled(e) => write!(f, "Journaled({})", e.event.id),
             Job::Flush(_) => f.write_str("Flush"),
             Job::FlushMark(m) => write!(f, "FlushMark({m})"),
@@ -112,19 +126,28 @@ impl Writer {
             flushed_through: AtomicU64::new(0),
             marks: AtomicU64::new(0),
             flushed_mark: Arc::new(AtomicU64::new(0)),
+            repeats: Arc::default(),
         }
     }
 
+    /// Queues `job`; an event within the queue's bound when `bounded`.
     fn push(&self, job: Job, bounded: bool) -> Result<(), DropReason> {
+        self.push_within(job, bounded.then_some(self.capacity))
+            .map_err(|(reason, _)| reason)
+    }
+
+    /// Queues `job`; an event only while fewer than `bound` are queued. Gives the job back
+    /// with the reason when it could not be queued.
+    fn push_within(&self, job: Job, bound: Option<usize>) -> Result<(), (DropReason, Job)> {
         if !self.waker.is_running() {
-            return Err(DropReason::StorageError);
+            return Err((DropReason::StorageError, job));
         }
         {
             // Nothing in the critical section can panic, so a poisoned lock is consistent.
             let mut q = crate::sync::lock(&self.queue);
             if job.is_event() {
-                if bounded && q.events >= self.capacity {
-                    return Err(DropReason::QueueFull);
+                if bound.is_some_and(|b| q.events >= b) {
+                    return Err((DropReason::QueueFull, job));
                 }
                 q.events += 1;
                 self.queued.fetch_add(1, Ordering::SeqCst);
@@ -135,9 +158,29 @@ impl Writer {
         Ok(())
     }
 
-    /// Queues an event, or says why it could not be.
-    pub(crate) fn try_send(&self, p: PendingEvent) -> Result<(), DropReason> {
-        self.push(Job::Event(Box::new(p)), true)
+    /// Queues an event. When the queue is full, counts it as a repeat of a failure whose
+    /// copy is on its way to the store, or queues it past the bound as its failure's first
+    /// copy (see [`crate::runtime::repeats`]); else says why it was dropped. Never waits
+    /// for the writer.
+    pub(crate) fn try_send(&self, p: PendingEvent) -> Result<Sent, DropReason> {
+        let p = match self.push_within(Job::Event(Box::new(p), None), Some(self.capacity)) {
+            Ok(()) => return Ok(Sent::Queued),
+            Err((DropReason::QueueFull, Job::Event(p, _))) => p,
+            Err((reason, _)) => return Err(reason),
+        };
+        let key = key_of(&p);
+        let timestamp_us = p.timestamp_us;
+        let room = self.capacity.saturating_add(FIRST_ROOM);
+        let outcome = self.repeats.overflow(key, timestamp_us, || {
+            self.push_within(Job::Event(p, Some(key)), Some(room))
+                .is_ok()
+        })?;
+        if outcome == Overflow::Counted {
+            // Counted after the writer's last look, it is taken at its next turn.
+            self.waker.wake_if_sleeping();
+            return Ok(Sent::Counted);
+        }
+        Ok(Sent::Queued)
     }
 
     /// From the panic hook: queues a journaled event for storing, or gives it back when the
@@ -239,6 +282,7 @@ impl Writer {
             buffers: Buffers::default(),
             acks: Vec::new(),
             calls: Default::default(),
+            repeats: self.repeats.clone(),
         };
         worker.spawn(crate::error::WRITER_THREAD, Box::new(duty), || {
             IS_WRITER.with(|w| w.set(true));
@@ -272,6 +316,7 @@ struct WriterDuty {
     acks: Vec<SyncSender<()>>,
     /// The `#[capture]` call counts summed so far, added to the store now and then.
     calls: crate::runtime::functions::CallTotals,
+    repeats: Arc<Repeats>,
 }
 
 impl Duty for WriterDuty {
@@ -287,9 +332,11 @@ impl Duty for WriterDuty {
             buffers,
             acks,
             calls,
+            repeats,
         } = self;
         take_jobs(queue, &mut buffers.jobs);
         if buffers.jobs.is_empty() {
+            add_repeats(rt, repeats);
             calls.now_and_then(rt);
             return Turn::Idle;
         }
@@ -297,22 +344,23 @@ impl Duty for WriterDuty {
         let mut jobs = std::mem::take(&mut buffers.jobs);
         for job in jobs.drain(..) {
             match job {
-                Job::Event(p) => buffers.queued.push(Queued::Pending(p)),
+                Job::Event(p, key) => buffers.queued.push(Queued::Pending(p, key)),
                 Job::Journaled(e) => buffers.queued.push(Queued::Journaled(e)),
                 Job::Flush(ack) => {
                     // Everything queued before the flush request is in this batch or an
                     // earlier one: store the batch first.
-                    store_batch(rt, buffers, reported);
+                    store_batch(rt, buffers, repeats, reported);
                     acks.push(ack);
                 }
                 Job::FlushMark(m) => {
-                    store_batch(rt, buffers, reported);
+                    store_batch(rt, buffers, repeats, reported);
                     mark = Some(m);
                 }
             }
         }
         buffers.jobs = jobs;
-        store_batch(rt, buffers, reported);
+        store_batch(rt, buffers, repeats, reported);
+        add_repeats(rt, repeats);
         if !acks.is_empty() || mark.is_some() {
             calls.persist(rt);
             rt.sink.persist_drops(&rt.drops);
@@ -334,7 +382,7 @@ impl Duty for WriterDuty {
     }
 
     fn is_empty(&self) -> bool {
-        crate::sync::lock(&self.queue).jobs.is_empty()
+        crate::sync::lock(&self.queue).jobs.is_empty() && !self.repeats.any_waiting()
     }
 
     fn settle(&mut self) {
@@ -349,8 +397,9 @@ impl Duty for WriterDuty {
 
 /// An event taken from the queue.
 enum Queued {
-    /// Still to be built (resolved, redacted) and filtered.
-    Pending(Box<PendingEvent>),
+    /// Still to be built (resolved, redacted) and filtered; with its failure's key when
+    /// it is the first copy of counted repeats.
+    Pending(Box<PendingEvent>, Option<u64>),
     /// Filtered by the panic hook, and in the journal; its frames may be unresolved.
     Journaled(Box<Journaled>),
 }
@@ -358,7 +407,12 @@ enum Queued {
 /// Stores the queued events of `buffers`, leaving its buffers empty. Each event is built
 /// (or resolved) and filtered under its own guard: a panic there costs that event alone,
 /// never the batch.
-fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool) {
+fn store_batch(
+    rt: &'static Runtime,
+    buffers: &mut Buffers,
+    repeats: &Repeats,
+    reported: &mut bool,
+) {
     if buffers.queued.is_empty() {
         return;
     }
@@ -368,6 +422,8 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
     // Journaled events in `events`, and pending events whose building panicked.
     let mut journaled = 0;
     let mut unbuilt = 0;
+    // The first copies of counted repeats: their place in `events` and their key.
+    let mut firsts: Vec<(usize, u64)> = Vec::new();
     for q in queued.drain(..) {
         match q {
             Queued::Journaled(j) => {
@@ -378,17 +434,23 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
                 // Else it stays in the journal, counted as unstored: the next open
                 // resolves and stores it.
             }
-            Queued::Pending(p) => {
+            Queued::Pending(p, key) => {
                 let built = catch_unwind(AssertUnwindSafe(|| event_from_pending(*p, &rt.build)));
                 match built {
                     Ok(mut event) => {
                         if rt.filters.keep(&mut event) {
+                            if let Some(key) = key {
+                                firsts.push((events.len(), key));
+                            }
                             events.push(event);
                         } else {
-                            rt.drops.add(DropReason::Filtered);
+                            let repeated = key.map_or(0, |k| repeats.lost(k));
+                            for _ in 0..=repeated {
+                                rt.drops.add(DropReason::Filtered);
+                            }
                         }
                     }
-                    Err(_) => unbuilt += 1,
+                    Err(_) => unbuilt += 1 + key.map_or(0, |k| repeats.lost(k)) as usize,
                 }
             }
         }
@@ -397,15 +459,24 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
     if !events.is_empty() {
         let persisted = catch_unwind(AssertUnwindSafe(|| rt.sink.persist_batch(events)));
         match persisted {
-            Ok(Ok(outcomes)) => after_stored(rt, events, &outcomes, journaled),
+            Ok(Ok(outcomes)) => {
+                for (i, key) in firsts {
+                    if let Some(e) = events.get(i) {
+                        repeats.stored(key, &e.fingerprint);
+                    }
+                }
+                after_stored(rt, events, &outcomes, journaled);
+            }
             // Journaled events are not lost when storing fails: they stay counted as
             // unstored, so the journal keeps them until the next open merges them.
             Ok(Err((lost, e))) => {
-                let lost = unbuilt + lost.saturating_sub(journaled);
+                let repeated: u64 = firsts.iter().map(|(_, k)| repeats.lost(*k)).sum();
+                let lost = unbuilt + lost.saturating_sub(journaled) + repeated as usize;
                 failure = Some((lost, crate::diag::error_chain(&e)));
             }
             Err(_) => {
-                let lost = unbuilt + events.len().saturating_sub(journaled);
+                let repeated: u64 = firsts.iter().map(|(_, k)| repeats.lost(*k)).sum();
+                let lost = unbuilt + events.len().saturating_sub(journaled) + repeated as usize;
                 failure = Some((lost, "storing a batch panicked".to_owned()));
             }
         }
@@ -419,6 +490,29 @@ fn store_batch(rt: &'static Runtime, buffers: &mut Buffers, reported: &mut bool)
         if !*reported {
             *reported = true;
             crate::diag::say(&format!("stacktrace: could not store an event: {why}"));
+        }
+    }
+}
+
+/// Adds the repeats counted while the queue was full to the groups of their stored copies.
+/// Counts that cannot be added are drops: of storage when the store fails, of the queue
+/// when events go to a spool, which has no groups.
+fn add_repeats(rt: &Runtime, repeats: &Repeats) {
+    let counted = repeats.take();
+    if counted.is_empty() {
+        return;
+    }
+    let added = match &*rt.sink {
+        Sink::Store(s) => s
+            .add_repeats(&counted)
+            .map_err(|_| DropReason::StorageError),
+        _ => Err(DropReason::QueueFull),
+    };
+    if let Err(reason) = added {
+        for c in &counted {
+            for _ in 0..c.repeats {
+                rt.drops.add(reason);
+            }
         }
     }
 }

@@ -136,6 +136,10 @@ pub struct Stats {
     /// Bytes of event blocks those removals freed.
     #[serde(default)]
     pub budget_removed_bytes: u64,
+    /// Occurrences counted in their groups without their events: repeats of a stored
+    /// failure while the writer's queue was full (see [`Store::repeats_counted`]).
+    #[serde(default)]
+    pub repeats_counted: u64,
 }
 
 fn is_lock_error(e: &sled::Error) -> bool {
@@ -606,6 +610,7 @@ impl Store {
             disk_budget: self.disk_budget()?,
             budget_removed: self.meta_u64(keys::BUDGET_REMOVED)?,
             budget_removed_bytes: self.meta_u64(keys::BUDGET_REMOVED_BYTES)?,
+            repeats_counted: self.repeats_counted()?,
         })
     }
 }

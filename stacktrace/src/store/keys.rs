@@ -35,6 +35,10 @@ pub(crate) const BUDGET_REMOVED: &[u8] = b"budget.removed";
 /// In [`META`]: the bytes of event blocks freed to hold the disk budget, as
 /// [`BUDGET_REMOVED`].
 pub(crate) const BUDGET_REMOVED_BYTES: &[u8] = b"budget.removed_bytes";
+/// In [`META`]: occurrences counted into their groups without their events (repeats of
+/// a stored failure while the writer's queue was full), big-endian u64, written in the
+/// same transaction as the groups' counts.
+pub(crate) const REPEATS_COUNTED: &[u8] = b"repeats.counted";
 /// In [`META`]: prefix of the marker of a stored batch whose events may not be indexed and
 /// grouped yet, followed by a big-endian u64 from sled's id generator; the value is the
 /// batch's ids, 16 big-endian bytes each. Written in the same transaction as the events,

@@ -27,6 +27,7 @@ pub use events::query::{Page, Query};
 pub use functions::FunctionStats;
 pub use groups::group::{Group, GroupOrder, GroupStatus};
 pub use groups::pages::GroupPage;
+pub(crate) use groups::repeats::Repeated;
 pub use groups::trends::{Interval, Trend, Window};
 #[cfg_attr(not(feature = "forward"), allow(unused_imports))]
 pub(crate) use outbox::OutboxMarks;

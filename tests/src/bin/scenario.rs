@@ -45,6 +45,38 @@ mod ledger {
 }
 
 /// A logger that fails on every record, called by the `log` crate's own code.
+/// One of ten distinct failures: its own error type, captured at its own site.
+#[derive(Debug)]
+struct BurstFailure<const N: usize>;
+
+impl<const N: usize> std::fmt::Display for BurstFailure<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "failure {N} of the burst")
+    }
+}
+
+impl<const N: usize> std::error::Error for BurstFailure<N> {}
+
+#[inline(never)]
+fn capture_burst_failure<const N: usize>() -> Option<stacktrace::EventId> {
+    stacktrace::capture_error(&BurstFailure::<N>)
+}
+
+fn burst_failure(which: usize) -> Option<stacktrace::EventId> {
+    match which {
+        0 => capture_burst_failure::<0>(),
+        1 => capture_burst_failure::<1>(),
+        2 => capture_burst_failure::<2>(),
+        3 => capture_burst_failure::<3>(),
+        4 => capture_burst_failure::<4>(),
+        5 => capture_burst_failure::<5>(),
+        6 => capture_burst_failure::<6>(),
+        7 => capture_burst_failure::<7>(),
+        8 => capture_burst_failure::<8>(),
+        _ => capture_burst_failure::<9>(),
+    }
+}
+
 struct FailingLogger;
 
 impl log::Log for FailingLogger {
@@ -265,6 +297,14 @@ fn main() {
                 .filter(|_| stacktrace::capture_message("off", Level::Error).is_some())
                 .count();
             let _ = std::thread::spawn(site_a).join();
+            guard.flush();
+            println!("kept {kept}");
+        }
+        // A burst of `arg` errors (with stacks) from ten distinct failures, in a tight loop.
+        "burst" => {
+            let guard = stacktrace::install_with(base);
+            let n: usize = arg.parse().unwrap_or(10_000);
+            let kept = (0..n).filter(|i| burst_failure(i % 10).is_some()).count();
             guard.flush();
             println!("kept {kept}");
         }

@@ -311,6 +311,7 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
             "disk_budget": s.disk_budget,
             "budget_removed": s.budget_removed,
             "budget_removed_bytes": s.budget_removed_bytes,
+            "repeats_counted": s.repeats_counted,
             "forwarded": f,
         }))?;
         return Ok(());
@@ -330,6 +331,10 @@ pub(crate) fn stats(store: &Store, json: bool, out: &mut Out) -> Result<(), CliE
     t.row(vec![
         "removed for the budget".into(),
         format!("{} ({})", s.budget_removed, bytes(s.budget_removed_bytes)),
+    ]);
+    t.row(vec![
+        "repeats counted, not stored".into(),
+        s.repeats_counted.to_string(),
     ]);
     t.row(vec!["dropped".into(), dropped_total.to_string()]);
     for (reason, n) in &s.dropped {

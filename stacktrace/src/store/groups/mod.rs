@@ -2,4 +2,5 @@
 
 pub(crate) mod group;
 pub(crate) mod pages;
+pub(crate) mod repeats;
 pub(crate) mod trends;
