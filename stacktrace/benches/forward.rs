@@ -7,7 +7,11 @@
 //! - the forwarder's cost per event (serialise, gzip, HTTP, and the outbox's marks) against
 //!   a local sink that answers 200 at once, as events per second and the process's CPU time
 //!   per event, against `sentry`'s own transport (ureq) sending the same event to the same
-//!   sink.
+//!   sink;
+//! - a burst: events captured as fast as a program can, each stored, then delivered by the
+//!   forwarder's thread to the sink, timed until the last one is marked sent, in wall time
+//!   and the process's CPU time, against `sentry` capturing and sending as many to the same
+//!   sink; and a backfill (`stacktrace forward`) of all of them, in events per second.
 //!
 //! The tracker installs once per process, so each capture half runs in a child process of
 //! this same benchmark, set up alike, "forwarding off" first; the sink runs in a child
@@ -30,7 +34,7 @@ use stacktrace::{Config, Guard, Report};
 mod clocks;
 
 // The process's CPU time for the senders: `sentry` sends on a thread of its own.
-use clocks::{captures_and_panics, Clock, ProcessCpu, ThreadCpu};
+use clocks::{captures_and_panics, cpu_now, Clock, ProcessCpu, ThreadCpu};
 
 const MODE_VAR: &str = "STACKTRACE_BENCH_FORWARD";
 /// Rounds of "forwarding off" then "forwarding on", unless `STACKTRACE_BENCH_ROUNDS` says.
@@ -38,6 +42,8 @@ const ROUNDS: u32 = 2;
 /// Events a sender sends per timed iteration: `sentry`'s transport holds 30 at most and
 /// drops the rest, so each iteration stays under that and waits for its queue to empty.
 const PER_ITERATION: u64 = 25;
+/// Events of the burst, unless `STACKTRACE_BENCH_BURST` says.
+const BURST: u64 = 5000;
 
 #[derive(Debug)]
 struct Inner;
@@ -381,6 +387,142 @@ fn senders() {
     assert!(took >= sent_by_sentry);
 }
 
+// ---------------------------------------------------------------------------------------
+// A burst, end to end: captured, stored, delivered by the forwarder's thread.
+
+/// Wall and process CPU time since `start`.
+struct Span {
+    wall: std::time::Instant,
+    cpu: Duration,
+}
+
+impl Span {
+    fn start() -> Span {
+        Span {
+            wall: std::time::Instant::now(),
+            cpu: cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID),
+        }
+    }
+
+    /// Says the span's figures for `n` events.
+    fn say(&self, what: &str, n: u64) -> f64 {
+        let wall = self.wall.elapsed();
+        let cpu = cpu_now(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(self.cpu);
+        let per_second = n as f64 / wall.as_secs_f64();
+        println!(
+            "{what}: {n} events in {:.1} ms wall ({per_second:.0} events/s), {:.1} µs of \
+             process CPU per event",
+            wall.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e6 / n as f64,
+        );
+        per_second
+    }
+}
+
+fn burst_size() -> u64 {
+    std::env::var("STACKTRACE_BENCH_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BURST)
+}
+
+/// Waits until `done` says so, looking every millisecond, at most a minute.
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the burst was not delivered"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn burst() {
+    let n = burst_size();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = SinkProcess::start();
+    let guard = stacktrace::install_with(
+        Config::default()
+            .db_path(dir.path().join("bench.db"))
+            .queue_capacity(1 << 20)
+            .capture_env(false)
+            .forward(ForwardConfig::new(&sink.dsn()).expect("a DSN")),
+    );
+    assert!(guard.errors().is_empty(), "{:?}", guard.errors());
+    let store = stacktrace::store().expect("the running program's store");
+    let span = Span::start();
+    for i in 0..n {
+        Report::error(&BenchError(Inner))
+            .tag("shop", "eu-1")
+            .user("user-42")
+            .extra("order", i.to_string())
+            .capture();
+    }
+    // The sink's count first (the marks come a moment after each answer), then the marks.
+    wait_until(|| sink.count() >= n);
+    wait_until(|| store.forward_counts().expect("the counts").sent >= n);
+    span.say("burst, stacktrace (captured, stored, forwarded)", n);
+    assert_eq!(store.unsent_count(), 0);
+
+    // The same number of the same event through `sentry`, whose queue holds 30: given 25
+    // at a time, each time waited out.
+    let body = sink.get("/first");
+    let item = body.split(|b| *b == b'\n').nth(2).expect("an event item");
+    let event: sentry::protocol::Event<'static> =
+        serde_json::from_slice(item).expect("our event read by sentry's types");
+    let _sentry = sentry::init((
+        sink.dsn(),
+        sentry::ClientOptions {
+            default_integrations: false,
+            ..Default::default()
+        },
+    ));
+    let client = sentry::Hub::current().client().expect("a sentry client");
+    let before = sink.count();
+    let span = Span::start();
+    let mut given = 0;
+    while given < n {
+        let chunk = PER_ITERATION.min(n - given);
+        for _ in 0..chunk {
+            black_box(sentry::capture_event(event.clone()));
+        }
+        assert!(client.flush(Some(Duration::from_secs(30))));
+        given += chunk;
+    }
+    span.say("burst, sentry transport (ureq)", n);
+    assert_eq!(sink.count() - before, n, "sentry dropped events");
+}
+
+/// `stacktrace forward`: a whole database sent again, in events per second.
+fn backfill_all() {
+    let n = burst_size();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = SinkProcess::start();
+    let guard = stacktrace::install_with(
+        Config::default()
+            .db_path(dir.path().join("bench.db"))
+            .queue_capacity(1 << 20)
+            .capture_env(false),
+    );
+    for i in 0..n {
+        Report::error(&BenchError(Inner))
+            .tag("shop", "eu-1")
+            .user("user-42")
+            .extra("order", i.to_string())
+            .capture();
+    }
+    assert!(guard.flush());
+    let store = stacktrace::store().expect("the running program's store");
+    let config = ForwardConfig::new(&sink.dsn()).expect("a DSN");
+    let span = Span::start();
+    let ids = backfill_candidates(store, &config, 0).expect("the events");
+    let counts = backfill(store, &config, &ids, |_, _| {}).expect("a backfill");
+    span.say("backfill (stacktrace forward)", n);
+    assert_eq!(counts.sent, n);
+    assert_eq!(sink.count(), n);
+}
+
 fn main() {
     std::panic::set_hook(Box::new(|_| {}));
     match std::env::var(MODE_VAR).as_deref() {
@@ -388,6 +530,8 @@ fn main() {
         Ok("off") => return capture_half(false),
         Ok("on") => return capture_half(true),
         Ok("senders") => return senders(),
+        Ok("burst") => return burst(),
+        Ok("backfill") => return backfill_all(),
         _ => {}
     }
     // Each part in fresh child processes set up alike; the capture halves alternate for
@@ -413,4 +557,7 @@ fn main() {
     }
     println!("senders: our forwarder against sentry's transport");
     run("senders");
+    println!("a burst delivered end to end, and a backfill of a database");
+    run("burst");
+    run("backfill");
 }

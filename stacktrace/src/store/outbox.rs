@@ -160,10 +160,17 @@ impl Store {
         )
     }
 
-    /// The server took the event.
-    pub(crate) fn mark_sent(&self, id: EventId) -> Result<(), StoreError> {
-        self.outbox.remove(id.to_bytes())?;
-        self.count(SENT, 1)
+    /// The server took these events: one write removes them all from the outbox.
+    pub(crate) fn mark_sent(&self, ids: &[EventId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for id in ids {
+            batch.remove(&id.to_bytes());
+        }
+        self.outbox.apply_batch(batch)?;
+        self.count(SENT, ids.len() as u64)
     }
 
     /// A try failed and will be retried.
@@ -270,7 +277,7 @@ mod tests {
             .collect();
         assert_eq!(ids, [3, 9]);
         assert_eq!(store.unsent(Some(EventId(3)), 10).unwrap()[0].0, EventId(9));
-        store.mark_sent(EventId(3)).unwrap();
+        store.mark_sent(&[EventId(3)]).unwrap();
         let retried = Unsent {
             attempts: 1,
             first_failure_us: Some(7),

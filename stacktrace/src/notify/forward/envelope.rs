@@ -140,26 +140,31 @@ fn cut_texts(v: &mut Value) {
 /// unknown system (RFC 1952).
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
-/// Gzips bodies one after another with one deflate state: a fresh state allocates and
-/// zeroes its tables (hundreds of KiB) for every body, a reset one does not.
+/// Gzips bodies one after another with one deflate state and one output buffer: a fresh
+/// state allocates and zeroes its tables (hundreds of KiB) for every body, a reset one does
+/// not, and the buffer grows to the largest body once.
 #[derive(Debug)]
 pub(crate) struct Gzip {
     deflate: flate2::Compress,
+    out: Vec<u8>,
 }
 
 impl Default for Gzip {
     fn default() -> Self {
         Gzip {
             deflate: flate2::Compress::new(flate2::Compression::fast(), false),
+            out: Vec::new(),
         }
     }
 }
 
 impl Gzip {
-    /// `bytes` as one gzip member.
-    pub(crate) fn gzip(&mut self, bytes: &[u8]) -> Vec<u8> {
+    /// `bytes` as one gzip member, in the buffer until the next call.
+    pub(crate) fn gzip(&mut self, bytes: &[u8]) -> &[u8] {
         self.deflate.reset();
-        let mut out = Vec::with_capacity(GZIP_HEADER.len() + bytes.len() / 3 + 64);
+        let out = &mut self.out;
+        out.clear();
+        out.reserve(GZIP_HEADER.len() + bytes.len() / 3 + 64);
         out.extend_from_slice(&GZIP_HEADER);
         loop {
             if out.capacity() - out.len() < 64 {
@@ -170,13 +175,16 @@ impl Gzip {
             let rest = bytes.get(read..).unwrap_or_default();
             match self
                 .deflate
-                .compress_vec(rest, &mut out, flate2::FlushCompress::Finish)
+                .compress_vec(rest, out, flate2::FlushCompress::Finish)
             {
                 Ok(flate2::Status::StreamEnd) => break,
                 Ok(_) => {}
                 // Deflate over memory has no error of its own; were there one, a body
                 // sent whole with the plain encoder is still a valid gzip.
-                Err(_) => return gzip_afresh(bytes),
+                Err(_) => {
+                    *out = gzip_afresh(bytes);
+                    return out;
+                }
             }
         }
         let mut crc = flate2::Crc::new();
@@ -241,7 +249,7 @@ mod tests {
         for body in bodies.iter().chain(bodies.iter()) {
             let gz = gzip.gzip(body);
             assert_eq!(&gz[..2], &[0x1f, 0x8b]);
-            assert_eq!(gunzip(&gz), *body);
+            assert_eq!(gunzip(gz), *body);
             assert_eq!(gunzip(&gzip_afresh(body)), *body);
         }
     }

@@ -105,7 +105,24 @@ pub(crate) struct Delivery<'a> {
 
 impl Delivery<'_> {
     /// Sends the event `id` once, records the outcome, and says what to do next.
+    #[cfg(test)]
     pub(crate) fn forward(&self, id: EventId, unsent: &Unsent, backoff: &mut Backoff) -> Step {
+        let mut taken = Vec::new();
+        let step = self.forward_keeping(id, unsent, backoff, &mut taken);
+        let _ = self.store.mark_sent(&taken);
+        step
+    }
+
+    /// Like [`Delivery::forward`], but an event the server took is added to `taken`, for
+    /// the caller to mark sent with others in one write. Until then a crash sends it again,
+    /// which is harmless: servers drop a repeated `event_id`.
+    pub(crate) fn forward_keeping(
+        &self,
+        id: EventId,
+        unsent: &Unsent,
+        backoff: &mut Backoff,
+        taken: &mut Vec<EventId>,
+    ) -> Step {
         let event = match self.store.get(id) {
             Ok(Some(e)) => e,
             Ok(None) => {
@@ -130,7 +147,7 @@ impl Delivery<'_> {
         let (answer, limit) = self.sender.send(&envelope);
         match answer {
             Answer::Taken => {
-                let _ = self.store.mark_sent(id);
+                taken.push(id);
                 backoff.reset();
                 limit.map_or(Step::Next, Step::Pause)
             }
@@ -343,23 +360,39 @@ pub(crate) fn send_outbox(
     mut may_wait: impl FnMut(Duration) -> bool,
     mut sent: impl FnMut(),
 ) -> Result<(), StoreError> {
+    let mut taken = Vec::with_capacity(BATCH);
     loop {
         let batch = delivery.store.unsent(None, BATCH)?;
         if batch.is_empty() {
             return Ok(());
         }
+        let mut pause = None;
+        let mut stop = false;
         for (id, unsent) in &batch {
             if !may_wait(Duration::ZERO) {
-                return Ok(());
+                stop = true;
+                break;
             }
-            match delivery.forward(*id, unsent, backoff) {
+            match delivery.forward_keeping(*id, unsent, backoff, &mut taken) {
                 Step::Next => sent(),
                 Step::Pause(wait) if may_wait(wait) => {
-                    std::thread::sleep(wait);
+                    pause = Some(wait);
                     break;
                 }
-                Step::Pause(_) => return Ok(()),
+                Step::Pause(_) => {
+                    stop = true;
+                    break;
+                }
             }
+        }
+        // The batch's sent events are marked before the next read of the outbox.
+        delivery.store.mark_sent(&taken)?;
+        taken.clear();
+        if stop {
+            return Ok(());
+        }
+        if let Some(wait) = pause {
+            std::thread::sleep(wait);
         }
     }
 }
@@ -391,6 +424,7 @@ fn yield_to_the_program() {
 
 fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
     let mut marked = false;
+    let mut taken = Vec::with_capacity(BATCH);
     loop {
         shared.busy.store(true, Ordering::SeqCst);
         let batch = delivery.store.unsent(None, BATCH).unwrap_or_default();
@@ -406,11 +440,14 @@ fn run(delivery: &Delivery<'_>, shared: &Shared, backoff: &mut Backoff) {
             if shared.handed_over.load(Ordering::SeqCst) {
                 break;
             }
-            if let Step::Pause(d) = delivery.forward(*id, unsent, backoff) {
+            if let Step::Pause(d) = delivery.forward_keeping(*id, unsent, backoff, &mut taken) {
                 pause = Some(d);
                 break;
             }
         }
+        // One write marks the batch's sent events, before a drain may read the outbox.
+        let _ = delivery.store.mark_sent(&taken);
+        taken.clear();
         shared.busy.store(false, Ordering::SeqCst);
         if shared.handed_over.load(Ordering::SeqCst) {
             // Until the drain gives the outbox back, or a program that goes on wakes it.

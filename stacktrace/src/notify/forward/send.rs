@@ -107,14 +107,15 @@ impl Sender {
     /// Gzips and posts one envelope. `Taken` comes with the wait a rate limit on errors in
     /// the answer asks for (servers send limits with a 200 too).
     pub(crate) fn send(&self, envelope: &[u8]) -> (Answer, Option<Duration>) {
-        let gzipped = self.gzip.borrow_mut().gzip(envelope);
+        let mut gzip = self.gzip.borrow_mut();
         let sent = self
             .agent
             .post(&self.url)
             .header("X-Sentry-Auth", &self.auth)
             .header("Content-Type", "application/x-sentry-envelope")
             .header("Content-Encoding", "gzip")
-            .send(&gzipped[..]);
+            .send(gzip.gzip(envelope));
+        drop(gzip);
         let mut response = match sent {
             Ok(r) => r,
             Err(e) => {
