@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::model::drop::{DropCounters, DropReason, DROP_REASONS};
 use crate::model::event::{CrashEvent, EventId};
+use crate::pipeline::resolve::modules::without_module_files;
 use crate::store::events::blocks::Encoded;
 use crate::store::groups::group::Group;
 use crate::store::index::postings::{Additions, Postings};
@@ -18,6 +19,7 @@ use crate::store::keys;
 use crate::store::manifest::Manifest;
 use crate::store::outbox::OutboxMarks;
 use crate::store::pending::{index_event, Marker};
+use crate::store::probe::{self, Plan};
 use crate::store::recovery;
 use crate::store::spool::{self, Spool};
 
@@ -161,7 +163,13 @@ impl Store {
     /// process at a time. Read a running program's events through its own
     /// [`store()`](crate::store) handle or the dashboard it serves. Fails with
     /// [`StoreError::Corrupt`] when sled cannot read it, or when it holds less than it held
-    /// at its last flush (a damaged data file reads as an empty database).
+    /// at its last flush (a damaged data file reads as an empty database), or when sled
+    /// panics reading it.
+    ///
+    /// In a build where a panic aborts (`panic = "abort"`) no panic can be caught: on Unix the
+    /// open is first tried in a child process, so that such damage is still
+    /// [`StoreError::Corrupt`], and a journaled panic whose module file makes the symbol
+    /// readers panic is stored with its addresses; elsewhere there is no trial.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         Store::open_with_cache(path, DEFAULT_CACHE_BYTES)
     }
@@ -180,25 +188,45 @@ impl Store {
         cache_bytes: u64,
         marks: Option<OutboxMarks>,
     ) -> Result<Store, StoreError> {
+        // Where a panic aborts, nothing below catches one: trial opens in child processes
+        // tell first whether this open would end the program.
+        let plan = if cfg!(panic = "abort") {
+            probe::plan_for(path, cache_bytes, marks)
+        } else {
+            Plan::AsToday
+        };
+        if let Plan::Damaged(signal) = plan {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                expected: "a database sled can read".into(),
+                found: format!(
+                    "data that made sled panic (a trial open ended by {})",
+                    probe::signal_name(signal)
+                ),
+            });
+        }
+        let open = || Store::open_unguarded(path, cache_bytes, marks);
+        let open = || match plan {
+            Plan::WithoutModuleFiles => without_module_files(open),
+            _ => open(),
+        };
         // sled panics on some damaged files rather than failing: that is a damaged database
         // too, not a reason to take the program down.
-        std::panic::catch_unwind(|| Store::open_unguarded(path, cache_bytes, marks)).unwrap_or_else(
-            |panic| {
-                let said = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(StoreError::Corrupt {
-                    path: path.to_path_buf(),
-                    expected: "a database sled can read".into(),
-                    found: format!("data that made sled panic ({said})"),
-                })
-            },
-        )
+        std::panic::catch_unwind(open).unwrap_or_else(|panic| {
+            let said = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                expected: "a database sled can read".into(),
+                found: format!("data that made sled panic ({said})"),
+            })
+        })
     }
 
-    fn open_unguarded(
+    pub(super) fn open_unguarded(
         path: &Path,
         cache_bytes: u64,
         outbox_marks: Option<OutboxMarks>,

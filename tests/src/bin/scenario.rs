@@ -4,6 +4,7 @@
 //!
 //! Usage: `scenario <name> <db-path> [arg]`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use stacktrace::{Config, Level, Report};
@@ -93,6 +94,28 @@ impl log::Log for FailingLogger {
 fn load_config() -> Result<String, ConfigFileError> {
     let path = "/nonexistent/app.toml".to_owned();
     std::fs::read_to_string(&path).map_err(|source| ConfigFileError { path, source })
+}
+
+/// Child processes that ended, as `SIGCHLD` told (see [`count_children_ended`]).
+static CHILDREN_ENDED: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(unix)]
+extern "C" fn on_child_ended(_: libc::c_int) {
+    CHILDREN_ENDED.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Counts the child processes that end from now on, in [`CHILDREN_ENDED`]; the waits of
+/// whoever started them still reap them.
+fn count_children_ended() {
+    #[cfg(unix)]
+    // SAFETY: the handler only adds to an atomic, which is async-signal-safe.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(
+            libc::SIGCHLD,
+            on_child_ended as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
 }
 
 fn main() {
@@ -384,6 +407,20 @@ fn main() {
             stacktrace::capture_message("while locked", Level::Error);
             let _ = std::thread::spawn(site_b).join();
             guard.flush();
+            println!("still running");
+        }
+        // Installs, stores one event, and says how many child processes ended meanwhile: a
+        // build where a panic aborts tries the database's open in a child first.
+        "trial-opens" => {
+            count_children_ended();
+            let guard = stacktrace::install_with(base);
+            for e in guard.errors() {
+                println!("install error: {e}");
+            }
+            println!("storing: {}", guard.is_storing());
+            stacktrace::capture_message("stored after the start", Level::Error);
+            guard.flush();
+            println!("children: {}", CHILDREN_ENDED.load(Ordering::SeqCst));
             println!("still running");
         }
         "fill" => {

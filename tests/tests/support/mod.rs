@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests, one folder for all of them: each test file
 //! declares `mod support;` and uses the parts it needs.
 //!
+//! - [`abort`]: the scenario program built with `panic = "abort"`;
 //! - [`browser`]: a headless chromium driven through chromedriver, with screenshots;
 //! - [`scenario`]: scenario programs run with a time limit, fresh database directories;
 //! - [`install`]: the tracker installed once per test program (the install is process-global);
@@ -12,6 +13,7 @@
 // Every test program compiles all of this module and uses only a part of it.
 #![allow(dead_code)]
 
+pub mod abort;
 pub mod browser;
 pub mod cli;
 pub mod http;

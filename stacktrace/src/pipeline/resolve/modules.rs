@@ -9,6 +9,7 @@
 //! process that opens the database, resolves them by reading the module's file when that
 //! file is still the same build.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -110,6 +111,32 @@ impl std::fmt::Debug for ModuleFiles {
     }
 }
 
+thread_local! {
+    /// Set while this thread merges journals without reading module files: see
+    /// [`without_module_files`].
+    static FILES_UNREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Why a journaled event's addresses stay as they are while [`without_module_files`] runs.
+pub(crate) const FILES_UNREAD_REASON: &str = "reading the modules' debug info failed (it ended \
+     a trial open of the database, and in a build where a panic aborts it is not tried again)";
+
+/// Runs `f` with the journaled events this thread resolves from module files kept
+/// unresolved instead, with [`FILES_UNREAD_REASON`]. In a `panic = "abort"` build no
+/// `catch_unwind` holds, so a module file that makes the symbol readers panic would end the
+/// program opening the database; once a trial open showed it, the open merges this way.
+pub(crate) fn without_module_files<T>(f: impl FnOnce() -> T) -> T {
+    /// Puts the thread's setting back, even if `f` unwinds.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FILES_UNREAD.with(|u| u.set(self.0));
+        }
+    }
+    let _restore = Restore(FILES_UNREAD.with(|u| u.replace(true)));
+    f()
+}
+
 /// Gives a journaled event its frames, and its fingerprint from them: from `trace` (the
 /// stack as taken in this process) when there is one, else from the modules' files, module
 /// by module. The addresses of a module whose file cannot resolve them (gone, another
@@ -127,6 +154,10 @@ pub(crate) fn resolve_journaled(
     };
     let (frames, left) = match trace {
         Some(t) => (frames_from_trace(t), None),
+        None if FILES_UNREAD.with(Cell::get) => {
+            unresolved.reason = Some(FILES_UNREAD_REASON.to_owned());
+            return;
+        }
         // A module file is read as found on disk: parsing it must not take down the
         // program opening the database.
         None => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -488,5 +519,40 @@ mod symbols {
             let (start, size, name) = self.symbols.get(i)?;
             (size == &0 || addr < start + size).then(|| name.clone())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journaled(module: &Path) -> CrashEvent {
+        let mut e = CrashEvent::sample(0x51, "journaled");
+        e.unresolved = Some(UnresolvedFrames {
+            modules: vec![UnresolvedModule {
+                path: module.display().to_string(),
+                build_id: "00ff00ff".into(),
+            }],
+            addresses: vec![(0, 4096)],
+            ..UnresolvedFrames::default()
+        });
+        e
+    }
+
+    #[test]
+    fn without_module_files_a_journaled_event_keeps_its_addresses_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let module = dir.path().join("module.so");
+        std::fs::write(&module, b"not a module").unwrap();
+        let mut e = journaled(&module);
+        without_module_files(|| resolve_journaled(&mut e, None, &mut ModuleFiles::default()));
+        let left = e.unresolved.expect("addresses kept");
+        assert_eq!(left.addresses, [(0, 4096)]);
+        assert_eq!(left.reason.as_deref(), Some(FILES_UNREAD_REASON));
+        // Control: outside it, the file is read (and refused).
+        let mut e = journaled(&module);
+        resolve_journaled(&mut e, None, &mut ModuleFiles::default());
+        let reason = e.unresolved.and_then(|u| u.reason).unwrap_or_default();
+        assert!(reason.contains("not a readable module"), "{reason}");
     }
 }
