@@ -288,6 +288,48 @@ fn main() {
             println!("panicked {panicked}");
             println!("capture {:?}; stored after {:?}", captured, start.elapsed());
         }
+        "storm-memory" => {
+            // `arg` is "THREADS:ROUNDS:IDLE_MS": two storms of THREADS threads panicking
+            // ROUNDS times each, with the tracker's `symbols_idle` set to IDLE_MS and an idle
+            // pause of a little more after each; prints the resident bytes before, after each
+            // storm and after each pause: `resident <before> <burst> <idle> <burst> <idle>`.
+            let mut parts = arg.split(':').map(|n| n.parse::<u64>().ok());
+            let mut next = |default| parts.next().flatten().unwrap_or(default);
+            let (threads, rounds, idle_ms) = (next(64), next(50), next(2_000));
+            let idle = std::time::Duration::from_millis(idle_ms);
+            // The default hook would print each panic and, with `RUST_BACKTRACE`, load the
+            // standard library's own copy of the debug info, which is not the tracker's.
+            std::panic::set_hook(Box::new(|_| {}));
+            let guard = stacktrace::install_with(base.queue_capacity(1 << 20).symbols_idle(idle));
+            let storm = || {
+                let barrier = Arc::new(Barrier::new(threads as usize));
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let b = barrier.clone();
+                        std::thread::spawn(move || {
+                            b.wait();
+                            for r in 0..rounds {
+                                let _ = std::panic::catch_unwind(|| panic!("storm {t}/{r}"));
+                            }
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    let _ = h.join();
+                }
+                guard.flush();
+            };
+            let pause = || std::thread::sleep(idle + std::time::Duration::from_millis(1_500));
+            let mut figures = vec![resident_bytes()];
+            for _ in 0..2 {
+                storm();
+                figures.push(resident_bytes());
+                pause();
+                figures.push(resident_bytes());
+            }
+            let figures: Vec<String> = figures.iter().map(u64::to_string).collect();
+            println!("resident {}", figures.join(" "));
+        }
         "error" => {
             let guard = stacktrace::install_with(base);
             let e = load_config().unwrap_err();
@@ -540,4 +582,15 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// Resident memory of this process in bytes, from `/proc/self/statm`; 0 where unreadable.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
 }
