@@ -25,6 +25,8 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
+#[path = "support/burst.rs"]
+mod burst;
 #[path = "support/clocks.rs"]
 mod clocks;
 
@@ -395,6 +397,10 @@ fn main() {
         sustained_child(&kind);
         return;
     }
+    if let Ok(kind) = std::env::var(burst::CHILD) {
+        burst::child(&kind);
+        return;
+    }
     // `-- first` (or a filter naming it) runs the fresh-process case; no filter runs all.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if filter.as_deref().is_none_or(|f| "first panic".contains(f)) {
@@ -406,7 +412,11 @@ fn main() {
     {
         sustained_in_fresh_processes();
     }
-    if matches!(filter.as_deref(), Some("first" | "sustained")) {
+    // A burst of errors past the writer's pace: see `support/burst.rs`.
+    if filter.as_deref().is_none_or(|f| "errors burst".contains(f)) {
+        burst::in_fresh_processes();
+    }
+    if matches!(filter.as_deref(), Some("first" | "sustained" | "errors")) {
         return;
     }
     let wall = Criterion::default()

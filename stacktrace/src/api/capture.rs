@@ -9,7 +9,9 @@ use crate::model::event::{EventId, Level};
 /// the backtrace, and the chain of `#[capture]` functions active on this thread. Returns the
 /// stored event's id, or `None` when the event was not kept (not installed, disabled,
 /// sampled out, rate limited, filtered, or the writer's queue was full); drops are counted
-/// by reason (see [`Store::dropped`](crate::Store::dropped)).
+/// by reason (see [`Store::dropped`](crate::Store::dropped)). With the queue full, a repeat
+/// of a failure already on its way to the store is counted in that failure's group rather
+/// than dropped (see [`Store::repeats_counted`](crate::Store::repeats_counted)).
 ///
 /// The calling thread only takes the backtrace unresolved and queues the event; symbol
 /// resolution and storage happen on the background writer. Call
