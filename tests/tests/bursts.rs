@@ -3,7 +3,7 @@
 
 mod support;
 
-use stacktrace::{DropReason, GroupOrder, Store};
+use stacktrace::{DropReason, GroupOrder, Interval, Store, Window};
 use support::cli::cli_json;
 use support::scenario::{db_dir, scenario};
 
@@ -28,6 +28,29 @@ fn a_burst_of_ten_thousand_from_ten_failures_leaves_ten_groups_summing_to_ten_th
     assert!(stats.events < 10_000, "{stats:?}");
     assert_eq!(stats.events + stats.repeats_counted, 10_000, "{stats:?}");
     assert_eq!(store.dropped().unwrap()[&DropReason::QueueFull], 0);
+}
+
+// Pins: trends were counted from the stored events alone, so after a burst that overflowed
+// the queue a group's trend showed the few copies stored, not its occurrences.
+#[test]
+fn after_a_burst_trends_count_every_occurrence() {
+    let (_dir, db) = db_dir();
+    let run = scenario("burst", &db, "3000");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let store = Store::open(&db).unwrap();
+    // Two hours, in case the burst crossed into a new one.
+    let window = Window::last(Interval::Hour, 2);
+    assert_eq!(store.trend(window).unwrap().total(), 3_000);
+    let groups = store.groups(GroupOrder::Count).unwrap();
+    assert_eq!(groups.len(), 10);
+    for g in groups {
+        assert_eq!(
+            store.group_trend(&g.fingerprint, window).unwrap().total(),
+            300
+        );
+    }
+    // The control: the queue overflowed.
+    assert!(store.stats().unwrap().repeats_counted > 0);
 }
 
 // Pins: `stacktrace stats` had no line for occurrences counted without their events.

@@ -57,6 +57,10 @@ pub(crate) const SESSIONS: &str = "sessions";
 pub(crate) const OPEN_SESSIONS: &str = "sessions.open";
 /// Counter name to big-endian u64.
 pub(crate) const COUNTERS: &str = "counters";
+/// Occurrences counted into a group without their events: the fingerprint, a zero byte and
+/// the start of the hour (big-endian u64 microseconds) to their number (big-endian u64),
+/// so that trends count them where the events' keys are missing.
+pub(crate) const REPEATS: &str = "repeats";
 /// Request tracking (HTTP): the id of a block's newest request (its start and random bits,
 /// 16 bytes, as an event id) to a block of tracked requests (see `tracking_block`); capped,
 /// oldest removed first.

@@ -163,18 +163,24 @@ impl Trend {
     }
 
     fn add(&mut self, timestamp_us: u64) {
+        self.add_many(timestamp_us, 1);
+    }
+
+    fn add_many(&mut self, timestamp_us: u64, many: u64) {
         if timestamp_us < self.start_us {
             return;
         }
         let i = (timestamp_us - self.start_us) / self.interval.as_us();
         if let Some(n) = usize::try_from(i).ok().and_then(|i| self.counts.get_mut(i)) {
-            *n += 1;
+            *n += many;
         }
     }
 }
 
 impl Store {
-    /// Events of every kind per interval over a window, counted from the time-ordered keys.
+    /// Events of every kind per interval over a window, counted from the time-ordered keys,
+    /// with the repeats counted into groups without their events (a burst past the
+    /// writer's queue) in the hour they were counted.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -191,6 +197,9 @@ impl Store {
             trend.add(block.id(i).timestamp_us());
             Ok(true)
         })?;
+        for (hour, n) in self.repeats_by_hour(None, window.start_us(), window.end_us())? {
+            trend.add_many(hour, n);
+        }
         Ok(trend)
     }
 
@@ -202,7 +211,8 @@ impl Store {
             .map(|(a, b)| (a.timestamp_us(), b.timestamp_us())))
     }
 
-    /// One group's events per interval over a window, counted from its index entries.
+    /// One group's events per interval over a window, counted from its index entries, with
+    /// its repeats counted without their events (see [`Store::trend`]).
     pub fn group_trend(&self, fingerprint: &str, window: Window) -> Result<Trend, StoreError> {
         let mut trend = window.empty();
         let lower = EventId::floor(window.start_us());
@@ -217,6 +227,11 @@ impl Store {
             if id >= purged_below || self.contains_event(id)? {
                 trend.add(id.timestamp_us());
             }
+        }
+        let repeats =
+            self.repeats_by_hour(Some(fingerprint), window.start_us(), window.end_us())?;
+        for (hour, n) in repeats {
+            trend.add_many(hour, n);
         }
         Ok(trend)
     }
