@@ -27,6 +27,8 @@ const TRIAL_LIMIT: Duration = Duration::from_secs(30);
 
 /// How a trial open ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Without `fork`, no trial runs and only `Unknown` is made.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(super) enum Trial {
     /// It opened and flushed the database.
     Opened,
