@@ -19,8 +19,12 @@ const MAX_KEYS: usize = 1024;
 /// Events queued past the queue's bound at most: the first copies of failures first seen
 /// while the queue is full.
 pub(crate) const FIRST_ROOM: usize = 64;
-/// How many times a capture tries the lock before it drops the event: it never waits.
-const TRIES: u32 = 16;
+/// How many times a capture tries the lock before it drops the event: it never waits for
+/// it, but spins, then yields, a bounded number of times (other captures hold it for a
+/// lookup and an addition).
+const TRIES: u32 = 256;
+/// Of [`TRIES`], those that spin before the rest yield.
+const SPINS: u32 = 16;
 
 /// The key of a pending event's failure: its error type, message, grouping key, source and
 /// capture site, and the raw return addresses of its stack. Events of one key get one
@@ -85,7 +89,11 @@ impl Repeats {
                 Err(TryLockError::Poisoned(p)) => break p.into_inner(),
                 Err(TryLockError::WouldBlock) if tries < TRIES => {
                     tries += 1;
-                    std::hint::spin_loop();
+                    if tries <= SPINS {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
                 }
                 Err(TryLockError::WouldBlock) => return Err(DropReason::QueueFull),
             }
@@ -95,6 +103,10 @@ impl Repeats {
             slot.last_us = slot.last_us.max(timestamp_us);
             self.waiting.fetch_add(1, Ordering::SeqCst);
             return Ok(Overflow::Counted);
+        }
+        if slots.len() >= MAX_KEYS {
+            // Stored failures that repeat no more make room.
+            slots.retain(|_, s| s.fingerprint.is_none() || s.counted > 0);
         }
         if slots.len() < MAX_KEYS && queue_first() {
             slots.insert(key, Slot::default());
@@ -124,9 +136,9 @@ impl Repeats {
     }
 
     /// From the writer: takes the repeats of failures whose copy is stored, by group.
-    /// Forgets stored failures that repeat no more when the map is nearly full.
+    /// Looks without the lock first, which the captures want.
     pub(crate) fn take(&self) -> Vec<Repeated> {
-        if !self.any_waiting() && crate::sync::lock(&self.slots).len() < MAX_KEYS / 2 {
+        if !self.any_waiting() {
             return Vec::new();
         }
         let mut slots = crate::sync::lock(&self.slots);
@@ -151,9 +163,6 @@ impl Repeats {
                     last_us: slot.last_us,
                 }),
             }
-        }
-        if slots.len() >= MAX_KEYS / 2 {
-            slots.retain(|_, s| s.fingerprint.is_none() || s.counted > 0);
         }
         out
     }

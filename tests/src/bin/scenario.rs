@@ -365,11 +365,20 @@ fn main() {
             guard.flush();
             println!("kept {kept}");
         }
-        // A burst of `arg` errors (with stacks) from ten distinct failures, in a tight loop.
+        // A burst of errors (with stacks) from ten distinct failures, in a tight loop.
         "burst" => {
             let guard = stacktrace::install_with(base);
-            let n: usize = arg.parse().unwrap_or(10_000);
-            let kept = (0..n).filter(|i| burst_failure(i % 10).is_some()).count();
+            // `N` captures, or `N/T`: N on each of T threads.
+            let (n, threads) = arg.split_once('/').unwrap_or((arg.as_str(), "0"));
+            let n: usize = n.parse().unwrap_or(10_000);
+            let burst = move || (0..n).filter(|i| burst_failure(i % 10).is_some()).count();
+            let kept: usize = match threads.parse::<usize>().unwrap_or(0) {
+                0 => burst(),
+                t => std::thread::scope(|s| {
+                    let all: Vec<_> = (0..t).map(|_| s.spawn(burst)).collect();
+                    all.into_iter().map(|h| h.join().unwrap()).sum()
+                }),
+            };
             guard.flush();
             println!("kept {kept}");
         }
