@@ -468,6 +468,7 @@ fn burst() {
     // The same number of the same event through `sentry`, whose queue holds 30: given 25
     // at a time, each time waited out.
     let body = sink.get("/first");
+    println!("one envelope: {} bytes before gzip", body.len());
     let item = body.split(|b| *b == b'\n').nth(2).expect("an event item");
     let event: sentry::protocol::Event<'static> =
         serde_json::from_slice(item).expect("our event read by sentry's types");

@@ -113,9 +113,10 @@ impl Delivery<'_> {
         step
     }
 
-    /// Like [`Delivery::forward`], but an event the server took is added to `taken`, for
-    /// the caller to mark sent with others in one write. Until then a crash sends it again,
-    /// which is harmless: servers drop a repeated `event_id`.
+    /// Sends the event `id` once, records the outcome, and says what to do next; but an
+    /// event the server took is only added to `taken`, for the caller to mark sent with
+    /// others in one write. Until then a crash sends it again, which is harmless: servers
+    /// drop a repeated `event_id`.
     pub(crate) fn forward_keeping(
         &self,
         id: EventId,
