@@ -2,6 +2,7 @@
 //! declares `mod support;` and uses the parts it needs.
 //!
 //! - [`abort`]: the scenario program built with `panic = "abort"`;
+//! - [`crash`]: the crash scenario program, run to its end or killed once ready;
 //! - [`browser`]: a headless chromium driven through chromedriver, with screenshots;
 //! - [`scenario`]: scenario programs run with a time limit, fresh database directories;
 //! - [`install`]: the tracker installed once per test program (the install is process-global);
@@ -16,6 +17,8 @@
 pub mod abort;
 pub mod browser;
 pub mod cli;
+#[cfg(target_os = "linux")]
+pub mod crash;
 pub mod http;
 pub mod install;
 pub mod mail;
