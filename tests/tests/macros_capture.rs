@@ -542,8 +542,8 @@ fn check_pin(pin: &str, attempts: u32) -> Result<(), String> {
 }
 
 #[capture]
-fn unlock(pin: &str) -> Result<(), String> {
-    check_pin(pin, 3).map_err(|e| format!("unlock-err: {e}"))
+fn unlock(code: &str) -> Result<(), String> {
+    check_pin(code, 3).map_err(|e| format!("unlock-err: {e}"))
 }
 
 #[test]
@@ -552,8 +552,9 @@ fn secrets_of_an_inner_sensitive_only_function_are_scrubbed_from_the_outer_event
     assert!(unlock("9931").is_err());
     let e = only_event("unlock-err");
     assert_eq!(e.message, format!("unlock-err: pin {PLACEHOLDER} rejected"));
-    // `pin` is not sensitive here, but its value is the inner function's secret.
-    assert_eq!(args_of(&e), pairs(&[("pin", "\"**********\"")]));
+    // `code` is not sensitive here (nor a secret name, as `pin` is), but its value is the
+    // inner function's secret.
+    assert_eq!(args_of(&e), pairs(&[("code", "\"**********\"")]));
 }
 
 static ORDER: Mutex<Vec<u32>> = Mutex::new(Vec::new());

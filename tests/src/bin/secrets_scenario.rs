@@ -12,13 +12,13 @@ use stacktrace::{capture, Breadcrumb, Level, Report};
 fn connect(dsn: &str, attempt: u32) -> Result<(), io::Error> {
     let _ = dsn;
     Err(io::Error::other(format!(
-        "secrets-scenario: attempt {attempt} refused"
+        "by-value-scenario: attempt {attempt} refused"
     )))
 }
 
 #[inline(never)]
 fn panics_with(credentials: &str) {
-    panic!("secrets-scenario: upstream said Authorization: Basic {credentials} was refused");
+    panic!("by-value-scenario: upstream said Authorization: Basic {credentials} was refused");
 }
 
 fn main() {
@@ -34,10 +34,10 @@ fn main() {
     }
     // The SMTP password as it is, in no form a pattern could catch.
     let _ = stacktrace::capture_message(
-        &format!("secrets-scenario: the relay refused {smtp} as the login"),
+        &format!("by-value-scenario: the relay refused {smtp} as the login"),
         Level::Error,
     );
-    let _ = Report::message("secrets-scenario: a report with tags", Level::Error)
+    let _ = Report::message("by-value-scenario: a report with tags", Level::Error)
         .tag(
             "upstream",
             format!("https://deploy:{tag}@git.example.com/app"),
@@ -49,7 +49,7 @@ fn main() {
         .extra("upstream_auth", format!("Bearer {bearer}"))
         .capture();
     let _ = stacktrace::capture_error(&io::Error::other(format!(
-        "secrets-scenario: amqp://guest:{error}@mq.internal:5672 is down; retried with password={pair}"
+        "by-value-scenario: amqp://guest:{error}@mq.internal:5672 is down; retried with password={pair}"
     )));
     stacktrace::add_breadcrumb(Breadcrumb::new(
         Level::Info,
