@@ -3,7 +3,10 @@
 
 mod support;
 
+use std::path::{Path, PathBuf};
+
 use stacktrace::{Store, StoreError};
+use support::cli::get;
 use support::scenario::{db_dir, scenario};
 
 #[test]
@@ -218,12 +221,7 @@ fn a_damaged_data_file_is_named_moved_aside_once_and_a_fresh_database_stores_aga
 #[test]
 fn a_data_file_that_makes_sled_panic_is_named_in_one_line_and_moved_aside_at_install() {
     let (dir, db) = db_dir();
-    let run = scenario("fill", &db, "2000");
-    assert_eq!(run.code, Some(0), "{run:?}");
-    let pristine = dir.path().join("pristine.db");
-    copy_dir(&db, &pristine);
-    let data = db.join("db");
-    let len = std::fs::metadata(&data).unwrap().len() as usize;
+    let (pristine, data, len) = filled_with_a_copy(dir.path(), &db);
     assert!(len > 2 << 20, "{len} bytes: too small to damage its middle");
     // Where sled keeps its live pages varies from run to run (a damaged region may hold
     // only stale ones): the first region of 1 MiB whose damage makes sled panic.
@@ -335,40 +333,13 @@ fn a_damaged_configuration_file_is_moved_aside_at_install() {
     }
 }
 
-/// The status and text of `GET path` from the server at `url`.
-fn get(url: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
-
 // Pins: garbage over pages of sled's data file that opening does not read made `stacktrace
 // list` print sled's own "database I/O failed: Read corrupted data at file offset
 // Some(Inline(...)) backtrace ()", naming no database and saying nothing of what to do.
 #[test]
 fn damaged_pages_past_the_open_are_said_in_one_line_naming_the_database() {
     let (dir, db) = db_dir();
-    let run = scenario("fill", &db, "2000");
-    assert_eq!(run.code, Some(0), "{run:?}");
-    let pristine = dir.path().join("pristine.db");
-    copy_dir(&db, &pristine);
-    let data = db.join("db");
-    let len = std::fs::metadata(&data).unwrap().len() as usize;
+    let (pristine, data, len) = filled_with_a_copy(dir.path(), &db);
     // Where sled keeps its live pages varies from run to run: the first 4 KiB, every
     // 256 KiB, whose damage opening lets pass and listing meets.
     let listed = (1..len >> 18)
@@ -403,4 +374,16 @@ fn damaged_pages_past_the_open_are_said_in_one_line_naming_the_database() {
     assert!(page.contains(&*db.to_string_lossy()), "{page}");
     // The control: a page that reads no damaged page is still served.
     assert_ne!(get(&server.url, "/nowhere").0, 0);
+}
+
+/// A database of 2,000 events at `db`, and a copy of it in `dir` to damage it again from:
+/// the copy's path, the data file's path and its length.
+fn filled_with_a_copy(dir: &Path, db: &Path) -> (PathBuf, PathBuf, usize) {
+    let run = scenario("fill", db, "2000");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let pristine = dir.join("pristine.db");
+    copy_dir(db, &pristine);
+    let data = db.join("db");
+    let len = std::fs::metadata(&data).unwrap().len() as usize;
+    (pristine, data, len)
 }

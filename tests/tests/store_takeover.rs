@@ -4,11 +4,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::cli::{Holder, Server};
+use support::cli::{get, Holder, Server};
 use support::scenario::{db_dir, run_with_limit, Run};
 
 fn takeover(name: &str, db: &std::path::Path, arg: &str) -> Command {
@@ -144,26 +144,6 @@ fn a_full_spool_drops_its_oldest_events_and_counts_them() {
         format!("flood {:06}", count - 1)
     );
     assert_eq!(after(&run, "oldest kept"), format!("flood {:06}", dropped));
-}
-
-/// The status of `GET path` from the server at `url`, and the body.
-fn get(url: &str, path: &str) -> (u16, String) {
-    let addr = url.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
 }
 
 // Pins: `stacktrace serve` held the database for as long as it ran: a program started
