@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use stacktrace::Store;
 use support::abort::abort_build;
-use support::scenario::{db_dir, run_with_limit, scenario, Run};
+use support::scenario::{copy_dir, db_dir, moved_aside, run_with_limit, scenario, Run};
 
 /// The scenario program of each build: the one built with `panic = "abort"`, and the
 /// ordinary (unwinding) one.
@@ -35,34 +35,6 @@ fn children(run: &Run) -> usize {
         .find_map(|l| l.strip_prefix("children: "))
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count of children: {run:?}"))
-}
-
-/// Copies the database directory `from` to `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-/// The databases moved aside next to `db`.
-fn moved_aside(db: &Path) -> Vec<PathBuf> {
-    let prefix = format!("{}.corrupt-", db.file_name().unwrap().to_string_lossy());
-    std::fs::read_dir(db.parent().unwrap())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&prefix)
-        })
-        .collect()
 }
 
 fn messages_in(db: &Path) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use stacktrace::{Store, StoreError};
 use support::cli::get;
-use support::scenario::{db_dir, scenario};
+use support::scenario::{copy_dir, db_dir, moved_aside, scenario};
 
 #[test]
 fn held_database_spools_and_merges_on_next_open() {
@@ -83,34 +83,6 @@ fn a_path_below_a_file_is_a_clear_error() {
     let run = scenario("keep-running", &db, "");
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("still running"));
-}
-
-/// Copies the database directory `from` to `to`.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-/// The databases moved aside next to `db`.
-fn moved_aside(db: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let prefix = format!("{}.corrupt-", db.file_name().unwrap().to_string_lossy());
-    std::fs::read_dir(db.parent().unwrap())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&prefix)
-        })
-        .collect()
 }
 
 // Pins: garbage written over sled's data file (`db`, with `conf` intact) opened as an empty

@@ -102,3 +102,31 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(default)
 }
+
+/// Copies the database directory `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The databases moved aside next to `db`.
+pub fn moved_aside(db: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{}.corrupt-", db.file_name().unwrap().to_string_lossy());
+    std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+        .collect()
+}
