@@ -345,17 +345,7 @@ fn senders() {
 
     // The same event for `sentry`: the one the sink received, as `sentry`'s own type.
     let body = sink.get("/first");
-    let item = body.split(|b| *b == b'\n').nth(2).expect("an event item");
-    let event: sentry::protocol::Event<'static> =
-        serde_json::from_slice(item).expect("our event read by sentry's types");
-    let _sentry = sentry::init((
-        sink.dsn(),
-        sentry::ClientOptions {
-            default_integrations: false,
-            ..Default::default()
-        },
-    ));
-    let client = sentry::Hub::current().client().expect("a sentry client");
+    let (event, client, _sentry) = sentry_sending(&sink, &body);
 
     let mut ours = || {
         let counts = backfill(store, &config, &ids, |_, _| {}).expect("a backfill");
@@ -469,17 +459,7 @@ fn burst() {
     // at a time, each time waited out.
     let body = sink.get("/first");
     println!("one envelope: {} bytes before gzip", body.len());
-    let item = body.split(|b| *b == b'\n').nth(2).expect("an event item");
-    let event: sentry::protocol::Event<'static> =
-        serde_json::from_slice(item).expect("our event read by sentry's types");
-    let _sentry = sentry::init((
-        sink.dsn(),
-        sentry::ClientOptions {
-            default_integrations: false,
-            ..Default::default()
-        },
-    ));
-    let client = sentry::Hub::current().client().expect("a sentry client");
+    let (event, client, _sentry) = sentry_sending(&sink, &body);
     let before = sink.count();
     let span = Span::start();
     let mut given = 0;
@@ -561,4 +541,28 @@ fn main() {
     println!("a burst delivered end to end, and a backfill of a database");
     run("burst");
     run("backfill");
+}
+
+/// `sentry`'s client sending to `sink`, with our event as it reached the sink (its `body`)
+/// read by `sentry`'s own types: the same event for both sides of a comparison. The guard
+/// keeps the client for as long as it is held.
+fn sentry_sending(
+    sink: &SinkProcess,
+    body: &[u8],
+) -> (
+    sentry::protocol::Event<'static>,
+    std::sync::Arc<sentry::Client>,
+    sentry::ClientInitGuard,
+) {
+    let item = body.split(|b| *b == b'\n').nth(2).expect("an event item");
+    let event = serde_json::from_slice(item).expect("our event read by sentry's types");
+    let guard = sentry::init((
+        sink.dsn(),
+        sentry::ClientOptions {
+            default_integrations: false,
+            ..Default::default()
+        },
+    ));
+    let client = sentry::Hub::current().client().expect("a sentry client");
+    (event, client, guard)
 }
