@@ -339,24 +339,12 @@ fn sustained_in_fresh_processes() {
     let mut base: Option<(f64, f64, f64)> = None;
     for kind in ["baseline", "tracker", "sentry"] {
         let mut rounds: Vec<[u128; 3]> = (0..runs)
-            .map(|_| {
-                let out = std::process::Command::new(&exe)
-                    .env(SUSTAINED_CHILD, kind)
-                    .output()
-                    .expect("run a child");
-                let text = String::from_utf8_lossy(&out.stdout);
-                let n: Vec<u128> = text
-                    .split_whitespace()
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                match n[..] {
+            .map(
+                |_| match burst::numbers_of_child(&exe, SUSTAINED_CHILD, kind)[..] {
                     [first, wall, cpu] => [first, wall, cpu],
-                    _ => panic!(
-                        "child said {text:?}, {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    ),
-                }
-            })
+                    ref n => panic!("child said {n:?}"),
+                },
+            )
             .collect();
         let us = |ns: u128| ns as f64 / 1e3;
         let median = |i: usize, rounds: &mut Vec<[u128; 3]>| {

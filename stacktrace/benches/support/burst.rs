@@ -103,20 +103,8 @@ pub fn in_fresh_processes() {
     for kind in ["baseline", "tracker"] {
         let mut rounds: Vec<Vec<u128>> = (0..runs)
             .map(|_| {
-                let out = std::process::Command::new(&exe)
-                    .env(CHILD, kind)
-                    .output()
-                    .expect("run a child");
-                let text = String::from_utf8_lossy(&out.stdout);
-                let n: Vec<u128> = text
-                    .split_whitespace()
-                    .filter_map(|w| w.parse().ok())
-                    .collect();
-                assert!(
-                    n.len() >= 2,
-                    "child said {text:?}, {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                let n = numbers_of_child(&exe, CHILD, kind);
+                assert!(n.len() >= 2, "child said {n:?}");
                 n
             })
             .collect();
@@ -144,4 +132,23 @@ pub fn in_fresh_processes() {
             );
         }
     }
+}
+
+/// Runs this bench's program again with `var` set to `kind` (a child that times one run in
+/// a fresh process) and gives the numbers it printed, in order; panics with what it said
+/// when it fails.
+pub fn numbers_of_child(exe: &std::path::Path, var: &str, kind: &str) -> Vec<u128> {
+    let out = std::process::Command::new(exe)
+        .env(var, kind)
+        .output()
+        .expect("run a child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child {kind} failed: {text:?}, {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
 }
