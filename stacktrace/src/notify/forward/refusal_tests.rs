@@ -68,19 +68,8 @@ fn a_401_403_or_404_pauses_and_keeps_the_events_a_400_fails_one() {
 
     // A refusal past the give-up age gives the event up, as a failing one is.
     let b = bench(vec![Act::Answer(403, vec![], "key revoked")]);
-    b.store.insert(&event(1)).unwrap();
-    let (id, mut unsent) = b.store.unsent(None, 1).unwrap().remove(0);
-    unsent.first_failure_us = Some(1);
-    let delivery = Delivery {
-        store: &b.store,
-        sender: &b.sender,
-        additions: &Additions::default(),
-        give_up_after: Duration::from_secs(3600),
-    };
-    assert_eq!(
-        delivery.forward(id, &unsent, &mut Backoff::new(&b.config)),
-        Step::Next
-    );
+    let (id, step) = b.forward_failing_since_long_ago();
+    assert_eq!(step, Step::Next);
     assert_eq!(
         b.store.forward_refusal(id).unwrap().unwrap(),
         crate::store::Refusal {

@@ -130,6 +130,7 @@ struct Bench {
     sender: Sender,
     config: ForwardConfig,
     server: FaultServer,
+    additions: Additions,
 }
 
 /// A database in `dir` that marks its error events unsent.
@@ -163,6 +164,7 @@ fn bench(acts: Vec<Act>) -> Bench {
         sender,
         config,
         server,
+        additions: Additions::default(),
     }
 }
 
@@ -175,13 +177,30 @@ impl Bench {
 
     fn forward_oldest(&self) -> Step {
         let (id, unsent) = self.store.unsent(None, 1).unwrap().remove(0);
-        let delivery = Delivery {
+        self.delivery()
+            .forward(id, &unsent, &mut Backoff::new(&self.config))
+    }
+
+    /// Stores one event and sends it once as though it first failed long ago, past the
+    /// give-up age of an hour: its id and what the forwarder does next.
+    fn forward_failing_since_long_ago(&self) -> (EventId, Step) {
+        self.store.insert(&event(1)).unwrap();
+        let (id, mut unsent) = self.store.unsent(None, 1).unwrap().remove(0);
+        unsent.first_failure_us = Some(1);
+        let step = self
+            .delivery()
+            .forward(id, &unsent, &mut Backoff::new(&self.config));
+        (id, step)
+    }
+
+    /// A delivery from this bench's store through its sender, giving up after an hour.
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery {
             store: &self.store,
             sender: &self.sender,
-            additions: &Additions::default(),
+            additions: &self.additions,
             give_up_after: Duration::from_secs(3600),
-        };
-        delivery.forward(id, &unsent, &mut Backoff::new(&self.config))
+        }
     }
 }
 
@@ -374,19 +393,8 @@ fn a_400_or_413_fails_the_event_with_the_answer() {
     assert_eq!(r.answer, "413 MAX_EVENT_SIZE exceeded");
 
     let b = bench(vec![Act::Answer(502, vec![], "gateway")]);
-    b.store.insert(&event(1)).unwrap();
-    let (id, mut unsent) = b.store.unsent(None, 1).unwrap().remove(0);
-    unsent.first_failure_us = Some(1);
-    let delivery = Delivery {
-        store: &b.store,
-        sender: &b.sender,
-        additions: &Additions::default(),
-        give_up_after: Duration::from_secs(3600),
-    };
-    assert_eq!(
-        delivery.forward(id, &unsent, &mut Backoff::new(&b.config)),
-        Step::Next
-    );
+    let (id, step) = b.forward_failing_since_long_ago();
+    assert_eq!(step, Step::Next);
     assert_eq!(b.store.forward_counts().unwrap().failed["gave_up"], 1);
     assert_eq!(
         b.store.forward_refusal(id).unwrap().unwrap().answer,
