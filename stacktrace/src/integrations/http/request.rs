@@ -26,6 +26,10 @@ pub(crate) struct RequestState {
     pub(crate) shared: Mutex<Shared>,
     /// Events captured while the request was current.
     pub(crate) events: AtomicU32,
+    /// The credentials its head holds (hidden headers, their cookies and `Basic`
+    /// passwords, sensitive query fields): found at the first breadcrumb recorded while it
+    /// is current, and kept, as the head does not change.
+    pub(crate) credentials: std::sync::OnceLock<Vec<String>>,
 }
 
 /// What is added to a request while it is handled, behind one lock: the body as it streams
@@ -63,6 +67,7 @@ impl RequestState {
                 data: Map::new(),
             }),
             events: AtomicU32::new(0),
+            credentials: std::sync::OnceLock::new(),
         }
     }
 

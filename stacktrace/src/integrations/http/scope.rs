@@ -197,25 +197,29 @@ fn fill_pending(p: &mut PendingEvent) {
 
 /// The credentials of the request current on this thread (hidden headers, their cookies
 /// and `Basic` passwords, sensitive query fields): what a breadcrumb copied into the crash
-/// record while it is served is scrubbed of. Only the headers hidden by name are read.
+/// record while it is served is scrubbed of. Only the headers hidden by name are read, once
+/// a request.
 fn current_request_secrets(out: &mut Vec<String>) {
     let Some(state) = current() else { return };
     let Some(rt) = runtime() else { return };
-    let nothing = super::request_redaction::SensitiveBody::Nothing;
-    let mut r = super::request_redaction::Redaction::new(
-        &rt.build.redactor,
-        &rt.config.redact_headers,
-        &nothing,
-    );
-    for (name, value) in state.head.headers() {
-        if r.is_sensitive_header(name) {
-            r.header(name, value);
+    let found = state.credentials.get_or_init(|| {
+        let nothing = super::request_redaction::SensitiveBody::Nothing;
+        let mut r = super::request_redaction::Redaction::new(
+            &rt.build.redactor,
+            &rt.config.redact_headers,
+            &nothing,
+        );
+        for (name, value) in state.head.headers() {
+            if r.is_sensitive_header(name) {
+                r.header(name, value);
+            }
         }
-    }
-    if let Some(query) = state.head.query().filter(|q| q.contains('=')) {
-        r.pairs(query);
-    }
-    out.append(&mut r.secrets);
+        if let Some(query) = state.head.query().filter(|q| q.contains('=')) {
+            r.pairs(query);
+        }
+        r.secrets
+    });
+    out.extend(found.iter().cloned());
 }
 
 /// Adds a request to an event.
